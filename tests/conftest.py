@@ -1,0 +1,18 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Shared test configuration."""
+import os
+
+import pytest
+
+# Tests must never read a developer's own identity or configuration.
+os.environ.pop("XRTPRODS_EMAIL", None)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path, monkeypatch):
+    """Give every test its own astropy cache directory and a pristine conf."""
+    from xrtprods_astro import conf
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    conf.reset()
+    yield
+    conf.reset()

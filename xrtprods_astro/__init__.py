@@ -1,0 +1,66 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+xrtprods_astro: Swift-XRT products from the UKSSDC product generator, the astropy way.
+
+Light curves, hardness ratios, spectra with automatic fits, standard, enhanced and
+astrometric positions, images and source lists for any point source, built by the
+UK Swift Science Data Centre (https://www.swift.ac.uk/user_objects), returned as
+astropy Tables with units, Time and SkyCoord objects and FITS HDULists.
+"""
+import logging
+
+from astropy import config as _config
+
+try:
+    from .version import version as __version__
+except ImportError:  # pragma: no cover - only in a source tree never installed
+    __version__ = ""
+
+log = logging.getLogger("xrtprods_astro")
+
+
+class Conf(_config.ConfigNamespace):
+    """Configuration parameters for `xrtprods_astro`.
+
+    Every item is read when it is used, never frozen at import, so
+    ``conf.set_temp(...)`` and assignments made at run time take effect.
+    """
+
+    server = _config.ConfigItem(
+        "https://www.swift.ac.uk",
+        "Root URL of the UKSSDC site: the product generator lives under "
+        "<server>/user_objects and the common API at <server>/API/main.php.",
+        cfgtype="string")
+    email = _config.ConfigItem(
+        "",
+        "Registered e-mail address used as the UKSSDC user identity. The "
+        "XRTPRODS_EMAIL environment variable is used when this is empty.",
+        cfgtype="string")
+    timeout = _config.ConfigItem(
+        60.0, "Time limit, in seconds, for one HTTP call.", cfgtype="float")
+    poll_interval = _config.ConfigItem(
+        60.0,
+        "Seconds between status polls of a running job. UKSSDC asks for no "
+        "more than about one poll a minute.", cfgtype="float")
+    max_active_jobs = _config.ConfigItem(
+        5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
+        "asks for no more than about five).", cfgtype="integer")
+    retries = _config.ConfigItem(
+        4, "Retries of an idempotent call after a connection error, an HTTP "
+        "5xx answer or an HTML page instead of JSON.", cfgtype="integer")
+    backoff = _config.ConfigItem(
+        1.0, "Base delay in seconds of the exponential back-off between "
+        "retries (full jitter).", cfgtype="float")
+    cache_timeout = _config.ConfigItem(
+        604800, "Seconds a cached product retrieval stays valid (-1: never "
+        "expires). Job control calls are never cached.", cfgtype="integer")
+    name_resolver = _config.ConfigItem(
+        "client",
+        "Where target names are resolved: 'client' (astropy's Sesame "
+        "resolver, position reported in the result) or 'service' (the "
+        "UKSSDC getCoords option).", cfgtype="string")
+
+
+conf = Conf()
+
+from .exceptions import *  # noqa: E402,F401,F403
