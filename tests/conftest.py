@@ -3,6 +3,10 @@
 import os
 
 import pytest
+from astropy.utils import iers
+
+# The suite runs offline: never try to refresh IERS or leap-second tables.
+iers.conf.auto_download = False
 
 # Tests must never read a developer's own identity or configuration.
 os.environ.pop("XRTPRODS_EMAIL", None)
@@ -12,6 +16,7 @@ os.environ.pop("XRTPRODS_EMAIL", None)
 def _isolated_config(tmp_path, monkeypatch):
     """Give every test its own astropy cache directory and a pristine conf."""
     from xrtprods_astro import conf
+    (tmp_path / "cache").mkdir(exist_ok=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     conf.reset()
     yield

@@ -47,7 +47,7 @@ def test_to_met_kinds():
 
 @pytest.mark.parametrize("bad", ["yesterday", True, 3 * u.m, None])
 def test_to_met_rejects_non_times_naming_the_parameter(bad):
-    with pytest.raises(InvalidRequestError, match="^.*gti1"):
+    with pytest.raises(InvalidRequestError, match="gti1"):
         to_met(bad, name="gti1")
 
 
