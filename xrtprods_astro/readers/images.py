@@ -1,0 +1,259 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Reader for the files of an ``image`` archive (protocol §6.6).
+
+``images.log`` lists one image per line (``n  Emin  Emax``, keV); each image
+is ``image<n>.img.gz`` (FITS); the exposure maps are ``summed_ex.img.gz`` and
+``summed_vignet_ex.img.gz``. Everything is read into memory, so no file stays
+open.
+"""
+import gzip
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import MaskedColumn, Table
+from astropy.wcs import WCS, FITSFixedWarning
+
+from ..exceptions import ReaderError, XRTProductsWarning
+
+__all__ = ["ImageSet", "read_image_files", "read_fits_bytes"]
+
+log = logging.getLogger("xrtprods_astro.readers")
+
+_IMAGE_NAME = re.compile(r"^image(\d+)\.img(?:\.gz)?$")
+
+
+def read_fits_bytes(source, what=None):
+    """Read a FITS file (optionally gzip-compressed) wholly into memory.
+
+    Parameters
+    ----------
+    source : str, path or bytes
+    what : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    `~astropy.io.fits.HDUList`
+        With every HDU and its data loaded; no file handle is left open.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        raw, what = bytes(source), what or "FITS data"
+    else:
+        path = Path(source)
+        what = what or str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ReaderError(f"{what}: cannot be read ({exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ReaderError(f"{what}: broken gzip data ({exc})") from None
+    if not raw.startswith(b"SIMPLE  ="):
+        raise ReaderError(f"{what}: not a FITS file")
+    try:
+        with warnings.catch_warnings():
+            # Truncated or padded files still read; the problem is reported here.
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            hdul = fits.open(io.BytesIO(raw), lazy_load_hdus=False)
+            for hdu in hdul:
+                hdu.data  # noqa: B018 - force the data into memory before closing
+            hdul.close()
+    except (OSError, ValueError, TypeError) as exc:
+        raise ReaderError(f"{what}: not a readable FITS file ({exc})") from None
+    return hdul
+
+
+def _celestial_wcs(header):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header)
+        except Exception:  # noqa: BLE001 - any WCS failure means "no valid WCS"
+            return None
+    return wcs.celestial if wcs.has_celestial else None
+
+
+@dataclass
+class ImageSet:
+    """The images of an ``image`` product.
+
+    Attributes
+    ----------
+    images : list of `~astropy.io.fits.HDUList`
+        One per energy band, in the order of ``bands``; each primary header
+        carries ``EMIN`` / ``EMAX`` (keV).
+    bands : `~astropy.table.Table`
+        ``number``, ``emin``, ``emax`` (keV), ``file`` and ``has_wcs`` for
+        each image.
+    summed_ex : `~astropy.io.fits.HDUList` or None
+        Exposure map without vignetting.
+    summed_vignet_ex : `~astropy.io.fits.HDUList` or None
+        Exposure map with vignetting.
+    directory : `pathlib.Path`
+    """
+
+    images: list
+    bands: Table
+    summed_ex: fits.HDUList = None
+    summed_vignet_ex: fits.HDUList = None
+    directory: Path = None
+    paths: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __iter__(self):
+        return iter(self.images)
+
+    def __getitem__(self, index):
+        return self.images[index]
+
+    def wcs(self, index=0):
+        """The celestial `~astropy.wcs.WCS` of image ``index``."""
+        wcs = _celestial_wcs(self.images[index][0].header)
+        if wcs is None:
+            raise ReaderError(f"image {index}: its header has no valid celestial WCS")
+        return wcs
+
+    def band(self, emin, emax):
+        """The image of the band ``emin``-``emax`` (keV numbers or Quantities)."""
+        lo = u.Quantity(emin, u.keV).to_value(u.keV)
+        hi = u.Quantity(emax, u.keV).to_value(u.keV)
+        for row, image in zip(self.bands, self.images):
+            if np.isclose(row["emin"], lo) and np.isclose(row["emax"], hi):
+                return image
+        available = ", ".join(f"{r['emin']:g}-{r['emax']:g}" for r in self.bands)
+        raise KeyError(f"no image for the band {lo:g}-{hi:g} keV; available: {available}")
+
+    def __repr__(self):
+        bands = ", ".join(f"{r['emin']:g}-{r['emax']:g} keV" for r in self.bands)
+        maps = [n for n in ("summed_ex", "summed_vignet_ex") if getattr(self, n) is not None]
+        return (f"<ImageSet: {len(self.images)} image(s) [{bands}]; "
+                f"exposure maps: {', '.join(maps) or 'none'}>")
+
+
+def _read_log(path):
+    bands = {}
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith(("#", "!")):
+            continue
+        fields = line.split()
+        if len(fields) < 3:
+            raise ReaderError(f"{path}, line {number}: expected 'n Emin Emax', got {line!r}")
+        try:
+            index, emin, emax = int(fields[0]), float(fields[1]), float(fields[2])
+        except ValueError:
+            raise ReaderError(f"{path}, line {number}: expected 'n Emin Emax' numbers, "
+                              f"got {line!r}") from None
+        if not 0 <= emin < emax:
+            raise ReaderError(f"{path}, line {number}: energy band {emin}-{emax} keV is not valid")
+        bands[index] = (emin, emax)
+    return bands
+
+
+def _find_file(directory, *names):
+    for name in names:
+        path = directory / name
+        if path.is_file():
+            return path
+    return None
+
+
+def read_image_files(directory):
+    """Read the images and exposure maps of an unpacked ``image`` archive.
+
+    Parameters
+    ----------
+    directory : str or path
+        The directory holding ``images.log`` and ``image<n>.img.gz`` (or a
+        directory with an ``image/`` sub-directory holding them).
+
+    Returns
+    -------
+    `ImageSet`
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        If no image is found, ``images.log`` is malformed or names an image
+        that is missing, or a file is not FITS.
+
+    Notes
+    -----
+    The energy band of each image comes from ``images.log``; it is written
+    into the primary header as ``EMIN`` / ``EMAX`` (keV) when absent. An
+    image without ``images.log`` takes its band from those keywords if
+    present (else the band is masked). An image whose header has no valid
+    celestial WCS is kept, with a warning and ``has_wcs`` False.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ReaderError(f"directory: {directory} is not a directory")
+    if not (directory / "images.log").is_file() and (directory / "image" / "images.log").is_file():
+        directory = directory / "image"
+
+    files = {}
+    for path in directory.iterdir():
+        match = _IMAGE_NAME.match(path.name)
+        if match and path.is_file():
+            number = int(match.group(1))
+            if number not in files or path.name.endswith(".gz"):
+                files[number] = path
+    log_path = directory / "images.log"
+    bands = _read_log(log_path) if log_path.is_file() else {}
+    missing = sorted(set(bands) - set(files))
+    if missing:
+        raise ReaderError(f"{log_path}: lists image(s) {', '.join(map(str, missing))} but "
+                          f"{', '.join(f'image{n}.img.gz' for n in missing)} not found")
+    if not files:
+        raise ReaderError(f"{directory}: no image<n>.img.gz file: not an image product directory")
+
+    numbers = sorted(files)
+    images, emins, emaxs, masks, has_wcs = [], [], [], [], []
+    for number in numbers:
+        hdul = read_fits_bytes(files[number])
+        header = hdul[0].header
+        if number in bands:
+            emin, emax = bands[number]
+            header.setdefault("EMIN", emin, "lower energy of the image band (keV)")
+            header.setdefault("EMAX", emax, "upper energy of the image band (keV)")
+            masked = False
+        elif "EMIN" in header and "EMAX" in header:
+            emin, emax, masked = float(header["EMIN"]), float(header["EMAX"]), False
+        else:
+            emin, emax, masked = 0.0, 0.0, True
+        ok = _celestial_wcs(header) is not None
+        if not ok:
+            warnings.warn(f"{files[number].name}: the header has no valid celestial WCS",
+                          XRTProductsWarning)
+        images.append(hdul)
+        emins.append(emin)
+        emaxs.append(emax)
+        masks.append(masked)
+        has_wcs.append(ok)
+
+    table = Table()
+    table["number"] = np.array(numbers, dtype=int)
+    table["emin"] = MaskedColumn(emins, mask=masks, unit=u.keV, dtype=float)
+    table["emax"] = MaskedColumn(emaxs, mask=masks, unit=u.keV, dtype=float)
+    table["file"] = [files[n].name for n in numbers]
+    table["has_wcs"] = np.array(has_wcs, dtype=bool)
+
+    paths = {f"image{n}": files[n] for n in numbers}
+    maps = {}
+    for name in ("summed_ex", "summed_vignet_ex"):
+        path = _find_file(directory, f"{name}.img.gz", f"{name}.img")
+        maps[name] = read_fits_bytes(path) if path is not None else None
+        if path is not None:
+            paths[name] = path
+    return ImageSet(images=images, bands=table, directory=directory, paths=paths, **maps)

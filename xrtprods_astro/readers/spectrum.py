@@ -1,0 +1,720 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Readers for spectra: the automatic fits (``getSpecData.php``, protocol §5.2)
+and the ``<rname>.tar.gz`` spectrum archives (protocol §6.2).
+"""
+import io
+import logging
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Column, MaskedColumn, Table
+from astropy.time import Time
+
+from ..exceptions import ReaderError
+from ..times import met_to_time
+from .images import read_fits_bytes
+from .jobs import _load_json
+
+__all__ = ["read_spectral_fits", "read_spectrum_archive", "read_fit_file", "read_areas_file",
+           "SpectrumProducts", "ModeProducts", "FitValue", "SPECTRAL_FIT_COLUMNS"]
+
+log = logging.getLogger("xrtprods_astro.readers")
+
+FLUX_UNIT = u.erg / u.cm**2 / u.s
+NH_UNIT = u.cm**-2
+
+#: Column name -> (unit, dtype) of the table returned by `read_spectral_fits`.
+SPECTRAL_FIT_COLUMNS = OrderedDict([
+    ("interval", (None, str)), ("mode", (None, str)), ("model", (None, str)),
+    ("start", (u.s, float)), ("stop", (u.s, float)), ("mean_time", (u.s, float)),
+    ("exposure", (u.s, float)),
+    ("nh", (NH_UNIT, float)), ("nh_err_pos", (NH_UNIT, float)), ("nh_err_neg", (NH_UNIT, float)),
+    ("galactic_nh", (NH_UNIT, float)), ("redshift", (u.dimensionless_unscaled, float)),
+    ("gamma", (u.dimensionless_unscaled, float)), ("gamma_err_pos", (u.dimensionless_unscaled, float)),
+    ("gamma_err_neg", (u.dimensionless_unscaled, float)),
+    ("kt", (u.keV, float)), ("kt_err_pos", (u.keV, float)), ("kt_err_neg", (u.keV, float)),
+    ("obs_flux", (FLUX_UNIT, float)), ("obs_flux_err_pos", (FLUX_UNIT, float)),
+    ("obs_flux_err_neg", (FLUX_UNIT, float)),
+    ("unabs_flux", (FLUX_UNIT, float)), ("unabs_flux_err_pos", (FLUX_UNIT, float)),
+    ("unabs_flux_err_neg", (FLUX_UNIT, float)),
+    ("cstat", (None, float)), ("dof", (None, np.int64)), ("fit_chi", (None, float)),
+    ("plot_url", (None, str)), ("data_file", (None, str)), ("status", (None, str)),
+])
+
+# Service key (lower case) -> (column, kind); kind "err" values become positive magnitudes.
+_MODEL_KEYS = {
+    "nh": ("nh", "value"), "nhpos": ("nh_err_pos", "err"), "nhneg": ("nh_err_neg", "err"),
+    "galacticnh": ("galactic_nh", "value"), "redshift_abs": ("redshift", "value"),
+    "gamma": ("gamma", "value"), "gammapos": ("gamma_err_pos", "err"), "gammaneg": ("gamma_err_neg", "err"),
+    "kt": ("kt", "value"), "ktpos": ("kt_err_pos", "err"), "ktneg": ("kt_err_neg", "err"),
+    "obsflux": ("obs_flux", "value"), "obsfluxpos": ("obs_flux_err_pos", "err"),
+    "obsfluxneg": ("obs_flux_err_neg", "err"),
+    "unabsflux": ("unabs_flux", "value"), "unabsfluxpos": ("unabs_flux_err_pos", "err"),
+    "unabsfluxneg": ("unabs_flux_err_neg", "err"),
+    "cstat": ("cstat", "value"), "dof": ("dof", "int"), "fitchi": ("fit_chi", "value"),
+}
+
+STATUS_OK = "ok"
+STATUS_NO_SPECTRUM = "no spectrum"
+STATUS_NO_FIT = "no fit"
+STATUS_FIT_FAILED = "fit failed"
+
+
+def _num(value, what):
+    if isinstance(value, (bool, np.bool_)):
+        raise ReaderError(f"{what}: {value!r} is not a number")
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        raise ReaderError(f"{what}: {value!r} is not a number") from None
+
+
+def _flagged(mapping, flag):
+    """Whether a NOSPEC/NOFIT-style flag is set: its presence is what matters,
+    unless it is an explicit false/0."""
+    if flag not in mapping:
+        return False
+    value = mapping[flag]
+    return not (value is False or value == 0 or (isinstance(value, str) and value.strip() in ("0", "")))
+
+
+def _empty_fit_table():
+    table = Table()
+    for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
+        table[name] = MaskedColumn(np.zeros(0, dtype=dtype), unit=unit, mask=np.zeros(0, dtype=bool))
+    return table
+
+
+def read_spectral_fits(data, *, job_id=None):
+    """Read the automatic spectral fits (the ``getSpecData.php`` answer).
+
+    Parameters
+    ----------
+    data : dict, str, bytes or path
+        The decoded "spectrum dict" (protocol §5.2), its JSON text or a file.
+    job_id : str or int, optional
+        Recorded in the meta.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per (interval, mode, model), in the answer's order, with the
+        columns of `SPECTRAL_FIT_COLUMNS`: ``interval``, ``mode``, ``model``;
+        ``start``, ``stop``, ``mean_time`` (s since T0) and ``exposure`` (s);
+        ``nh``, ``galactic_nh`` (cm^-2), ``redshift``, ``gamma``, ``kt`` (keV),
+        ``obs_flux``, ``unabs_flux`` (erg cm^-2 s^-1), each fitted value with
+        ``_err_pos`` / ``_err_neg`` errors as positive magnitudes; ``cstat``,
+        ``dof``, ``fit_chi``; ``plot_url``; ``data_file`` (the interval's
+        archive URL) and ``status``. When T0 is known the `~astropy.time.Time`
+        columns ``time_start``, ``time_stop`` and ``time_mean`` (UTC, without
+        clock correction) follow ``mean_time``.
+
+        ``status`` says what each row is: ``"ok"`` (a fit);
+        ``"no spectrum"`` (NOSPEC: one row for the interval, mode and model
+        empty); ``"no fit"`` (NOFIT at mode level: fitting was not asked for,
+        one row for the mode, model empty); ``"fit failed"`` (NOFIT at model
+        level). Values that do not apply are masked.
+
+        ``meta``: ``job_id``, ``t0`` (`~astropy.time.Time` or None),
+        ``t0_met``, ``delta_fit_stat``, ``galactic_nh_unfitted`` (cm^-2
+        Quantity or None) and ``no_spectrum`` (True when the service said
+        NoSpectrum: the table is then empty).
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        If the answer does not have the documented structure.
+    """
+    obj = _load_json(data, "spectral fits")
+    if not isinstance(obj, dict):
+        raise ReaderError(f"spectral fits: expected a JSON object, got {type(obj).__name__}")
+    meta = OrderedDict(job_id=job_id, t0=None, t0_met=None, delta_fit_stat=None,
+                       galactic_nh_unfitted=None, no_spectrum=False)
+    if "T0" in obj and obj["T0"] not in (None, ""):
+        meta["t0_met"] = _num(obj["T0"], "spectral fits: T0")
+        meta["t0"] = met_to_time(meta["t0_met"])
+    if obj.get("DeltaFitStat") not in (None, ""):
+        meta["delta_fit_stat"] = _num(obj["DeltaFitStat"], "spectral fits: DeltaFitStat")
+    if obj.get("GalNH_unfitted") not in (None, ""):
+        meta["galactic_nh_unfitted"] = _num(obj["GalNH_unfitted"], "spectral fits: GalNH_unfitted") * NH_UNIT
+
+    if _flagged(obj, "NoSpectrum"):
+        meta["no_spectrum"] = True
+        table = _empty_fit_table()
+        table.meta.update(meta)
+        _add_times(table, meta["t0_met"])
+        return table
+
+    if "rnames" not in obj:
+        raise ReaderError("spectral fits: the answer has neither 'rnames' nor 'NoSpectrum' "
+                          f"(keys: {', '.join(sorted(obj)) or 'none'})")
+    rnames = obj["rnames"]
+    if isinstance(rnames, str):
+        rnames = [rnames]
+    if not isinstance(rnames, list):
+        raise ReaderError(f"spectral fits: 'rnames' must be a list, got {type(rnames).__name__}")
+
+    rows = []
+    for rname in rnames:
+        rname = str(rname)
+        where = f"spectral fits: interval {rname!r}"
+        interval = obj.get(rname)
+        if not isinstance(interval, dict):
+            raise ReaderError(f"{where}: listed in rnames but its entry is "
+                              f"{'missing' if interval is None else type(interval).__name__}")
+        base = {"interval": rname, "data_file": str(interval.get("DataFile", "") or "")}
+        for key, column in (("Start", "start"), ("Stop", "stop")):
+            if interval.get(key) not in (None, ""):
+                base[column] = _num(interval[key], f"{where}: {key}")
+        if _flagged(interval, "NOSPEC"):
+            rows.append(dict(base, status=STATUS_NO_SPECTRUM))
+            continue
+        modes = interval.get("Modes")
+        if isinstance(modes, str):
+            modes = [modes]
+        if not isinstance(modes, list):
+            raise ReaderError(f"{where}: no 'Modes' list and no NOSPEC flag")
+        for mode in modes:
+            mode = str(mode)
+            mwhere = f"{where}, mode {mode!r}"
+            mdata = interval.get(mode)
+            if not isinstance(mdata, dict):
+                raise ReaderError(f"{mwhere}: listed in Modes but its entry is missing")
+            mrow = dict(base, mode=mode.upper())
+            for key, column in (("MeanTime", "mean_time"), ("Exposure", "exposure")):
+                if mdata.get(key) not in (None, ""):
+                    mrow[column] = _num(mdata[key], f"{mwhere}: {key}")
+            models = mdata.get("Models")
+            if isinstance(models, str):
+                models = [models]
+            if _flagged(mdata, "NOFIT") or not models:
+                rows.append(dict(mrow, status=STATUS_NO_FIT))
+                continue
+            if not isinstance(models, list):
+                raise ReaderError(f"{mwhere}: 'Models' must be a list")
+            for model in models:
+                model = str(model)
+                fwhere = f"{mwhere}, model {model!r}"
+                fit = mdata.get(model)
+                if not isinstance(fit, dict):
+                    raise ReaderError(f"{fwhere}: listed in Models but its entry is missing")
+                row = dict(mrow, model=model)
+                if _flagged(fit, "NOFIT"):
+                    rows.append(dict(row, status=STATUS_FIT_FAILED))
+                    continue
+                for key, value in fit.items():
+                    target = _MODEL_KEYS.get(key.lower())
+                    if target is None or value in (None, ""):
+                        continue
+                    column, kind = target
+                    number = _num(value, f"{fwhere}: {key}")
+                    if kind == "err":
+                        number = abs(number)
+                    elif kind == "int":
+                        if number != int(number):
+                            raise ReaderError(f"{fwhere}: {key} = {value!r} is not an integer")
+                        number = int(number)
+                    row[column] = number
+                if fit.get("Image"):
+                    row["plot_url"] = str(fit["Image"])
+                rows.append(dict(row, status=STATUS_OK))
+
+    table = _empty_fit_table() if not rows else Table()
+    if rows:
+        for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
+            present = [name in row for row in rows]
+            if dtype is str:
+                values = [row.get(name, "") for row in rows]
+            else:
+                values = [row.get(name, 0) for row in rows]
+            mask = np.logical_not(present)
+            if name in ("interval", "status", "data_file"):
+                table[name] = Column(values, dtype=dtype, unit=unit)
+            else:
+                table[name] = MaskedColumn(np.array(values, dtype=dtype), mask=mask, unit=unit)
+    table.meta.update(meta)
+    _add_times(table, meta["t0_met"])
+    return table
+
+
+def _add_times(table, t0_met):
+    """Insert Time columns for start, stop and mean time when T0 is known."""
+    if t0_met is None:
+        return
+    index = table.colnames.index("mean_time") + 1
+    for offset, (source, name) in enumerate((("start", "time_start"), ("stop", "time_stop"),
+                                            ("mean_time", "time_mean"))):
+        column = table[source]
+        mask = np.ma.getmaskarray(column)
+        seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
+        times = met_to_time(t0_met + seconds) if len(table) else Time([], format="mjd", scale="utc")
+        if mask.any():
+            times[mask] = np.ma.masked
+        table.add_column(times, name=name, index=index + offset)
+
+
+# --- the *_fit.fit file -------------------------------------------------------------------------
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+_PARAM_LINE = re.compile(rf"^(?P<name>[A-Za-z_][A-Za-z0-9_ ]*?)\s+(?P<v>{_NUM})\s*\(\s*(?P<lo>{_NUM})\s*,"
+                         rf"\s*(?P<hi>{_NUM})\s*\)\s*(?P<unit>.*)$", re.IGNORECASE)
+_ASSIGN = re.compile(rf"^\s*(?P<name>[A-Za-z][A-Za-z0-9_ ]*?)\s*[=:]\s*(?P<v>{_NUM})\s*$", re.IGNORECASE)
+
+# Parameter name in the file (lower case) -> (key, unit, factor).
+_FIT_PARAMS = {
+    "gal_nh": ("galactic_nh", NH_UNIT, 1e22),
+    "excess_nh": ("excess_nh", NH_UNIT, 1e22),
+    "nh": ("excess_nh", NH_UNIT, 1e22),
+    "z_abs": ("z_abs", u.dimensionless_unscaled, 1),
+    "gamma": ("gamma", u.dimensionless_unscaled, 1),
+    "kt": ("kt", u.keV, 1),
+    "obs flux": ("obs_flux", FLUX_UNIT, 1),
+    "unabs flux": ("unabs_flux", FLUX_UNIT, 1),
+}
+_FIT_SCALARS = {
+    "cstat": ("cstat", None), "dof": ("dof", int), "fitchi": ("fit_chi", None),
+    "file count rate": ("count_rate", u.ct / u.s), "corr factor": ("corr_factor", None),
+    "ontime": ("ontime", u.s),
+}
+
+
+@dataclass(frozen=True)
+class FitValue:
+    """A fitted value with the lower and upper bounds of its confidence range.
+
+    Attributes
+    ----------
+    value, lo, hi : `~astropy.units.Quantity`
+        Best fit and absolute bounds (not offsets), in the same unit.
+    """
+
+    value: u.Quantity
+    lo: u.Quantity
+    hi: u.Quantity
+
+    @property
+    def err_pos(self):
+        """Upper error as a positive magnitude."""
+        return self.hi - self.value
+
+    @property
+    def err_neg(self):
+        """Lower error as a positive magnitude."""
+        return self.value - self.lo
+
+
+def read_fit_file(source):
+    """Read a ``*_fit.fit`` fit summary of a spectrum archive.
+
+    Parameters
+    ----------
+    source : str or path
+        The file's path, or its text when the string holds a newline.
+
+    Returns
+    -------
+    dict or None
+        None for an empty file (no fit was made). Otherwise keys
+        ``galactic_nh`` and ``excess_nh`` (cm^-2, converted from the file's
+        10^22 cm^-2), ``z_abs``, ``gamma``, ``kt`` (keV), ``obs_flux`` and
+        ``unabs_flux`` (erg cm^-2 s^-1) as `FitValue` (value and (lo, hi)
+        bounds) where present; ``cstat``, ``dof`` (int), ``fit_chi``,
+        ``count_rate`` (ct / s), ``corr_factor`` and ``ontime`` (s). Other
+        ``name value (lo, hi)`` lines are kept under their lower-case name as
+        dimensionless `FitValue`.
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        On a line that cannot be understood.
+    """
+    if isinstance(source, str) and "\n" in source:
+        text, what = source, "fit file"
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as exc:
+            raise ReaderError(f"{path}: cannot be read ({exc})") from None
+        what = str(path)
+    if not text.strip():
+        return None
+    result = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        match = _PARAM_LINE.match(line)
+        if match:
+            name = " ".join(match.group("name").lower().split())
+            key, unit, factor = _FIT_PARAMS.get(name, (name.replace(" ", "_"), u.dimensionless_unscaled, 1))
+            values = [float(match.group(g)) * factor for g in ("v", "lo", "hi")]
+            result[key] = FitValue(*(v * unit for v in values))
+            continue
+        parts = [p for p in line.split(",")] if "," in line else [line]
+        matches = [_ASSIGN.match(p) for p in parts]
+        if not all(matches):
+            raise ReaderError(f"{what}, line {number}: not a fit-summary line: {raw!r}")
+        for m in matches:
+            name = " ".join(m.group("name").lower().split())
+            key, unit = _FIT_SCALARS.get(name, (name.replace(" ", "_"), None))
+            value = float(m.group("v"))
+            if unit is int:
+                value = int(value)
+            elif unit is not None:
+                value = value * unit
+            result[key] = value
+    return result
+
+
+def read_areas_file(source):
+    """Read a ``<rname>.areas`` extraction log into a table.
+
+    Parameters
+    ----------
+    source : str or path
+        The file's path, or its text when the string holds a newline.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per event file: ``event_file``, ``obsid``, ``mode``
+        (``WT``/``PC``), ``tstart``, ``tstop`` (s, MET), ``region``,
+        ``counts`` (ct) and ``backscal``.
+    """
+    if isinstance(source, str) and "\n" in source:
+        text, what = source, "areas file"
+    else:
+        text, what = Path(source).read_text(errors="replace"), str(source)
+    blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
+    rows = []
+    head = re.compile(rf"^(?P<file>\S+?)\s*,\s*(?P<t1>{_NUM})\s*--\s*(?P<t2>{_NUM})\s*$")
+    for block in blocks:
+        lines = [line.strip() for line in block.strip().splitlines()]
+        match = head.match(lines[0])
+        if not match:
+            raise ReaderError(f"{what}: expected '<obsid>/<file>.evt, start -- stop', got {lines[0]!r}")
+        entry = {"event_file": match.group("file"), "tstart": float(match.group("t1")),
+                 "tstop": float(match.group("t2")), "region": "", "counts": -1, "backscal": np.nan}
+        for line in lines[1:]:
+            low = line.lower()
+            if low.startswith("counts:"):
+                entry["counts"] = int(float(line.split(":", 1)[1]))
+            elif low.startswith("backscal"):
+                entry["backscal"] = float(line.split()[-1])
+            elif "(" in line:
+                entry["region"] = line
+        parts = PurePosixPath(entry["event_file"]).parts
+        entry["obsid"] = parts[0] if len(parts) > 1 else ""
+        mode = re.match(r"(wt|pc)", PurePosixPath(entry["event_file"]).name, re.IGNORECASE)
+        entry["mode"] = mode.group(1).upper() if mode else ""
+        rows.append(entry)
+    table = Table()
+    table["event_file"] = Column([r["event_file"] for r in rows], dtype=str)
+    table["obsid"] = Column([r["obsid"] for r in rows], dtype=str)
+    table["mode"] = Column([r["mode"] for r in rows], dtype=str)
+    table["tstart"] = Column([r["tstart"] for r in rows], unit=u.s, dtype=float)
+    table["tstop"] = Column([r["tstop"] for r in rows], unit=u.s, dtype=float)
+    table["region"] = Column([r["region"] for r in rows], dtype=str)
+    table["counts"] = MaskedColumn([max(r["counts"], 0) for r in rows], unit=u.ct, dtype=np.int64,
+                                   mask=[r["counts"] < 0 for r in rows])
+    table["backscal"] = Column([r["backscal"] for r in rows], dtype=float)
+    return table
+
+
+# --- the <rname>.tar.gz archive -----------------------------------------------------------------
+
+def _private_safe_extract(archive, dest_dir):
+    """Unpack a tar archive member by member, refusing anything unsafe.
+
+    Only regular files and directories are written; absolute names, ``..``
+    components, links and device files raise `ReaderError` before anything
+    is written.
+    """
+    dest = Path(dest_dir).resolve()
+    written = []
+    try:
+        opened = (tarfile.open(fileobj=archive, mode="r:*") if hasattr(archive, "read")
+                  else tarfile.open(archive, mode="r:*"))
+        with opened as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts or member.name.startswith(("/", "\\")):
+                    raise ReaderError(f"archive: unsafe member name {member.name!r}")
+                if not (member.isfile() or member.isdir()):
+                    raise ReaderError(f"archive: member {member.name!r} is a link or special file")
+                target = (dest / Path(*name.parts)).resolve() if name.parts else dest
+                if target != dest and dest not in target.parents:
+                    raise ReaderError(f"archive: member {member.name!r} would leave {dest}")
+            for member in members:
+                target = dest / Path(*PurePosixPath(member.name).parts)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                written.append(target)
+    except tarfile.TarError as exc:
+        raise ReaderError(f"archive: not a readable tar archive ({exc})") from None
+    return written
+
+
+def _extract(source, dest_dir):
+    """Unpack ``source`` (path or bytes) with `xrtprods_astro.archives.safe_extract`
+    when that module exists, else with the private fallback above."""
+    try:
+        from ..archives import safe_extract
+    except ImportError:
+        safe_extract = None
+    if isinstance(source, (bytes, bytearray)):
+        if safe_extract is None:
+            return _private_safe_extract(io.BytesIO(bytes(source)), dest_dir)
+        fd, tmp = tempfile.mkstemp(suffix=".tar.gz")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(bytes(source))
+            return [Path(p) for p in safe_extract(tmp, dest_dir)]
+        finally:
+            os.unlink(tmp)
+    if safe_extract is None:
+        return _private_safe_extract(str(source), dest_dir)
+    return [Path(p) for p in safe_extract(source, dest_dir)]
+
+
+_LINK_KEYS = ("BACKFILE", "RESPFILE", "ANCRFILE")
+
+
+class ModeProducts:
+    """The files of one instrument mode (WT or PC) of one spectrum interval.
+
+    The FITS files are read into memory when first asked for (no file stays
+    open); the paths are in `paths`.
+
+    Attributes
+    ----------
+    mode : str
+        ``"WT"`` or ``"PC"``.
+    paths : dict
+        ``spectrum`` (grouped PHA used for fitting), ``source``,
+        ``background``, ``arf``, ``rmf``, ``fit`` (`dict` model tag -> path of
+        the ``*_fit.fit`` files) and ``xcm`` (likewise) -> `pathlib.Path`;
+        absent files are absent keys.
+    fits : dict
+        Model tag (``"default"`` for ``<rname><mode>_fit.fit``, else the file
+        tag such as ``"pow"`` or ``"apec"``) -> the `read_fit_file` result
+        (None for an empty file: no fit).
+    """
+
+    def __init__(self, mode, paths, fits_results):
+        self.mode = mode
+        self.paths = paths
+        self.fits = fits_results
+        self._cache = {}
+
+    def _hdul(self, key):
+        if key not in self.paths:
+            raise ReaderError(f"mode {self.mode}: the archive has no {key} file")
+        if key not in self._cache:
+            self._cache[key] = read_fits_bytes(self.paths[key])
+        return self._cache[key]
+
+    @property
+    def spectrum(self):
+        """The grouped source spectrum (`~astropy.io.fits.HDUList`)."""
+        return self._hdul("spectrum")
+
+    @property
+    def source(self):
+        """The ungrouped source spectrum (`~astropy.io.fits.HDUList`)."""
+        return self._hdul("source")
+
+    @property
+    def background(self):
+        """The background spectrum (`~astropy.io.fits.HDUList`)."""
+        return self._hdul("background")
+
+    @property
+    def arf(self):
+        """The ancillary response (`~astropy.io.fits.HDUList`)."""
+        return self._hdul("arf")
+
+    @property
+    def rmf(self):
+        """The response matrix (`~astropy.io.fits.HDUList`)."""
+        return self._hdul("rmf")
+
+    @property
+    def fit(self):
+        """The fit summary when there is one model (or the default one), else None."""
+        if "default" in self.fits:
+            return self.fits["default"]
+        if len(self.fits) == 1:
+            return next(iter(self.fits.values()))
+        return self.fits.get("pow")
+
+    def __repr__(self):
+        files = ", ".join(k for k in ("spectrum", "source", "background", "arf", "rmf") if k in self.paths)
+        return f"<ModeProducts {self.mode}: {files}; fits: {', '.join(self.fits) or 'none'}>"
+
+
+@dataclass
+class SpectrumProducts:
+    """The unpacked products of one spectrum interval (one ``<rname>.tar.gz``).
+
+    Attributes
+    ----------
+    interval : str
+        The interval name (``rname``), e.g. ``"interval0"``.
+    directory : `pathlib.Path`
+        Where the files were extracted; BACKFILE / RESPFILE / ANCRFILE of the
+        grouped spectra resolve there, as XSPEC and Sherpa expect.
+    modes : dict
+        ``"WT"`` / ``"PC"`` -> `ModeProducts` (indexing the object by mode,
+        any case, gives the same).
+    areas : `~astropy.table.Table` or None
+        The ``<rname>.areas`` extraction log.
+    files : list of `pathlib.Path`
+        Every extracted file.
+    broken_links : list of (str, str, str)
+        (spectrum file, keyword, value) for each BACKFILE / RESPFILE /
+        ANCRFILE that names a file not present.
+    """
+
+    interval: str
+    directory: Path
+    modes: dict
+    areas: Table = None
+    files: list = field(default_factory=list)
+    broken_links: list = field(default_factory=list)
+
+    def __getitem__(self, mode):
+        key = str(mode).upper()
+        if key not in self.modes:
+            raise KeyError(f"mode {mode!r} not in this spectrum; "
+                           f"available: {', '.join(self.modes) or 'none'}")
+        return self.modes[key]
+
+    def __contains__(self, mode):
+        return str(mode).upper() in self.modes
+
+
+def _check_links(spectrum_path):
+    """The broken BACKFILE/RESPFILE/ANCRFILE links of a grouped spectrum."""
+    broken = []
+    try:
+        header = fits.getheader(spectrum_path, 1)
+    except (OSError, IndexError, KeyError):
+        header = fits.getheader(spectrum_path, 0)
+    for key in _LINK_KEYS:
+        value = str(header.get(key, "") or "").strip()
+        # "name{1}" / "name[1]" select an extension or row; the file is what matters.
+        name = re.sub(r"[{\[].*$", "", value).strip()
+        if not name or name.lower() == "none":
+            continue
+        if not (spectrum_path.parent / name).is_file():
+            broken.append((spectrum_path.name, key, value))
+    return broken
+
+
+def read_spectrum_archive(source, dest_dir):
+    """Unpack a ``<rname>.tar.gz`` spectrum archive and index its products.
+
+    Parameters
+    ----------
+    source : str, path or bytes
+        The archive, as a file or its bytes (members without a leading
+        directory, as the service writes them).
+    dest_dir : str or path
+        Directory to extract into (created if needed). Every file lands in
+        this one directory, so the grouped spectra's BACKFILE, RESPFILE and
+        ANCRFILE resolve as XSPEC and Sherpa expect.
+
+    Returns
+    -------
+    `SpectrumProducts`
+        Per mode the grouped spectrum, source and background spectra, ARF and
+        RMF (as lazily read `~astropy.io.fits.HDUList`), their paths, the fit
+        summaries and the ``.areas`` table. Links in the grouped spectra that
+        point to missing files are listed in ``broken_links`` and logged.
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        If the archive is unreadable, holds unsafe members, or holds no
+        spectrum.
+    """
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    files = _extract(source, dest)
+    names = {p.relative_to(dest).as_posix(): p for p in files if p.is_file()}
+
+    rname = None
+    areas_files = [n for n in names if n.endswith(".areas") and "/" not in n]
+    if len(areas_files) == 1:
+        rname = areas_files[0][:-len(".areas")]
+    if rname is None and not isinstance(source, (bytes, bytearray)):
+        stem = Path(source).name
+        for suffix in (".tar.gz", ".tgz", ".tar"):
+            if stem.endswith(suffix):
+                rname = stem[:-len(suffix)]
+                break
+    if rname is None or not any(n.startswith(rname) and n.endswith(".pi") for n in names):
+        candidates = sorted({m.group(1) for n in names
+                             for m in [re.match(r"^(.*?)(?:wt|pc)(?:source)?\.pi$", n)] if m})
+        if len(candidates) != 1:
+            raise ReaderError("spectrum archive: cannot tell the interval name from the members "
+                              f"({', '.join(sorted(names)) or 'none'})")
+        rname = candidates[0]
+
+    modes = OrderedDict()
+    broken = []
+    for mode in ("wt", "pc"):
+        stem = rname + mode
+        paths = {}
+        for key, options in (("spectrum", (f"{stem}.pi",)),
+                             ("source", (f"{stem}source.pi",)),
+                             ("background", (f"{stem}back.pi", f"{stem}bak.pi")),
+                             ("arf", (f"{stem}.arf",)),
+                             ("rmf", (f"{stem}.rmf",))):
+            for option in options:
+                if option in names:
+                    paths[key] = names[option]
+                    break
+        fit_paths, xcm_paths = {}, {}
+        for name, path in names.items():
+            match = re.match(rf"^{re.escape(stem)}(?:_(?P<tag>[A-Za-z0-9]+))?_fit\.fit$", name)
+            if match:
+                fit_paths[match.group("tag") or "default"] = path
+            match = re.match(rf"^models/{re.escape(stem)}(?:_(?P<tag>[A-Za-z0-9]+))?\.xcm$", name)
+            if match:
+                xcm_paths[match.group("tag") or "default"] = path
+        if not paths and not fit_paths:
+            continue
+        if fit_paths:
+            paths["fit"] = fit_paths
+        if xcm_paths:
+            paths["xcm"] = xcm_paths
+        fits_results = {tag: read_fit_file(path) for tag, path in sorted(fit_paths.items())}
+        modes[mode.upper()] = ModeProducts(mode.upper(), paths, fits_results)
+        if "spectrum" in paths:
+            broken.extend(_check_links(paths["spectrum"]))
+    if not modes:
+        raise ReaderError(f"spectrum archive: no WT or PC spectrum for interval {rname!r} "
+                          f"(members: {', '.join(sorted(names)) or 'none'})")
+    for spectrum, key, value in broken:
+        log.warning("%s: %s = %r names a file that is not in %s", spectrum, key, value, dest)
+    areas = read_areas_file(names[f"{rname}.areas"]) if f"{rname}.areas" in names else None
+    return SpectrumProducts(interval=rname, directory=dest, modes=dict(modes), areas=areas,
+                            files=sorted(names.values()), broken_links=broken)
