@@ -298,6 +298,8 @@ class Transport:
         Returns a float in [0, 1) for the back-off jitter.
     clock : callable, optional
         Current POSIX time, used to reconcile submissions with the job list.
+    monotonic : callable, optional
+        A monotonic clock in seconds, used by waits.
 
     Notes
     -----
@@ -305,11 +307,12 @@ class Transport:
     `xrtprods_astro.conf` at every call unless set on the instance.
     """
 
-    def __init__(self, query, *, sleep=None, random=None, clock=None):
+    def __init__(self, query, *, sleep=None, random=None, clock=None, monotonic=None):
         self._query = query
         self.sleep = sleep or time.sleep
         self.random = random or _random.random
         self.clock = clock or time.time
+        self.monotonic = monotonic or time.monotonic
         self.timeout = None
         self.retries = None
         self.backoff = None

@@ -1,0 +1,500 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The astroquery-style client of the UKSSDC XRT product generator.
+
+`XRTProductsClass` has one method per endpoint of the service (protocol.md §2),
+each returning the service's decoded data with the envelope stripped, plus
+`~XRTProductsClass.submit` and `~XRTProductsClass.get_job`, which return
+`~xrtprods_astro.job.XRTJob` handles. `XRTProducts` is the ready instance.
+"""
+import os
+import re
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+from astropy import units as u
+from astropy.config import paths
+from astroquery.query import BaseQuery
+
+from .exceptions import InvalidRequestError
+from .job import XRTJob, product_code, product_key
+from .transport import Transport, check_url
+
+__all__ = ["XRTProductsClass", "XRTProducts", "position_kind"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_POSITION_ENDPOINTS = {"standard": ("tprods/getPSFPos.php", "psf"),
+                       "enhanced": ("tprods/getEnhPos.php", "enh"),
+                       "astrometric": ("tprods/getAstromPos.php", "xastrom")}
+_BINNINGS = ("counts", "time", "snapshot", "obsid")
+_FORMATS = ("tar.gz", "tar", "zip")
+_ENVELOPE = ("api_name", "api_version", "UserID")
+
+
+def position_kind(kind):
+    """Normalise a position kind: standard, enhanced or astrometric.
+
+    Also accepts the product keys (``standard_position``) and codes (``psf``).
+    """
+    text = str(kind).strip().lower()
+    for name, (_, code) in _POSITION_ENDPOINTS.items():
+        if text in (name, f"{name}_position", code.lower(), f"{name} position"):
+            return name
+    raise InvalidRequestError(f"kind: {kind!r} is not a position kind; allowed: "
+                              f"{', '.join(_POSITION_ENDPOINTS)}")
+
+
+def _yes_no(value, name):
+    if isinstance(value, str) and value.strip().lower() == "both":
+        return "both"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    raise InvalidRequestError(f"{name}: expected True, False or 'both', got {value!r}")
+
+
+def _validate_email(email, name="email"):
+    if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+        raise InvalidRequestError(f"{name}: {email!r} is not an e-mail address (expected "
+                                  "something like 'you@example.org')")
+    return email.strip()
+
+
+def _check_wire(wire):
+    problems = []
+    if not isinstance(wire, dict):
+        raise InvalidRequestError("request: expected a ProductRequest or a dict of wire parameters")
+    for key, value in wire.items():
+        if not isinstance(key, str):
+            problems.append(f"{key!r}: parameter names must be strings")
+        elif not isinstance(value, (str, int, float, bool, list, tuple)) or value is None:
+            problems.append(f"{key}: {value!r} is not a value the service accepts "
+                            "(strings, numbers, booleans or lists)")
+    if not str(wire.get("name", "")).strip():
+        problems.append("name: the object name is not set")
+    flags = ("lc", "spec", "dopsf", "doenh", "doxastrom", "image", "sourceDet")
+    if not any(wire.get(flag) in (1, True) for flag in flags):
+        problems.append(f"no products have been requested (set one of {', '.join(flags)} to 1)")
+    if problems:
+        raise InvalidRequestError(problems)
+
+
+class XRTProductsClass(BaseQuery):
+    """Client of the UKSSDC XRT product generator.
+
+    Parameters
+    ----------
+    server : str, optional
+        Root URL of the UKSSDC site; default ``conf.server``.
+    email : str, optional
+        Registered e-mail address; default ``conf.email``, then the
+        ``XRTPRODS_EMAIL`` environment variable.
+    timeout : float, optional
+        Time limit of one HTTP call in seconds; default ``conf.timeout``.
+    poll_interval : float, optional
+        Seconds between status polls; default ``conf.poll_interval``.
+
+    Notes
+    -----
+    Defaults are read from `xrtprods_astro.conf` whenever they are used, so
+    ``conf.set_temp`` works on the ready instance `XRTProducts`.
+
+    Only retrievals of completed products are cached (under
+    ``astropy.config.paths.get_cache_dir('xrtprods_astro')``, readable by the
+    user only, for ``conf.cache_timeout`` seconds); job control is never
+    cached, and error answers are dropped from the cache at once.
+    """
+
+    def __init__(self, *, server=None, email=None, timeout=None, poll_interval=None):
+        super().__init__()
+        self._server = server
+        self._email = None
+        if email is not None:
+            self.login(email)
+        self._poll_interval = poll_interval
+        self._transport = Transport(self)
+        self._transport.timeout = timeout
+        self._complete = set()
+        self._complete_lock = threading.Lock()
+
+    # -- settings --------------------------------------------------------------
+    @property
+    def server(self):
+        """Root URL of the UKSSDC site (no trailing slash)."""
+        from . import conf
+        server = str(self._server if self._server is not None else conf.server).rstrip("/")
+        check_url(server, "server")
+        return server
+
+    @server.setter
+    def server(self, value):
+        if value is not None:
+            check_url(str(value), "server")
+        self._server = value
+
+    @property
+    def timeout(self):
+        """Time limit of one HTTP call, in seconds."""
+        from . import conf
+        value = self._transport.timeout
+        return float(value if value is not None else conf.timeout)
+
+    @timeout.setter
+    def timeout(self, value):
+        self._transport.timeout = value
+
+    @property
+    def poll_interval(self):
+        """Seconds between status polls of a running job."""
+        from . import conf
+        return float(self._poll_interval if self._poll_interval is not None else conf.poll_interval)
+
+    @poll_interval.setter
+    def poll_interval(self, value):
+        self._poll_interval = value
+
+    @property
+    def email(self):
+        """The registered e-mail address in use, or None."""
+        from . import conf
+        return self._email or conf.email or os.environ.get("XRTPRODS_EMAIL") or None
+
+    def login(self, email):
+        """Set the registered e-mail address used as the UKSSDC identity.
+
+        No password is involved: UKSSDC identifies users by their registered,
+        confirmed e-mail address (register at https://www.swift.ac.uk/user_objects/register.php).
+
+        Parameters
+        ----------
+        email : str
+
+        Raises
+        ------
+        InvalidRequestError
+            If ``email`` does not look like an e-mail address.
+        """
+        self._email = _validate_email(email)
+
+    def _user(self):
+        email = self.email
+        if not email:
+            raise InvalidRequestError(
+                "email: no registered e-mail address is set. Set it in one of three ways: "
+                "XRTProducts.login('you@example.org') (or XRTProductsClass(email=...)), "
+                "xrtprods_astro.conf.email = 'you@example.org', or the XRTPRODS_EMAIL "
+                "environment variable.")
+        return _validate_email(email)
+
+    @property
+    def cache_location(self):
+        """Folder of cached retrievals, readable by the user only."""
+        if self._cache_location is not None:
+            location = Path(self._cache_location)
+        else:
+            root = Path(paths.get_cache_dir("xrtprods_astro"))
+            os.chmod(root, 0o700)
+            location = root / self.name
+        location.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(location, 0o700)
+        return location
+
+    @cache_location.setter
+    def cache_location(self, location):
+        self._cache_location = Path(location)
+
+    # -- helpers ---------------------------------------------------------------
+    def _url(self, path):
+        return f"{self.server}/user_objects/{path}"
+
+    def _api_url(self):
+        return f"{self.server}/API/main.php"
+
+    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,)):
+        return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
+                                    cache=cache, required=required, ok_values=ok_values)
+
+    def _complete_key(self, kind, job_id, code):
+        user = self.email if kind == "job" else None
+        return (self.server, user, kind, str(job_id), code)
+
+    def _cacheable(self, cache, kind, job_id, code):
+        if cache is None:
+            with self._complete_lock:
+                return self._complete_key(kind, job_id, code) in self._complete
+        return bool(cache)
+
+    def _mark_complete(self, kind, job_id, code):
+        with self._complete_lock:
+            self._complete.add(self._complete_key(kind, job_id, code))
+
+    @staticmethod
+    def _codes(products, name="products"):
+        if isinstance(products, str):
+            products = [p for p in products.split(",") if p.strip()]
+        codes = []
+        for item in products:
+            code = product_code(product_key(item, name=name))
+            if code not in codes:
+                codes.append(code)
+        if not codes:
+            raise InvalidRequestError(f"{name}: no product given")
+        return codes
+
+    # -- job control (never cached) ---------------------------------------------
+    def submit(self, request, *, known_job_ids=()):
+        """Submit a job.
+
+        The request is validated first; nothing is sent if it is not valid. If
+        the answer is lost, the job list is checked before anything is sent
+        again, so a job is never submitted twice by accident.
+
+        Parameters
+        ----------
+        request : `~xrtprods_astro.request.ProductRequest` or dict
+            A request, or a dict of wire parameters (protocol.md §3).
+        known_job_ids : iterable, optional
+            JobIDs that existed before this submission (they can never be it).
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`
+        """
+        if hasattr(request, "to_wire"):
+            if hasattr(request, "validate"):
+                request.validate()
+            wire = dict(request.to_wire())
+            original = request
+        else:
+            _check_wire(request)
+            wire = dict(request)
+            original = None
+        wire = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items() if k not in _ENVELOPE}
+        user = self._user()
+        result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
+                                        list_url=self._url("listOldJobs.php"),
+                                        old_url=self._url("getOldProduct.php"),
+                                        known_job_ids=known_job_ids)
+        return XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
+
+    def product_status(self, job_id, products):
+        """Status and progress of products of a job (``checkProductStatus.php``).
+
+        Parameters
+        ----------
+        job_id : int or str
+        products : str or list of str
+            Product spellings (``"lightcurve"``, ``"lc"`` ...).
+
+        Returns
+        -------
+        dict
+            Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
+        """
+        codes = self._codes(products)
+        what = ",".join(codes)
+        data = self._call("checkProductStatus.php", {"JobID": job_id, "what": what, "whatProg": what})
+        for code in codes:
+            entry = data.get(code)
+            if isinstance(entry, dict) and str(entry.get("statusCode")) == "4":
+                self._mark_complete("job", job_id, code)
+        return data
+
+    def cancel_products(self, job_id, products):
+        """Cancel products of a job (``canceljob.php``).
+
+        Returns
+        -------
+        dict
+            ``status`` (code -> text) and ``statusCodes`` (code -> int), and
+            ``OK`` = 2 when at least one product was not cancelled.
+        """
+        codes = self._codes(products)
+        return self._call("canceljob.php", {"JobID": job_id, "what": ",".join(codes)},
+                          ok_values=(1, 2), required=("status", "statusCodes"))
+
+    def old_job(self, job_id):
+        """The parameters and URL of a past job (``getOldProduct.php``)."""
+        return self._call("getOldProduct.php", {"oldJob": job_id}, required=("jobPars", "URL"))
+
+    def job_list_data(self):
+        """The user's jobs, most recent first (``listOldJobs.php``).
+
+        Returns
+        -------
+        list of dict
+        """
+        return self._call("listOldJobs.php", {}, required=("jobs",))["jobs"]
+
+    def count_active_jobs(self):
+        """How many of the user's jobs are queued or running (``getNumJobs.php``)."""
+        return int(self._call("getNumJobs.php", {}, required=("numJobs",))["numJobs"])
+
+    def get_job(self, job_id):
+        """Re-attach to a job by its JobID.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`
+        """
+        old = self.old_job(job_id)
+        return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
+
+    # -- retrievals (cacheable once the product is known complete) -------------------
+    def position_data(self, job_id, kind, *, cache=None):
+        """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).
+
+        Parameters
+        ----------
+        job_id : int or str
+        kind : {"standard", "enhanced", "astrometric"}
+        cache : bool, optional
+            None (default): use the cache only if this client has seen the
+            product complete; False: never; True: always.
+        """
+        path, code = _POSITION_ENDPOINTS[position_kind(kind)]
+        return self._call(path, {"JobID": job_id}, required=("GotPos",),
+                          cache=self._cacheable(cache, "job", job_id, code))
+
+    def source_list_data(self, job_id, *, cache=None):
+        """The source lists per energy band (``getSourceDetResults.php``)."""
+        return self._call("tprods/getSourceDetResults.php", {"JobID": job_id},
+                          cache=self._cacheable(cache, "job", job_id, "sourceDet"))
+
+    def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None):
+        """The light-curve datasets (``getLCData.php``).
+
+        Parameters
+        ----------
+        job_id : int or str
+        nosys : bool or "both"
+            Datasets with WT systematics removed.
+        incbad : bool or "both"
+            Datasets including bins with unverified centroids.
+        cache : bool, optional
+        """
+        payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
+                   "incbad": _yes_no(incbad, "incbad")}
+        return self._call("tprods/getLCData.php", payload, required=("Datasets",),
+                          cache=self._cacheable(cache, "job", job_id, "lc"))
+
+    def spectral_fit_data(self, job_id, *, cache=None):
+        """The spectra and automatic fits (``getSpecData.php``)."""
+        return self._call("tprods/getSpecData.php", {"JobID": job_id},
+                          cache=self._cacheable(cache, "job", job_id, "spec"))
+
+    # -- downloads ---------------------------------------------------------------------
+    def download_archive(self, job_url, product="all", format="tar.gz", dest_dir=".", overwrite=False):
+        """Download a product archive of a job.
+
+        Parameters
+        ----------
+        job_url : str
+            The job's URL as the service gave it.
+        product : str
+            A product spelling, or ``"all"`` for every product in one archive.
+        format : {"tar.gz", "tar", "zip"}
+        dest_dir : path-like
+        overwrite : bool
+
+        Returns
+        -------
+        pathlib.Path
+            ``<dest_dir>/<USERPROD_id>_<stem>.<format>``.
+        """
+        if format not in _FORMATS:
+            raise InvalidRequestError(f"format: {format!r} is not allowed; allowed: {', '.join(_FORMATS)}")
+        stem = "all" if str(product).lower() == "all" else product_code(product_key(product, name="product"))
+        base = str(job_url).rstrip("/")
+        job_dir = Path(urlparse(base).path).name or "job"
+        dest = Path(dest_dir) / f"{job_dir}_{stem}.{format}"
+        return self._transport.download(f"{base}/{stem}.{format}", dest, overwrite=overwrite)
+
+    def download_file(self, url, dest, overwrite=False):
+        """Download one file (e.g. a light-curve or spectrum URL from the data).
+
+        Parameters
+        ----------
+        url : str
+        dest : path-like
+            A file name, or an existing folder to keep the URL's file name.
+        overwrite : bool
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / (Path(urlparse(url).path).name or "download")
+        return self._transport.download(url, dest, overwrite=overwrite)
+
+    # -- rebinning through the common API ---------------------------------------------
+    def rebin_lightcurve(self, job_id, *, name, binning, **params):
+        """Ask for a rebinned light curve of a completed job (``rebinLightCurve``).
+
+        Parameters
+        ----------
+        job_id : int or str
+        name : str
+            The object name.
+        binning : {"counts", "time", "snapshot", "obsid"}
+        **params
+            Light-curve parameters under their UKSSDC names (``pcCounts``,
+            ``wtBinTime``...); time Quantities are sent in seconds.
+
+        Returns
+        -------
+        int
+            The rebin job's ID.
+        """
+        binning = str(binning).lower()
+        if binning not in _BINNINGS:
+            raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(_BINNINGS)}")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequestError("name: the object name must be a non-empty string")
+        extra = {}
+        for key, value in params.items():
+            if isinstance(value, u.Quantity):
+                try:
+                    value = float(value.to_value(u.s))
+                except u.UnitConversionError:
+                    raise InvalidRequestError(f"{key}: expected a time, got {value}") from None
+            extra[key] = value
+        payload = {"type": "UOB_LC", "objectID": job_id, "binMeth": binning, **extra, "name": name}
+        data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
+        return int(data["JobID"])
+
+    def rebin_status(self, rebin_id):
+        """Status of a rebin job (``checkRebinStatus``): ``status`` code and ``text``."""
+        data = self._transport.call_common(self._api_url(), "checkRebinStatus", {"JobID": int(rebin_id)},
+                                           required=("status",))
+        if str(data.get("status")) == "4":
+            self._mark_complete("rebin", rebin_id, "lc")
+        return data
+
+    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None):
+        """The rebinned light curve (``downloadLightCurve``), like `lightcurve_data`."""
+        payload = {"type": "REBIN_LC", "objectID": rebin_id, "nosys": _yes_no(nosys, "nosys"),
+                   "incbad": _yes_no(incbad, "incbad")}
+        return self._transport.call_common(self._api_url(), "downloadLightCurve", payload,
+                                           cache=self._cacheable(cache, "rebin", rebin_id, "lc"))
+
+    def cancel_rebin(self, rebin_id):
+        """Cancel a rebin job (``cancelRebin``). Returns True if the service confirmed."""
+        from .exceptions import RemoteServiceError
+        try:
+            self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": int(rebin_id)})
+        except RemoteServiceError as exc:
+            import logging
+            logging.getLogger("xrtprods_astro.core").info("Rebin %s was not cancelled: %s",
+                                                          rebin_id, exc.message)
+            return False
+        return True
+
+    def clear_cache(self):
+        """Remove every cached retrieval of this client's cache folder."""
+        super().clear_cache()
+
+
+XRTProducts = XRTProductsClass()

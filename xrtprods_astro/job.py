@@ -1,0 +1,558 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Handles on jobs of the UKSSDC XRT product generator.
+
+An `XRTJob` is what `~xrtprods_astro.core.XRTProductsClass.submit` returns and
+what `XRTJob.attach` re-creates from a JobID: it polls status, waits politely,
+cancels, retrieves the products' data once they are complete, downloads and
+safely extracts their archives, and asks for rebinned light curves.
+"""
+import io
+import logging
+import re
+import warnings
+from collections import namedtuple
+
+from astropy import units as u
+from astropy.utils.console import ProgressBarOrSpinner
+
+from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError,
+                         XRTProductsWarning)
+
+__all__ = ["XRTJob", "ProductStatus", "CancelOutcome", "product_key", "product_code",
+           "product_keys"]
+
+log = logging.getLogger("xrtprods_astro.job")
+
+# Used only if xrtprods_astro.params cannot be imported: params.PRODUCTS is the
+# source of truth for product keys, codes and long names.
+_FALLBACK_PRODUCTS = {
+    "lightcurve": ("lc", "light curve"),
+    "spectrum": ("spec", "spectrum"),
+    "standard_position": ("psf", "standard position"),
+    "enhanced_position": ("enh", "enhanced position"),
+    "astrometric_position": ("xastrom", "astrometric position"),
+    "image": ("image", "image"),
+    "source_detection": ("sourceDet", "source detection"),
+}
+#: Submit flag of each product code in jobPars (protocol.md §3.1).
+_SUBMIT_FLAGS = {"lc": "lc", "spec": "spec", "psf": "dopsf", "enh": "doenh",
+                 "xastrom": "doxastrom", "image": "image", "sourceDet": "sourceDet"}
+
+
+def _product_table():
+    try:
+        from .params import PRODUCTS
+        return {key: (rec.code, rec.long_name) for key, rec in PRODUCTS.items()}
+    except (ImportError, AttributeError):
+        return dict(_FALLBACK_PRODUCTS)
+
+
+def product_keys():
+    """The friendly keys of every product, in the service's order."""
+    return list(_product_table())
+
+
+def product_key(spelling, *, name="products"):
+    """The friendly key of a product from any accepted spelling.
+
+    Accepts the friendly key (``"lightcurve"``), the service's product code
+    (``"lc"``), the long name (``"light curve"``) or the UKSSDC class names
+    (``"LightCurve"``), case-insensitively.
+
+    Raises
+    ------
+    InvalidRequestError
+        Naming ``name`` and the allowed values.
+    """
+    table = _product_table()
+    text = str(spelling).strip()
+    squeeze = re.sub(r"[\s_-]", "", text).lower()
+    for key, (code, long_name) in table.items():
+        if squeeze in (re.sub(r"[\s_-]", "", key).lower(), code.lower(),
+                       re.sub(r"[\s_-]", "", long_name).lower()):
+            return key
+    aliases = {"standardpos": "standard_position", "enhancedpos": "enhanced_position",
+               "astrompos": "astrometric_position", "sourcedet": "source_detection",
+               "lightcurve": "lightcurve", "lc": "lightcurve", "sourcelist": "source_detection"}
+    if squeeze in aliases and aliases[squeeze] in table:
+        return aliases[squeeze]
+    try:
+        from .params import product as _lookup
+        record = _lookup(text)
+        for key, (code, _) in table.items():
+            if code == record.code:
+                return key
+    except Exception:  # noqa: BLE001 - fall through to the clear error below
+        pass
+    codes = ", ".join(code for code, _ in table.values())
+    raise InvalidRequestError(f"{name}: {spelling!r} is not a product; allowed: "
+                              f"{', '.join(table)} (or their codes {codes})")
+
+
+def product_code(key):
+    """The service's product code (``lc``, ``spec``, ...) of a product spelling."""
+    return _product_table()[product_key(key)][0]
+
+
+def _long_name(key):
+    return _product_table()[key][1]
+
+
+def _keys_from(products, name="products"):
+    if products is None:
+        return None
+    if isinstance(products, str):
+        if products.lower() == "all":
+            return product_keys()
+        products = [p for p in products.split(",") if p.strip()]
+    keys = []
+    for item in products:
+        key = product_key(item, name=name)
+        if key not in keys:
+            keys.append(key)
+    if not keys:
+        raise InvalidRequestError(f"{name}: no product given; allowed: {', '.join(product_keys())}")
+    return keys
+
+
+def _seconds(value, name):
+    if value is None:
+        return None
+    if isinstance(value, u.Quantity):
+        try:
+            return float(value.to_value(u.s))
+        except u.UnitConversionError:
+            raise InvalidRequestError(f"{name}: expected seconds or a time Quantity, got "
+                                      f"{value}") from None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"{name}: expected seconds or a time Quantity, got "
+                                  f"{value!r}") from None
+    if seconds < 0:
+        raise InvalidRequestError(f"{name}: must not be negative, got {value!r}")
+    return seconds
+
+
+def _strip_html(text):
+    return re.sub(r"<[^>]+>", "", str(text))
+
+
+def _progress_lines(steps, depth):
+    lines = []
+    for step in steps or []:
+        if not isinstance(step, dict):
+            continue
+        label = _strip_html(step.get("StepLabel", ""))
+        state = step.get("StepStatus")
+        indent = "  " * depth
+        if state == 1:
+            extra = step.get("StepExtra")
+            text = f"** {label} - ACTIVE" + (f" -- {_strip_html(extra)}" if extra else "") + "**"
+        elif state == 2:
+            text = f"{label} - DONE"
+        else:
+            text = label
+        lines.append(indent + text)
+        lines.extend(_progress_lines(step.get("SubStep"), depth + 1))
+    return lines
+
+
+class ProductStatus:
+    """The state of one product of a job (protocol.md §4).
+
+    Attributes
+    ----------
+    code : int
+        The service's status code: 4 complete, 1-3 and 5 in progress, negative
+        values failed or cancelled, -10 no status was returned.
+    text : str
+        The service's status text.
+    progress : dict
+        The service's progress object (may be empty).
+    """
+
+    def __init__(self, code, text="", progress=None):
+        self.code = int(code)
+        self.text = str(text or "")
+        self.progress = dict(progress or {})
+
+    @classmethod
+    def from_service(cls, entry):
+        """Build from one product's entry of a checkProductStatus answer."""
+        if not isinstance(entry, dict):
+            return cls(-10, "The server did not return the status")
+        code = entry.get("statusCode")
+        try:
+            code = int(code)
+        except (TypeError, ValueError):
+            return cls(-10, entry.get("statusText") or "Unknown status", entry.get("progress"))
+        return cls(code, entry.get("statusText", ""), entry.get("progress"))
+
+    @property
+    def done(self):
+        """True once the product will not change any more (complete, failed or cancelled)."""
+        return self.code < 0 and self.code != -10 or self.code == 4
+
+    @property
+    def ok(self):
+        """True when the product completed and can be retrieved."""
+        return self.code == 4
+
+    @property
+    def time_running(self):
+        """How long the product has been running, a `~astropy.units.Quantity` in s, or None."""
+        text = str(self.progress.get("TimeRunning", ""))
+        match = re.search(r"(?:(\d+)\s*days?,?\s*)?(\d+):(\d{1,2}):(\d{1,2})", text)
+        if not match:
+            return None
+        days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * u.s
+
+    @property
+    def progress_text(self):
+        """Human-readable progress, laid out as the UKSSDC client does."""
+        if self.progress.get("GotProgress") != 1:
+            return "No progress information available"
+        lines = []
+        if self.progress.get("PreProgress"):
+            lines.append(_strip_html(self.progress["PreProgress"]))
+        lines.extend(_progress_lines(self.progress.get("ProgressSteps"), 1))
+        if self.progress.get("TimeRunning"):
+            lines.append(f"The job has been running for {self.progress['TimeRunning']}")
+        return "\n".join(lines)
+
+    def to_dict(self):
+        return {"code": self.code, "text": self.text, "progress": self.progress}
+
+    def __eq__(self, other):
+        return isinstance(other, ProductStatus) and self.to_dict() == other.to_dict()
+
+    def __repr__(self):
+        return f"<ProductStatus {self.code}: {self.text!r}>"
+
+
+#: The outcome of cancelling one product (protocol.md §2.2): ``code`` 0
+#: cancelled, 1 already finished, 2 not in the job, 3 reason unknown, 4 outcome
+#: unknown, None not reported by the service.
+CancelOutcome = namedtuple("CancelOutcome", ["code", "text", "cancelled"])
+
+
+class XRTJob:
+    """A job of the UKSSDC XRT product generator.
+
+    Parameters
+    ----------
+    client : `~xrtprods_astro.core.XRTProductsClass`
+    job_id : int or str
+        The JobID as the service gave it.
+    url : str
+        The job's product URL as the service gave it.
+    request : `~xrtprods_astro.request.ProductRequest`, optional
+        The request that was submitted.
+    job_pars : dict, optional
+        The service's jobPars; when given the request is decoded from it.
+    """
+
+    def __init__(self, client, job_id, url, request=None, job_pars=None):
+        self._client = client
+        self.job_id = job_id
+        self.url = url
+        self.job_pars = dict(job_pars) if job_pars else None
+        self.request = self._decode_request(request)
+        self._statuses = {}
+
+    def _decode_request(self, request):
+        if self.job_pars:
+            try:
+                from .request import ProductRequest
+                return ProductRequest.from_job_pars(self.job_pars)
+            except Exception as exc:  # noqa: BLE001 - jobPars are the service's; keep going
+                log.debug("could not decode jobPars of job %s: %s", self.job_id, exc)
+        return request
+
+    @classmethod
+    def attach(cls, job_id, client=None):
+        """Re-attach to an existing job by its JobID.
+
+        Parameters
+        ----------
+        job_id : int or str
+        client : `~xrtprods_astro.core.XRTProductsClass`, optional
+            Defaults to `~xrtprods_astro.core.XRTProducts`.
+        """
+        if client is None:
+            from .core import XRTProducts as client
+        return client.get_job(job_id)
+
+    @property
+    def products(self):
+        """The friendly keys of the products this job was asked for."""
+        table = _product_table()
+        if self.job_pars:
+            flagged = [key for key, (code, _) in table.items()
+                       if self.job_pars.get(_SUBMIT_FLAGS.get(code, code)) in (1, True, "1")]
+            if flagged:
+                return flagged
+        wanted = getattr(self.request, "products", None)
+        if wanted:
+            keys = []
+            for item in wanted:
+                try:
+                    keys.append(product_key(item))
+                except InvalidRequestError:
+                    continue
+            return keys
+        return []
+
+    def _keys(self, products):
+        keys = _keys_from(products)
+        if keys is None:
+            keys = self.products or product_keys()
+        return keys
+
+    # -- status ------------------------------------------------------------------
+    def status(self, products=None):
+        """Ask the service for the status of products (one HTTP call).
+
+        Parameters
+        ----------
+        products : str or list of str, optional
+            Product spellings; default every product of the job.
+
+        Returns
+        -------
+        dict
+            Product key -> `ProductStatus`.
+        """
+        keys = self._keys(products)
+        data = self._client.product_status(self.job_id, keys)
+        codes = {key: product_code(key) for key in keys}
+        result = {key: ProductStatus.from_service(data.get(codes[key])) for key in keys}
+        if products is None and not self.products:
+            # Products unknown: keep only those the service knows in this job.
+            result = {k: s for k, s in result.items() if s.code != -10} or result
+        self._statuses.update(result)
+        return result
+
+    @property
+    def is_complete(self):
+        """True when every product has finished (complete, failed or cancelled); polls once if needed."""
+        keys = self.products
+        if keys and all(k in self._statuses and self._statuses[k].done for k in keys):
+            return True
+        return all(s.done for s in self.status().values())
+
+    def wait(self, timeout=None, poll_interval=None, progress=None):
+        """Wait until every product has finished.
+
+        Parameters
+        ----------
+        timeout : float or `~astropy.units.Quantity`, optional
+            Longest wait, in seconds or as a time Quantity; default no limit.
+        poll_interval : float or `~astropy.units.Quantity`, optional
+            Time between status calls; default ``conf.poll_interval`` (or the
+            client's ``poll_interval``). UKSSDC asks for no more than about one
+            poll a minute.
+        progress : bool, optional
+            Show a spinner. By default it is shown only when the
+            ``xrtprods_astro`` logger is enabled for INFO.
+
+        Returns
+        -------
+        dict
+            Product key -> `ProductStatus`, the final states.
+
+        Raises
+        ------
+        JobTimeoutError
+            Naming the products still running.
+        """
+        limit = _seconds(timeout, "timeout")
+        interval = _seconds(poll_interval, "poll_interval")
+        if interval is None:
+            interval = float(self._client.poll_interval)
+        transport = self._client._transport
+        start = transport.monotonic()
+        show = log.isEnabledFor(logging.INFO) if progress is None else bool(progress)
+        sink = None if show else io.StringIO()
+        with ProgressBarOrSpinner(None, f"Waiting for XRT products job {self.job_id}", file=sink) as bar:
+            while True:
+                statuses = self.status()
+                if all(s.done for s in statuses.values()):
+                    return statuses
+                running = {k: s for k, s in statuses.items() if not s.done}
+                log.info("Job %s: %s", self.job_id,
+                         ", ".join(f"{k} {s.text or s.code}" for k, s in running.items()))
+                elapsed = transport.monotonic() - start
+                if limit is not None and elapsed >= limit:
+                    raise JobTimeoutError(
+                        f"Job {self.job_id} did not finish within {limit:g} s; still running: "
+                        + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
+                                    for k, s in running.items()))
+                bar.update(elapsed)
+                pause = interval if limit is None else min(interval, limit - elapsed)
+                transport.sleep(max(pause, 0.0))
+
+    # -- cancel --------------------------------------------------------------------
+    def cancel(self, products=None):
+        """Cancel products of the job.
+
+        Parameters
+        ----------
+        products : str or list of str, optional
+            Default every product of the job.
+
+        Returns
+        -------
+        dict
+            Product key -> `CancelOutcome` ``(code, text, cancelled)``.
+        """
+        keys = self._keys(products)
+        data = self._client.cancel_products(self.job_id, keys)
+        texts = data.get("status") or {}
+        codes = data.get("statusCodes") or {}
+        result = {}
+        for key in keys:
+            code = product_code(key)
+            raw = codes.get(code)
+            try:
+                raw = int(raw)
+            except (TypeError, ValueError):
+                raw = None
+            text = texts.get(code, "The service did not report this product")
+            result[key] = CancelOutcome(raw, text, raw == 0)
+            if raw == 0:
+                self._statuses[key] = ProductStatus(-4, text)
+        return result
+
+    # -- retrieval -------------------------------------------------------------------
+    def _ready(self, key):
+        if self.products and key not in self.products:
+            raise ProductNotReadyError(f"Job {self.job_id} has no {_long_name(key)}; it has: "
+                                       f"{', '.join(self.products)}")
+        status = self._statuses.get(key)
+        if status is None or not status.done:
+            status = self.status([key])[key]
+        if status.ok:
+            return status
+        if status.done:
+            raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} failed or was "
+                                       f"cancelled: {status.text} (status {status.code})")
+        raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} is not complete "
+                                   f"yet: {status.text or 'status ' + str(status.code)}")
+
+    def lightcurve_data(self, nosys=False, incbad=False):
+        """The light-curve data as the service sends it (protocol.md §5.1).
+
+        Parameters
+        ----------
+        nosys, incbad : bool or "both"
+        """
+        self._ready("lightcurve")
+        return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad, cache=True)
+
+    def spectral_fit_data(self):
+        """The spectra and fit results as the service sends them (protocol.md §5.2)."""
+        self._ready("spectrum")
+        return self._client.spectral_fit_data(self.job_id, cache=True)
+
+    def position_data(self, kind):
+        """A position as the service sends it (protocol.md §2.4).
+
+        Parameters
+        ----------
+        kind : {"standard", "enhanced", "astrometric"}
+        """
+        from .core import position_kind
+        kind = position_kind(kind)
+        self._ready(f"{kind}_position")
+        return self._client.position_data(self.job_id, kind, cache=True)
+
+    def source_list_data(self):
+        """The source lists per energy band as the service sends them (protocol.md §2.5)."""
+        self._ready("source_detection")
+        return self._client.source_list_data(self.job_id, cache=True)
+
+    def download(self, dest_dir=".", products=None, format="tar.gz", overwrite=False, extract=False):
+        """Download the product archives.
+
+        Parameters
+        ----------
+        dest_dir : path-like
+        products : str or list of str, optional
+            Default: every product of the job that completed (failed ones are
+            skipped with a warning). ``"all"`` as a string fetches the
+            service's single archive of every product.
+        format : {"tar.gz", "tar", "zip"}
+        overwrite : bool
+        extract : bool
+            Also extract each archive safely into ``dest_dir``.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The archives, or with ``extract=True`` the extracted files.
+        """
+        if isinstance(products, str) and products.strip().lower() == "all":
+            for key in self.products:
+                self._ready(key)
+            archives = [self._client.download_archive(self.url, "all", format=format,
+                                                      dest_dir=dest_dir, overwrite=overwrite)]
+        else:
+            explicit = products is not None
+            keys = self._keys(products)
+            wanted = []
+            for key in keys:
+                try:
+                    self._ready(key)
+                    wanted.append(key)
+                except ProductNotReadyError as exc:
+                    status = self._statuses.get(key)
+                    if explicit or status is None or not status.done:
+                        raise
+                    warnings.warn(str(exc) + "; not downloaded", XRTProductsWarning, stacklevel=2)
+            archives = [self._client.download_archive(self.url, product_code(key), format=format,
+                                                      dest_dir=dest_dir, overwrite=overwrite)
+                        for key in wanted]
+        if not extract:
+            return archives
+        from .archives import safe_extract
+        extracted = []
+        for archive in archives:
+            extracted.extend(safe_extract(archive, dest_dir))
+        return extracted
+
+    def rebin(self, *, binning, name=None, **params):
+        """Ask the service to rebin this job's light curve (protocol.md §2.12).
+
+        Parameters
+        ----------
+        binning : {"counts", "time", "snapshot", "obsid"}
+        name : str, optional
+            Default: the job's object name.
+        **params
+            Light-curve parameters under their UKSSDC names (``pcCounts``...).
+
+        Returns
+        -------
+        int
+            The rebin job's ID, for ``rebin_status`` and
+            ``rebinned_lightcurve_data`` of the client.
+        """
+        self._ready("lightcurve")
+        if name is None:
+            name = (self.job_pars or {}).get("name") or getattr(self.request, "name", None)
+        return self._client.rebin_lightcurve(self.job_id, name=name, binning=binning, **params)
+
+    def to_dict(self):
+        """A JSON-serialisable summary: enough to re-attach and to resubmit."""
+        return {"job_id": self.job_id, "url": self.url, "products": self.products,
+                "job_pars": self.job_pars,
+                "status": {k: s.to_dict() for k, s in self._statuses.items()}}
+
+    def __repr__(self):
+        states = ", ".join(f"{k}={s.code}" for k, s in self._statuses.items())
+        return (f"<XRTJob {self.job_id} products=[{', '.join(self.products)}]"
+                + (f" status: {states}" if states else "") + ">")
