@@ -28,7 +28,7 @@ BAND_ORDER = ("Total", "Soft", "Medium", "Hard")
 # Keys that hold identifiers: kept as strings even when they look numeric
 # (an obsID "00012345001" must keep its leading zeros).
 _IDENTIFIER_KEYS = {"name", "iauname", "iau_name", "obsid", "obsids", "targ", "targetid", "target",
-                    "sxps_id", "id", "flag", "detflag", "field"}
+                    "sxps_id", "id", "field"}
 
 _FIXED_UNITS = {
     "ra": u.deg, "dec": u.deg, "l": u.deg, "b": u.deg,
