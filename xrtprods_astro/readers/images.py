@@ -225,8 +225,10 @@ def read_image_files(directory):
         header = hdul[0].header
         if number in bands:
             emin, emax = bands[number]
-            header.setdefault("EMIN", emin, "lower energy of the image band (keV)")
-            header.setdefault("EMAX", emax, "upper energy of the image band (keV)")
+            if "EMIN" not in header:
+                header["EMIN"] = (emin, "lower energy of the image band (keV)")
+            if "EMAX" not in header:
+                header["EMAX"] = (emax, "upper energy of the image band (keV)")
             masked = False
         elif "EMIN" in header and "EMAX" in header:
             emin, emax, masked = float(header["EMIN"]), float(header["EMAX"]), False
