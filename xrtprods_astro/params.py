@@ -222,8 +222,9 @@ class Param:
         The UKSSDC name inside a position product (``whichData``).
     preset : object
         Value set automatically when the owning product is added (`UNSET`: none).
-    only_products : tuple
-        For product parameters owned by a subset of products (``use_all_obs``).
+    alternative : str or None
+        For a mandatory global: another global whose presence (any value)
+        stands in for it, e.g. ``get_coords`` for ``ra``.
     """
 
     name: str
@@ -246,6 +247,7 @@ class Param:
     shared_name: object = None
     shared_ukssdc: object = None
     preset: object = UNSET
+    alternative: object = None
 
     @property
     def qualname(self):
@@ -372,7 +374,9 @@ class Param:
             return _choice(self, value, self.name, None)
         if value is None:
             raise ValueError("no value")
-        return str(value)
+        if kind == "targets":
+            return self.coerce(value)
+        return str(value).strip()
 
 
 def _num(x):
@@ -410,10 +414,11 @@ def _to_unit(param, value, label):
         try:
             return float(value.to_value(param.unit, equivalencies=equiv))
         except u.UnitConversionError:
-            want = "an angle or pixels" if param.unit == u.pix else f"a {param.unit.physical_type}"
+            unit = param.unit.to_string()
+            want = "an angle or pixels" if param.unit == u.pix else f"a Quantity convertible to {unit}"
             raise InvalidRequestError(
-                f"{label}: {value} is not {want} (expected a Quantity convertible to "
-                f"{param.unit.to_string()}, or a plain number in {param.unit.to_string()})") from None
+                f"{label}: {value} has the wrong physical type (expected {want}, "
+                f"or a plain number in {unit})") from None
     if _is_number(value):
         return value.item() if isinstance(value, np.generic) else value
     raise InvalidRequestError(f"{label}: {value!r} is not a number"
@@ -664,7 +669,8 @@ def _which_rules(hours=None):
 _GLOBALS = [
     _g("name", "name", "name", "str", mandatory=True, example="GRB 200416A",
        doc="Object name (cosmetic, unless get_coords asks the service to resolve it)"),
-    _g("targ", "targ", "targ", "targets", mandatory=True, example="00945521,00013267",
+    _g("targ", "targ", "targ", "targets", mandatory=True, alternative="get_targs",
+       example="00945521,00013267",
        aliases=("target_ids",),
        implies=(Trigger(ANY, "get_targs", False),),
        doc="Swift target IDs to use, comma-separated (ints are zero-padded to 8 digits)"),
@@ -673,9 +679,11 @@ _GLOBALS = [
        doc="Reference time T0 (astropy Time, or Swift MET in seconds)"),
     _g("since_t0", "SinceT0", "SinceT0", "bool", default=False, example=True, wire_aliases=("sinceT0",),
        doc="Other times in the request are relative to T0"),
-    _g("ra", "RA", "RA", "degrees", unit=u.deg, mandatory=True, bounds=(0, 360), example=335.6985,
+    _g("ra", "RA", "RA", "degrees", unit=u.deg, mandatory=True, alternative="get_coords",
+       bounds=(0, 360), example=335.6985,
        doc="Right ascension of the source, ICRS (J2000) decimal degrees"),
-    _g("dec", "Dec", "Dec", "degrees", unit=u.deg, mandatory=True, bounds=(-90, 90), example=-7.5179,
+    _g("dec", "Dec", "Dec", "degrees", unit=u.deg, mandatory=True, alternative="get_coords",
+       bounds=(-90, 90), example=-7.5179,
        doc="Declination of the source, ICRS (J2000) decimal degrees"),
     _g("centroid", "centroid", "cent", "bool", mandatory=True, example=True,
        requires=(Rule(True, ("pos_err",)),),
@@ -801,6 +809,10 @@ _LIGHTCURVE = [
 ]
 
 _SPECTRUM = [
+    # First, so that its preset is sent first, as the reference client does.
+    _sp("delta_fit_stat", "deltaFitStat", "dchi", "float", mandatory=True, preset=2.706, default=2.706,
+        bounds=(0, None), example=1.0,
+        doc="Change in fit statistic for parameter errors (2.706: 90%, 1: 1 sigma)"),
     _sp("has_redshift", "hasRedshift", "specz", "bool", mandatory=True, preset=False, example=True,
         requires=(Rule(True, ("redshift",)),), implies=(Trigger(True, "galactic", True),),
         doc="Fit a redshifted absorber (needs redshift)"),
@@ -835,9 +847,6 @@ _SPECTRUM = [
     _sp("models", "models", "models", "models", allowed=("powerlaw", "apec", "blackbody"),
         default=["powerlaw"], example=["powerlaw", "apec"],
         doc="Models fitted (each separately): powerlaw, apec, blackbody"),
-    _sp("delta_fit_stat", "deltaFitStat", "dchi", "float", mandatory=True, preset=2.706, default=2.706,
-        bounds=(0, None), example=1.0,
-        doc="Change in fit statistic for parameter errors (2.706: 90%, 1: 1 sigma)"),
     _sp("source_radius", "srcrad", "srcrad", "int", unit=u.pix, bounds=(1, None), example=20,
         doc="Maximum source-region radius (pixels; angles use 2.357 arcsec/pixel)"),
 ]
