@@ -197,6 +197,8 @@ def _read_text(source):
         except OSError as exc:
             raise ReaderError(f"source: cannot read QDP file {os.fspath(source)!r}: {exc}") from exc
     if isinstance(source, str):
+        if not source.strip():
+            raise ReaderError("source: the QDP text is empty")
         one_line = "\n" not in source and "\r" not in source
         if one_line and not source.lstrip().upper().startswith(("!", "READ")):
             # A one-line string that is not a file: almost certainly a wrong path.
@@ -250,7 +252,7 @@ def _tagged_column(values, first_line, colno):
                 out.append("")
                 continue
             raise ReaderError(f"data row {k + 1} of the section starting on line {first_line}: "
-                              f"column {colno} mixes '::key=value' tags and the value {token!r}")
+                              f"column {colno} mixes '::key=value' tags and the value {str(token)!r}")
         key, value = m.groups()
         if key.lower() == "obsid" and value.isdigit():
             value = value.zfill(11)
@@ -289,7 +291,7 @@ def _convert(block, first_line, ncols):
                     float(token)
                 except ValueError:
                     raise ReaderError(f"data row {k + 1} of the section starting on line {first_line}: "
-                                      f"column {j + 1}: {token!r} is not a number, NO, inf, nan "
+                                      f"column {j + 1}: {str(token)!r} is not a number, NO, inf, nan "
                                       "or a '::key=value' tag") from None
             raise  # pragma: no cover - every token converted one by one
         columns.append(MaskedColumn(values, mask=masked))

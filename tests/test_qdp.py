@@ -1,0 +1,213 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Tests of the UKSSDC QDP reader, on hand-made files with the real files' quirks."""
+import io
+import pathlib
+import warnings
+
+import numpy as np
+import pytest
+from astropy.table import MaskedColumn, Table
+
+from xrtprods_astro.exceptions import ReaderError
+from xrtprods_astro.readers.qdp import QDPFile, QDPSection, read_qdp
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+def test_curve_sections_labels_and_header():
+    qdp = read_qdp(DATA / "lc_curve.qdp")
+    assert isinstance(qdp, QDPFile)
+    assert qdp.labels == ["WT data", "PC data", "PC Upper limit"]
+    assert all(isinstance(s, QDPSection) for s in qdp)
+    # The header block lines start with a space before '!'; one has a second '!' and a stray '";'.
+    assert qdp.header[0] == "Swift-XRT light curve of GRB 200416A"
+    assert qdp.header[2].startswith("T0 = 608713541.952")
+    assert len(qdp.header) == 5
+    wt = qdp.find("WT data")
+    assert wt.names == ["Time", "T_+ve", "T_-ve", "Rate", "Ratepos", "Rateneg"]
+    assert wt.terr == (1, 2) and wt.serr == ()
+    assert wt.table["Rate"].dtype == np.float64
+    np.testing.assert_allclose(wt.table["Time"], [95.123, 98.91])
+    assert len(qdp.find("PC data")) == 3
+    # The upper-limit section has no column line: it takes the previous section's names,
+    # and the file ends without a newline.
+    ul = qdp.find(r"(PC )?upper limits?")
+    assert ul.names == wt.names
+    assert float(ul.table["Rate"][0]) == 0.00311
+    assert float(ul.table["Time"][0]) == 152340.2
+
+
+def test_separators_of_any_count_and_empty_sections():
+    # A single "NO", a labelled empty section and "NO NO NO NO NO" with spaces.
+    qdp = read_qdp(DATA / "lc_curve_nosys_incbad.qdp")
+    assert qdp.labels == ["WTSLEW data", "PC data", "PC upper limits"]
+    assert len(qdp[0]) == 0 and qdp[0].names == []
+    assert len(qdp[1]) == 2 and len(qdp[2]) == 1
+
+
+def test_single_no_line_between_data_sections():
+    text = "READ TERR 1\n! WT data\n1 0.5 -0.5 3\n2 0.5 -0.5 4\nNO\n! PC data\n10 1 -1 0.5 0.1\n"
+    qdp = read_qdp(text)
+    assert qdp.labels == ["WT data", "PC data"]
+    assert len(qdp[0].table.colnames) == 4 and len(qdp[1].table.colnames) == 5
+    assert qdp[1].names == ["col1", "col1_perr", "col1_nerr", "col2", "col3"]
+    assert list(qdp[1].table["col2"]) == [0.5]
+
+
+def test_special_tokens_inf_nan_and_no_cells():
+    text = ("READ SERR 2\n!Time\tRate\tErr\tSNR\n"
+            "1\tinf\t-nan\tNO\n2\t-inf\tnan\t3.5\n3\t1e-3\t2E-4\tINF\n")
+    sec = read_qdp(text)[0]
+    t = sec.table
+    assert np.isposinf(t["Rate"][0]) and np.isneginf(t["Rate"][1])
+    assert np.isnan(t["Err"][0]) and np.isnan(t["Err"][1])
+    assert isinstance(t["SNR"], MaskedColumn)
+    assert list(t["SNR"].mask) == [True, False, False]
+    assert t["SNR"][1] == 3.5 and np.isposinf(t["SNR"][2])
+    assert t["Err"][2] == pytest.approx(2e-4)
+
+
+def test_obsid_tokens_are_11_digit_strings():
+    sec = read_qdp(DATA / "lc_curve_obsid.qdp")[0]
+    assert sec.names[-1] == "ObsID"
+    assert sec.table["ObsID"].dtype.kind == "U"
+    assert list(sec.table["ObsID"]) == ["00010724002", "00010724003"]
+    np.testing.assert_allclose(sec.table["Rate"], [0.8123, 0.7011])
+    # Short ObsIDs are zero-padded.
+    short = read_qdp("!Time\tObsID\n1\t::ObsID=10724002\n")[0]
+    assert short.table["ObsID"][0] == "00010724002"
+
+
+def test_sections_with_different_column_counts():
+    text = ("READ TERR 1 2\n! WT data\n!Time T_+ve T_-ve Rate Ratepos Rateneg SYS_NEG SYS_POS\n"
+            "1 1 -1 5 1 -1 -0.2 0.2\nNO NO NO NO NO\n! PC data\n!Time T_+ve T_-ve Rate Ratepos Rateneg\n"
+            "100 10 -10 0.5 0.1 -0.1\n")
+    qdp = read_qdp(text)
+    assert len(qdp.find("WT data").names) == 8
+    assert len(qdp.find("PC data").names) == 6
+    assert qdp.find("WT data").table["SYS_POS"][0] == 0.2
+
+
+def test_hardrat_names_with_spaces_and_double_tabs():
+    qdp = read_qdp(DATA / "lc_hardrat.qdp")
+    assert qdp.labels == ["PC -- hard data", "PC -- soft data", "PC -- hardness ratio"]
+    sec = qdp.find("PC -- hardness ratio")
+    assert sec.names == ["Time", "Err (pos)", "Err(neg)", "Rate", "Error"]
+    assert sec.terr == (1,) and sec.serr == (2,)
+    assert sec.vectors() == [("Time", ("Err (pos)", "Err(neg)")), ("Rate", ("Error",))]
+    assert np.isposinf(sec.table["Rate"][1]) and np.isneginf(sec.table["Rate"][2])
+    assert np.isnan(sec.table["Error"][1])
+    # The first header line has no leading space; the second has one.
+    assert qdp.header == ["Hardness ratio of GRB 200416A", "T0 = 608713541.952"]
+
+
+def test_per_mode_file_padding_and_serr_counts_vectors():
+    sec = read_qdp(DATA / "lc_PCCURVE.qdp")[0]
+    assert sec.label is None
+    assert sec.names[:6] == ["Time", "T_+ve", "T_-ve", "Rate", "Ratepos", "Rateneg"]
+    assert len(sec.names) == 15 and sec.names[-1] == "SNR"
+    # "READ TERR 1 2 " (trailing space) then "READ SERR 4": vector 4 is column 8 (BGrate),
+    # with its error in column 9 (BGerr) - not raw column 4.
+    assert sec.terr == (1, 2) and sec.serr == (4,)
+    vec = dict(sec.vectors())
+    assert vec["BGrate"] == ("BGerr",)
+    assert vec["FracExp"] == ()
+    assert sec.table["CtsInSrc"][1] == 20.0 and sec.table["Sigma"][1] == 1000.0
+
+
+def test_per_mode_hr_file():
+    sec = read_qdp(DATA / "lc_PCHR.qdp")[0]
+    assert sec.terr == (1,) and sec.serr == (2, 4, 6)
+    vec = dict(sec.vectors())
+    assert vec["HardRate"] == ("Harderr",)
+    assert vec["SoftRate"] == ("SoftErr",)
+    assert vec["HR"] == ("HRerr",)
+    assert np.isposinf(sec.table["HR"][1]) and np.isnan(sec.table["HRerr"][1])
+
+
+def test_last_read_command_wins():
+    sec = read_qdp(DATA / "lc_conflict.qdp")[0]
+    assert sec.terr == (1, 2) and sec.serr == ()
+    # No column line: astropy-style names following the error specs in force.
+    assert sec.names == ["col1", "col1_perr", "col1_nerr", "col2", "col2_perr", "col2_nerr"]
+    assert sec.label == "PC data"
+
+
+def test_column_line_before_label_curve2():
+    qdp = read_qdp(DATA / "lc_curve2.qdp")
+    sec = qdp.find("PC data")
+    assert sec.names[-3:] == ["BGrate", "BGerr", "FracExp"]
+    assert sec.serr == (3,)
+    assert dict(sec.vectors())["BGrate"] == ("BGerr",)
+
+
+def test_bare_dialect():
+    qdp = read_qdp(DATA / "lc_bare.qdp")
+    assert qdp.labels == ["WT", "PC", "PCUL", "PC_incbad"]
+    assert qdp.header == []
+    # Space-padded names on the first section only; later sections share them.
+    assert qdp[0].names == ["Time", "T_+ve", "T_-ve", "Rate", "Ratepos", "Rateneg"]
+    assert all(s.names == qdp[0].names for s in qdp)
+    ul = qdp.find("PCUL").table
+    assert list(ul["Ratepos"]) == [0.0] and ul["Rate"][0] == 0.00311
+
+
+def test_sources_bytes_str_path_fileobj_agree():
+    path = DATA / "lc_curve.qdp"
+    raw = path.read_bytes()
+    results = [read_qdp(path), read_qdp(str(path)), read_qdp(raw), read_qdp(raw.decode()),
+               read_qdp(io.BytesIO(raw))]
+    for qdp in results:
+        assert qdp.labels == results[0].labels
+        np.testing.assert_array_equal(qdp[1].table["Rate"], results[0][1].table["Rate"])
+
+
+def test_crlf_and_other_commands_ignored():
+    text = ("READ TERR 1\r\nLA T my plot\r\nSKIP SINGLE\r\n@plot.pco\r\n"
+            "!Time\tdT\tdT2\tRate\r\n1\t1\t-1\t2\r\n")
+    sec = read_qdp(text)[0]
+    assert sec.names == ["Time", "dT", "dT2", "Rate"]
+    assert sec.table["Rate"][0] == 2.0
+
+
+def test_matches_astropy_on_a_clean_file():
+    qdp = read_qdp(DATA / "lc_clean.qdp")
+    for table_id, ours in enumerate(qdp):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = Table.read(DATA / "lc_clean.qdp", format="ascii.qdp", table_id=table_id)
+        assert len(theirs) == len(ours.table)
+        assert len(theirs.colnames) == len(ours.names)
+        for a, b in zip(theirs.colnames, ours.names):
+            np.testing.assert_array_equal(np.asarray(theirs[a], float), np.asarray(ours.table[b], float))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("READ TERR 1 2\n1 2 3\n1 2\n", "has 2 values, not 3"),
+    ("READ TERR 1\n1 abc 3\n", "'abc' is not a number"),
+    ("READ TERR x\n1 2 3\n", "vector numbers"),
+    ("READ WHATEVER 1\n1 2 3\n", "unsupported READ"),
+    ("<html><body>Error</body></html>\n", "neither QDP data"),
+    ("hello world\n1 2\n", "neither QDP data"),
+    ("", "empty"),
+    ("!Time\tObsID\n1\t::ObsID=00010724002\n2\t5\n", "mixes"),
+])
+def test_malformed_input_raises_reader_error(text, match):
+    with pytest.raises(ReaderError, match=match):
+        read_qdp(text)
+
+
+def test_bad_source_types_and_missing_file(tmp_path):
+    with pytest.raises(ReaderError, match="neither an existing file"):
+        read_qdp(str(tmp_path / "missing.qdp"))
+    with pytest.raises(ReaderError, match="cannot read"):
+        read_qdp(tmp_path / "missing.qdp")
+    with pytest.raises(ReaderError, match="got int"):
+        read_qdp(42)
+
+
+def test_find_default_and_repr():
+    qdp = read_qdp(DATA / "lc_curve.qdp")
+    assert qdp.find("WT upper limit") is None
+    assert "PC data" in repr(qdp)
+    assert "rows=3" in repr(qdp.find("pc DATA"))
