@@ -258,6 +258,7 @@ def _add_times(table, t0_met):
         mask = np.ma.getmaskarray(column)
         seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
         times = met_to_time(t0_met + seconds) if len(table) else Time([], format="mjd", scale="utc")
+        times = times.copy(format="isot")
         if mask.any():
             times[mask] = np.ma.masked
         table.add_column(times, name=name, index=index + offset)
