@@ -569,6 +569,8 @@ class LocalService:
     # ------------------------------------------------------------------ user_objects endpoints
     def _submit(self, body, endpoint, host):
         user = self._user(body)
+        # A JSON null means "not given", as an omitted key does.
+        body = {key: value for key, value in body.items() if value is not None}
         try:
             products = validation.check_submit(body)
         except validation.SubmitProblems as problems:
