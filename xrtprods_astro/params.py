@@ -351,7 +351,8 @@ class Param:
             return value is True or (_is_number(value) and value == 1)
         if kind in ("int", "float", "degrees", "time"):
             if isinstance(value, str):
-                value = float(value.strip())
+                text = value.strip()
+                value = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
             if kind == "int":
                 if float(value) != int(float(value)):
                     raise ValueError(f"{value!r} is not an integer")
@@ -360,7 +361,7 @@ class Param:
                 return float(value)
             if isinstance(value, bool):
                 raise ValueError("a boolean is not a number")
-            return _tidy(value) if isinstance(value, float) else int(value)
+            return float(value) if isinstance(value, (float, np.floating)) else int(value)
         if kind == "models":
             if isinstance(value, str):
                 text = value.strip()
@@ -555,7 +556,18 @@ def _obsid(item, label):
     raise InvalidRequestError(f"{label}: {item!r} is not an obsID (11 digits, e.g. '00012345001')")
 
 
+def _range_items(value):
+    """Quantity pairs and (N, 2) Quantities as lists of (start, stop) tuples for format_time_ranges."""
+    if isinstance(value, u.Quantity) and value.ndim == 2:
+        return [tuple(row) for row in value]
+    if isinstance(value, (list, tuple)) and any(isinstance(v, u.Quantity) and v.shape == (2,)
+                                                for v in value):
+        return [tuple(v) if isinstance(v, u.Quantity) and v.shape == (2,) else v for v in value]
+    return value
+
+
 def _obslist(param, value, label, t0):
+    value = _range_items(value)
     if isinstance(value, str):
         return _check_obs_string(value, label)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -572,6 +584,7 @@ def _obslist(param, value, label, t0):
 
 
 def _timeranges(param, value, label, t0):
+    value = _range_items(value)
     if isinstance(value, str):
         return _check_obs_string(value, label, ranges_only=True)
     if _is_number(value):
@@ -944,7 +957,9 @@ def _accepts_time_range(key):
 def suggest(name, candidates):
     """A ``" (did you mean ...?)"`` hint listing close matches of ``name``, or ``""``."""
     candidates = [str(c) for c in dict.fromkeys(candidates)]
-    lower = {c.lower(): c for c in candidates}
+    lower = {}
+    for c in candidates:
+        lower.setdefault(c.lower(), c)  # the first spelling (the friendly one) wins
     close = difflib.get_close_matches(str(name).lower(), list(lower), n=3, cutoff=0.6)
     if not close:
         return ""

@@ -534,6 +534,7 @@ source_detection : bool or dict, optional
         if not isinstance(job_pars, dict):
             raise InvalidRequestError(f"job_pars: expected a dict, got {type(job_pars).__name__}")
         req = cls()
+        dropped = {}
         for key, prod in P.PRODUCTS.items():
             if _flag_on(job_pars.get(prod.flag)):
                 req._products[key] = {}
@@ -555,8 +556,20 @@ source_detection : bool or dict, optional
                                 exc)
                     continue
                 if not keep_defaults and not p.mandatory and _is_default(p, stored):
+                    dropped[(p.product, p.name)] = stored
                     continue
                 req._store(p, stored)
+        # A dropped default that a set parameter implies (t0 -> get_t0=False, ...) is
+        # kept: the request then reads as it would have been built by hand.
+        for p in P.PARAMS:
+            scope = req._globals if p.is_global else req._products.get(p.product)
+            if scope is None or p.name not in scope:
+                continue
+            for trig in p.implies:
+                key = (p.product, trig.target)
+                if (trig.when is P.ANY or trig.when == scope[p.name]) and key in dropped \
+                        and dropped[key] == trig.value:
+                    req._store(P._BY_SCOPE[p.product][trig.target], dropped.pop(key))
         g = req._globals
         for flag, needs in (("get_targs", ("targ",)), ("get_coords", ("ra", "dec")), ("get_t0", ("t0",))):
             if g.get(flag) and all(n in g for n in needs):
