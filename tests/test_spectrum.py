@@ -397,3 +397,14 @@ def test_archive_errors(tmp_path):
         read_spectrum_archive(b"this is not a tar archive", tmp_path / "x")
     with pytest.raises(ReaderError, match="interval name"):
         read_spectrum_archive(make_tar({"README.txt": b"nothing"}), tmp_path / "y")
+
+
+def test_archive_with_leading_directory(tmp_path, members):
+    nested = {f"USERPROD_77/spec/{name}": payload for name, payload in members.items()}
+    products = read_spectrum_archive(make_tar(nested), tmp_path)
+    assert products.interval == "interval0"
+    assert products.directory == tmp_path / "USERPROD_77" / "spec"
+    assert products.broken_links == []
+    assert products["PC"].paths["xcm"]["pow"] == tmp_path / "USERPROD_77" / "spec" / "models" / \
+        "interval0pc_pow.xcm"
+    assert products["PC"].spectrum["SPECTRUM"].header["EXPOSURE"] == 8123.4

@@ -130,7 +130,7 @@ def read_job_list(data):
     ...     "DateSubmitted": "2024-03-01 10:00:00", "LightCurve": True,
     ...     "Spectrum": False, "StandardPos": True, "EnhancedPos": False,
     ...     "AstromPos": False, "Image": False, "hasProd": True}]})
-    >>> jobs["products"][0]
+    >>> str(jobs["products"][0])
     'lightcurve,standard_position'
     """
     obj = _load_json(data, "job list")

@@ -659,7 +659,16 @@ def read_spectrum_archive(source, dest_dir):
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     files = _extract(source, dest)
-    names = {p.relative_to(dest).as_posix(): p for p in files if p.is_file()}
+    files = [Path(p) if Path(p).is_absolute() else dest / p for p in files]
+    # The service writes members without a leading directory; should an
+    # archive have one (e.g. USERPROD_<id>/spec/), index from the directory
+    # holding the spectra, where their BACKFILE/RESPFILE/ANCRFILE resolve.
+    base = dest
+    spectra_dirs = {p.parent for p in files if p.suffix == ".pi"}
+    if len(spectra_dirs) == 1:
+        base = spectra_dirs.pop()
+    names = {p.relative_to(base).as_posix(): p for p in files
+             if p.is_file() and (p.parent == base or base in p.parents)}
 
     rname = None
     areas_files = [n for n in names if n.endswith(".areas") and "/" not in n]
@@ -717,5 +726,5 @@ def read_spectrum_archive(source, dest_dir):
     for spectrum, key, value in broken:
         log.warning("%s: %s = %r names a file that is not in %s", spectrum, key, value, dest)
     areas = read_areas_file(names[f"{rname}.areas"]) if f"{rname}.areas" in names else None
-    return SpectrumProducts(interval=rname, directory=dest, modes=dict(modes), areas=areas,
+    return SpectrumProducts(interval=rname, directory=base, modes=dict(modes), areas=areas,
                             files=sorted(names.values()), broken_links=broken)
