@@ -56,7 +56,8 @@ def _zip_members(archive_zip, archive):
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise ReaderError(f"{archive}: member {info.filename!r} is a link; refusing to extract")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        # Writers often store permission bits only; a file type, when given, must be plain.
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise ReaderError(f"{archive}: member {info.filename!r} is a device, FIFO or other "
                               "special file; refusing to extract")
         if parts:

@@ -43,7 +43,7 @@ _SUBMIT_FLAGS = {"lc": "lc", "spec": "spec", "psf": "dopsf", "enh": "doenh",
 def _product_table():
     try:
         from .params import PRODUCTS
-        return {key: (rec.code, rec.long_name) for key, rec in PRODUCTS.items()}
+        return {key: (rec.code, getattr(rec, "label", rec.long_name)) for key, rec in PRODUCTS.items()}
     except (ImportError, AttributeError):
         return dict(_FALLBACK_PRODUCTS)
 
