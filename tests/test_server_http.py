@@ -665,3 +665,42 @@ def test_factory_fixture_starts_custom_services(xrtprods_service_factory):
                                        rebinner=stand_in_rebin, users=("me@x.org",), job_duration=0)
     assert service.running and service.email == "me@x.org"
     assert post(service, "/user_objects/getNumJobs.php", user="me@x.org")["numJobs"] == 0
+
+
+# ----------------------------------------------------------------------------- with the real sky
+def test_real_catalogue_resolves_for_submit():
+    from xrtprods_astro.server import catalogue
+    service = LocalService(catalogue=catalogue, builder=stand_in_build, rebinner=stand_in_rebin,
+                           job_duration=0).start()
+    try:
+        answer = submit(service, RA=None, Dec=None, targ=None, getCoords=1, getTargs=1, getT0=1, dopsf=1)
+        pars = answer["jobPars"]
+        assert (pars["RA"], pars["Dec"]) == catalogue.resolve_name("GRB 200416A")
+        assert pars["targ"] == ",".join(catalogue.targets_for("GRB 200416A", pars["RA"], pars["Dec"]))
+        assert pars["Tstart"] == catalogue.t0_for("GRB 200416A", None, None, None)
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def real_builders():
+    """Skip until the simulated product builders exist (they are written in parallel)."""
+    return pytest.importorskip("xrtprods_astro.server.build")
+
+
+def test_session_fixture_with_the_real_builders(real_builders, xrtprods_service):
+    answer = submit(xrtprods_service, **LC, dopsf=1)
+    job_id, url = answer["JobID"], answer["URL"]
+    for _ in range(1000):
+        codes = status(xrtprods_service, job_id, "lc,psf")
+        if all(codes[code]["statusCode"] not in (1, 2, 3) for code in ("lc", "psf")):
+            break
+        time.sleep(0.02)
+    assert codes["lc"]["statusCode"] == 4 and codes["psf"]["statusCode"] in (4, -3)
+    lc = post(xrtprods_service, "/user_objects/tprods/getLCData.php", JobID=job_id)
+    assert lc["OK"] == 1 and lc["Datasets"] and all("_incbad" not in d for d in lc["Datasets"])
+    for name in lc["Datasets"]:
+        block = lc[f"{name}Data"]
+        assert all(len(row) == len(block["columns"]) for row in block["data"])
+    names = _names("tar.gz", requests.get(f"{url}/lc.tar.gz", timeout=10).content)
+    assert names and all(name.startswith(f"USERPROD_{job_id}/lc/") for name in names)
