@@ -101,7 +101,7 @@ def main(argv=None, *, ready=None, stop_event=None):
         "    from xrtprods_astro import conf, XRTProducts\n"
         f"    conf.server = {service.url!r}\n"
         f"    XRTProducts.login({service.email!r})\n\n"
-        f"or: XRTPRODS_EMAIL={service.email} xrtprods --server {service.url} ...\n"
+        f"(or set the environment variable XRTPRODS_EMAIL={service.email})\n"
         "Press Ctrl-C to stop.\n")
     sys.stdout.flush()
     if ready is not None:
