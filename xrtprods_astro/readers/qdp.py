@@ -457,8 +457,16 @@ def _build(sec, last_names):
         where = f"section {label!r}" if label else "the section"
         raise ReaderError(f"data row {k + 1} of {where} (first data line {sec.first}) has "
                           f"{lengths[k]} values, not {ncols}: {sec.rows[k][:80]!r}")
-    block = np.array(list(itertools.chain.from_iterable(splits)), dtype=str).reshape(len(splits), ncols)
-    columns = _convert(block, sec.first, ncols)
+    flat = list(itertools.chain.from_iterable(splits))
+    try:
+        # Fast path, an all-numeric block: one C-level float() per cell, no
+        # intermediate string array; float() also takes inf, -inf, nan, -nan.
+        values = np.fromiter(map(float, flat), dtype=np.float64, count=len(flat))
+        values = values.reshape(len(splits), ncols).T.copy()
+        columns = list(values)
+    except ValueError:
+        block = np.array(flat, dtype=str).reshape(len(splits), ncols)
+        columns = _convert(block, sec.first, ncols)
     if column_line is not None:
         names = _parse_names(column_line, ncols)
     elif last_names is not None and len(last_names) == ncols:
