@@ -19,6 +19,9 @@ fake = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake)
 
 EMAIL = "me@example.org"
+SUBMIT = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec": -7.5179, "cent": 1,
+          "poserr": 1, "useSXPS": 0, "lc": 1, "binMeth": "counts", "pccounts": 20, "wtcounts": 30,
+          "dynamic": 1}
 
 
 @pytest.fixture
@@ -96,7 +99,7 @@ def test_cache_false_is_honoured_on_every_retrieval(service, client):
     (lambda c: c.job_list_data(), "listOldJobs.php", "joblist"),
     (lambda c: c.count_active_jobs(), "getNumJobs.php", "numjobs"),
     (lambda c: c.old_job(951), "getOldProduct.php", "oldjob"),
-    (lambda c: c.submit({"name": "x", "lc": 1}), "run_userobject.php", "submit_ok"),
+    (lambda c: c.submit(SUBMIT), "run_userobject.php", "submit_ok"),
     (lambda c: c.rebin_status(77), "main.php:checkRebinStatus", "api_rebin_running"),
 ])
 def test_job_control_is_never_cached(service, client, call, route, answer):

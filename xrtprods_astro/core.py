@@ -261,14 +261,21 @@ class XRTProductsClass(BaseQuery):
         `~xrtprods_astro.job.XRTJob`
         """
         if hasattr(request, "to_wire"):
-            if hasattr(request, "validate"):
-                request.validate()
-            wire = dict(request.to_wire())
+            wire = dict(request.to_wire())  # validates: raises with every problem at once
             original = request
         else:
             _check_wire(request)
             wire = dict(request)
             original = None
+            try:
+                from .request import ProductRequest
+            except ImportError:  # pragma: no cover - request is part of the package
+                ProductRequest = None
+            if ProductRequest is not None:
+                # Decode the wire dict to check it with the same rules as a ProductRequest.
+                problems = ProductRequest.from_job_pars(wire).problems()
+                if problems:
+                    raise InvalidRequestError(problems, header="The request is not ready to submit:")
         wire = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items() if k not in _ENVELOPE}
         user = self._user()
         result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
