@@ -285,9 +285,9 @@ def _row(b, sky, mjd, sys):
     if sys and not b["UL"]:
         rate_pos = math.hypot(rate_pos, sys_err)
         rate_neg = -math.hypot(rate_neg, sys_err)
-    row = _time_cols(b, sky, mjd) + [b["Rate"], rate_pos, rate_neg, b["FracExp"], b["BGrate"], b["BGerr"],
-                                    b["CorrFact"] if "CorrFact" in b else b["corr"], b["C"], b["BGInSrc"],
-                                    b["exp"], b["Sigma"], b["SNR"]]
+    row = _time_cols(b, sky, mjd) + [
+        b["Rate"], rate_pos, rate_neg, b["FracExp"], b["BGrate"], b["BGerr"], b["corr"], b["C"],
+        b["BGInSrc"], b["exp"], b["Sigma"], b["SNR"]]
     if sys:
         row += [-sys_err if not b["UL"] else 0.0, sys_err if not b["UL"] else 0.0]
     return row
@@ -312,8 +312,9 @@ def _hr_file(bins, sky, mjd):
     head = ["READ TERR 1", "READ SERR 2 4 6", "!" + _pad(HR_FILE_COLUMNS)]
     lines = []
     for b in bins:
-        row = _time_cols(b, sky, mjd) + [b["Hard"], b["HardErr"], b["HardSig"], b["Soft"], b["SoftErr"],
-                                        b["SoftSig"], b["HR"], b["HRErr"], b["FracExp"], b["exp"]]
+        row = _time_cols(b, sky, mjd) + [
+            b["Hard"], b["HardErr"], b["HardSig"], b["Soft"], b["SoftErr"], b["SoftSig"], b["HR"], b["HRErr"],
+            b["FracExp"], b["exp"]]
         lines.append(_pad([_fmt(v) for v in row]))
     return "\n".join(head + lines) + "\n"
 
@@ -420,8 +421,8 @@ def build_lightcurve(sky, out_dir, url_base, binning_label=None):
                 ob_r = [b["obsid"] for b in rates] if obsid_col else None
                 ob_u = [b["obsid"] for b in uls] if obsid_col else None
                 if rates:
-                    url = write("%sCURVE%s.qdp" % (mode, sfx),
-                                _detail_file(rate_rows, fcols + (["SYS_NEG", "SYS_POS"] if sys else []), ob_r))
+                    rcols = fcols + (["SYS_NEG", "SYS_POS"] if sys else [])
+                    url = write("%sCURVE%s.qdp" % (mode, sfx), _detail_file(rate_rows, rcols, ob_r))
                     _add(data, "%s%s" % (mode, sfx), cols, rate_rows, url, ob_r)
                     hr_url = write("%sHR%s.qdp" % (mode, sfx), _hr_file(rates, sky, mjd))
                     tcols = ["Time", "TimePos", "TimeNeg"]
@@ -442,8 +443,8 @@ def build_lightcurve(sky, out_dir, url_base, binning_label=None):
                 sections.append(("%s Upper limit" % mode, ul_rows, True, [b["obsid"] for b in uls]))
             sfx = ("_nosys" if nosys else "") + ("_incbad" if incbad else "")
             write("curve%s.qdp" % sfx, _curve_file(sky, binning, sections, mjd, obsid_col))
-    write("t0.date", "%.3f\n%s\n%.8f\n%.8f\n" % (sky.t0, met_to_isot(sky.t0), met_to_mjd(sky.t0),
-                                                met_to_mjd(sky.t0)))
+    mjd0 = float(met_to_mjd(sky.t0))
+    write("t0.date", "%.3f\n%s\n%.8f\n%.8f\n" % (sky.t0, met_to_isot(sky.t0), mjd0, mjd0))
     return data, files
 
 
