@@ -97,3 +97,10 @@ def test_mjd_only_light_curve_and_qdp_input():
 def test_bad_arguments(lc, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plot_lightcurve(lc, **kwargs)
+
+
+def test_empty_light_curve_plots_without_legend():
+    lc = read_lightcurve_json({"Datasets": ["PC"], "T0": 6e8, "PCData": {
+        "columns": ["Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg"], "data": []}})
+    fig, axes = plot_lightcurve(lc)
+    assert len(axes) == 1 and axes[0].get_legend() is None and not axes[0].containers

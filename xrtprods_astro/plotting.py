@@ -147,7 +147,7 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
         rate_ax.set_yscale("log")
     if log_time and time_axis == "since_t0":
         rate_ax.set_xscale("log")
-    if rate_tables:
+    if rate_ax.get_legend_handles_labels()[1]:
         rate_ax.legend(loc="best", fontsize="small")
     if want_hr:
         hr_ax = axes[1]
