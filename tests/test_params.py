@@ -372,3 +372,82 @@ def test_models_validation():
     assert p.coerce(("PowerLaw", "apec")) == ["PowerLaw", "apec"]
     with pytest.raises(InvalidRequestError, match="at least one model"):
         p.coerce([])
+
+
+# ------------------------------------------------------------------------- rules and triggers, per record
+
+RULES = [(p, rule) for p in P.PARAMS for rule in p.requires]
+TRIGGERS = [(p, trig) for p in P.PARAMS for trig in p.implies]
+
+
+def _complete(p):
+    """A valid request that holds the record's product (or an image, for globals)."""
+    req = ProductRequest(name="src", ra=1.0, dec=2.0, targ="00012345", centroid=False, use_sxps=False)
+    key = p.product or "image"
+    quiet = {}
+    for q in P.params_for(key):
+        if q.mandatory and not q.is_global and q.preset is P.UNSET:
+            # a value of the mandatory parameter that brings in no further requirement
+            conditions = [r.when for r in q.requires]
+            quiet[q.name] = next(a for a in (q.allowed or (q.example,)) if a not in conditions)
+    req.add_product(key, **quiet)
+    return req
+
+
+def _problems_about(req, name):
+    return [x for x in req.problems() if f"needs {name}" in x or f"{name}/" in x or f"/{name}" in x]
+
+
+@pytest.mark.parametrize("p,rule", RULES, ids=[f"{p.qualname}={r.when}" for p, r in RULES])
+def test_every_requirement(p, rule):
+    req = _complete(p)
+    owner = {p.name: rule.when}
+    if p.is_global:
+        req.set(**owner)
+    else:
+        req.add_product(p.product, **owner)
+    missing = rule.names[:2] if rule.mode == "pair" else rule.names
+    for name in missing:
+        found = _problems_about(req, name)
+        assert found, (name, req.problems())
+        assert all(repr(rule.when) in x and p.name in x for x in found)
+    # supplying the needed values (one pair suffices for "pair" rules) clears them
+    for name in missing:
+        q = P._BY_SCOPE[p.product][name]
+        if p.is_global:
+            req.set(**{name: q.example})
+        else:
+            req.add_product(p.product, **{name: q.example})
+    for name in rule.names:
+        assert not _problems_about(req, name)
+    assert req.is_valid, req.problems()
+
+
+@pytest.mark.parametrize("p,trig", TRIGGERS, ids=[f"{p.qualname}->{t.target}" for p, t in TRIGGERS])
+def test_every_trigger(p, trig):
+    req = _complete(p)
+
+    def setp(**kw):
+        if p.is_global:
+            req.set(**kw)
+        else:
+            req.add_product(p.product, **kw)
+
+    def view():
+        return req.params() if p.is_global else req.params(p.product)
+
+    target = P._BY_SCOPE[p.product][trig.target]
+    value = p.example if trig.when in (P.ANY, P.REMOVED) else trig.when
+    if trig.value is P.REMOVED:
+        setp(**{target.name: target.example})
+        setp(**{p.name: value})
+        assert target.name not in view()
+        return
+    if trig.when is P.REMOVED:
+        setp(**{p.name: value})
+        req.unset(p.name, product=p.product)
+        assert p.name not in view()
+    else:
+        setp(**{p.name: value})
+    assert view()[target.name] == trig.value
+    assert type(view()[target.name]) is type(trig.value)

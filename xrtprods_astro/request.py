@@ -410,28 +410,29 @@ source_detection : bool or dict, optional
                     extra = f"; allowed: {', '.join(map(str, p.allowed))}" if p.allowed else ""
                     out.append(f"{key}: parameter {_names(p)} is not set{extra}")
             out.extend(self._rule_problems(key, values))
-        if "lightcurve" in self._products:
-            lc = self._products["lightcurve"]
-            for p in P.params_for("lightcurve"):
-                if p.name in lc and p.bounds and any(isinstance(b, str) for b in p.bounds):
-                    bad = p.check_bounds(lc[p.name], typed=self._typed_name(p), resolve=self._lc_value)
+        # Bounds that come from other parameters (band edges inside [minen, maxen]).
+        for key in self.products:
+            values = self._products[key]
+            for p in P.params_for(key):
+                if p.is_global or p.name not in values or not p.bounds:
+                    continue
+                if any(isinstance(b, str) for b in p.bounds):
+                    def resolve(name, key=key):
+                        return self._value_or_default(P._BY_SCOPE[key][name])
+                    bad = p.check_bounds(values[p.name], typed=self._typed_name(p), resolve=resolve)
                     if bad:
                         out.append(bad)
-            for key, lo_name, hi_name in P.ORDERED_PAIRS:
-                if key not in self._products:
-                    continue
-                lo_p, hi_p = P._BY_SCOPE[key][lo_name], P._BY_SCOPE[key][hi_name]
-                values = self._products[key]
-                if lo_name not in values and hi_name not in values:
-                    continue
-                lo, hi = self._value_or_default(lo_p), self._value_or_default(hi_p)
-                if lo is not None and hi is not None and lo >= hi:
-                    out.append(f"{key}: {self._typed_name(lo_p)} ({lo} keV) must be below "
-                               f"{self._typed_name(hi_p)} ({hi} keV)")
+        for key, lo_name, hi_name in P.ORDERED_PAIRS:
+            values = self._products.get(key, {})
+            if lo_name not in values and hi_name not in values:
+                continue
+            lo_p, hi_p = P._BY_SCOPE[key][lo_name], P._BY_SCOPE[key][hi_name]
+            lo, hi = self._value_or_default(lo_p), self._value_or_default(hi_p)
+            if lo is not None and hi is not None and lo >= hi:
+                unit = f" {lo_p.unit.to_string()}" if lo_p.unit is not None else ""
+                out.append(f"{key}: {self._typed_name(lo_p)} ({lo}{unit}) must be below "
+                           f"{self._typed_name(hi_p)} ({hi}{unit})")
         return out
-
-    def _lc_value(self, name):
-        return self._value_or_default(P._BY_SCOPE["lightcurve"][name])
 
     def _rule_problems(self, key, values):
         out = []
