@@ -187,3 +187,12 @@ def test_email_never_logged_at_info_or_above(service, client, caplog, tmp_path):
     loud = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert any("unknown" in r.getMessage() for r in loud)  # there was something to log
     assert all(EMAIL not in r.getMessage() for r in loud)
+
+
+def test_empty_products_pass_through(service, client):
+    service.add("getSpecData.php", "specdata_nospectrum")
+    service.add("main.php:downloadLightCurve", "api_nolc")
+    service.add("getPSFPos.php", "pos_none")
+    assert client.spectral_fit_data(951) == {"NoSpectrum": 1}
+    assert client.rebinned_lightcurve_data(77) == {"NOLC": 1}
+    assert client.position_data(951, "standard") == {"GotPos": 0}
