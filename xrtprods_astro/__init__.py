@@ -64,3 +64,4 @@ class Conf(_config.ConfigNamespace):
 conf = Conf()
 
 from .exceptions import *  # noqa: E402,F401,F403
+from .request import ProductRequest  # noqa: E402,F401
