@@ -17,6 +17,13 @@ except ImportError:  # pragma: no cover - only in a source tree never installed
     __version__ = ""
 
 log = logging.getLogger("xrtprods_astro")
+# As astroquery does for its own logger: INFO by default, so progress on long
+# waits is shown; ``log.setLevel("WARNING")`` silences it.
+if not log.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s [%(name)s]"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
 
 
 class Conf(_config.ConfigNamespace):
@@ -65,3 +72,5 @@ conf = Conf()
 
 from .exceptions import *  # noqa: E402,F401,F403
 from .request import ProductRequest  # noqa: E402,F401
+from .job import XRTJob  # noqa: E402,F401
+from .core import XRTProducts, XRTProductsClass  # noqa: E402,F401
