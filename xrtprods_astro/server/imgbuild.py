@@ -48,7 +48,8 @@ def image_wcs(ra, dec, size=IMAGE_SIZE):
 def _pc_windows(windows):
     pc = [w for w in windows if w[0].mode == "PC"]
     if not pc:
-        raise ProductFailure("No PC-mode data in the selected observations: images need PC mode.")
+        raise ProductFailure("No PC-mode data in the selected observations: images and source detection "
+                             "need PC mode.")
     return pc
 
 
