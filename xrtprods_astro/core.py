@@ -117,6 +117,13 @@ class XRTProductsClass(BaseQuery):
         self._complete = set()
         self._complete_lock = threading.Lock()
 
+    def __deepcopy__(self, memo):
+        # astroquery's cache deep-copies each response before pickling it, and
+        # the response's hooks hold a bound method of this client: a client
+        # (a session, locks, a cache) is a handle, not a value, so it is not
+        # copied (and its locks could not be).
+        return self
+
     # -- settings --------------------------------------------------------------
     @property
     def server(self):
@@ -333,6 +340,19 @@ class XRTProductsClass(BaseQuery):
         """
         return self._call("listOldJobs.php", {}, required=("jobs",))["jobs"]
 
+    def list_jobs(self):
+        """The user's jobs as a table, most recent first.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            See `~xrtprods_astro.readers.jobs.read_job_list`: ``job_id``,
+            ``name``, ``submitted`` (Time), one bool column per product,
+            ``products`` and ``has_products``.
+        """
+        from .readers.jobs import read_job_list
+        return read_job_list({"jobs": self.job_list_data()})
+
     def count_active_jobs(self):
         """How many of the user's jobs are queued or running (``getNumJobs.php``)."""
         return int(self._call("getNumJobs.php", {}, required=("numJobs",))["numJobs"])
@@ -409,13 +429,19 @@ class XRTProductsClass(BaseQuery):
         pathlib.Path
             ``<dest_dir>/<USERPROD_id>_<stem>.<format>``.
         """
+        dest = self._archive_dest(job_url, product, format, dest_dir)
+        stem = "all" if str(product).lower() == "all" else product_code(product_key(product, name="product"))
+        base = str(job_url).rstrip("/")
+        return self._transport.download(f"{base}/{stem}.{format}", dest, overwrite=overwrite)
+
+    @staticmethod
+    def _archive_dest(job_url, product, format, dest_dir):
+        """Where `download_archive` puts an archive: ``<dest_dir>/<USERPROD_id>_<stem>.<format>``."""
         if format not in _FORMATS:
             raise InvalidRequestError(f"format: {format!r} is not allowed; allowed: {', '.join(_FORMATS)}")
         stem = "all" if str(product).lower() == "all" else product_code(product_key(product, name="product"))
-        base = str(job_url).rstrip("/")
-        job_dir = Path(urlparse(base).path).name or "job"
-        dest = Path(dest_dir) / f"{job_dir}_{stem}.{format}"
-        return self._transport.download(f"{base}/{stem}.{format}", dest, overwrite=overwrite)
+        job_dir = Path(urlparse(str(job_url).rstrip("/")).path).name or "job"
+        return Path(dest_dir) / f"{job_dir}_{stem}.{format}"
 
     def download_file(self, url, dest, overwrite=False):
         """Download one file (e.g. a light-curve or spectrum URL from the data).

@@ -12,6 +12,7 @@ import logging
 import re
 import warnings
 from collections import namedtuple
+from pathlib import Path
 
 from astropy import units as u
 from astropy.utils.console import ProgressBarOrSpinner
@@ -133,6 +134,12 @@ def _seconds(value, name):
     if seconds < 0:
         raise InvalidRequestError(f"{name}: must not be negative, got {value!r}")
     return seconds
+
+
+def _use_cache(cache):
+    # Retrievals here run only once the product is known complete, so the
+    # cache is safe unless the caller says no.
+    return True if cache is None else bool(cache)
 
 
 def _strip_html(text):
@@ -443,37 +450,197 @@ class XRTJob:
         raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} is not complete "
                                    f"yet: {status.text or 'status ' + str(status.code)}")
 
-    def lightcurve_data(self, nosys=False, incbad=False):
+    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None):
         """The light-curve data as the service sends it (protocol.md §5.1).
 
         Parameters
         ----------
         nosys, incbad : bool or "both"
+        cache : bool, optional
+            None (default) or True: use the cache (the product is known to be
+            complete here); False: always ask the service.
         """
         self._ready("lightcurve")
-        return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad, cache=True)
+        return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad,
+                                            cache=_use_cache(cache))
 
-    def spectral_fit_data(self):
+    def spectral_fit_data(self, *, cache=None):
         """The spectra and fit results as the service sends them (protocol.md §5.2)."""
         self._ready("spectrum")
-        return self._client.spectral_fit_data(self.job_id, cache=True)
+        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache))
 
-    def position_data(self, kind):
+    def position_data(self, kind, *, cache=None):
         """A position as the service sends it (protocol.md §2.4).
 
         Parameters
         ----------
         kind : {"standard", "enhanced", "astrometric"}
+        cache : bool, optional
         """
         from .core import position_kind
         kind = position_kind(kind)
         self._ready(f"{kind}_position")
-        return self._client.position_data(self.job_id, kind, cache=True)
+        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache))
 
-    def source_list_data(self):
+    def source_list_data(self, *, cache=None):
         """The source lists per energy band as the service sends them (protocol.md §2.5)."""
         self._ready("source_detection")
-        return self._client.source_list_data(self.job_id, cache=True)
+        return self._client.source_list_data(self.job_id, cache=_use_cache(cache))
+
+    # -- retrieval as astropy objects ----------------------------------------------------
+    def lightcurve(self, *, nosys=False, incbad=False, cache=None):
+        """The light curve and hardness ratios as tables with units.
+
+        Parameters
+        ----------
+        nosys : bool or "both"
+            Datasets with WT systematics removed (``"both"``: with and without).
+        incbad : bool or "both"
+            Datasets including bins with unverified centroids.
+        cache : bool, optional
+            None (default) or True: cached once complete; False: always ask.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.lightcurve.LightCurve`
+            Dataset name (``"PC"``, ``"WTHR"``, ...) -> `~astropy.table.Table`;
+            ``meta["job_id"]`` is this job's ID.
+
+        Raises
+        ------
+        ProductNotReadyError
+            If the light curve is not complete, failed or was not asked for.
+        """
+        from .readers.lightcurve import read_lightcurve_json
+        data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
+        return read_lightcurve_json(data, job_id=self.job_id)
+
+    def spectral_fits(self, *, cache=None):
+        """The automatic spectral fits, one row per interval, mode and model.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            See `~xrtprods_astro.readers.spectrum.read_spectral_fits`;
+            ``meta["job_id"]`` is this job's ID.
+        """
+        from .readers.spectrum import read_spectral_fits
+        return read_spectral_fits(self.spectral_fit_data(cache=cache), job_id=self.job_id)
+
+    def position(self, kind="standard", *, cache=None):
+        """A position of the source.
+
+        Parameters
+        ----------
+        kind : {"standard", "enhanced", "astrometric"}
+        cache : bool, optional
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.positions.Position`
+            A SkyCoord and a 90% error radius, or ``found`` False with the
+            service's reason.
+        """
+        from .core import position_kind
+        from .readers.positions import read_position
+        kind = position_kind(kind)
+        return read_position(self.position_data(kind, cache=cache), kind, job_id=self.job_id)
+
+    def source_list(self, *, cache=None):
+        """The detected sources per energy band.
+
+        Returns
+        -------
+        `collections.OrderedDict`
+            Band name (``"Total"``, ``"Soft"``...) -> `~astropy.table.Table`
+            with units and a ``coord`` SkyCoord column.
+        """
+        from .readers.sourcelist import read_source_list
+        return read_source_list(self.source_list_data(cache=cache), job_id=self.job_id)
+
+    def _product_dir(self, dest_dir, what):
+        if dest_dir is not None:
+            return Path(dest_dir)
+        # Per job under the package cache (not removed by clear_cache, which
+        # only removes cached answers): products of a completed job never change.
+        root = Path(self._client.cache_location).parent / "products"
+        job = re.sub(r"[^A-Za-z0-9_.-]", "_", str(self.job_id))
+        return root / f"job_{job}" / what
+
+    def _fetch(self, url, dest, overwrite):
+        dest = Path(dest)
+        if dest.is_file() and not overwrite:
+            # Files appear only after a verified, atomic download: reuse it.
+            log.debug("reusing %s", dest)
+            return dest
+        return self._client.download_file(url, dest, overwrite=overwrite)
+
+    def spectra(self, dest_dir=None, *, overwrite=False):
+        """Download and unpack the spectra of every interval, ready for XSPEC or Sherpa.
+
+        Parameters
+        ----------
+        dest_dir : path-like, optional
+            Where to put ``<rname>.tar.gz`` and the unpacked ``<rname>/``
+            folders; default a per-job folder under the package cache.
+        overwrite : bool
+            Download again even if an archive is already there (a file there
+            was verified when it was downloaded, so it is reused otherwise).
+
+        Returns
+        -------
+        dict
+            Interval name (``rname``) -> `~xrtprods_astro.readers.spectrum.SpectrumProducts`
+            (grouped spectrum, source and background spectra, ARF, RMF per mode).
+            Intervals without a spectrum are left out.
+        """
+        from .readers.spectrum import read_spectrum_archive
+        data = self.spectral_fit_data()
+        dest = self._product_dir(dest_dir, "spectrum")
+        result = {}
+        rnames = data.get("rnames") or []
+        if isinstance(rnames, str):
+            rnames = [rnames]
+        for rname in rnames:
+            entry = data.get(rname)
+            if not isinstance(entry, dict) or not entry.get("DataFile"):
+                log.info("Job %s: interval %s has no spectrum file", self.job_id, rname)
+                continue
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(rname))
+            archive = self._fetch(entry["DataFile"], dest / f"{safe}.tar.gz", overwrite)
+            result[str(rname)] = read_spectrum_archive(archive, dest / safe)
+        return result
+
+    def images(self, dest_dir=None, *, overwrite=False):
+        """Download, safely unpack and read the image product.
+
+        Parameters
+        ----------
+        dest_dir : path-like, optional
+            Default a per-job folder under the package cache.
+        overwrite : bool
+            Download again even if the archive is already there.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.images.ImageSet`
+        """
+        from .archives import safe_extract
+        from .readers.images import read_image_files
+        self._ready("image")
+        dest = self._product_dir(dest_dir, "image")
+        archive = self._client._archive_dest(self.url, "image", "tar.gz", dest)
+        if not archive.is_file() or overwrite:
+            archive = self._client.download_archive(self.url, "image", dest_dir=dest, overwrite=overwrite)
+        files = safe_extract(archive, dest / "files")
+        logs = sorted((p for p in files if p.name == "images.log"), key=lambda p: len(p.parts))
+        folders = [logs[0].parent] if logs else sorted({p.parent for p in files if ".img" in p.name},
+                                                       key=lambda p: len(p.parts))
+        if not folders:
+            from .exceptions import ReaderError
+            raise ReaderError(f"{archive.name}: holds no image (members: "
+                              f"{', '.join(p.name for p in files) or 'none'})")
+        return read_image_files(folders[0])
 
     def download(self, dest_dir=".", products=None, format="tar.gz", overwrite=False, extract=False):
         """Download the product archives.
