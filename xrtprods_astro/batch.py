@@ -1,0 +1,952 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Polite batch runs: XRT products for many targets, resumable.
+
+`BatchRun` (and its one-call form `run_batch`) takes a catalogue `~astropy.table.Table`
+or a list of targets and builds the same products for each of them, politely:
+
+* at most ``max_active`` jobs are queued or running for the user at once, where
+  the number active is the service's own count (``getNumJobs``), so jobs started
+  elsewhere count against the limit;
+* each active job is polled with one status call per poll interval;
+* completed products are retrieved (as astropy objects written to ECSV files and
+  as product archives) by a small thread pool into ``dest_dir/<target>/``;
+* every step is recorded in a JSON state file, written atomically, *before* a
+  submission is sent (the intent) and after it (the JobID), so an interrupted
+  run resumes without submitting anything twice: recorded jobs are re-attached,
+  and an intent without a JobID is reconciled with the service's job list
+  before anything is sent again;
+* a failing target never stops the batch; the result is a summary Table, one
+  row per target.
+
+State and product files are readable by the user only.
+"""
+import concurrent.futures as _futures
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Row, Table
+from astropy.time import Time
+from astropy.utils.console import ProgressBar
+
+from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
+                         SubmissionUnknownError, XRTProductsError)
+
+__all__ = ["BatchRun", "run_batch", "DEFAULT_GLOBALS", "RETRIEVABLE"]
+
+log = logging.getLogger("xrtprods_astro.batch")
+
+#: Global parameters a batch request gets unless the caller (or a table column) sets them:
+#: the service has no default for these mandatory globals (protocol.md §3.2).
+DEFAULT_GLOBALS = {"centroid": True, "use_sxps": False, "pos_err": 1 * u.arcmin}
+
+#: What can be retrieved on completion: each product's data as astropy objects (written as ECSV),
+#: and ``"archive"``, the service's product archive of every completed product.
+RETRIEVABLE = ("lightcurve", "spectrum", "standard_position", "enhanced_position",
+               "astrometric_position", "source_detection", "archive")
+
+_STATE_FORMAT = "xrtprods_astro.batch"
+_STATE_VERSION = 1
+_FORMATS = ("tar.gz", "tar", "zip")
+_CLOCK_SKEW = 600.0            # seconds of clock difference tolerated when reconciling an intent
+_MAX_SUBMIT_ATTEMPTS = 4       # transient submission failures before a target is given up
+_MAX_RETRIEVE_ATTEMPTS = 3     # retrieval failures of a target before its products are reported failed
+_NAME_COLUMNS = ("name", "Name", "NAME", "main_id", "MAIN_ID", "target", "Target", "TARGET",
+                 "object", "Object", "OBJECT", "IAUName", "iauname")
+_RA_COLUMNS = ("ra", "RA", "ra_deg", "RA_deg", "RAJ2000", "_RAJ2000", "RA_ICRS", "ra_icrs", "RA_d")
+_DEC_COLUMNS = ("dec", "DEC", "Dec", "dec_deg", "DEC_deg", "DEJ2000", "_DEJ2000", "DE_ICRS", "dec_icrs",
+                "DEC_d")
+_FINAL = ("retrieved", "failed")
+
+
+def _now_iso():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _parse_date(value):
+    """POSIX time of a job list's ``DateSubmitted`` (UTC ``YYYY-MM-DD HH:MM:SS``), or None."""
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def _safe_key(name):
+    key = re.sub(r"[^A-Za-z0-9._+-]+", "_", str(name)).strip("._")
+    return key or "target"
+
+
+def _private_dir(path):
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _json_value(value):
+    """Make a wire value JSON-serialisable (numpy scalars from Table rows)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return value
+
+
+class _State:
+    """The batch's state file: a JSON document replaced atomically at every change."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        self.data = {"format": _STATE_FORMAT, "version": _STATE_VERSION, "created": _now_iso(),
+                     "targets": {}}
+
+    def load(self):
+        if not self.path.exists():
+            return False
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidRequestError(f"state_file: {self.path} cannot be read as a batch state file "
+                                      f"({exc}); move it away to start a new batch") from None
+        if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT \
+                or data.get("version") != _STATE_VERSION or not isinstance(data.get("targets"), dict):
+            raise InvalidRequestError(f"state_file: {self.path} is not a batch state file of version "
+                                      f"{_STATE_VERSION}; move it away to start a new batch")
+        self.data = data
+        return True
+
+    @property
+    def targets(self):
+        return self.data["targets"]
+
+    def save(self):
+        with self.lock:
+            text = json.dumps(self.data, indent=1, sort_keys=True)
+            _private_dir(self.path.parent)
+            handle, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    stream.write(text)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, self.path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+
+    def update(self, key, **changes):
+        with self.lock:
+            self.targets[key].update(changes)
+            self.save()
+
+    def known_job_ids(self):
+        with self.lock:
+            return {str(rec["job_id"]) for rec in self.targets.values() if rec.get("job_id") is not None}
+
+
+def _normalise_products(products):
+    from .job import product_key
+    if products is None:
+        raise InvalidRequestError("products: give the products to build, e.g. "
+                                  "products={'lightcurve': {'binning': 'counts'}, 'standard_position': True}")
+    if isinstance(products, str):
+        products = [p for p in products.split(",") if p.strip()]
+    if isinstance(products, dict):
+        items = products.items()
+    else:
+        items = [(p, True) for p in products]
+    out = {}
+    for spelling, spec in items:
+        key = product_key(spelling, name="products")
+        if spec is True:
+            spec = {}
+        elif spec is False or spec is None:
+            continue
+        elif not isinstance(spec, dict):
+            raise InvalidRequestError(f"products: {spelling}: {spec!r} is not valid; give True or a dict "
+                                      "of its parameters")
+        out[key] = dict(spec)
+    if not out:
+        raise InvalidRequestError("products: no product given; allowed: lightcurve, spectrum, "
+                                  "standard_position, enhanced_position, astrometric_position, image, "
+                                  "source_detection")
+    return out
+
+
+def _column(colnames, explicit, candidates, what):
+    if explicit is not None:
+        if explicit not in colnames:
+            raise InvalidRequestError(f"{what}: no column {explicit!r} in the targets table; columns: "
+                                      f"{', '.join(colnames)}")
+        return explicit
+    for name in candidates:
+        if name in colnames:
+            return name
+    return None
+
+
+def _cell(value):
+    """A table cell as a plain value, or None when masked or empty."""
+    if value is np.ma.masked or (np.ma.isMaskedArray(value) and np.all(np.ma.getmaskarray(value))):
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _angle(value, unit, hours=False):
+    if isinstance(value, u.Quantity):
+        return value
+    if isinstance(value, str):
+        return value
+    return value * (unit or u.deg)
+
+
+def _coord_from(ra, dec, ra_unit, dec_unit):
+    if isinstance(ra, str) or isinstance(dec, str):
+        text_ra, text_dec = str(ra).strip(), str(dec).strip()
+        sexagesimal = any(c in text_ra for c in " :hms")
+        return SkyCoord(text_ra, text_dec, unit=(u.hourangle if sexagesimal else u.deg, u.deg))
+    return SkyCoord(_angle(ra, ra_unit), _angle(dec, dec_unit))
+
+
+def _param_target(column, mapping, products):
+    """(product key or None, parameter spelling) that a per-row column sets."""
+    from . import params as P
+    spelling = mapping if isinstance(mapping, str) else column
+    if "." in spelling:
+        prod, _, name = spelling.partition(".")
+        return P.product(prod).key, name
+    for key in products:
+        try:
+            p = P.lookup(spelling, key)
+        except InvalidRequestError:
+            continue
+        if not p.is_global or p.shared_name:
+            return key, spelling
+    P.lookup(spelling)  # raises with the allowed names when it is not a parameter at all
+    return None, spelling
+
+
+class _Target:
+    """One target of a batch: its key, name and request (or why none could be built)."""
+
+    def __init__(self, key, name, wire=None, error=None):
+        self.key, self.name, self.wire, self.error = key, name, wire, error
+
+
+class BatchRun:
+    """Build the same XRT products for many targets, politely and resumably.
+
+    Parameters
+    ----------
+    targets : `~astropy.table.Table`, `~astropy.table.Row`, `~astropy.coordinates.SkyCoord` or list
+        A table (a name column and/or coordinate columns: a SkyCoord column, or
+        RA/Dec columns in degrees, sexagesimal strings or Quantities; other
+        columns named after parameters set that row's parameters, overriding
+        the shared settings), or a list whose items are names (resolved by the
+        service, ``get_coords``), scalar SkyCoords, ``(name, SkyCoord)`` pairs,
+        dicts of `~xrtprods_astro.request.ProductRequest` arguments, or ready
+        ProductRequests.
+    products : dict or list of str
+        The products and their shared parameters, e.g.
+        ``{"lightcurve": {"binning": "counts"}, "standard_position": True}``.
+    state_file : path-like
+        JSON file recording the batch; an existing one is resumed.
+    dest_dir : path-like
+        Products go to ``dest_dir/<target>/``.
+    client : `~xrtprods_astro.core.XRTProductsClass`, optional
+        Default `~xrtprods_astro.core.XRTProducts`.
+    max_active : int, optional
+        Most jobs queued or running for the user at once, counting jobs
+        started elsewhere; default ``conf.max_active_jobs``.
+    poll_interval : float or `~astropy.units.Quantity`, optional
+        Seconds between status calls of one job; default the client's
+        ``poll_interval`` (``conf.poll_interval``).
+    retrieve : iterable of str, optional
+        What to fetch when a job completes (see `RETRIEVABLE`): product keys
+        whose data are read into astropy objects and written as ECSV files, and
+        ``"archive"`` for the product archives. Default: every requested
+        product's data and the archives.
+    download_format : {"tar.gz", "tar", "zip"}
+    name_column : str, optional
+        The table column holding target names (default: the first of
+        ``name``, ``main_id``, ``target``, ``object``... present).
+    params_columns : list of str or dict, optional
+        Table columns that set per-row parameters (a dict maps column names to
+        parameter names; ``"lightcurve.pc_counts"`` names a product's
+        parameter explicitly). Default: every column whose name is a parameter.
+    max_workers : int
+        Threads retrieving products in parallel.
+    **global_params
+        Global parameters shared by every target (``pos_err``,
+        ``get_t0``...). `DEFAULT_GLOBALS` are used unless set here or in a column.
+
+    Raises
+    ------
+    InvalidRequestError
+        If an argument is not valid (naming it and the allowed values). A
+        target whose own request is not valid does not raise: it is reported
+        failed in the summary.
+    """
+
+    def __init__(self, targets, *, products, state_file, dest_dir, client=None, max_active=None,
+                 poll_interval=None, retrieve=None, download_format="tar.gz", name_column=None,
+                 params_columns=None, max_workers=4, **global_params):
+        from . import conf
+        if client is None:
+            from .core import XRTProducts as client
+        self.client = client
+        self.products = _normalise_products(products)
+        self.state_file = Path(state_file)
+        self.dest_dir = Path(dest_dir)
+        if max_active is None:
+            max_active = conf.max_active_jobs
+        if isinstance(max_active, bool) or not isinstance(max_active, (int, np.integer)) or max_active < 1:
+            raise InvalidRequestError(f"max_active: {max_active!r} is not valid; give a positive integer")
+        self.max_active = int(max_active)
+        if poll_interval is None:
+            poll_interval = client.poll_interval
+        if isinstance(poll_interval, u.Quantity):
+            poll_interval = poll_interval.to_value(u.s)
+        try:
+            self.poll_interval = float(poll_interval)
+        except (TypeError, ValueError):
+            raise InvalidRequestError(f"poll_interval: {poll_interval!r} is not a number of seconds") from None
+        if not self.poll_interval >= 0:
+            raise InvalidRequestError(f"poll_interval: must be >= 0 seconds, got {poll_interval!r}")
+        if download_format not in _FORMATS:
+            raise InvalidRequestError(f"download_format: {download_format!r} is not allowed; allowed: "
+                                      f"{', '.join(_FORMATS)}")
+        self.download_format = download_format
+        if retrieve is None:
+            retrieve = [k for k in self.products if k in RETRIEVABLE] + ["archive"]
+        elif isinstance(retrieve, str):
+            retrieve = [r for r in retrieve.split(",") if r.strip()]
+        self.retrieve = []
+        for item in retrieve:
+            item = str(item).strip()
+            if item != "archive":
+                from .job import product_key
+                try:
+                    item = product_key(item, name="retrieve")
+                except InvalidRequestError:
+                    item = None
+            if item not in RETRIEVABLE:
+                raise InvalidRequestError(f"retrieve: {item!r} is not retrievable; allowed: "
+                                          f"{', '.join(RETRIEVABLE)}")
+            if item not in self.retrieve:
+                self.retrieve.append(item)
+        if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
+            raise InvalidRequestError(f"max_workers: {max_workers!r} is not valid; give a positive integer")
+        self.max_workers = int(max_workers)
+        self.global_params = {**DEFAULT_GLOBALS, **global_params}
+        self.targets = self._parse_targets(targets, name_column, params_columns)
+        self._state = _State(self.state_file)
+        self._jobs = {}
+        self._next_poll = {}
+        self._timed_out = False
+
+    # ------------------------------------------------------------------ targets
+    def _parse_targets(self, targets, name_column, params_columns):
+        from .request import ProductRequest
+        if isinstance(targets, Row):
+            targets = targets.table[[targets.index]]
+        items = []
+        if isinstance(targets, Table):
+            items = self._table_items(targets, name_column, params_columns)
+        elif isinstance(targets, SkyCoord):
+            items = [{"position": c} for c in (targets if not targets.isscalar else [targets])]
+        elif isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+            raise InvalidRequestError("targets: give a Table, a SkyCoord or a list of names, SkyCoords, "
+                                      f"(name, SkyCoord) pairs, dicts or ProductRequests, not {targets!r}")
+        else:
+            for item in targets:
+                if isinstance(item, ProductRequest):
+                    items.append(item)
+                elif isinstance(item, SkyCoord):
+                    items.append({"position": item})
+                elif isinstance(item, str):
+                    items.append({"name": item})
+                elif isinstance(item, dict):
+                    items.append(dict(item))
+                elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], SkyCoord):
+                    items.append({"name": str(item[0]), "position": item[1]})
+                else:
+                    items.append({"_error": f"target {item!r} is not a name, SkyCoord, (name, SkyCoord), "
+                                            "dict or ProductRequest"})
+        if not items:
+            raise InvalidRequestError("targets: no targets given")
+        out, used = [], set()
+        for index, item in enumerate(items):
+            name, wire, error = self._build(item, index)
+            key = base = _safe_key(name)
+            n = 2
+            while key in used:
+                key, n = f"{base}_{n}", n + 1
+            used.add(key)
+            out.append(_Target(key, name, wire, error))
+        return out
+
+    def _table_items(self, table, name_column, params_columns):
+        cols = list(table.colnames)
+        name_col = _column(cols, name_column, _NAME_COLUMNS, "name_column")
+        coord_col = next((c for c in cols if isinstance(table[c], SkyCoord)), None)
+        ra_col = dec_col = None
+        if coord_col is None:
+            ra_col = _column(cols, None, _RA_COLUMNS, "ra")
+            dec_col = _column(cols, None, _DEC_COLUMNS, "dec")
+            if (ra_col is None) != (dec_col is None):
+                raise InvalidRequestError(f"targets: found {ra_col or dec_col!r} but not its partner "
+                                          "coordinate column")
+        if name_col is None and coord_col is None and ra_col is None:
+            raise InvalidRequestError(f"targets: the table has no name column (looked for {', '.join(_NAME_COLUMNS)};"
+                                      " set name_column=) and no coordinates (a SkyCoord column or "
+                                      "RA/Dec columns)")
+        taken = {name_col, coord_col, ra_col, dec_col}
+        if params_columns is None:
+            mapping = {}
+            for col in cols:
+                if col in taken:
+                    continue
+                try:
+                    _param_target(col, None, self.products)
+                except InvalidRequestError:
+                    continue
+                mapping[col] = col
+        elif isinstance(params_columns, dict):
+            mapping = dict(params_columns)
+        else:
+            mapping = {c: c for c in params_columns}
+        routes = {}
+        for col, spelling in mapping.items():
+            if col not in cols:
+                raise InvalidRequestError(f"params_columns: no column {col!r} in the targets table; columns: "
+                                          f"{', '.join(cols)}")
+            routes[col] = _param_target(col, spelling, self.products)
+        ra_unit = getattr(table[ra_col], "unit", None) if ra_col else None
+        dec_unit = getattr(table[dec_col], "unit", None) if dec_col else None
+        items = []
+        for row in table:
+            item = {}
+            try:
+                if name_col is not None and _cell(row[name_col]) is not None:
+                    item["name"] = str(_cell(row[name_col])).strip()
+                if coord_col is not None:
+                    item["position"] = row[coord_col]
+                elif ra_col is not None:
+                    ra, dec = _cell(row[ra_col]), _cell(row[dec_col])
+                    if ra is not None and dec is not None:
+                        item["position"] = _coord_from(ra, dec, ra_unit, dec_unit)
+            except (ValueError, TypeError, u.UnitsError) as exc:
+                item["_error"] = f"cannot read the target's coordinates ({exc})"
+            for col, (prod, spelling) in routes.items():
+                value = _cell(row[col])
+                if value is None:
+                    continue
+                unit = getattr(table[col], "unit", None)
+                if unit is not None and not isinstance(value, (str, u.Quantity)):
+                    value = value * unit
+                if prod is None:
+                    item[spelling] = value
+                else:
+                    item.setdefault("_products", {}).setdefault(prod, {})[spelling] = value
+            items.append(item)
+        return items
+
+    def _build(self, item, index):
+        """(name, wire dict or None, error or None) of one target."""
+        from .request import ProductRequest, coord_name
+        if isinstance(item, ProductRequest):
+            name = str(item.params().get("name") or f"target{index + 1}")
+            try:
+                return name, {k: _json_value(v) for k, v in item.to_wire().items()}, None
+            except InvalidRequestError as exc:
+                return name, None, str(exc)
+        item = dict(item)
+        error = item.pop("_error", None)
+        row_products = item.pop("_products", {})
+        position = item.pop("position", None)
+        name = item.pop("name", None)
+        if name is None:
+            name = coord_name(position) if isinstance(position, SkyCoord) else f"target{index + 1}"
+        if error:
+            return name, None, error
+        products = {}
+        for key, shared in self.products.items():
+            own = {k: v for k, v in row_products.get(key, {}).items()}
+            products[key] = {**shared, **own}
+        for key in row_products:
+            if key not in products:
+                return name, None, f"{key}: parameters given for a product that was not requested"
+        params = {**self.global_params, **item}
+        if position is None and not any(k in params for k in ("ra", "RA", "dec", "Dec", "get_coords",
+                                                              "getCoords")):
+            params["get_coords"] = True  # a bare name: the service resolves it
+        if not any(k in params for k in ("targ", "get_targs", "getTargs")):
+            params["get_targs"] = True
+        try:
+            request = ProductRequest(position, name=name, **products, **params)
+            wire = request.to_wire()
+        except InvalidRequestError as exc:
+            return name, None, str(exc)
+        return name, {k: _json_value(v) for k, v in wire.items()}, None
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self):
+        resumed = self._state.load()
+        records = self._state.targets
+        for index, target in enumerate(self.targets):
+            rec = records.get(target.key)
+            if rec is None:
+                records[target.key] = {
+                    "index": index, "name": target.name, "wire": target.wire, "error": target.error,
+                    "state": "failed" if target.error else "pending", "job_id": None, "url": None,
+                    "intent_at": None, "submit_attempts": 0, "retrieve_attempts": 0, "submitted": None,
+                    "completed": None, "statuses": {}, "outcomes": {}, "paths": {}, "reasons": []}
+                if target.error:
+                    records[target.key]["reasons"] = [target.error]
+            elif rec.get("job_id") is None and rec.get("state") == "pending" and rec.get("wire") != target.wire:
+                # Nothing was sent for it yet: the new settings apply.
+                rec.update(wire=target.wire, error=target.error, name=target.name, index=index,
+                           state="failed" if target.error else "pending",
+                           reasons=[target.error] if target.error else [])
+            elif rec.get("wire") != target.wire and rec.get("job_id") is not None:
+                log.warning("Target %s was submitted as job %s with other settings than now asked; the "
+                            "recorded job is kept.", target.key, rec["job_id"])
+        self._state.save()
+        if resumed:
+            counts = self._counts()
+            log.info("Resuming batch %s: %s", self.state_file, ", ".join(f"{v} {k}" for k, v in counts.items()))
+        for key, rec in records.items():
+            if rec.get("state") in ("submitted", "complete") and rec.get("job_id") is not None:
+                self._attach(key, rec)
+
+    def _attach(self, key, rec):
+        from .job import XRTJob
+        job = XRTJob(self.client, rec["job_id"], rec["url"], job_pars=rec.get("wire") or None)
+        self._jobs[key] = job
+        self._next_poll[key] = 0.0
+        return job
+
+    def _counts(self):
+        counts = {}
+        for rec in self._state.targets.values():
+            counts[rec["state"]] = counts.get(rec["state"], 0) + 1
+        return counts
+
+    def _records(self, *states):
+        return [(k, r) for k, r in self._state.targets.items() if r["state"] in states]
+
+    # ------------------------------------------------------------------ submission
+    def _reconcile(self, key, rec):
+        """Find the job of an intent whose outcome was not recorded; adopt it or return False."""
+        wire = rec["wire"]
+        from .transport import job_pars_match
+        jobs = self.client.job_list_data()
+        known = self._state.known_job_ids()
+        since = (rec.get("intent_at") or 0.0) - _CLOCK_SKEW
+        candidates = []
+        for job in jobs or []:
+            job_id = job.get("JobID")
+            if str(job_id) in known or job.get("Name") != wire.get("name"):
+                continue
+            submitted = _parse_date(job.get("DateSubmitted"))
+            if submitted is not None and submitted < since:
+                continue
+            candidates.append(job_id)
+        for job_id in sorted(candidates, key=lambda j: str(j).zfill(20), reverse=True):
+            old = self.client.old_job(job_id)
+            if job_pars_match(wire, old.get("jobPars")):
+                log.warning("Target %s: adopted job %s, found in the job list, for the submission whose "
+                            "outcome was not recorded.", key, job_id)
+                self._state.update(key, state="submitted", job_id=str(job_id), url=old["URL"],
+                                   submitted=rec.get("submitted") or _now_iso())
+                self._attach(key, rec)
+                return True
+        return False
+
+    def _settle_intents(self):
+        """Intents left by an interrupted run (or an unknown outcome): adopt their job or free them."""
+        for key, rec in self._records("intent"):
+            try:
+                if not self._reconcile(key, rec):
+                    log.info("Target %s: no job matches its recorded intent; it will be submitted.", key)
+                    self._state.update(key, state="pending", intent_at=None)
+            except (ServiceUnavailableError, RemoteServiceError) as exc:
+                log.info("Target %s: the job list could not be checked (%s); trying later.", key, exc)
+
+    def _submit_some(self):
+        pending = self._records("pending")
+        if not pending:
+            return
+        try:
+            active = self.client.count_active_jobs()
+        except (ServiceUnavailableError, RemoteServiceError) as exc:
+            log.info("Could not count the active jobs (%s); not submitting this round.", exc)
+            return
+        free = self.max_active - active
+        if free <= 0:
+            return
+        pending.sort(key=lambda item: item[1]["index"])
+        for key, rec in pending[:free]:
+            # The intent is on disk before anything is sent: a crash from here on is reconciled on resume.
+            self._state.update(key, state="intent", intent_at=time.time(),
+                               submit_attempts=rec.get("submit_attempts", 0) + 1)
+            try:
+                job = self.client.submit(dict(rec["wire"]), known_job_ids=self._state.known_job_ids())
+            except JobLimitError as exc:
+                log.info("Target %s: the service refused a new job (%s); waiting for a free slot.", key, exc)
+                self._state.update(key, state="pending", intent_at=None,
+                                   submit_attempts=rec["submit_attempts"] - 1)
+                return
+            except SubmissionUnknownError as exc:
+                # Leave the intent: it is reconciled with the job list before anything is sent again.
+                log.warning("Target %s: %s", key, exc)
+                if rec["submit_attempts"] >= _MAX_SUBMIT_ATTEMPTS:
+                    self._fail(key, f"submission outcome unknown after {rec['submit_attempts']} attempts: {exc}")
+                continue
+            except ServiceUnavailableError as exc:
+                # Never reached the service (connect failures): nothing to reconcile.
+                log.warning("Target %s: submission failed (%s).", key, exc)
+                if rec["submit_attempts"] >= _MAX_SUBMIT_ATTEMPTS:
+                    self._fail(key, f"submission failed {rec['submit_attempts']} times: {exc}")
+                else:
+                    self._state.update(key, state="pending", intent_at=None)
+                continue
+            except (InvalidRequestError, RemoteServiceError) as exc:
+                self._fail(key, f"submission refused: {exc}")
+                continue
+            self._state.update(key, state="submitted", job_id=str(job.job_id), url=job.url,
+                               submitted=_now_iso())
+            self._jobs[key] = job
+            self._next_poll[key] = time.monotonic() + self.poll_interval
+            log.info("Target %s: submitted job %s.", key, job.job_id)
+
+    def _fail(self, key, reason):
+        rec = self._state.targets[key]
+        outcomes = {p: f"failed: {reason}" for p in self.products if p not in rec.get("outcomes", {})}
+        self._state.update(key, state="failed", reasons=rec.get("reasons", []) + [reason],
+                           outcomes={**rec.get("outcomes", {}), **outcomes})
+        log.warning("Target %s failed: %s", key, reason)
+
+    # ------------------------------------------------------------------ polling
+    def _poll_due(self, pool, futures):
+        now = time.monotonic()
+        for key, rec in self._records("submitted"):
+            job = self._jobs.get(key) or self._attach(key, rec)
+            if self._next_poll.get(key, 0.0) > now:
+                continue
+            self._next_poll[key] = now + self.poll_interval
+            try:
+                statuses = job.status()  # one call for every product of the job
+            except ServiceUnavailableError as exc:
+                log.info("Target %s: status of job %s unavailable (%s); polling again later.",
+                         key, job.job_id, exc)
+                continue
+            except RemoteServiceError as exc:
+                self._fail(key, f"status of job {job.job_id}: {exc}")
+                continue
+            if all(s.done for s in statuses.values()):
+                self._state.update(key, state="complete", completed=_now_iso(),
+                                   statuses={k: [s.code, s.text] for k, s in statuses.items()})
+                log.info("Target %s: job %s finished (%s).", key, job.job_id,
+                         ", ".join(f"{k} {s.text}" for k, s in statuses.items()))
+        self._schedule_retrievals(pool, futures)
+
+    def _schedule_retrievals(self, pool, futures):
+        for key, rec in self._records("complete"):
+            if key in futures.values():
+                continue
+            future = pool.submit(self._retrieve, key, dict(rec))
+            futures[future] = key
+
+    # ------------------------------------------------------------------ retrieval
+    def _retrieve(self, key, rec):
+        """Fetch one target's completed products; returns (outcomes, paths, reasons). Runs in a thread."""
+        from .job import product_code
+        target_dir = _private_dir(self.dest_dir / key)
+        outcomes, paths, reasons = {}, {}, []
+        job_id = rec["job_id"]
+        for product in self.products:
+            code, text = (rec.get("statuses") or {}).get(product, [-10, "no status was recorded"])
+            if code == -4:
+                outcomes[product] = "cancelled"
+                continue
+            if code != 4:
+                outcomes[product] = f"failed: {text} (status {code})"
+                reasons.append(f"{product}: {text}")
+                continue
+            files = []
+            try:
+                if product in self.retrieve:
+                    files.extend(self._write_data(product, job_id, target_dir))
+                if "archive" in self.retrieve:
+                    archive = self.client.download_archive(rec["url"], product_code(product),
+                                                           format=self.download_format, dest_dir=target_dir,
+                                                           overwrite=True)
+                    os.chmod(archive, 0o600)
+                    files.append(str(archive))
+            except (XRTProductsError, OSError, ValueError) as exc:
+                outcomes[product] = f"failed: retrieval: {exc}"
+                reasons.append(f"{product}: retrieval failed: {exc}")
+                paths[product] = files
+                continue
+            outcomes[product] = "ok"
+            paths[product] = files
+        return outcomes, paths, reasons
+
+    def _write_data(self, product, job_id, target_dir):
+        from . import readers
+        client = self.client
+        written = []
+        if product == "lightcurve":
+            lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id)
+            for dataset in lc.datasets:
+                written.append(_write_table(lc[dataset], target_dir / f"lightcurve_{_safe_key(dataset)}.ecsv"))
+        elif product == "spectrum":
+            fits = readers.read_spectral_fits(client.spectral_fit_data(job_id, cache=False), job_id=job_id)
+            written.append(_write_table(fits, target_dir / "spectral_fits.ecsv"))
+        elif product.endswith("_position"):
+            kind = product[:-len("_position")]
+            pos = readers.read_position(client.position_data(job_id, kind, cache=False), kind, job_id=job_id)
+            written.append(_write_table(_position_table(pos), target_dir / f"{product}.ecsv"))
+        elif product == "source_detection":
+            bands = readers.read_source_list(client.source_list_data(job_id, cache=False), job_id=job_id)
+            for band, table in bands.items():
+                written.append(_write_table(table, target_dir / f"source_list_{_safe_key(band)}.ecsv"))
+        return written
+
+    def _harvest(self, futures, block_for):
+        if not futures:
+            if block_for > 0:
+                time.sleep(block_for)
+            return
+        done, _ = _futures.wait(list(futures), timeout=max(block_for, 0.0),
+                                return_when=_futures.FIRST_COMPLETED)
+        for future in done:
+            key = futures.pop(future)
+            rec = self._state.targets[key]
+            try:
+                outcomes, paths, reasons = future.result()
+            except Exception as exc:  # noqa: BLE001 - a bug in one retrieval must not stop the batch
+                log.exception("Target %s: retrieval crashed", key)
+                outcomes, paths, reasons = ({p: f"failed: retrieval: {exc}" for p in self.products}, {},
+                                            [f"retrieval crashed: {exc}"])
+            attempts = rec.get("retrieve_attempts", 0) + 1
+            retry = any(o.startswith("failed: retrieval") for o in outcomes.values())
+            if retry and attempts < _MAX_RETRIEVE_ATTEMPTS:
+                log.info("Target %s: retrieval failed (%s); trying again.", key, "; ".join(reasons))
+                self._state.update(key, retrieve_attempts=attempts)
+                continue
+            self._state.update(key, state="retrieved", outcomes=outcomes, paths=paths,
+                               reasons=rec.get("reasons", []) + reasons, retrieve_attempts=attempts)
+            log.info("Target %s: products retrieved (%s).", key,
+                     ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+
+    # ------------------------------------------------------------------ run
+    def run(self, progress=None, timeout=None):
+        """Run (or resume) the batch until every target is finished.
+
+        Parameters
+        ----------
+        progress : bool or callable, optional
+            None (default): log lines at INFO level when the counts change
+            (silent above INFO). True: also an astropy ProgressBar when the
+            logger is enabled for INFO. A callable is called after every round
+            with a dict of counts per state (``pending``, ``intent``,
+            ``submitted``, ``complete``, ``retrieved``, ``failed``); an
+            exception it raises (e.g. KeyboardInterrupt) stops the run, which
+            can be resumed later from the state file.
+        timeout : float or `~astropy.units.Quantity`, optional
+            Stop after this long; targets not finished are reported
+            ``timeout`` (their state is kept: run again to resume).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            The summary (see `summary`).
+        """
+        limit = None
+        if timeout is not None:
+            limit = timeout.to_value(u.s) if isinstance(timeout, u.Quantity) else float(timeout)
+            if not limit >= 0:
+                raise InvalidRequestError(f"timeout: must be >= 0 seconds, got {timeout!r}")
+        start = time.monotonic()
+        self._timed_out = False
+        _private_dir(self.dest_dir)
+        self._init_state()
+        self._settle_intents()
+        hook = progress if callable(progress) else None
+        bar = None
+        if progress is True and log.isEnabledFor(logging.INFO):
+            bar = ProgressBar(len(self._state.targets))
+        last_counts = None
+        pool = _futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="xrtprods-batch")
+        futures = {}
+        try:
+            self._schedule_retrievals(pool, futures)
+            while True:
+                self._poll_due(pool, futures)
+                self._settle_intents()
+                self._submit_some()
+                counts = self._counts()
+                if counts != last_counts:
+                    last_counts = counts
+                    log.info("Batch: %s", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+                    if bar is not None:
+                        bar.update(sum(counts.get(s, 0) for s in _FINAL))
+                if hook is not None:
+                    hook(dict(counts))
+                if not futures and all(rec["state"] in _FINAL for rec in self._state.targets.values()):
+                    break
+                elapsed = time.monotonic() - start
+                if limit is not None and elapsed >= limit:
+                    self._timed_out = True
+                    log.warning("Batch stopped after %.0f s: %s", elapsed,
+                                ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+                    break
+                now = time.monotonic()
+                waits = [t - now for k, t in self._next_poll.items()
+                         if self._state.targets.get(k, {}).get("state") == "submitted"]
+                pause = min(waits) if waits else self.poll_interval
+                if counts.get("pending") or counts.get("intent"):
+                    pause = min(pause, self.poll_interval)
+                if limit is not None:
+                    pause = min(pause, limit - elapsed)
+                self._harvest(futures, max(pause, 0.0))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if futures:
+                # Finished while shutting down: keep what was fetched.
+                self._harvest(futures, 0.0)
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        return self.summary()
+
+    # ------------------------------------------------------------------ summary
+    def summary(self):
+        """The batch's summary Table, one row per target, in input order.
+
+        Columns: ``target`` (the key, also the folder name), ``name``,
+        ``job_id``, ``status`` (``ok``, ``partial``, ``failed``,
+        ``cancelled``, ``timeout`` or ``pending``), one column per requested
+        product with its outcome (``ok``, ``failed: <reason>``,
+        ``cancelled``, ``timeout``, ``pending``), ``reasons``, ``dest``,
+        ``n_files``, ``paths`` (``"; "``-joined) and ``submitted`` /
+        ``completed`` (`~astropy.time.Time`, masked when not reached).
+        """
+        records = sorted(self._state.targets.items(), key=lambda item: item[1]["index"])
+        keys = [k for t in self.targets for k in [t.key]]
+        records = [(k, r) for k, r in records if k in set(keys)] or records
+        rows = {name: [] for name in ("target", "name", "job_id", "status", *self.products, "reasons",
+                                      "dest", "n_files", "paths")}
+        submitted, completed = [], []
+        for key, rec in records:
+            outcomes = dict(rec.get("outcomes") or {})
+            if rec["state"] not in _FINAL:
+                unfinished = "timeout" if self._timed_out else "pending"
+                outcomes = {p: outcomes.get(p, unfinished) for p in self.products}
+            values = [outcomes.get(p, "pending") for p in self.products]
+            if all(v == "ok" for v in values):
+                status = "ok"
+            elif any(v == "ok" for v in values):
+                status = "partial"
+            elif all(v == "cancelled" for v in values):
+                status = "cancelled"
+            elif any(v == "timeout" for v in values):
+                status = "timeout"
+            elif any(v == "pending" for v in values):
+                status = "pending"
+            else:
+                status = "failed"
+            files = [f for p in self.products for f in (rec.get("paths") or {}).get(p, [])]
+            rows["target"].append(key)
+            rows["name"].append(str(rec.get("name") or ""))
+            rows["job_id"].append("" if rec.get("job_id") is None else str(rec["job_id"]))
+            rows["status"].append(status)
+            for product, value in zip(self.products, values):
+                rows[product].append(value)
+            rows["reasons"].append("; ".join(rec.get("reasons") or []))
+            rows["dest"].append(str(self.dest_dir / key))
+            rows["n_files"].append(len(files))
+            rows["paths"].append("; ".join(files))
+            submitted.append(rec.get("submitted"))
+            completed.append(rec.get("completed"))
+        table = Table(rows, meta={"state_file": str(self.state_file), "dest_dir": str(self.dest_dir),
+                                  "max_active": self.max_active})
+        for name in ("target", "name", "job_id", "status", *self.products, "reasons", "dest", "paths"):
+            table[name] = table[name].astype(str)
+        table["submitted"] = _times(submitted)
+        table["completed"] = _times(completed)
+        return table
+
+
+def _times(values):
+    filled = [v or "2000-01-01T00:00:00" for v in values]
+    times = Time(filled, format="isot", scale="utc") if filled else Time([], format="isot", scale="utc")
+    mask = np.array([v is None for v in values], dtype=bool)
+    if mask.any():
+        times[mask] = np.ma.masked
+    return times
+
+
+def _write_table(table, path):
+    """Write a Table as ECSV atomically, readable by the user only; returns the path as str."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    table = Table(table, copy=False)
+    try:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    except Exception:  # noqa: BLE001 - metadata YAML cannot hold everything; the data must still be saved
+        log.debug("writing %s with its metadata failed; writing without it", path, exc_info=True)
+        bare = table.copy(copy_data=False)
+        bare.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
+        bare.write(tmp, format="ascii.ecsv", overwrite=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def _position_table(pos):
+    found = bool(pos.found)
+    ra = pos.coord.ra.deg if found else math.nan
+    dec = pos.coord.dec.deg if found else math.nan
+    err = pos.err90.to_value(u.arcsec) if found and pos.err90 is not None else math.nan
+    table = Table({"kind": [pos.kind], "found": [found], "ra": [ra] * u.deg, "dec": [dec] * u.deg,
+                   "err90": [err] * u.arcsec, "from_sxps": [bool(pos.from_sxps)],
+                   "reason": [str(pos.reason or "")]},
+                  meta={"job_id": str(pos.job_id)})
+    return table
+
+
+def run_batch(targets, *, products, state_file, dest_dir, progress=None, timeout=None, **options):
+    """Run (or resume) a batch in one call; see `BatchRun` for the arguments.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        The summary table of `BatchRun.summary`.
+    """
+    return BatchRun(targets, products=products, state_file=state_file, dest_dir=dest_dir,
+                    **options).run(progress=progress, timeout=timeout)
