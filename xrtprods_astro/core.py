@@ -7,9 +7,11 @@ each returning the service's decoded data with the envelope stripped, plus
 `~XRTProductsClass.submit` and `~XRTProductsClass.get_job`, which return
 `~xrtprods_astro.job.XRTJob` handles. `XRTProducts` is the ready instance.
 """
+import logging
 import os
 import re
 import threading
+from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,11 +19,29 @@ from astropy import units as u
 from astropy.config import paths
 from astroquery.query import BaseQuery
 
-from .exceptions import InvalidRequestError
+from .exceptions import InvalidRequestError, JobTimeoutError
 from .job import XRTJob, product_code, product_key
-from .transport import Transport, check_url
+from .transport import Transport, check_url, envelope
 
-__all__ = ["XRTProductsClass", "XRTProducts", "position_kind"]
+__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind"]
+
+log = logging.getLogger("xrtprods_astro.core")
+
+
+class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
+    """What `XRTProductsClass.get_spectrum` returns.
+
+    Attributes
+    ----------
+    fits : `~astropy.table.Table`
+        The automatic fits (see `~xrtprods_astro.readers.spectrum.read_spectral_fits`).
+    spectra : dict
+        Interval name -> `~xrtprods_astro.readers.spectrum.SpectrumProducts`.
+    job : `~xrtprods_astro.job.XRTJob`
+    """
+
+    __slots__ = ()
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _POSITION_ENDPOINTS = {"standard": ("tprods/getPSFPos.php", "psf"),
@@ -249,8 +269,10 @@ class XRTProductsClass(BaseQuery):
         return codes
 
     # -- job control (never cached) ---------------------------------------------
-    def submit(self, request, *, known_job_ids=()):
-        """Submit a job.
+    def submit(self, target=None, *, name=None, resolver=None, lightcurve=None, spectrum=None,
+               standard_position=None, enhanced_position=None, astrometric_position=None, image=None,
+               source_detection=None, get_query_payload=False, known_job_ids=(), **global_params):
+        """Submit a job and return its handle at once (no waiting).
 
         The request is validated first; nothing is sent if it is not valid. If
         the answer is lost, the job list is checked before anything is sent
@@ -258,15 +280,45 @@ class XRTProductsClass(BaseQuery):
 
         Parameters
         ----------
-        request : `~xrtprods_astro.request.ProductRequest` or dict
-            A request, or a dict of wire parameters (protocol.md §3).
+        target : SkyCoord, str, Table row, `~xrtprods_astro.request.ProductRequest` or dict, optional
+            The source (see `xrtprods_astro.targets.resolve_target`), a ready
+            ProductRequest (sent as it is), or a dict of wire parameters
+            (protocol.md §3).
+        name : str, optional
+            The object name (default: the target's).
+        resolver : {"client", "service"}, optional
+            Where a name target is resolved; default ``conf.name_resolver``.
+        lightcurve, spectrum, standard_position, enhanced_position, astrometric_position, image, \
+source_detection : bool or dict, optional
+            True, or a dict of the product's parameters (any spelling).
+        get_query_payload : bool
+            Return the wire payload, with its envelope, and send nothing.
         known_job_ids : iterable, optional
             JobIDs that existed before this submission (they can never be it).
+        **global_params
+            Global parameters in any spelling (``pos_err``, ``posErr``,
+            ``poserr``). Unless given: ``centroid=True``, ``pos_err=1 arcmin``
+            (when centroiding), ``use_sxps=False``, and ``get_targs=True``
+            when no ``targ`` is given.
 
         Returns
         -------
-        `~xrtprods_astro.job.XRTJob`
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
         """
+        products = dict(lightcurve=lightcurve, spectrum=spectrum, standard_position=standard_position,
+                        enhanced_position=enhanced_position, astrometric_position=astrometric_position,
+                        image=image, source_detection=source_detection)
+        given = {k: v for k, v in products.items() if v is not None and v is not False}
+        meta = {}
+        if hasattr(target, "to_wire") or isinstance(target, dict):
+            extra = sorted(given) + sorted(global_params) + (["name"] if name is not None else [])
+            if extra:
+                raise InvalidRequestError(f"{', '.join(extra)}: not allowed with a ready request; put "
+                                          "them in the ProductRequest (or the wire dict)")
+            request = target
+        else:
+            request, meta = self._build_request(target, name=name, resolver=resolver, products=given,
+                                                params=global_params)
         if hasattr(request, "to_wire"):
             wire = dict(request.to_wire())  # validates: raises with every problem at once
             original = request
@@ -274,22 +326,321 @@ class XRTProductsClass(BaseQuery):
             _check_wire(request)
             wire = dict(request)
             original = None
-            try:
-                from .request import ProductRequest
-            except ImportError:  # pragma: no cover - request is part of the package
-                ProductRequest = None
-            if ProductRequest is not None:
-                # Decode the wire dict to check it with the same rules as a ProductRequest.
-                problems = ProductRequest.from_job_pars(wire).problems()
-                if problems:
-                    raise InvalidRequestError(problems, header="The request is not ready to submit:")
+            from .request import ProductRequest
+            # Decode the wire dict to check it with the same rules as a ProductRequest.
+            problems = ProductRequest.from_job_pars(wire).problems()
+            if problems:
+                raise InvalidRequestError(problems, header="The request is not ready to submit:")
         wire = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items() if k not in _ENVELOPE}
+        if get_query_payload:
+            return {**envelope(self.email or ""), **wire}
         user = self._user()
         result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
                                         list_url=self._url("listOldJobs.php"),
                                         old_url=self._url("getOldProduct.php"),
                                         known_job_ids=known_job_ids)
-        return XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
+        job = XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
+        job.target_meta = dict(meta)
+        log.info("Submitted XRT products job %s (%s)", job.job_id, ", ".join(job.products))
+        return job
+
+    def _build_request(self, target, *, name, resolver, products, params):
+        """A ProductRequest from a target, product dicts and globals, with the documented defaults."""
+        from . import params as P
+        from .request import ProductRequest
+        from .targets import resolve_target
+        if target is None and name is None:
+            raise InvalidRequestError("target: no target given (a SkyCoord, a name or a table row)")
+        found = resolve_target(name if target is None else target, name=None if target is None else name,
+                               resolver=resolver)
+        given = {}
+        for key in params:
+            try:
+                given[P.lookup(key).name] = params[key]
+            except InvalidRequestError:
+                pass  # ProductRequest reports it with the others
+        if found.get_coords and {"ra", "dec"} & set(given):
+            raise InvalidRequestError("ra/dec: not allowed with resolver='service' (the service "
+                                      "resolves the name); give a SkyCoord target instead")
+        defaults = {}
+        if "centroid" not in given:
+            defaults["centroid"] = True
+        if given.get("centroid", True) is True and "pos_err" not in given:
+            defaults["pos_err"] = 1 * u.arcmin
+        if "use_sxps" not in given:
+            defaults["use_sxps"] = False
+        if not {"targ", "get_targs"} & set(given):
+            defaults["get_targs"] = True
+        kwargs = found.request_kwargs()
+        if "get_coords" in kwargs:
+            defaults["get_coords"] = kwargs.pop("get_coords")
+        return ProductRequest(**kwargs, **products, **defaults, **params), found.meta
+
+    def _route(self, products, params):
+        """Sort user parameters between the products' dicts and the globals.
+
+        Returns ``(product dicts, globals)``; raises with every parameter that
+        belongs to no requested product.
+        """
+        from . import params as P
+        dicts = {key: {} for key in products}
+        globs = {}
+        problems = []
+        for typed, value in params.items():
+            home = None
+            for key in products:
+                if typed == "time_range" and P._accepts_time_range(key):
+                    home = key
+                    break
+                try:
+                    P.lookup(typed, key)
+                except InvalidRequestError:
+                    continue
+                home = key
+                break
+            if home is not None:
+                dicts[home][typed] = value
+                continue
+            try:
+                record = P.lookup(typed)
+            except InvalidRequestError:
+                # Unknown anywhere: the product's message lists its parameters and close matches.
+                try:
+                    P.lookup(typed, products[0])
+                except InvalidRequestError as exc:
+                    problems.extend(exc.problems)
+                continue
+            if record.is_global:
+                globs[typed] = value
+            else:
+                problems.append(f"{typed!r} is a {record.product} parameter, but this query asks for "
+                                f"{' and '.join(products)} only (see "
+                                f"xrtprods_astro.params.catalogue_table({products[0]!r}))")
+        if problems:
+            raise InvalidRequestError(problems, header="The query parameters are not valid:")
+        return dicts, globs
+
+    def _one_call(self, products, target, *, name, resolver, timeout, get_query_payload, params):
+        dicts, globs = self._route(products, params)
+        product_args = {key: (dicts[key] or True) for key in products}
+        submitted = self.submit(target, name=name, resolver=resolver, get_query_payload=get_query_payload,
+                                **product_args, **globs)
+        if get_query_payload:
+            return submitted
+        job = submitted
+        try:
+            job.wait(timeout=timeout)
+        except JobTimeoutError as exc:
+            error = JobTimeoutError(f"{exc}. The job goes on: re-attach later with "
+                                    f"XRTProducts.get_job({job.job_id!r}).")
+            error.job_id = job.job_id
+            error.job = job
+            raise error from None
+        return job
+
+    @staticmethod
+    def _add_meta(meta, job):
+        meta["job_id"] = job.job_id
+        for key, value in getattr(job, "target_meta", {}).items():
+            meta.setdefault(key, value)
+        return meta
+
+    # -- one-call queries ----------------------------------------------------------------
+    def get_lightcurve_async(self, target, *, timeout=None, nosys=False, incbad=False, cache=None,
+                             resolver=None, name=None, get_query_payload=False, **params):
+        """Like `get_lightcurve`, returning the service's decoded answer (unparsed)."""
+        job = self._one_call(["lightcurve"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        return job.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
+
+    def get_lightcurve(self, target, *, timeout=None, nosys=False, incbad=False, cache=None,
+                       resolver=None, name=None, get_query_payload=False, **params):
+        """Build a light curve of one source, wait for it, and read it.
+
+        Parameters
+        ----------
+        target : SkyCoord, str or Table row
+            See `xrtprods_astro.targets.resolve_target`.
+        timeout : float or `~astropy.units.Quantity`, optional
+            Longest wait; `~xrtprods_astro.JobTimeoutError` names the job to
+            re-attach to with `get_job`.
+        nosys, incbad : bool or "both"
+            Which datasets to fetch.
+        cache : bool, optional
+            Cache the completed answer (default yes).
+        resolver : {"client", "service"}, optional
+        name : str, optional
+        get_query_payload : bool
+            Return the wire payload and send nothing.
+        **params
+            Light-curve parameters and globals in friendly, UKSSDC or wire
+            spelling (``binning="counts", pc_counts=20`` or ``binMeth``,
+            ``pcCounts``); defaults as in `submit`.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.lightcurve.LightCurve`
+            ``meta`` holds ``job_id`` and how the target was resolved.
+        """
+        job = self._one_call(["lightcurve"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        result = job.lightcurve(nosys=nosys, incbad=incbad, cache=cache)
+        self._add_meta(result.meta, job)
+        for table in result.values():
+            self._add_meta(table.meta, job)
+        return result
+
+    def get_spectrum_async(self, target, *, timeout=None, cache=None, resolver=None, name=None,
+                           get_query_payload=False, **params):
+        """Like `get_spectrum`, returning the service's decoded spectrum answer (unparsed)."""
+        job = self._one_call(["spectrum"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        return job.spectral_fit_data(cache=cache)
+
+    def get_spectrum(self, target, *, dest_dir=None, overwrite=False, timeout=None, cache=None,
+                     resolver=None, name=None, get_query_payload=False, **params):
+        """Build the spectra of one source, wait, and return fits and files.
+
+        Parameters
+        ----------
+        target, timeout, cache, resolver, name, get_query_payload
+            As in `get_lightcurve`.
+        dest_dir : path-like, optional
+            Where the spectrum archives are unpacked; default a per-job
+            folder under the package cache.
+        overwrite : bool
+            Download again files already there.
+        **params
+            Spectrum parameters (``time_range=``, ``timeslice``, ``rname1``,
+            ``gti1``...) and globals, in any spelling.
+
+        Returns
+        -------
+        `SpectrumResult`
+            ``.fits`` (Table), ``.spectra`` (dict rname ->
+            `~xrtprods_astro.readers.spectrum.SpectrumProducts`) and ``.job``.
+        """
+        job = self._one_call(["spectrum"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        fits_table = job.spectral_fits(cache=cache)
+        self._add_meta(fits_table.meta, job)
+        return SpectrumResult(fits_table, job.spectra(dest_dir, overwrite=overwrite), job)
+
+    def get_position_async(self, target, kind="standard", *, timeout=None, cache=None, resolver=None,
+                           name=None, get_query_payload=False, **params):
+        """Like `get_position`, returning the service's decoded answer (unparsed)."""
+        kind = position_kind(kind)
+        job = self._one_call([f"{kind}_position"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        return job.position_data(kind, cache=cache)
+
+    def get_position(self, target, kind="standard", *, timeout=None, cache=None, resolver=None,
+                     name=None, get_query_payload=False, **params):
+        """Build a position of one source, wait, and read it.
+
+        Parameters
+        ----------
+        target, timeout, cache, resolver, name, get_query_payload
+            As in `get_lightcurve`.
+        kind : {"standard", "enhanced", "astrometric"}
+        **params
+            Position parameters (``which_data``, ``pos_radius``...) and globals.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.positions.Position`
+            ``details`` holds ``job_id`` and how the target was resolved.
+        """
+        kind = position_kind(kind)
+        job = self._one_call([f"{kind}_position"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        result = job.position(kind, cache=cache)
+        self._add_meta(result.details, job)
+        return result
+
+    def get_image_async(self, target, *, dest_dir=None, overwrite=False, timeout=None, resolver=None,
+                        name=None, get_query_payload=False, **params):
+        """Like `get_image`, returning the downloaded archive's path (unread)."""
+        job = self._one_call(["image"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        dest = job._product_dir(dest_dir, "image")
+        return self.download_archive(job.url, "image", dest_dir=dest, overwrite=overwrite)
+
+    def get_image(self, target, *, dest_dir=None, overwrite=False, timeout=None, resolver=None, name=None,
+                  get_query_payload=False, **params):
+        """Build the images of one source, wait, download and read them.
+
+        Parameters
+        ----------
+        target, timeout, resolver, name, get_query_payload
+            As in `get_lightcurve`.
+        dest_dir : path-like, optional
+            Default a per-job folder under the package cache.
+        overwrite : bool
+        **params
+            Image parameters (``energies``, ``which_data``...) and globals.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.images.ImageSet`
+            Its ``meta`` dict holds ``job_id`` and how the target was resolved.
+        """
+        job = self._one_call(["image"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        result = job.images(dest_dir, overwrite=overwrite)
+        result.meta = self._add_meta({}, job)
+        return result
+
+    def get_source_list_async(self, target, *, timeout=None, cache=None, resolver=None, name=None,
+                              get_query_payload=False, **params):
+        """Like `get_source_list`, returning the service's decoded answer (unparsed)."""
+        job = self._one_call(["source_detection"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        return job.source_list_data(cache=cache)
+
+    def get_source_list(self, target, *, timeout=None, cache=None, resolver=None, name=None,
+                        get_query_payload=False, **params):
+        """Run source detection around one source, wait, and read the source lists.
+
+        Parameters
+        ----------
+        target, timeout, cache, resolver, name, get_query_payload
+            As in `get_lightcurve`.
+        **params
+            Source-detection parameters (``which_data``, ``use_obs``,
+            ``which_bands``...) and globals.
+
+        Returns
+        -------
+        `collections.OrderedDict`
+            Band -> `~astropy.table.Table`; each meta holds ``job_id``.
+        """
+        job = self._one_call(["source_detection"], target, name=name, resolver=resolver, timeout=timeout,
+                             get_query_payload=get_query_payload, params=params)
+        if get_query_payload:
+            return job
+        result = job.source_list(cache=cache)
+        for table in result.values():
+            self._add_meta(table.meta, job)
+        return result
 
     def product_status(self, job_id, products):
         """Status and progress of products of a job (``checkProductStatus.php``).
@@ -473,8 +824,9 @@ class XRTProductsClass(BaseQuery):
             The object name.
         binning : {"counts", "time", "snapshot", "obsid"}
         **params
-            Light-curve parameters under their UKSSDC names (``pcCounts``,
-            ``wtBinTime``...); time Quantities are sent in seconds.
+            Light-curve parameters in friendly, UKSSDC or wire spelling
+            (``pc_counts``, ``pcCounts``, ``pccounts``); Quantities are
+            converted (times to s, energies to keV); sent under the UKSSDC names.
 
         Returns
         -------
@@ -486,14 +838,20 @@ class XRTProductsClass(BaseQuery):
             raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(_BINNINGS)}")
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError("name: the object name must be a non-empty string")
+        from . import params as P
         extra = {}
+        problems = []
         for key, value in params.items():
-            if isinstance(value, u.Quantity):
-                try:
-                    value = float(value.to_value(u.s))
-                except u.UnitConversionError:
-                    raise InvalidRequestError(f"{key}: expected a time, got {value}") from None
-            extra[key] = value
+            # Friendly, UKSSDC or wire spelling; the common API takes the UKSSDC names.
+            try:
+                record = P.lookup(key, "lightcurve")
+                value = record.encode(record.coerce(value, typed=key))
+            except InvalidRequestError as exc:
+                problems.extend(exc.problems)
+                continue
+            extra[record.ukssdc] = value
+        if problems:
+            raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
         payload = {"type": "UOB_LC", "objectID": job_id, "binMeth": binning, **extra, "name": name}
         data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
         return int(data["JobID"])

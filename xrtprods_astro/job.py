@@ -700,7 +700,7 @@ class XRTJob:
         name : str, optional
             Default: the job's object name.
         **params
-            Light-curve parameters under their UKSSDC names (``pcCounts``...).
+            Light-curve parameters in any spelling (``pc_counts`` or ``pcCounts``...).
 
         Returns
         -------

@@ -1,0 +1,223 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Targets of the one-call queries: a SkyCoord, a name, or a catalogue row.
+
+`resolve_target` turns what the user gave into a `Target`: an object name, a
+position (or the instruction to let the service resolve the name), and a
+record of how the position was found, reported in the results' meta.
+
+Accepted targets:
+
+* a `~astropy.coordinates.SkyCoord` (one position, any frame);
+* a name, resolved on this computer with `SkyCoord.from_name
+  <astropy.coordinates.SkyCoord.from_name>` (``resolver="client"``, the
+  default from ``conf.name_resolver``) or by the service with its
+  ``getCoords`` option (``resolver="service"``, the name sent as given);
+* a `~astropy.table.Row` or a one-row `~astropy.table.Table` from a SIMBAD
+  query (``main_id`` with ``ra``/``dec`` in degrees, or the older
+  ``MAIN_ID`` with sexagesimal ``RA``/``DEC`` strings), a VizieR query
+  (``RAJ2000``/``DEJ2000`` or ``_RA``/``_DE``, the name from a common
+  identifier column) or a HEASARC query such as 2SXPS (``name``, ``ra``,
+  ``dec`` with units).
+"""
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Row, Table
+
+from .exceptions import InvalidRequestError, ResolverError
+
+__all__ = ["Target", "resolve_target", "RESOLVERS"]
+
+log = logging.getLogger("xrtprods_astro.targets")
+
+#: Where names are resolved: on this computer (Sesame through astropy) or by the service.
+RESOLVERS = ("client", "service")
+
+# Column names, in order of preference (compared case-insensitively).
+_RA_COLUMNS = ("ra", "raj2000", "_raj2000", "_ra", "ra_icrs", "ra_d", "radeg", "ra_deg")
+_DEC_COLUMNS = ("dec", "dej2000", "_dej2000", "_de", "de_icrs", "dec_d", "dedeg", "dec_deg", "decl")
+_NAME_COLUMNS = ("main_id", "name", "iauname", "iau_name", "2sxps", "1sxps", "sxps", "source",
+                 "object", "objname", "obj_name", "designation", "id", "ident", "simbad", "_2sxps",
+                 "source_id", "srcname", "target_name")
+
+
+@dataclass
+class Target:
+    """A resolved target.
+
+    Attributes
+    ----------
+    name : str
+        The object name sent to the service.
+    coord : `~astropy.coordinates.SkyCoord` or None
+        The position, or None when the service resolves the name.
+    get_coords : bool
+        True when the service is asked to resolve ``name``.
+    meta : dict
+        How the target was found: ``target`` (what was given), ``resolver``
+        (``"client"`` with ``resolver_service``, ``"service"``, ``"coordinates"``
+        or ``"table"``) and ``resolved_coord`` when a name was resolved here.
+    """
+
+    name: str
+    coord: SkyCoord = None
+    get_coords: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def request_kwargs(self):
+        """Keyword arguments of `~xrtprods_astro.request.ProductRequest` for this target."""
+        if self.coord is not None:
+            return {"target": self.coord, "name": self.name}
+        return {"target": self.name, "get_coords": True}
+
+
+def _resolver(resolver):
+    if resolver is None:
+        from . import conf
+        resolver = conf.name_resolver
+    text = str(resolver).strip().lower()
+    if text not in RESOLVERS:
+        raise InvalidRequestError(f"resolver: {resolver!r} is not allowed; allowed: "
+                                  f"{', '.join(map(repr, RESOLVERS))} (conf.name_resolver sets the default)")
+    return text
+
+
+def _text(value):
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode("utf-8", "replace")
+    if np.ma.is_masked(value):
+        return ""
+    return " ".join(str(value).split())
+
+
+def _column(row, candidates):
+    lower = {name.lower(): name for name in row.colnames}
+    for candidate in candidates:
+        if candidate in lower:
+            return lower[candidate]
+    return None
+
+
+def _angle(row, column, is_ra):
+    value = row[column]
+    if np.ma.is_masked(value):
+        raise InvalidRequestError(f"target: the row's {column} is masked (no position)")
+    unit = getattr(row.table[column], "unit", None) if hasattr(row, "table") else None
+    if isinstance(value, u.Quantity):
+        return value.to(u.deg)
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        text = _text(value)
+        try:
+            return float(text) * u.deg
+        except ValueError:
+            pass
+        # Sexagesimal strings: RA in hours, Dec in degrees (SIMBAD's and VizieR's habit).
+        from astropy.coordinates import Angle
+        try:
+            return Angle(text, unit=u.hourangle if is_ra else u.deg).to(u.deg)
+        except (ValueError, u.UnitsError) as exc:
+            raise InvalidRequestError(f"target: cannot read {column}={text!r} as an angle ({exc})") from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"target: cannot read {column}={value!r} as an angle") from None
+    if unit is not None and unit != u.dimensionless_unscaled:
+        try:
+            return (number * u.Unit(unit)).to(u.deg)
+        except u.UnitConversionError:
+            raise InvalidRequestError(f"target: column {column} has unit {unit}, not an angle") from None
+    return number * u.deg
+
+
+def _from_row(row, name):
+    if isinstance(row, Table):
+        if len(row) != 1:
+            raise InvalidRequestError(
+                f"target: a Table of {len(row)} rows; give one row (table[i]) or a one-row table "
+                "(for many sources use xrtprods_astro.batch)")
+        row = row[0]
+    ra_col, dec_col = _column(row, _RA_COLUMNS), _column(row, _DEC_COLUMNS)
+    if ra_col is None or dec_col is None:
+        raise InvalidRequestError(
+            f"target: the row has no recognised position columns (looked for RA in "
+            f"{', '.join(_RA_COLUMNS)} and Dec in {', '.join(_DEC_COLUMNS)}; it has "
+            f"{', '.join(row.colnames)})")
+    ra, dec = _angle(row, ra_col, True), _angle(row, dec_col, False)
+    try:
+        coord = SkyCoord(ra, dec, frame="icrs")
+    except ValueError as exc:
+        raise InvalidRequestError(f"target: {ra_col}={ra}, {dec_col}={dec} is not a sky position "
+                                  f"({exc})") from None
+    name_col = _column(row, _NAME_COLUMNS)
+    if name is None and name_col is not None:
+        name = _text(row[name_col]) or None
+    if name is None:
+        from .request import coord_name
+        name = coord_name(coord)
+    meta = {"target": name, "resolver": "table", "name_column": name_col,
+            "position_columns": (ra_col, dec_col)}
+    return Target(name=name, coord=coord, meta=meta)
+
+
+def resolve_target(target, *, name=None, resolver=None):
+    """Turn a user's target into a name and a position.
+
+    Parameters
+    ----------
+    target : `~astropy.coordinates.SkyCoord`, str, `~astropy.table.Row` or `~astropy.table.Table`
+        See the module documentation.
+    name : str, optional
+        The object name to use (a SkyCoord's default is ``J222247.6-073104``
+        style; a row's is its identifier).
+    resolver : {"client", "service"}, optional
+        For a name: where to resolve it; default ``conf.name_resolver``.
+
+    Returns
+    -------
+    `Target`
+
+    Raises
+    ------
+    ResolverError
+        If a name cannot be resolved on this computer (the message names it).
+    InvalidRequestError
+        If the target is none of the accepted kinds.
+    """
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidRequestError(f"name: {name!r} is not a non-empty string")
+    if isinstance(target, SkyCoord):
+        if not target.isscalar:
+            raise InvalidRequestError(f"target: a SkyCoord of {target.size} positions; give one "
+                                      "(for many sources use xrtprods_astro.batch)")
+        from .request import coord_name
+        return Target(name=name or coord_name(target), coord=target,
+                      meta={"target": name or coord_name(target), "resolver": "coordinates"})
+    if isinstance(target, (Row, Table)):
+        return _from_row(target, name)
+    if isinstance(target, str):
+        text = target.strip()
+        if not text:
+            raise InvalidRequestError("target: an empty name")
+        how = _resolver(resolver)
+        label = name or text
+        if how == "service":
+            return Target(name=label, get_coords=True,
+                          meta={"target": text, "resolver": "service"})
+        try:
+            coord = SkyCoord.from_name(text)
+        except Exception as exc:  # noqa: BLE001 - astropy raises NameResolveError or network errors
+            raise ResolverError(f"target: could not resolve the name {text!r} on this computer "
+                                f"({type(exc).__name__}: {exc}). Give a SkyCoord, or "
+                                "resolver='service' to let UKSSDC resolve it.") from exc
+        log.info("Resolved %r to RA=%.5f, Dec=%.5f deg (Sesame, via astropy)", text, coord.icrs.ra.deg,
+                 coord.icrs.dec.deg)
+        return Target(name=label, coord=coord,
+                      meta={"target": text, "resolver": "client", "resolver_service": "Sesame (astropy)",
+                            "resolved_coord": coord})
+    raise InvalidRequestError(
+        f"target: {target!r} is not a target; give a SkyCoord, a name, or a row of a SIMBAD, "
+        "VizieR or HEASARC table (submit also takes a ProductRequest or a dict of wire parameters)")
