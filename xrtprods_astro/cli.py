@@ -46,6 +46,7 @@ EXIT_INTERRUPT = 130
 #: Polls of a service on this machine can be quick; UKSSDC asks for about one a minute.
 LOCAL_POLL_INTERVAL = 0.5
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_sleep = time.sleep  # one name to replace in tests (e.g. to simulate Ctrl-C while waiting)
 
 #: Product flags of ``submit``: (option, aliases, product key, help).
 _PRODUCT_FLAGS = [
@@ -114,9 +115,9 @@ def _bool_text(text, label):
 def _convert(record, text, label):
     """A command-line string converted to the Python type the parameter's record expects."""
     kind = record.kind
+    if kind == "bool":
+        return _bool_text(text, label)
     try:
-        if kind == "bool":
-            return _bool_text(text, label)
         if kind == "int":
             return int(text)
         if kind in ("float", "degrees"):
@@ -378,7 +379,7 @@ def wait_with_progress(job, *, timeout=None, poll_interval=None, stream=None, qu
                 + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})" for k, s in running.items())
                 + f". Wait again with: xrtprods wait {job.job_id}")
         pause = interval if timeout is None else min(interval, timeout - elapsed)
-        time.sleep(max(pause, 0.0))
+        _sleep(max(pause, 0.0))
 
 
 def _print_statuses(statuses, out, progress=False):
@@ -404,6 +405,11 @@ def _table_for_file(table):
     from astropy import units as u
     from astropy.time import Time
     out = table.copy(copy_data=False)
+    for name in out.colnames:
+        if isinstance(out[name], Time):
+            # ECSV writes times as text: keep them to the nanosecond, not the default millisecond.
+            out[name] = out[name].copy()
+            out[name].precision = 9
     meta = {}
     for key, value in table.meta.items():
         if value is None:
@@ -495,6 +501,12 @@ def _cmd_download(args, out, err):
 
 
 def _cmd_lightcurve(args, out, err):
+    fmt = None
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix not in (".ecsv", ".fits", ".fit", ".fts"):
+            raise InvalidRequestError(f"--output: {Path(args.output).name!r} must end in .ecsv or .fits")
+        fmt = "ascii.ecsv" if suffix == ".ecsv" else "fits"
     job = _job(args)
     lc = _retrieve_lightcurve(job, nosys=args.nosys, incbad=args.incbad)
     if args.dataset:
@@ -507,10 +519,7 @@ def _cmd_lightcurve(args, out, err):
         out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
     if args.output:
         path = Path(args.output)
-        fmt = "fits" if path.suffix.lower() in (".fits", ".fit", ".fts") else None
-        if fmt is None and path.suffix.lower() != ".ecsv":
-            raise InvalidRequestError(f"--output: {path.name!r} must end in .ecsv or .fits")
-        _table_for_file(table).write(path, format=fmt or "ascii.ecsv", overwrite=args.overwrite)
+        _table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
         err.write(f"Wrote {path}\n")
     if args.plot:
         import matplotlib
@@ -611,8 +620,8 @@ def _add_job_id(parser):
 
 def _add_products(parser, default_help):
     parser.add_argument("--products", nargs="+", metavar="PRODUCT", default=None,
-                        help=f"products by name or code (lightcurve/lc, spectrum/spec, standard_position/psf, "
-                             f"...); {default_help}")
+                        help="products by name or code (lightcurve/lc, spectrum/spec, "
+                             f"standard_position/psf, ...); {default_help}")
 
 
 def build_parser():
@@ -655,7 +664,9 @@ def build_parser():
              '  xrtprods submit --request saved_request.json --wait')
     p.add_argument("target", nargs="?", default=None, help="object name, e.g. 'GRB 200416A'")
     p.add_argument("--ra", default=None, help="right ascension, ICRS: decimal degrees or 22:22:47.6")
-    p.add_argument("--dec", default=None, help="declination, ICRS: decimal degrees or -07:31:04")
+    p.add_argument("--dec", default=None,
+                   help="declination, ICRS: decimal degrees or sexagesimal (write a negative "
+                        "sexagesimal value as --dec=-07:31:04)")
     p.add_argument("--name", default=None, help="object name to record (default: the target, or a J-name)")
     p.add_argument("--resolver", choices=("client", "service"), default=None,
                    help="who resolves a target name: this machine or UKSSDC (default: conf.name_resolver)")
@@ -725,7 +736,8 @@ def build_parser():
              "  xrtprods lightcurve 123456 --output grb.ecsv --plot grb.png\n"
              "  xrtprods lightcurve 123456 --dataset PCHR --output hr.fits")
     _add_job_id(p)
-    p.add_argument("--dataset", default=None, help="one dataset (WT, PC, PCUL, PCHR...) instead of all rates")
+    p.add_argument("--dataset", default=None,
+                   help="one dataset (WT, PC, PCUL, PCHR...) instead of all rates")
     p.add_argument("--nosys", action="store_true", help="the datasets with WT systematics removed")
     p.add_argument("--incbad", action="store_true", help="the datasets including unverified-centroid bins")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the table: x.ecsv or x.fits")

@@ -69,7 +69,7 @@ def _value(row, name, fmt, unit=True):
         pass
     column_unit = row.table[name].unit if hasattr(row, "table") else None
     if unit and column_unit is not None and column_unit != u.dimensionless_unscaled:
-        text += f" {column_unit.to_string()}"
+        text += " cm^-2" if column_unit == u.cm**-2 else f" {column_unit.to_string()}"
     return text
 
 
@@ -98,8 +98,9 @@ def _lightcurve_lines(lc):
     for name, table in lc.items():
         if table.meta.get("kind") not in ("rate", "ul") or len(table) == 0:
             continue
-        column = "upper_limit" if "upper_limit" in table.colnames and table.meta.get("kind") == "ul" \
-            else "rate"
+        # Upper-limit datasets keep the limit in "rate" ("upper_limit" is the flag).
+        column = "rate"
+        is_ul = table.meta.get("kind") == "ul"
         span = ""
         if "t_since_t0" in table.colnames:
             t = table["t_since_t0"].quantity
@@ -107,7 +108,7 @@ def _lightcurve_lines(lc):
         peak = ""
         if column in table.colnames:
             q = table[column].quantity
-            peak = f", {'highest limit' if column == 'upper_limit' else 'peak'} {q.max():.3g}"
+            peak = f", {'highest limit' if is_ul else 'peak'} {q.max():.3g}"
         lines.append(f"  {name:<5} {len(table):>4} bins{span}{peak}")
     return lines
 
@@ -178,7 +179,8 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
 
         say("")
         t0 = lc.meta.get("t0")
-        say(f"Light curve ({lc.meta.get('binning')} binning, T0 = {t0.isot if t0 is not None else 'unknown'}):")
+        t0 = t0.isot if t0 is not None else "unknown"
+        say(f"Light curve ({lc.meta.get('binning')} binning, T0 = {t0}):")
         for line in _lightcurve_lines(lc):
             say(line)
         say("Spectral fit (automatic, absorbed power law):")
