@@ -10,6 +10,8 @@ Every code example in ``docs/**/*.rst`` runs (pytest-doctestplus, ``--doctest-rs
   lines a user types, minus the wait;
 * each page runs in a fresh temporary directory with its own cache folder, so
   downloads do not litter the tree and no page sees another page's cache;
+* names are resolved by the (local) service, ``conf.name_resolver = "service"``,
+  since the client-side resolver (Sesame) needs the network;
 * matplotlib uses the Agg backend; IERS tables are never downloaded;
 * the package logger is set to WARNING, so waits print no progress spinner
   into the examples' output.
@@ -64,7 +66,7 @@ def _docs_in_tmp(tmp_path, monkeypatch, _docs_service, doctest_namespace):
     monkeypatch.setattr(XRTProducts, "_email", None)
     doctest_namespace["local_service"] = _docs_service
     with conf.set_temp("server", _docs_service.url), conf.set_temp("email", _docs_service.email), \
-            conf.set_temp("poll_interval", DOCS_POLL_INTERVAL):
+            conf.set_temp("poll_interval", DOCS_POLL_INTERVAL), conf.set_temp("name_resolver", "service"):
         try:
             yield
         finally:
