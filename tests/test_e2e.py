@@ -181,3 +181,21 @@ def test_faults_are_survived(xrtprods_service_factory, tmp_path):
     images = job.images(tmp_path / "img")
     assert len(images) == 3
     assert service.request_counts()["archive"] == 2
+
+
+def test_names_resolved_here_or_by_the_service(client, monkeypatch):
+    asked = []
+
+    def from_name(name, *args, **kwargs):
+        asked.append(name)
+        return GRB
+
+    monkeypatch.setattr(SkyCoord, "from_name", staticmethod(from_name))
+    position = client.get_position(NAME, timeout=30)
+    assert asked == [NAME]
+    assert position.details["resolver"] == "client"
+    assert position.details["resolved_coord"] is GRB
+    assert position.details["job_id"] == position.job_id
+    job = client.submit(NAME, resolver="service", standard_position=True)
+    assert asked == [NAME]
+    assert job.job_pars["name"] == NAME and float(job.job_pars["RA"]) == pytest.approx(335.6985, abs=0.01)
