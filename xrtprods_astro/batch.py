@@ -74,6 +74,10 @@ def _now_iso():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+def _one_line(exc):
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def _parse_date(value):
     """POSIX time of a job list's ``DateSubmitted`` (UTC ``YYYY-MM-DD HH:MM:SS``), or None."""
     try:
@@ -332,7 +336,8 @@ class BatchRun:
         try:
             self.poll_interval = float(poll_interval)
         except (TypeError, ValueError):
-            raise InvalidRequestError(f"poll_interval: {poll_interval!r} is not a number of seconds") from None
+            raise InvalidRequestError(f"poll_interval: {poll_interval!r} is not a number of "
+                                      "seconds") from None
         if not self.poll_interval >= 0:
             raise InvalidRequestError(f"poll_interval: must be >= 0 seconds, got {poll_interval!r}")
         if download_format not in _FORMATS:
@@ -420,9 +425,9 @@ class BatchRun:
                 raise InvalidRequestError(f"targets: found {ra_col or dec_col!r} but not its partner "
                                           "coordinate column")
         if name_col is None and coord_col is None and ra_col is None:
-            raise InvalidRequestError(f"targets: the table has no name column (looked for {', '.join(_NAME_COLUMNS)};"
-                                      " set name_column=) and no coordinates (a SkyCoord column or "
-                                      "RA/Dec columns)")
+            raise InvalidRequestError(f"targets: the table has no name column (looked for "
+                                      f"{', '.join(_NAME_COLUMNS)}; set name_column=) and no coordinates "
+                                      "(a SkyCoord column or RA/Dec columns)")
         taken = {name_col, coord_col, ra_col, dec_col}
         if params_columns is None:
             mapping = {}
@@ -482,7 +487,7 @@ class BatchRun:
             try:
                 return name, {k: _json_value(v) for k, v in item.to_wire().items()}, None
             except InvalidRequestError as exc:
-                return name, None, str(exc)
+                return name, None, _one_line(exc)
         item = dict(item)
         error = item.pop("_error", None)
         row_products = item.pop("_products", {})
@@ -509,7 +514,7 @@ class BatchRun:
             request = ProductRequest(position, name=name, **products, **params)
             wire = request.to_wire()
         except InvalidRequestError as exc:
-            return name, None, str(exc)
+            return name, None, _one_line(exc)
         return name, {k: _json_value(v) for k, v in wire.items()}, None
 
     # ------------------------------------------------------------------ state
@@ -526,18 +531,23 @@ class BatchRun:
                     "completed": None, "statuses": {}, "outcomes": {}, "paths": {}, "reasons": []}
                 if target.error:
                     records[target.key]["reasons"] = [target.error]
-            elif rec.get("job_id") is None and rec.get("state") == "pending" and rec.get("wire") != target.wire:
+                    records[target.key]["outcomes"] = {p: f"failed: {target.error}" for p in self.products}
+            elif rec.get("job_id") is None and rec.get("state") in ("pending", "failed") \
+                    and rec.get("intent_at") is None and rec.get("wire") != target.wire:
                 # Nothing was sent for it yet: the new settings apply.
                 rec.update(wire=target.wire, error=target.error, name=target.name, index=index,
                            state="failed" if target.error else "pending",
-                           reasons=[target.error] if target.error else [])
+                           reasons=[target.error] if target.error else [],
+                           outcomes=({p: f"failed: {target.error}" for p in self.products}
+                                     if target.error else {}))
             elif rec.get("wire") != target.wire and rec.get("job_id") is not None:
                 log.warning("Target %s was submitted as job %s with other settings than now asked; the "
                             "recorded job is kept.", target.key, rec["job_id"])
         self._state.save()
         if resumed:
             counts = self._counts()
-            log.info("Resuming batch %s: %s", self.state_file, ", ".join(f"{v} {k}" for k, v in counts.items()))
+            log.info("Resuming batch %s: %s", self.state_file,
+                     ", ".join(f"{v} {k}" for k, v in counts.items()))
         for key, rec in records.items():
             if rec.get("state") in ("submitted", "complete") and rec.get("job_id") is not None:
                 self._attach(key, rec)
@@ -624,7 +634,8 @@ class BatchRun:
                 # Leave the intent: it is reconciled with the job list before anything is sent again.
                 log.warning("Target %s: %s", key, exc)
                 if rec["submit_attempts"] >= _MAX_SUBMIT_ATTEMPTS:
-                    self._fail(key, f"submission outcome unknown after {rec['submit_attempts']} attempts: {exc}")
+                    self._fail(key, f"submission outcome unknown after {rec['submit_attempts']} "
+                                    f"attempts: {exc}")
                 continue
             except ServiceUnavailableError as exc:
                 # Never reached the service (connect failures): nothing to reconcile.
@@ -635,7 +646,7 @@ class BatchRun:
                     self._state.update(key, state="pending", intent_at=None)
                 continue
             except (InvalidRequestError, RemoteServiceError) as exc:
-                self._fail(key, f"submission refused: {exc}")
+                self._fail(key, f"submission refused: {_one_line(exc)}")
                 continue
             self._state.update(key, state="submitted", job_id=str(job.job_id), url=job.url,
                                submitted=_now_iso())
@@ -723,7 +734,8 @@ class BatchRun:
         if product == "lightcurve":
             lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id)
             for dataset in lc.datasets:
-                written.append(_write_table(lc[dataset], target_dir / f"lightcurve_{_safe_key(dataset)}.ecsv"))
+                path = target_dir / f"lightcurve_{_safe_key(dataset)}.ecsv"
+                written.append(_write_table(lc[dataset], path))
         elif product == "spectrum":
             fits = readers.read_spectral_fits(client.spectral_fit_data(job_id, cache=False), job_id=job_id)
             written.append(_write_table(fits, target_dir / "spectral_fits.ecsv"))

@@ -1,0 +1,336 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Batch runs against the local service: politeness, faults, interruption and resumption."""
+import io
+import json
+import stat
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+
+from xrtprods_astro import conf
+from xrtprods_astro.batch import BatchRun, run_batch
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.exceptions import InvalidRequestError
+from xrtprods_astro.request import ProductRequest
+from xrtprods_astro.server.catalogue import CATALOGUE
+
+LC_POS = {"lightcurve": {"binning": "snapshot"}, "standard_position": True}
+POLL = 0.05
+
+
+@pytest.fixture(autouse=True)
+def _quick_backoff():
+    # Retries against the local service need no real back-off; keep the file fast.
+    with conf.set_temp("backoff", 0.005):
+        yield
+
+
+def _targets(n, prefix="T", cycle=9):
+    """n targets in the fields of the simulated catalogue (so getTargs finds observations)."""
+    entries = [CATALOGUE[i % cycle] for i in range(n)]
+    return Table({"name": [f"{prefix}{i:02d}" for i in range(n)],
+                  "ra": [e.ra for e in entries] * u.deg, "dec": [e.dec for e in entries] * u.deg})
+
+
+def _client(svc, poll=POLL):
+    return XRTProductsClass(server=svc.url, email=svc.email, poll_interval=poll)
+
+
+def _server_jobs(svc):
+    return svc.store.jobs_of(svc.email)
+
+
+def _max_overlap(jobs):
+    """Most jobs active at once on the server (from each job's own timeline)."""
+    events = []
+    for job in jobs:
+        end = min([job.started + job.duration] + list(job.cancelled.values()))
+        events.extend([(job.started, 1), (end, -1)])
+    active = peak = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        active += step
+        peak = max(peak, active)
+    return peak
+
+
+def _check_products(summary, products):
+    """Open every file the batch reports: archives read to the end, FITS members, ECSV tables."""
+    opened = 0
+    for row in summary:
+        folder = Path(row["dest"])
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        paths = [Path(p) for p in row["paths"].split("; ") if p]
+        assert len(paths) == row["n_files"] > 0
+        for path in paths:
+            assert path.parent == folder
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            if path.name.endswith(".tar.gz"):
+                with tarfile.open(path, "r:gz") as tar:
+                    members = [m for m in tar if m.isfile()]
+                    assert members
+                    for member in members:
+                        data = tar.extractfile(member).read()
+                        assert len(data) == member.size
+                        if member.name.endswith((".img", ".fits", ".pha", ".arf", ".rmf", ".evt")):
+                            with fits.open(io.BytesIO(data)) as hdul:
+                                hdul.verify("exception")
+                                assert len(hdul) >= 1
+            elif path.suffix == ".ecsv":
+                table = Table.read(path, format="ascii.ecsv")
+                assert len(table.colnames) > 0
+                if path.name.startswith("lightcurve_") and "rate" in table.colnames:
+                    assert table["rate"].unit == u.ct / u.s
+                if path.name == "standard_position.ecsv":
+                    assert table["ra"].unit == u.deg and table["err90"].unit == u.arcsec
+            opened += 1
+        for product in products:
+            assert row[product] == "ok"
+    return opened
+
+
+def test_thirty_targets_with_transient_faults(xrtprods_service_factory, tmp_path):
+    faults = {"error_rate": 0.08, "html_rate": 0.04, "drop_rate": 0.03, "drop_after_rate": 0.05,
+              "truncate_rate": 0.1, "seed": 11}
+    svc = xrtprods_service_factory(job_duration=0.3, job_limit=5, faults=faults)
+    targets = _targets(30)
+    batch = BatchRun(targets, products=LC_POS, state_file=tmp_path / "state.json",
+                     dest_dir=tmp_path / "out", client=_client(svc), max_active=5)
+    summary = batch.run(timeout=120)
+
+    assert len(summary) == 30
+    assert list(summary["target"]) == list(targets["name"])
+    assert set(summary["status"]) == {"ok"}, summary[summary["status"] != "ok"]
+    counts = svc.request_counts()
+    assert counts.get("submit", 0) >= 30  # faults were met on the way ...
+    jobs = _server_jobs(svc)
+    # ... yet exactly one job per target exists: nothing was submitted twice.
+    assert sorted(job.pars["name"] for job in jobs) == sorted(targets["name"])
+    by_name = {job.pars["name"]: str(job.job_id) for job in jobs}
+    assert [by_name[n] for n in summary["name"]] == list(summary["job_id"])
+    assert _max_overlap(jobs) <= 5
+    assert _check_products(summary, LC_POS) >= 30 * 3
+    # Times are astropy Time, in order, for every target.
+    assert isinstance(summary["submitted"], Time)
+    assert not np.any(summary["completed"].mask)
+    assert np.all((summary["completed"] - summary["submitted"]).to_value(u.s) > 0)
+    state = tmp_path / "state.json"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    recorded = json.loads(state.read_text())["targets"]
+    assert {rec["state"] for rec in recorded.values()} == {"retrieved"}
+
+
+def test_active_limit_counts_jobs_started_elsewhere(xrtprods_service_factory, tmp_path):
+    # The service enforces no limit here: only the batch's own politeness keeps the count down.
+    svc = xrtprods_service_factory(job_duration=1.2, job_limit=None)
+    other = _client(svc)
+    outside = [other.submit(ProductRequest(SkyCoord(e.ra, e.dec, unit="deg"), name=f"outside{i}",
+                                           get_targs=True, centroid=True, use_sxps=False,
+                                           pos_err=1 * u.arcmin, standard_position=True))
+               for i, e in enumerate(CATALOGUE[:3])]
+    svc.set_job_duration(0.3)
+    calls = []
+    client = _client(svc, poll=0.1)
+    real_status = client.product_status
+
+    def recording_status(job_id, products):
+        calls.append((str(job_id), time.monotonic()))
+        return real_status(job_id, products)
+
+    client.product_status = recording_status
+    summary = run_batch(_targets(8, "B"), products=LC_POS, state_file=tmp_path / "s.json",
+                        dest_dir=tmp_path / "out", client=client, max_active=4, timeout=60)
+    assert set(summary["status"]) == {"ok"}
+    jobs = _server_jobs(svc)
+    assert len(jobs) == 8 + 3
+    assert _max_overlap(jobs) <= 4
+    # While the three outside jobs ran, at most one batch job could run beside them.
+    outside_jobs = [j for j in jobs if str(j.job_id) in {str(o.job_id) for o in outside}]
+    outside_end = max(j.started + j.duration for j in outside_jobs)
+    early = [j for j in jobs if j not in outside_jobs and j.started < outside_end]
+    assert _max_overlap(outside_jobs + early) <= 4
+    # One status call per active job per interval: never two calls for a job closer than the interval.
+    by_job = {}
+    for job_id, when in calls:
+        by_job.setdefault(job_id, []).append(when)
+    assert set(by_job) == set(summary["job_id"])
+    for times in by_job.values():
+        assert np.all(np.diff(times) >= 0.1 - 1e-3)
+
+
+def test_interrupt_and_resume_without_resubmitting(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.3, job_limit=5)
+    products = {"lightcurve": {"binning": "snapshot"}, "image": True}
+    targets = _targets(10, cycle=4)  # the first four have PC-mode data, which images need
+    kwargs = dict(products=products, state_file=tmp_path / "state.json", dest_dir=tmp_path / "out",
+                  max_active=3)
+
+    def stop_midway(counts):
+        if counts.get("retrieved", 0) >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        BatchRun(targets, client=_client(svc), **kwargs).run(progress=stop_midway)
+    recorded = json.loads((tmp_path / "state.json").read_text())["targets"]
+    before = {k: r["job_id"] for k, r in recorded.items() if r["job_id"] is not None}
+    assert 2 <= len(before) < 10
+    assert any(r["state"] == "pending" for r in recorded.values())
+    n_jobs = len(_server_jobs(svc))
+    assert n_jobs == len(before)
+
+    summary = BatchRun(targets, client=_client(svc), **kwargs).run(timeout=60)
+    assert set(summary["status"]) == {"ok"}
+    jobs = _server_jobs(svc)
+    assert len(jobs) == 10
+    assert sorted(j.pars["name"] for j in jobs) == sorted(targets["name"])
+    for key, job_id in before.items():
+        assert summary["job_id"][list(summary["target"]).index(key)] == job_id
+    _check_products(summary, products)
+    # A third run finds everything done and sends no submission at all.
+    svc.reset_counts()
+    again = BatchRun(targets, client=_client(svc), **kwargs).run(timeout=30)
+    assert list(again["job_id"]) == list(summary["job_id"])
+    assert svc.request_counts().get("submit", 0) == 0
+
+
+def test_intent_without_job_id_is_reconciled(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.3, job_limit=5)
+    targets = _targets(5)
+    kwargs = dict(products=LC_POS, state_file=tmp_path / "state.json", dest_dir=tmp_path / "out")
+    client = _client(svc)
+    real_submit = client.submit
+    sent = []
+
+    def crash_after_third(request, **kw):
+        job = real_submit(request, **kw)
+        sent.append(job.job_id)
+        if len(sent) == 3:
+            raise KeyboardInterrupt  # the job exists, but its id was never recorded
+        return job
+
+    client.submit = crash_after_third
+    with pytest.raises(KeyboardInterrupt):
+        BatchRun(targets, client=client, **kwargs).run()
+    recorded = json.loads((tmp_path / "state.json").read_text())["targets"]
+    assert recorded["T02"]["state"] == "intent" and recorded["T02"]["job_id"] is None
+    summary = BatchRun(targets, client=_client(svc), **kwargs).run(timeout=60)
+    assert set(summary["status"]) == {"ok"}
+    jobs = _server_jobs(svc)
+    assert len(jobs) == 5
+    assert summary["job_id"][2] == str(sent[2])
+
+
+def test_failures_do_not_stop_the_batch(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=5)
+    good = CATALOGUE[0]
+    targets = Table({"name": ["good", "nowhere", "badparam"],
+                     "ra": [good.ra, 10.0, good.ra] * u.deg, "dec": [good.dec, -80.0, good.dec] * u.deg,
+                     "pc_counts": [20, 20, -5]})
+    lc = {"binning": "counts", "dynamic": True, "wt_counts": 30}
+    summary = run_batch(targets, products={"lightcurve": lc},
+                        state_file=tmp_path / "s.json", dest_dir=tmp_path / "out", client=_client(svc),
+                        timeout=60)
+    assert list(summary["status"]) == ["ok", "failed", "failed"]
+    assert summary["lightcurve"][1].startswith("failed: submission refused")
+    assert "No Swift observations" in summary["reasons"][1]
+    assert "pc_counts" in summary["reasons"][2]
+    assert summary["job_id"][2] == "" and summary["submitted"].mask[2]
+    # The per-row column reached the request of the good target.
+    assert [job.pars.get("pccounts") for job in _server_jobs(svc)] == [20]
+
+
+def test_timeout_reports_and_keeps_state(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=30, job_limit=5)
+    batch = BatchRun(_targets(2), products={"standard_position": True}, state_file=tmp_path / "s.json",
+                     dest_dir=tmp_path / "out", client=_client(svc))
+    summary = batch.run(timeout=0.3 * u.s)
+    assert list(summary["status"]) == ["timeout", "timeout"]
+    assert list(summary["standard_position"]) == ["timeout", "timeout"]
+    assert all(summary["job_id"])
+    recorded = json.loads((tmp_path / "s.json").read_text())["targets"]
+    assert {r["state"] for r in recorded.values()} == {"submitted"}
+    for job in _server_jobs(svc):
+        job.cancel(job.products)
+
+
+def test_cancelled_products_are_reported(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=2.0, job_limit=5)
+    client = _client(svc)
+
+    def cancel_everything(counts):
+        for job in _server_jobs(svc):
+            job.cancel(job.products)
+
+    summary = run_batch(_targets(2), products={"standard_position": True}, state_file=tmp_path / "s.json",
+                        dest_dir=tmp_path / "out", client=client, progress=cancel_everything, timeout=30)
+    assert list(summary["status"]) == ["cancelled", "cancelled"]
+    assert list(summary["n_files"]) == [0, 0]
+
+
+def test_targets_from_lists_and_tables(tmp_path):
+    client = XRTProductsClass(server="http://127.0.0.1:9", email="me@example.org")
+    common = dict(products=["standard_position"], state_file=tmp_path / "s.json", dest_dir=tmp_path / "o",
+                  client=client)
+    coord = SkyCoord(335.6985, -7.5179, unit="deg")
+    req = ProductRequest(coord, name="ready", targ="00968211", centroid=False, use_sxps=True,
+                         pos_err=2 * u.arcmin, standard_position=True)
+    batch = BatchRun(["GK Per", coord, ("named", coord), {"name": "d", "position": coord, "pos_err": 3},
+                      req, 42, "GK Per"], **common)
+    keys = [t.key for t in batch.targets]
+    assert keys == ["GK_Per", "J222247.6-073104", "named", "d", "ready", "target6", "GK_Per_2"]
+    wires = [t.wire for t in batch.targets]
+    assert wires[0]["getCoords"] == 1 and wires[0]["getTargs"] == 1 and "RA" not in wires[0]
+    assert wires[0]["cent"] == 1 and wires[0]["useSXPS"] == 0 and wires[0]["poserr"] == 1
+    assert wires[1]["RA"] == pytest.approx(335.6985) and "getCoords" not in wires[1]
+    assert wires[3]["poserr"] == 3
+    assert wires[4]["cent"] == 0 and wires[4]["targ"] == "00968211" and wires[4]["poserr"] == 2
+    assert wires[5] is None and "not a name" in batch.targets[5].error
+    # A SIMBAD-like table: sexagesimal strings, MAIN_ID; per-row light-curve parameters.
+    table = Table({"MAIN_ID": ["A", "B"], "RA": ["22 22 47.64", "03 31 12.01"],
+                   "DEC": ["-07 31 04.4", "+43 54 15.5"], "pc_counts": [10, 40]})
+    lc = {"binning": "counts", "dynamic": False, "pc_counts": 20, "wt_counts": 5}
+    batch = BatchRun(table, products={"lightcurve": lc},
+                     state_file=tmp_path / "t.json", dest_dir=tmp_path / "o", client=client, centroid=False)
+    a, b = (t.wire for t in batch.targets)
+    assert a["RA"] == pytest.approx(335.6985, abs=1e-3) and b["Dec"] == pytest.approx(43.90431, abs=1e-3)
+    assert (a["pccounts"], b["pccounts"], a["wtcounts"]) == (10, 40, 5)
+    assert a["cent"] == 0
+    sky = SkyCoord([1, 2] * u.deg, [3, 4] * u.deg)
+    batch = BatchRun(Table({"c": sky}), products=["psf"], state_file=tmp_path / "u.json",
+                     dest_dir=tmp_path / "o", client=client)
+    assert [t.wire["Dec"] for t in batch.targets] == pytest.approx([3, 4])
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"products": None}, "products"),
+    ({"products": ["nothing"]}, "products"),
+    ({"max_active": 0}, "max_active"),
+    ({"poll_interval": "soon"}, "poll_interval"),
+    ({"download_format": "rar"}, "download_format"),
+    ({"retrieve": ["everything"]}, "retrieve"),
+    ({"name_column": "nope"}, "name_column"),
+    ({"params_columns": ["missing"]}, "params_columns"),
+])
+def test_bad_arguments_are_named(tmp_path, kwargs, word):
+    options = dict(products=["standard_position"], state_file=tmp_path / "s.json", dest_dir=tmp_path,
+                   client=XRTProductsClass(server="http://127.0.0.1:9", email="me@example.org"))
+    options.update(kwargs)
+    with pytest.raises(InvalidRequestError, match=word):
+        BatchRun(Table({"name": ["x"]}), **options)
+
+
+def test_foreign_state_file_is_refused(tmp_path):
+    state = tmp_path / "s.json"
+    state.write_text('{"something": "else"}')
+    batch = BatchRun(["GK Per"], products=["standard_position"], state_file=state, dest_dir=tmp_path,
+                     client=XRTProductsClass(server="http://127.0.0.1:9", email="me@example.org"))
+    with pytest.raises(InvalidRequestError, match="state_file"):
+        batch.run()
+    assert state.read_text() == '{"something": "else"}'
