@@ -295,7 +295,7 @@ def test_lightcurve_ecsv_round_trip_fits_and_png(capsys, tmp_path, xrtprods_serv
     full = read_lightcurve_json(client.lightcurve_data(done_job.job_id, cache=False))
     assert len(hr) == len(full["PCHR"])
     np.testing.assert_allclose(hr["hr"], full["PCHR"]["hr"])
-    assert isinstance(hr["time"], Time) and hr.meta["t0"] == full.meta["t0"].isot
+    assert isinstance(hr["time"], Time) and hr.meta["T0"] == full.meta["t0"].isot  # FITS: upper case
 
     code, out, err = run(capsys, *on(xrtprods_service, "lightcurve", done_job.job_id, "--dataset", "XX"))
     assert code == cli.EXIT_USAGE and "no dataset 'XX'" in err
