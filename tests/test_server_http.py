@@ -689,14 +689,15 @@ def real_builders():
 
 
 def test_session_fixture_with_the_real_builders(real_builders, xrtprods_service):
-    answer = submit(xrtprods_service, **LC, dopsf=1)
+    # The simulated sky has its own targetIDs: let the service pick them.
+    answer = submit(xrtprods_service, **LC, dopsf=1, targ=None, getTargs=1)
     job_id, url = answer["JobID"], answer["URL"]
     for _ in range(1000):
         codes = status(xrtprods_service, job_id, "lc,psf")
         if all(codes[code]["statusCode"] not in (1, 2, 3) for code in ("lc", "psf")):
             break
         time.sleep(0.02)
-    assert codes["lc"]["statusCode"] == 4 and codes["psf"]["statusCode"] in (4, -3)
+    assert codes["lc"]["statusCode"] == 4 and codes["psf"]["statusCode"] == 4
     lc = post(xrtprods_service, "/user_objects/tprods/getLCData.php", JobID=job_id)
     assert lc["OK"] == 1 and lc["Datasets"] and all("_incbad" not in d for d in lc["Datasets"])
     for name in lc["Datasets"]:
@@ -704,3 +705,9 @@ def test_session_fixture_with_the_real_builders(real_builders, xrtprods_service)
         assert all(len(row) == len(block["columns"]) for row in block["data"])
     names = _names("tar.gz", requests.get(f"{url}/lc.tar.gz", timeout=10).content)
     assert names and all(name.startswith(f"USERPROD_{job_id}/lc/") for name in names)
+    for name in lc["Datasets"]:
+        # Dataset URLs point at files this service really serves, inside the job directory.
+        response = requests.get(lc[f"{name}Data"]["URL"], timeout=10)
+        assert response.status_code == 200 and response.text.strip()
+    position = post(xrtprods_service, "/user_objects/tprods/getPSFPos.php", JobID=job_id)
+    assert position["GotPos"] in (0, 1) and (not position["GotPos"] or position["FromSXPS"] in (0, 1))
