@@ -429,3 +429,17 @@ def test_run_demo_returns_astropy_objects(tmp_path):
     assert "PC" in result.lightcurve.datasets
     # The narration went to the stream given, and says where the files are.
     assert str((tmp_path / "out").resolve()) in stream.getvalue()
+
+
+def test_the_printed_python_runs(xrtprods_service_factory, monkeypatch):
+    """The demo's closing lines of Python work as printed (here against a local service)."""
+    from xrtprods_astro import XRTProducts
+    service = xrtprods_service_factory(users=None)
+    monkeypatch.setattr(XRTProducts, "_email", None)  # restored after the test: login() sets it
+    namespace = {}
+    with conf.set_temp("server", service.url), conf.set_temp("poll_interval", 0.1), \
+            conf.set_temp("name_resolver", "service"):
+        exec(REAL_SERVICE_CODE, namespace)
+    lc = namespace["lc"]
+    assert "PC" in lc.datasets and lc["PC"]["rate"].unit == u.ct / u.s
+    assert lc.meta["t0"].isot.startswith("2020-04-16T07:05:36")

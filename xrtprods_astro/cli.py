@@ -391,15 +391,6 @@ def _print_statuses(statuses, out, progress=False):
             out.write("".join(f"{' ' * (width + 2)}{line}\n" for line in text.splitlines()))
 
 
-def _retrieve_lightcurve(job, nosys=False, incbad=False):
-    """A job's light curve as a LightCurve (the job's own method once it exists)."""
-    from .readers.lightcurve import read_lightcurve_json
-    job._ready("lightcurve")
-    # cache=False: the CLI runs once per process; see the report about deep-copying clients.
-    data = job._client.lightcurve_data(job.job_id, nosys=nosys, incbad=incbad, cache=False)
-    return read_lightcurve_json(data, job_id=job.job_id)
-
-
 def _table_for_file(table):
     """A copy whose meta FITS and ECSV can both write (Times as ISO text, Quantities split)."""
     from astropy import units as u
@@ -508,7 +499,7 @@ def _cmd_lightcurve(args, out, err):
             raise InvalidRequestError(f"--output: {Path(args.output).name!r} must end in .ecsv or .fits")
         fmt = "ascii.ecsv" if suffix == ".ecsv" else "fits"
     job = _job(args)
-    lc = _retrieve_lightcurve(job, nosys=args.nosys, incbad=args.incbad)
+    lc = job.lightcurve(nosys=args.nosys, incbad=args.incbad)
     if args.dataset:
         table = lc[args.dataset]
     else:

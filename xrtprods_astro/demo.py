@@ -137,9 +137,6 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
 
     from .cli import wait_with_progress, _table_for_file
     from .core import XRTProductsClass
-    from .readers.lightcurve import read_lightcurve_json
-    from .readers.positions import read_position
-    from .readers.spectrum import read_spectral_fits
     from .request import ProductRequest
     from .server.app import LocalService
 
@@ -170,12 +167,10 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
         say("Waiting for the products:")
         wait_with_progress(job, timeout=max(60.0, 10 * job_duration), stream=out)
 
-        # cache=False: nothing to gain in a one-off run.
-        lc = read_lightcurve_json(client.lightcurve_data(job.job_id, cache=False), job_id=job.job_id)
-        fits = read_spectral_fits(client.spectral_fit_data(job.job_id, cache=False), job_id=job.job_id)
-        positions = {kind: read_position(client.position_data(job.job_id, kind, cache=False), kind,
-                                         job_id=job.job_id)
-                     for kind in ("standard", "enhanced")}
+        # cache=False: the local service's job IDs mean nothing to a later run.
+        lc = job.lightcurve(cache=False)
+        fits = job.spectral_fits(cache=False)
+        positions = {kind: job.position(kind, cache=False) for kind in ("standard", "enhanced")}
 
         say("")
         t0 = lc.meta.get("t0")
