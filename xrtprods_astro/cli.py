@@ -68,7 +68,12 @@ DEFAULT_GLOBALS = {"centroid": True, "use_sxps": False, "pos_err": 1}
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the examples' layout and show defaults."""
+    """Keep the examples' layout and show defaults that say something (not None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
