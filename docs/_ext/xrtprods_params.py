@@ -96,6 +96,26 @@ class ParamsTable(SphinxDirective):
         return container.children
 
 
+class ConfTable(SphinxDirective):
+    """Insert the table of `xrtprods_astro.conf` items (name, default, meaning), read from the package."""
+
+    def run(self):
+        from astropy.config import ConfigItem
+        from xrtprods_astro import Conf
+        lines = [".. list-table::", "   :header-rows: 1", "   :class: xrtprods-conf", "",
+                 "   * - Item", "     - Default", "     - Meaning"]
+        for name, item in vars(Conf).items():
+            if not isinstance(item, ConfigItem):
+                continue
+            default = repr(item.defaultvalue)
+            lines += [f"   * - ``{name}``", f"     - ``{default}``",
+                      "     - " + _cell("doc", " ".join(item.description.split()))]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="<xrtprods-conf>"), self.content_offset, container)
+        return container.children
+
+
 def setup(app):
     app.add_directive("xrtprods-params", ParamsTable)
+    app.add_directive("xrtprods-conf", ConfTable)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
