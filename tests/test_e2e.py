@@ -48,10 +48,12 @@ def test_get_lightcurve_each_binning(client, binning, extra):
     assert pc.meta["job_id"] == lc.meta["job_id"]
 
 
-def test_spectrum_with_user_time_slices(client, tmp_path):
+def test_spectrum_with_user_time_slices(client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative dest_dir, as users type it
     result = client.get_spectrum(GRB, name=NAME, timeslice="user", rname1="early",
                                  gti1="608713541-608720000", rname2="late", gti2="608720000-609400000",
-                                 dest_dir=tmp_path / "spec", timeout=30)
+                                 dest_dir="spec", timeout=30)
+    assert (tmp_path / "spec" / "early.tar.gz").is_file()
     assert set(result.spectra) == {"early", "late"}
     assert set(result.fits["interval"]) <= {"early", "late"}
     assert result.fits.meta["job_id"] == result.job.job_id

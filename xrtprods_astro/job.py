@@ -560,7 +560,8 @@ class XRTJob:
 
     def _product_dir(self, dest_dir, what):
         if dest_dir is not None:
-            return Path(dest_dir)
+            # Absolute: the spectrum reader joins relative member paths to dest_dir again.
+            return Path(dest_dir).expanduser().resolve()
         # Per job under the package cache (not removed by clear_cache, which
         # only removes cached answers): products of a completed job never change.
         root = Path(self._client.cache_location).parent / "products"
