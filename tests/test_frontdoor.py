@@ -55,8 +55,17 @@ def test_parameter_of_another_product_is_refused_clearly(client):
         client.get_lightcurve(GRB, get_query_payload=True, inc_hours=3, **LC)
     with pytest.raises(InvalidRequestError, match="'pc_count' is not a light curve parameter.*pc_counts"):
         client.get_lightcurve(GRB, get_query_payload=True, pc_count=3, binning="counts")
-    with pytest.raises(InvalidRequestError, match="binning .UKSSDC binMeth. is not set"):
-        client.get_lightcurve(GRB, get_query_payload=True)
+
+
+def test_lightcurve_without_binning_gets_the_ukssdc_grb_binning(client):
+    wire = client.get_lightcurve(GRB, get_query_payload=True)
+    assert (wire["binMeth"], wire["pccounts"], wire["wtcounts"], wire["dynamic"]) == ("counts", 20, 30, 1)
+    # The user's values win over the defaults, in any spelling ...
+    wire = client.get_lightcurve(GRB, get_query_payload=True, pcCounts=50)
+    assert (wire["binMeth"], wire["pccounts"], wire["wtcounts"]) == ("counts", 50, 30)
+    # ... and a binning of the user's own brings no counts settings with it.
+    wire = client.get_lightcurve(GRB, get_query_payload=True, binning="time", pc_bin_time=100, wt_bin_time=10)
+    assert wire["binMeth"] == "time" and "pccounts" not in wire and "dynamic" not in wire
 
 
 def test_spectrum_time_range_from_time_pair(client):

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from astropy.utils.exceptions import AstropyWarning
 
-from . import conf
+from .core import default_globals, default_lightcurve
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
                          RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError)
 
@@ -59,12 +59,6 @@ _PRODUCT_FLAGS = [
     ("--image", (), "image", "images in three energy bands"),
     ("--source-detection", ("--sourcedet",), "source_detection", "source lists per energy band"),
 ]
-
-#: The light-curve binning used when ``--lightcurve`` is given without ``binning=``: the
-#: UKSSDC's own GRB light curves (dynamic counts binning, 20 PC / 30 WT counts per bin).
-DEFAULT_LIGHTCURVE = {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}
-#: The mandatory globals ProductRequest leaves to the user, with the CLI's defaults.
-DEFAULT_GLOBALS = {"centroid": True, "use_sxps": False, "pos_err": 1}
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -234,6 +228,7 @@ def build_request(args):
     """
     from astropy.coordinates import SkyCoord
     from .request import ProductRequest
+    from .targets import resolve_target
 
     if args.request:
         path = Path(args.request)
@@ -275,31 +270,26 @@ def build_request(args):
             from .request import coord_name
             name = coord_name(coord)
     elif args.target is not None and "ra" not in request.params():
-        resolver = (args.resolver or conf.name_resolver or "client").lower()
-        if resolver not in ("client", "service"):
-            raise InvalidRequestError(f"--resolver: {resolver!r} is not allowed; allowed: client, service")
-        if resolver == "service":
-            target_globals["get_coords"] = True
-        else:
-            try:
-                coord = SkyCoord.from_name(args.target)
-            except Exception as exc:  # noqa: BLE001 - astropy raises NameResolveError or network errors
-                raise ResolverError(
-                    f"{args.target!r} could not be resolved on this machine ({exc}); give --ra/--dec, "
-                    "or --resolver service to let UKSSDC resolve it") from None
-            log.info("Resolved %s to %s", args.target, coord.to_string("hmsdms"))
-            target_globals["position"] = coord
+        try:
+            found = resolve_target(args.target, resolver=args.resolver)
+        except ResolverError as exc:
+            # The library's advice names Python arguments; say it in options here.
+            raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
+                                "give --ra/--dec, or --resolver service to let UKSSDC resolve it") from None
+        target_globals.update(found.request_kwargs())
+        target_globals.pop("name", None)
+        if "target" in target_globals:
+            value = target_globals.pop("target")
+            if found.coord is not None:
+                target_globals["position"] = value
+                log.info("Resolved %s to %s", args.target, found.coord.to_string("hmsdms"))
     if name is not None:
         target_globals["name"] = name
-    current = request.params()
-    defaults = {k: v for k, v in DEFAULT_GLOBALS.items() if k not in current}
-    if "targ" not in current and "get_targs" not in current and "targ" not in given.get(None, {}):
-        defaults["get_targs"] = True
+    defaults = default_globals({**request.params(), **given.get(None, {})})
     # Later values win: a --param overrides a default or the target's name.
     request.set(**{**defaults, **target_globals, **given.pop(None, {})})
-    if "lightcurve" in request.products:
-        if "binning" not in given.get("lightcurve", {}) and "binning" not in request.params("lightcurve"):
-            request.add_product("lightcurve", **DEFAULT_LIGHTCURVE)
+    if "lightcurve" in request.products and "binning" not in request.params("lightcurve"):
+        request.add_product("lightcurve", **default_lightcurve(given.get("lightcurve", True)))
     if "source_detection" in request.products and "which_data" not in request.params("source_detection"):
         request.add_product("source_detection", which_data="all")
     for scope, values in given.items():

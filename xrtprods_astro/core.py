@@ -23,7 +23,8 @@ from .exceptions import InvalidRequestError, JobTimeoutError
 from .job import XRTJob, product_code, product_key
 from .transport import Transport, check_url, envelope
 
-__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind"]
+__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind",
+           "DEFAULT_LIGHTCURVE", "default_globals", "default_lightcurve"]
 
 log = logging.getLogger("xrtprods_astro.core")
 
@@ -97,6 +98,68 @@ def _check_wire(wire):
         problems.append(f"no products have been requested (set one of {', '.join(flags)} to 1)")
     if problems:
         raise InvalidRequestError(problems)
+
+
+#: Light-curve settings used when a light curve is asked for without a binning:
+#: those of the UKSSDC's own GRB light curves (dynamic counts binning, 20 PC and
+#: 30 WT counts per bin).
+DEFAULT_LIGHTCURVE = {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}
+
+
+def default_globals(given):
+    """The globals a request built from keywords gets unless the user gave them.
+
+    ``centroid=True``, ``pos_err=1 arcmin`` (when centroiding), ``use_sxps=False``
+    and ``get_targs=True`` (unless target IDs are given): the choices of the
+    UKSSDC's own examples for a point source.
+
+    Parameters
+    ----------
+    given : dict
+        The globals the user gave, keyed by friendly name.
+
+    Returns
+    -------
+    dict
+        The defaults to add, keyed by friendly name.
+    """
+    defaults = {}
+    if "centroid" not in given:
+        defaults["centroid"] = True
+    if given.get("centroid", True) is True and "pos_err" not in given:
+        defaults["pos_err"] = 1 * u.arcmin
+    if "use_sxps" not in given:
+        defaults["use_sxps"] = False
+    if not {"targ", "get_targs"} & set(given):
+        defaults["get_targs"] = True
+    return defaults
+
+
+def default_lightcurve(settings):
+    """Light-curve settings with `DEFAULT_LIGHTCURVE` filled in when no binning is given.
+
+    Parameters
+    ----------
+    settings : dict or True
+        The user's light-curve parameters in any spelling (``True``: none).
+
+    Returns
+    -------
+    dict or True
+        The settings unchanged when they name a binning, else merged over
+        `DEFAULT_LIGHTCURVE` (the user's values win).
+    """
+    from . import params as P
+    given = {} if settings is True else dict(settings)
+    names = set()
+    for key in given:
+        try:
+            names.add(P.lookup(key, "lightcurve").name)
+        except InvalidRequestError:
+            pass  # ProductRequest reports unknown names with the others
+    if "binning" in names:
+        return settings
+    return {**{k: v for k, v in DEFAULT_LIGHTCURVE.items() if k not in names}, **given}
 
 
 class XRTProductsClass(BaseQuery):
@@ -362,18 +425,13 @@ source_detection : bool or dict, optional
         if found.get_coords and {"ra", "dec"} & set(given):
             raise InvalidRequestError("ra/dec: not allowed with resolver='service' (the service "
                                       "resolves the name); give a SkyCoord target instead")
-        defaults = {}
-        if "centroid" not in given:
-            defaults["centroid"] = True
-        if given.get("centroid", True) is True and "pos_err" not in given:
-            defaults["pos_err"] = 1 * u.arcmin
-        if "use_sxps" not in given:
-            defaults["use_sxps"] = False
-        if not {"targ", "get_targs"} & set(given):
-            defaults["get_targs"] = True
+        defaults = default_globals(given)
         kwargs = found.request_kwargs()
         if "get_coords" in kwargs:
             defaults["get_coords"] = kwargs.pop("get_coords")
+        products = dict(products)
+        if products.get("lightcurve") not in (None, False):
+            products["lightcurve"] = default_lightcurve(products["lightcurve"])
         return ProductRequest(**kwargs, **products, **defaults, **params), found.meta
 
     def _route(self, products, params):
