@@ -141,9 +141,6 @@ def test_unknown_user(xrtprods_service):
         stranger.submit(GRB, name=NAME, lightcurve=LC)
 
 
-@pytest.mark.xfail(strict=True, reason="the local service's job-limit message ('already has 1 jobs queued "
-                   "or running, the most allowed at once') is not recognised by transport._JOB_LIMIT, so "
-                   "it surfaces as RemoteServiceError, not JobLimitError (protocol.md open question 9)")
 def test_job_limit(xrtprods_service_factory, tmp_path):
     service = xrtprods_service_factory(job_duration=60, job_limit=1)
     client = _client(service, tmp_path)

@@ -127,6 +127,18 @@ def test_error_shapes(service, client, name, cls, text):
     assert service.count() == 1
 
 
+@pytest.mark.parametrize("message, is_limit", [
+    ("You have too many jobs queued", True),
+    ("Job limit reached", True),
+    ("The user `a@b.c` already has 5 jobs queued or running, the most allowed at once (5).", True),
+    ("Job 147 is not owned by user a@b.c", False),
+    ("The user `a@b.c` is not recognised / validated", False),
+])
+def test_job_limit_wordings(message, is_limit):
+    from xrtprods_astro.transport import _JOB_LIMIT
+    assert bool(_JOB_LIMIT.search(message)) is is_limit
+
+
 def test_deprecation_warned_once_per_type(service, client):
     service.add("getNumJobs.php", "deprecation")
     with pytest.warns(XRTProductsWarning, match="will be removed") as record:
