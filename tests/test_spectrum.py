@@ -341,6 +341,16 @@ def test_archive_from_path(tmp_path, members):
     assert "spectrum" in repr(pc)
 
 
+def test_archive_into_relative_directory(tmp_path, members, monkeypatch):
+    # A relative dest_dir once had extracted paths joined to it twice.
+    monkeypatch.chdir(tmp_path)
+    products = read_spectrum_archive(make_tar(members), "spec")
+    pc = products["pc"]
+    assert pc.paths["spectrum"] == tmp_path / "spec" / "interval0pc.pi"
+    assert pc.paths["spectrum"].is_file() and products.broken_links == []
+    assert pc.spectrum["SPECTRUM"].header["EXPOSURE"] == 8123.4
+
+
 def test_archive_from_bytes_file_handles_closed(tmp_path, members):
     products = read_spectrum_archive(make_tar(members), tmp_path)
     wt = products["WT"]

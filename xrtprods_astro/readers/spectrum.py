@@ -656,7 +656,7 @@ def read_spectrum_archive(source, dest_dir):
         If the archive is unreadable, holds unsafe members, or holds no
         spectrum.
     """
-    dest = Path(dest_dir)
+    dest = Path(dest_dir).resolve()  # extracted paths come back absolute, never joined twice
     dest.mkdir(parents=True, exist_ok=True)
     files = _extract(source, dest)
     files = [Path(p) if Path(p).is_absolute() else dest / p for p in files]
