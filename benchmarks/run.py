@@ -21,6 +21,7 @@ next to it.
 import argparse
 import importlib
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -75,10 +76,17 @@ def run_all(sections=SECTIONS, repeats=None, quick=False):
     report = {"machine": machine_info(), "options": {"repeats": repeats, "quick": quick,
                                                      "sections": list(sections)}, "results": {}}
     start = time.perf_counter()
-    for name in sections:
-        t0 = time.perf_counter()
-        report["results"][name] = run_section(name, repeats, quick)
-        report.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t0, 1)
+    # Progress messages of the package and its local service would drown the results.
+    logger = logging.getLogger("xrtprods_astro")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        for name in sections:
+            t0 = time.perf_counter()
+            report["results"][name] = run_section(name, repeats, quick)
+            report.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t0, 1)
+    finally:
+        logger.setLevel(level)
     report["seconds"] = round(time.perf_counter() - start, 1)
     return report
 
@@ -146,6 +154,16 @@ def rows(report):
         r = res["batch"]
         if isinstance(r, dict) and "skipped" in r:
             out.append(("batch", "makespan and memory", "n/a", "n/a", "n/a", r["skipped"]))
+        elif isinstance(r, dict) and "makespan_s" in r:
+            out.append(("batch", f"{r.get('n_targets')} jobs of {r.get('job_duration_s')} s, "
+                        f"{r.get('max_active')} active", f"makespan {r['makespan_s'] * 1000:.0f}",
+                        f"ideal {r.get('ideal_s', float('nan')) * 1000:.0f}",
+                        f"{r.get('makespan_ratio', float('nan')):.2f} (makespan / ideal)",
+                        f"{r.get('requests_per_job', float('nan')):.1f} requests per job"))
+            if "archive_mb" in r:
+                out.append(("batch", f"download of a {r['archive_mb']:.0f} MB archive",
+                            f"{r.get('download_s', float('nan')) * 1000:.0f}", "", "",
+                            f"traced peak memory {r.get('traced_peak_mb', float('nan')):.1f} MB"))
         else:
             out.append(("batch", "makespan and memory", "see JSON", "", "", json.dumps(r, default=str)[:200]))
     return out

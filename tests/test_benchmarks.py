@@ -23,8 +23,9 @@ def bench_run():
 
 @pytest.fixture(scope="module")
 def report(bench_run):
-    # The import section is left out (one subprocess per sample); test_import_time runs one sample.
-    return bench_run.run_all(("qdp", "lcjson", "job", "batch"), repeats=1, quick=True)
+    # Left out: import (one subprocess per sample; test_import_time runs one) and batch (the batch
+    # helper's benchmark, tested with it).
+    return bench_run.run_all(("qdp", "lcjson", "job"), repeats=1, quick=True)
 
 
 def _timing(entry):
@@ -46,7 +47,7 @@ def test_machine_and_options(report):
     assert machine["cores"] >= 1 and machine["python"].startswith(("CPython", "PyPy"))
     assert machine["packages"]["astropy"] and machine["packages"]["xrtprods_astro"]
     assert report["options"] == {"repeats": 1, "quick": True,
-                                 "sections": ["qdp", "lcjson", "job", "batch"]}
+                                 "sections": ["qdp", "lcjson", "job"]}
     assert set(report["section_seconds"]) == set(report["results"])
 
 
@@ -87,7 +88,7 @@ def test_job_section_counts_requests(report):
 def test_outputs(bench_run, report, tmp_path):
     rows = bench_run.rows(report)
     assert {r[0] for r in rows} >= {"QDP light curve", "getLCData to tables", "complete job",
-                                    "cache", "batch"}
+                                    "cache"}
     assert all(len(r) == 6 for r in rows)
     md = bench_run.write(report, tmp_path / "r.md", make_plot=False)
     assert [p.suffix for p in md] == [".md", ".json"]
