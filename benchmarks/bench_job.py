@@ -212,25 +212,7 @@ def _job_and_cache(service, repeats, clients):
     return results
 
 
-@contextlib.contextmanager
-def tcp_nodelay(enabled):
-    """Set ``disable_nagle_algorithm`` on the local service's request handler while in the block.
-
-    The handler writes the headers and the body of an answer in two ``send`` calls; with Nagle's
-    algorithm on, the body of every answer after the first few on a keep-alive connection waits for
-    the client's delayed ACK (about 40 ms on Linux). Production web servers set TCP_NODELAY; so do the
-    benchmarks by default, so that the figures measure the clients rather than this artefact.
-    """
-    from xrtprods_astro.server import app
-    old = app._Handler.disable_nagle_algorithm
-    app._Handler.disable_nagle_algorithm = bool(enabled) or old
-    try:
-        yield
-    finally:
-        app._Handler.disable_nagle_algorithm = old
-
-
-def run(repeats=5, compare=None, nodelay=True, stock_server=True):
+def run(repeats=5, compare=None):
     """Time complete jobs with both clients against one local service (job_duration 0).
 
     Parameters
@@ -239,17 +221,12 @@ def run(repeats=5, compare=None, nodelay=True, stock_server=True):
         Timed jobs per client (after one untimed warm-up job).
     compare : bool, optional
         Also run swifttools; default: if it is installed.
-    nodelay : bool
-        Serve with TCP_NODELAY (see `tcp_nodelay`).
-    stock_server : bool
-        Also time complete jobs against the service as it is (Nagle on), recorded under
-        ``stock_server``.
 
     Returns
     -------
     dict
-        ``{"settings": {...}, "ours": {...}, "swifttools": {...} or {"skipped": reason}, "ratio": ...,
-        "stock_server": {...}}``; each client has ``job`` (ms: median, min, max, n), ``job_requests``
+        ``{"settings": {...}, "ours": {...}, "swifttools": {...} or {"skipped": reason},
+        "ratio": ...}``; each client has ``job`` (ms: median, min, max, n), ``job_requests``
         (endpoint -> count for one job), ``job_requests_total``, ``first_retrieval`` /
         ``repeat_retrieval`` (ms) and their request totals, ``cache_speedup`` and ``returns``.
         ``ratio`` is swifttools' job median / ours.
@@ -258,37 +235,29 @@ def run(repeats=5, compare=None, nodelay=True, stock_server=True):
     if compare is None:
         compare = have_swifttools()
     results = {"settings": {"job_duration_s": 0, "ours_poll_interval_s": 0,
-                            "swifttools_poll": "while not r.complete: time.sleep(0)",
-                            "tcp_nodelay": bool(nodelay)}}
+                            "swifttools_poll": "while not r.complete: time.sleep(0)"}}
     with quiet(), tempfile.TemporaryDirectory(prefix="xrtprods-bench-") as tmp, \
             contextlib.ExitStack() as stack:
-        for label, delay in (("main", nodelay), ("stock", False)):
-            if label == "stock" and not (stock_server and nodelay):
-                break
-            with tcp_nodelay(delay), LocalService(job_duration=0, job_limit=None,
-                                                  data_dir=f"{tmp}/service-{label}") as service:
-                clients = {"ours": (lambda: ours_submit_wait(service, f"{tmp}/cache"), _ours_retrieve)}
-                if compare:
-                    stack.enter_context(swifttools_redirect(service))
-                    clients["swifttools"] = (lambda: swifttools_submit_wait(service), _swifttools_retrieve)
-                timed = _job_and_cache(service, repeats, clients)
-                if compare:
-                    stack.close()
-            if label == "stock":
-                results["stock_server"] = {name: entry["job"] for name, entry in timed.items()}
-                continue
-            lc, fits, pos = timed["ours"].pop("products")
-            timed["ours"]["returns"] = (f"{type(lc).__name__} ({len(lc)} datasets), {type(fits).__name__} "
-                                        f"({len(fits)} rows), {type(pos).__name__}")
-            results["ours"] = timed["ours"]
+        with LocalService(job_duration=0, job_limit=None, data_dir=f"{tmp}/service") as service:
+            clients = {"ours": (lambda: ours_submit_wait(service, f"{tmp}/cache"), _ours_retrieve)}
             if compare:
-                lc, fits, pos = timed["swifttools"].pop("products")
-                timed["swifttools"]["returns"] = (f"dict of {len(lc['Datasets'])} DataFrames, dict "
-                                                  f"({len(fits['rnames'])} spectra), dict")
-                results["swifttools"] = timed["swifttools"]
-                results["ratio"] = timed["swifttools"]["job"]["median"] / timed["ours"]["job"]["median"]
-            else:
-                results["swifttools"] = {"skipped": SWIFTTOOLS_MISSING}
+                stack.enter_context(swifttools_redirect(service))
+                clients["swifttools"] = (lambda: swifttools_submit_wait(service), _swifttools_retrieve)
+            timed = _job_and_cache(service, repeats, clients)
+            if compare:
+                stack.close()
+        lc, fits, pos = timed["ours"].pop("products")
+        timed["ours"]["returns"] = (f"{type(lc).__name__} ({len(lc)} datasets), {type(fits).__name__} "
+                                    f"({len(fits)} rows), {type(pos).__name__}")
+        results["ours"] = timed["ours"]
+        if compare:
+            lc, fits, pos = timed["swifttools"].pop("products")
+            timed["swifttools"]["returns"] = (f"dict of {len(lc['Datasets'])} DataFrames, dict "
+                                              f"({len(fits['rnames'])} spectra), dict")
+            results["swifttools"] = timed["swifttools"]
+            results["ratio"] = timed["swifttools"]["job"]["median"] / timed["ours"]["job"]["median"]
+        else:
+            results["swifttools"] = {"skipped": SWIFTTOOLS_MISSING}
     return results
 
 

@@ -51,7 +51,7 @@ def run_section(name, repeats, quick):
         return bench_lcjson.run(repeats=repeats, sizes=sizes)
     if name == "job":
         import bench_job
-        return bench_job.run(repeats=repeats, stock_server=not quick)
+        return bench_job.run(repeats=repeats)
     if name == "batch":
         if not (HERE / "bench_batch.py").exists():
             return {"skipped": "benchmarks/bench_batch.py is not there yet"}
@@ -142,14 +142,6 @@ def rows(report):
                         _ms(theirs.get(key)) if key in theirs else _ms(theirs), _ratio(ratio),
                         f"HTTP requests: ours {ours.get(key + '_requests')}, "
                         f"swifttools {theirs.get(key + '_requests', 'n/a')}"))
-        stock = r.get("stock_server")
-        if stock:
-            ratio = None
-            if "swifttools" in stock:
-                ratio = stock["swifttools"]["median"] / stock["ours"]["median"]
-            out.append(("complete job", "local service without TCP_NODELAY", _ms(stock.get("ours")),
-                        _ms(stock.get("swifttools", {"skipped": "n/a"})), _ratio(ratio),
-                        "keep-alive answers wait for delayed ACKs"))
     if "batch" in res:
         r = res["batch"]
         if isinstance(r, dict) and "skipped" in r:
