@@ -668,7 +668,8 @@ class BatchRun:
             job = self._jobs.get(key) or self._attach(key, rec)
             if self._next_poll.get(key, 0.0) > now:
                 continue
-            self._next_poll[key] = now + self.poll_interval
+            # From the moment of this call, not the start of the round: calls stay an interval apart.
+            self._next_poll[key] = time.monotonic() + self.poll_interval
             try:
                 statuses = job.status()  # one call for every product of the job
             except ServiceUnavailableError as exc:
