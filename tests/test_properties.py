@@ -13,7 +13,7 @@ import pytest
 from astropy import units as u
 from astropy.io import fits
 from astropy.time import Time
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xrtprods_astro import params as P
@@ -29,11 +29,6 @@ DOCUMENTED = (ReaderError, InvalidRequestError)
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # For properties known to fail (reported to the lead, see the LEAK_* tests): no shrinking, few examples.
-KNOWN_FAILING = settings(FAST, max_examples=25, phases=(Phase.explicit, Phase.generate))
-
-
-def _leak(reason):
-    return pytest.mark.xfail(reason=f"known leak, reported to the lead: {reason}", strict=False)
 
 
 def _json(name):
@@ -115,8 +110,7 @@ def test_json_readers_random_values(data):
         _only_documented(read_position, data, kind)
 
 
-@_leak("read_lightcurve_json: TypeError/KeyError on non-list 'columns'/'data'")
-@KNOWN_FAILING
+@FAST
 @given(data=mutated_json(LC_FILES))
 def test_lightcurve_json_mutated(data):
     _only_documented(read_lightcurve_json, data)
@@ -212,8 +206,7 @@ def test_fits_random_bytes(tail):
     _only_documented(read_fits_bytes, b"\x1f\x8b" + tail)
 
 
-@_leak("read_fits_bytes: KeyError/AttributeError on a damaged header")
-@KNOWN_FAILING
+@FAST
 @given(data=st.data())
 def test_fits_mutated(data):
     raw = bytearray(VALID_FITS)
@@ -286,15 +279,14 @@ def test_from_json_random(data):
     _only_documented(ProductRequest.from_json, json.dumps(data))
 
 
-@_leak("ProductRequest.from_json: AttributeError when globals or product values are not dicts")
-@KNOWN_FAILING
+@FAST
 @given(data=JSON)
 def test_from_json_random_sections(data):
     _only_documented(ProductRequest.from_json, {"format": "xrtprods_astro.ProductRequest", "version": 1,
                                                 "globals": data, "products": {"lightcurve": data}})
 
 
-# -- the minimal failing examples found by the properties above (reported; readers not ours to edit) --
+# -- the minimal failing examples the properties above once found: now documented errors --
 def _primary_fits():
     buffer = io.BytesIO()
     fits.PrimaryHDU(np.arange(64, dtype=np.int16).reshape(8, 8)).writeto(buffer)
@@ -319,8 +311,7 @@ LEAK_EXAMPLES = [
 
 
 @pytest.mark.parametrize("call, data", LEAK_EXAMPLES)
-@_leak("see the report: the reader lets a non-documented exception out")
-def test_known_leaks_minimal_examples(call, data):
+def test_former_leaks_minimal_examples(call, data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DOCUMENTED):

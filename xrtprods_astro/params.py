@@ -1014,10 +1014,11 @@ def lookup(name, product=None):
     found = _GLOBAL_INDEX.get(name) or _GLOBAL_INDEX.get(name.lower())
     if found:
         return found
-    matches = {p for p in PARAMS if not p.is_global and (name in p.spellings() or name.lower() in
-                                                         {s.lower() for s in p.spellings()})}
+    # A list, not a set: the records hold lists, so they are not hashable.
+    matches = [p for p in PARAMS if not p.is_global and (name in p.spellings() or name.lower() in
+                                                         {s.lower() for s in p.spellings()})]
     if len(matches) == 1:
-        return matches.pop()
+        return matches[0]
     if matches:
         owners = ", ".join(sorted(p.product for p in matches))
         raise InvalidRequestError(f"{name!r} is a parameter of several products ({owners}); "

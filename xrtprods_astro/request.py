@@ -73,6 +73,21 @@ def _is_default(p, value):
     return value == p.default
 
 
+def _section(data, key, problems, *, allow_true=False):
+    """The dict under ``data[key]`` of a saved request; anything else is a problem, not a crash.
+
+    ``allow_true``: a product saved as plain ``True`` (requested with its defaults).
+    """
+    value = data.get(key)
+    if value is None or (allow_true and value is True):
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{key}: expected a mapping of parameter names to values, got "
+                        f"{type(value).__name__}")
+        return {}
+    return value
+
+
 class ProductRequest:
     """A request for XRT products of one source.
 
@@ -609,16 +624,16 @@ source_detection : bool or dict, optional
                                       f"(this package reads version {_VERSION})")
         req = cls()
         problems = []
-        for name, value in (data.get("globals") or {}).items():
+        for name, value in _section(data, "globals", problems).items():
             req._load_one(None, name, value, problems)
-        for key, values in (data.get("products") or {}).items():
+        for key, values in _section(data, "products", problems).items():
             try:
                 key = P.product(key).key
             except InvalidRequestError as exc:
                 problems.extend(exc.problems)
                 continue
             req._products[key] = {}
-            for name, value in (values or {}).items():
+            for name, value in _section({key: values}, key, problems, allow_true=True).items():
                 req._load_one(key, name, value, problems)
         if problems:
             raise InvalidRequestError(problems, header="The saved request is not valid:")

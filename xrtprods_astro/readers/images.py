@@ -68,8 +68,11 @@ def read_fits_bytes(source, what=None):
             for hdu in hdul:
                 hdu.data  # noqa: B018 - force the data into memory before closing
             hdul.close()
-    except (OSError, ValueError, TypeError) as exc:
-        raise ReaderError(f"{what}: not a readable FITS file ({exc})") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+            fits.VerifyError) as exc:
+        # A damaged header surfaces in astropy as any of these (a missing NAXISn is a
+        # KeyError, an unreadable HDU a _CorruptedHDU without .data).
+        raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
     return hdul
 
 

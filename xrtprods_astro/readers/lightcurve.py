@@ -534,9 +534,14 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None):
                               f"(dataset {name!r} is listed in Datasets)")
         info = parse_dataset_name(name)
         info["url"] = block.get("URL")
+        if not isinstance(block["columns"], list) or not isinstance(block["data"], (list, type(None))):
+            raise ReaderError(f"{name}Data: 'columns' and 'data' must be lists, got "
+                              f"{type(block['columns']).__name__} and {type(block['data']).__name__}")
         cols = [str(c) for c in block["columns"]]
         rows = block["data"] or []
-        bad = [i for i, row in enumerate(rows) if len(row) != len(cols)]
+        bad = [i for i, row in enumerate(rows) if not isinstance(row, list) or len(row) != len(cols)]
+        if bad and not isinstance(rows[bad[0]], list):
+            raise ReaderError(f"{name}Data: row {bad[0]} is not a list of values")
         if bad:
             raise ReaderError(f"{name}Data: row {bad[0]} has {len(rows[bad[0]])} values for "
                               f"{len(cols)} columns {cols}")
