@@ -40,16 +40,15 @@ from astropy.table import Row, Table
 from astropy.time import Time
 from astropy.utils.console import ProgressBar
 
+from . import params as P
+from .core import default_globals
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
 
-__all__ = ["BatchRun", "run_batch", "DEFAULT_GLOBALS", "RETRIEVABLE"]
+__all__ = ["BatchRun", "run_batch", "RETRIEVABLE"]
 
 log = logging.getLogger("xrtprods_astro.batch")
 
-#: Global parameters a batch request gets unless the caller (or a table column) sets them:
-#: the service has no default for these mandatory globals (protocol.md §3.2).
-DEFAULT_GLOBALS = {"centroid": True, "use_sxps": False, "pos_err": 1 * u.arcmin}
 
 #: What can be retrieved on completion: each product's data as astropy objects (written as ECSV),
 #: and ``"archive"``, the service's product archive of every completed product.
@@ -236,7 +235,6 @@ def _coord_from(ra, dec, ra_unit, dec_unit):
 
 def _param_target(column, mapping, products):
     """(product key or None, parameter spelling) that a per-row column sets."""
-    from . import params as P
     spelling = mapping if isinstance(mapping, str) else column
     if "." in spelling:
         prod, _, name = spelling.partition(".")
@@ -304,7 +302,10 @@ class BatchRun:
         Threads retrieving products in parallel.
     **global_params
         Global parameters shared by every target (``pos_err``,
-        ``get_t0``...). `DEFAULT_GLOBALS` are used unless set here or in a column.
+        ``get_t0``...). Unless set here or in a column, the defaults of
+        `~xrtprods_astro.core.default_globals` apply, and a target given by
+        name alone is resolved by the service (``get_coords``), which spares
+        hundreds of name look-ups on this computer.
 
     Raises
     ------
@@ -365,7 +366,7 @@ class BatchRun:
         if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
             raise InvalidRequestError(f"max_workers: {max_workers!r} is not valid; give a positive integer")
         self.max_workers = int(max_workers)
-        self.global_params = {**DEFAULT_GLOBALS, **global_params}
+        self.global_params = dict(global_params)
         self.targets = self._parse_targets(targets, name_column, params_columns)
         self._state = _State(self.state_file)
         self._jobs = {}
@@ -504,12 +505,15 @@ class BatchRun:
         for key in row_products:
             if key not in products:
                 return name, None, f"{key}: parameters given for a product that was not requested"
-        params = {**self.global_params, **item}
-        if position is None and not any(k in params for k in ("ra", "RA", "dec", "Dec", "get_coords",
-                                                              "getCoords")):
+        given = {}
+        for key, value in {**self.global_params, **item}.items():
+            try:
+                given[P.lookup(key).name] = value
+            except InvalidRequestError:
+                given[key] = value  # ProductRequest reports it with the others
+        params = {**default_globals(given), **given}
+        if position is None and not {"ra", "dec", "get_coords"} & set(given):
             params["get_coords"] = True  # a bare name: the service resolves it
-        if not any(k in params for k in ("targ", "get_targs", "getTargs")):
-            params["get_targs"] = True
         try:
             request = ProductRequest(position, name=name, **products, **params)
             wire = request.to_wire()
