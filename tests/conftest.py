@@ -1,6 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
-"""Shared test configuration."""
+"""Shared test configuration, and the counting fake of the UKSSDC service."""
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from astropy.utils import iers
@@ -21,3 +24,18 @@ def _isolated_config(tmp_path, monkeypatch):
     conf.reset()
     yield
     conf.reset()
+
+
+# The counting fake behind requests.Session.request (tests/data/xrt_fake_session.py),
+# registered once so that test modules can ``import xrt_fake_session as fake``.
+_spec = importlib.util.spec_from_file_location("xrt_fake_session",
+                                               Path(__file__).parent / "data" / "xrt_fake_session.py")
+fake = importlib.util.module_from_spec(_spec)
+sys.modules["xrt_fake_session"] = fake
+_spec.loader.exec_module(fake)
+
+
+@pytest.fixture
+def service(monkeypatch):
+    """The fake UKSSDC service, serving the recorded answers in tests/data."""
+    return fake.FakeService().install(monkeypatch)

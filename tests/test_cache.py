@@ -1,32 +1,21 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Cache policy: what is cached, what never is, eviction of bad answers, keys, expiry, permissions."""
-import importlib.util
 import os
 import stat
 import time
 from pathlib import Path
 
 import pytest
+import xrt_fake_session as fake
 from astropy.config import paths
 
 from xrtprods_astro import conf
 from xrtprods_astro.core import XRTProductsClass
 from xrtprods_astro.exceptions import RemoteServiceError
 
-DATA = Path(__file__).parent / "data"
-_spec = importlib.util.spec_from_file_location("xrt_fake_session", DATA / "xrt_fake_session.py")
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
 
 EMAIL = "me@example.org"
-SUBMIT = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec": -7.5179, "cent": 1,
-          "poserr": 1, "useSXPS": 0, "lc": 1, "binMeth": "counts", "pccounts": 20, "wtcounts": 30,
-          "dynamic": 1}
-
-
-@pytest.fixture
-def service(monkeypatch):
-    return fake.FakeService().install(monkeypatch)
+SUBMIT = fake.SUBMIT_WIRE
 
 
 def _client(tmp_path, **kw):

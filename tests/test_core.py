@@ -1,10 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """XRTProductsClass: settings read at use time, identity, one method per endpoint, no e-mail in logs."""
-import importlib.util
 import logging
-from pathlib import Path
 
 import pytest
+import xrt_fake_session as fake
 import requests
 from astropy import units as u
 
@@ -14,20 +13,9 @@ from xrtprods_astro.exceptions import InvalidRequestError, UnknownUserError
 from xrtprods_astro.job import XRTJob
 from xrtprods_astro.request import ProductRequest
 
-DATA = Path(__file__).parent / "data"
-_spec = importlib.util.spec_from_file_location("xrt_fake_session", DATA / "xrt_fake_session.py")
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
 
 EMAIL = "secret.person@example.org"
-SUBMIT = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec": -7.5179, "cent": 1,
-          "poserr": 1, "useSXPS": 0, "lc": 1, "binMeth": "counts", "pccounts": 20, "wtcounts": 30,
-          "dynamic": 1}
-
-
-@pytest.fixture
-def service(monkeypatch):
-    return fake.FakeService().install(monkeypatch)
+SUBMIT = fake.SUBMIT_WIRE
 
 
 @pytest.fixture

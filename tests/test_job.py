@@ -1,30 +1,20 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """XRTJob handles: status and progress, polite waiting, cancelling, retrieval gates, downloads."""
-import importlib.util
 import io
 import logging
 import tarfile
-from pathlib import Path
 
 import pytest
+import xrt_fake_session as fake
 from astropy import units as u
 
 from xrtprods_astro.core import XRTProductsClass
 from xrtprods_astro.exceptions import JobTimeoutError, ProductNotReadyError, XRTProductsWarning
 from xrtprods_astro.job import CancelOutcome, ProductStatus, XRTJob
 
-DATA = Path(__file__).parent / "data"
-_spec = importlib.util.spec_from_file_location("xrt_fake_session", DATA / "xrt_fake_session.py")
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
 
 EMAIL = "me@example.org"
 URL = "https://www.swift.ac.uk/user_objects/tprods/USERPROD_951"
-
-
-@pytest.fixture
-def service(monkeypatch):
-    return fake.FakeService().install(monkeypatch)
 
 
 class Clock:

@@ -1,14 +1,13 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Transport: envelopes, answer checks, retries, submit reconciliation, downloads, safe extraction."""
-import importlib.util
 import io
 import json
 import tarfile
 import zipfile
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+import xrt_fake_session as fake
 import requests
 
 from xrtprods_astro import conf
@@ -19,20 +18,9 @@ from xrtprods_astro.exceptions import (InvalidRequestError, JobLimitError, Reade
                                        SubmissionUnknownError, UnknownUserError, XRTProductsWarning)
 from xrtprods_astro.transport import check_url, job_pars_match, parse_version
 
-DATA = Path(__file__).parent / "data"
-_spec = importlib.util.spec_from_file_location("xrt_fake_session", DATA / "xrt_fake_session.py")
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
 
 EMAIL = "me@example.org"
-SUBMIT = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec": -7.5179, "cent": 1,
-          "poserr": 1, "useSXPS": 0, "lc": 1, "binMeth": "counts", "pccounts": 20, "wtcounts": 30,
-          "dynamic": 1}
-
-
-@pytest.fixture
-def service(monkeypatch):
-    return fake.FakeService().install(monkeypatch)
+SUBMIT = fake.SUBMIT_WIRE
 
 
 @pytest.fixture

@@ -26,6 +26,12 @@ DATA = Path(__file__).parent
 Call = namedtuple("Call", ["method", "url", "json", "headers", "timeout", "stream"])
 
 
+#: A minimal valid submission in wire form (protocol.md §2.1), shared by the tests.
+SUBMIT_WIRE = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec": -7.5179, "cent": 1,
+               "poserr": 1, "useSXPS": 0, "lc": 1, "binMeth": "counts", "pccounts": 20, "wtcounts": 30,
+               "dynamic": 1}
+
+
 def fixture(name):
     """The decoded ``resp_<name>.json`` fixture."""
     return json.loads((DATA / f"resp_{name}.json").read_text())
