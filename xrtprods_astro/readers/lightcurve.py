@@ -265,6 +265,14 @@ class LightCurve(Mapping):
         out.meta["kind"] = kind
         return out
 
+    def _with_times(self, dataset):
+        """The dataset's table, which must have absolute times for a time series."""
+        table = self[dataset]
+        if "time" not in table.colnames:
+            raise ReaderError(f"dataset {dataset!r} has no absolute times (T0 unknown): pass t0= "
+                              "when reading the files")
+        return table
+
     def to_timeseries(self, dataset):
         """One dataset as an `~astropy.timeseries.TimeSeries` (``time`` is the reported bin time).
 
@@ -274,10 +282,7 @@ class LightCurve(Mapping):
             A dataset name from `datasets`.
         """
         from astropy.timeseries import TimeSeries
-        table = self[dataset]
-        if "time" not in table.colnames:
-            raise ReaderError(f"dataset {dataset!r} has no absolute times (T0 unknown): pass t0= "
-                              "when reading the files")
+        table = self._with_times(dataset)
         data = {name: table[name] for name in table.colnames if name != "time"}
         return TimeSeries(time=table["time"], data=data, meta=dict(table.meta))
 
@@ -294,10 +299,7 @@ class LightCurve(Mapping):
             A dataset name from `datasets`.
         """
         from astropy.timeseries import BinnedTimeSeries
-        table = self[dataset]
-        if "time" not in table.colnames:
-            raise ReaderError(f"dataset {dataset!r} has no absolute times (T0 unknown): pass t0= "
-                              "when reading the files")
+        table = self._with_times(dataset)
         neg = u.Quantity(table["time_err_neg"])
         pos = u.Quantity(table["time_err_pos"])
         data = {name: table[name] for name in table.colnames if name != "time"}
