@@ -165,6 +165,28 @@ def test_active_limit_counts_jobs_started_elsewhere(xrtprods_service_factory, tm
         assert np.all(np.diff(times) >= 0.1 - 1e-3)
 
 
+def test_active_job_count_is_asked_politely(xrtprods_service_factory, tmp_path):
+    # The loop wakes at each job's own poll time; the count of active jobs must not be
+    # asked at every wake, only once per interval or when one of our jobs has finished.
+    svc = xrtprods_service_factory(job_duration=0.6, job_limit=None)
+    client = _client(svc, poll=0.2)
+    asked = []
+    real_count = client.count_active_jobs
+
+    def recording_count():
+        asked.append(time.monotonic())
+        return real_count()
+
+    client.count_active_jobs = recording_count
+    start = time.monotonic()
+    summary = run_batch(_targets(10, "N"), products=LC_POS, state_file=tmp_path / "s.json",
+                        dest_dir=tmp_path / "out", client=client, max_active=3, timeout=60)
+    elapsed = time.monotonic() - start
+    assert set(summary["status"]) == {"ok"}
+    assert len(asked) <= elapsed / 0.2 + len(summary) + 1
+    assert svc.request_counts().get("numJobs", 0) == len(asked)
+
+
 def test_interrupt_and_resume_without_resubmitting(xrtprods_service_factory, tmp_path):
     svc = xrtprods_service_factory(job_duration=0.3, job_limit=5)
     products = {"lightcurve": {"binning": "snapshot"}, "image": True}

@@ -371,6 +371,9 @@ class BatchRun:
         self._state = _State(self.state_file)
         self._jobs = {}
         self._next_poll = {}
+        # When the service's count of active jobs is next worth asking for: once per poll
+        # interval, or at once when one of our jobs has finished and freed a slot.
+        self._next_count = 0.0
         self._timed_out = False
 
     # ------------------------------------------------------------------ targets
@@ -612,8 +615,9 @@ class BatchRun:
 
     def _submit_some(self):
         pending = self._records("pending")
-        if not pending:
+        if not pending or time.monotonic() < self._next_count:
             return
+        self._next_count = time.monotonic() + self.poll_interval
         try:
             active = self.client.count_active_jobs()
         except (ServiceUnavailableError, RemoteServiceError) as exc:
@@ -684,6 +688,7 @@ class BatchRun:
                 self._fail(key, f"status of job {job.job_id}: {exc}")
                 continue
             if all(s.done for s in statuses.values()):
+                self._next_count = 0.0  # a slot is free: worth counting again now
                 self._state.update(key, state="complete", completed=_now_iso(),
                                    statuses={k: [s.code, s.text] for k, s in statuses.items()})
                 log.info("Target %s: job %s finished (%s).", key, job.job_id,
