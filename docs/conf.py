@@ -49,23 +49,6 @@ html_title = f"{project} v{release}"
 nitpicky = False
 suppress_warnings = ["config.cache"]
 
-_OPTIONAL_PAGES = ("performance",)
-
-
-def _optional_toctree_entries(app, docname, source):
-    """List the optional pages (written by the benchmarks) in the index toctree only if they exist,
-    so the build does not depend on the order in which pages are written."""
-    if docname != "index":
-        return
-    for page in _OPTIONAL_PAGES:
-        present = (Path(app.srcdir) / f"{page}.rst").exists()
-        source[0] = source[0].replace(f"   {page}-if-present\n", f"   {page}\n" if present else "")
-
-
-def setup(app):
-    app.connect("source-read", _optional_toctree_entries)
-
-
 # Documentation pages run as doctests (pytest-doctestplus); Sphinx itself does not run them.
 automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
