@@ -29,6 +29,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from astropy.utils import iers  # noqa: E402
 
+# The Sphinx configuration and extension are build files, not documentation to
+# test; they import Sphinx, which the test environment does not install.
+collect_ignore = ["conf.py"]
+collect_ignore_glob = ["_ext/*"]
+
 # The doctests run offline: never try to refresh IERS or leap-second tables.
 iers.conf.auto_download = False
 
