@@ -477,6 +477,8 @@ def test_rebin_errors_and_cancel(slow_svc, svc):
     assert answer["ERROR"] == "NOT_COMPLETE"
     # A slow rebin can be cancelled; downloading it is then refused.
     slow_svc.store.get(running).duration = 0
+    # Products are built in a background thread; the light curve is complete only once built.
+    assert slow_svc.store.get(running).built.wait(timeout=30)
     rebin_id = main_api(slow_svc, APIFunc="rebinLightCurve", type="UOB_LC", objectID=running,
                         binMeth="counts")["JobID"]
     assert main_api(slow_svc, APIFunc="cancelRebin", JobID=rebin_id) == {"OK": 1, "APIVersion": "1.0.5"}
