@@ -4,8 +4,9 @@ Run the documentation's examples as doctests against the local XRT products serv
 
 Every code example in ``docs/**/*.rst`` runs (pytest-doctestplus, ``--doctest-rst``):
 
-* a session-wide `~xrtprods_astro.server.LocalService` on 127.0.0.1 stands in for
-  UKSSDC, with short jobs, and the client is pointed at it with ``conf.set_temp``
+* the session-wide `xrtprods_service` fixture of the package's pytest plugin (a
+  `~xrtprods_astro.server.LocalService` on 127.0.0.1) stands in for UKSSDC, with short jobs, and
+  the client is pointed at it with ``conf.set_temp``
   (server, e-mail and a quick poll interval), so the examples are exactly the
   lines a user types, minus the wait;
 * each page runs in a fresh temporary directory with its own cache folder, so
@@ -37,26 +38,13 @@ collect_ignore_glob = ["_ext/*"]
 # The doctests run offline: never try to refresh IERS or leap-second tables.
 iers.conf.auto_download = False
 
-#: Seconds a documentation job takes on the local service: long enough to see a job run.
-DOCS_JOB_DURATION = 0.5
 #: Seconds between status polls in the examples (UKSSDC itself asks for about 60).
 DOCS_POLL_INTERVAL = 0.1
 
 
-@pytest.fixture(scope="session")
-def _docs_service(tmp_path_factory):
-    from xrtprods_astro.server import LocalService
-    service = LocalService(job_duration=DOCS_JOB_DURATION, job_limit=None,
-                           data_dir=tmp_path_factory.mktemp("docs_service"))
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 @pytest.fixture(autouse=True)
-def _docs_in_tmp(tmp_path, monkeypatch, _docs_service, doctest_namespace):
+def _docs_in_tmp(tmp_path, monkeypatch, xrtprods_service, doctest_namespace):
+    # The service is the package's own pytest-plugin fixture, as users' pipelines use it.
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cache").mkdir(exist_ok=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -69,8 +57,8 @@ def _docs_in_tmp(tmp_path, monkeypatch, _docs_service, doctest_namespace):
     # identity a previous page logged in with.
     monkeypatch.setattr(XRTProducts, "_cache_location", tmp_path / "cache" / "xrtprods_astro")
     monkeypatch.setattr(XRTProducts, "_email", None)
-    doctest_namespace["local_service"] = _docs_service
-    with conf.set_temp("server", _docs_service.url), conf.set_temp("email", _docs_service.email), \
+    doctest_namespace["local_service"] = xrtprods_service
+    with conf.set_temp("server", xrtprods_service.url), conf.set_temp("email", xrtprods_service.email), \
             conf.set_temp("poll_interval", DOCS_POLL_INTERVAL), conf.set_temp("name_resolver", "service"):
         try:
             yield
