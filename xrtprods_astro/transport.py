@@ -449,31 +449,39 @@ class Transport:
         warnings.warn(f"The service says ({endpoint}, {kind}): {notice.get('message', '')}",
                       XRTProductsWarning, stacklevel=4)
 
-    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check):
+    def _retrying(self, what, attempt, failed="no usable answer"):
+        """Run ``attempt()`` until it returns, retrying transient failures with back-off.
+
+        The one place of the retry policy: ``1 + conf.retries`` attempts, jittered
+        exponential pauses, connection errors and `_Transient` answers retried,
+        anything else raised at once; then `ServiceUnavailableError`.
+        """
         attempts = 1 + self._retries()
         cause = "no attempt was made"
-        for attempt in range(attempts):
-            if attempt:
-                self._pause(attempt - 1)
+        for number in range(attempts):
+            if number:
+                self._pause(number - 1)
             try:
-                response = self._send(method, url, json=json, cache=cache)
+                return attempt()
             except _TRANSIENT as exc:
                 cause = _describe(exc)
-                log.debug("%s: attempt %d failed: %s", endpoint, attempt + 1, cause)
-                continue
-            try:
-                return check(_decode(response, endpoint))
             except _Transient as exc:
                 cause = str(exc)
-                log.debug("%s: attempt %d failed: %s", endpoint, attempt + 1, cause)
-                if cache:
-                    self._evict(method, url, json=json)
-            except RemoteServiceError:
-                if cache:
+            log.debug("%s: attempt %d failed: %s", what, number + 1, cause)
+        raise ServiceUnavailableError(f"{what}: {failed} after {attempts} attempt(s); "
+                                      f"last cause: {cause}")
+
+    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check):
+        def once():
+            response = self._send(method, url, json=json, cache=cache)
+            try:
+                return check(_decode(response, endpoint))
+            except (_Transient, RemoteServiceError):
+                if cache:  # an unusable or error answer never stays in the cache
                     self._evict(method, url, json=json)
                 raise
-        raise ServiceUnavailableError(f"{endpoint}: no usable answer after {attempts} attempt(s); "
-                                      f"last cause: {cause}")
+
+        return self._retrying(endpoint, once)
 
     # -- public calls ----------------------------------------------------------
     def call(self, url, payload, *, user, endpoint=None, cache=False, required=(), ok_values=(1,)):
@@ -679,31 +687,20 @@ class Transport:
         kind = _archive_kind(dest) if archive is None else (archive or None)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
-        endpoint = url
-        attempts = 1 + self._retries()
-        cause = "no attempt was made"
-        for attempt in range(attempts):
-            if attempt:
-                self._pause(attempt - 1)
-            try:
-                self._fetch(url, part, endpoint)
-                if kind:
-                    try:
-                        verify_archive(part, kind)
-                    except ValueError as exc:
-                        part.unlink()
-                        raise _Transient(str(exc)) from exc
-            except _TRANSIENT as exc:
-                cause = _describe(exc)
-            except _Transient as exc:
-                cause = str(exc)
-            else:
-                os.replace(part, dest)
-                log.info("Downloaded %s", dest)
-                return dest
-            log.debug("download of %s, attempt %d failed: %s", url, attempt + 1, cause)
-        raise ServiceUnavailableError(f"download of {url}: failed after {attempts} attempt(s); "
-                                      f"last cause: {cause}")
+
+        def once():
+            self._fetch(url, part, url)
+            if kind:
+                try:
+                    verify_archive(part, kind)
+                except ValueError as exc:
+                    part.unlink()
+                    raise _Transient(str(exc)) from exc
+            os.replace(part, dest)
+            log.info("Downloaded %s", dest)
+            return dest
+
+        return self._retrying(f"download of {url}", once, failed="failed")
 
     def _fetch(self, url, part, endpoint):
         offset = part.stat().st_size if part.exists() else 0
