@@ -1,8 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """XRTJob handles: status and progress, polite waiting, cancelling, retrieval gates, downloads."""
-import io
 import logging
-import tarfile
 
 import pytest
 import xrt_fake_session as fake
@@ -179,22 +177,13 @@ def test_retrieval_once_complete_is_cached(service, client):
     assert service.count("getLCData.php") == 1 and service.count("getPSFPos.php") == 1
 
 
-def _targz(name):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"data"))
-    return buffer.getvalue()
-
-
 def test_download_skips_failed_products_and_extracts(service, client, tmp_path):
     service.add("checkProductStatus.php", {"OK": 1, "APIVersion": "1.12",
                                            "lc": {"statusCode": 4, "statusText": "Complete",
                                                   "progress": {"GotProgress": 0}},
                                            "psf": {"statusCode": -3, "statusText": "No product",
                                                    "progress": {"GotProgress": 0}}})
-    body = _targz("USERPROD_951/lc/curve.qdp")
+    body = fake.targz({"USERPROD_951/lc/curve.qdp": b"data"})
     service.add("lc.tar.gz", fake.make_response(200, body, {"Content-Length": str(len(body))}, method="GET"))
     job = _job(client, dopsf=1)
     with pytest.warns(XRTProductsWarning, match="standard position .* not downloaded"):

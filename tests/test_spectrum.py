@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xrt_fake_session as fake
 from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
@@ -274,16 +275,6 @@ def fits_bytes(hdul):
     return buffer.getvalue()
 
 
-def make_tar(members):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, payload in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def members():
     """The members of a realistic ``interval0.tar.gz``: WT without a fit, PC with two models."""
@@ -305,7 +296,7 @@ def members():
 
 def test_archive_from_path(tmp_path, members):
     archive = tmp_path / "interval0.tar.gz"
-    archive.write_bytes(make_tar(members))
+    archive.write_bytes(fake.targz(members))
     products = read_spectrum_archive(archive, tmp_path / "spec")
     assert isinstance(products, SpectrumProducts)
     assert products.interval == "interval0"
@@ -344,7 +335,7 @@ def test_archive_from_path(tmp_path, members):
 def test_archive_into_relative_directory(tmp_path, members, monkeypatch):
     # A relative dest_dir once had extracted paths joined to it twice.
     monkeypatch.chdir(tmp_path)
-    products = read_spectrum_archive(make_tar(members), "spec")
+    products = read_spectrum_archive(fake.targz(members), "spec")
     pc = products["pc"]
     assert pc.paths["spectrum"] == tmp_path / "spec" / "interval0pc.pi"
     assert pc.paths["spectrum"].is_file() and products.broken_links == []
@@ -352,7 +343,7 @@ def test_archive_into_relative_directory(tmp_path, members, monkeypatch):
 
 
 def test_archive_from_bytes_file_handles_closed(tmp_path, members):
-    products = read_spectrum_archive(make_tar(members), tmp_path)
+    products = read_spectrum_archive(fake.targz(members), tmp_path)
     wt = products["WT"]
     counts = wt.spectrum["SPECTRUM"].data["COUNTS"]
     assert counts.sum() > 0 and len(counts) == 1024
@@ -368,7 +359,7 @@ def test_archive_from_bytes_file_handles_closed(tmp_path, members):
 def test_archive_broken_link_reported(tmp_path, members, caplog):
     broken = {k: v for k, v in members.items() if k != "interval0wt.rmf"}
     with caplog.at_level("WARNING", logger="xrtprods_astro"):
-        products = read_spectrum_archive(make_tar(broken), tmp_path / "out")
+        products = read_spectrum_archive(fake.targz(broken), tmp_path / "out")
     assert products.broken_links == [("interval0wt.pi", "RESPFILE", "interval0wt.rmf")]
     assert "RESPFILE" in caplog.text
     with pytest.raises(ReaderError, match="no rmf file"):
@@ -381,14 +372,14 @@ def test_archive_refuses_unsafe_members(tmp_path, members):
     evil = dict(members)
     evil["../escape.txt"] = b"x"
     with pytest.raises(ReaderError):
-        read_spectrum_archive(make_tar(evil), tmp_path / "out")
+        read_spectrum_archive(fake.targz(evil), tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
 
 
 def test_archive_private_fallback_extract(tmp_path, members, monkeypatch):
     """The private unpacker used when xrtprods_astro.archives is absent is safe too."""
     from xrtprods_astro.readers import spectrum as module
-    good = module._private_safe_extract(io.BytesIO(make_tar(members)), tmp_path / "a")
+    good = module._private_safe_extract(io.BytesIO(fake.targz(members)), tmp_path / "a")
     assert (tmp_path / "a" / "models" / "interval0pc_pow.xcm") in good
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -399,19 +390,19 @@ def test_archive_private_fallback_extract(tmp_path, members, monkeypatch):
     with pytest.raises(ReaderError, match="link"):
         module._private_safe_extract(io.BytesIO(buffer.getvalue()), tmp_path / "b")
     with pytest.raises(ReaderError, match="unsafe member"):
-        module._private_safe_extract(io.BytesIO(make_tar({"/abs.txt": b"x"})), tmp_path / "c")
+        module._private_safe_extract(io.BytesIO(fake.targz({"/abs.txt": b"x"})), tmp_path / "c")
 
 
 def test_archive_errors(tmp_path):
     with pytest.raises(ReaderError):
         read_spectrum_archive(b"this is not a tar archive", tmp_path / "x")
     with pytest.raises(ReaderError, match="interval name"):
-        read_spectrum_archive(make_tar({"README.txt": b"nothing"}), tmp_path / "y")
+        read_spectrum_archive(fake.targz({"README.txt": b"nothing"}), tmp_path / "y")
 
 
 def test_archive_with_leading_directory(tmp_path, members):
     nested = {f"USERPROD_77/spec/{name}": payload for name, payload in members.items()}
-    products = read_spectrum_archive(make_tar(nested), tmp_path)
+    products = read_spectrum_archive(fake.targz(nested), tmp_path)
     assert products.interval == "interval0"
     assert products.directory == tmp_path / "USERPROD_77" / "spec"
     assert products.broken_links == []

@@ -300,18 +300,10 @@ def test_submit_service_error_is_final(service, client):
 
 
 # -- downloads -----------------------------------------------------------------------------
-def _targz(files):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
-ARCHIVE = _targz({"USERPROD_951/lc/curve.qdp": b"READ TERR 1 2\n" + bytes(range(256)) * 40,
-                  "USERPROD_951/lc/README.txt": b"hello"})
+ARCHIVE = fake.targz({"USERPROD_951/lc/curve.qdp": b"READ TERR 1 2\n" + bytes(range(256)) * 40,
+                      "USERPROD_951/lc/README.txt": b"hello"})
 JOB_URL = "https://www.swift.ac.uk/user_objects/tprods/USERPROD_951"
 CUT = len(ARCHIVE) // 2
 

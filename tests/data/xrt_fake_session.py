@@ -32,6 +32,18 @@ SUBMIT_WIRE = {"name": "GRB 200416A", "targ": "00968211", "RA": 335.6985, "Dec":
                "dynamic": 1}
 
 
+def targz(files):
+    """A gzipped tar archive in memory: {member name: bytes} -> bytes."""
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
 def fixture(name):
     """The decoded ``resp_<name>.json`` fixture."""
     return json.loads((DATA / f"resp_{name}.json").read_text())
