@@ -77,14 +77,6 @@ def _one_line(exc):
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
-def _parse_date(value):
-    """POSIX time of a job list's ``DateSubmitted`` (UTC ``YYYY-MM-DD HH:MM:SS``), or None."""
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None
-
-
 def _safe_key(name):
     key = re.sub(r"[^A-Za-z0-9._+-]+", "_", str(name)).strip("._")
     return key or "target"
@@ -578,30 +570,17 @@ class BatchRun:
     # ------------------------------------------------------------------ submission
     def _reconcile(self, key, rec):
         """Find the job of an intent whose outcome was not recorded; adopt it or return False."""
-        wire = rec["wire"]
-        from .transport import job_pars_match
-        jobs = self.client.job_list_data()
-        known = self._state.known_job_ids()
         since = (rec.get("intent_at") or 0.0) - _CLOCK_SKEW
-        candidates = []
-        for job in jobs or []:
-            job_id = job.get("JobID")
-            if str(job_id) in known or job.get("Name") != wire.get("name"):
-                continue
-            submitted = _parse_date(job.get("DateSubmitted"))
-            if submitted is not None and submitted < since:
-                continue
-            candidates.append(job_id)
-        for job_id in sorted(candidates, key=lambda j: str(j).zfill(20), reverse=True):
-            old = self.client.old_job(job_id)
-            if job_pars_match(wire, old.get("jobPars")):
-                log.warning("Target %s: adopted job %s, found in the job list, for the submission whose "
-                            "outcome was not recorded.", key, job_id)
-                self._state.update(key, state="submitted", job_id=str(job_id), url=old["URL"],
-                                   submitted=rec.get("submitted") or _now_iso())
-                self._attach(key, rec)
-                return True
-        return False
+        job = self.client.find_submitted_job(rec["wire"], since=since,
+                                             known_job_ids=self._state.known_job_ids())
+        if job is None:
+            return False
+        log.warning("Target %s: adopted job %s, found in the job list, for the submission whose "
+                    "outcome was not recorded.", key, job.job_id)
+        self._state.update(key, state="submitted", job_id=str(job.job_id), url=job.url,
+                           submitted=rec.get("submitted") or _now_iso())
+        self._attach(key, rec)
+        return True
 
     def _settle_intents(self):
         """Intents left by an interrupted run (or an unknown outcome): adopt their job or free them."""

@@ -776,6 +776,30 @@ source_detection : bool or dict, optional
         old = self.old_job(job_id)
         return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
 
+    def find_submitted_job(self, wire, *, since, known_job_ids=()):
+        """The job that a submission of ``wire`` created, found in the job list.
+
+        Parameters
+        ----------
+        wire : dict
+            The wire parameters that were sent.
+        since : float
+            POSIX time before which the job cannot have been submitted.
+        known_job_ids : iterable, optional
+            JobIDs that cannot be this submission.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob` or None
+        """
+        found = self._transport.find_submission(
+            {k: v for k, v in wire.items() if k not in _ENVELOPE}, user=self._user(),
+            list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
+            known_job_ids=known_job_ids, since=since)
+        if found is None:
+            return None
+        return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
+
     # -- retrievals (cacheable once the product is known complete) -------------------
     def position_data(self, job_id, kind, *, cache=None):
         """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).

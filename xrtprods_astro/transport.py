@@ -616,39 +616,72 @@ class Transport:
             self._pause(attempt)
             attempt += 1
 
-    def _reconcile(self, payload, user, list_url, old_url, known, *, since, cause):
+    def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since):
+        """The job in the job list that a submission of ``payload`` created, if any.
+
+        The one place that matches a submission against the job list, used
+        when a submission's answer was lost (here) and when a batch resumes an
+        intent recorded before a crash.
+
+        Parameters
+        ----------
+        payload : dict
+            The wire parameters that were sent (without envelope).
+        user : str
+        list_url, old_url : str
+            The ``listOldJobs.php`` and ``getOldProduct.php`` URLs.
+        known_job_ids : iterable
+            JobIDs that cannot be this submission (they existed before).
+        since : float
+            POSIX time before which the job cannot have been submitted.
+
+        Returns
+        -------
+        dict or None
+            ``JobID``, ``URL`` and ``jobPars`` of the newest matching job.
+
+        Raises
+        ------
+        ServiceUnavailableError, RemoteServiceError
+            The job list could not be read.
+        """
         name = payload.get("name")
-        try:
-            jobs = self.call(list_url, {}, user=user, endpoint="listOldJobs.php",
-                             required=("jobs",))["jobs"]
-            candidates = []
-            for job in jobs or []:
-                job_id = job.get("JobID")
-                if str(job_id) in known or job.get("Name") != name:
-                    continue
-                submitted = _parse_date(job.get("DateSubmitted"))
-                if submitted is not None and submitted < since:
-                    continue
-                candidates.append(job_id)
-            matches = []
-            for job_id in sorted(candidates, key=_job_sort_key, reverse=True):
-                old = self.call(old_url, {"oldJob": job_id}, user=user, endpoint="getOldProduct.php",
-                                required=("jobPars", "URL"))
-                if job_pars_match(payload, old["jobPars"]):
-                    matches.append((job_id, old))
-        except (ServiceUnavailableError, RemoteServiceError) as exc:
-            raise SubmissionUnknownError(
-                f"run_userobject.php: the submission's outcome is unknown ({cause}) and the job list "
-                f"could not be checked ({exc}); nothing was sent again.") from exc
+        known = {str(job_id) for job_id in known_job_ids}
+        jobs = self.call(list_url, {}, user=user, endpoint="listOldJobs.php", required=("jobs",))["jobs"]
+        candidates = []
+        for job in jobs or []:
+            job_id = job.get("JobID")
+            if str(job_id) in known or job.get("Name") != name:
+                continue
+            submitted = _parse_date(job.get("DateSubmitted"))
+            if submitted is not None and submitted < since:
+                continue
+            candidates.append(job_id)
+        matches = []
+        for job_id in sorted(candidates, key=_job_sort_key, reverse=True):
+            old = self.call(old_url, {"oldJob": job_id}, user=user, endpoint="getOldProduct.php",
+                            required=("jobPars", "URL"))
+            if job_pars_match(payload, old["jobPars"]):
+                matches.append((job_id, old))
         if not matches:
             return None
         job_id, old = matches[0]
         if len(matches) > 1:
-            log.warning("Several jobs match the lost submission (%s); adopting the newest, %s.",
+            log.warning("Several jobs match the submission (%s); adopting the newest, %s.",
                         ", ".join(str(m[0]) for m in matches), job_id)
-        else:
-            log.warning("Adopted job %s, found in the job list, as the lost submission.", job_id)
         return {"JobID": job_id, "URL": old["URL"], "jobPars": old["jobPars"]}
+
+    def _reconcile(self, payload, user, list_url, old_url, known, *, since, cause):
+        try:
+            found = self.find_submission(payload, user=user, list_url=list_url, old_url=old_url,
+                                         known_job_ids=known, since=since)
+        except (ServiceUnavailableError, RemoteServiceError) as exc:
+            raise SubmissionUnknownError(
+                f"run_userobject.php: the submission's outcome is unknown ({cause}) and the job list "
+                f"could not be checked ({exc}); nothing was sent again.") from exc
+        if found is not None:
+            log.warning("Adopted job %s, found in the job list, as the lost submission.", found["JobID"])
+        return found
 
     def download(self, url, dest, *, overwrite=False, archive=None):
         """Download ``url`` to ``dest``: streamed, verified, renamed atomically.
