@@ -137,8 +137,8 @@ def test_fit_and_areas_text(grb_job):
     out, d = grb_job
     members = _members(d / "spec" / "interval0.tar.gz")
     fit = members["interval0pc_fit.fit"].decode().splitlines()
-    assert re.fullmatch(r"excess_nh \S+ \(\S+, \S+\)", fit[0])
-    assert re.fullmatch(r"gamma \S+ \(\S+, \S+\)", fit[1])
+    assert re.fullmatch(r"excess_nh  \S+ \(\S+, \S+\)", fit[0])
+    assert re.fullmatch(r"gamma  \S+ \(\S+, \S+\)", fit[1])
     assert fit[2].startswith("Obs flux ") and fit[2].endswith("erg cm**-2 s**-1")
     assert any(re.fullmatch(r"Cstat = \S+, DOF = \d+", line) for line in fit)
     assert any(line.startswith("File count rate: ") and line.endswith(" ") for line in fit)
@@ -147,8 +147,8 @@ def test_fit_and_areas_text(grb_job):
     pc = out["spec"].data["interval0"]["PC"]["PowerLaw"]
     assert gamma == pytest.approx(pc["Gamma"], rel=1e-5) and lo < gamma < hi
     areas = members["interval0.areas"].decode()
-    assert re.search(r"00968211000/(wt|pc)pup\d+\.evt, \d+\.\d+ -- \d+\.\d+", areas)
-    assert "Counts: " in areas and "BACKSCAL " in areas
+    assert re.search(r"00968211000/(wt|pc)(pup|allnonpup)\d+\.evt, \d+ -- \d+\n  (circle|annulus)\(", areas)
+    assert "\n  Counts: " in areas and "\n  BACKSCAL " in areas and areas.endswith("\n\n")
     assert "model  cflux*TBabs*powerlaw" in members["models/interval0pc.xcm"].decode()
 
 

@@ -1,6 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Tests of the local service's simulated sky and light-curve builder."""
 import math
+import re
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -257,8 +259,18 @@ def test_lc_files_layout(grb_counts_lc):
     assert hr[0] == "READ TERR 1" and hr[1] == "READ SERR 2 4 6"
     assert all(len(line.split()) == 13 for line in hr[2:])
     t0 = (lc / "t0.date").read_text().splitlines()
-    assert len(t0) == 4 and float(t0[0]) == pytest.approx(608713541.952)
-    assert t0[1].startswith("2020-04-16") and float(t0[2]) == pytest.approx(58955.29, abs=0.01)
+    assert len(t0) == 4 and t0[0] == "608713541.952"
+    # UKSSDC's UTC: MET + UTCF (here about -25 s), the same in the curve header and t0.date.
+    assert curve[1] == " ! T0 for this burst is Swift MET=608713541.952 s, = %s" % t0[1]
+    assert re.fullmatch(r"2020 Apr 16 at 07:05:\d\d\.\d{3} UT", t0[1])
+    utc = datetime.strptime(t0[1], "%Y %b %d at %H:%M:%S.%f UT")
+    naive = datetime(2001, 1, 1) + timedelta(seconds=608713541.952)
+    assert -29 < (utc - naive).total_seconds() < -21
+    mjd_utc = 51910 + (utc - datetime(2001, 1, 1)).total_seconds() / 86400
+    assert float(t0[2]) == pytest.approx(mjd_utc, abs=1e-8)
+    # Line 4: the MJD of the first bin's time (as in the real AT2018cow t0.date).
+    first = min(r[0] for r in data["WT_incbadData"]["data"] + data["PC_incbadData"]["data"])
+    assert float(t0[3]) == pytest.approx(float(t0[2]) + first / 86400, abs=1e-6)
 
 
 def test_astropy_reads_curve_sections(grb_counts_lc):
