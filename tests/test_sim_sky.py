@@ -210,6 +210,32 @@ def test_upper_limits_only_below_threshold(tmp_path):
     assert len(data2["PC_incbadData"]["data"]) == len(det["Time"]) + len(ul["data"])
 
 
+def test_snapshot_binning_one_bin_per_snapshot(tmp_path):
+    """GK Per has two targetIDs whose snapshot numbers repeat: each (obsID, snapshot) is one bin."""
+    sky = JobSky({"name": "GK Per", "lc": 1, "binMeth": "snapshot", "allowUL": "no"}, 3)
+    data, _ = build_lightcurve(sky, tmp_path / "lc", "http://h/U/lc")
+    windows = sky.windows("all")
+    pairs = {(s.obsid, s.snapnum) for s, _, _ in windows}
+    assert len({n for _, n in pairs}) < len(pairs)  # the numbers alone would merge snapshots
+    t = _table(data, "PC_incbad")
+    assert len(t["Time"]) == len(pairs)
+    longest = max(s.exposure for s in sky.snapshots)
+    width = t["TimePos"] - t["TimeNeg"]
+    assert np.all(width <= longest + 1e-6) and longest < 2700
+    mid = t["Time"] + sky.t0
+    for a, b in zip(mid + t["TimeNeg"], mid + t["TimePos"]):
+        assert sum(1 for s, x, y in windows if x - 1e-6 <= a and b <= y + 1e-6) == 1
+    np.testing.assert_allclose(t["FracExp"], 1.0)
+
+
+def test_spectrum_per_snapshot_names_are_unique(tmp_path):
+    from xrtprods_astro.server.specbuild import build_spectra
+    sky = JobSky({"name": "GK Per", "spec": 1, "timeslice": "snapshot", "specobs": "all"}, 3)
+    data, _ = build_spectra(sky, tmp_path / "spec", "http://h/U/spec")
+    assert len(data["rnames"]) == len(set(data["rnames"])) == len(
+        {(s.obsid, s.snapnum) for s, _, _ in sky.windows("all")})
+
+
 def test_time_binning_and_mjd(tmp_path):
     sky = JobSky(dict(GRB, lc=1, binMeth="time", pcbin=500, wtbin=20, lctimetype="m"), 3)
     data, files = build_lightcurve(sky, tmp_path / "lc", "http://h/U/lc")

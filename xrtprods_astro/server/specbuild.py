@@ -333,10 +333,12 @@ def _intervals(sky):
             raise ProductFailure("timeslice=user needs at least one rname1/gti1 pair")
         return out
     if slicing == "snapshot":
+        # A snapshot is (obsID, number): numbers repeat across targets. Slices are numbered
+        # 1, 2, ... in time order so that their names stay unique.
         groups = {}
         for w in base:
-            groups.setdefault(w[0].snapnum, []).append(w)
-        return [("Snapshot_%d" % k, ws, ws[0][1], ws[-1][2]) for k, ws in groups.items()]
+            groups.setdefault((w[0].obsid, w[0].snapnum), []).append(w)
+        return [("Snapshot_%d" % i, ws, ws[0][1], ws[-1][2]) for i, ws in enumerate(groups.values(), start=1)]
     if slicing == "obsid":
         groups = {}
         for w in base:
