@@ -5,6 +5,7 @@ import io
 import json
 import re
 import tarfile
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -131,6 +132,15 @@ def test_spectrum_tarball_is_valid_ogip(grb_job):
         assert np.all(mat.data["N_CHAN"] == [len(r) for r in mat.data["MATRIX"]])
         eb = rmf["EBOUNDS"].data
         assert len(eb) == 1024 and np.all(eb["E_MAX"] > eb["E_MIN"])
+
+
+def test_spectrum_clock_keywords(grb_job):
+    """UTCFINIT and the UTC dates of a spectrum agree with each other, as in real XRT files."""
+    out, d = grb_job
+    h = fits.open(io.BytesIO(_members(d / "spec" / "interval0.tar.gz")["interval0pc.pi"]))["SPECTRUM"].header
+    assert -30 < h["UTCFINIT"] < -20 and h["TIMEZERO"] == 0.0
+    utc = datetime(2001, 1, 1) + timedelta(seconds=h["TSTART"] + h["UTCFINIT"])
+    assert h["DATE-OBS"] == utc.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def test_fit_and_areas_text(grb_job):

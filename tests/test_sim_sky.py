@@ -3,6 +3,7 @@
 import math
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -297,6 +298,39 @@ def test_lc_files_layout(grb_counts_lc):
     # Line 4: the MJD of the first bin's time (as in the real AT2018cow t0.date).
     first = min(r[0] for r in data["WT_incbadData"]["data"] + data["PC_incbadData"]["data"])
     assert float(t0[3]) == pytest.approx(float(t0[2]) + first / 86400, abs=1e-6)
+
+
+def test_files_hold_the_json_values(grb_counts_lc):
+    """Every dataset's file (per-mode detailed or HR file) holds the JSON rows, to the file's precision."""
+    _, data, _, lc = grb_counts_lc
+    hr_cols = {"Hard": [3, 4], "Soft": [6, 7], "HR": [9, 10]}
+    for name in data["Datasets"]:
+        d = data[name + "Data"]
+        rows = [line.split() for line in (lc / d["URL"].rsplit("/", 1)[1]).read_text().splitlines()[3:]]
+        ncol = len(d["columns"]) - (d["columns"][-1] == "ObsID")
+        want = np.array([[float(v) for v in r[:ncol]] for r in d["data"]])
+        what = re.sub(r"^(WT|PC)|(_nosys)?(_incbad)?$", "", name)
+        pick = list(range(ncol)) if what in ("", "UL") else [0, 1, 2] + hr_cols[what]
+        got = np.array([[float(r[i].replace("-nan", "nan")) for i in pick] for r in rows])
+        # Times are written to the millisecond, values to 6 decimals (upper limits: 4).
+        tol = 5e-5 if what == "UL" else 1e-6
+        np.testing.assert_allclose(got[:, :3], want[:, :3], rtol=0, atol=5e-4, err_msg=name)
+        np.testing.assert_allclose(got[:, 3:], want[:, 3:], rtol=tol, atol=tol, equal_nan=True, err_msg=name)
+
+
+def test_service_clock_gives_ukssdc_utc():
+    """The service's MET -> UTC gives the UTC that real UKSSDC files state for their T0."""
+    real = Path(__file__).parent / "data" / "real"
+    seen = 0
+    for path in real.rglob("*.qdp"):
+        for line in path.read_text().splitlines()[:3]:
+            m = re.search(r"MET=([\d.]+)( s)?, = (.* UT)$", line)
+            if m:
+                assert skymod.ukssdc_date(float(m.group(1))) == m.group(3), path
+                seen += 1
+    assert seen >= 5
+    t0 = (real / "annayqho__AT2018cow" / "data" / "SwiftXRT" / "lc" / "t0.date").read_text().split("\n")
+    assert "%.13f" % skymod.met_to_mjd(float(t0[0])) == t0[2]
 
 
 def test_astropy_reads_curve_sections(grb_counts_lc):

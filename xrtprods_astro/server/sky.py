@@ -48,14 +48,16 @@ REGION = {
     "WT": {"radius": 20.0, "eef": 0.90, "bkg": 1.5e-2, "ratio": 0.5, "pup": 150.0},
 }
 
-#: Swift clock correction UTCF (s; UTC = MET + UTCF, leap seconds included) at a few dates: the
-#: first four from the T0 lines of real UKSSDC light curves (UKSSDC's MET and UTC), the rest
-#: FITS UTCFINIT values (products.md 2.1). The service interpolates linearly between them and
+#: Swift clock correction UTCF (s; UTC = MET + UTCF, leap seconds included) at a few dates: four
+#: from the T0 lines of real UKSSDC light curves (UKSSDC's MET and UTC), the rest FITS UTCFINIT
+#: values (products.md 2.1). The service interpolates linearly between them and
 #: holds the end values beyond: a plausible clock, not Swift's (a leap second is smeared).
+#: One more is the UTCFINIT of the real spectrum in tests/data/real (JohannesBuchner__BXA).
 #: Dates are MET counted from 2001.0 without leap seconds.
 _UTCF_POINTS = (("2006-04-03T13:12:18.200", -1.070), ("2006-07-29T19:12:30.600", -1.356),
-                ("2008-03-19", -2.655), ("2008-10-28T00:25:04", -3.209), ("2010-03-16", -5.619),
-                ("2011-10-22", -7.494), ("2017-02-05", -18.568), ("2018-05-04", -20.891),
+                ("2007-01-10T08:31:31.821", -1.68954), ("2008-03-19", -2.655),
+                ("2008-10-28T00:25:04", -3.209), ("2010-03-16", -5.619), ("2011-10-22", -7.494),
+                ("2017-02-05", -18.568), ("2018-05-04", -20.891),
                 ("2018-06-19T10:32:17", -21.155), ("2022-01-01", -28.3567))
 _MET_EPOCH = datetime(2001, 1, 1)
 _UTCF_MET = np.array([(datetime.fromisoformat(d) - _MET_EPOCH).total_seconds() for d, _ in _UTCF_POINTS])

@@ -25,7 +25,7 @@ import numpy as np
 from astropy.io import fits
 
 from .sky import (ENERGY_EDGES, N_CHANNELS, CHANNEL_WIDTH, REGION, ProductFailure, effective_area,
-                  parse_time_ranges, photon_spectrum, resolution_sigma, _rng)
+                  met_to_utc, parse_time_ranges, photon_spectrum, resolution_sigma, utcf, _rng)
 
 __all__ = ["build_spectra", "make_rmf", "make_arf", "GIF_1X1"]
 
@@ -171,6 +171,11 @@ def _pha(sky, mode, counts, exposure, backscal, kind, gti, stem, tstart, tstop):
     h["RESPFILE"] = ("%s.rmf" % stem if kind == "grouped" else "none", "redistribution matrix")
     h["ANCRFILE"] = ("%s.arf" % stem if kind == "grouped" else "none", "ancillary response")
     h["TSTART"], h["TSTOP"] = tstart, tstop
+    # Clock keywords as in real XRT spectra: UTCFINIT at TSTART, dates in UTC (UTCF applied).
+    h["TIMEZERO"] = (0.0, "Time Zero")
+    h["UTCFINIT"] = (round(float(utcf(tstart)), 5), "[s] UTCF at TSTART")
+    h["DATE-OBS"] = (met_to_utc(tstart).strftime("%Y-%m-%dT%H:%M:%S"), "UTC of TSTART")
+    h["DATE-END"] = (met_to_utc(tstop).strftime("%Y-%m-%dT%H:%M:%S"), "UTC of TSTOP")
     gti_hdu = fits.BinTableHDU.from_columns([
         fits.Column(name="START", format="D", unit="s", array=np.array([g[0] for g in gti])),
         fits.Column(name="STOP", format="D", unit="s", array=np.array([g[1] for g in gti]))], name="GTI")
