@@ -10,7 +10,18 @@ correction factor and divided by the exposure; errors are Gehrels (1986) 1-sigma
 combined with the background error. A bin whose detection significance is below ``sigmin`` becomes
 a 3-sigma upper limit (Bayesian bins are not simulated).
 
-Dataset and file names follow protocol.md §5.1/§6.1 and products.md §2.3/§5.
+Dataset and file names follow protocol.md §5.1/§6.1 and products.md §2.3/§5. The files copy the
+layouts of real UKSSDC files (tests/data/real, checked line by line by tests/test_service_templates.py):
+
+* ``curve.qdp`` (+ ``_nosys``, ``_incbad``): the header block with ``T0 for this burst is Swift MET=...``,
+  a blank line, ``READ TERR 1 2``, ``! <mode> data`` + column line, ``! <mode> Upper limit``; 5 tab-separated
+  ``NO`` before a data section, 6 before upper limits;
+* ``curve2.qdp`` (+ ``_nosys``): 9 columns, ``READ SERR 3``, the column line before the first label;
+* ``curve_plot.qdp``: no header or column lines, upper limits with bare ``0`` errors;
+* ``<mode>.qdp`` / ``<mode>NOSYS.qdp``: detections, then ``! Upper limit``;
+* ``<mode>CURVE.qdp`` / ``<mode>UL.qdp`` (+ ``_nosys``, ``_incbad``): 8-character padding, tab-separated;
+* ``<mode>HR.qdp`` / ``<mode>HRNOSYS.qdp`` (+ ``_incbad``), ``hardrat.qdp`` and ``t0.date`` (MET, UTC with
+  the simulated clock correction, MJD of T0 and of the first bin).
 """
 import math
 from statistics import NormalDist

@@ -11,6 +11,9 @@ Everything here is a plausible simulation, not real data:
 * Poisson events in the source and background regions with energies drawn from an absorbed
   power law folded through a simple XRT effective area and a Gaussian energy redistribution.
 
+Absolute times use a simulated Swift clock correction (`utcf`, interpolated from real UKSSDC
+values), so the UTC the service writes for a MET is the one UKSSDC wrote where it is known.
+
 The same ``seed`` always gives the same events, whatever product asks for them, so light curves,
 spectra and positions of one job are mutually consistent.
 """
