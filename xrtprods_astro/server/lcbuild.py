@@ -334,7 +334,7 @@ _CURVE2_COLS = [0, 1, 2, 3, 4, 5, 7, 8, 6]  # Time..Rateneg, BGrate, BGerr, Frac
 def _detail_file(rows, columns, mjd, ul, obsids=None):
     """``<mode>CURVE.qdp`` / ``<mode>UL.qdp``: two READ lines, padded column line, padded rows."""
     formats = _time_fmt(mjd) + (_UL_FMT if ul else _DETAIL_FMT)
-    lines = ["READ TERR 1 2 ", "READ SERR 4", _col_line(columns)]
+    lines = ["READ TERR 1 2 ", "READ SERR 4", _col_line(columns + (["Obsid"] if obsids is not None else []))]
     for i, row in enumerate(rows):
         cells = _cells(row, formats)
         if obsids is not None:
