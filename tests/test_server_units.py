@@ -1,13 +1,16 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Unit tests of the local service's pure parts: submit checks, jobPars, faults, job timelines."""
+import ast
 import io
 import tarfile
 import threading
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+import xrtprods_astro.server
 from xrtprods_astro.server import validation
 from xrtprods_astro.server.archives import archive_path, safe_job_file, split_archive_name
 from xrtprods_astro.server.faults import FaultConfig, FaultInjector
@@ -246,3 +249,59 @@ def test_archive_writes_are_safe_from_threads(tmp_path):
     for thread in threads:
         thread.join()
     assert len(results) == 4 and len(set(results)) == 1
+
+
+# ------------------------------------------------------------------------------ package imports
+SERVER = Path(xrtprods_astro.server.__file__).parent
+
+
+def server_imports():
+    """``{module: set of xrtprods_astro modules it imports}`` for the server package, from the
+    source (imports inside functions included)."""
+    graph = {}
+    for path in sorted(SERVER.glob("*.py")):
+        name = path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("xrtprods_astro")}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: from . import x / from .x import y
+                    base = "xrtprods_astro.server" + ("." + node.module if node.module else "")
+                    if node.level > 1:
+                        base = "xrtprods_astro" + ("." + node.module if node.module else "")
+                else:
+                    base = node.module or ""
+                if not base.startswith("xrtprods_astro"):
+                    continue
+                if base == "xrtprods_astro.server":
+                    found |= {base + "." + a.name for a in node.names}
+                else:
+                    found.add(base)
+        graph[name] = found
+    return graph
+
+
+def test_server_imports_nothing_from_the_client():
+    for module, imports in server_imports().items():
+        outside = {m for m in imports if not m.startswith("xrtprods_astro.server")}
+        assert not outside, (module, outside)
+
+
+def test_server_package_has_no_import_cycles():
+    graph = {m: {i.split(".")[2] for i in imps if i.count(".") >= 2} - {"__init__"}
+             for m, imps in server_imports().items()}
+    assert "catalogue" in graph["sky"] and "sky" in graph["lcbuild"]  # the parse sees the imports
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "active", "import cycle: " + " -> ".join(path + [module])
+        state[module] = "active"
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, path + [module])
+        state[module] = "done"
+
+    for module in graph:
+        visit(module, [])

@@ -5,6 +5,7 @@ import io
 import json
 import re
 import tarfile
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -133,12 +134,21 @@ def test_spectrum_tarball_is_valid_ogip(grb_job):
         assert len(eb) == 1024 and np.all(eb["E_MAX"] > eb["E_MIN"])
 
 
+def test_spectrum_clock_keywords(grb_job):
+    """UTCFINIT and the UTC dates of a spectrum agree with each other, as in real XRT files."""
+    out, d = grb_job
+    h = fits.open(io.BytesIO(_members(d / "spec" / "interval0.tar.gz")["interval0pc.pi"]))["SPECTRUM"].header
+    assert -30 < h["UTCFINIT"] < -20 and h["TIMEZERO"] == 0.0
+    utc = datetime(2001, 1, 1) + timedelta(seconds=h["TSTART"] + h["UTCFINIT"])
+    assert h["DATE-OBS"] == utc.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def test_fit_and_areas_text(grb_job):
     out, d = grb_job
     members = _members(d / "spec" / "interval0.tar.gz")
     fit = members["interval0pc_fit.fit"].decode().splitlines()
-    assert re.fullmatch(r"excess_nh \S+ \(\S+, \S+\)", fit[0])
-    assert re.fullmatch(r"gamma \S+ \(\S+, \S+\)", fit[1])
+    assert re.fullmatch(r"excess_nh  \S+ \(\S+, \S+\)", fit[0])
+    assert re.fullmatch(r"gamma  \S+ \(\S+, \S+\)", fit[1])
     assert fit[2].startswith("Obs flux ") and fit[2].endswith("erg cm**-2 s**-1")
     assert any(re.fullmatch(r"Cstat = \S+, DOF = \d+", line) for line in fit)
     assert any(line.startswith("File count rate: ") and line.endswith(" ") for line in fit)
@@ -147,8 +157,8 @@ def test_fit_and_areas_text(grb_job):
     pc = out["spec"].data["interval0"]["PC"]["PowerLaw"]
     assert gamma == pytest.approx(pc["Gamma"], rel=1e-5) and lo < gamma < hi
     areas = members["interval0.areas"].decode()
-    assert re.search(r"00968211000/(wt|pc)pup\d+\.evt, \d+\.\d+ -- \d+\.\d+", areas)
-    assert "Counts: " in areas and "BACKSCAL " in areas
+    assert re.search(r"00968211000/(wt|pc)(pup|allnonpup)\d+\.evt, \d+ -- \d+\n  (circle|annulus)\(", areas)
+    assert "\n  Counts: " in areas and "\n  BACKSCAL " in areas and areas.endswith("\n\n")
     assert "model  cflux*TBabs*powerlaw" in members["models/interval0pc.xcm"].decode()
 
 

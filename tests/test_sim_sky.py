@@ -1,6 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Tests of the local service's simulated sky and light-curve builder."""
 import math
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,6 +211,32 @@ def test_upper_limits_only_below_threshold(tmp_path):
     assert len(data2["PC_incbadData"]["data"]) == len(det["Time"]) + len(ul["data"])
 
 
+def test_snapshot_binning_one_bin_per_snapshot(tmp_path):
+    """GK Per has two targetIDs whose snapshot numbers repeat: each (obsID, snapshot) is one bin."""
+    sky = JobSky({"name": "GK Per", "lc": 1, "binMeth": "snapshot", "allowUL": "no"}, 3)
+    data, _ = build_lightcurve(sky, tmp_path / "lc", "http://h/U/lc")
+    windows = sky.windows("all")
+    pairs = {(s.obsid, s.snapnum) for s, _, _ in windows}
+    assert len({n for _, n in pairs}) < len(pairs)  # the numbers alone would merge snapshots
+    t = _table(data, "PC_incbad")
+    assert len(t["Time"]) == len(pairs)
+    longest = max(s.exposure for s in sky.snapshots)
+    width = t["TimePos"] - t["TimeNeg"]
+    assert np.all(width <= longest + 1e-6) and longest < 2700
+    mid = t["Time"] + sky.t0
+    for a, b in zip(mid + t["TimeNeg"], mid + t["TimePos"]):
+        assert sum(1 for s, x, y in windows if x - 1e-6 <= a and b <= y + 1e-6) == 1
+    np.testing.assert_allclose(t["FracExp"], 1.0)
+
+
+def test_spectrum_per_snapshot_names_are_unique(tmp_path):
+    from xrtprods_astro.server.specbuild import build_spectra
+    sky = JobSky({"name": "GK Per", "spec": 1, "timeslice": "snapshot", "specobs": "all"}, 3)
+    data, _ = build_spectra(sky, tmp_path / "spec", "http://h/U/spec")
+    assert len(data["rnames"]) == len(set(data["rnames"])) == len(
+        {(s.obsid, s.snapnum) for s, _, _ in sky.windows("all")})
+
+
 def test_time_binning_and_mjd(tmp_path):
     sky = JobSky(dict(GRB, lc=1, binMeth="time", pcbin=500, wtbin=20, lctimetype="m"), 3)
     data, files = build_lightcurve(sky, tmp_path / "lc", "http://h/U/lc")
@@ -257,8 +286,51 @@ def test_lc_files_layout(grb_counts_lc):
     assert hr[0] == "READ TERR 1" and hr[1] == "READ SERR 2 4 6"
     assert all(len(line.split()) == 13 for line in hr[2:])
     t0 = (lc / "t0.date").read_text().splitlines()
-    assert len(t0) == 4 and float(t0[0]) == pytest.approx(608713541.952)
-    assert t0[1].startswith("2020-04-16") and float(t0[2]) == pytest.approx(58955.29, abs=0.01)
+    assert len(t0) == 4 and t0[0] == "608713541.952"
+    # UKSSDC's UTC: MET + UTCF (here about -25 s), the same in the curve header and t0.date.
+    assert curve[1] == " ! T0 for this burst is Swift MET=608713541.952 s, = %s" % t0[1]
+    assert re.fullmatch(r"2020 Apr 16 at 07:05:\d\d\.\d{3} UT", t0[1])
+    utc = datetime.strptime(t0[1], "%Y %b %d at %H:%M:%S.%f UT")
+    naive = datetime(2001, 1, 1) + timedelta(seconds=608713541.952)
+    assert -29 < (utc - naive).total_seconds() < -21
+    mjd_utc = 51910 + (utc - datetime(2001, 1, 1)).total_seconds() / 86400
+    assert float(t0[2]) == pytest.approx(mjd_utc, abs=1e-8)
+    # Line 4: the MJD of the first bin's time (as in the real AT2018cow t0.date).
+    first = min(r[0] for r in data["WT_incbadData"]["data"] + data["PC_incbadData"]["data"])
+    assert float(t0[3]) == pytest.approx(float(t0[2]) + first / 86400, abs=1e-6)
+
+
+def test_files_hold_the_json_values(grb_counts_lc):
+    """Every dataset's file (per-mode detailed or HR file) holds the JSON rows, to the file's precision."""
+    _, data, _, lc = grb_counts_lc
+    hr_cols = {"Hard": [3, 4], "Soft": [6, 7], "HR": [9, 10]}
+    for name in data["Datasets"]:
+        d = data[name + "Data"]
+        rows = [line.split() for line in (lc / d["URL"].rsplit("/", 1)[1]).read_text().splitlines()[3:]]
+        ncol = len(d["columns"]) - (d["columns"][-1] == "ObsID")
+        want = np.array([[float(v) for v in r[:ncol]] for r in d["data"]])
+        what = re.sub(r"^(WT|PC)|(_nosys)?(_incbad)?$", "", name)
+        pick = list(range(ncol)) if what in ("", "UL") else [0, 1, 2] + hr_cols[what]
+        got = np.array([[float(r[i].replace("-nan", "nan")) for i in pick] for r in rows])
+        # Times are written to the millisecond, values to 6 decimals (upper limits: 4).
+        tol = 5e-5 if what == "UL" else 1e-6
+        np.testing.assert_allclose(got[:, :3], want[:, :3], rtol=0, atol=5e-4, err_msg=name)
+        np.testing.assert_allclose(got[:, 3:], want[:, 3:], rtol=tol, atol=tol, equal_nan=True, err_msg=name)
+
+
+def test_service_clock_gives_ukssdc_utc():
+    """The service's MET -> UTC gives the UTC that real UKSSDC files state for their T0."""
+    real = Path(__file__).parent / "data" / "real"
+    seen = 0
+    for path in real.rglob("*.qdp"):
+        for line in path.read_text().splitlines()[:3]:
+            m = re.search(r"MET=([\d.]+)( s)?, = (.* UT)$", line)
+            if m:
+                assert skymod.ukssdc_date(float(m.group(1))) == m.group(3), path
+                seen += 1
+    assert seen >= 5
+    t0 = (real / "annayqho__AT2018cow" / "data" / "SwiftXRT" / "lc" / "t0.date").read_text().split("\n")
+    assert "%.13f" % skymod.met_to_mjd(float(t0[0])) == t0[2]
 
 
 def test_astropy_reads_curve_sections(grb_counts_lc):

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["CatalogueEntry", "FieldSource", "CATALOGUE", "FOV_RADIUS_ARCMIN", "resolve_name",
-           "targets_for", "t0_for", "entry_for_target", "field_sources", "angular_separation_arcmin"]
+           "targets_for", "t0_for", "observation_plan", "ORBIT", "entry_for_target", "field_sources",
+           "angular_separation_arcmin"]
 
+#: Swift orbital period, seconds.
+ORBIT = 5760.0
 #: Radius of the XRT field of view used to decide whether a position is "in the field".
 FOV_RADIUS_ARCMIN = 11.8
 
@@ -257,10 +260,57 @@ def t0_for(name, ra, dec, targs):
     grbs = [e for e in entries if e.kind == "GRB"]
     if grbs:
         return float(grbs[0].t_first)
-    # Import here: sky imports this module.
-    from .sky import schedule
-    starts = [snap.tstart for e in entries for t in e.targets for snap in schedule(t)]
+    starts = [piece[1] for e in entries for t in e.targets
+              for piece in observation_plan(e, t, _stable_rng("schedule", t))]
     return float(min(starts)) if starts else None
+
+
+def _grb_snapshot_starts(rng):
+    """(segment, start since T0, duration) of a GRB's snapshots."""
+    out = [(0, 95.0 + rng.uniform(0, 60), 1650.0 + rng.uniform(-100, 100))]
+    orbits = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14]
+    for k in orbits:
+        out.append((0, k * ORBIT + rng.uniform(-300, 300), rng.uniform(1000, 1800)))
+    for seg, t_mid, n in ((1, 1.0e5, 4), (2, 2.2e5, 3), (3, 3.9e5, 2), (4, 6.0e5, 2), (5, 9.0e5, 2)):
+        for j in range(n):
+            out.append((seg, t_mid + (j - n / 2) * 2 * ORBIT + rng.uniform(-200, 200),
+                        rng.uniform(1200, 2000)))
+    return out
+
+
+def observation_plan(entry, targ, rng):
+    """The simulated observations of targetID ``targ`` of ``entry``, before mode switching.
+
+    Parameters
+    ----------
+    entry : `CatalogueEntry`
+    targ : str
+        8-digit targetID (one of ``entry.targets``).
+    rng : `numpy.random.Generator`
+        Drawn from in a fixed order (the schedule seeds it from ``("schedule", targ)``).
+
+    Returns
+    -------
+    list of tuple
+        ``(segment, tstart, tstop)`` in MET, one per snapshot.
+    """
+    pieces = []
+    if entry.kind == "GRB":
+        t0 = entry.t_first
+        for seg, start, dur in _grb_snapshot_starts(rng):
+            pieces.append((seg, t0 + start, t0 + start + dur))
+        return pieces
+    n_obs = max(2, entry.n_obs // len(entry.targets))
+    t = entry.t_first + entry.targets.index(targ) * 2.0e7
+    for seg in range(1, n_obs + 1):
+        t += rng.uniform(20, 200) * 86400.0
+        n_snap = 1 + int(rng.random() < 0.6)
+        start = t
+        for _ in range(n_snap):
+            dur = rng.uniform(500, 1800)
+            pieces.append((seg, start, start + dur))
+            start += ORBIT + rng.uniform(-200, 200)
+    return pieces
 
 
 def _stable_rng(*keys):

@@ -10,14 +10,25 @@ correction factor and divided by the exposure; errors are Gehrels (1986) 1-sigma
 combined with the background error. A bin whose detection significance is below ``sigmin`` becomes
 a 3-sigma upper limit (Bayesian bins are not simulated).
 
-Dataset and file names follow protocol.md §5.1/§6.1 and products.md §2.3/§5.
+Dataset and file names follow protocol.md §5.1/§6.1 and products.md §2.3/§5. The files copy the
+layouts of real UKSSDC files (tests/data/real, checked line by line by tests/test_service_templates.py):
+
+* ``curve.qdp`` (+ ``_nosys``, ``_incbad``): the header block with ``T0 for this burst is Swift MET=...``,
+  a blank line, ``READ TERR 1 2``, ``! <mode> data`` + column line, ``! <mode> Upper limit``; 5 tab-separated
+  ``NO`` before a data section, 6 before upper limits;
+* ``curve2.qdp`` (+ ``_nosys``): 9 columns, ``READ SERR 3``, the column line before the first label;
+* ``curve_plot.qdp``: no header or column lines, upper limits with bare ``0`` errors;
+* ``<mode>.qdp`` / ``<mode>NOSYS.qdp``: detections, then ``! Upper limit``;
+* ``<mode>CURVE.qdp`` / ``<mode>UL.qdp`` (+ ``_nosys``, ``_incbad``): 8-character padding, tab-separated;
+* ``<mode>HR.qdp`` / ``<mode>HRNOSYS.qdp`` (+ ``_incbad``), ``hardrat.qdp`` and ``t0.date`` (MET, UTC with
+  the simulated clock correction, MJD of T0 and of the first bin).
 """
 import math
 from statistics import NormalDist
 
 import numpy as np
 
-from .sky import ProductFailure, met_to_isot, met_to_mjd
+from .sky import ProductFailure, met_to_mjd, ukssdc_date
 
 __all__ = ["build_lightcurve", "LC_COLUMNS", "FILE_COLUMNS", "HR_FILE_COLUMNS",
            "gehrels_errors", "detection_sigma"]
@@ -143,7 +154,8 @@ def _make_bins(sky, mode, windows, method, band):
             keep = b > a
             pieces = [(x, y, int(k)) for x, y, k in zip(a[keep], b[keep], ks[keep])]
         elif method == "snapshot":
-            pieces = [(w1, w2, snap.snapnum)]
+            # Snapshot numbers repeat across observations and targets: (obsID, number) is the key.
+            pieces = [(w1, w2, (snap.obsid, snap.snapnum))]
         elif method == "obsid":
             pieces = [(w1, w2, snap.obsid)]
         else:
@@ -259,16 +271,30 @@ def _num(v):
     return v
 
 
-def _fmt(v):
+def _f(v, spec):
+    """One value as UKSSDC writes it: ``spec`` when finite, else ``inf``, ``-inf`` or ``-nan``."""
     if isinstance(v, str):
         return v
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if not math.isfinite(v):
-        return "-nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if v == _SIGMA_CAP:
-        return "1000"
-    return "%.6g" % v
+    v = float(v)
+    if math.isnan(v):
+        return "-nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return spec % v
+
+
+def _pad(cells, skip=()):
+    """Cells padded to 8 characters and joined by tabs (the detailed files' fixed-width layout)."""
+    return "\t".join(c if i in skip else c.ljust(8) for i, c in enumerate(cells))
+
+
+def _col_line(names):
+    """A ``!``-prefixed column line: names padded as the cells, the last one not."""
+    return "!" + _pad(names, skip=(len(names) - 1,))
+
+
+def _cells(row, formats):
+    return [_f(v, spec) for v, spec in zip(row, formats)]
 
 
 def _time_cols(b, sky, mjd):
@@ -293,58 +319,203 @@ def _row(b, sky, mjd, sys):
     return row
 
 
-def _pad(values, width=14):
-    return "\t".join(str(v).ljust(width) for v in values)
+# Number formats of the real files (products.md §5): rates of detections to 7 significant
+# digits, upper-limit rows to 5, times to the millisecond (MJD: to 1e-8 d).
+def _time_fmt(mjd):
+    return ["%.8f"] * 3 if mjd else ["%.3f"] * 3
 
 
-def _detail_file(rows, columns, obsids=None):
-    head = ["READ TERR 1 2 ", "READ SERR 4", "!" + _pad(columns)]
-    lines = []
+_DETAIL_FMT = ["%.6e"] * 3 + ["%.6f", "%.6e", "%.6e", "%.6f", "%d", "%.6f", "%.6f", "%.6f", "%.6f",
+                              "%.6f", "%.6f"]
+_UL_FMT = ["%.4e"] * 3 + ["%.4f", "%.4e", "%.4e", "%.4f", "%d", "%.4f", "%.4f", "%.4f", "%.4f"]
+_CURVE2_COLS = [0, 1, 2, 3, 4, 5, 7, 8, 6]  # Time..Rateneg, BGrate, BGerr, FracExp (row indices)
+
+
+def _detail_file(rows, columns, mjd, ul, obsids=None):
+    """``<mode>CURVE.qdp`` / ``<mode>UL.qdp``: two READ lines, padded column line, padded rows."""
+    formats = _time_fmt(mjd) + (_UL_FMT if ul else _DETAIL_FMT)
+    lines = ["READ TERR 1 2 ", "READ SERR 4", _col_line(columns + (["Obsid"] if obsids is not None else []))]
     for i, row in enumerate(rows):
-        vals = [_fmt(v) for v in row]
+        cells = _cells(row, formats)
         if obsids is not None:
-            vals.append("::ObsID=%s" % obsids[i])
-        lines.append(_pad(vals))
-    return "\n".join(head + lines) + "\n"
+            cells.append("::ObsID=%s" % obsids[i])
+        # The real upper-limit files leave T_-ve unpadded.
+        lines.append(_pad(cells, skip=(2,) if ul else ()))
+    return "\n".join(lines) + "\n"
 
 
-def _hr_file(bins, sky, mjd):
-    head = ["READ TERR 1", "READ SERR 2 4 6", "!" + _pad(HR_FILE_COLUMNS)]
-    lines = []
-    for b in bins:
-        row = _time_cols(b, sky, mjd) + [
-            b["Hard"], b["HardErr"], b["HardSig"], b["Soft"], b["SoftErr"], b["SoftSig"], b["HR"], b["HRErr"],
-            b["FracExp"], b["exp"]]
-        lines.append(_pad([_fmt(v) for v in row]))
-    return "\n".join(head + lines) + "\n"
+def _hr_rows(bins, sky, mjd):
+    return [_time_cols(b, sky, mjd) + [b["Hard"], b["HardErr"], b["HardSig"], b["Soft"], b["SoftErr"],
+                                       b["SoftSig"], b["HR"], b["HRErr"], b["FracExp"], b["exp"]]
+            for b in bins]
 
 
-def _curve_file(sky, binning, sections, mjd, obsid_col):
-    """The combined ``curve.qdp``: header block, ``READ TERR 1 2``, labelled sections, NO lines."""
-    cols = ["MJD" if mjd else "Time", "T_+ve", "T_-ve", "Rate", "Ratepos", "Rateneg"]
-    out = [" ! Swift-XRT light curve of %s (simulated by the local XRT products service)" % sky.name,
-           " ! Target ID(s): %s" % ",".join(sky.targets),
-           " ! T0 = %.3f (Swift MET) = %s UT" % (sky.t0, met_to_isot(sky.t0)),
-           " ! BINMODE: %s" % binning,
-           " ! Columns: %s" % " ".join(cols),
-           "",
-           "READ TERR 1 2"]
-    first = True
-    for label, rows, is_ul, obsids in sections:
-        if not rows:
-            continue
-        if not first:
+def _hr_file(bins, sky, mjd, nosys):
+    """``<mode>HR.qdp`` (rows padded) or ``<mode>HRNOSYS.qdp`` (rows not padded), as the real pair."""
+    cols = (["MJD"] if mjd else ["Time"]) + HR_FILE_COLUMNS[1:]
+    lines = ["READ TERR 1", "READ SERR 2 4 6", _col_line(cols)]
+    for row in _hr_rows(bins, sky, mjd):
+        cells = _cells(row, _time_fmt(mjd) + ["%.6f"] * 10)
+        lines.append("\t".join(cells) if nosys else _pad(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _met_text(met):
+    """MET as UKSSDC prints it: at least one decimal, trailing zeros dropped."""
+    text = ("%.3f" % met).rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _trigger(sky):
+    targ = sky.targets[0] if sky.targets else "00000000"
+    return int(targ), targ
+
+
+def _t0_line(sky, unit=" s"):
+    return " ! T0 for this burst is Swift MET=%s%s, = %s" % (_met_text(sky.t0), unit, ukssdc_date(sky.t0))
+
+
+class _Sections:
+    """Per mode, the detection and upper-limit rows of one light-curve variant."""
+
+    def __init__(self, per_mode, obsid_col):
+        self.per_mode = per_mode  # [(mode, rate_rows, ul_rows, rate_obsids, ul_obsids)]
+        self.obsid_col = obsid_col
+
+    def each(self):
+        """``(label, rows, is_ul, obsids)`` in file order, empty sections left out."""
+        for mode, rate_rows, ul_rows, ob_r, ob_u in self.per_mode:
+            if rate_rows:
+                yield mode, rate_rows, False, ob_r
+            if ul_rows:
+                yield mode, ul_rows, True, ob_u
+
+
+def _label(mode, is_ul):
+    return "! %s %s" % (mode, "Upper limit" if is_ul else "data")
+
+
+def _section_lines(sections, label, data_col_line, det_fmt, ul_fmt, ul_row=None):
+    """Labelled sections joined by ``NO`` lines: 5 before a data section, 6 before upper limits
+    (products.md §5), tab-separated as in the real files."""
+    out = []
+    for i, (mode, rows, is_ul, obsids) in enumerate(sections.each()):
+        if i:
             out.append("\t".join(["NO"] * (6 if is_ul else 5)))
-        first = False
-        out.append("! %s" % label)
-        if not is_ul:
-            out.append("!" + "\t".join(cols + (["Obsid"] if obsid_col else [])))
-        for i, row in enumerate(rows):
-            vals = [_fmt(v) for v in row[:6]]
-            if obsid_col:
-                vals.append("::ObsID=%s" % obsids[i])
-            out.append("\t".join(vals))
+        out.append(label(mode, is_ul))
+        if not is_ul and data_col_line:
+            out.append(data_col_line)
+        for j, row in enumerate(rows):
+            cells = ul_row(row) if (is_ul and ul_row) else _cells(row, ul_fmt if is_ul else det_fmt)
+            if sections.obsid_col:
+                cells.append("::ObsID=%s" % obsids[j])
+            out.append("\t".join(cells))
+    return out
+
+
+def _curve_file(sky, binmode, sections, mjd):
+    """``curve.qdp``: the header block of the real files, then the labelled sections."""
+    trig, targ = _trigger(sky)
+    cols = FILE_COLUMNS[:6] + (["Obsid"] if sections.obsid_col else [])
+    head = [" ! Swift/XRT lightcurve of trigger: %d, name: %s" % (trig, sky.name),
+            _t0_line(sky),
+            " ! Data covers %g-%g keV" % _band(sky),
+            " ! The data are in 5 columns:  ! time, time error (+ve), time error (-ve), source count-rate, "
+            "source error",
+            " ! For a detailed description of light curve production, see Evans et al. 2007 "
+            "(A&A, 469, 379 )",
+            " ! For a detailed description of the file, see",
+            " ! http://www.swift.ac.uk/xrt_curves/docs.php",
+            " ! This lightcurve was obtained from http://www.swift.ac.uk/xrt_curves/%s" % targ,
+            " ! BINMODE: %s" % binmode,
+            "",
+            "READ TERR 1 2"]
+    t = _time_fmt(mjd)
+    body = _section_lines(sections, _label, _col_line([("MJD" if mjd else "Time")] + cols[1:]),
+                          t + ["%.6e"] * 3, t + ["%.4e"] * 3)
+    return "\n".join(head + body) + "\n"
+
+
+def _curve2_file(sky, binmode, sections, mjd):
+    """``curve2.qdp``: 9 columns, ``READ SERR 3``, the column line before the first label."""
+    trig, _ = _trigger(sky)
+    cols = [FILE_COLUMNS[i] for i in _CURVE2_COLS] + (["Obsid"] if sections.obsid_col else [])
+    head = [" ! Swift/XRT detailed lightcurve of trigger: %d, name: %s" % (trig, sky.name),
+            " ! Swift/XRT lightcurve of trigger: %d, name: %s" % (trig, sky.name),
+            _t0_line(sky),
+            " ! Data covers %g-%g keV" % _band(sky),
+            " ! For details of light-curve production, see Evans et al. 2007, A&A, 469, 379",
+            " ! BINMODE: %s" % binmode,
+            "READ TERR 1 2",
+            "READ SERR 3",
+            _col_line([("MJD" if mjd else "Time")] + cols[1:])]
+
+    def pick(rows):
+        return [[r[i] for i in _CURVE2_COLS] for r in rows]
+    picked = _Sections([(m, pick(rr), pick(ur), a, b) for m, rr, ur, a, b in sections.per_mode],
+                       sections.obsid_col)
+    t = _time_fmt(mjd)
+    body = _section_lines(picked, _label,
+                          None, t + ["%.6e"] * 5 + ["%.6f"], t + ["%.4e"] * 5 + ["%.4f"])
+    return "\n".join(head + body) + "\n"
+
+
+def _plot_ul_cells(mjd):
+    t = _time_fmt(mjd)[0]
+    return lambda row: [_f(row[0], t), "0", "0", _f(row[3], "%.15g"), "0", "0"]
+
+
+def _curve_plot_file(sections, mjd):
+    """``curve_plot.qdp``: no header or column lines; upper limits with bare ``0`` errors."""
+    t = _time_fmt(mjd)
+    body = _section_lines(sections, _label, None, t + ["%.6e"] * 3, None, _plot_ul_cells(mjd))
+    return "\n".join(["READ TERR 1 2"] + body) + "\n"
+
+
+def _mode_plot_file(rate_rows, ul_rows, mjd):
+    """``PC.qdp`` / ``WT.qdp``: detections without a label, then ``! Upper limit``."""
+    t = _time_fmt(mjd)
+    out = ["READ TERR 1 2"] + ["\t".join(_cells(r, t + ["%.6e"] * 3)) for r in rate_rows]
+    if ul_rows:
+        out += ["\t".join(["NO"] * 6), "! Upper limit"]
+        out += ["\t".join(_cells(r, t + ["%.4e"] * 3)) for r in ul_rows]
     return "\n".join(out) + "\n"
+
+
+def _hardrat_file(sky, per_mode_bins, mjd):
+    """``hardrat.qdp``: hard, soft and ratio sections per mode (products.md §5)."""
+    trig, _ = _trigger(sky)
+    head = ["! Swift/XRT hardness ratio of trigger: %d, name: %s" % (trig, sky.name),
+            _t0_line(sky, unit=""),
+            " ! The hard band is %g-%g keV" % (sky.getf("hard1", 1.5), sky.getf("hard2", 10.0)),
+            " ! The soft band is %g-%g keV" % (sky.getf("soft1", 0.3), sky.getf("soft2", 1.5)),
+            " ! For details of light-curve production, see Evans et al. 2007, A&A, 469, 379",
+            "! There are %d datasets: Hard, Soft, and the ratio" % (3 * len(per_mode_bins)),
+            "! Columns are as labelled",
+            "READ TERR 1 ",
+            "READ SERR 2"]
+    t = _time_fmt(mjd)
+    body = []
+    for mode, bins in per_mode_bins:
+        for what, key in (("hard data", "Hard"), ("soft data", "Soft"), ("hardness ratio", "HR")):
+            if body:
+                body.append("NO NO NO NO NO")
+            body += ["! %s -- %s" % (mode, what), "!%s\t\tErr (pos)\tErr(neg)\tRate\t\tError"
+                     % ("MJD" if mjd else "Time")]
+            err = "HRErr" if key == "HR" else key + "Err"
+            body += ["\t".join(_cells(_time_cols(b, sky, mjd) + [b[key], b[err]], t + ["%.6f"] * 2))
+                     for b in bins]
+    return "\n".join(head + body) + "\n"
+
+
+def _band(sky):
+    return sky.getf("minen", 0.3), sky.getf("maxen", 10.0)
+
+
+def _t0_date(sky, first_bin_met):
+    """``t0.date``: MET, UKSSDC's UTC (clock-corrected), the MJD of T0 and of the first bin."""
+    return "%s\n%s\n%.13f\n%.13f\n" % (_met_text(sky.t0), ukssdc_date(sky.t0),
+                                       float(met_to_mjd(sky.t0)), float(met_to_mjd(first_bin_met)))
 
 
 def build_lightcurve(sky, out_dir, url_base, binning_label=None):
@@ -375,7 +546,7 @@ def build_lightcurve(sky, out_dir, url_base, binning_label=None):
     if method not in ("counts", "time", "snapshot", "obsid"):
         raise ProductFailure("binMeth %r is not one of counts, time, snapshot, obsid" % method)
     windows = sky.windows(sky.gets("lcobs", "all"), sky.get("uselcobs"))
-    band = (sky.getf("minen", 0.3), sky.getf("maxen", 10.0))
+    band = _band(sky)
     if not band[0] < band[1]:
         raise ProductFailure("minen must be below maxen")
     mjd = sky.gets("lctimetype", "s") in ("m", "mjd")
@@ -383,6 +554,8 @@ def build_lightcurve(sky, out_dir, url_base, binning_label=None):
     obsid_col = method == "obsid"
     binning = binning_label or {"counts": "Counts", "time": "Time", "snapshot": "Snapshot",
                                 "obsid": "Observation"}[method]
+    # The header's BINMODE: the one real product-generator file says TIME for time bins.
+    binmode = method.upper()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     data = {"Datasets": [], "Binning": binning, "TimeFormat": "MJD" if mjd else "MET", "T0": sky.t0}
@@ -411,40 +584,57 @@ def build_lightcurve(sky, out_dir, url_base, binning_label=None):
         return (rates, uls, [_row(b, sky, mjd, sys) for b in rates], [_row(b, sky, mjd, False) for b in uls],
                 sys)
 
+    fcols = (["MJD"] if mjd else ["Time"]) + FILE_COLUMNS[1:]
+    tcols = ["Time", "TimePos", "TimeNeg"]
     for mode in per_mode:
-        for nosys in ((False, True) if mode == "WT" else (False,)):
+        for nosys in (False, True):
             for incbad in (False, True):
+                # Detailed files and datasets: ``_nosys`` (WT only) and ``_incbad`` suffixes;
+                # HR and plot files: the ``NOSYS`` spelling of the real lc/ folders.
                 sfx = ("_nosys" if nosys else "") + ("_incbad" if incbad else "")
+                upper = ("NOSYS" if nosys else "") + ("_incbad" if incbad else "")
                 rates, uls, rate_rows, ul_rows, sys = split(mode, nosys, incbad)
-                cols = LC_COLUMNS + (["SYS_NEG", "SYS_POS"] if sys else [])
-                fcols = (["MJD"] if mjd else ["Time"]) + FILE_COLUMNS[1:]
+                if not incbad:
+                    write("%s%s.qdp" % (mode, upper), _mode_plot_file(rate_rows, ul_rows, mjd))
+                if rates and (mode == "WT" or not (nosys and incbad)):
+                    hr_url = write("%sHR%s.qdp" % (mode, upper), _hr_file(rates, sky, mjd, nosys))
+                if nosys and mode != "WT":
+                    continue  # PC has no systematic error: no _nosys datasets
                 ob_r = [b["obsid"] for b in rates] if obsid_col else None
                 ob_u = [b["obsid"] for b in uls] if obsid_col else None
                 if rates:
                     rcols = fcols + (["SYS_NEG", "SYS_POS"] if sys else [])
-                    url = write("%sCURVE%s.qdp" % (mode, sfx), _detail_file(rate_rows, rcols, ob_r))
-                    _add(data, "%s%s" % (mode, sfx), cols, rate_rows, url, ob_r)
-                    hr_url = write("%sHR%s.qdp" % (mode, sfx), _hr_file(rates, sky, mjd))
-                    tcols = ["Time", "TimePos", "TimeNeg"]
+                    url = write("%sCURVE%s.qdp" % (mode, sfx),
+                                _detail_file(rate_rows, rcols, mjd, False, ob_r))
+                    _add(data, "%s%s" % (mode, sfx), LC_COLUMNS + (["SYS_NEG", "SYS_POS"] if sys else []),
+                         rate_rows, url, ob_r)
                     for kind in ("Hard", "Soft"):
                         rows = [_time_cols(b, sky, mjd) + [b[kind], b[kind + "Err"]] for b in rates]
                         _add(data, "%s%s%s" % (mode, kind, sfx), tcols + ["Rate", "RateErr"], rows, hr_url)
                     rows = [_time_cols(b, sky, mjd) + [b["HR"], b["HRErr"]] for b in rates]
                     _add(data, "%sHR%s" % (mode, sfx), tcols + ["HR", "HRErr"], rows, hr_url)
                 if uls:
-                    url = write("%sUL%s.qdp" % (mode, sfx), _detail_file(ul_rows, fcols, ob_u))
+                    url = write("%sUL%s.qdp" % (mode, sfx), _detail_file(ul_rows, fcols, mjd, True, ob_u))
                     _add(data, "%sUL%s" % (mode, sfx), LC_COLUMNS, ul_rows, url, ob_u)
+
+    def sections(nosys, incbad):
+        out = []
+        for mode in per_mode:
+            rates, uls, rate_rows, ul_rows, _ = split(mode, nosys, incbad)
+            out.append((mode, rate_rows, ul_rows, [b["obsid"] for b in rates], [b["obsid"] for b in uls]))
+        return _Sections(out, obsid_col)
+
     for nosys in (False, True):
         for incbad in (False, True):
-            sections = []
-            for mode in per_mode:
-                rates, uls, rate_rows, ul_rows, _ = split(mode, nosys, incbad)
-                sections.append(("%s data" % mode, rate_rows, False, [b["obsid"] for b in rates]))
-                sections.append(("%s Upper limit" % mode, ul_rows, True, [b["obsid"] for b in uls]))
             sfx = ("_nosys" if nosys else "") + ("_incbad" if incbad else "")
-            write("curve%s.qdp" % sfx, _curve_file(sky, binning, sections, mjd, obsid_col))
-    mjd0 = float(met_to_mjd(sky.t0))
-    write("t0.date", "%.3f\n%s\n%.8f\n%.8f\n" % (sky.t0, met_to_isot(sky.t0), mjd0, mjd0))
+            write("curve%s.qdp" % sfx, _curve_file(sky, binmode, sections(nosys, incbad), mjd))
+        write("curve2%s.qdp" % ("_nosys" if nosys else ""),
+              _curve2_file(sky, binmode, sections(nosys, False), mjd))
+    write("curve_plot.qdp", _curve_plot_file(sections(False, False), mjd))
+    write("hardrat.qdp", _hardrat_file(sky, [(m, split(m, False, False)[0]) for m in per_mode
+                                             if split(m, False, False)[0]], mjd))
+    first = min(0.5 * (b["start"] + b["stop"]) for bins in per_mode.values() for b in bins)
+    write("t0.date", _t0_date(sky, first))
     return data, files
 
 

@@ -11,6 +11,9 @@ Everything here is a plausible simulation, not real data:
 * Poisson events in the source and background regions with energies drawn from an absorbed
   power law folded through a simple XRT effective area and a Gaussian energy redistribution.
 
+Absolute times use a simulated Swift clock correction (`utcf`, interpolated from real UKSSDC
+values), so the UTC the service writes for a MET is the one UKSSDC wrote where it is known.
+
 The same ``seed`` always gives the same events, whatever product asks for them, so light curves,
 spectra and positions of one job are mutually consistent.
 """
@@ -18,22 +21,21 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
 
-from .catalogue import (CATALOGUE, FOV_RADIUS_ARCMIN, angular_separation_arcmin, entry_for_target,
-                        field_sources, lookup_name, t0_for, targets_for)
+from .catalogue import (CATALOGUE, FOV_RADIUS_ARCMIN, ORBIT, angular_separation_arcmin, entry_for_target,
+                        field_sources, lookup_name, observation_plan, t0_for, targets_for)
 
 __all__ = ["Snapshot", "SnapEvents", "JobSky", "ProductFailure", "schedule", "source_rate",
            "effective_area", "resolution_sigma", "photon_spectrum", "band_fraction", "ENERGY_EDGES",
-           "N_CHANNELS", "CHANNEL_WIDTH", "PIXEL_ARCSEC", "ORBIT", "met_to_mjd", "met_to_isot",
-           "parse_time_ranges"]
+           "N_CHANNELS", "CHANNEL_WIDTH", "PIXEL_ARCSEC", "ORBIT", "met_to_mjd", "met_to_utc", "ukssdc_date",
+           "utcf", "parse_time_ranges"]
 
 #: XRT sky pixel size in arcsec.
 PIXEL_ARCSEC = 2.357
-#: Swift orbital period, seconds.
-ORBIT = 5760.0
 #: PI channels and their width (keV).
 N_CHANNELS = 1024
 CHANNEL_WIDTH = 0.01
@@ -49,24 +51,47 @@ REGION = {
     "WT": {"radius": 20.0, "eef": 0.90, "bkg": 1.5e-2, "ratio": 0.5, "pup": 150.0},
 }
 
-_MJDREF = 51910 + 7.428703703703703e-4
+#: Swift clock correction UTCF (s; UTC = MET + UTCF, leap seconds included) at a few dates: four
+#: from the T0 lines of real UKSSDC light curves (UKSSDC's MET and UTC), the rest FITS UTCFINIT
+#: values (products.md 2.1). The service interpolates linearly between them and
+#: holds the end values beyond: a plausible clock, not Swift's (a leap second is smeared).
+#: One more is the UTCFINIT of the real spectrum in tests/data/real (JohannesBuchner__BXA).
+#: Dates are MET counted from 2001.0 without leap seconds.
+_UTCF_POINTS = (("2006-04-03T13:12:18.200", -1.070), ("2006-07-29T19:12:30.600", -1.356),
+                ("2007-01-10T08:31:31.821", -1.68954), ("2008-03-19", -2.655),
+                ("2008-10-28T00:25:04", -3.209), ("2010-03-16", -5.619), ("2011-10-22", -7.494),
+                ("2017-02-05", -18.568), ("2018-05-04", -20.891),
+                ("2018-06-19T10:32:17", -21.155), ("2022-01-01", -28.3567))
+_MET_EPOCH = datetime(2001, 1, 1)
+_UTCF_MET = np.array([(datetime.fromisoformat(d) - _MET_EPOCH).total_seconds() for d, _ in _UTCF_POINTS])
+_UTCF_VALUE = np.array([v for _, v in _UTCF_POINTS])
 
 
 class ProductFailure(Exception):
     """A product cannot be made; the message is the reason reported to the user."""
 
 
+def utcf(met):
+    """The simulated Swift clock correction (s) at ``met``: UTC = MET + UTCF."""
+    return np.interp(np.asarray(met, dtype=float), _UTCF_MET, _UTCF_VALUE)
+
+
 def met_to_mjd(met):
-    """Swift MET to MJD on the TT scale used by XRT FITS headers (no UTCF correction)."""
-    return _MJDREF + np.asarray(met, dtype=float) / 86400.0
+    """Swift MET to MJD (UTC), clock correction applied, as UKSSDC's MJD light curves and t0.date."""
+    met = np.asarray(met, dtype=float)
+    return 51910.0 + (met + utcf(met)) / 86400.0
 
 
-def met_to_isot(met):
-    """Swift MET to an ISO UTC date string (leap-second aware, no UTCF correction)."""
-    from astropy.time import Time, TimeDelta
-    epoch = Time("2001-01-01T00:00:00", scale="utc")
-    t = epoch + TimeDelta(float(met), format="sec")
-    return t.utc.iso
+def met_to_utc(met):
+    """Swift MET to a UTC `~datetime.datetime` (clock correction applied)."""
+    return _MET_EPOCH + timedelta(seconds=float(met) + float(utcf(met)))
+
+
+def ukssdc_date(met):
+    """UTC of ``met`` written as UKSSDC writes it: ``2018 Jun 19 at 10:31:55.845 UT``."""
+    t = met_to_utc(met)
+    t = t.replace(microsecond=0) + timedelta(milliseconds=round(t.microsecond / 1000.0))
+    return "%s.%03d UT" % (t.strftime("%Y %b %d at %H:%M:%S"), t.microsecond // 1000)
 
 
 def _rng(*keys):
@@ -160,19 +185,6 @@ class Snapshot:
         return self.tstop - self.tstart
 
 
-def _grb_snapshot_starts(rng):
-    """(segment, start since T0, duration) of a GRB's snapshots."""
-    out = [(0, 95.0 + rng.uniform(0, 60), 1650.0 + rng.uniform(-100, 100))]
-    orbits = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14]
-    for k in orbits:
-        out.append((0, k * ORBIT + rng.uniform(-300, 300), rng.uniform(1000, 1800)))
-    for seg, t_mid, n in ((1, 1.0e5, 4), (2, 2.2e5, 3), (3, 3.9e5, 2), (4, 6.0e5, 2), (5, 9.0e5, 2)):
-        for j in range(n):
-            out.append((seg, t_mid + (j - n / 2) * 2 * ORBIT + rng.uniform(-200, 200),
-                        rng.uniform(1200, 2000)))
-    return out
-
-
 @lru_cache(maxsize=64)
 def schedule(targ):
     """The simulated Swift-XRT snapshots of targetID ``targ`` (empty if the target is unknown).
@@ -187,24 +199,9 @@ def schedule(targ):
     if entry is None:
         return ()
     targ = "%08d" % int(targ)
+    # The same generator goes on to draw the pointings: keep the draws in this order.
     rng = _rng("schedule", targ)
-    pieces = []
-    if entry.kind == "GRB":
-        t0 = entry.t_first
-        for seg, start, dur in _grb_snapshot_starts(rng):
-            pieces.append((seg, t0 + start, t0 + start + dur))
-    else:
-        n_targ = len(entry.targets)
-        n_obs = max(2, entry.n_obs // n_targ)
-        t = entry.t_first + entry.targets.index(targ) * 2.0e7
-        for seg in range(1, n_obs + 1):
-            t += rng.uniform(20, 200) * 86400.0
-            n_snap = 1 + int(rng.random() < 0.6)
-            start = t
-            for _ in range(n_snap):
-                dur = rng.uniform(500, 1800)
-                pieces.append((seg, start, start + dur))
-                start += ORBIT + rng.uniform(-200, 200)
+    pieces = observation_plan(entry, targ, rng)
     snaps = []
     pointing = {}
     for num, (seg, a, b) in enumerate(pieces, start=1):

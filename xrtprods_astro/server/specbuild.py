@@ -25,7 +25,7 @@ import numpy as np
 from astropy.io import fits
 
 from .sky import (ENERGY_EDGES, N_CHANNELS, CHANNEL_WIDTH, REGION, ProductFailure, effective_area,
-                  parse_time_ranges, photon_spectrum, resolution_sigma, _rng)
+                  met_to_utc, parse_time_ranges, photon_spectrum, resolution_sigma, utcf, _rng)
 
 __all__ = ["build_spectra", "make_rmf", "make_arf", "GIF_1X1"]
 
@@ -171,6 +171,11 @@ def _pha(sky, mode, counts, exposure, backscal, kind, gti, stem, tstart, tstop):
     h["RESPFILE"] = ("%s.rmf" % stem if kind == "grouped" else "none", "redistribution matrix")
     h["ANCRFILE"] = ("%s.arf" % stem if kind == "grouped" else "none", "ancillary response")
     h["TSTART"], h["TSTOP"] = tstart, tstop
+    # Clock keywords as in real XRT spectra: UTCFINIT at TSTART, dates in UTC (UTCF applied).
+    h["TIMEZERO"] = (0.0, "Time Zero")
+    h["UTCFINIT"] = (round(float(utcf(tstart)), 5), "[s] UTCF at TSTART")
+    h["DATE-OBS"] = (met_to_utc(tstart).strftime("%Y-%m-%dT%H:%M:%S"), "UTC of TSTART")
+    h["DATE-END"] = (met_to_utc(tstop).strftime("%Y-%m-%dT%H:%M:%S"), "UTC of TSTOP")
     gti_hdu = fits.BinTableHDU.from_columns([
         fits.Column(name="START", format="D", unit="s", array=np.array([g[0] for g in gti])),
         fits.Column(name="STOP", format="D", unit="s", array=np.array([g[1] for g in gti]))], name="GTI")
@@ -236,24 +241,29 @@ def _fit(sky, mode, net, exposure, ngroups, arf, rng, model, dchi, galactic, z):
 
 
 def _fit_text(res, shape, galactic, z, rate, corr, ontime):
-    def line(name, v, pos, neg):
-        return "%s %.6g (%.6g, %.6g)" % (name, v, v + neg, v + pos)
+    """``<r><mode>_fit.fit`` as UKSSDC writes it (products.md §5): two spaces after each name,
+    bounds (not errors) in brackets, ``(0, 0)`` for a frozen parameter."""
+    def line(name, v, pos=None, neg=None, spec="%.10g"):
+        if pos is None:
+            return "%s  %.6g (0, 0)" % (name, v)
+        return ("%s  %.6g (" + spec + ", " + spec + ")") % (name, v, v + neg, v + pos)
+
+    def flux(name, v, pos, neg):
+        return "%s  %r (%r, %r) erg cm**-2 s**-1" % (name, float(v), float(v + neg), float(v + pos))
     out = []
     if galactic:
-        g = res["GalacticNH"] / 1e22
-        out.append(line("Gal_nh", g, 0.0, 0.0))
+        out.append(line("Gal_nh", res["GalacticNH"] / 1e22))
     out.append(line("excess_nh", res["NH"] / 1e22, res["NHPos"] / 1e22, res["NHNeg"] / 1e22))
     if z is not None:
-        out.append(line("z_abs", z, 0.0, 0.0))
+        out.append(line("z_abs", z))
     out.append(line(*shape))
-    out.append(line("Obs flux", res["ObsFlux"], res["ObsFluxPos"], res["ObsFluxNeg"]) + " erg cm**-2 s**-1")
-    out.append(line("Unabs flux", res["UnabsFlux"], res["UnabsFluxPos"], res["UnabsFluxNeg"])
-               + " erg cm**-2 s**-1")
-    out.append("Cstat = %.4f, DOF = %d" % (res["Cstat"], res["Dof"]))
-    out.append("FitChi = %.4f" % res["FitChi"])
-    out.append("File count rate: %.6g " % rate)
-    out.append("Corr factor:\t%.6g" % corr)
-    out.append("Ontime:\t%.6g" % ontime)
+    out.append(flux("Obs flux", res["ObsFlux"], res["ObsFluxPos"], res["ObsFluxNeg"]))
+    out.append(flux("Unabs flux", res["UnabsFlux"], res["UnabsFluxPos"], res["UnabsFluxNeg"]))
+    out.append("Cstat = %.10g, DOF = %d" % (res["Cstat"], res["Dof"]))
+    out.append("FitChi = %.10g" % res["FitChi"])
+    out.append("File count rate: %.10g " % rate)
+    out.append("Corr factor:\t%.15g" % corr)
+    out.append("Ontime:\t%.15E" % ontime)
     return "\n".join(out) + "\n"
 
 
@@ -328,10 +338,12 @@ def _intervals(sky):
             raise ProductFailure("timeslice=user needs at least one rname1/gti1 pair")
         return out
     if slicing == "snapshot":
+        # A snapshot is (obsID, number): numbers repeat across targets. Slices are numbered
+        # 1, 2, ... in time order so that their names stay unique.
         groups = {}
         for w in base:
-            groups.setdefault(w[0].snapnum, []).append(w)
-        return [("Snapshot_%d" % k, ws, ws[0][1], ws[-1][2]) for k, ws in groups.items()]
+            groups.setdefault((w[0].obsid, w[0].snapnum), []).append(w)
+        return [("Snapshot_%d" % i, ws, ws[0][1], ws[-1][2]) for i, ws in enumerate(groups.values(), start=1)]
     if slicing == "obsid":
         groups = {}
         for w in base:
@@ -398,7 +410,8 @@ def build_spectra(sky, out_dir, url_base):
             bkg_counts = np.zeros(N_CHANNELS, dtype=np.int64)
             exposure, corr_w, times = 0.0, 0.0, []
             ratio = REGION[mode]["ratio"]
-            for n, (snap, a, b) in enumerate(mw):
+            pup = {}
+            for snap, a, b in mw:
                 st, se, bt, be, ev = sky.events(snap, a, b)
                 sc = np.bincount(np.minimum((se / CHANNEL_WIDTH).astype(int), N_CHANNELS - 1),
                                  minlength=N_CHANNELS)
@@ -409,11 +422,16 @@ def build_spectra(sky, out_dir, url_base):
                 corr_w += ev.corr * (b - a)
                 times.append(st)
                 radius = REGION[mode]["radius"] * 2.357
-                region = ("annulus(%.5f,%.5f,%.1f\",%.1f\")" % (sky.ra, sky.dec, 7.0, radius)
-                          if ev.corr > 1.0 / REGION[mode]["eef"] * 1.05
-                          else "circle(%.5f,%.5f,%.1f\")" % (sky.ra, sky.dec, radius))
-                areas.append("%s/%spup%d.evt, %.3f -- %.3f\n%s\nCounts: %d\nBACKSCAL %.6g\n"
-                             % (snap.obsid, mode.lower(), n, a, b, region, len(st), ratio * 1.2566e-3))
+                # As the real .areas: piled-up event lists ``<mode>pupN`` with an annulus, the
+                # others ``<mode>allnonpupN`` with a circle; N counts from 1 within each obsID.
+                piled = ev.corr > 1.0 / REGION[mode]["eef"] * 1.05
+                region = ("annulus(%.10f,%.10f,%.9g\",%g\")" % (sky.ra, sky.dec, 7.0, radius) if piled
+                          else "circle(%.10f,%.10f,%g\")" % (sky.ra, sky.dec, radius))
+                evt = "%s%s" % (mode.lower(), "pup" if piled else "allnonpup")
+                pup[snap.obsid, evt] = pup.get((snap.obsid, evt), 0) + 1
+                areas.append("%s/%s%d.evt, %d -- %d\n  %s\n  Counts: %d\n  BACKSCAL %.15g\n\n"
+                             % (snap.obsid, evt, pup[snap.obsid, evt], a - sky.t0, b - sky.t0, region,
+                                len(st), ratio * 1.2566e-3))
             if exposure <= 0 or src_counts.sum() == 0:
                 continue
             modes.append(mode)
@@ -467,7 +485,7 @@ def build_spectra(sky, out_dir, url_base):
         else:
             any_spec = True
             entry["Modes"] = modes
-            members["%s.areas" % rname] = "\n".join(areas).encode()
+            members["%s.areas" % rname] = "".join(areas).encode()
             members["README.txt"] = _README.format(stem=rname, dchi=dchi).encode()
             buf = io.BytesIO()
             with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz:
