@@ -225,10 +225,11 @@ def test_ctrl_c_while_waiting_is_exit_code_130(capsys, slow_service, monkeypatch
     job = XRTProductsClass(server=slow_service.url, email=slow_service.email).submit(
         grb_request(standard_position=True))
 
-    def interrupt(seconds):
+    def interrupt(self, seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_sleep", interrupt)
+    # The CLI waits with XRTJob.wait, which pauses on the client's clock.
+    monkeypatch.setattr(XRTProductsClass, "sleep", interrupt)
     code, out, err = run(capsys, *on(slow_service, "wait", job.job_id))
     assert code == cli.EXIT_INTERRUPT
     assert "interrupted" in err and "Traceback" not in err
