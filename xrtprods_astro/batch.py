@@ -362,10 +362,8 @@ class BatchRun:
     def _table_items(self, table, name_column, params_columns):
         cols = list(table.colnames)
         columns = find_columns(table, name_column)
-        if columns.name is None and columns.coord is None and columns.ra is None:
-            raise InvalidRequestError("targets: the table has no name column (set name_column=) and no "
-                                      "coordinates (a SkyCoord column or RA/Dec columns such as ra/dec, "
-                                      f"RAJ2000/DEJ2000 or _RA/_DE); it has {', '.join(cols)}")
+        if columns.name is None and columns.coord is None and columns.ra is None and len(table):
+            row_target(table[0], columns)  # raises the message every door gives for such a row
         taken = set(columns)
         if params_columns is None:
             mapping = {}

@@ -408,7 +408,8 @@ def _choice(param, value, label, t0):
 
 def _models(param, value, label, t0):
     if isinstance(value, str):
-        value = [value]
+        # "powerlaw,apec" as the command line and jobPars spell a list.
+        value = [v for v in re.split(r"[,\s]+", value) if v]
     try:
         items = list(value)
     except TypeError:
