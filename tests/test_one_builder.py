@@ -26,7 +26,8 @@ GRB = SkyCoord(335.6985, -7.5179, unit="deg")
 #: (id, products, globals): every product, every light-curve binning, and requests that must be refused.
 CASES = [
     ("lc-default", {"lightcurve": {}}, {}),
-    ("lc-counts", {"lightcurve": {"binning": "counts", "pc_counts": 50, "wt_counts": 40, "dynamic": False}}, {}),
+    ("lc-counts", {"lightcurve": {"binning": "counts", "pc_counts": 50, "wt_counts": 40,
+                                  "dynamic": False}}, {}),
     ("lc-counts-partial", {"lightcurve": {"pc_counts": 50}}, {}),
     ("lc-time", {"lightcurve": {"binning": "time", "pc_bin_time": 100, "wt_bin_time": 10.5}}, {}),
     ("lc-snapshot", {"lightcurve": {"binning": "snapshot", "min_energy": 0.5}}, {}),
