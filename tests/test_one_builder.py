@@ -201,3 +201,12 @@ def test_batch_preview_names_each_refused_target(service, tmp_path):
     assert len(info.value.problems) == 1 and info.value.problems[0].startswith("bad: ")
     assert "pos_err" in info.value.problems[0]
     assert service.count() == 0
+
+
+def test_batch_row_with_unreadable_position_is_named_by_its_name(service, tmp_path):
+    table = Table({"name": ["X1"], "ra": ["not an angle"], "dec": ["1"]})
+    batch = BatchRun(table, products={"lightcurve": True}, state_file=tmp_path / "s.json",
+                     dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL))
+    with pytest.raises(InvalidRequestError) as info:
+        batch.get_query_payload()
+    assert info.value.problems[0].startswith("X1: ") and "not an angle" in info.value.problems[0]

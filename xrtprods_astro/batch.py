@@ -209,8 +209,10 @@ class BatchRun:
     Parameters
     ----------
     targets : `~astropy.table.Table`, `~astropy.table.Row`, `~astropy.coordinates.SkyCoord` or list
-        A table (a name column and/or coordinate columns: a SkyCoord column, or
-        RA/Dec columns in degrees, sexagesimal strings or Quantities; other
+        A table (a name column and/or coordinate columns, found by
+        `xrtprods_astro.targets.find_columns`: a SkyCoord column, or RA/Dec
+        columns such as ``ra/dec``, ``RAJ2000/DEJ2000`` or ``_RA/_DE``, any case,
+        in degrees, sexagesimal strings or Quantities; other
         columns named after parameters set that row's parameters, overriding
         the shared settings), or a list whose items are names (resolved by the
         service, ``get_coords``), scalar SkyCoords, ``(name, SkyCoord)`` pairs,
@@ -248,10 +250,12 @@ class BatchRun:
         Threads retrieving products in parallel.
     **global_params
         Global parameters shared by every target (``pos_err``,
-        ``get_t0``...). Unless set here or in a column, the defaults of
-        `~xrtprods_astro.core.default_globals` apply, and a target given by
-        name alone is resolved by the service (``get_coords``), which spares
-        hundreds of name look-ups on this computer.
+        ``get_t0``...). Requests are built by `xrtprods_astro.builder.build_request`,
+        as ``XRTProducts.submit`` builds its own: unless set here or in a
+        column, its defaults apply (globals, the GRB light-curve binning,
+        source detection on all data), and a target given by name alone is
+        resolved by the service (``get_coords``), which spares hundreds of
+        name look-ups on this computer.
 
     Raises
     ------
@@ -393,6 +397,8 @@ class BatchRun:
                 item["target"] = row_target(row, columns, resolver="service")
             except (InvalidRequestError, ValueError, TypeError, u.UnitsError) as exc:
                 item["_error"] = exc
+                if columns.name is not None and _cell(row[columns.name]) is not None:
+                    item["name"] = str(_cell(row[columns.name])).strip()  # names the failed target
             for col, (prod, spelling) in routes.items():
                 value = _cell(row[col])
                 if value is None:

@@ -275,8 +275,8 @@ def build_request(args):
     target = None
     if (args.ra is None) != (args.dec is None):
         raise InvalidRequestError("--ra/--dec: give both, or neither")
-    if sum(x is not None for x in (args.ra, args.table)) > 1:
-        raise InvalidRequestError("--table: give a table or --ra/--dec, not both")
+    if args.table is not None and (args.ra is not None or args.target is not None):
+        raise InvalidRequestError("--table: give a table, a name or --ra/--dec, not two of them")
     if args.ra is not None:
         target = SkyCoord(_angle(args.ra, "--ra", hours=True), _angle(args.dec, "--dec", hours=False))
         name = args.name or args.target
