@@ -27,9 +27,10 @@ from urllib.parse import urlparse
 
 from astropy.utils.exceptions import AstropyWarning
 
-from .files import table_for_file
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
                          RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError)
+from .files import table_for_file
+from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
 
 __all__ = ["main", "build_parser", "parse_param", "build_request",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_SERVICE", "EXIT_TIMEOUT", "EXIT_INTERRUPT"]
@@ -47,17 +48,19 @@ EXIT_INTERRUPT = 130
 LOCAL_POLL_INTERVAL = 0.5
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-#: Product flags of ``submit``: (option, aliases, product key, help).
-_PRODUCT_FLAGS = [
-    ("--lightcurve", ("--lc",), "lightcurve", "a light curve (with hardness ratios)"),
-    ("--spectrum", ("--spec",), "spectrum", "a spectrum with an automatic fit"),
-    ("--standard-position", ("--psf",), "standard_position", "a standard (PSF-fit) position"),
-    ("--enhanced-position", ("--enh",), "enhanced_position", "an enhanced (UVOT-corrected) position"),
-    ("--astrometric-position", ("--xastrom",), "astrometric_position",
-     "an astrometric (2MASS-corrected) position"),
-    ("--image", (), "image", "images in three energy bands"),
-    ("--source-detection", ("--sourcedet",), "source_detection", "source lists per energy band"),
-]
+#: What each product flag of ``submit`` asks for (the flags are the vocabulary's keys and codes).
+_PRODUCT_HELP = {
+    "lightcurve": "a light curve (with hardness ratios)",
+    "spectrum": "a spectrum with an automatic fit",
+    "standard_position": "a standard (PSF-fit) position",
+    "enhanced_position": "an enhanced (UVOT-corrected) position",
+    "astrometric_position": "an astrometric (2MASS-corrected) position",
+    "image": "images in three energy bands",
+    "source_detection": "source lists per energy band",
+}
+#: Product flags of ``submit``: (option, aliases, product key, help); ``--lc``, ``--psf``... are the codes.
+_PRODUCT_FLAGS = [(option, tuple({f"--{prod.code.lower()}"} - {option}), key, _PRODUCT_HELP[key])
+                  for key, prod in PRODUCTS.items() for option in [f"--{key.replace('_', '-')}"]]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -658,7 +661,7 @@ def build_parser():
              "  xrtprods download 123456 --output grb_products --format zip --extract")
     _add_job_id(p)
     p.add_argument("--output", "-o", default=".", metavar="DIR", help="directory to write into")
-    p.add_argument("--format", choices=("tar.gz", "tar", "zip"), default="tar.gz", help="archive format")
+    p.add_argument("--format", choices=ARCHIVE_FORMATS, default="tar.gz", help="archive format")
     p.add_argument("--extract", action="store_true", help="extract the archives (and print the files)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist")
     _add_products(p, "'all' for the service's single archive; default: each product of the job")
