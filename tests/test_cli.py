@@ -225,10 +225,11 @@ def test_ctrl_c_while_waiting_is_exit_code_130(capsys, slow_service, monkeypatch
     job = XRTProductsClass(server=slow_service.url, email=slow_service.email).submit(
         grb_request(standard_position=True))
 
-    def interrupt(seconds):
+    def interrupt(self, seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_sleep", interrupt)
+    # The CLI waits with XRTJob.wait, which pauses on the client's clock.
+    monkeypatch.setattr(XRTProductsClass, "sleep", interrupt)
     code, out, err = run(capsys, *on(slow_service, "wait", job.job_id))
     assert code == cli.EXIT_INTERRUPT
     assert "interrupted" in err and "Traceback" not in err
@@ -443,3 +444,15 @@ def test_the_printed_python_runs(xrtprods_service_factory, monkeypatch):
     lc = namespace["lc"]
     assert "PC" in lc.datasets and lc["PC"]["rate"].unit == u.ct / u.s
     assert lc.meta["t0"].isot.startswith("2020-04-16T07:05:36")
+
+
+def test_submit_table_row_needs_one_target_source(capsys, tmp_path):
+    path = tmp_path / "t.ecsv"
+    Table({"name": ["A", "B"], "ra": [1.0, 2.0], "dec": [3.0, 4.0]}).write(path)
+    code, out, err = run(capsys, "--email", "a@b.org", "submit", "--table", path, "--lc", "--dry-run")
+    assert code == cli.EXIT_USAGE and "--row N" in err
+    code, out, err = run(capsys, "--email", "a@b.org", "submit", "--table", path, "--row", 1, "--lc",
+                         "--dry-run")
+    assert code == 0 and json.loads(out)["RA"] == 2.0 and json.loads(out)["name"] == "B"
+    code, out, err = run(capsys, "submit", "X", "--table", path, "--row", 0, "--lc", "--dry-run")
+    assert code == cli.EXIT_USAGE and "not two of them" in err

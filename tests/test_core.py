@@ -6,6 +6,7 @@ import pytest
 import xrt_fake_session as fake
 import requests
 from astropy import units as u
+from astropy.coordinates import SkyCoord
 
 from xrtprods_astro import conf
 from xrtprods_astro.core import XRTProducts, XRTProductsClass, position_kind
@@ -184,3 +185,44 @@ def test_empty_products_pass_through(service, client):
     assert client.spectral_fit_data(951) == {"NoSpectrum": 1}
     assert client.rebinned_lightcurve_data(77) == {"NOLC": 1}
     assert client.position_data(951, "standard") == {"GotPos": 0}
+
+
+GRB = SkyCoord(335.6985, -7.5179, unit="deg")
+
+
+def test_async_returns_the_submitted_job_at_once(service, client):
+    # The asynchronous form of a job service: submit and hand back the job; no status call, no wait.
+    service.add("run_userobject.php", "submit_ok")
+    job = client.get_lightcurve_async(GRB, binning="counts", pc_counts=20, wt_counts=30, dynamic=True)
+    assert isinstance(job, XRTJob) and job.job_id == "951"
+    routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
+    assert routes == ["run_userobject.php"]
+    assert job.target_meta["resolver"] == "coordinates"
+
+
+def test_plain_call_waits_and_returns_astropy_objects(service, client):
+    service.add("run_userobject.php", "submit_ok")
+    service.add("checkProductStatus.php", "status_running", "status_complete")
+    service.add("getLCData.php", "lcdata")
+    lc = client.get_lightcurve(GRB)
+    routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
+    assert routes == ["run_userobject.php", "checkProductStatus.php", "checkProductStatus.php",
+                      "getLCData.php"]
+    assert lc.meta["job_id"] == "951" and "PC" in lc.datasets
+    assert lc["PC"]["rate"].unit is not None
+
+
+def test_rebin_sends_json_booleans(client, monkeypatch):
+    # API/main.php takes Python-style values, as swifttools sends them: true/false, not 1/0.
+    import json
+    sent = {}
+
+    def call_common(url, func, payload, **kw):
+        sent.update(payload)
+        return {"JobID": 5}
+
+    monkeypatch.setattr(client._transport, "call_common", call_common)
+    client.rebin_lightcurve(7, name="X", binning="counts", pc_counts=20, wt_counts=30, dynamic=True,
+                            match_hr=False)
+    text = json.dumps(sent)
+    assert '"dynamic": true' in text and '"matchHR": false' in text and '"pcCounts": 20' in text

@@ -133,6 +133,7 @@ def test_rebin_parameters_in_any_spelling(client, monkeypatch):
     assert client.rebin_lightcurve(7, name="X", binning="time", pc_bin_time=2 * u.min, wtbin=1,
                                    minEnergy=500 * u.eV, dynamic=False) == 5
     assert sent == {"type": "UOB_LC", "objectID": 7, "binMeth": "time", "pcBinTime": 120.0,
-                    "wtBinTime": 1.0, "minEnergy": 0.5, "dynamic": 0, "name": "X"}
+                    "wtBinTime": 1, "minEnergy": 0.5, "dynamic": False, "name": "X"}
+    assert sent["dynamic"] is False
     with pytest.raises(InvalidRequestError, match="inc_hours"):
         client.rebin_lightcurve(7, name="X", binning="time", inc_hours=3)

@@ -209,3 +209,42 @@ def test_attach_repr_dict_and_rebin(service, client):
     summary = job.to_dict()
     assert summary["job_id"] == 951 and summary["status"]["lightcurve"]["code"] == 4
     assert "status: lightcurve=4" in repr(job)
+
+
+def test_wait_reports_each_poll_to_a_progress_callable(service, client, clock):
+    # The one wait loop: the CLI, the demo and callers draw progress through this hook.
+    service.add("checkProductStatus.php", "status_running", "status_complete")
+    seen = []
+
+    class Recorder:
+        closed = False
+
+        def __call__(self, job, statuses):
+            seen.append((job.job_id, {k: s.code for k, s in statuses.items()}))
+
+        def close(self):
+            Recorder.closed = True
+
+    _job(client, dopsf=1).wait(poll_interval=5, progress=Recorder())
+    assert seen == [("951", {"lightcurve": 3, "standard_position": 2}),
+                    ("951", {"lightcurve": 4, "standard_position": 4})]
+    assert Recorder.closed and clock.sleeps == [5]
+
+
+def test_stream_progress_draws_a_bar_per_change(service, client, clock):
+    import io
+    from xrtprods_astro.job import StreamProgress
+    service.add("checkProductStatus.php", "status_running", "status_running", "status_complete")
+    stream = io.StringIO()
+    _job(client, dopsf=1).wait(poll_interval=5, progress=StreamProgress(stream))
+    lines = stream.getvalue().splitlines()
+    assert lines == ["[--------------------] 0/2 products done  "
+                     "(lightcurve: Running; standard_position: Queued)",
+                     "[####################] 2/2 products done"]
+
+
+def test_poll_is_one_status_call(service, client):
+    service.add("checkProductStatus.php", "status_running")
+    statuses, finished = _job(client, dopsf=1).poll()
+    assert finished is False and set(statuses) == {"lightcurve", "standard_position"}
+    assert service.count() == 1

@@ -78,7 +78,7 @@ def test_product_codes_and_flags(spelling, key):
 def test_unknown_product_suggests():
     with pytest.raises(InvalidRequestError, match="lightcurv.*did you mean 'lightcurve'"):
         P.product("lightcurv")
-    with pytest.raises(InvalidRequestError, match="not a product name"):
+    with pytest.raises(InvalidRequestError, match="3 is not a product"):
         P.product(3)
 
 

@@ -257,12 +257,31 @@ def test_time_range_convenience_and_since_t0():
 
 def test_srcrad_collapses_and_models_are_lists():
     req = minimal(centroid=True, pos_err=2,
-                  lightcurve={"binning": "obsid", "srcrad": 10},
+                  lightcurve={"binning": "obsid", "srcrad": 40},
                   spectrum={"source_radius": 94.28 * u.arcsec, "models": ("powerlaw", "apec")})
     wire = req.to_wire()
     assert list(wire).count("srcrad") == 1 and wire["srcrad"] == 40
     assert wire["models"] == ["powerlaw", "apec"]
     assert json.loads(json.dumps(wire))["models"] == ["powerlaw", "apec"]
+
+
+def test_srcrad_set_differently_by_two_products_is_refused_naming_both():
+    # One wire key for both products: sending one value would silently drop the other.
+    req = minimal(centroid=True, pos_err=2, lightcurve={"binning": "obsid", "srcrad": 10},
+                  spectrum={"source_radius": 94.28 * u.arcsec})
+    with pytest.raises(InvalidRequestError) as info:
+        req.to_wire()
+    text = str(info.value)
+    assert "lightcurve source_radius=10" in text and "spectrum source_radius=40" in text
+    assert "srcrad" in text
+
+
+def test_spectrum_without_has_redshift_gets_the_stated_default():
+    # swifttools refuses a spectrum without hasRedshift; we apply False and say so in the repr.
+    req = minimal(centroid=True, pos_err=2, spectrum=True)
+    assert req.params("spectrum")["has_redshift"] is False
+    assert "'has_redshift': False" in repr(req)
+    assert req.to_wire()["specz"] == 0
 
 
 def test_max_gap_decision():

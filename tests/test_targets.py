@@ -119,7 +119,7 @@ def test_heasarc_2sxps_row_with_quantities():
 def test_bad_tables():
     with pytest.raises(InvalidRequestError, match="a Table of 2 rows"):
         resolve_target(Table({"ra": [1.0, 2.0], "dec": [3.0, 4.0]}))
-    with pytest.raises(InvalidRequestError, match="no recognised position columns"):
+    with pytest.raises(InvalidRequestError, match="no position and no name"):
         resolve_target(Table({"x": [1.0], "y": [2.0]})[0])
     masked = Table({"ra": np.ma.array([1.0], mask=[True]), "dec": [2.0]}, masked=True)
     with pytest.raises(InvalidRequestError, match="masked"):

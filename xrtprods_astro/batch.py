@@ -41,9 +41,13 @@ from astropy.time import Time
 from astropy.utils.console import ProgressBar
 
 from . import params as P
-from .core import default_globals
+from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
+from .job import XRTJob
+from .request import ProductRequest, coord_name
+from .targets import Target, find_columns, row_target
+from .vocabulary import ARCHIVE_FORMATS, PRODUCTS, product_code, product_key
 
 __all__ = ["BatchRun", "run_batch", "RETRIEVABLE"]
 
@@ -57,15 +61,9 @@ RETRIEVABLE = ("lightcurve", "spectrum", "standard_position", "enhanced_position
 
 _STATE_FORMAT = "xrtprods_astro.batch"
 _STATE_VERSION = 1
-_FORMATS = ("tar.gz", "tar", "zip")
 _CLOCK_SKEW = 600.0            # seconds of clock difference tolerated when reconciling an intent
 _MAX_SUBMIT_ATTEMPTS = 4       # transient submission failures before a target is given up
 _MAX_RETRIEVE_ATTEMPTS = 3     # retrieval failures of a target before its products are reported failed
-_NAME_COLUMNS = ("name", "Name", "NAME", "main_id", "MAIN_ID", "target", "Target", "TARGET",
-                 "object", "Object", "OBJECT", "IAUName", "iauname")
-_RA_COLUMNS = ("ra", "RA", "ra_deg", "RA_deg", "RAJ2000", "_RAJ2000", "RA_ICRS", "ra_icrs", "RA_d")
-_DEC_COLUMNS = ("dec", "DEC", "Dec", "dec_deg", "DEC_deg", "DEJ2000", "_DEJ2000", "DE_ICRS", "dec_icrs",
-                "DEC_d")
 _FINAL = ("retrieved", "failed")
 
 
@@ -156,44 +154,13 @@ class _State:
 
 
 def _normalise_products(products):
-    from .job import product_key
     if products is None:
         raise InvalidRequestError("products: give the products to build, e.g. "
                                   "products={'lightcurve': {'binning': 'counts'}, 'standard_position': True}")
-    if isinstance(products, str):
-        products = [p for p in products.split(",") if p.strip()]
-    if isinstance(products, dict):
-        items = products.items()
-    else:
-        items = [(p, True) for p in products]
-    out = {}
-    for spelling, spec in items:
-        key = product_key(spelling, name="products")
-        if spec is True:
-            spec = {}
-        elif spec is False or spec is None:
-            continue
-        elif not isinstance(spec, dict):
-            raise InvalidRequestError(f"products: {spelling}: {spec!r} is not valid; give True or a dict "
-                                      "of its parameters")
-        out[key] = dict(spec)
+    out = normalise_products(products)
     if not out:
-        raise InvalidRequestError("products: no product given; allowed: lightcurve, spectrum, "
-                                  "standard_position, enhanced_position, astrometric_position, image, "
-                                  "source_detection")
+        raise InvalidRequestError(f"products: no product given; allowed: {', '.join(PRODUCTS)}")
     return out
-
-
-def _column(colnames, explicit, candidates, what):
-    if explicit is not None:
-        if explicit not in colnames:
-            raise InvalidRequestError(f"{what}: no column {explicit!r} in the targets table; columns: "
-                                      f"{', '.join(colnames)}")
-        return explicit
-    for name in candidates:
-        if name in colnames:
-            return name
-    return None
 
 
 def _cell(value):
@@ -207,22 +174,6 @@ def _cell(value):
     if isinstance(value, str) and not value.strip():
         return None
     return value
-
-
-def _angle(value, unit, hours=False):
-    if isinstance(value, u.Quantity):
-        return value
-    if isinstance(value, str):
-        return value
-    return value * (unit or u.deg)
-
-
-def _coord_from(ra, dec, ra_unit, dec_unit):
-    if isinstance(ra, str) or isinstance(dec, str):
-        text_ra, text_dec = str(ra).strip(), str(dec).strip()
-        sexagesimal = any(c in text_ra for c in " :hms")
-        return SkyCoord(text_ra, text_dec, unit=(u.hourangle if sexagesimal else u.deg, u.deg))
-    return SkyCoord(_angle(ra, ra_unit), _angle(dec, dec_unit))
 
 
 def _param_target(column, mapping, products):
@@ -246,7 +197,10 @@ class _Target:
     """One target of a batch: its key, name and request (or why none could be built)."""
 
     def __init__(self, key, name, wire=None, error=None):
-        self.key, self.name, self.wire, self.error = key, name, wire, error
+        self.key, self.name, self.wire = key, name, wire
+        # The exception (kept for get_query_payload) and its one-line text (kept in the state file).
+        self.exc = error if isinstance(error, Exception) else None
+        self.error = _one_line(error) if error is not None else None
 
 
 class BatchRun:
@@ -255,8 +209,10 @@ class BatchRun:
     Parameters
     ----------
     targets : `~astropy.table.Table`, `~astropy.table.Row`, `~astropy.coordinates.SkyCoord` or list
-        A table (a name column and/or coordinate columns: a SkyCoord column, or
-        RA/Dec columns in degrees, sexagesimal strings or Quantities; other
+        A table (a name column and/or coordinate columns, found by
+        `xrtprods_astro.targets.find_columns`: a SkyCoord column, or RA/Dec
+        columns such as ``ra/dec``, ``RAJ2000/DEJ2000`` or ``_RA/_DE``, any case,
+        in degrees, sexagesimal strings or Quantities; other
         columns named after parameters set that row's parameters, overriding
         the shared settings), or a list whose items are names (resolved by the
         service, ``get_coords``), scalar SkyCoords, ``(name, SkyCoord)`` pairs,
@@ -294,10 +250,12 @@ class BatchRun:
         Threads retrieving products in parallel.
     **global_params
         Global parameters shared by every target (``pos_err``,
-        ``get_t0``...). Unless set here or in a column, the defaults of
-        `~xrtprods_astro.core.default_globals` apply, and a target given by
-        name alone is resolved by the service (``get_coords``), which spares
-        hundreds of name look-ups on this computer.
+        ``get_t0``...). Requests are built by `xrtprods_astro.builder.build_request`,
+        as ``XRTProducts.submit`` builds its own: unless set here or in a
+        column, its defaults apply (globals, the GRB light-curve binning,
+        source detection on all data), and a target given by name alone is
+        resolved by the service (``get_coords``), which spares hundreds of
+        name look-ups on this computer.
 
     Raises
     ------
@@ -333,9 +291,9 @@ class BatchRun:
                                       "seconds") from None
         if not self.poll_interval >= 0:
             raise InvalidRequestError(f"poll_interval: must be >= 0 seconds, got {poll_interval!r}")
-        if download_format not in _FORMATS:
+        if download_format not in ARCHIVE_FORMATS:
             raise InvalidRequestError(f"download_format: {download_format!r} is not allowed; allowed: "
-                                      f"{', '.join(_FORMATS)}")
+                                      f"{', '.join(ARCHIVE_FORMATS)}")
         self.download_format = download_format
         if retrieve is None:
             retrieve = [k for k in self.products if k in RETRIEVABLE] + ["archive"]
@@ -345,7 +303,6 @@ class BatchRun:
         for item in retrieve:
             item = str(item).strip()
             if item != "archive":
-                from .job import product_key
                 try:
                     item = product_key(item, name="retrieve")
                 except InvalidRequestError:
@@ -370,14 +327,13 @@ class BatchRun:
 
     # ------------------------------------------------------------------ targets
     def _parse_targets(self, targets, name_column, params_columns):
-        from .request import ProductRequest
         if isinstance(targets, Row):
             targets = targets.table[[targets.index]]
         items = []
         if isinstance(targets, Table):
             items = self._table_items(targets, name_column, params_columns)
         elif isinstance(targets, SkyCoord):
-            items = [{"position": c} for c in (targets if not targets.isscalar else [targets])]
+            items = [{"target": c} for c in (targets if not targets.isscalar else [targets])]
         elif isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
             raise InvalidRequestError("targets: give a Table, a SkyCoord or a list of names, SkyCoords, "
                                       f"(name, SkyCoord) pairs, dicts or ProductRequests, not {targets!r}")
@@ -385,14 +341,12 @@ class BatchRun:
             for item in targets:
                 if isinstance(item, ProductRequest):
                     items.append(item)
-                elif isinstance(item, SkyCoord):
-                    items.append({"position": item})
-                elif isinstance(item, str):
-                    items.append({"name": item})
+                elif isinstance(item, (SkyCoord, str)):
+                    items.append({"target": item})
                 elif isinstance(item, dict):
                     items.append(dict(item))
                 elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], SkyCoord):
-                    items.append({"name": str(item[0]), "position": item[1]})
+                    items.append({"name": str(item[0]), "target": item[1]})
                 else:
                     items.append({"_error": f"target {item!r} is not a name, SkyCoord, (name, SkyCoord), "
                                             "dict or ProductRequest"})
@@ -411,20 +365,10 @@ class BatchRun:
 
     def _table_items(self, table, name_column, params_columns):
         cols = list(table.colnames)
-        name_col = _column(cols, name_column, _NAME_COLUMNS, "name_column")
-        coord_col = next((c for c in cols if isinstance(table[c], SkyCoord)), None)
-        ra_col = dec_col = None
-        if coord_col is None:
-            ra_col = _column(cols, None, _RA_COLUMNS, "ra")
-            dec_col = _column(cols, None, _DEC_COLUMNS, "dec")
-            if (ra_col is None) != (dec_col is None):
-                raise InvalidRequestError(f"targets: found {ra_col or dec_col!r} but not its partner "
-                                          "coordinate column")
-        if name_col is None and coord_col is None and ra_col is None:
-            raise InvalidRequestError(f"targets: the table has no name column (looked for "
-                                      f"{', '.join(_NAME_COLUMNS)}; set name_column=) and no coordinates "
-                                      "(a SkyCoord column or RA/Dec columns)")
-        taken = {name_col, coord_col, ra_col, dec_col}
+        columns = find_columns(table, name_column)
+        if columns.name is None and columns.coord is None and columns.ra is None and len(table):
+            row_target(table[0], columns)  # raises the message every door gives for such a row
+        taken = set(columns)
         if params_columns is None:
             mapping = {}
             for col in cols:
@@ -445,22 +389,16 @@ class BatchRun:
                 raise InvalidRequestError(f"params_columns: no column {col!r} in the targets table; columns: "
                                           f"{', '.join(cols)}")
             routes[col] = _param_target(col, spelling, self.products)
-        ra_unit = getattr(table[ra_col], "unit", None) if ra_col else None
-        dec_unit = getattr(table[dec_col], "unit", None) if dec_col else None
         items = []
         for row in table:
             item = {}
             try:
-                if name_col is not None and _cell(row[name_col]) is not None:
-                    item["name"] = str(_cell(row[name_col])).strip()
-                if coord_col is not None:
-                    item["position"] = row[coord_col]
-                elif ra_col is not None:
-                    ra, dec = _cell(row[ra_col]), _cell(row[dec_col])
-                    if ra is not None and dec is not None:
-                        item["position"] = _coord_from(ra, dec, ra_unit, dec_unit)
-            except (ValueError, TypeError, u.UnitsError) as exc:
-                item["_error"] = f"cannot read the target's coordinates ({exc})"
+                # Names alone are resolved by the service: it spares many look-ups on this computer.
+                item["target"] = row_target(row, columns, resolver="service")
+            except (InvalidRequestError, ValueError, TypeError, u.UnitsError) as exc:
+                item["_error"] = exc
+                if columns.name is not None and _cell(row[columns.name]) is not None:
+                    item["name"] = str(_cell(row[columns.name])).strip()  # names the failed target
             for col, (prod, spelling) in routes.items():
                 value = _cell(row[col])
                 if value is None:
@@ -476,45 +414,76 @@ class BatchRun:
         return items
 
     def _build(self, item, index):
-        """(name, wire dict or None, error or None) of one target."""
-        from .request import ProductRequest, coord_name
+        """(name, wire dict or None, error or None) of one target, built by the one request builder."""
         if isinstance(item, ProductRequest):
             name = str(item.params().get("name") or f"target{index + 1}")
             try:
                 return name, {k: _json_value(v) for k, v in item.to_wire().items()}, None
             except InvalidRequestError as exc:
-                return name, None, _one_line(exc)
+                return name, None, exc
         item = dict(item)
         error = item.pop("_error", None)
         row_products = item.pop("_products", {})
+        target = item.pop("target", None)
         position = item.pop("position", None)
+        target = position if target is None else target
         name = item.pop("name", None)
-        if name is None:
-            name = coord_name(position) if isinstance(position, SkyCoord) else f"target{index + 1}"
-        if error:
-            return name, None, error
-        products = {}
-        for key, shared in self.products.items():
-            own = {k: v for k, v in row_products.get(key, {}).items()}
-            products[key] = {**shared, **own}
+        if isinstance(target, Target):
+            label = name or target.name
+        elif isinstance(target, SkyCoord) and target.isscalar:
+            label = name or coord_name(target)
+        elif isinstance(target, str):
+            label = name or target
+        else:
+            label = name or f"target{index + 1}"
+        if error is not None:
+            return label, None, error
         for key in row_products:
-            if key not in products:
-                return name, None, f"{key}: parameters given for a product that was not requested"
-        given = {}
-        for key, value in {**self.global_params, **item}.items():
+            if key not in self.products:
+                return label, None, f"{key}: parameters given for a product that was not requested"
+        products = {key: {**shared, **row_products.get(key, {})} for key, shared in self.products.items()}
+        params = {**self.global_params, **item}
+        given = set()
+        for key in params:
             try:
-                given[P.lookup(key).name] = value
+                given.add(P.lookup(key).name)
             except InvalidRequestError:
-                given[key] = value  # ProductRequest reports it with the others
-        params = {**default_globals(given), **given}
-        if position is None and not {"ra", "dec", "get_coords"} & set(given):
-            params["get_coords"] = True  # a bare name: the service resolves it
+                pass  # the builder reports it with the others
+        if target is None and name is not None and not {"ra", "dec", "get_coords"} & given:
+            target, name = name, None  # a bare name: the service resolves it
         try:
-            request = ProductRequest(position, name=name, **products, **params)
+            request, _ = build_request(target, name=name, resolver="service", products=products,
+                                       params=params)
             wire = request.to_wire()
         except InvalidRequestError as exc:
-            return name, None, _one_line(exc)
-        return name, {k: _json_value(v) for k, v in wire.items()}, None
+            return label, None, exc
+        return label, {k: _json_value(v) for k, v in wire.items()}, None
+
+    def get_query_payload(self):
+        """The payload of every target, as ``submit(..., get_query_payload=True)`` gives it; sends nothing.
+
+        Use it to check a batch before spending the service's time on it.
+
+        Returns
+        -------
+        dict
+            Target key (the folder name) -> the wire payload with its envelope.
+
+        Raises
+        ------
+        InvalidRequestError
+            Naming each target whose request cannot be built, with its problems.
+        """
+        problems = []
+        for target in self.targets:
+            if target.exc is not None and isinstance(target.exc, InvalidRequestError):
+                problems.extend(f"{target.key}: {p}" for p in target.exc.problems)
+            elif target.error is not None:
+                problems.append(f"{target.key}: {target.error}")
+        if problems:
+            raise InvalidRequestError(problems, header="These targets' requests cannot be built "
+                                                       "(nothing was sent):")
+        return {t.key: self.client.submit(dict(t.wire), get_query_payload=True) for t in self.targets}
 
     # ------------------------------------------------------------------ state
     def _init_state(self):
@@ -552,7 +521,6 @@ class BatchRun:
                 self._attach(key, rec)
 
     def _attach(self, key, rec):
-        from .job import XRTJob
         job = XRTJob(self.client, rec["job_id"], rec["url"], job_pars=rec.get("wire") or None)
         self._jobs[key] = job
         self._next_poll[key] = 0.0
@@ -658,7 +626,7 @@ class BatchRun:
             # From the moment of this call, not the start of the round: calls stay an interval apart.
             self._next_poll[key] = time.monotonic() + self.poll_interval
             try:
-                statuses = job.status()  # one call for every product of the job
+                statuses, finished = job.poll()  # one call for every product of the job
             except ServiceUnavailableError as exc:
                 log.info("Target %s: status of job %s unavailable (%s); polling again later.",
                          key, job.job_id, exc)
@@ -666,7 +634,7 @@ class BatchRun:
             except RemoteServiceError as exc:
                 self._fail(key, f"status of job {job.job_id}: {exc}")
                 continue
-            if all(s.done for s in statuses.values()):
+            if finished:
                 self._next_count = 0.0  # a slot is free: worth counting again now
                 self._state.update(key, state="complete", completed=_now_iso(),
                                    statuses={k: [s.code, s.text] for k, s in statuses.items()})
@@ -684,7 +652,6 @@ class BatchRun:
     # ------------------------------------------------------------------ retrieval
     def _retrieve(self, key, rec):
         """Fetch one target's completed products; returns (outcomes, paths, reasons). Runs in a thread."""
-        from .job import product_code
         target_dir = _private_dir(self.dest_dir / key)
         outcomes, paths, reasons = {}, {}, []
         job_id = rec["job_id"]
@@ -941,13 +908,23 @@ def _position_table(pos):
     return table
 
 
-def run_batch(targets, *, products, state_file, dest_dir, progress=None, timeout=None, **options):
+def run_batch(targets, *, products, state_file, dest_dir, progress=None, timeout=None,
+              get_query_payload=False, **options):
     """Run (or resume) a batch in one call; see `BatchRun` for the arguments.
+
+    Parameters
+    ----------
+    get_query_payload : bool
+        Return the payload of every target (see `BatchRun.get_query_payload`)
+        and send nothing.
 
     Returns
     -------
     `~astropy.table.Table`
-        The summary table of `BatchRun.summary`.
+        The summary table of `BatchRun.summary`, or a dict of payloads with
+        ``get_query_payload=True``.
     """
-    return BatchRun(targets, products=products, state_file=state_file, dest_dir=dest_dir,
-                    **options).run(progress=progress, timeout=timeout)
+    batch = BatchRun(targets, products=products, state_file=state_file, dest_dir=dest_dir, **options)
+    if get_query_payload:
+        return batch.get_query_payload()
+    return batch.run(progress=progress, timeout=timeout)

@@ -18,20 +18,21 @@ request); 3 service errors (the service refused or could not be reached);
 import argparse
 import json
 import logging
+import re
 import sys
 import threading
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
 from astropy.utils.exceptions import AstropyWarning
 
-from .core import default_globals, default_lightcurve
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
                          RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError)
+from .files import table_for_file
+from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
 
-__all__ = ["main", "build_parser", "wait_with_progress", "parse_param", "build_request",
+__all__ = ["main", "build_parser", "parse_param", "build_request",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_SERVICE", "EXIT_TIMEOUT", "EXIT_INTERRUPT"]
 
 log = logging.getLogger("xrtprods_astro.cli")
@@ -46,19 +47,20 @@ EXIT_INTERRUPT = 130
 #: Polls of a service on this machine can be quick; UKSSDC asks for about one a minute.
 LOCAL_POLL_INTERVAL = 0.5
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-_sleep = time.sleep  # one name to replace in tests (e.g. to simulate Ctrl-C while waiting)
 
-#: Product flags of ``submit``: (option, aliases, product key, help).
-_PRODUCT_FLAGS = [
-    ("--lightcurve", ("--lc",), "lightcurve", "a light curve (with hardness ratios)"),
-    ("--spectrum", ("--spec",), "spectrum", "a spectrum with an automatic fit"),
-    ("--standard-position", ("--psf",), "standard_position", "a standard (PSF-fit) position"),
-    ("--enhanced-position", ("--enh",), "enhanced_position", "an enhanced (UVOT-corrected) position"),
-    ("--astrometric-position", ("--xastrom",), "astrometric_position",
-     "an astrometric (2MASS-corrected) position"),
-    ("--image", (), "image", "images in three energy bands"),
-    ("--source-detection", ("--sourcedet",), "source_detection", "source lists per energy band"),
-]
+#: What each product flag of ``submit`` asks for (the flags are the vocabulary's keys and codes).
+_PRODUCT_HELP = {
+    "lightcurve": "a light curve (with hardness ratios)",
+    "spectrum": "a spectrum with an automatic fit",
+    "standard_position": "a standard (PSF-fit) position",
+    "enhanced_position": "an enhanced (UVOT-corrected) position",
+    "astrometric_position": "an astrometric (2MASS-corrected) position",
+    "image": "images in three energy bands",
+    "source_detection": "source lists per energy band",
+}
+#: Product flags of ``submit``: (option, aliases, product key, help); ``--lc``, ``--psf``... are the codes.
+_PRODUCT_FLAGS = [(option, tuple({f"--{prod.code.lower()}"} - {option}), key, _PRODUCT_HELP[key])
+                  for key, prod in PRODUCTS.items() for option in [f"--{key.replace('_', '-')}"]]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -111,6 +113,11 @@ def _bool_text(text, label):
     raise InvalidRequestError(f"{label}: {text!r} is not a boolean (use yes/no, true/false or 1/0)")
 
 
+def _number(text):
+    text = text.strip()
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+
+
 def _convert(record, text, label):
     """A command-line string converted to the Python type the parameter's record expects."""
     kind = record.kind
@@ -119,15 +126,19 @@ def _convert(record, text, label):
     try:
         if kind == "int":
             return int(text)
-        if kind in ("float", "degrees"):
+        if kind == "degrees":
             return float(text)
+        if kind in ("float", "time"):
+            # The catalogue's "float" takes ints and floats and sends them as given (protocol.md
+            # §3.1): "100" is the int 100, as pc_bin_time=100 is in Python.
+            try:
+                return _number(text)  # for "time": Swift MET in seconds
+            except ValueError:
+                if kind == "time":
+                    return text  # an ISO time, read by the catalogue
+                raise
         if kind == "models":
             return [m.strip() for m in text.split(",") if m.strip()]
-        if kind == "time":
-            try:
-                return float(text)  # Swift MET in seconds
-            except ValueError:
-                return text  # an ISO time, read by the catalogue
     except ValueError:
         raise InvalidRequestError(f"{label}: {text!r} is not a {kind} value") from None
     return text
@@ -217,6 +228,9 @@ def _angle(text, label, hours):
 def build_request(args):
     """The `~xrtprods_astro.request.ProductRequest` a ``submit`` command line describes.
 
+    Built by `xrtprods_astro.builder.build_request`, with its default policy,
+    exactly as the Python API and batches build theirs.
+
     Parameters
     ----------
     args : argparse.Namespace
@@ -227,9 +241,10 @@ def build_request(args):
     `~xrtprods_astro.request.ProductRequest`
     """
     from astropy.coordinates import SkyCoord
+    from .builder import build_request as build
     from .request import ProductRequest
-    from .targets import resolve_target
 
+    base = None
     if args.request:
         path = Path(args.request)
         if not path.is_file():
@@ -240,61 +255,72 @@ def build_request(args):
         except json.JSONDecodeError as exc:
             raise InvalidRequestError(f"--request: {path} is not JSON ({exc})") from None
         if isinstance(data, dict) and data.get("format") == "xrtprods_astro.ProductRequest":
-            request = ProductRequest.from_json(data)
+            base = ProductRequest.from_json(data)
         elif isinstance(data, dict):
             # A wire dict, or a test-data wrapper {"wire": {...}}, as the service's jobPars.
-            request = ProductRequest.from_job_pars(data.get("wire", data))
+            base = ProductRequest.from_job_pars(data.get("wire", data))
         else:
             raise InvalidRequestError(f"--request: {path} holds no request")
-    else:
-        request = ProductRequest()
 
-    products = [key for _, _, key, _ in _PRODUCT_FLAGS if getattr(args, key)]
-    for key in products:
-        if key not in request.products:
-            request.add_product(key)
-    given = {}
+    keys = [key for _, _, key, _ in _PRODUCT_FLAGS if getattr(args, key)]
+    products = {key: {} for key in keys}
+    requested = tuple(dict.fromkeys((base.products if base is not None else ()) + tuple(keys)))
+    params = {}
     for text in args.param or []:
-        scope, key, value = parse_param(text, tuple(request.products))
-        given.setdefault(scope, {})[key] = value
+        scope, key, value = parse_param(text, requested)
+        if scope is None:
+            params[key] = value
+        else:
+            products.setdefault(scope, {})[key] = value
 
-    # Target: --ra/--dec, else a name resolved on this machine or by the service.
-    target_globals = {}
-    name = args.name or args.target
+    # Target: --ra/--dec, a row of --table, or a name (resolved on this machine or by the service).
+    name = args.name
+    target = None
     if (args.ra is None) != (args.dec is None):
         raise InvalidRequestError("--ra/--dec: give both, or neither")
+    if args.table is not None and (args.ra is not None or args.target is not None):
+        raise InvalidRequestError("--table: give a table, a name or --ra/--dec, not two of them")
     if args.ra is not None:
-        coord = SkyCoord(_angle(args.ra, "--ra", hours=True), _angle(args.dec, "--dec", hours=False))
-        target_globals["position"] = coord
-        if name is None and "name" not in request.params():
-            from .request import coord_name
-            name = coord_name(coord)
-    elif args.target is not None and "ra" not in request.params():
-        try:
-            found = resolve_target(args.target, resolver=args.resolver)
-        except ResolverError as exc:
-            # The library's advice names Python arguments; say it in options here.
-            raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
-                                "give --ra/--dec, or --resolver service to let UKSSDC resolve it") from None
-        target_globals.update(found.request_kwargs())
-        target_globals.pop("name", None)
-        if "target" in target_globals:
-            value = target_globals.pop("target")
-            if found.coord is not None:
-                target_globals["position"] = value
-                log.info("Resolved %s to %s", args.target, found.coord.to_string("hmsdms"))
-    if name is not None:
-        target_globals["name"] = name
-    defaults = default_globals({**request.params(), **given.get(None, {})})
-    # Later values win: a --param overrides a default or the target's name.
-    request.set(**{**defaults, **target_globals, **given.pop(None, {})})
-    if "lightcurve" in request.products and "binning" not in request.params("lightcurve"):
-        request.add_product("lightcurve", **default_lightcurve(given.get("lightcurve", True)))
-    if "source_detection" in request.products and "which_data" not in request.params("source_detection"):
-        request.add_product("source_detection", which_data="all")
-    for scope, values in given.items():
-        request.add_product(scope, **values)
+        target = SkyCoord(_angle(args.ra, "--ra", hours=True), _angle(args.dec, "--dec", hours=False))
+        name = args.name or args.target
+    elif args.table is not None:
+        target = _table_row(args.table, args.row)
+    elif args.target is not None and not (base is not None and "ra" in base.params()):
+        target = args.target
+    elif args.target is not None:
+        name = args.name or args.target
+    if target is None and name is None and base is None:
+        raise InvalidRequestError("target: give a name, --ra/--dec, --table or --request")
+    try:
+        request, meta = build(target, name=name, resolver=args.resolver, products=products, params=params,
+                              base=base)
+    except ResolverError as exc:
+        # The library's advice names Python arguments; say it in options here.
+        raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
+                            "give --ra/--dec, or --resolver service to let UKSSDC resolve it") from None
+    if meta.get("resolved_coord") is not None:
+        log.info("Resolved %s to %s", args.target, meta["resolved_coord"].to_string("hmsdms"))
     return request
+
+
+def _table_row(path, index):
+    """Row ``index`` of a targets table file (any format astropy reads; one row needs no index)."""
+    from astropy.table import Table
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidRequestError(f"--table: {path} is not a file")
+    try:
+        table = Table.read(path)
+    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for unreadable files
+        raise InvalidRequestError(f"--table: {path} cannot be read as a table ({exc})") from None
+    if index is None:
+        if len(table) != 1:
+            raise InvalidRequestError(f"--row: {path} has {len(table)} rows; say which with --row N "
+                                      "(for many sources use xrtprods_astro.batch)")
+        index = 0
+    if not 0 <= index < len(table):
+        raise InvalidRequestError(f"--row: {index} is not a row of {path} (0 to {len(table) - 1})")
+    return table[index]
 
 
 def _client(args):
@@ -315,66 +341,14 @@ def _status_word(status):
     return "running"
 
 
-def _bar(done, total, width=20):
-    filled = int(round(width * done / total)) if total else width
-    return "[" + "#" * filled + "-" * (width - filled) + f"] {done}/{total} products done"
-
-
-def wait_with_progress(job, *, timeout=None, poll_interval=None, stream=None, quiet=False):
-    """Wait for a job, drawing a progress bar and each product's state on ``stream``.
-
-    Parameters
-    ----------
-    job : `~xrtprods_astro.job.XRTJob`
-    timeout : float, optional
-        Longest wait in seconds (default: no limit).
-    poll_interval : float, optional
-        Seconds between status calls (default: the client's).
-    stream : file-like, optional
-        Where progress goes (default ``sys.stderr``).
-    quiet : bool
-        Draw nothing.
-
-    Returns
-    -------
-    dict
-        Product key -> `~xrtprods_astro.job.ProductStatus`, the final states.
-
-    Raises
-    ------
-    JobTimeoutError
-        Naming the products still running.
-    """
-    stream = sys.stderr if stream is None else stream
-    interval = float(job._client.poll_interval if poll_interval is None else poll_interval)
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    start = time.monotonic()
-    last = None
-    while True:
-        statuses = job.status()
-        done = sum(s.done for s in statuses.values())
-        running = {k: s for k, s in statuses.items() if not s.done}
-        detail = "; ".join(f"{k}: {s.text or s.code}" for k, s in running.items())
-        line = _bar(done, len(statuses)) + (f"  ({detail})" if detail else "")
-        if not quiet and line != last:
-            # On a terminal, redraw in place; in a log, one line per change.
-            stream.write(("\r\033[K" if tty else "") + line + ("" if tty else "\n"))
-            stream.flush()
-            last = line
-        if not running:
-            if not quiet and tty:
-                stream.write("\n")
-            return statuses
-        elapsed = time.monotonic() - start
-        if timeout is not None and elapsed >= timeout:
-            if not quiet and tty:
-                stream.write("\n")
-            raise JobTimeoutError(
-                f"Job {job.job_id} did not finish within {timeout:g} s; still running: "
-                + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})" for k, s in running.items())
-                + f". Wait again with: xrtprods wait {job.job_id}")
-        pause = interval if timeout is None else min(interval, timeout - elapsed)
-        _sleep(max(pause, 0.0))
+def _wait(job, args, err):
+    """Wait for a job with the one wait loop, drawing its progress on standard error."""
+    from .job import StreamProgress
+    progress = False if args.quiet else StreamProgress(err)
+    try:
+        return job.wait(timeout=args.wait_timeout, poll_interval=args.poll_interval, progress=progress)
+    except JobTimeoutError as exc:
+        raise JobTimeoutError(f"{exc}. Wait again with: xrtprods wait {job.job_id}") from None
 
 
 def _print_statuses(statuses, out, progress=False):
@@ -386,33 +360,6 @@ def _print_statuses(statuses, out, progress=False):
             out.write("".join(f"{' ' * (width + 2)}{line}\n" for line in text.splitlines()))
 
 
-def _table_for_file(table):
-    """A copy whose meta FITS and ECSV can both write (Times as ISO text, Quantities split)."""
-    from astropy import units as u
-    from astropy.time import Time
-    out = table.copy(copy_data=False)
-    for name in out.colnames:
-        if isinstance(out[name], Time):
-            # ECSV writes times as text: keep them to the nanosecond, not the default millisecond.
-            out[name] = out[name].copy()
-            out[name].precision = 9
-    meta = {}
-    for key, value in table.meta.items():
-        if value is None:
-            continue
-        if isinstance(value, Time):
-            meta[key] = value.utc.isot
-        elif isinstance(value, u.Quantity):
-            meta[key] = float(value.value)
-            meta[f"{key}_unit"] = value.unit.to_string()
-        elif isinstance(value, (str, int, float, bool)):
-            meta[key] = value
-        else:
-            meta[key] = str(value)
-    out.meta = meta
-    return out
-
-
 # --------------------------------------------------------------------------------------- commands
 
 def _cmd_submit(args, out, err):
@@ -420,10 +367,11 @@ def _cmd_submit(args, out, err):
     if args.save_request:
         request.save(args.save_request, overwrite=True)
         err.write(f"Request saved to {args.save_request}\n")
-    if args.dry_run:
-        out.write(json.dumps(request.to_wire(), indent=2) + "\n")
-        return EXIT_OK
     client = _client(args)
+    if args.dry_run:
+        # The payload as the Python API's get_query_payload=True gives it.
+        out.write(json.dumps(client.submit(request, get_query_payload=True), indent=2) + "\n")
+        return EXIT_OK
     job = client.submit(request)
     if args.quiet:
         out.write(f"{job.job_id}\n")
@@ -433,7 +381,7 @@ def _cmd_submit(args, out, err):
                   f"Follow it with: xrtprods status {job.job_id}\n")
     out.flush()
     if args.wait:
-        statuses = wait_with_progress(job, timeout=args.wait_timeout, stream=err, quiet=args.quiet)
+        statuses = _wait(job, args, err)
         if not args.quiet:
             _print_statuses(statuses, out)
         return EXIT_OK if all(s.ok for s in statuses.values()) else EXIT_FAILURE
@@ -454,7 +402,7 @@ def _cmd_status(args, out, err):
 
 def _cmd_wait(args, out, err):
     job = _job(args)
-    statuses = wait_with_progress(job, timeout=args.wait_timeout, stream=err, quiet=args.quiet)
+    statuses = _wait(job, args, err)
     _print_statuses(statuses, out)
     return EXIT_OK if all(s.ok for s in statuses.values()) else EXIT_FAILURE
 
@@ -505,7 +453,7 @@ def _cmd_lightcurve(args, out, err):
         out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
     if args.output:
         path = Path(args.output)
-        _table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
+        table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
         err.write(f"Wrote {path}\n")
     if args.plot:
         import matplotlib
@@ -654,6 +602,10 @@ def build_parser():
                    help="declination, ICRS: decimal degrees or sexagesimal (write a negative "
                         "sexagesimal value as --dec=-07:31:04)")
     p.add_argument("--name", default=None, help="object name to record (default: the target, or a J-name)")
+    p.add_argument("--table", default=None, metavar="FILE",
+                   help="take the target from a row of a table file (a SkyCoord column, RA/Dec columns "
+                        "such as ra/dec, RAJ2000/DEJ2000 or _RA/_DE, or a name column), as batches do")
+    p.add_argument("--row", type=int, default=None, metavar="N", help="with --table: the row (from 0)")
     p.add_argument("--resolver", choices=("client", "service"), default=None,
                    help="who resolves a target name: this machine or UKSSDC (default: conf.name_resolver)")
     group = p.add_argument_group("products (at least one, unless --request gives them)")
@@ -709,7 +661,7 @@ def build_parser():
              "  xrtprods download 123456 --output grb_products --format zip --extract")
     _add_job_id(p)
     p.add_argument("--output", "-o", default=".", metavar="DIR", help="directory to write into")
-    p.add_argument("--format", choices=("tar.gz", "tar", "zip"), default="tar.gz", help="archive format")
+    p.add_argument("--format", choices=ARCHIVE_FORMATS, default="tar.gz", help="archive format")
     p.add_argument("--extract", action="store_true", help="extract the archives (and print the files)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist")
     _add_products(p, "'all' for the service's single archive; default: each product of the job")

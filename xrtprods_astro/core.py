@@ -15,16 +15,18 @@ from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urlparse
 
-from astropy import units as u
 from astropy.config import paths
 from astroquery.query import BaseQuery
 
+from .builder import build_request, route_params
 from .exceptions import InvalidRequestError, JobTimeoutError
-from .job import XRTJob, product_code, product_key
+from .job import XRTJob
+from .request import ProductRequest
 from .transport import Transport, check_url, envelope
+from .vocabulary import (ARCHIVE_FORMATS, BINNINGS, ENVELOPE_KEYS, POSITION_KINDS, PRODUCTS, position_kind,
+                         product_code, product_key)
 
-__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind",
-           "DEFAULT_LIGHTCURVE", "default_globals", "default_lightcurve"]
+__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind"]
 
 log = logging.getLogger("xrtprods_astro.core")
 
@@ -45,25 +47,6 @@ class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_POSITION_ENDPOINTS = {"standard": ("tprods/getPSFPos.php", "psf"),
-                       "enhanced": ("tprods/getEnhPos.php", "enh"),
-                       "astrometric": ("tprods/getAstromPos.php", "xastrom")}
-_BINNINGS = ("counts", "time", "snapshot", "obsid")
-_FORMATS = ("tar.gz", "tar", "zip")
-_ENVELOPE = ("api_name", "api_version", "UserID")
-
-
-def position_kind(kind):
-    """Normalise a position kind: standard, enhanced or astrometric.
-
-    Also accepts the product keys (``standard_position``) and codes (``psf``).
-    """
-    text = str(kind).strip().lower()
-    for name, (_, code) in _POSITION_ENDPOINTS.items():
-        if text in (name, f"{name}_position", code.lower(), f"{name} position"):
-            return name
-    raise InvalidRequestError(f"kind: {kind!r} is not a position kind; allowed: "
-                              f"{', '.join(_POSITION_ENDPOINTS)}")
 
 
 def _yes_no(value, name):
@@ -93,73 +76,11 @@ def _check_wire(wire):
                             "(strings, numbers, booleans or lists)")
     if not str(wire.get("name", "")).strip():
         problems.append("name: the object name is not set")
-    flags = ("lc", "spec", "dopsf", "doenh", "doxastrom", "image", "sourceDet")
+    flags = [p.flag for p in PRODUCTS.values()]
     if not any(wire.get(flag) in (1, True) for flag in flags):
         problems.append(f"no products have been requested (set one of {', '.join(flags)} to 1)")
     if problems:
         raise InvalidRequestError(problems)
-
-
-#: Light-curve settings used when a light curve is asked for without a binning:
-#: those of the UKSSDC's own GRB light curves (dynamic counts binning, 20 PC and
-#: 30 WT counts per bin).
-DEFAULT_LIGHTCURVE = {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}
-
-
-def default_globals(given):
-    """The globals a request built from keywords gets unless the user gave them.
-
-    ``centroid=True``, ``pos_err=1 arcmin`` (when centroiding), ``use_sxps=False``
-    and ``get_targs=True`` (unless target IDs are given): the choices of the
-    UKSSDC's own examples for a point source.
-
-    Parameters
-    ----------
-    given : dict
-        The globals the user gave, keyed by friendly name.
-
-    Returns
-    -------
-    dict
-        The defaults to add, keyed by friendly name.
-    """
-    defaults = {}
-    if "centroid" not in given:
-        defaults["centroid"] = True
-    if given.get("centroid", True) is True and "pos_err" not in given:
-        defaults["pos_err"] = 1 * u.arcmin
-    if "use_sxps" not in given:
-        defaults["use_sxps"] = False
-    if not {"targ", "get_targs"} & set(given):
-        defaults["get_targs"] = True
-    return defaults
-
-
-def default_lightcurve(settings):
-    """Light-curve settings with `DEFAULT_LIGHTCURVE` filled in when no binning is given.
-
-    Parameters
-    ----------
-    settings : dict or True
-        The user's light-curve parameters in any spelling (``True``: none).
-
-    Returns
-    -------
-    dict or True
-        The settings unchanged when they name a binning, else merged over
-        `DEFAULT_LIGHTCURVE` (the user's values win).
-    """
-    from . import params as P
-    given = {} if settings is True else dict(settings)
-    names = set()
-    for key in given:
-        try:
-            names.add(P.lookup(key, "lightcurve").name)
-        except InvalidRequestError:
-            pass  # ProductRequest reports unknown names with the others
-    if "binning" in names:
-        return settings
-    return {**{k: v for k, v in DEFAULT_LIGHTCURVE.items() if k not in names}, **given}
 
 
 class XRTProductsClass(BaseQuery):
@@ -293,6 +214,14 @@ class XRTProductsClass(BaseQuery):
     def cache_location(self, location):
         self._cache_location = Path(location)
 
+    def monotonic(self):
+        """The client's clock for waits, in seconds (the transport's, replaceable in tests)."""
+        return self._transport.monotonic()
+
+    def sleep(self, seconds):
+        """Pause between polls on the client's clock (the transport's, replaceable in tests)."""
+        self._transport.sleep(seconds)
+
     # -- helpers ---------------------------------------------------------------
     def _url(self, path):
         return f"{self.server}/user_objects/{path}"
@@ -360,9 +289,11 @@ source_detection : bool or dict, optional
             JobIDs that existed before this submission (they can never be it).
         **global_params
             Global parameters in any spelling (``pos_err``, ``posErr``,
-            ``poserr``). Unless given: ``centroid=True``, ``pos_err=1 arcmin``
-            (when centroiding), ``use_sxps=False``, and ``get_targs=True``
-            when no ``targ`` is given.
+            ``poserr``). The defaults of `xrtprods_astro.builder` apply where
+            nothing is given: ``centroid=True``, ``pos_err=1 arcmin`` (when
+            centroiding), ``use_sxps=False``, ``get_targs=True`` when no
+            ``targ`` is given, a light curve binned like the UKSSDC's GRB light
+            curves, source detection on ``which_data="all"``.
 
         Returns
         -------
@@ -373,28 +304,28 @@ source_detection : bool or dict, optional
                         image=image, source_detection=source_detection)
         given = {k: v for k, v in products.items() if v is not None and v is not False}
         meta = {}
-        if hasattr(target, "to_wire") or isinstance(target, dict):
+        if isinstance(target, ProductRequest) or isinstance(target, dict):
             extra = sorted(given) + sorted(global_params) + (["name"] if name is not None else [])
             if extra:
                 raise InvalidRequestError(f"{', '.join(extra)}: not allowed with a ready request; put "
                                           "them in the ProductRequest (or the wire dict)")
             request = target
         else:
-            request, meta = self._build_request(target, name=name, resolver=resolver, products=given,
-                                                params=global_params)
-        if hasattr(request, "to_wire"):
+            request, meta = build_request(target, name=name, resolver=resolver, products=given,
+                                          params=global_params)
+        if isinstance(request, ProductRequest):
             wire = dict(request.to_wire())  # validates: raises with every problem at once
             original = request
         else:
             _check_wire(request)
             wire = dict(request)
             original = None
-            from .request import ProductRequest
             # Decode the wire dict to check it with the same rules as a ProductRequest.
             problems = ProductRequest.from_job_pars(wire).problems()
             if problems:
                 raise InvalidRequestError(problems, header="The request is not ready to submit:")
-        wire = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items() if k not in _ENVELOPE}
+        wire = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items()
+                if k not in ENVELOPE_KEYS}
         if get_query_payload:
             return {**envelope(self.email or ""), **wire}
         user = self._user()
@@ -407,85 +338,15 @@ source_detection : bool or dict, optional
         log.info("Submitted XRT products job %s (%s)", job.job_id, ", ".join(job.products))
         return job
 
-    def _build_request(self, target, *, name, resolver, products, params):
-        """A ProductRequest from a target, product dicts and globals, with the documented defaults."""
-        from . import params as P
-        from .request import ProductRequest
-        from .targets import resolve_target
-        if target is None and name is None:
-            raise InvalidRequestError("target: no target given (a SkyCoord, a name or a table row)")
-        found = resolve_target(name if target is None else target, name=None if target is None else name,
-                               resolver=resolver)
-        given = {}
-        for key in params:
-            try:
-                given[P.lookup(key).name] = params[key]
-            except InvalidRequestError:
-                pass  # ProductRequest reports it with the others
-        if found.get_coords and {"ra", "dec"} & set(given):
-            raise InvalidRequestError("ra/dec: not allowed with resolver='service' (the service "
-                                      "resolves the name); give a SkyCoord target instead")
-        defaults = default_globals(given)
-        kwargs = found.request_kwargs()
-        if "get_coords" in kwargs:
-            defaults["get_coords"] = kwargs.pop("get_coords")
-        products = dict(products)
-        if products.get("lightcurve") not in (None, False):
-            products["lightcurve"] = default_lightcurve(products["lightcurve"])
-        return ProductRequest(**kwargs, **products, **defaults, **params), found.meta
-
-    def _route(self, products, params):
-        """Sort user parameters between the products' dicts and the globals.
-
-        Returns ``(product dicts, globals)``; raises with every parameter that
-        belongs to no requested product.
-        """
-        from . import params as P
-        dicts = {key: {} for key in products}
-        globs = {}
-        problems = []
-        for typed, value in params.items():
-            home = None
-            for key in products:
-                if typed == "time_range" and P._accepts_time_range(key):
-                    home = key
-                    break
-                try:
-                    P.lookup(typed, key)
-                except InvalidRequestError:
-                    continue
-                home = key
-                break
-            if home is not None:
-                dicts[home][typed] = value
-                continue
-            try:
-                record = P.lookup(typed)
-            except InvalidRequestError:
-                # Unknown anywhere: the product's message lists its parameters and close matches.
-                try:
-                    P.lookup(typed, products[0])
-                except InvalidRequestError as exc:
-                    problems.extend(exc.problems)
-                continue
-            if record.is_global:
-                globs[typed] = value
-            else:
-                problems.append(f"{typed!r} is a {record.product} parameter, but this query asks for "
-                                f"{' and '.join(products)} only (see "
-                                f"xrtprods_astro.params.catalogue_table({products[0]!r}))")
-        if problems:
-            raise InvalidRequestError(problems, header="The query parameters are not valid:")
-        return dicts, globs
-
-    def _one_call(self, products, target, *, name, resolver, timeout, get_query_payload, params):
-        dicts, globs = self._route(products, params)
+    def _submit_one(self, products, target, *, name, resolver, get_query_payload, params):
+        """Submit one source's products from flat parameters: the job, or the payload."""
+        dicts, globs = route_params(products, params)
         product_args = {key: (dicts[key] or True) for key in products}
-        submitted = self.submit(target, name=name, resolver=resolver, get_query_payload=get_query_payload,
-                                **product_args, **globs)
-        if get_query_payload:
-            return submitted
-        job = submitted
+        return self.submit(target, name=name, resolver=resolver, get_query_payload=get_query_payload,
+                           **product_args, **globs)
+
+    @staticmethod
+    def _wait(job, timeout):
         try:
             job.wait(timeout=timeout)
         except JobTimeoutError as exc:
@@ -504,14 +365,20 @@ source_detection : bool or dict, optional
         return meta
 
     # -- one-call queries ----------------------------------------------------------------
-    def get_lightcurve_async(self, target, *, timeout=None, nosys=False, incbad=False, cache=None,
-                             resolver=None, name=None, get_query_payload=False, **params):
-        """Like `get_lightcurve`, returning the service's decoded answer (unparsed)."""
-        job = self._one_call(["lightcurve"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
-        if get_query_payload:
-            return job
-        return job.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
+    # The astroquery pattern for a job service: ``get_X_async`` submits and returns the
+    # XRTJob at once; ``get_X`` submits, waits and returns astropy objects.
+    def get_lightcurve_async(self, target, *, resolver=None, name=None, get_query_payload=False, **params):
+        """Submit a light curve of one source and return the job at once (no waiting).
+
+        Parameters are those of `get_lightcurve`; follow the job with
+        ``job.wait()`` and read it with ``job.lightcurve()``.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
+        """
+        return self._submit_one(["lightcurve"], target, name=name, resolver=resolver,
+                                get_query_payload=get_query_payload, params=params)
 
     def get_lightcurve(self, target, *, timeout=None, nosys=False, incbad=False, cache=None,
                        resolver=None, name=None, get_query_payload=False, **params):
@@ -542,24 +409,28 @@ source_detection : bool or dict, optional
         `~xrtprods_astro.readers.lightcurve.LightCurve`
             ``meta`` holds ``job_id`` and how the target was resolved.
         """
-        job = self._one_call(["lightcurve"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
+        job = self.get_lightcurve_async(target, name=name, resolver=resolver,
+                                        get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        result = job.lightcurve(nosys=nosys, incbad=incbad, cache=cache)
+        result = self._wait(job, timeout).lightcurve(nosys=nosys, incbad=incbad, cache=cache)
         self._add_meta(result.meta, job)
         for table in result.values():
             self._add_meta(table.meta, job)
         return result
 
-    def get_spectrum_async(self, target, *, timeout=None, cache=None, resolver=None, name=None,
-                           get_query_payload=False, **params):
-        """Like `get_spectrum`, returning the service's decoded spectrum answer (unparsed)."""
-        job = self._one_call(["spectrum"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
-        if get_query_payload:
-            return job
-        return job.spectral_fit_data(cache=cache)
+    def get_spectrum_async(self, target, *, resolver=None, name=None, get_query_payload=False, **params):
+        """Submit the spectra of one source and return the job at once (no waiting).
+
+        Parameters are those of `get_spectrum`; follow the job with
+        ``job.wait()`` and read it with ``job.spectral_fits()`` and ``job.spectra()``.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
+        """
+        return self._submit_one(["spectrum"], target, name=name, resolver=resolver,
+                                get_query_payload=get_query_payload, params=params)
 
     def get_spectrum(self, target, *, dest_dir=None, overwrite=False, timeout=None, cache=None,
                      resolver=None, name=None, get_query_payload=False, **params):
@@ -584,23 +455,28 @@ source_detection : bool or dict, optional
             ``.fits`` (Table), ``.spectra`` (dict rname ->
             `~xrtprods_astro.readers.spectrum.SpectrumProducts`) and ``.job``.
         """
-        job = self._one_call(["spectrum"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
+        job = self.get_spectrum_async(target, name=name, resolver=resolver,
+                                      get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        fits_table = job.spectral_fits(cache=cache)
+        fits_table = self._wait(job, timeout).spectral_fits(cache=cache)
         self._add_meta(fits_table.meta, job)
         return SpectrumResult(fits_table, job.spectra(dest_dir, overwrite=overwrite), job)
 
-    def get_position_async(self, target, kind="standard", *, timeout=None, cache=None, resolver=None,
-                           name=None, get_query_payload=False, **params):
-        """Like `get_position`, returning the service's decoded answer (unparsed)."""
+    def get_position_async(self, target, kind="standard", *, resolver=None, name=None,
+                           get_query_payload=False, **params):
+        """Submit a position of one source and return the job at once (no waiting).
+
+        Parameters are those of `get_position`; follow the job with
+        ``job.wait()`` and read it with ``job.position(kind)``.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
+        """
         kind = position_kind(kind)
-        job = self._one_call([f"{kind}_position"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
-        if get_query_payload:
-            return job
-        return job.position_data(kind, cache=cache)
+        return self._submit_one([f"{kind}_position"], target, name=name, resolver=resolver,
+                                get_query_payload=get_query_payload, params=params)
 
     def get_position(self, target, kind="standard", *, timeout=None, cache=None, resolver=None,
                      name=None, get_query_payload=False, **params):
@@ -620,23 +496,26 @@ source_detection : bool or dict, optional
             ``details`` holds ``job_id`` and how the target was resolved.
         """
         kind = position_kind(kind)
-        job = self._one_call([f"{kind}_position"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
+        job = self.get_position_async(target, kind, name=name, resolver=resolver,
+                                      get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        result = job.position(kind, cache=cache)
+        result = self._wait(job, timeout).position(kind, cache=cache)
         self._add_meta(result.details, job)
         return result
 
-    def get_image_async(self, target, *, dest_dir=None, overwrite=False, timeout=None, resolver=None,
-                        name=None, get_query_payload=False, **params):
-        """Like `get_image`, returning the downloaded archive's path (unread)."""
-        job = self._one_call(["image"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
-        if get_query_payload:
-            return job
-        dest = job._product_dir(dest_dir, "image")
-        return self.download_archive(job.url, "image", dest_dir=dest, overwrite=overwrite)
+    def get_image_async(self, target, *, resolver=None, name=None, get_query_payload=False, **params):
+        """Submit the images of one source and return the job at once (no waiting).
+
+        Parameters are those of `get_image`; follow the job with
+        ``job.wait()`` and read it with ``job.images()``.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
+        """
+        return self._submit_one(["image"], target, name=name, resolver=resolver,
+                                get_query_payload=get_query_payload, params=params)
 
     def get_image(self, target, *, dest_dir=None, overwrite=False, timeout=None, resolver=None, name=None,
                   get_query_payload=False, **params):
@@ -657,22 +536,26 @@ source_detection : bool or dict, optional
         `~xrtprods_astro.readers.images.ImageSet`
             Its ``meta`` dict holds ``job_id`` and how the target was resolved.
         """
-        job = self._one_call(["image"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
+        job = self.get_image_async(target, name=name, resolver=resolver,
+                                   get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        result = job.images(dest_dir, overwrite=overwrite)
+        result = self._wait(job, timeout).images(dest_dir, overwrite=overwrite)
         result.meta = self._add_meta({}, job)
         return result
 
-    def get_source_list_async(self, target, *, timeout=None, cache=None, resolver=None, name=None,
-                              get_query_payload=False, **params):
-        """Like `get_source_list`, returning the service's decoded answer (unparsed)."""
-        job = self._one_call(["source_detection"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
-        if get_query_payload:
-            return job
-        return job.source_list_data(cache=cache)
+    def get_source_list_async(self, target, *, resolver=None, name=None, get_query_payload=False, **params):
+        """Submit source detection around one source and return the job at once (no waiting).
+
+        Parameters are those of `get_source_list`; follow the job with
+        ``job.wait()`` and read it with ``job.source_list()``.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.XRTJob`, or dict with ``get_query_payload=True``
+        """
+        return self._submit_one(["source_detection"], target, name=name, resolver=resolver,
+                                get_query_payload=get_query_payload, params=params)
 
     def get_source_list(self, target, *, timeout=None, cache=None, resolver=None, name=None,
                         get_query_payload=False, **params):
@@ -684,18 +567,19 @@ source_detection : bool or dict, optional
             As in `get_lightcurve`.
         **params
             Source-detection parameters (``which_data``, ``use_obs``,
-            ``which_bands``...) and globals.
+            ``which_bands``...) and globals; without a data selection,
+            ``which_data="all"``.
 
         Returns
         -------
         `collections.OrderedDict`
             Band -> `~astropy.table.Table`; each meta holds ``job_id``.
         """
-        job = self._one_call(["source_detection"], target, name=name, resolver=resolver, timeout=timeout,
-                             get_query_payload=get_query_payload, params=params)
+        job = self.get_source_list_async(target, name=name, resolver=resolver,
+                                         get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        result = job.source_list(cache=cache)
+        result = self._wait(job, timeout).source_list(cache=cache)
         for table in result.values():
             self._add_meta(table.meta, job)
         return result
@@ -793,7 +677,7 @@ source_detection : bool or dict, optional
         `~xrtprods_astro.job.XRTJob` or None
         """
         found = self._transport.find_submission(
-            {k: v for k, v in wire.items() if k not in _ENVELOPE}, user=self._user(),
+            {k: v for k, v in wire.items() if k not in ENVELOPE_KEYS}, user=self._user(),
             list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
             known_job_ids=known_job_ids, since=since)
         if found is None:
@@ -812,7 +696,7 @@ source_detection : bool or dict, optional
             None (default): use the cache only if this client has seen the
             product complete; False: never; True: always.
         """
-        path, code = _POSITION_ENDPOINTS[position_kind(kind)]
+        path, code = POSITION_KINDS[position_kind(kind)]
         return self._call(path, {"JobID": job_id}, required=("GotPos",),
                           cache=self._cacheable(cache, "job", job_id, code))
 
@@ -862,16 +746,24 @@ source_detection : bool or dict, optional
         pathlib.Path
             ``<dest_dir>/<USERPROD_id>_<stem>.<format>``.
         """
-        dest = self._archive_dest(job_url, product, format, dest_dir)
+        dest = self.archive_path(job_url, product, format, dest_dir)
         stem = "all" if str(product).lower() == "all" else product_code(product_key(product, name="product"))
         base = str(job_url).rstrip("/")
         return self._transport.download(f"{base}/{stem}.{format}", dest, overwrite=overwrite)
 
     @staticmethod
-    def _archive_dest(job_url, product, format, dest_dir):
-        """Where `download_archive` puts an archive: ``<dest_dir>/<USERPROD_id>_<stem>.<format>``."""
-        if format not in _FORMATS:
-            raise InvalidRequestError(f"format: {format!r} is not allowed; allowed: {', '.join(_FORMATS)}")
+    def archive_path(job_url, product="all", format="tar.gz", dest_dir="."):
+        """Where `download_archive` puts an archive: ``<dest_dir>/<USERPROD_id>_<stem>.<format>``.
+
+        Parameters are those of `download_archive`; nothing is downloaded.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        if format not in ARCHIVE_FORMATS:
+            raise InvalidRequestError(f"format: {format!r} is not allowed; allowed: "
+                                      f"{', '.join(ARCHIVE_FORMATS)}")
         stem = "all" if str(product).lower() == "all" else product_code(product_key(product, name="product"))
         job_dir = Path(urlparse(str(job_url).rstrip("/")).path).name or "job"
         return Path(dest_dir) / f"{job_dir}_{stem}.{format}"
@@ -916,18 +808,19 @@ source_detection : bool or dict, optional
             The rebin job's ID.
         """
         binning = str(binning).lower()
-        if binning not in _BINNINGS:
-            raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(_BINNINGS)}")
+        if binning not in BINNINGS:
+            raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(BINNINGS)}")
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError("name: the object name must be a non-empty string")
         from . import params as P
         extra = {}
         problems = []
         for key, value in params.items():
-            # Friendly, UKSSDC or wire spelling; the common API takes the UKSSDC names.
+            # Friendly, UKSSDC or wire spelling; the common API takes the UKSSDC names and,
+            # unlike run_userobject.php, JSON booleans (as swifttools sends them).
             try:
                 record = P.lookup(key, "lightcurve")
-                value = record.encode(record.coerce(value, typed=key))
+                value = record.coerce(value, typed=key)
             except InvalidRequestError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -959,15 +852,9 @@ source_detection : bool or dict, optional
         try:
             self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": int(rebin_id)})
         except RemoteServiceError as exc:
-            import logging
-            logging.getLogger("xrtprods_astro.core").info("Rebin %s was not cancelled: %s",
-                                                          rebin_id, exc.message)
+            log.info("Rebin %s was not cancelled: %s", rebin_id, exc.message)
             return False
         return True
-
-    def clear_cache(self):
-        """Remove every cached retrieval of this client's cache folder."""
-        super().clear_cache()
 
 
 XRTProducts = XRTProductsClass()

@@ -135,8 +135,9 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
     from astropy.coordinates import SkyCoord
     from astropy.utils import iers
 
-    from .cli import wait_with_progress, _table_for_file
     from .core import XRTProductsClass
+    from .files import table_for_file
+    from .job import StreamProgress
     from .request import ProductRequest
     from .server.app import LocalService
 
@@ -165,7 +166,7 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
         job = client.submit(request)
         say(f"Submitted job {job.job_id}: {job.url}")
         say("Waiting for the products:")
-        wait_with_progress(job, timeout=max(60.0, 10 * job_duration), stream=out)
+        job.wait(timeout=max(60.0, 10 * job_duration), progress=StreamProgress(out))
 
         # cache=False: the local service's job IDs mean nothing to a later run.
         lc = job.lightcurve(cache=False)
@@ -189,10 +190,10 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
         files = []
         combined = lc.combined("rate")
         path = output_dir / "lightcurve.ecsv"
-        _table_for_file(combined).write(path, format="ascii.ecsv", overwrite=True)
+        table_for_file(combined).write(path, format="ascii.ecsv", overwrite=True)
         files.append(path)
         path = output_dir / "spectral_fits.ecsv"
-        _table_for_file(fits).write(path, format="ascii.ecsv", overwrite=True)
+        table_for_file(fits).write(path, format="ascii.ecsv", overwrite=True)
         files.append(path)
 
     say("")

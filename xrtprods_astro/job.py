@@ -7,6 +7,7 @@ what `XRTJob.attach` re-creates from a JobID: it polls status, waits politely,
 cancels, retrieves the products' data once they are complete, downloads and
 safely extracts their archives, and asks for rebinned light curves.
 """
+import contextlib
 import io
 import logging
 import re
@@ -19,102 +20,17 @@ from astropy.utils.console import ProgressBarOrSpinner
 
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError,
                          XRTProductsWarning)
+from .vocabulary import (PRODUCTS, position_kind, product_code, product_key, product_keys,
+                         product_keys_from)
 
-__all__ = ["XRTJob", "ProductStatus", "CancelOutcome", "product_key", "product_code",
+__all__ = ["XRTJob", "ProductStatus", "CancelOutcome", "StreamProgress", "product_key", "product_code",
            "product_keys"]
 
 log = logging.getLogger("xrtprods_astro.job")
 
-# Used only if xrtprods_astro.params cannot be imported: params.PRODUCTS is the
-# source of truth for product keys, codes and long names.
-_FALLBACK_PRODUCTS = {
-    "lightcurve": ("lc", "light curve"),
-    "spectrum": ("spec", "spectrum"),
-    "standard_position": ("psf", "standard position"),
-    "enhanced_position": ("enh", "enhanced position"),
-    "astrometric_position": ("xastrom", "astrometric position"),
-    "image": ("image", "image"),
-    "source_detection": ("sourceDet", "source detection"),
-}
-#: Submit flag of each product code in jobPars (protocol.md §3.1).
-_SUBMIT_FLAGS = {"lc": "lc", "spec": "spec", "psf": "dopsf", "enh": "doenh",
-                 "xastrom": "doxastrom", "image": "image", "sourceDet": "sourceDet"}
-
-
-def _product_table():
-    try:
-        from .params import PRODUCTS
-        return {key: (rec.code, getattr(rec, "label", rec.long_name)) for key, rec in PRODUCTS.items()}
-    except (ImportError, AttributeError):
-        return dict(_FALLBACK_PRODUCTS)
-
-
-def product_keys():
-    """The friendly keys of every product, in the service's order."""
-    return list(_product_table())
-
-
-def product_key(spelling, *, name="products"):
-    """The friendly key of a product from any accepted spelling.
-
-    Accepts the friendly key (``"lightcurve"``), the service's product code
-    (``"lc"``), the long name (``"light curve"``) or the UKSSDC class names
-    (``"LightCurve"``), case-insensitively.
-
-    Raises
-    ------
-    InvalidRequestError
-        Naming ``name`` and the allowed values.
-    """
-    table = _product_table()
-    text = str(spelling).strip()
-    squeeze = re.sub(r"[\s_-]", "", text).lower()
-    for key, (code, long_name) in table.items():
-        if squeeze in (re.sub(r"[\s_-]", "", key).lower(), code.lower(),
-                       re.sub(r"[\s_-]", "", long_name).lower()):
-            return key
-    aliases = {"standardpos": "standard_position", "enhancedpos": "enhanced_position",
-               "astrompos": "astrometric_position", "sourcedet": "source_detection",
-               "lightcurve": "lightcurve", "lc": "lightcurve", "sourcelist": "source_detection"}
-    if squeeze in aliases and aliases[squeeze] in table:
-        return aliases[squeeze]
-    try:
-        from .params import product as _lookup
-        record = _lookup(text)
-        for key, (code, _) in table.items():
-            if code == record.code:
-                return key
-    except Exception:  # noqa: BLE001 - fall through to the clear error below
-        pass
-    codes = ", ".join(code for code, _ in table.values())
-    raise InvalidRequestError(f"{name}: {spelling!r} is not a product; allowed: "
-                              f"{', '.join(table)} (or their codes {codes})")
-
-
-def product_code(key):
-    """The service's product code (``lc``, ``spec``, ...) of a product spelling."""
-    return _product_table()[product_key(key)][0]
-
 
 def _long_name(key):
-    return _product_table()[key][1]
-
-
-def _keys_from(products, name="products"):
-    if products is None:
-        return None
-    if isinstance(products, str):
-        if products.lower() == "all":
-            return product_keys()
-        products = [p for p in products.split(",") if p.strip()]
-    keys = []
-    for item in products:
-        key = product_key(item, name=name)
-        if key not in keys:
-            keys.append(key)
-    if not keys:
-        raise InvalidRequestError(f"{name}: no product given; allowed: {', '.join(product_keys())}")
-    return keys
+    return PRODUCTS[key].label
 
 
 def _seconds(value, name):
@@ -246,6 +162,48 @@ class ProductStatus:
 CancelOutcome = namedtuple("CancelOutcome", ["code", "text", "cancelled"])
 
 
+class StreamProgress:
+    """Draw a job's progress on a text stream: a bar and each running product's state.
+
+    Pass an instance as ``progress=`` to `XRTJob.wait`. On a terminal the line
+    is redrawn in place; in a log file one line is written per change.
+
+    Parameters
+    ----------
+    stream : file-like
+    width : int
+        Characters of the bar.
+    """
+
+    def __init__(self, stream, width=20):
+        self.stream = stream
+        self.width = int(width)
+        self._tty = hasattr(stream, "isatty") and stream.isatty()
+        self._last = None
+
+    def line(self, statuses):
+        """The text drawn for these statuses."""
+        done = sum(s.done for s in statuses.values())
+        total = len(statuses)
+        filled = int(round(self.width * done / total)) if total else self.width
+        detail = "; ".join(f"{k}: {s.text or s.code}" for k, s in statuses.items() if not s.done)
+        return ("[" + "#" * filled + "-" * (self.width - filled) + f"] {done}/{total} products done"
+                + (f"  ({detail})" if detail else ""))
+
+    def __call__(self, job, statuses):
+        line = self.line(statuses)
+        if line != self._last:
+            self.stream.write(("\r\033[K" if self._tty else "") + line + ("" if self._tty else "\n"))
+            self.stream.flush()
+            self._last = line
+
+    def close(self):
+        """End the redrawn line on a terminal."""
+        if self._tty and self._last is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 class XRTJob:
     """A job of the UKSSDC XRT product generator.
 
@@ -280,26 +238,23 @@ class XRTJob:
         return request
 
     @classmethod
-    def attach(cls, job_id, client=None):
-        """Re-attach to an existing job by its JobID.
+    def attach(cls, job_id, client):
+        """Re-attach to an existing job by its JobID (the same as ``client.get_job(job_id)``).
 
         Parameters
         ----------
         job_id : int or str
-        client : `~xrtprods_astro.core.XRTProductsClass`, optional
-            Defaults to `~xrtprods_astro.core.XRTProducts`.
+        client : `~xrtprods_astro.core.XRTProductsClass`
+            E.g. the ready instance `~xrtprods_astro.core.XRTProducts`.
         """
-        if client is None:
-            from .core import XRTProducts as client
         return client.get_job(job_id)
 
     @property
     def products(self):
         """The friendly keys of the products this job was asked for."""
-        table = _product_table()
         if self.job_pars:
-            flagged = [key for key, (code, _) in table.items()
-                       if self.job_pars.get(_SUBMIT_FLAGS.get(code, code)) in (1, True, "1")]
+            flagged = [key for key, prod in PRODUCTS.items()
+                       if self.job_pars.get(prod.flag) in (1, True, "1")]
             if flagged:
                 return flagged
         wanted = getattr(self.request, "products", None)
@@ -314,7 +269,7 @@ class XRTJob:
         return []
 
     def _keys(self, products):
-        keys = _keys_from(products)
+        keys = product_keys_from(products)
         if keys is None:
             keys = self.products or product_keys()
         return keys
@@ -351,6 +306,19 @@ class XRTJob:
             return True
         return all(s.done for s in self.status().values())
 
+    def poll(self):
+        """Ask for the status of every product once: the step of `wait` and of batches.
+
+        Returns
+        -------
+        statuses : dict
+            Product key -> `ProductStatus`.
+        finished : bool
+            True when every product has finished (complete, failed or cancelled).
+        """
+        statuses = self.status()
+        return statuses, all(s.done for s in statuses.values())
+
     def wait(self, timeout=None, poll_interval=None, progress=None):
         """Wait until every product has finished.
 
@@ -362,9 +330,12 @@ class XRTJob:
             Time between status calls; default ``conf.poll_interval`` (or the
             client's ``poll_interval``). UKSSDC asks for no more than about one
             poll a minute.
-        progress : bool, optional
-            Show a spinner. By default it is shown only when the
-            ``xrtprods_astro`` logger is enabled for INFO.
+        progress : bool or callable, optional
+            True: show a spinner; False: show nothing. A callable (such as
+            `StreamProgress`) is called as ``progress(job, statuses)`` after
+            every poll, and its ``close()`` (if any) when the wait ends. By
+            default a spinner is shown only when the ``xrtprods_astro``
+            logger is enabled for INFO.
 
         Returns
         -------
@@ -380,27 +351,39 @@ class XRTJob:
         interval = _seconds(poll_interval, "poll_interval")
         if interval is None:
             interval = float(self._client.poll_interval)
-        transport = self._client._transport
-        start = transport.monotonic()
-        show = log.isEnabledFor(logging.INFO) if progress is None else bool(progress)
-        sink = None if show else io.StringIO()
-        with ProgressBarOrSpinner(None, f"Waiting for XRT products job {self.job_id}", file=sink) as bar:
-            while True:
-                statuses = self.status()
-                if all(s.done for s in statuses.values()):
-                    return statuses
-                running = {k: s for k, s in statuses.items() if not s.done}
-                log.info("Job %s: %s", self.job_id,
-                         ", ".join(f"{k} {s.text or s.code}" for k, s in running.items()))
-                elapsed = transport.monotonic() - start
-                if limit is not None and elapsed >= limit:
-                    raise JobTimeoutError(
-                        f"Job {self.job_id} did not finish within {limit:g} s; still running: "
-                        + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
-                                    for k, s in running.items()))
-                bar.update(elapsed)
-                pause = interval if limit is None else min(interval, limit - elapsed)
-                transport.sleep(max(pause, 0.0))
+        client = self._client
+        start = client.monotonic()
+        if callable(progress):
+            report = progress
+            bar = contextlib.nullcontext()
+        else:
+            show = log.isEnabledFor(logging.INFO) if progress is None else bool(progress)
+            bar = ProgressBarOrSpinner(None, f"Waiting for XRT products job {self.job_id}",
+                                       file=None if show else io.StringIO())
+        try:
+            with bar as spinner:
+                while True:
+                    statuses, finished = self.poll()
+                    elapsed = client.monotonic() - start
+                    if callable(progress):
+                        report(self, statuses)
+                    else:
+                        spinner.update(elapsed)
+                    if finished:
+                        return statuses
+                    running = {k: s for k, s in statuses.items() if not s.done}
+                    log.info("Job %s: %s", self.job_id,
+                             ", ".join(f"{k} {s.text or s.code}" for k, s in running.items()))
+                    if limit is not None and elapsed >= limit:
+                        raise JobTimeoutError(
+                            f"Job {self.job_id} did not finish within {limit:g} s; still running: "
+                            + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
+                                        for k, s in running.items()))
+                    pause = interval if limit is None else min(interval, limit - elapsed)
+                    client.sleep(max(pause, 0.0))
+        finally:
+            if callable(getattr(progress, "close", None)):
+                progress.close()
 
     # -- cancel --------------------------------------------------------------------
     def cancel(self, products=None):
@@ -477,7 +460,6 @@ class XRTJob:
         kind : {"standard", "enhanced", "astrometric"}
         cache : bool, optional
         """
-        from .core import position_kind
         kind = position_kind(kind)
         self._ready(f"{kind}_position")
         return self._client.position_data(self.job_id, kind, cache=_use_cache(cache))
@@ -541,7 +523,6 @@ class XRTJob:
             A SkyCoord and a 90% error radius, or ``found`` False with the
             service's reason.
         """
-        from .core import position_kind
         from .readers.positions import read_position
         kind = position_kind(kind)
         return read_position(self.position_data(kind, cache=cache), kind, job_id=self.job_id)
@@ -630,7 +611,7 @@ class XRTJob:
         from .readers.images import read_image_files
         self._ready("image")
         dest = self._product_dir(dest_dir, "image")
-        archive = self._client._archive_dest(self.url, "image", "tar.gz", dest)
+        archive = self._client.archive_path(self.url, "image", "tar.gz", dest)
         if not archive.is_file() or overwrite:
             archive = self._client.download_archive(self.url, "image", dest_dir=dest, overwrite=overwrite)
         files = safe_extract(archive, dest / "files")

@@ -26,7 +26,6 @@ Decisions taken where the service's documentation is unclear (protocol.md §3):
   reference client does, and ``has_redshift`` to False (no redshifted
   absorber unless asked for), so that ``spectrum=True`` is a complete request.
 """
-import difflib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from .exceptions import InvalidRequestError
+from .vocabulary import PRODUCTS, Product, product, suggest  # noqa: F401 - re-exported
 from .times import format_time_ranges, time_to_met, to_met
 
 __all__ = ["Product", "Param", "PRODUCTS", "PARAMS", "PLATE_SCALE", "UNSET", "ANY", "REMOVED",
@@ -63,82 +63,7 @@ ANY = _Sentinel("ANY")
 REMOVED = _Sentinel("REMOVED")
 
 
-# ----------------------------------------------------------------------------- products
-
-@dataclass(frozen=True)
-class Product:
-    """One product of the XRT product generator.
-
-    Attributes
-    ----------
-    key : str
-        Friendly key used in this package, e.g. ``"lightcurve"``.
-    long_name : str
-        The UKSSDC ``swifttools`` class-like name, e.g. ``"LightCurve"``.
-    label : str
-        Human-readable name used in messages, e.g. ``"light curve"``.
-    code : str
-        Short code used by the status and cancel calls, e.g. ``"lc"``.
-    flag : str
-        Key that requests the product on submission, e.g. ``"dopsf"``.
-    archive_stem : str
-        Stem of the product archive, ``<URL>/<stem>.tar.gz`` (equal to ``code``).
-    position : bool
-        True for the three position products, whose parameters are shared globals.
-    """
-
-    key: str
-    long_name: str
-    label: str
-    code: str
-    flag: str
-    archive_stem: str
-    position: bool = False
-
-
-PRODUCTS = OrderedDict((p.key, p) for p in [
-    Product("lightcurve", "LightCurve", "light curve", "lc", "lc", "lc"),
-    Product("spectrum", "Spectrum", "spectrum", "spec", "spec", "spec"),
-    Product("standard_position", "StandardPos", "standard position", "psf", "dopsf", "psf", True),
-    Product("enhanced_position", "EnhancedPos", "enhanced position", "enh", "doenh", "enh", True),
-    Product("astrometric_position", "AstromPos", "astrometric position", "xastrom", "doxastrom",
-            "xastrom", True),
-    Product("image", "Image", "image", "image", "image", "image"),
-    Product("source_detection", "SourceDet", "source detection", "sourceDet", "sourceDet", "sourceDet"),
-])
-
 _POSITIONS = tuple(k for k, p in PRODUCTS.items() if p.position)
-
-
-def product(spelling):
-    """Return the `Product` for any spelling of a product.
-
-    Parameters
-    ----------
-    spelling : str or `Product`
-        The friendly key (``"lightcurve"``), the long name (``"LightCurve"``),
-        the short code (``"lc"``), the submission flag (``"dopsf"``) or the
-        label (``"light curve"``); case and ``-``/``_``/space are ignored.
-
-    Raises
-    ------
-    InvalidRequestError
-        If the spelling names no product.
-    """
-    if isinstance(spelling, Product):
-        return spelling
-    if not isinstance(spelling, str):
-        raise InvalidRequestError(f"product: {spelling!r} is not a product name; allowed: "
-                                  f"{', '.join(PRODUCTS)}")
-    norm = re.sub(r"[\s_\-]", "", spelling).lower()
-    for p in PRODUCTS.values():
-        names = {p.key, p.long_name, p.label, p.code, p.flag}
-        if norm in {re.sub(r"[\s_\-]", "", n).lower() for n in names}:
-            return p
-    hint = suggest(spelling, [s for p in PRODUCTS.values() for s in (p.key, p.long_name, p.code)])
-    raise InvalidRequestError(f"product: {spelling!r} is not a product{hint}; allowed: "
-                              f"{', '.join(PRODUCTS)} (or the UKSSDC names "
-                              f"{', '.join(p.long_name for p in PRODUCTS.values())})")
 
 
 # ----------------------------------------------------------------------------- parameter records
@@ -195,8 +120,6 @@ class Param:
         The server default (`UNSET` when there is none).
     allowed : tuple or None
         Closed set of allowed values.
-    lowercase : bool
-        Whether the reference client lower-cases the value before sending.
     bounds : tuple or None
         ``(low, high)`` inclusive; either may be None, or another parameter's
         name whose value (or default) is the bound.
@@ -235,7 +158,6 @@ class Param:
     unit: object = None
     default: object = UNSET
     allowed: object = None
-    lowercase: bool = False
     bounds: object = None
     mandatory: bool = False
     requires: tuple = ()
@@ -486,7 +408,8 @@ def _choice(param, value, label, t0):
 
 def _models(param, value, label, t0):
     if isinstance(value, str):
-        value = [value]
+        # "powerlaw,apec" as the command line and jobPars spell a list.
+        value = [v for v in re.split(r"[,\s]+", value) if v]
     try:
         items = list(value)
     except TypeError:
@@ -749,7 +672,7 @@ _GLOBALS = [
 
 _LIGHTCURVE = [
     _lc("binning", "binMeth", "binMeth", "choice", allowed=("counts", "time", "snapshot", "obsid"),
-        lowercase=True, mandatory=True, example="counts",
+        mandatory=True, example="counts",
         requires=(Rule("counts", ("pc_counts", "wt_counts", "dynamic")),
                   Rule("time", ("pc_bin_time", "wt_bin_time"), source="server")),
         doc="Binning method: counts, time, snapshot or obsid"),
@@ -768,20 +691,20 @@ _LIGHTCURVE = [
         bounds=("min_energy", "max_energy"), example=8, doc="Upper energy of the hard band"),
     _lc("min_sig", "minSig", "sigmin", "float", default=3, bounds=(0, None), example=2,
         doc="Significance (Gaussian sigma) for a bin to be a detection"),
-    _lc("grades", "grades", "grades", "choice", allowed=_GRADES, lowercase=True, default="all", example="0",
+    _lc("grades", "grades", "grades", "choice", allowed=_GRADES, default="all", example="0",
         doc="Event grades: all, 0 or 4"),
-    _lc("allow_ul", "allowUL", "allowUL", "choice", allowed=_ALLOW, lowercase=True, default="both",
+    _lc("allow_ul", "allowUL", "allowUL", "choice", allowed=_ALLOW, default="both",
         example="pc", doc="Modes in which upper limits are allowed: no, pc, wt or both"),
-    _lc("allow_bayes", "allowBayes", "allowB", "choice", allowed=_ALLOW, lowercase=True, default="both",
+    _lc("allow_bayes", "allowBayes", "allowB", "choice", allowed=_ALLOW, default="both",
         example="wt", doc="Modes in which Bayesian bins are allowed: no, pc, wt or both"),
     _lc("bayes_counts", "bayesCounts", "bayesCounts", "float", unit=u.ct, default=15, bounds=(0, None),
         example=10, doc="Counts below which a bin is Bayesian"),
     _lc("bayes_snr", "bayesSNR", "bayesSNR", "float", default=2.4, bounds=(0, None), example=3,
         doc="Signal-to-noise below which a bin is Bayesian"),
     _lc("time_format", "timeFormat", "lctimetype", "choice", allowed=("s", "m", "sec", "mjd"),
-        lowercase=True, default="s", example="m", aliases=("timeType",),
+        default="s", example="m", aliases=("timeType",),
         doc="Time axis: s (seconds since T0) or m (MJD)"),
-    _lc("which_data", "whichData", "lcobs", "choice", allowed=_WHICH, lowercase=True, default="all",
+    _lc("which_data", "whichData", "lcobs", "choice", allowed=_WHICH, default="all",
         example="all", requires=_which_rules(), implies=(Trigger("all", "use_obs", REMOVED),),
         doc="Data used: all, or user (use_obs)"),
     _lc("use_obs", "useObs", "uselcobs", "obslist", example="00012345001,00012345002",
@@ -833,7 +756,7 @@ _SPECTRUM = [
         implies=(Trigger(ANY, "has_redshift", True), Trigger(ANY, "galactic", True),
                  Trigger(REMOVED, "has_redshift", False)),
         doc="Redshift of the absorber (sets has_redshift and galactic)"),
-    _sp("which_data", "whichData", "specobs", "choice", allowed=_HOURS, lowercase=True, default="hours",
+    _sp("which_data", "whichData", "specobs", "choice", allowed=_HOURS, default="hours",
         example="all", requires=_which_rules("inc_hours"), implies=(Trigger("all", "use_obs", REMOVED),),
         doc="Data used: all, user (use_obs) or the first hours (inc_hours)"),
     _sp("use_obs", "useObs", "usespecobs", "obslist", example="00012345001",
@@ -843,7 +766,7 @@ _SPECTRUM = [
     _sp("spec_stem", "specStem", "specstem", "str", default="interval0", example="late",
         doc="File stem of the spectrum when which_data is all"),
     _sp("timeslice", "timeslice", "timeslice", "choice", allowed=("single", "user", "snapshot", "obsid"),
-        lowercase=True, default="single", example="snapshot",
+        default="single", example="snapshot",
         requires=(Rule("user", tuple(f"{k}{i}" for i in range(1, 5) for k in ("rname", "gti")),
                        mode="pair", source="server"),),
         doc="Spectra made: single, user (rname/gti pairs), one per snapshot or one per obsID"),
@@ -851,7 +774,7 @@ _SPECTRUM = [
           doc=f"Name of user time slice {i} (letters and digits)") for i in range(1, 5)],
     *[_sp(f"gti{i}", f"gti{i}", f"gti{i}", "timeranges", example="608713541-608714541",
           doc=f"Time ranges of user time slice {i}") for i in range(1, 5)],
-    _sp("grades", "grades", "specgrades", "choice", allowed=_GRADES, lowercase=True, default="all",
+    _sp("grades", "grades", "specgrades", "choice", allowed=_GRADES, default="all",
         example="4", doc="Event grades: all, 0 or 4"),
     _sp("do_not_fit", "doNotFit", "doNotFit", "bool", default=False, example=True,
         implies=(Trigger(True, "has_redshift", False),), doc="Skip the automatic spectral fit"),
@@ -870,19 +793,19 @@ _OTHERS = [
     Param("energies", "image", "energies", "imen", "energybands", unit=u.keV,
           default="0.3-10,0.3-1.5,1.51-10", example="0.3-10,0.5-2",
           doc="Energy bands of the images, 'lo-hi' in keV, comma-separated"),
-    Param("which_data", "image", "whichData", "imobs", "choice", allowed=_WHICH, lowercase=True,
+    Param("which_data", "image", "whichData", "imobs", "choice", allowed=_WHICH,
           default="all", example="all", requires=_which_rules(),
           implies=(Trigger("all", "use_obs", REMOVED),), doc="Data used: all, or user (use_obs)"),
     Param("use_obs", "image", "useObs", "useimobs", "obslist", example="00012345001",
           implies=_use_obs_trigger(), doc="Data used: " + _OBS_DOC),
     Param("which_data", "source_detection", "whichData", "detobs", "choice", allowed=_WHICH,
-          lowercase=True, mandatory=True, default="user", example="user", requires=_which_rules(),
+          mandatory=True, default="user", example="user", requires=_which_rules(),
           implies=(Trigger("all", "use_obs", REMOVED),),
           doc="Data searched: all (may exceed the 12 h run-time limit), or user (use_obs)"),
     Param("use_obs", "source_detection", "useObs", "usedetobs", "obslist", example="00012345001",
           implies=_use_obs_trigger(), doc="Data searched: " + _OBS_DOC),
     Param("which_bands", "source_detection", "whichBands", "detbands", "choice", allowed=("total", "all"),
-          lowercase=True, default="total", example="all",
+          default="total", example="all",
           doc="Bands searched: total (0.3-10 keV) or all (total, soft, medium, hard)"),
     Param("fit_stray_light", "source_detection", "fitStrayLight", "fitStrayLight", "bool", default=True,
           example=False, doc="Model stray light where needed"),
@@ -952,18 +875,6 @@ _product = product
 def _accepts_time_range(key):
     """Products whose ``time_range=`` convenience sets their ``use_obs``."""
     return key in _PRODUCT_INDEX and "use_obs" in _PRODUCT_INDEX[key]
-
-
-def suggest(name, candidates):
-    """A ``" (did you mean ...?)"`` hint listing close matches of ``name``, or ``""``."""
-    candidates = [str(c) for c in dict.fromkeys(candidates)]
-    lower = {}
-    for c in candidates:
-        lower.setdefault(c.lower(), c)  # the first spelling (the friendly one) wins
-    close = difflib.get_close_matches(str(name).lower(), list(lower), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(lower[c]) for c in close) + "?)"
 
 
 def lookup(name, product=None):

@@ -302,6 +302,25 @@ source_detection : bool or dict, optional
         self._apply([(None, k, v) for k, v in global_params.items()])
         return self
 
+    def update(self, *, products=None, **global_params):
+        """Set globals and add or update products in one step, all problems reported at once.
+
+        Parameters
+        ----------
+        products : dict, optional
+            Product (any spelling) -> dict of its parameters (empty: its defaults).
+        **global_params
+            As in `set`.
+
+        Returns
+        -------
+        self
+        """
+        ops = [(None, k, v) for k, v in global_params.items()]
+        ops.extend(("+", key, dict(spec)) for key, spec in (products or {}).items())
+        self._apply(ops)
+        return self
+
     def unset(self, *names, product=None):
         """Remove parameters (globals, or of ``product``), applying dependent settings.
 
@@ -437,6 +456,7 @@ source_detection : bool or dict, optional
                     bad = p.check_bounds(values[p.name], typed=self._typed_name(p), resolve=resolve)
                     if bad:
                         out.append(bad)
+        out.extend(self._shared_wire_problems())
         for key, lo_name, hi_name in P.ORDERED_PAIRS:
             values = self._products.get(key, {})
             if lo_name not in values and hi_name not in values:
@@ -447,6 +467,21 @@ source_detection : bool or dict, optional
                 unit = f" {lo_p.unit.to_string()}" if lo_p.unit is not None else ""
                 out.append(f"{key}: {self._typed_name(lo_p)} ({lo}{unit}) must be below "
                            f"{self._typed_name(hi_p)} ({hi}{unit})")
+        return out
+
+    def _shared_wire_problems(self):
+        """Two products setting different values under one wire key (``srcrad``): only one can be sent."""
+        out = []
+        seen = {}
+        for key in self.products:
+            for name, value in self._products[key].items():
+                p = P._BY_SCOPE[key][name]
+                if p.wire in seen and seen[p.wire][2] != value:
+                    other, other_name, other_value = seen[p.wire]
+                    out.append(f"{other} {other_name}={other_value!r} and {key} {name}={value!r} disagree: "
+                               f"the service takes one {p.wire!r} for both; give the same value or set "
+                               "it in one product only")
+                seen.setdefault(p.wire, (key, name, value))
         return out
 
     def _rule_problems(self, key, values):
@@ -498,7 +533,8 @@ source_detection : bool or dict, optional
         Globals first (in the order set), then for each requested product (in
         catalogue order) its flag set to 1 followed by its parameters; bools
         as 1/0; ``models`` as a list; a key shared by two products
-        (``srcrad``) appears once, the later product's value winning.
+        (``srcrad``) appears once (two different values are refused by
+        `problems`).
 
         Parameters
         ----------

@@ -21,6 +21,7 @@ Accepted targets:
   ``dec`` with units).
 """
 import logging
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,7 @@ from astropy.table import Row, Table
 
 from .exceptions import InvalidRequestError, ResolverError
 
-__all__ = ["Target", "resolve_target", "RESOLVERS"]
+__all__ = ["Target", "resolve_target", "RESOLVERS", "TableColumns", "find_columns", "row_target"]
 
 log = logging.getLogger("xrtprods_astro.targets")
 
@@ -42,7 +43,10 @@ _RA_COLUMNS = ("ra", "raj2000", "_raj2000", "_ra", "ra_icrs", "ra_d", "radeg", "
 _DEC_COLUMNS = ("dec", "dej2000", "_dej2000", "_de", "de_icrs", "dec_d", "dedeg", "dec_deg", "decl")
 _NAME_COLUMNS = ("main_id", "name", "iauname", "iau_name", "2sxps", "1sxps", "sxps", "source",
                  "object", "objname", "obj_name", "designation", "id", "ident", "simbad", "_2sxps",
-                 "source_id", "srcname", "target_name")
+                 "source_id", "srcname", "target_name", "target")
+
+#: The columns of a targets table that `find_columns` found (None where absent).
+TableColumns = namedtuple("TableColumns", ["name", "coord", "ra", "dec"])
 
 
 @dataclass
@@ -94,12 +98,115 @@ def _text(value):
     return " ".join(str(value).split())
 
 
-def _column(row, candidates):
-    lower = {name.lower(): name for name in row.colnames}
+def _column(colnames, candidates):
+    lower = {name.lower(): name for name in colnames}
     for candidate in candidates:
         if candidate in lower:
             return lower[candidate]
     return None
+
+
+def find_columns(table, name_column=None):
+    """Find the name and position columns of a targets table (the one column discovery).
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` or `~astropy.table.Row`
+    name_column : str, optional
+        The column of target names (default: the first of ``main_id``,
+        ``name``, ``iauname``, ``object``, ``target``... present, any case).
+
+    Returns
+    -------
+    `TableColumns`
+        ``name``, ``coord`` (a SkyCoord column), ``ra`` and ``dec`` column
+        names, None where absent. RA/Dec are found case-insensitively among
+        ``ra/dec``, ``RAJ2000/DEJ2000``, ``_RAJ2000/_DEJ2000``, ``_RA/_DE``,
+        ``RA_ICRS/DE_ICRS``, ``ra_deg/dec_deg``...
+
+    Raises
+    ------
+    InvalidRequestError
+        If ``name_column`` is not a column, or only one of RA and Dec is found.
+    """
+    table = table.table if isinstance(table, Row) else table
+    cols = list(table.colnames)
+    if name_column is not None:
+        if name_column not in cols:
+            raise InvalidRequestError(f"name_column: no column {name_column!r} in the targets table; "
+                                      f"columns: {', '.join(cols)}")
+        name_col = name_column
+    else:
+        name_col = _column(cols, _NAME_COLUMNS)
+    coord_col = next((c for c in cols if isinstance(table[c], SkyCoord)), None)
+    ra_col = dec_col = None
+    if coord_col is None:
+        ra_col, dec_col = _column(cols, _RA_COLUMNS), _column(cols, _DEC_COLUMNS)
+        if (ra_col is None) != (dec_col is None):
+            raise InvalidRequestError(f"target: found the column {ra_col or dec_col!r} but not its partner "
+                                      f"(RA in {', '.join(_RA_COLUMNS)}; Dec in {', '.join(_DEC_COLUMNS)}; "
+                                      "any case)")
+    return TableColumns(name_col, coord_col, ra_col, dec_col)
+
+
+def row_target(row, columns=None, *, name=None, resolver=None):
+    """The `Target` of one table row.
+
+    A row with a position gives it (the name from the name column, else a
+    J-name); a row with a name but no position (no coordinate columns, or
+    masked ones) is resolved by name like a string target.
+
+    Parameters
+    ----------
+    row : `~astropy.table.Row`
+    columns : `TableColumns`, optional
+        Default `find_columns` of the row's table.
+    name : str, optional
+        Overrides the name column.
+    resolver : {"client", "service"}, optional
+        For a row with a name only.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the row has neither a readable position nor a name.
+    """
+    columns = find_columns(row) if columns is None else columns
+    name_col = columns.name
+    if name is None and name_col is not None:
+        name = _text(row[name_col]) or None
+    coord = None
+    position_columns = None
+    if columns.coord is not None:
+        coord = row[columns.coord]
+        position_columns = (columns.coord,)
+    elif columns.ra is not None and not (np.ma.is_masked(row[columns.ra])
+                                         or np.ma.is_masked(row[columns.dec])):
+        ra, dec = _angle(row, columns.ra, True), _angle(row, columns.dec, False)
+        try:
+            coord = SkyCoord(ra, dec, frame="icrs")
+        except ValueError as exc:
+            raise InvalidRequestError(f"target: {columns.ra}={ra}, {columns.dec}={dec} is not a sky "
+                                      f"position ({exc})") from None
+        position_columns = (columns.ra, columns.dec)
+    if coord is None:
+        if name is None and columns.ra is not None:
+            raise InvalidRequestError(f"target: the row's {columns.ra}/{columns.dec} are masked (no "
+                                      "position) and it has no name to resolve")
+        if name is None:
+            raise InvalidRequestError(
+                f"target: the row has no position and no name (looked for RA in {', '.join(_RA_COLUMNS)}, "
+                f"Dec in {', '.join(_DEC_COLUMNS)}, a SkyCoord column, and a name in "
+                f"{', '.join(_NAME_COLUMNS)}, any case; it has {', '.join(row.colnames)})")
+        found = resolve_target(name, resolver=resolver)
+        found.meta["name_column"] = name_col
+        return found
+    if name is None:
+        from .request import coord_name
+        name = coord_name(coord)
+    meta = {"target": name, "resolver": "table", "name_column": name_col,
+            "position_columns": position_columns}
+    return Target(name=name, coord=coord, meta=meta)
 
 
 def _angle(row, column, is_ra):
@@ -133,34 +240,14 @@ def _angle(row, column, is_ra):
     return number * u.deg
 
 
-def _from_row(row, name):
+def _from_row(row, name, resolver):
     if isinstance(row, Table):
         if len(row) != 1:
             raise InvalidRequestError(
                 f"target: a Table of {len(row)} rows; give one row (table[i]) or a one-row table "
                 "(for many sources use xrtprods_astro.batch)")
         row = row[0]
-    ra_col, dec_col = _column(row, _RA_COLUMNS), _column(row, _DEC_COLUMNS)
-    if ra_col is None or dec_col is None:
-        raise InvalidRequestError(
-            f"target: the row has no recognised position columns (looked for RA in "
-            f"{', '.join(_RA_COLUMNS)} and Dec in {', '.join(_DEC_COLUMNS)}; it has "
-            f"{', '.join(row.colnames)})")
-    ra, dec = _angle(row, ra_col, True), _angle(row, dec_col, False)
-    try:
-        coord = SkyCoord(ra, dec, frame="icrs")
-    except ValueError as exc:
-        raise InvalidRequestError(f"target: {ra_col}={ra}, {dec_col}={dec} is not a sky position "
-                                  f"({exc})") from None
-    name_col = _column(row, _NAME_COLUMNS)
-    if name is None and name_col is not None:
-        name = _text(row[name_col]) or None
-    if name is None:
-        from .request import coord_name
-        name = coord_name(coord)
-    meta = {"target": name, "resolver": "table", "name_column": name_col,
-            "position_columns": (ra_col, dec_col)}
-    return Target(name=name, coord=coord, meta=meta)
+    return row_target(row, name=name, resolver=resolver)
 
 
 def resolve_target(target, *, name=None, resolver=None):
@@ -168,8 +255,8 @@ def resolve_target(target, *, name=None, resolver=None):
 
     Parameters
     ----------
-    target : `~astropy.coordinates.SkyCoord`, str, `~astropy.table.Row` or `~astropy.table.Table`
-        See the module documentation.
+    target : `~astropy.coordinates.SkyCoord`, str, `~astropy.table.Row`, `~astropy.table.Table` or `Target`
+        See the module documentation (a `Target` is returned unchanged).
     name : str, optional
         The object name to use (a SkyCoord's default is ``J222247.6-073104``
         style; a row's is its identifier).
@@ -189,6 +276,8 @@ def resolve_target(target, *, name=None, resolver=None):
     """
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise InvalidRequestError(f"name: {name!r} is not a non-empty string")
+    if isinstance(target, Target):
+        return target
     if isinstance(target, SkyCoord):
         if not target.isscalar:
             raise InvalidRequestError(f"target: a SkyCoord of {target.size} positions; give one "
@@ -197,7 +286,7 @@ def resolve_target(target, *, name=None, resolver=None):
         return Target(name=name or coord_name(target), coord=target,
                       meta={"target": name or coord_name(target), "resolver": "coordinates"})
     if isinstance(target, (Row, Table)):
-        return _from_row(target, name)
+        return _from_row(target, name, resolver)
     if isinstance(target, str):
         text = target.strip()
         if not text:
