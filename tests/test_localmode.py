@@ -105,6 +105,18 @@ def test_local_is_a_server_setting_and_implies_the_service_resolver(monkeypatch)
         XRTProductsClass().server
 
 
+def test_local_resolves_names_through_the_service_in_every_path(monkeypatch, capsys):
+    from xrtprods_astro import cli
+    from xrtprods_astro.targets import resolve_target
+    assert cli.main(["--server", "local", "submit", "GRB 200416A", "--lightcurve", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["getCoords"] == 1
+    monkeypatch.setenv("XRTPRODS_SERVER", "local")
+    assert resolve_target("GRB 200416A").get_coords is True
+    assert cli.main(["submit", "GRB 200416A", "--lightcurve", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["getCoords"] == 1
+    assert localmode._service is None  # a dry run starts nothing
+
+
 @pytest.fixture
 def local_in_process(tmp_path, monkeypatch):
     """``local`` started in this process, in this test's cache folder, stopped afterwards."""

@@ -270,8 +270,9 @@ def build_request(args):
             from .request import coord_name
             name = coord_name(coord)
     elif args.target is not None and "ra" not in request.params():
+        from .localmode import default_resolver  # the service resolves names for --server local
         try:
-            found = resolve_target(args.target, resolver=args.resolver)
+            found = resolve_target(args.target, resolver=args.resolver or default_resolver(args.server))
         except ResolverError as exc:
             # The library's advice names Python arguments; say it in options here.
             raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
