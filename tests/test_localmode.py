@@ -115,6 +115,8 @@ def test_local_resolves_names_through_the_service_in_every_path(monkeypatch, cap
     assert cli.main(["submit", "GRB 200416A", "--lightcurve", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["getCoords"] == 1
     assert localmode._service is None  # a dry run starts nothing
+    # A client of a real server keeps the configured resolver whatever the environment says.
+    assert localmode.default_resolver(UKSSDC) == conf.name_resolver == "client"
 
 
 @pytest.fixture

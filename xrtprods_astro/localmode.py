@@ -118,13 +118,20 @@ def check_server(value, what="server"):
 
 
 def default_resolver(explicit_server=None):
-    """The name resolver to use when none is given: ``"service"`` for ``local``, else None.
+    """The name resolver to use when none is given: ``"service"`` for ``local``, else ``conf.name_resolver``.
 
-    None means "as ``conf.name_resolver`` says". The ``local`` mode resolves names through the
-    service because it is meant to work with no network (Sesame is out of reach) and the local
-    service only knows the positions of its own sky.
+    The ``local`` mode resolves names through the service because it is meant to work with no
+    network (Sesame is out of reach) and the local service only knows the positions of its own sky.
+
+    Parameters
+    ----------
+    explicit_server : str, optional
+        A client's own server setting (see `server_setting`).
     """
-    return "service" if is_local(server_setting(explicit_server)) else None
+    if is_local(server_setting(explicit_server)):
+        return "service"
+    from . import conf
+    return conf.name_resolver
 
 
 def local_data_dir():

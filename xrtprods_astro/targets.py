@@ -77,10 +77,9 @@ class Target:
 
 def _resolver(resolver):
     if resolver is None:
-        from . import conf
         from .localmode import default_resolver
-        # With the server "local" there is no network: the service resolves names.
-        resolver = default_resolver() or conf.name_resolver
+        # conf.name_resolver, or the service with the server "local": there is no network.
+        resolver = default_resolver()
     text = str(resolver).strip().lower()
     if text not in RESOLVERS:
         raise InvalidRequestError(f"resolver: {resolver!r} is not allowed; allowed: "
