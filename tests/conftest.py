@@ -13,6 +13,7 @@ iers.conf.auto_download = False
 
 # Tests must never read a developer's own identity or configuration.
 os.environ.pop("XRTPRODS_EMAIL", None)
+os.environ.pop("XRTPRODS_SERVER", None)
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,11 @@ class Conf(_config.ConfigNamespace):
     server = _config.ConfigItem(
         "https://www.swift.ac.uk",
         "Root URL of the UKSSDC site: the product generator lives under "
-        "<server>/user_objects and the common API at <server>/API/main.php.",
+        "<server>/user_objects and the common API at <server>/API/main.php. "
+        "'local': the bundled service, started in the background for the life "
+        "of the Python process, keeping its jobs in the package cache. The "
+        "XRTPRODS_SERVER environment variable (a URL or 'local') is used while "
+        "this keeps its default.",
         cfgtype="string")
     email = _config.ConfigItem(
         "",
@@ -46,9 +50,10 @@ class Conf(_config.ConfigNamespace):
     timeout = _config.ConfigItem(
         60.0, "Time limit, in seconds, for one HTTP call.", cfgtype="float")
     poll_interval = _config.ConfigItem(
-        60.0,
-        "Seconds between status polls of a running job. UKSSDC asks for no "
-        "more than about one poll a minute.", cfgtype="float")
+        "auto",
+        "Seconds between status polls of a running job, or 'auto': 0.5 s for "
+        "a server on this machine, 60 s for any other (UKSSDC asks for no more "
+        "than about one poll a minute; less than that warns).", cfgtype="pass")
     max_active_jobs = _config.ConfigItem(
         5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
         "asks for no more than about five).", cfgtype="integer")

@@ -23,7 +23,6 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from urllib.parse import urlparse
 
 from astropy.utils.exceptions import AstropyWarning
 
@@ -45,8 +44,6 @@ EXIT_TIMEOUT = 4
 EXIT_INTERRUPT = 130
 
 #: Polls of a service on this machine can be quick; UKSSDC asks for about one a minute.
-LOCAL_POLL_INTERVAL = 0.5
-_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 #: What each product flag of ``submit`` asks for (the flags are the vocabulary's keys and codes).
 _PRODUCT_HELP = {
@@ -82,10 +79,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------------------------- helpers
-
-def _is_local(server):
-    return (urlparse(str(server)).hostname or "") in _LOCAL_HOSTS
-
 
 def _positive(text):
     try:
@@ -292,8 +285,9 @@ def build_request(args):
     if target is None and name is None and base is None:
         raise InvalidRequestError("target: give a name, --ra/--dec, --table or --request")
     try:
-        request, meta = build(target, name=name, resolver=args.resolver, products=products, params=params,
-                              base=base)
+        from .localmode import default_resolver  # the service resolves names for --server local
+        request, meta = build(target, name=name, resolver=args.resolver or default_resolver(args.server),
+                              products=products, params=params, base=base)
     except ResolverError as exc:
         # The library's advice names Python arguments; say it in options here.
         raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
@@ -326,11 +320,9 @@ def _table_row(path, index):
 def _client(args):
     from .core import XRTProductsClass
     poll = args.poll_interval if getattr(args, "poll_interval", None) is not None else None
-    client = XRTProductsClass(server=args.server, email=args.email, timeout=args.http_timeout,
-                              poll_interval=poll)
-    if poll is None and _is_local(client.server):
-        client.poll_interval = LOCAL_POLL_INTERVAL
-    return client
+    # Without --poll-interval, conf's "auto" polls a loopback server fast and UKSSDC politely.
+    return XRTProductsClass(server=args.server, email=args.email, timeout=args.http_timeout,
+                            poll_interval=poll)
 
 
 def _status_word(status):

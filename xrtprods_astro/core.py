@@ -131,16 +131,21 @@ class XRTProductsClass(BaseQuery):
     # -- settings --------------------------------------------------------------
     @property
     def server(self):
-        """Root URL of the UKSSDC site (no trailing slash)."""
-        from . import conf
-        server = str(self._server if self._server is not None else conf.server).rstrip("/")
+        """Root URL of the UKSSDC site (no trailing slash).
+
+        The setting may be ``"local"``: the bundled service, started in the background on first
+        use (see `xrtprods_astro.localmode`); this is then its URL.
+        """
+        from .localmode import server_url
+        server = server_url(self._server).rstrip("/")
         check_url(server, "server")
         return server
 
     @server.setter
     def server(self, value):
+        from .localmode import check_server
         if value is not None:
-            check_url(str(value), "server")
+            check_server(value, "server")
         self._server = value
 
     @property
@@ -156,9 +161,11 @@ class XRTProductsClass(BaseQuery):
 
     @property
     def poll_interval(self):
-        """Seconds between status polls of a running job."""
+        """Seconds between status polls of a running job ("auto": 0.5 s on loopback, 60 s elsewhere)."""
         from . import conf
-        return float(self._poll_interval if self._poll_interval is not None else conf.poll_interval)
+        from .localmode import effective_poll_interval
+        configured = self._poll_interval if self._poll_interval is not None else conf.poll_interval
+        return effective_poll_interval(self.server, configured)
 
     @poll_interval.setter
     def poll_interval(self, value):
@@ -311,6 +318,9 @@ source_detection : bool or dict, optional
                                           "them in the ProductRequest (or the wire dict)")
             request = target
         else:
+            if resolver is None:
+                from .localmode import default_resolver
+                resolver = default_resolver(self._server)  # "service" for local: there is no network
             request, meta = build_request(target, name=name, resolver=resolver, products=given,
                                           params=global_params)
         if isinstance(request, ProductRequest):

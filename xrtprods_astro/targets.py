@@ -81,8 +81,9 @@ class Target:
 
 def _resolver(resolver):
     if resolver is None:
-        from . import conf
-        resolver = conf.name_resolver
+        from .localmode import default_resolver
+        # conf.name_resolver, or the service with the server "local": there is no network.
+        resolver = default_resolver()
     text = str(resolver).strip().lower()
     if text not in RESOLVERS:
         raise InvalidRequestError(f"resolver: {resolver!r} is not allowed; allowed: "

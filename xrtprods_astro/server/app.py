@@ -377,6 +377,11 @@ class LocalService:
         Server seed: products are deterministic for a seed and the job parameters.
     data_dir : str or `~pathlib.Path`, optional
         Where job directories are written; a temporary directory (removed by `stop`) when None.
+    persist : bool
+        Keep jobs across restarts: each job's record is saved under ``data_dir/state`` and the jobs
+        found there are served again, with the same JobIDs, when the service starts (their URLs are
+        rewritten if the address changed). Needs ``data_dir``. Off by default: a service forgets its
+        jobs when it stops.
     faults : `~xrtprods_astro.server.faults.FaultConfig`, dict or None
         Fault injection settings; off by default. Change them at run time with `set_faults`.
     catalogue : module or object, optional
@@ -399,7 +404,7 @@ class LocalService:
 
     def __init__(self, *, host="127.0.0.1", port=0, users=("demo@example.org",), job_duration=5.0,
                  job_limit=10, seed=0, data_dir=None, faults=None, catalogue=None, builder=None,
-                 rebinner=None):
+                 rebinner=None, persist=False):
         if isinstance(users, str):
             users = (users,)
         self.host = host
@@ -414,6 +419,9 @@ class LocalService:
         self.job_limit = None if job_limit is None else int(job_limit)
         self.seed = int(seed)
         self.data_dir = None if data_dir is None else Path(data_dir)
+        if persist and self.data_dir is None:
+            raise ValueError("persist=True needs a data_dir to keep the jobs in")
+        self.persist = bool(persist)
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
         self._server = self._thread = self._tmp = self.store = None
@@ -438,11 +446,15 @@ class LocalService:
             root = self.data_dir
             root.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(root / "jobs", self._builder, self._rebinner, job_duration=self.job_duration,
-                              job_limit=self.job_limit, seed=self.seed)
+                              job_limit=self.job_limit, seed=self.seed,
+                              state_dir=root / "state" if self.persist else None)
         self._archive_dir = root / "archives"
         self._server = _Server((self.host, self.port), _Handler)
         self._server.service = self
         self.port = self._server.server_address[1]
+        if self.persist:
+            count = self.store.load(f"{self.user_objects_url}/tprods")
+            log.debug("Reloaded %d saved jobs from %s", count, root)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"xrtprods-service-{self.port}", daemon=True)
         self._thread.start()
@@ -450,13 +462,16 @@ class LocalService:
         return self
 
     def stop(self):
-        """Stop serving, wait briefly for builds, and remove the temporary data directory."""
+        """Stop serving, wait briefly for builds, save the jobs (``persist``) and remove the temporary
+        data directory."""
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
         self.store.join()
+        if self.persist:
+            self.store.save_all()
         self._server = self._thread = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

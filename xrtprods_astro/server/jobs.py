@@ -15,11 +15,13 @@ import itertools
 import json
 import logging
 import random
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 __all__ = ["STEP_LABELS", "STATUS_TEXT", "Job", "RebinJob", "JobStore", "JobLimitReached", "job_seed"]
 
@@ -76,6 +78,15 @@ def job_seed(server_seed, job_pars):
     """A build seed fixed by the server seed and the job parameters (sorted items, hashed)."""
     text = json.dumps([server_seed, sorted((k, json.dumps(v, sort_keys=True)) for k, v in job_pars.items())])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def _jsonable(value):
+    """JSON form of the numpy values, paths and sets that builders may leave in a payload."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (Path, set, frozenset, tuple)):
+        return str(value) if isinstance(value, Path) else list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _hms(seconds):
@@ -256,10 +267,14 @@ class JobStore:
         Most jobs a user may have queued or running at once (None: no limit).
     seed : int
         Server seed mixed into every build seed.
+    state_dir : `~pathlib.Path`, optional
+        Where each job's record is kept as ``<JobID>.json`` (see `load`), so that a
+        restarted service still knows its jobs; None (default) keeps jobs in memory only.
     """
 
-    def __init__(self, root, builder, rebinner, *, job_duration=5.0, job_limit=10, seed=0):
+    def __init__(self, root, builder, rebinner, *, job_duration=5.0, job_limit=10, seed=0, state_dir=None):
         self.root = Path(root)
+        self.state_dir = None if state_dir is None else Path(state_dir)
         self.builder = builder
         self.rebinner = rebinner
         self.job_duration = float(job_duration)
@@ -281,10 +296,13 @@ class JobStore:
                         f"at once ({self.job_limit}). Wait for some to finish or cancel them, then submit "
                         "again.")
             job_id = _next_id()
+            while job_id in self._jobs:  # a reloaded job may hold an id this process also drew
+                job_id = _next_id()
             job = Job(job_id=job_id, user=user, pars=job_pars, products=list(products),
                       url=f"{url_base}/USERPROD_{job_id}", job_dir=self.root / f"USERPROD_{job_id}",
                       seed=job_seed(self.seed, job_pars), duration=self.job_duration)
             self._jobs[job_id] = job
+        self.save(job)
         self._run(self._build, job)
         return job
 
@@ -306,6 +324,7 @@ class JobStore:
             job.build_error = f"{type(exc).__name__}: {exc}"
         finally:
             job.built.set()
+            self.save(job)
 
     def get(self, job_id):
         """The job with this id (int or numeric string); KeyError if there is none."""
@@ -349,6 +368,85 @@ class JobStore:
         key = int(str(rebin_id).strip())
         with self._lock:
             return self._rebins[key]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, job):
+        """Write the record of one job to ``state_dir`` (nothing when there is none).
+
+        The record holds what `load` needs to serve the job again: its parameters, owner,
+        timeline (submission as wall-clock time), cancellations and built outcomes. The file
+        is replaced atomically, so a crash never leaves half a record.
+        """
+        if self.state_dir is None:
+            return
+        url_base = job.url.rsplit("/", 1)[0]
+        outcomes = None if job.outcomes is None or not job.built.is_set() else {
+            code: {"ok": bool(o.ok), "reason": o.reason, "data": o.data} for code, o in job.outcomes.items()}
+        record = {"job_id": job.job_id, "user": job.user, "pars": job.pars, "products": job.products,
+                  "url_base": url_base, "job_dir": job.job_dir.name, "seed": job.seed,
+                  "duration": job.duration, "submitted": job.submitted,
+                  "cancelled_after": {code: at - job.started for code, at in job.cancelled.items()},
+                  "outcomes": outcomes, "build_error": job.build_error}
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path = self.state_dir / f"{job.job_id}.json"
+            part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            part.write_text(json.dumps(record, default=_jsonable))
+            os.replace(part, path)
+        except OSError as exc:  # a full disk must not fail the job itself
+            log.warning("Could not save job %s: %s", job.job_id, exc)
+
+    def save_all(self):
+        """Write the records of every job (cancellations happen after `save` at creation)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            self.save(job)
+
+    def load(self, url_base):
+        """Read the jobs saved in ``state_dir``; returns how many were loaded.
+
+        Jobs keep their ids. URLs saved under another address (the service restarted on
+        another port) are rewritten to ``url_base``. A job whose build had not finished is
+        built again (builds are deterministic for a seed and the parameters).
+        """
+        if self.state_dir is None or not self.state_dir.is_dir():
+            return 0
+        now_wall, now = time.time(), time.monotonic()
+        loaded = []
+        for path in sorted(self.state_dir.glob("*.json")):
+            try:
+                text = path.read_text()
+                old_base = json.loads(text)["url_base"]
+                moved = old_base != url_base
+                if moved:
+                    # Every URL of a job (its own and its products') starts with the base.
+                    text = text.replace(json.dumps(old_base)[1:-1], json.dumps(url_base)[1:-1])
+                record = json.loads(text)
+                started = now - (now_wall - record["submitted"])
+                job = Job(job_id=int(record["job_id"]), user=record["user"], pars=record["pars"],
+                          products=list(record["products"]), url=f"{url_base}/{record['job_dir']}",
+                          job_dir=self.root / record["job_dir"], seed=record["seed"],
+                          duration=record["duration"], submitted=record["submitted"], started=started,
+                          build_error=record.get("build_error"),
+                          cancelled={code: started + after
+                                     for code, after in record.get("cancelled_after", {}).items()})
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("Skipping the unreadable job record %s: %s", path, exc)
+                continue
+            if record.get("outcomes") is not None:
+                job.outcomes = {code: SimpleNamespace(code=code, files=[], **o)
+                                for code, o in record["outcomes"].items()}
+                job.built.set()
+            with self._lock:
+                self._jobs[job.job_id] = job
+            loaded.append((job, moved))
+        for job, moved in loaded:
+            if not job.built.is_set():
+                self._run(self._build, job)  # saves the job when built
+            elif moved:
+                self.save(job)
+        return len(loaded)
 
     def join(self, timeout=5.0):
         """Wait for background builds to end (used when the service stops)."""
