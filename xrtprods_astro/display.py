@@ -27,8 +27,9 @@ __all__ = ["set_display_formats", "column_format", "lightcurve_repr", "lightcurv
 MAX_DIGITS = 5
 # Fixed-point notation for magnitudes in this range, exponential outside it.
 _FIXED_RANGE = (1e-3, 1e6)
-# A float written with this many significant digits is an arithmetic result.
-_NOISE_DIGITS = 15
+# A float with this many significant digits is an arithmetic result (UKSSDC
+# writes at most 12: a MET to the millisecond).
+_NOISE_DIGITS = 13
 # Rows sampled to decide a format: enough for any product, cheap for a big table.
 _SAMPLE = 5000
 
@@ -93,7 +94,13 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         if written:
             last = min(written)
         else:
-            last = max(min(_exponent(v) for v in data) - (max_digits - 1), _exponent(top) - 8)
+            last = min(_exponent(v) for v in data) - (max_digits - 1)
+            steps = np.diff(unique)
+            steps = steps[steps > 0]
+            if len(steps) and steps.min() < 10.0 ** last:
+                # Values on a large offset (a MET, an MJD): enough digits to tell them apart.
+                last = _exponent(steps.min()) - 2
+            last = max(last, _exponent(top) - (_NOISE_DIGITS - 1))
     if _FIXED_RANGE[0] <= top < _FIXED_RANGE[1] or (last <= 0 and _FIXED_RANGE[0] <= top < 1e12):
         # Fixed point, also for large values written with decimals (a MET: 608713637.852).
         return f"{{:.{max(0, -last)}f}}"
@@ -262,7 +269,9 @@ def _value_text(row, name, table):
     text = fmt.format(float(value))
     shown = [row[c] for c in errs if not np.ma.is_masked(row[c])]
     if len(shown) == 2:
-        text += f" +{fmt.format(float(shown[0]))}/-{fmt.format(float(shown[1]))}"
+        # In exponential notation an error shows its own two significant digits.
+        efmt = "{:.1e}" if fmt.endswith("e}") else fmt
+        text += f" +{efmt.format(float(shown[0]))}/-{efmt.format(float(shown[1]))}"
     return text
 
 

@@ -139,10 +139,17 @@ class ImageSet:
         raise KeyError(f"no image for the band {lo:g}-{hi:g} keV; available: {available}")
 
     def __repr__(self):
-        bands = ", ".join(f"{r['emin']:g}-{r['emax']:g} keV" for r in self.bands)
-        maps = [n for n in ("summed_ex", "summed_vignet_ex") if getattr(self, n) is not None]
-        return (f"<ImageSet: {len(self.images)} image(s) [{bands}]; "
-                f"exposure maps: {', '.join(maps) or 'none'}>")
+        from ..display import imageset_repr
+        return imageset_repr(self)
+
+    def _repr_html_(self):
+        from ..display import imageset_html
+        return imageset_html(self)
+
+    def plot(self, index=0, **kwargs):
+        """Plot with `xrtprods_astro.plotting.plot_image`; returns ``(fig, ax)``."""
+        from ..plotting import plot_image
+        return plot_image(self, index, **kwargs)
 
 
 def _read_log(path):
