@@ -92,7 +92,9 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         written = [d for v, d in zip(unique, map(_last_digit, unique))
                    if _exponent(v) - d + 1 < _NOISE_DIGITS]
         if written:
-            last = min(written)
+            noisy = [_exponent(v) - (max_digits - 1) for v in unique if _exponent(v) - _last_digit(v) + 1
+                     >= _NOISE_DIGITS and _exponent(v) - (max_digits - 1) < 0]
+            last = min(written + noisy)
         else:
             last = min(_exponent(v) for v in data) - (max_digits - 1)
             steps = np.diff(unique)

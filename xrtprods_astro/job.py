@@ -513,7 +513,23 @@ class XRTJob:
         """
         from .readers.lightcurve import read_lightcurve_json
         data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
-        return read_lightcurve_json(data, job_id=self.job_id)
+        result = read_lightcurve_json(data, job_id=self.job_id)
+        result.meta.update(self._energy_bands())
+        return result
+
+    def _energy_bands(self):
+        """``energy_band``, ``soft_band``, ``hard_band`` (keV) the light curve was asked with.
+
+        The service's answer does not say them; plots and time series label with them.
+        """
+        from .readers.timeseries import energy_bands
+        try:
+            params = dict(self.request.params("lightcurve")) if self.request is not None else None
+        except InvalidRequestError:
+            params = None
+        if params is None:
+            return {}
+        return {key: list(band) * u.keV for key, band in energy_bands(params=params).items()}
 
     def spectral_fits(self, *, cache=None):
         """The automatic spectral fits, one row per interval, mode and model.
