@@ -261,3 +261,12 @@ def test_matplotlib_missing_names_the_extra(lc, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"xrtprods_astro\[plot\]"):
         plot_lightcurve(lc)
+
+
+def test_image_with_several_positions(products):
+    from astropy.visualization.wcsaxes import SphericalCircle
+    from xrtprods_astro.readers.positions import Position
+    missing = Position(kind="enhanced", found=False, reason="no UVOT stars")
+    _, ax = products["images"].plot(position=[products["position"], missing])
+    circles = [p for p in ax.patches if isinstance(p, SphericalCircle)]
+    assert len(circles) == 1 and circles[0].get_label().startswith("standard position")

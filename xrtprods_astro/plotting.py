@@ -26,6 +26,7 @@ _STYLE = {
 }
 _OTHER = {"marker": "D", "color": "tab:gray"}
 _TIME_AXES = ("since_t0", "mjd", "utc", "met")
+_POSITION_COLOURS = {"standard": "lime", "enhanced": "orange", "astrometric": "magenta"}
 
 
 def _import_pyplot(what="plotting"):
@@ -272,14 +273,16 @@ def plot_image(images, index=0, *, ax=None, sources=None, position=None, band="T
         Axes made with the image's WCS as projection; a new figure by default.
     sources : `~xrtprods_astro.readers.sourcelist.SourceList` or Table, optional
         Sources to mark (circles, numbered by ``sno`` when present).
-    position : `~xrtprods_astro.readers.positions.Position`, optional
-        Drawn as its 90% error circle.
+    position : `~xrtprods_astro.readers.positions.Position` or list of them, optional
+        Drawn as 90% error circles (a colour per kind); positions not found
+        are skipped.
     band : str
         The band of ``sources`` to mark when it holds several.
     radius : `~astropy.units.Quantity`, optional
         Show only this radius around the position (or the image centre). By
         default the whole image, or, with a position, a zoom of 30 times its
-        error (at least 1 arcmin) so that the error circle can be seen.
+        error (at least 1 arcmin) so that the error circle can be seen; the
+        first position found is the centre.
     stretch : {"log", "sqrt", "linear", "asinh"}
         Intensity stretch of the counts image.
     cmap : str
@@ -341,14 +344,18 @@ def plot_image(images, index=0, *, ax=None, sources=None, position=None, band="T
                 ax.text(c.ra.deg, c.dec.deg, f"   {row['sno']}", transform=icrs, color="cyan",
                         fontsize="x-small", ha="left", va="bottom", clip_on=True)
     centre = None
-    if position is not None and getattr(position, "found", False):
-        centre = position.coord
-        ax.add_patch(SphericalCircle((centre.ra, centre.dec), position.err90.to(u.deg), transform=icrs,
-                                     edgecolor="lime", facecolor="none", linewidth=1.5,
-                                     label=f"{position.kind} position, 90% error "
-                                           f"({position.err90.to_value(u.arcsec):.1f}\")"))
+    positions = [] if position is None else (
+        list(position) if isinstance(position, (list, tuple)) else [position])
+    found = [p for p in positions if getattr(p, "found", False)]
+    for pos in found:
+        ax.add_patch(SphericalCircle((pos.coord.ra, pos.coord.dec), pos.err90.to(u.deg), transform=icrs,
+                                     edgecolor=_POSITION_COLOURS.get(pos.kind, "white"), facecolor="none",
+                                     linewidth=1.5, label=f"{pos.kind} position, 90% error "
+                                                          f"({pos.err90.to_value(u.arcsec):.1f}\")"))
+    if found:
+        centre = found[0].coord
         if radius is None:
-            radius = max(30 * position.err90, 1 * u.arcmin)
+            radius = max(30 * max(p.err90 for p in found), 1 * u.arcmin)
     if radius is not None:
         if centre is None:
             ny, nx = data.shape
