@@ -151,13 +151,16 @@ def products(xrtprods_service, tmp_path_factory):
                         standard_position=True, image=True, source_detection={"which_data": "all"})
     job.wait(timeout=120)
     images = job.images(tmp_path_factory.mktemp("img"))
-    images.meta = {"target": "GRB 200416A", "job_id": job.job_id}
     return {"lc": job.lightcurve(), "images": images, "position": job.position("standard"),
             "sources": job.source_list(), "job": job}
 
 
 def test_bands_from_the_request(products):
     lc = products["lc"]
+    # The job names its products after the request's source, for titles and reprs.
+    assert lc.meta["target"] == "GRB 200416A"
+    assert products["images"].meta == {"job_id": products["job"].job_id, "target": "GRB 200416A"}
+    assert products["sources"]["Total"].meta["target"] == "GRB 200416A"
     assert u.allclose(lc.meta["soft_band"], [0.5, 2] * u.keV)
     _, (rate_ax, hr_ax) = lc.plot()
     assert "(0.3-10 keV)" in rate_ax.get_ylabel()

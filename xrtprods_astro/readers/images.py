@@ -103,6 +103,8 @@ class ImageSet:
     summed_vignet_ex : `~astropy.io.fits.HDUList` or None
         Exposure map with vignetting.
     directory : `pathlib.Path`
+    meta : dict
+        ``job_id`` and ``target`` when the set came from a job.
     """
 
     images: list
@@ -111,6 +113,7 @@ class ImageSet:
     summed_vignet_ex: fits.HDUList = None
     directory: Path = None
     paths: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
     def __len__(self):
         return len(self.images)
