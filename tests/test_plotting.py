@@ -184,10 +184,10 @@ def test_image_with_sources_and_error_circle(products):
     assert len(circles) == 1 and "90% error" in circles[0].get_label()
     labels = ax.get_legend_handles_labels()[1]
     assert labels[0] == "detected sources (Total)" and "standard position" in labels[1]
-    # Zoomed on the position (30 x err90, at least 1 arcmin) so the circle can be seen.
+    # Zoomed on the position (15 x err90, at least 30 arcsec) so the circle can be seen.
     scale = images.wcs(0).proj_plane_pixel_scales()[0].to_value(u.arcsec)
     width = np.diff(ax.get_xlim())[0] * scale
-    assert width == pytest.approx(2 * max(30 * pos.err90.to_value(u.arcsec), 60), rel=1e-6)
+    assert width == pytest.approx(2 * max(15 * pos.err90.to_value(u.arcsec), 30), rel=1e-6)
     assert ax.get_title(loc="left") == "GRB 200416A, 0.3-10 keV"
     assert [t.get_text() for t in ax.texts if "job" in t.get_text()] == [
         f"Swift-XRT job {products['job'].job_id}"]

@@ -39,7 +39,16 @@ def _import_pyplot(what="plotting"):
 
 
 def _unit_label(unit):
-    return u.Unit(unit).to_string("latex_inline")
+    """``erg s$^{-1}$ cm$^{-2}$``: a unit as a paper writes it, with real spaces between factors."""
+    unit = u.Unit(unit)
+    if not getattr(unit, "bases", None):
+        return unit.to_string()
+    parts = []
+    for base, power in zip(unit.bases, unit.powers):
+        name = base.to_string()
+        parts.append(name if power == 1 else f"{name}$^{{{power:g}}}$")
+    scale = "" if unit.scale == 1 else f"{unit.scale:g} "
+    return scale + " ".join(parts)
 
 
 def _title(ax, meta, default):
@@ -280,8 +289,8 @@ def plot_image(images, index=0, *, ax=None, sources=None, position=None, band="T
         The band of ``sources`` to mark when it holds several.
     radius : `~astropy.units.Quantity`, optional
         Show only this radius around the position (or the image centre). By
-        default the whole image, or, with a position, a zoom of 30 times its
-        error (at least 1 arcmin) so that the error circle can be seen; the
+        default the whole image, or, with a position, a zoom of 15 times its
+        error (at least 30 arcsec) so that the error circle can be seen; the
         first position found is the centre.
     stretch : {"log", "sqrt", "linear", "asinh"}
         Intensity stretch of the counts image.
@@ -347,15 +356,16 @@ def plot_image(images, index=0, *, ax=None, sources=None, position=None, band="T
     positions = [] if position is None else (
         list(position) if isinstance(position, (list, tuple)) else [position])
     found = [p for p in positions if getattr(p, "found", False)]
-    for pos in found:
+    # The largest circle first, so that a smaller one drawn on it stays visible.
+    for pos in sorted(found, key=lambda p: -p.err90.to_value(u.arcsec)):
         ax.add_patch(SphericalCircle((pos.coord.ra, pos.coord.dec), pos.err90.to(u.deg), transform=icrs,
                                      edgecolor=_POSITION_COLOURS.get(pos.kind, "white"), facecolor="none",
-                                     linewidth=1.5, label=f"{pos.kind} position, 90% error "
+                                     linewidth=1.2, label=f"{pos.kind} position, 90% error "
                                                           f"({pos.err90.to_value(u.arcsec):.1f}\")"))
     if found:
         centre = found[0].coord
         if radius is None:
-            radius = max(30 * max(p.err90 for p in found), 1 * u.arcmin)
+            radius = max(15 * max(p.err90 for p in found), 30 * u.arcsec)
     if radius is not None:
         if centre is None:
             ny, nx = data.shape
