@@ -26,7 +26,8 @@ _STYLE = {
 }
 _OTHER = {"marker": "D", "color": "tab:gray"}
 _TIME_AXES = ("since_t0", "mjd", "utc", "met")
-_POSITION_COLOURS = {"standard": "lime", "enhanced": "orange", "astrometric": "magenta"}
+# Colours that stand out on the magma colour map, from its dark edge to its bright centre.
+_POSITION_COLOURS = {"standard": "lime", "enhanced": "cyan", "astrometric": "white"}
 
 
 def _import_pyplot(what="plotting"):
@@ -347,10 +348,10 @@ def plot_image(images, index=0, *, ax=None, sources=None, position=None, band="T
     if table is not None and len(table):
         coords = table["coord"]
         ax.scatter(coords.ra.deg, coords.dec.deg, transform=icrs, s=300, facecolor="none",
-                   edgecolor="cyan", linewidth=0.8, label=f"detected sources ({band})")
+                   edgecolor="deepskyblue", linewidth=0.8, label=f"detected sources ({band})")
         if "sno" in table.colnames:
             for row, c in zip(table, coords):
-                ax.text(c.ra.deg, c.dec.deg, f"   {row['sno']}", transform=icrs, color="cyan",
+                ax.text(c.ra.deg, c.dec.deg, f"   {row['sno']}", transform=icrs, color="deepskyblue",
                         fontsize="x-small", ha="left", va="bottom", clip_on=True)
     centre = None
     positions = [] if position is None else (
