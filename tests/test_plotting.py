@@ -161,7 +161,7 @@ def test_bands_from_the_request(products):
     assert lc.meta["target"] == "GRB 200416A"
     assert products["images"].meta == {"job_id": products["job"].job_id, "target": "GRB 200416A"}
     assert products["sources"]["Total"].meta["target"] == "GRB 200416A"
-    assert u.allclose(lc.meta["soft_band"], [0.5, 2] * u.keV)
+    assert lc.meta["soft_band"] == (0.5, 2.0) and lc.meta["energy_band"] == (0.3, 10.0)
     _, (rate_ax, hr_ax) = lc.plot()
     assert "(0.3-10 keV)" in rate_ax.get_ylabel()
     assert "(2-10 keV) / (0.5-2 keV)" in hr_ax.get_ylabel()

@@ -504,7 +504,10 @@ class XRTJob:
         -------
         `~xrtprods_astro.readers.lightcurve.LightCurve`
             Dataset name (``"PC"``, ``"WTHR"``, ...) -> `~astropy.table.Table`;
-            ``meta["job_id"]`` is this job's ID.
+            ``meta["job_id"]`` is this job's ID, ``meta["target"]`` the
+            request's source name, and ``energy_band``, ``soft_band``,
+            ``hard_band`` the ``(lo, hi)`` keV bands of the rates and of the
+            hardness ratio, as requested.
 
         Raises
         ------
@@ -531,9 +534,10 @@ class XRTJob:
         return meta
 
     def _energy_bands(self):
-        """``energy_band``, ``soft_band``, ``hard_band`` (keV) the light curve was asked with.
+        """``energy_band``, ``soft_band``, ``hard_band``: ``(lo, hi)`` in keV, as asked for.
 
         The service's answer does not say them; plots and time series label with them.
+        Plain tuples, so that the meta stays writable to ECSV and FITS headers.
         """
         from .readers.timeseries import energy_bands
         try:
@@ -542,7 +546,7 @@ class XRTJob:
             params = None
         if params is None:
             return {}
-        return {key: list(band) * u.keV for key, band in energy_bands(params=params).items()}
+        return energy_bands(params=params)
 
     def spectral_fits(self, *, cache=None):
         """The automatic spectral fits, one row per interval, mode and model.
