@@ -14,11 +14,13 @@ masked. Hardness ratios become one row per bin with the hard and soft rates
 and the ratio side by side; non-finite values (``-nan``, ``inf``) are masked.
 
 The meta holds only values that a FITS header can carry (strings, numbers,
-booleans), so the series round-trips through ECSV and FITS::
+booleans), so the series round-trips through ECSV and FITS with its units,
+masks and times::
 
+    ts.write("lc.ecsv")
+    BinnedTimeSeries.read("lc.ecsv")
     ts.write("lc.fits")
-    BinnedTimeSeries.read("lc.fits", time_bin_start_column="time_bin_start",
-                          time_bin_size_column="time_bin_size")
+    BinnedTimeSeries.read("lc.fits", astropy_native=True)   # Time columns back as Time
 """
 import numpy as np
 from astropy import units as u
