@@ -1,7 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Sphinx configuration for xrtprods_astro."""
 import datetime
+import os
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -11,7 +13,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from sphinx_astropy.conf.v2 import *  # noqa: F401,F403
-from sphinx_astropy.conf.v2 import exclude_patterns, intersphinx_mapping  # noqa: F401
+from sphinx_astropy.conf.v2 import exclude_patterns  # noqa: F401
 
 with open(Path(__file__).parents[1] / "pyproject.toml", "rb") as fh:
     project_meta = tomllib.load(fh)["project"]
@@ -27,7 +29,7 @@ version = release.split("+")[0]
 
 # Local extensions: the parameter tables are generated from the catalogue at build time.
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
-extensions = list(extensions) + ["xrtprods_params"]  # noqa: F405
+extensions = list(extensions) + ["xrtprods_params", "matplotlib.sphinxext.plot_directive"]  # noqa: F405
 # Optional niceties of the confv2 list: build without them when they are not installed.
 for _optional in ("sphinx_copybutton",):
     try:
@@ -36,10 +38,33 @@ for _optional in ("sphinx_copybutton",):
         extensions.remove(_optional)
 
 exclude_patterns = list(exclude_patterns) + ["_build", "**.ipynb_checkpoints"]
-intersphinx_mapping = dict(intersphinx_mapping)
-# The network is not always there: keep the docs build independent of it.
-intersphinx_mapping.clear()
-intersphinx_disabled_reftypes = ["*"]
+
+# Intersphinx links SkyCoord, Time, ndarray, Figure... to their projects' docs. The
+# network is not always there (CI builds offline with -W, and Sphinx warns when an
+# inventory cannot be fetched): each project is kept only when its host answers.
+_INTERSPHINX = {
+    "python": "https://docs.python.org/3/",
+    "numpy": "https://numpy.org/doc/stable/",
+    "matplotlib": "https://matplotlib.org/stable/",
+    "astropy": "https://docs.astropy.org/en/stable/",
+    "astroquery": "https://astroquery.readthedocs.io/en/latest/",
+}
+
+
+def _reachable(url, timeout=3.0):
+    import socket
+    from urllib.parse import urlparse
+    if os.environ.get("XRTPRODS_DOCS_OFFLINE"):
+        return False
+    try:
+        socket.create_connection((urlparse(url).hostname, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+intersphinx_mapping = {name: (url, None) for name, url in _INTERSPHINX.items() if _reachable(url)}
+intersphinx_timeout = 10
 
 html_theme_options = {
     "github_url": "https://github.com/xrtprods/xrtprods_astro",
@@ -53,3 +78,21 @@ suppress_warnings = ["config.cache"]
 automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
 numpydoc_show_class_members = False
+
+# Figures: ``.. plot::`` blocks run at build time. The client is pointed at the
+# package's own LocalService, started once for the build by plot_pre_code (see
+# _ext/xrtprods_docs_service.py): no network, no account, the same products as
+# the doctests. (A later issue replaces this with XRTPRODS_SERVER=local.)
+plot_pre_code = """
+import matplotlib
+matplotlib.use("Agg")
+import xrtprods_docs_service
+xrtprods_docs_service.use_local_service()
+"""
+# Downloads made by the figures' code go to a scratch folder, not into docs/.
+plot_working_directory = tempfile.mkdtemp(prefix="xrtprods-docs-plots-")
+plot_include_source = False        # each page shows the same code as a tested example above its figure
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"figure.dpi": 110, "savefig.bbox": "tight"}

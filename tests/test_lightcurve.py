@@ -9,7 +9,7 @@ import pytest
 from astropy import units as u
 from astropy.table import Table
 from astropy.time import Time
-from astropy.timeseries import BinnedTimeSeries, TimeSeries
+from astropy.timeseries import BinnedTimeSeries
 
 from xrtprods_astro.exceptions import ReaderError, XRTProductsWarning
 from xrtprods_astro.readers.lightcurve import (LightCurve, parse_dataset_name, read_lightcurve_files,
@@ -309,11 +309,12 @@ def test_combined(lc_json):
 
 
 def test_timeseries(lc_json):
+    # The positional dataset still selects one dataset, now as a BinnedTimeSeries (issue 14).
     ts = lc_json.to_timeseries("PC")
-    assert isinstance(ts, TimeSeries)
+    assert isinstance(ts, BinnedTimeSeries)
     assert len(ts) == 3 and ts["rate"].unit == CT_S
     assert ts.meta["dataset"] == "PC"
-    assert abs((ts.time - lc_json["PC"]["time"]).to_value(u.s)).max() < 1e-6
+    assert abs((ts["time_reported"] - lc_json["PC"]["time"]).to_value(u.s)).max() < 1e-6
 
 
 def test_binned_timeseries(lc_json):

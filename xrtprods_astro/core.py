@@ -45,6 +45,19 @@ class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
 
     __slots__ = ()
 
+    def __repr__(self):
+        from .display import spectrum_result_repr
+        return spectrum_result_repr(self)
+
+    def _repr_html_(self):
+        from .display import spectrum_result_html
+        return spectrum_result_html(self)
+
+    def plot(self, **kwargs):
+        """Plot the fits with `xrtprods_astro.plotting.plot_spectral_fits`; returns ``(fig, axes)``."""
+        from .plotting import plot_spectral_fits
+        return plot_spectral_fits(self.fits, **kwargs)
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -486,7 +486,10 @@ class XRTJob:
         -------
         `~xrtprods_astro.readers.lightcurve.LightCurve`
             Dataset name (``"PC"``, ``"WTHR"``, ...) -> `~astropy.table.Table`;
-            ``meta["job_id"]`` is this job's ID.
+            ``meta["job_id"]`` is this job's ID, ``meta["target"]`` the
+            request's source name, and ``energy_band``, ``soft_band``,
+            ``hard_band`` the ``(lo, hi)`` keV bands of the rates and of the
+            hardness ratio, as requested.
 
         Raises
         ------
@@ -495,7 +498,37 @@ class XRTJob:
         """
         from .readers.lightcurve import read_lightcurve_json
         data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
-        return read_lightcurve_json(data, job_id=self.job_id)
+        result = read_lightcurve_json(data, job_id=self.job_id)
+        result.meta.update(self._energy_bands())
+        self._name_target(result.meta)
+        return result
+
+    def _name_target(self, meta):
+        """Record the request's source name as ``meta["target"]``: plots and reprs show it."""
+        name = getattr(self, "target_meta", {}).get("target")
+        if not name and self.request is not None:
+            try:
+                name = self.request["name"]
+            except KeyError:
+                name = None
+        if name:
+            meta.setdefault("target", str(name))
+        return meta
+
+    def _energy_bands(self):
+        """``energy_band``, ``soft_band``, ``hard_band``: ``(lo, hi)`` in keV, as asked for.
+
+        The service's answer does not say them; plots and time series label with them.
+        Plain tuples, so that the meta stays writable to ECSV and FITS headers.
+        """
+        from .readers.timeseries import energy_bands
+        try:
+            params = dict(self.request.params("lightcurve")) if self.request is not None else None
+        except InvalidRequestError:
+            params = None
+        if params is None:
+            return {}
+        return energy_bands(params=params)
 
     def spectral_fits(self, *, cache=None):
         """The automatic spectral fits, one row per interval, mode and model.
@@ -507,7 +540,9 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
-        return read_spectral_fits(self.spectral_fit_data(cache=cache), job_id=self.job_id)
+        table = read_spectral_fits(self.spectral_fit_data(cache=cache), job_id=self.job_id)
+        self._name_target(table.meta)
+        return table
 
     def position(self, kind="standard", *, cache=None):
         """A position of the source.
@@ -537,7 +572,10 @@ class XRTJob:
             with units and a ``coord`` SkyCoord column.
         """
         from .readers.sourcelist import read_source_list
-        return read_source_list(self.source_list_data(cache=cache), job_id=self.job_id)
+        result = read_source_list(self.source_list_data(cache=cache), job_id=self.job_id)
+        for table in result.values():
+            self._name_target(table.meta)
+        return result
 
     def _product_dir(self, dest_dir, what):
         if dest_dir is not None:
@@ -622,7 +660,9 @@ class XRTJob:
             from .exceptions import ReaderError
             raise ReaderError(f"{archive.name}: holds no image (members: "
                               f"{', '.join(p.name for p in files) or 'none'})")
-        return read_image_files(folders[0])
+        result = read_image_files(folders[0])
+        result.meta = self._name_target({"job_id": self.job_id})
+        return result
 
     def download(self, dest_dir=".", products=None, format="tar.gz", overwrite=False, extract=False):
         """Download the product archives.

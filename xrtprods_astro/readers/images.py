@@ -103,6 +103,8 @@ class ImageSet:
     summed_vignet_ex : `~astropy.io.fits.HDUList` or None
         Exposure map with vignetting.
     directory : `pathlib.Path`
+    meta : dict
+        ``job_id`` and ``target`` when the set came from a job.
     """
 
     images: list
@@ -111,6 +113,7 @@ class ImageSet:
     summed_vignet_ex: fits.HDUList = None
     directory: Path = None
     paths: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
     def __len__(self):
         return len(self.images)
@@ -139,10 +142,17 @@ class ImageSet:
         raise KeyError(f"no image for the band {lo:g}-{hi:g} keV; available: {available}")
 
     def __repr__(self):
-        bands = ", ".join(f"{r['emin']:g}-{r['emax']:g} keV" for r in self.bands)
-        maps = [n for n in ("summed_ex", "summed_vignet_ex") if getattr(self, n) is not None]
-        return (f"<ImageSet: {len(self.images)} image(s) [{bands}]; "
-                f"exposure maps: {', '.join(maps) or 'none'}>")
+        from ..display import imageset_repr
+        return imageset_repr(self)
+
+    def _repr_html_(self):
+        from ..display import imageset_html
+        return imageset_html(self)
+
+    def plot(self, index=0, **kwargs):
+        """Plot with `xrtprods_astro.plotting.plot_image`; returns ``(fig, ax)``."""
+        from ..plotting import plot_image
+        return plot_image(self, index, **kwargs)
 
 
 def _read_log(path):

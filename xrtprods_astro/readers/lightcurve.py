@@ -186,6 +186,9 @@ class LightCurve(Mapping):
     def __init__(self, tables, meta=None):
         self._tables = {name: tables[name] for name in sorted(tables, key=_sort_key)}
         self.meta = dict(meta or {})
+        from ..display import set_display_formats
+        for table in self._tables.values():
+            set_display_formats(table)   # print to the data's precision; the data are untouched
 
     def __getitem__(self, name):
         try:
@@ -205,16 +208,8 @@ class LightCurve(Mapping):
         return list(self._tables)
 
     def __repr__(self):
-        t0 = self.meta.get("t0")
-        t0 = t0.isot if isinstance(t0, Time) else t0
-        head = (f"<LightCurve job_id={self.meta.get('job_id')} t0={t0} "
-                f"binning={self.meta.get('binning')} time_format={self.meta.get('time_format')}")
-        if not self._tables:
-            return head + " (no datasets)>"
-        width = max(len(n) for n in self._tables)
-        lines = [f"  {name:<{width}}  {len(t):>6} rows  ({t.meta.get('kind')})"
-                 for name, t in self._tables.items()]
-        return head + "\n" + "\n".join(lines) + "\n>"
+        from ..display import lightcurve_repr
+        return lightcurve_repr(self)
 
     def _select(self, kinds, nosys, incbad, modes):
         chosen = []
@@ -273,44 +268,44 @@ class LightCurve(Mapping):
                               "when reading the files")
         return table
 
-    def to_timeseries(self, dataset):
-        """One dataset as an `~astropy.timeseries.TimeSeries` (``time`` is the reported bin time).
+    def to_timeseries(self, dataset=None, *, kind="rate", nosys=False, incbad=False, modes=None):
+        """The light curve as an astropy `~astropy.timeseries.BinnedTimeSeries`.
+
+        Without arguments: the count rates and upper limits of every mode, on
+        the real bin edges, with ``mode`` and ``upper_limit`` columns (limit
+        rows carry the limit in ``rate`` and masked errors). ``kind="hr"``
+        gives the hardness ratios; ``dataset=`` one dataset. See
+        `xrtprods_astro.readers.timeseries.lightcurve_to_timeseries`.
 
         Parameters
         ----------
-        dataset : str
+        dataset : str, optional
             A dataset name from `datasets`.
+        kind : {"rate", "hr"}
+        nosys, incbad : bool
+        modes : str or sequence of str, optional
         """
-        from astropy.timeseries import TimeSeries
-        table = self._with_times(dataset)
-        data = {name: table[name] for name in table.colnames if name != "time"}
-        return TimeSeries(time=table["time"], data=data, meta=dict(table.meta))
+        from .timeseries import lightcurve_to_timeseries
+        return lightcurve_to_timeseries(self, dataset, kind=kind, nosys=nosys, incbad=incbad, modes=modes)
 
     def to_binned_timeseries(self, dataset):
-        """One dataset as an `~astropy.timeseries.BinnedTimeSeries`.
-
-        Bins start at ``time - time_err_neg`` and last ``time_err_neg +
-        time_err_pos``; the reported time, which is not the bin centre for
-        asymmetric bins, is kept in the ``time_reported`` column.
+        """One dataset as a `~astropy.timeseries.BinnedTimeSeries`: ``to_timeseries(dataset)``.
 
         Parameters
         ----------
         dataset : str
             A dataset name from `datasets`.
         """
-        from astropy.timeseries import BinnedTimeSeries
-        table = self._with_times(dataset)
-        neg = u.Quantity(table["time_err_neg"])
-        pos = u.Quantity(table["time_err_pos"])
-        data = {name: table[name] for name in table.colnames if name != "time"}
-        data["time_reported"] = table["time"]
-        return BinnedTimeSeries(time_bin_start=table["time"] - neg, time_bin_size=neg + pos,
-                                data=data, meta=dict(table.meta))
+        return self.to_timeseries(dataset)
 
     def plot(self, **kwargs):
         """Plot with `xrtprods_astro.plotting.plot_lightcurve`; returns ``(fig, axes)``."""
         from ..plotting import plot_lightcurve
         return plot_lightcurve(self, **kwargs)
+
+    def _repr_html_(self):
+        from ..display import lightcurve_html
+        return lightcurve_html(self)
 
 
 # --------------------------------------------------------------------------

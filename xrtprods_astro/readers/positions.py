@@ -103,6 +103,10 @@ class Position:
                 f"Dec={self.coord.dec.deg:.5f} deg ({hms}), "
                 f"err90={self.err90.to_value(u.arcsec):.2f} arcsec{origin}>")
 
+    def _repr_html_(self):
+        from ..display import position_html
+        return position_html(self)
+
 
 def _number(value, what):
     try:

@@ -20,7 +20,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ..exceptions import ReaderError
 from .jobs import _ENVELOPE, _load_json
 
-__all__ = ["read_source_list", "read_source_list_files", "BAND_ORDER"]
+__all__ = ["read_source_list", "read_source_list_files", "BAND_ORDER", "SourceList"]
 
 #: The service's bands in their natural order; other band names follow.
 BAND_ORDER = ("Total", "Soft", "Medium", "Hard")
@@ -101,7 +101,8 @@ def _band_table(band, rows, job_id, position_error_unit):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
         table["coord"] = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
     table.meta.update({"band": band, "job_id": job_id})
-    return table
+    from ..display import set_display_formats
+    return set_display_formats(table)   # print to the data's precision; the data are untouched
 
 
 def _order_bands(names):
@@ -156,7 +157,7 @@ def read_source_list(data, *, job_id=None, position_error_unit=u.deg):
     if not bands:
         raise ReaderError("source list: the answer holds no energy band")
     position_error_unit = u.Unit(position_error_unit)
-    result = OrderedDict()
+    result = SourceList()
     for band in _order_bands(list(bands)):
         result[band] = _band_table(band, bands[band], job_id, position_error_unit)
     return result
@@ -222,3 +223,19 @@ def read_source_list_files(directory, *, job_id=None, position_error_unit=u.deg)
             rows.append(dict(zip(header, values)))
         payload[band] = rows
     return read_source_list(payload, job_id=job_id, position_error_unit=position_error_unit)
+
+
+class SourceList(OrderedDict):
+    """The detected sources: an ordered dict band name -> `~astropy.table.Table`.
+
+    What `read_source_list` returns; an `~collections.OrderedDict` with a
+    concise ``repr``, a notebook view and a `plot` method.
+    """
+
+    def __repr__(self):
+        from ..display import sourcelist_repr
+        return sourcelist_repr(self)
+
+    def _repr_html_(self):
+        from ..display import sourcelist_html
+        return sourcelist_html(self)

@@ -244,7 +244,8 @@ def read_spectral_fits(data, *, job_id=None):
                 table[name] = MaskedColumn(np.array(values, dtype=dtype), mask=mask, unit=unit)
     table.meta.update(meta)
     _add_times(table, meta["t0_met"])
-    return table
+    from ..display import set_display_formats
+    return set_display_formats(table)   # print to the data's precision; the data are untouched
 
 
 def _add_times(table, t0_met):

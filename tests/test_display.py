@@ -1,0 +1,137 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Concise reprs, notebook (HTML) views and display formats of the results."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import QTable, Table
+from astropy.time import Time
+
+from xrtprods_astro.core import SpectrumResult, XRTProductsClass
+from xrtprods_astro.display import column_format, set_display_formats
+from xrtprods_astro.readers.lightcurve import LightCurve, read_lightcurve_json
+from xrtprods_astro.readers.positions import read_position
+from xrtprods_astro.readers.sourcelist import SourceList, read_source_list
+from xrtprods_astro.readers.spectrum import read_spectral_fits
+
+DATA = pathlib.Path(__file__).parent / "data"
+GRB = "GRB 200416A"
+
+
+@pytest.fixture
+def lc():
+    with open(DATA / "lc_getLCData.json") as fh:
+        lc = read_lightcurve_json(json.load(fh), job_id=1234)
+    lc.meta["target"] = GRB
+    return lc
+
+
+@pytest.fixture(scope="module")
+def images(xrtprods_service, tmp_path_factory):
+    client = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email, poll_interval=0.05)
+    client.cache_location = tmp_path_factory.mktemp("cache")
+    return client.get_image("GK Per", resolver="service", dest_dir=tmp_path_factory.mktemp("img"), timeout=60)
+
+
+# ------------------------------------------------------------------------ display formats
+
+@pytest.mark.parametrize("values, errors, expected, shown", [
+    ([666.1523296833038, 12.5], None, "{:.2f}", "666.15"),          # arithmetic noise cut
+    ([3.073320085487883e21], [3.1e20], "{:.2e}", "3.07e+21"),       # second digit of the error
+    ([261.718, 461.718], None, "{:.3f}", "261.718"),                 # digits as written
+    ([608713637.852, 608865882.1520001], None, "{:.3f}", "608713637.852"),   # a MET keeps its ms
+    ([1.8641, 536.15], [0.023], "{:.3f}", "1.864"),
+    ([np.nan, np.inf], None, None, None),
+])
+def test_column_format(values, errors, expected, shown):
+    fmt = column_format(values, errors=errors)
+    assert fmt == expected
+    if shown is not None:
+        assert fmt.format(values[0]) == shown
+
+
+def test_set_display_formats_prints_rounded_and_keeps_data():
+    table = QTable()
+    table["time"] = Time([58000.123456789], format="mjd")
+    table["nh"] = [3.073320085487883e21] * u.cm**-2
+    table["nh_err_pos"] = [3.1e20] * u.cm**-2
+    table["nh_err_neg"] = [2.9e20] * u.cm**-2
+    table["t"] = [666.1523296833038] * u.s
+    table["n"] = [3]
+    table["done"] = [1.23456789]
+    table["done"].info.format = "{:.1f}"
+    set_display_formats(table)
+    text = "\n".join(table.pformat())
+    assert "3.07e+21" in text and "666.15" in text and "666.1523" not in text
+    assert "2.9e+20" in text and "1.2" in text
+    assert table["nh"][0].value == 3.073320085487883e21     # the data keep full precision
+    assert table["done"].info.format == "{:.1f}" and table["n"].info.format is None
+
+
+def test_reader_tables_print_to_their_precision(lc):
+    text = "\n".join(lc["PC"].pformat(max_width=-1))
+    assert "608718063.289" in text and "4521.337" in text
+    fits = read_spectral_fits(DATA / "spec_fits_mixed.json")
+    # NH errors of 6e20 and more: NH to the 1e19 digit; Gamma errors of 0.28: two decimals.
+    assert fits["nh"].info.format == "{:.2e}" and fits["gamma"].info.format == "{:.2f}"
+
+
+# ------------------------------------------------------------------------ reprs and HTML
+
+def test_lightcurve_repr_and_html(lc):
+    text = repr(lc)
+    lines = text.splitlines()
+    assert lines[0] == f"<LightCurve {GRB} job_id=1234"
+    assert "T0 2020-04-16T07:05:36.952 UTC (MET 608713541.952 s)" in lines[1]
+    pc = next(line for line in lines if line.strip().startswith("PC "))
+    assert "3 rows" in pc and "4521-25111 s after T0" in pc
+    assert len(lines) == 2 + len(lc) and text.endswith(">")
+    html = lc._repr_html_()
+    assert GRB in html and "1234" in html and "<table" in html and "PCUL" in html
+    assert "no datasets" in repr(LightCurve({}))
+
+
+def test_spectrum_result_repr_is_a_few_lines():
+    fits = read_spectral_fits(DATA / "spec_fits_mixed.json", job_id=77)
+    fits.meta["target"] = GRB
+    result = SpectrumResult(fits, {}, None)
+    text = repr(result)
+    assert len(text) < 700 and len(text.splitlines()) <= 2 + len(fits)
+    assert text.startswith(f"<SpectrumResult {GRB}, job 77")
+    assert "early PC PowerLaw: NH=3.20e+21 +1.1e+21/-9.0e+20 cm-2, Gamma=2.20 +0.30/-0.28" in text
+    assert "kT=4.7 +2.1/-1.3 keV" in text
+    assert "quiet: no spectrum" in text and "late WT: no fit" in text
+    html = result._repr_html_()
+    assert "<table" in html and "gamma" in html and GRB in html
+    # The long table repr the issue reported is gone.
+    assert "plot_url" not in text
+
+
+def test_position_html():
+    pos = read_position(DATA / "resp_pos_psf.json", "standard", job_id=9)
+    html = pos._repr_html_()
+    assert "standard" in html and "arcsec" in html and "9" in html
+    none = read_position({"GotPos": 0, "Reason": "too few counts"}, "enhanced")
+    assert "too few counts" in none._repr_html_()
+
+
+def test_source_list_repr_and_html():
+    lists = read_source_list(DATA / "src_all_bands.json", job_id="3512")
+    assert isinstance(lists, SourceList)
+    text = repr(lists)
+    assert text == ("<SourceList job 3512: Total: 2 sources, Soft: 1 source, Medium: 0 sources, "
+                    "Hard: 1 source>")
+    html = lists._repr_html_()
+    assert "<table" in html and "Total" in html and "coord" not in html
+
+
+def test_image_set_repr_and_html(images):
+    text = repr(images)
+    assert text.startswith("<ImageSet GK Per, job ") and "3 image(s), 0.3-10, 0.3-1.5, 1.51-10 keV" in text
+    assert "arcsec/pix" in text and "exposure maps: summed_ex, summed_vignet_ex" in text
+    assert len(text.splitlines()) == 3
+    html = images._repr_html_()
+    assert "<table" in html and "emin" in html and "GK Per" in html
+    assert isinstance(images.bands, Table)
