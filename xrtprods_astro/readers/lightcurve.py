@@ -827,9 +827,11 @@ def _layout_names(section, value):
 
 def _section_columns(section, value="Rate"):
     names = section.table.colnames
-    if not section.named:
-        return dict(zip(_layout_names(section, value), (section.table[n] for n in names)))
-    return {name: section.table[name] for name in names}
+    ours = _layout_names(section, value) if not section.named else list(names)
+    # An unnamed column of '::ObsID=' tokens (obsid-binned curves) is the ObsID.
+    ours = ["ObsID" if section.table[n].dtype.kind == "U" and re.fullmatch(r"col\d+", n) else o
+            for n, o in zip(names, ours)]
+    return dict(zip(ours, (section.table[n] for n in names)))
 
 
 def _t0_from_header(header):
@@ -900,8 +902,8 @@ def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=No
     Raises
     ------
     `~xrtprods_astro.exceptions.ReaderError`
-        On malformed files, a file that ends after its header (no data
-        section), a T0 that is not a Swift MET, or when the datasets cannot
+        On malformed files, a file with neither data rows nor a column line
+        (one cut right after its header, say), a T0 that is not a Swift MET, or when the datasets cannot
         be told apart.
     """
     return _read_qdp_lightcurve(source, t0=t0, utcf=utcf, dataset=dataset, filename=filename,
@@ -923,7 +925,7 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
             m = re.search(r"BINMODE:\s*(.*?)\s*$", line, re.IGNORECASE)
             if m and m.group(1):
                 binning = m.group(1)
-    if not len(qdp):
+    if not any(len(s.table) or s.named for s in qdp):
         raise ReaderError(f"{where}: no data section after the header; expected a light curve: "
                           "READ lines, then sections such as '! WT data' / '! PC data' with rows "
                           "(is the file cut short?)")

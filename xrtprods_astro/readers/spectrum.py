@@ -19,6 +19,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
+from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
 from ..times import met_to_time
@@ -296,12 +297,18 @@ class FitValue:
     Attributes
     ----------
     value, lo, hi : `~astropy.units.Quantity`
-        Best fit and absolute bounds (not offsets), in the same unit.
+        Best fit and absolute bounds (not offsets), in the same unit. For a
+        frozen parameter ``lo`` and ``hi`` (and so `err_pos`, `err_neg`) are
+        masked quantities (`~astropy.utils.masked.Masked`): there is no range.
+    frozen : bool
+        True when the parameter was fixed in the fit; UKSSDC writes such a
+        parameter with the bounds ``(0, 0)`` (Galactic NH, redshift).
     """
 
     value: u.Quantity
     lo: u.Quantity
     hi: u.Quantity
+    frozen: bool = False
 
     @property
     def err_pos(self):
@@ -325,11 +332,13 @@ def read_fit_file(source):
     Returns
     -------
     dict or None
-        None for an empty file (no fit was made). Otherwise keys
+        None for an empty (0-byte or blank) file: UKSSDC writes those when no
+        fit was made, which is not an error. Otherwise keys
         ``galactic_nh`` and ``excess_nh`` (cm^-2, converted from the file's
         10^22 cm^-2), ``z_abs``, ``gamma``, ``kt`` (keV), ``obs_flux`` and
         ``unabs_flux`` (erg cm^-2 s^-1) as `FitValue` (value and (lo, hi)
-        bounds) where present; ``cstat``, ``dof`` (int), ``fit_chi``,
+        bounds; a parameter written with bounds ``(0, 0)`` was frozen and
+        comes back with ``frozen=True`` and masked bounds) where present; ``cstat``, ``dof`` (int), ``fit_chi``,
         ``count_rate`` (ct / s), ``corr_factor`` and ``ontime`` (s). Other
         ``name value (lo, hi)`` lines are kept under their lower-case name as
         dimensionless `FitValue`.
@@ -360,7 +369,12 @@ def read_fit_file(source):
             name = " ".join(match.group("name").lower().split())
             key, unit, factor = _FIT_PARAMS.get(name, (name.replace(" ", "_"), u.dimensionless_unscaled, 1))
             values = [float(match.group(g)) * factor for g in ("v", "lo", "hi")]
-            result[key] = FitValue(*(v * unit for v in values))
+            if values[1] == values[2] == 0:
+                # "(0, 0)" is how a frozen parameter is written: no range, not bounds at 0.
+                none = Masked(np.nan * unit, mask=True)
+                result[key] = FitValue(values[0] * unit, none, none, frozen=True)
+            else:
+                result[key] = FitValue(*(v * unit for v in values))
             continue
         parts = [p for p in line.split(",")] if "," in line else [line]
         matches = [_ASSIGN.match(p) for p in parts]
