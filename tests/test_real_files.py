@@ -102,7 +102,8 @@ def test_rows_per_section_match_a_plain_split(name):
     for dataset, table in lc.items():
         # Upper limits flagged, every physical column with its unit.
         if "upper_limit" in table.colnames:
-            assert table["upper_limit"].all() == ("UL" in dataset) and table["upper_limit"].any() == ("UL" in dataset)
+            flags = np.asarray(table["upper_limit"])
+            assert flags.all() == ("UL" in dataset) and flags.any() == ("UL" in dataset)
         for column in ("time_err_pos", "time_err_neg", "t_since_t0", "met", "exposure"):
             if column in table.colnames:
                 assert table[column].unit == u.s, (dataset, column)

@@ -105,8 +105,9 @@ def utcf_from_utc(met, utc):
 def utcf_from_header(header):
     """UTCF in seconds from a Swift FITS header, and which keyword gave it.
 
-    ``UTCFINIT`` is used when present; otherwise ``DATE-OBS`` (UTC) against
-    ``TSTART`` (+ ``TIMEZERO``), which Swift writes for the same instant.
+    ``UTCFINIT`` is used when present; otherwise ``DATE-OBS`` (UTC, often to
+    the whole second only) against ``TSTART`` (+ ``TIMEZERO``), when the two
+    are the same instant (they differ by less than 120 s).
 
     Parameters
     ----------
@@ -127,7 +128,11 @@ def utcf_from_header(header):
         except ValueError:
             return None, None
         met = float(tstart) + float(header.get("TIMEZERO", 0.0) or 0.0)
-        return utcf_from_utc(met, utc), "DATE-OBS"
+        utcf = utcf_from_utc(met, utc)
+        # Merged products write the first event file's DATE-OBS beside a later
+        # TSTART: a "correction" of minutes or hours is not one.
+        if abs(utcf) <= 120.0:
+            return utcf, "DATE-OBS"
     return None, None
 
 
