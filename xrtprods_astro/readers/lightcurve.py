@@ -44,13 +44,18 @@ column             unit       meaning
 ``obsid``          str        11-digit ObsID (when present)
 ``rate_err``       ct / s     Hard and Soft datasets: symmetric rate error
 ``hr``, ``hr_err``            HR datasets: hardness ratio and its error
+``flux``...        erg/cm2/s  flux curves: ``flux``, ``flux_err_pos``,
+                              ``flux_err_neg`` in place of the rate columns
 =================  =========  ==============================================
 
 Times: a MET axis becomes `~astropy.time.Time` through
-`xrtprods_astro.times.met_to_time`, which applies the spacecraft clock
-correction UTCF only when ``utcf`` is given; otherwise the times are the
-uncorrected spacecraft times (off by up to ~30 s). An MJD axis is read as UTC
-MJD, with its half-widths converted from days to seconds.
+`xrtprods_astro.times.met_to_time` with the Swift clock correction UTCF taken,
+in this order, from ``utcf=``, UKSSDC's own UTC for T0 (``t0.date`` line 2,
+or the header line ``T0 for this burst is Swift MET=..., = <date> UT``), or
+nowhere: the times are then the uncorrected spacecraft times (off by the
+clock drift, ~16 s in 2018), a warning is logged and ``meta["time_error"]``
+says by how much. ``meta["time_source"]`` says which. An MJD axis is read as
+UTC MJD, with its half-widths converted from days to seconds.
 """
 import logging
 import os
