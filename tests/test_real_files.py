@@ -137,6 +137,11 @@ def test_header_t0_with_ukssdc_utc():
     assert wt.meta["time_source"] == "header"
 
 
+def test_t0_given_as_the_header_met_keeps_the_header_utc():
+    lc = read_lightcurve_qdp(GRBS / "GRB081028A" / "curve.qdp", t0=246846304.0)
+    assert lc.meta["t0"].isot == "2008-10-28T00:25:00.791" and lc.meta["time_source"] == "header"
+
+
 def test_hardness_ratio_header_without_seconds():
     lc = read_lightcurve_qdp(COW / "hardrat.qdp")
     assert lc.meta["t0_met"] == 551097137.0

@@ -922,9 +922,11 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
     qdp = read_qdp(source)
     base = os.path.basename(filename) if filename else ""
     where = base or "source"
-    if t0 is None:
-        t0, t0_utc = _t0_from_header(qdp.header)
-        t0_source = "header"
+    header_t0, header_utc = _t0_from_header(qdp.header)
+    if t0 is None or (t0_utc is None and header_utc is not None and not isinstance(t0, Time)
+                      and _same_met(t0, header_t0)):
+        # The header's UTC also serves a T0 given as the same MET.
+        t0, t0_utc, t0_source = header_t0, header_utc, "header"
     if binning is None:
         for line in qdp.header:
             m = re.search(r"BINMODE:\s*(.*?)\s*$", line, re.IGNORECASE)
@@ -1015,6 +1017,13 @@ def _read_t0_date(path):
         raise ReaderError(f"{path}: the date {lines[1]!r} is not the MET {met} (they differ by "
                           f"{utcf_from_utc(met, utc):.0f} s)")
     return met, utc
+
+
+def _same_met(a, b):
+    try:
+        return abs(float(a) - float(b)) < 1e-3
+    except (TypeError, ValueError):
+        return False
 
 
 def _header_lines(path):
