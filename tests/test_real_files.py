@@ -53,6 +53,10 @@ EXPECTED = {
 }
 
 
+# T0 (MET) of the folders whose per-mode files have no header, from their curve.qdp.
+FOLDER_T0 = {"GRB060403": 165762738.2, "GRB081028A": 246846304.0, "lc": 551097137.0}
+
+
 def split_sections(path):
     """Rows and columns per section from a plain whitespace split (not the reader).
 
@@ -90,7 +94,7 @@ def test_rows_per_section_match_a_plain_split(name):
     path = REAL / name
     counts = split_sections(path)
     # Files without a T0 header line are read with the T0 of their folder.
-    t0 = None if "T0 for this burst" in path.read_text() else 551097137.0
+    t0 = None if "T0 for this burst" in path.read_text() else FOLDER_T0.get(path.parent.name, 551097137.0)
     lc = read_lightcurve_qdp(path, t0=t0)
     expected = EXPECTED[name]
     assert len(counts) == len(expected)
@@ -167,6 +171,17 @@ def test_at2018cow_folder_t0_is_ukssdc_utc():
     # The detailed files win: PCCURVE's 15 columns, not curve.qdp's 6.
     assert "counts" in pc.colnames and pc["counts"].unit == u.ct
     assert np.isinf(lc["PCUL"]["snr"]).all()
+
+
+def test_grb_folder_without_t0_date_takes_t0_from_the_curve_header():
+    lc = read_lightcurve_files(GRBS / "GRB060403")
+    assert lc.meta["t0"].isot == "2006-04-03T13:12:17.130" and lc.meta["time_source"] == "header"
+    assert lc.datasets == ["WTSLEW", "WT", "PC", "PCUL"]
+    wt = lc["WT"]
+    # WT from the 17-column WTCURVE.qdp, with its systematic errors; WTSLEW from curve.qdp.
+    assert wt["sys_err_pos"].unit == CT_S and "counts" in wt.colnames
+    assert "counts" not in lc["WTSLEW"].colnames
+    assert abs((wt["time"][0] - lc.meta["t0"] - 53.575 * u.s).to_value(u.s)) < 1e-3
 
 
 def test_layout_named_columns_without_a_column_line():
@@ -383,3 +398,14 @@ def test_plain_split_helper_counts():
     # The helper itself, on a file whose layout is known line by line.
     assert split_sections(GRBS / "GRB060403" / "curve.qdp") == [(4, 6), (28, 6), (4, 6), (1, 6)]
     assert math.isclose(sum(r for r, _ in split_sections(COW / "hardrat.qdp")), 3 * 145)
+
+
+def test_header_quirks_empty_binmode_stray_characters():
+    text = (' ! Swift/XRT lightcurve of trigger: 1104, name: GRB 220101A\n'
+            ' ! T0 for this burst is Swift MET=662688000.0 s, = 2022 Jan 01 at 00:00:00.000 UT\n'
+            ' ! The data are in 5 columns:  ! time, time error (+ve)";\n'
+            ' ! BINMODE: \n\nREAD TERR 1 2\n! WT data\n!Time\tT_+ve\tT_-ve\tRate\tRatepos\tRateneg\n'
+            '100\t1\t-1\t5\t0.5\t-0.5\nNO\tNO\tNO\tNO\tNO\n! PC upper limits\n9000\t100\t-100\t0.01\t0\t0')
+    lc = read_lightcurve_qdp(text, filename="curve.qdp")
+    assert lc.meta["binning"] is None and lc.meta["time_source"] == "header"
+    assert lc.datasets == ["WT", "PCUL"] and lc["WT"]["time"][0].isot == "2022-01-01T00:01:40.000"
