@@ -409,3 +409,18 @@ def test_header_quirks_empty_binmode_stray_characters():
     lc = read_lightcurve_qdp(text, filename="curve.qdp")
     assert lc.meta["binning"] is None and lc.meta["time_source"] == "header"
     assert lc.datasets == ["WT", "PCUL"] and lc["WT"]["time"][0].isot == "2022-01-01T00:01:40.000"
+
+
+def test_json_t0_out_of_range_is_a_reader_error():
+    answer = {"Datasets": ["PC"], "T0": 1e16, "PCData": {"columns": ["Time", "Rate"], "data": [[1, 2]]}}
+    with pytest.raises(ReaderError, match="not a Swift MET"):
+        read_lightcurve_json(answer)
+
+
+def test_mjd_json_without_t0_says_mjd():
+    answer = {"Datasets": ["PC"], "TimeFormat": "MJD",
+              "PCData": {"columns": ["Time", "TimePos", "TimeNeg", "Rate"],
+                         "data": [[58288.5, 0.01, -0.01, 2]]}}
+    lc = read_lightcurve_json(answer)
+    assert lc.meta["time_source"] == "mjd" and lc["PC"].meta["time_source"] == "mjd"
+    assert lc["PC"]["time_err_neg"].quantity[0] == 864 * u.s

@@ -544,6 +544,8 @@ def _common_meta(job_id, t0, utcf, binning, time_format, *, t0_utc=None, t0_sour
         t0_time = Time(t0_time, format="isot", scale="utc")
     elif utcf is not None:
         source = "utcf"
+    elif time_format in ("MJD", "TDB"):
+        source = time_format.lower()
     if utcf is not None and not isinstance(utcf, (int, float, np.floating, np.integer, u.Quantity)):
         utcf_meta = utcf
     elif utcf is not None:
