@@ -286,6 +286,14 @@ def test_swifttools_dataframe_dump(orient):
         assert pc[column].unit == detailed[column].unit
 
 
+def test_swifttools_light_curve_dict_saved_as_json():
+    # getLightCurves' dict: Datasets, T0, Binning and one DataFrame per dataset.
+    saved = {"Datasets": ["PC"], "T0": 551097137.0, "Binning": "Time", "TimeFormat": "MET", "PC": _dump()}
+    lc = read_lightcurve_json(json.dumps(saved))
+    assert lc.datasets == ["PC"] and len(lc["PC"]) == 5 and lc["PC"]["rate"].unit == CT_S
+    assert lc.meta["t0_met"] == 551097137.0 and lc.meta["binning"] == "Time"
+
+
 def test_swifttools_dump_without_dataset_warns():
     with pytest.warns(XRTProductsWarning, match="dataset="):
         lc = read_lightcurve_json(_dump(), t0=551097137.0)

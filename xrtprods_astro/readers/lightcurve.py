@@ -668,6 +668,14 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
     tables = {}
     for name in names:
         block = data.get(f"{name}Data")
+        frame = _dataframe_dump(data[name]) if block is None and name in data else None
+        if frame is not None:
+            # swifttools' light-curve dict saved as JSON: each dataset a DataFrame dump.
+            info = dict(parse_dataset_name(name), url=(data.get("URLs") or {}).get(name))
+            tables[info["name"]] = _build_table({k: np.asarray(v, dtype=object) for k, v in frame.items()},
+                                                info=info, common=common, utcf=utcf,
+                                                mjd_axis=time_format == "MJD")
+            continue
         if not isinstance(block, Mapping) or "columns" not in block or "data" not in block:
             raise ReaderError(f"{name}Data: missing or without 'columns' and 'data' "
                               f"(dataset {name!r} is listed in Datasets)")
