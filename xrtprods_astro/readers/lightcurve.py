@@ -668,7 +668,8 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
     tables = {}
     for name in names:
         block = data.get(f"{name}Data")
-        frame = _dataframe_dump(data[name]) if block is None and name in data else None
+        frame = (_dataframe_dump(data[name]) if block is None and isinstance(name, str) and name in data
+                 else None)
         if frame is not None:
             # swifttools' light-curve dict saved as JSON: each dataset a DataFrame dump.
             info = dict(parse_dataset_name(name), url=(data.get("URLs") or {}).get(name))
