@@ -575,7 +575,8 @@ def _dataframe_dump(data):
     if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
         keys = list(data[0])
         columns = {k: [r.get(k) for r in data] for k in keys}
-    elif isinstance(data, Mapping) and set(data) >= {"columns", "data"} and isinstance(data["data"], list):
+    elif (isinstance(data, Mapping) and set(data) >= {"columns", "data"} and isinstance(data["data"], list)
+          and isinstance(data["columns"], list)):
         keys = [str(c) for c in data["columns"]]
         if any(not isinstance(r, list) or len(r) != len(keys) for r in data["data"]):
             raise ReaderError("data: a DataFrame dump (orient='split') whose rows do not match its columns")
