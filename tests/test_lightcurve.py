@@ -50,7 +50,8 @@ def check_units(table):
 def test_met_to_time_pairs():
     assert met_to_time(600000000).iso == "2020-01-06 10:39:55.000"
     shifted = met_to_time(600000000, utcf=-25)
-    assert (shifted - met_to_time(600000000)).to_value(u.s) == pytest.approx(-25)
+    # UTCF counts the 5 leap seconds the uncorrected conversion already applies.
+    assert (shifted - met_to_time(600000000)).to_value(u.s) == pytest.approx(-20)
 
 
 def test_json_datasets_order_and_meta(lc_json):
@@ -138,9 +139,12 @@ def test_json_from_text_and_utcf():
     text = (DATA / "lc_getLCData.json").read_text()
     plain = read_lightcurve_json(text)
     corrected = read_lightcurve_json(text, utcf=-25 * u.s)
-    dt = (corrected["PC"]["time"] - plain["PC"]["time"]).to_value(u.s)
-    np.testing.assert_allclose(dt, -25, atol=1e-6)
-    assert (corrected.meta["t0"] - plain.meta["t0"]).to_value(u.s) == pytest.approx(-25)
+    dt = (corrected["PC"]["time"] - met_to_time(corrected["PC"]["met"], utcf=-25)).to_value(u.s)
+    np.testing.assert_allclose(dt, 0, atol=1e-6)
+    assert (corrected.meta["t0"] - met_to_time(T0, utcf=-25)).to_value(u.s) == pytest.approx(0, abs=1e-6)
+    assert corrected.meta["time_source"] == "utcf" and corrected.meta["utcf"] == -25
+    assert plain.meta["time_source"] == "uncorrected" and plain.meta["utcf"] is None
+    assert 15 * u.s < plain.meta["time_error"] < 30 * u.s
 
 
 def test_json_mjd_axis():
@@ -304,8 +308,9 @@ def test_combined(lc_json):
     assert len(lc_json.combined("hr")) == 1
     assert len(lc_json.combined(nosys=True, incbad=True)) == 2
     assert len(lc_json.combined("soft", modes=["PC"])) == 0
+    assert len(lc_json.combined("flux")) == 0    # a count-rate curve has no flux datasets
     with pytest.raises(ValueError, match="kind"):
-        lc_json.combined("flux")
+        lc_json.combined("fluence")
 
 
 def test_timeseries(lc_json):

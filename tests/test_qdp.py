@@ -227,3 +227,14 @@ def test_benchmark_module_runs_and_agrees_with_astropy():
     qdp = read_qdp(bench.make_file(20))
     assert qdp.labels == ["WT data", "PC data", "PC Upper limit"]
     assert all(len(s) == 20 and len(s.names) == 15 for s in qdp)
+
+
+def test_named_flag_says_where_names_come_from():
+    text = ("READ TERR 1 2\n! PC data\n1 1 -1 2 0.1 -0.1\nNO NO NO NO NO NO\n! Upper limit\n"
+            "3 1 -1 4 0 0\n")
+    plain = read_qdp(text)
+    assert [s.named for s in plain] == [False, False]
+    assert plain[0].names == ["col1", "col1_perr", "col1_nerr", "col2", "col2_perr", "col2_nerr"]
+    named = read_qdp(text.replace("! PC data\n", "! PC data\n!Time\tT_+ve\tT_-ve\tRate\tRatepos\tRateneg\n"))
+    # The upper-limit section has no column line of its own and shares the previous one.
+    assert [s.named for s in named] == [True, True] and named[1].names[3] == "Rate"

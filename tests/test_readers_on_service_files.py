@@ -51,8 +51,13 @@ def test_lightcurve_files_match_json(built):
         assert np.allclose(a[column], b[column], rtol=1e-3, atol=1e-6)
         since = [u.Quantity(t["t_since_t0"]).to_value(u.s) for t in (a, b)]
         assert np.allclose(*since, rtol=1e-6, atol=0.5)
-    # T0 comes from t0.date in the files and from the JSON's T0: the same instant.
-    assert abs((from_json.meta["t0"] - from_files.meta["t0"]).to_value(u.s)) < 1e-3
+    # The same T0 in MET; the files state UKSSDC's UTC (t0.date, clock correction included), the JSON
+    # gives MET only, so its UTC is uncorrected and says by how much it may be off.
+    assert from_json.meta["t0_met"] == pytest.approx(from_files.meta["t0_met"], abs=1e-3)
+    assert from_files.meta["time_source"] == "t0.date"
+    assert from_json.meta["time_source"] == "uncorrected"
+    offset = abs((from_json.meta["t0"] - from_files.meta["t0"]).to(u.s))
+    assert 1 * u.s < offset <= from_json.meta["time_error"]
     assert np.allclose(from_files["PC"]["counts"].value, from_json["PC"]["counts"].value)
 
 

@@ -409,3 +409,32 @@ def test_archive_with_leading_directory(tmp_path, members):
     assert products["PC"].paths["xcm"]["pow"] == tmp_path / "USERPROD_77" / "spec" / "models" / \
         "interval0pc_pow.xcm"
     assert products["PC"].spectrum["SPECTRUM"].header["EXPOSURE"] == 8123.4
+
+
+def test_utcf_from_the_real_grouped_spectrum_and_applied_to_fits():
+    from astropy.io import fits as pyfits
+
+    from xrtprods_astro.times import utcf_from_header
+    pha = Path(__file__).parent / "data" / "real" / "JohannesBuchner__BXA" / "examples" / \
+        "sherpa" / "swift" / "interval0pc.pi"
+    with pyfits.open(pha) as hdul:
+        assert utcf_from_header(hdul[0].header) == (-1.68954, "UTCFINIT")
+        # The SPECTRUM extension has no UTCFINIT and a DATE-OBS an hour before
+        # TSTART (a merged spectrum): no correction is made up from it.
+        assert utcf_from_header(hdul[1].header) == (None, None)
+    answer = {"T0": 190110691.0, "rnames": []}
+    plain = read_spectral_fits(answer)
+    assert plain.meta["time_source"] == "uncorrected" and plain.meta["time_error"] < 1 * u.s
+    fixed = read_spectral_fits(answer, utcf=-1.68954)
+    assert fixed.meta["time_source"] == "utcf"
+    assert abs((fixed.meta["t0"] - met_to_time(190110691.0, utcf=-1.68954)).to_value(u.s)) < 1e-6
+
+
+def test_mode_products_utcf_from_the_real_spectrum(tmp_path):
+    pha = Path(__file__).parent / "data" / "real" / "JohannesBuchner__BXA" / "examples" / \
+        "sherpa" / "swift" / "interval0pc.pi"
+    archive = tmp_path / "interval0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(pha, arcname="interval0pc.pi")
+    products = read_spectrum_archive(archive, tmp_path / "out")
+    assert products["PC"].utcf == -1.68954

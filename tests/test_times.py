@@ -6,8 +6,8 @@ from astropy.table import Table
 from astropy.time import Time
 
 from xrtprods_astro.exceptions import InvalidRequestError
-from xrtprods_astro.times import (SWIFT_EPOCH, format_time_ranges, met_to_time,
-                                  time_to_met, to_met)
+from xrtprods_astro.times import (SWIFT_EPOCH, clock_error_estimate, format_time_ranges, met_to_time,
+                                  parse_ukssdc_date, time_to_met, to_met, utcf_from_header, utcf_from_utc)
 
 
 def test_epoch_is_2001_utc():
@@ -22,14 +22,66 @@ def test_known_pair_leap_seconds():
 
 
 @pytest.mark.parametrize("utcf", [-25, -25 * u.s, Table({"met": [5e8, 7e8], "utcf": [-25, -25]})])
-def test_utcf_moves_by_its_value(utcf):
-    assert (met_to_time(600000000, utcf=utcf) - met_to_time(600000000)).to_value(u.s) == pytest.approx(-25)
+def test_utcf_follows_the_swift_definition(utcf):
+    # MJD(UTC) = 51910 + (MET + UTCF) / 86400: UTCF includes the 5 leap seconds
+    # since 2001 that the uncorrected (TT-epoch) conversion already applies.
+    corrected = met_to_time(600000000, utcf=utcf)
+    assert corrected.mjd == pytest.approx(51910 + (600000000 - 25) / 86400, abs=1e-10)
+    assert (corrected - met_to_time(600000000)).to_value(u.s) == pytest.approx(-20, abs=1e-6)
 
 
 def test_utcf_table_interpolates():
     table = Table({"met": [0.0, 1e9], "utcf": [0.0, -20.0]})
-    shift = (met_to_time(5e8, utcf=table) - met_to_time(5e8)).to_value(u.s)
+    shift = (met_to_time(5e8, utcf=table) - met_to_time(5e8, utcf=0)).to_value(u.s)
     assert shift == pytest.approx(-10.0)
+
+
+@pytest.mark.parametrize("met, stated", [
+    (551097137.0, "2018 Jun 19 at 10:31:55.845 UT"),    # AT2018cow t0.date / curve.qdp header
+    (165762738.2, "2006 Apr 03 at 13:12:17.130 UT"),    # GRB 060403 curve.qdp header
+    (246846304.0, "2008 Oct 28 at 00:25:00.791 UT"),    # GRB 081028 curve.qdp header
+])
+def test_utcf_from_ukssdc_dates_round_trips(met, stated):
+    utc = parse_ukssdc_date(stated)
+    utcf = utcf_from_utc(met, utc)
+    assert abs((met_to_time(met, utcf=utcf) - utc).to_value(u.s)) < 1e-6
+    assert float(time_to_met(utc, utcf=utcf)) == pytest.approx(met, abs=1e-6)
+    # Without the correction the error is the clock drift, which the estimate sizes.
+    drift = abs((met_to_time(met) - utc).to_value(u.s))
+    assert abs(clock_error_estimate(met) - drift) < 0.5
+
+
+def test_at2018cow_needs_the_clock_correction():
+    # The uncorrected conversion is 16 s late for AT2018cow (issue 10).
+    assert met_to_time(551097137.0).isot == "2018-06-19T10:32:12.000"
+    assert met_to_time(551097137.0, utcf=-21.155).isot == "2018-06-19T10:31:55.845"
+
+
+def test_parse_ukssdc_date_forms():
+    assert parse_ukssdc_date("2018 Jun 19 at 10:31:55.845 UT").isot == "2018-06-19T10:31:55.845"
+    assert parse_ukssdc_date("2020-04-16 07:05:36.952").isot == "2020-04-16T07:05:36.952"
+    assert parse_ukssdc_date("no date here") is None
+
+
+def test_utcf_from_fits_header():
+    assert utcf_from_header({"UTCFINIT": -20.891}) == (-20.891, "UTCFINIT")
+    header = {"TSTART": 551097137.0, "DATE-OBS": "2018-06-19T10:31:55.845"}
+    utcf, key = utcf_from_header(header)
+    assert key == "DATE-OBS" and utcf == pytest.approx(-21.155, abs=1e-6)
+    assert utcf_from_header({"TSTART": 5e8}) == (None, None)
+
+
+@pytest.mark.parametrize("met", [1e15, -1e12, np.nan, np.inf, [5e8, 1e13]])
+def test_met_out_of_range_is_a_value_error_not_erfa(met):
+    import erfa
+    try:
+        met_to_time(met)
+    except erfa.ErfaError:   # pragma: no cover - the old behaviour
+        pytest.fail("ErfaError leaked")
+    except ValueError as exc:
+        assert "not a Swift MET" in str(exc)
+    else:
+        pytest.fail("no error")
 
 
 def test_round_trip_arrays():

@@ -44,13 +44,18 @@ column             unit       meaning
 ``obsid``          str        11-digit ObsID (when present)
 ``rate_err``       ct / s     Hard and Soft datasets: symmetric rate error
 ``hr``, ``hr_err``            HR datasets: hardness ratio and its error
+``flux``...        erg/cm2/s  flux curves: ``flux``, ``flux_err_pos``,
+                              ``flux_err_neg`` in place of the rate columns
 =================  =========  ==============================================
 
 Times: a MET axis becomes `~astropy.time.Time` through
-`xrtprods_astro.times.met_to_time`, which applies the spacecraft clock
-correction UTCF only when ``utcf`` is given; otherwise the times are the
-uncorrected spacecraft times (off by up to ~30 s). An MJD axis is read as UTC
-MJD, with its half-widths converted from days to seconds.
+`xrtprods_astro.times.met_to_time` with the Swift clock correction UTCF taken,
+in this order, from ``utcf=``, UKSSDC's own UTC for T0 (``t0.date`` line 2,
+or the header line ``T0 for this burst is Swift MET=..., = <date> UT``), or
+nowhere: the times are then the uncorrected spacecraft times (off by the
+clock drift, ~16 s in 2018), a warning is logged and ``meta["time_error"]``
+says by how much. ``meta["time_source"]`` says which. An MJD axis is read as
+UTC MJD, with its half-widths converted from days to seconds.
 """
 import logging
 import os
@@ -64,7 +69,8 @@ from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.time import Time
 
 from ..exceptions import ReaderError, XRTProductsWarning
-from ..times import met_to_time
+from ..times import (MET_RANGE, clock_error_estimate, met_to_time, parse_ukssdc_date, time_to_met,
+                     utcf_from_utc)
 from .qdp import read_qdp
 
 __all__ = ["LightCurve", "read_lightcurve_json", "read_lightcurve_qdp", "read_lightcurve_files",
@@ -73,16 +79,19 @@ __all__ = ["LightCurve", "read_lightcurve_json", "read_lightcurve_qdp", "read_li
 log = logging.getLogger("xrtprods_astro.readers.lightcurve")
 
 _CT_S = u.ct / u.s
+FLUX_UNIT = u.erg / (u.cm ** 2 * u.s)
 _UNITS = {
     "t_since_t0": u.s, "met": u.s, "time_err_pos": u.s, "time_err_neg": u.s,
     "rate": _CT_S, "rate_err_pos": _CT_S, "rate_err_neg": _CT_S, "rate_err": _CT_S,
+    "flux": FLUX_UNIT, "flux_err_pos": FLUX_UNIT, "flux_err_neg": FLUX_UNIT, "flux_err": FLUX_UNIT,
     "bg_rate": _CT_S, "bg_rate_err": _CT_S, "sys_err_pos": _CT_S, "sys_err_neg": _CT_S,
     "counts": u.ct, "bg_counts": u.ct, "exposure": u.s,
 }
 # Columns sent as negative numbers whose magnitude we keep.
-_NEGATIVE = {"time_err_neg", "rate_err_neg", "sys_err_neg"}
+_NEGATIVE = {"time_err_neg", "rate_err_neg", "sys_err_neg", "flux_err_neg"}
 _ORDER = ["time", "t_since_t0", "met", "time_err_pos", "time_err_neg", "rate", "rate_err_pos",
-          "rate_err_neg", "rate_err", "hr", "hr_err", "upper_limit", "frac_exp", "bg_rate",
+          "rate_err_neg", "rate_err", "flux", "flux_err_pos", "flux_err_neg", "flux_err",
+          "hr", "hr_err", "upper_limit", "frac_exp", "bg_rate",
           "bg_rate_err", "corr_fact", "counts", "bg_counts", "exposure", "sigma", "snr",
           "sys_err_pos", "sys_err_neg", "obsid"]
 
@@ -97,7 +106,8 @@ _ALIASES = {
     "fracexp": "frac_exp", "bgrate": "bg_rate", "bgerr": "bg_rate_err", "corrfact": "corr_fact",
     "ctsinsrc": "counts", "bginsrc": "bg_counts", "exposure": "exposure", "sigma": "sigma",
     "sig": "sigma", "snr": "snr", "syspos": "sys_err_pos", "sysneg": "sys_err_neg", "obsid": "obsid",
-    "hr": "hr", "hrerr": "hr_err",
+    "hr": "hr", "hrerr": "hr_err", "timeerr": "time_err",
+    "flux": "flux", "fluxpos": "flux_err_pos", "fluxneg": "flux_err_neg", "fluxerr": "flux_err",
 }
 _KINDS = {"": "rate", "UL": "ul", "Hard": "hard", "Soft": "soft", "HR": "hr"}
 _KIND_ORDER = {"rate": 0, "ul": 1, "hard": 2, "soft": 3, "hr": 4}
@@ -170,17 +180,27 @@ class LightCurve(Mapping):
     Dataset names follow the service: ``WT``, ``PC``, ``PCUL``, ``WTHard``,
     ``PCSoft``, ``PCHR``, ``PC_incbad``, ``WT_nosys_incbad``... Every table
     has the stable columns described in `xrtprods_astro.readers.lightcurve`
-    and a ``meta`` with ``job_id``, ``t0`` (`~astropy.time.Time` or None),
-    ``t0_met``, ``binning``, ``time_format``, ``mode``, ``dataset``, ``kind``
-    (``rate``/``ul``/``hard``/``soft``/``hr``), ``nosys``, ``incbad`` and
-    ``url``.
+    and a ``meta`` with the light-curve-wide keys below plus ``mode``,
+    ``dataset``, ``kind`` (``rate``/``flux``/``ul``/``hard``/``soft``/``hr``),
+    ``nosys``, ``incbad`` and ``url``.
+
+    Light-curve-wide ``meta``: ``job_id``; ``t0`` (`~astropy.time.Time` or
+    None) and ``t0_met`` (MET seconds or None); ``binning``;
+    ``time_format`` (``MET``, ``MJD`` or ``TDB``); ``quantity`` (``rate``
+    for count rates, ``flux`` for erg/cm2/s light curves); ``time_source``
+    (where the absolute times come from: ``t0.date`` or ``header`` for UTC
+    stated by UKSSDC, ``utcf`` for a clock correction given by the caller,
+    ``t0`` for a T0 given as a Time, ``uncorrected`` when no clock correction
+    is known, ``mjd``/``tdb`` for a file already on those scales, None when
+    there are no absolute times); ``utcf`` (the clock correction applied, s,
+    or None) and ``time_error`` (a `~astropy.units.Quantity`: how far the
+    absolute times may be from UTC, 1 ms where UKSSDC states the UTC).
 
     Parameters
     ----------
     tables : mapping of str to `~astropy.table.Table`
     meta : dict, optional
-        Light-curve-wide metadata (``job_id``, ``t0``, ``t0_met``,
-        ``binning``, ``time_format``).
+        Light-curve-wide metadata as above.
     """
 
     def __init__(self, tables, meta=None):
@@ -211,10 +231,12 @@ class LightCurve(Mapping):
         from ..display import lightcurve_repr
         return lightcurve_repr(self)
 
-    def _select(self, kinds, nosys, incbad, modes):
+    def _select(self, kinds, nosys, incbad, modes, quantity=None):
         chosen = []
         for name, table in self._tables.items():
             m = table.meta
+            if quantity is not None and m.get("quantity", "rate") != quantity:
+                continue
             if (m.get("kind") in kinds and bool(m.get("nosys")) == nosys
                     and bool(m.get("incbad")) == incbad and (modes is None or m.get("mode") in modes)):
                 chosen.append(table)
@@ -225,9 +247,10 @@ class LightCurve(Mapping):
 
         Parameters
         ----------
-        kind : {"rate", "hard", "soft", "hr"}
+        kind : {"rate", "flux", "hard", "soft", "hr"}
             ``"rate"`` takes the count-rate *and* upper-limit datasets (the
-        ``upper_limit`` column tells them apart).
+            ``upper_limit`` column tells them apart); ``"flux"`` the same
+            for a flux light curve.
         nosys, incbad : bool
             Which variant to take (default: the plain datasets).
         modes : sequence of str, optional
@@ -239,13 +262,15 @@ class LightCurve(Mapping):
             The columns common to every chosen dataset plus ``mode`` and
             ``dataset``; empty when no dataset matches.
         """
-        allowed = {"rate": ("rate", "ul"), "hard": ("hard",), "soft": ("soft",), "hr": ("hr",)}
+        allowed = {"rate": ("rate", "ul"), "flux": ("flux", "ul"), "hard": ("hard",), "soft": ("soft",),
+                   "hr": ("hr",)}
         if kind not in allowed:
             raise ValueError(f"kind: {kind!r} is not one of {sorted(allowed)}")
         if modes is not None:
             modes = [modes] if isinstance(modes, str) else list(modes)
         parts = []
-        for table in self._select(allowed[kind], nosys, incbad, modes):
+        quantity = kind if kind in ("rate", "flux") else None
+        for table in self._select(allowed[kind], nosys, incbad, modes, quantity):
             t = table.copy(copy_data=False)
             t["mode"] = np.full(len(t), t.meta.get("mode") or "", dtype="U6")
             t["dataset"] = np.full(len(t), t.meta.get("dataset") or "", dtype="U24")
@@ -397,6 +422,10 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
         data[name] = values
     if "time" not in data:
         raise ReaderError(f"dataset {dataset}: no time column among {names}")
+    if "time_err" in data and "time_err_pos" not in data:
+        # READ SERR 1: a symmetric half-width.
+        half = np.abs(data.pop("time_err"))
+        data["time_err_pos"], data["time_err_neg"] = half, half.copy()
 
     t0_met = common.get("t0_met")
     raw_time = data.pop("time")
@@ -416,14 +445,12 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
         seconds = np.asarray(raw_time, dtype=float)
         if t0_met is not None:
             met = seconds + t0_met
-            out["time"] = met_to_time(met, utcf=utcf)
-            out["time"].format = "isot"
+            out["time"] = _met_to_time(met, common.get("utcf"), dataset)
             out["t_since_t0"] = seconds
             out["met"] = met
         elif seconds.size and np.nanmin(seconds) > 1e8:
             # No T0 and values that can only be absolute MET (after 2004).
-            out["time"] = met_to_time(seconds, utcf=utcf)
-            out["time"].format = "isot"
+            out["time"] = _met_to_time(seconds, common.get("utcf"), dataset)
             out["met"] = seconds
         else:
             if seconds.size:
@@ -433,7 +460,7 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
             out["t_since_t0"] = seconds
     out.update(data)
     n = len(raw_time)
-    if info["kind"] in ("rate", "ul"):
+    if info["kind"] in ("rate", "flux", "ul"):
         out["upper_limit"] = np.full(n, info["kind"] == "ul", dtype=bool)
     ordered = [k for k in _ORDER if k in out] + [k for k in out if k not in _ORDER]
     table = Table()
@@ -447,49 +474,150 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
             table[name] = MaskedColumn(value, name=name, unit=unit, copy=False)
         else:
             table[name] = Column(value, name=name, unit=unit, copy=False)
+    table.meta.update(common)
     table.meta.update({
-        "job_id": common.get("job_id"), "t0": common.get("t0"), "t0_met": t0_met,
-        "binning": common.get("binning"), "time_format": common.get("time_format"),
-        "mode": info["mode"], "dataset": dataset, "kind": info["kind"],
+        "t0_met": t0_met, "mode": info["mode"], "dataset": dataset, "kind": info["kind"],
         "nosys": info["nosys"], "incbad": info["incbad"], "url": info.get("url"),
     })
+    if mjd_axis or common.get("time_format", "").upper() == "TDB":
+        table.meta["time_source"] = "tdb" if not mjd_axis else "mjd"
+        table.meta["time_error"] = None
+    elif "time" not in out:
+        table.meta["time_source"], table.meta["time_error"] = None, None
     return table
 
 
-def _common_meta(job_id, t0, utcf, binning, time_format):
-    """Light-curve-wide meta; ``t0`` may be MET seconds, a Time or None."""
-    t0_met, t0_time = None, None
+def _met_to_time(met, utcf, dataset):
+    """`met_to_time` with a reader's error for a value no Swift clock can hold."""
+    try:
+        times = met_to_time(met, utcf=utcf)
+    except ValueError as exc:
+        raise ReaderError(f"dataset {dataset}: {exc} (is T0 right?)") from None
+    times.format = "isot"
+    return times
+
+
+# Stated UTC is given to the millisecond.
+_STATED_ERROR = 1e-3 * u.s
+
+
+def _common_meta(job_id, t0, utcf, binning, time_format, *, t0_utc=None, t0_source=None,
+                 quantity="rate"):
+    """Light-curve-wide meta; ``t0`` may be MET seconds, a Time or None.
+
+    ``t0_utc`` is UKSSDC's own UTC for ``t0`` (from ``t0.date`` or the file
+    header, named by ``t0_source``): the clock correction is derived from it
+    unless the caller gave ``utcf``.
+    """
+    t0_met, t0_time, source, error = None, None, None, None
     if isinstance(t0, Time):
-        from ..times import time_to_met
         t0_time = t0
         t0_met = float(time_to_met(t0, utcf=utcf))
+        source, error = ("utcf", None) if utcf is not None else ("t0", None)
     elif t0 is not None and str(t0).strip() not in ("", "0"):
         try:
             t0_met = float(t0)
         except (TypeError, ValueError):
             raise ReaderError(f"T0: {t0!r} is not a Swift MET in seconds") from None
-        t0_time = met_to_time(t0_met, utcf=utcf)
+        if not MET_RANGE[0] <= t0_met < MET_RANGE[1]:
+            raise ReaderError(f"T0: {t0_met!r} s is not a Swift MET (expected {MET_RANGE[0]:.0f} "
+                              f"to 2**32 s)")
+        if utcf is None and t0_utc is not None:
+            # UKSSDC states T0's UTC with its own clock correction: keep that
+            # correction for every bin (it drifts by ~2 s a year at most).
+            utcf = utcf_from_utc(t0_met, t0_utc)
+            source, error = t0_source, _STATED_ERROR
+        elif utcf is not None:
+            source, error = "utcf", None
+        else:
+            source = "uncorrected"
+            error = round(clock_error_estimate(t0_met), 1) * u.s
+            log.warning("T0 (MET %.3f) is known without the Swift clock correction UTCF: absolute "
+                        "times may be off by about %.0f s; pass utcf= (e.g. UTCFINIT) or read the "
+                        "lc/ folder with its t0.date", t0_met, error.to_value(u.s))
+        t0_time = t0_utc if t0_utc is not None and source == t0_source else met_to_time(t0_met, utcf=utcf)
+        t0_time = Time(t0_time, format="isot", scale="utc")
+    elif utcf is not None:
+        source = "utcf"
+    elif time_format in ("MJD", "TDB"):
+        source = time_format.lower()
+    if utcf is not None and not isinstance(utcf, (int, float, np.floating, np.integer, u.Quantity)):
+        utcf_meta = utcf
+    elif utcf is not None:
+        utcf_meta = float(utcf.to_value(u.s)) if isinstance(utcf, u.Quantity) else float(utcf)
+    else:
+        utcf_meta = None
     return {"job_id": job_id, "t0": t0_time, "t0_met": t0_met, "binning": binning,
-            "time_format": time_format}
+            "time_format": time_format, "quantity": quantity, "time_source": source,
+            "utcf": utcf_meta, "time_error": error}
 
 
 # --------------------------------------------------------------------------
 # JSON (getLCData)
 # --------------------------------------------------------------------------
 
-def read_lightcurve_json(data, *, job_id=None, utcf=None):
-    """Read the ``getLCData`` answer into a `LightCurve`.
+_EXPECTED_JSON = ("the getLCData answer ('Datasets' and '<dataset>Data' entries with 'columns' and "
+                  "'data') or a swifttools light-curve DataFrame dump (columns such as 'Time', "
+                  "'TimePos', 'TimeNeg', 'Rate')")
+
+
+def _dataframe_dump(data):
+    """Columns of a pandas ``DataFrame.to_json()`` light curve, or None.
+
+    ``orient="columns"`` (pandas' default: column -> {row index: value}),
+    ``"split"`` and ``"records"`` are understood; rows follow the index.
+    """
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        keys = list(data[0])
+        columns = {k: [r.get(k) for r in data] for k in keys}
+    elif (isinstance(data, Mapping) and set(data) >= {"columns", "data"} and isinstance(data["data"], list)
+          and isinstance(data["columns"], list)):
+        keys = [str(c) for c in data["columns"]]
+        if any(not isinstance(r, list) or len(r) != len(keys) for r in data["data"]):
+            raise ReaderError("data: a DataFrame dump (orient='split') whose rows do not match its columns")
+        columns = {k: [r[j] for r in data["data"]] for j, k in enumerate(keys)}
+    elif isinstance(data, Mapping) and data and all(isinstance(v, Mapping) for v in data.values()):
+        keys = list(data)
+        index = list(data[keys[0]])
+        try:
+            order = sorted(index, key=lambda i: float(i))
+        except (TypeError, ValueError):
+            order = index
+        if any(set(data[k]) != set(index) for k in keys):
+            raise ReaderError("data: a DataFrame dump whose columns have different row indices")
+        columns = {k: [data[k][i] for i in order] for k in keys}
+    else:
+        return None
+    if not any(_ALIASES.get(_norm(k)) == "time" for k in columns):
+        return None
+    return columns
+
+
+def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None):
+    """Read the ``getLCData`` answer (or a swifttools dump) into a `LightCurve`.
 
     Parameters
     ----------
-    data : dict, str or bytes
+    data : dict, list, str or bytes
         The decoded JSON answer (or its text). Current (``Datasets``) and
-        older (``datasets``, or only ``<name>Data`` keys) layouts are read.
+        older (``datasets``, or only ``<name>Data`` keys) layouts are read,
+        and so is one dataset of swifttools' ``getLightCurves`` saved with
+        pandas ``DataFrame.to_json()`` (``Time``, ``TimePos``, ``TimeNeg``,
+        ``Rate``, ``RatePos``, ``RateNeg``, ``FracExp``, ``BGrate``,
+        ``BGerr``, ``CorrFact``, ``CtsInSrc``, ``BGInSrc``, ``Exposure``,
+        ``Sigma``, ``SNR``... renamed to this package's columns).
     job_id : int or str, optional
         Recorded in the meta.
     utcf : float, `~astropy.units.Quantity`, `~astropy.table.Table` or callable, optional
         Spacecraft clock correction for MET times, see
         `xrtprods_astro.times.met_to_time`.
+    dataset : str, optional
+        The dataset a DataFrame dump holds (``"PC"``, ``"WT_incbad"``...);
+        a dump does not say. Without it the dump is named ``"PC"`` (or
+        ``"PCUL"`` with an ``UpperLimit`` column) with a warning.
+    t0 : float or `~astropy.time.Time`, optional
+        T0 for a DataFrame dump (which does not carry it); the getLCData
+        answer's own ``T0`` is used otherwise.
 
     Returns
     -------
@@ -498,7 +626,9 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None):
     Raises
     ------
     `~xrtprods_astro.exceptions.ReaderError`
-        When the answer is not a light-curve answer or a dataset is malformed.
+        When the data are neither a getLCData answer nor a light-curve
+        DataFrame dump (the message says what was expected), or a dataset is
+        malformed.
     """
     if isinstance(data, (str, bytes, bytearray)):
         import json
@@ -506,12 +636,20 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None):
             data = json.loads(data)
         except ValueError as exc:
             raise ReaderError(f"data: not valid JSON: {exc}") from exc
+    dump = None
+    if not (isinstance(data, Mapping) and ("Datasets" in data or "datasets" in data)):
+        dump = _dataframe_dump(data)
+    if dump is not None:
+        return _read_dump(dump, job_id=job_id, utcf=utcf, dataset=dataset, t0=t0)
     if not isinstance(data, Mapping):
-        raise ReaderError(f"data: expected the getLCData answer as a dict, got {type(data).__name__}")
+        raise ReaderError(f"data: expected {_EXPECTED_JSON}; got a {type(data).__name__}")
     names = data.get("Datasets", data.get("datasets"))
     if names is None:
         names = [k[:-4] for k, v in data.items()
                  if k.endswith("Data") and isinstance(v, Mapping) and "columns" in v]
+        if not names:
+            keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
+            raise ReaderError(f"data: not a light curve: expected {_EXPECTED_JSON}; got keys {keys}")
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise ReaderError(f"Datasets: expected a list of dataset names, got {names!r}")
     time_format = str(data.get("TimeFormat") or "MET")
@@ -526,6 +664,15 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None):
     tables = {}
     for name in names:
         block = data.get(f"{name}Data")
+        frame = (_dataframe_dump(data[name]) if block is None and isinstance(name, str) and name in data
+                 else None)
+        if frame is not None:
+            # swifttools' light-curve dict saved as JSON: each dataset a DataFrame dump.
+            info = dict(parse_dataset_name(name), url=(data.get("URLs") or {}).get(name))
+            tables[info["name"]] = _build_table({k: np.asarray(v, dtype=object) for k, v in frame.items()},
+                                                info=info, common=common, utcf=utcf,
+                                                mjd_axis=time_format == "MJD")
+            continue
         if not isinstance(block, Mapping) or "columns" not in block or "data" not in block:
             raise ReaderError(f"{name}Data: missing or without 'columns' and 'data' "
                               f"(dataset {name!r} is listed in Datasets)")
@@ -554,47 +701,86 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None):
     return LightCurve(tables, common)
 
 
+def _read_dump(columns, *, job_id, utcf, dataset, t0):
+    """One swifttools DataFrame dump as a one-dataset `LightCurve`."""
+    if dataset is None:
+        dataset = "PCUL" if any(_norm(k) == "upperlimit" for k in columns) else "PC"
+        warnings.warn(f"data: a DataFrame dump does not say which dataset it holds; read as "
+                      f"{dataset!r} (pass dataset= to name it)", XRTProductsWarning, stacklevel=3)
+    info = parse_dataset_name(dataset)
+    info["url"] = None
+    if any(_norm(k) == "flux" for k in columns) and info["kind"] == "rate":
+        info["kind"] = "flux"
+    mjd = any(_norm(k) == "mjd" for k in columns)
+    common = _common_meta(job_id, t0, utcf, None, "MJD" if mjd else "MET",
+                          quantity="flux" if info["kind"] == "flux" else "rate")
+    table = _build_table({k: np.asarray(v, dtype=object) for k, v in columns.items()}, info=info,
+                         common=common, utcf=utcf, mjd_axis=mjd)
+    return LightCurve({info["name"]: table}, common)
+
+
 # --------------------------------------------------------------------------
 # QDP files
 # --------------------------------------------------------------------------
 
-_FILE = re.compile(r"^(WTSLEW|WT|PC)(CURVE|UL|HR)((?:_nosys)?)((?:_incbad)?)\.qdp$", re.IGNORECASE)
-_CURVE = re.compile(r"^curve((?:_nosys)?)((?:_incbad)?)\.qdp$", re.IGNORECASE)
-_HARDRAT = re.compile(r"^hardrat((?:_nosys)?)((?:_incbad)?)\.qdp$", re.IGNORECASE)
+# File names in lc/ folders and the GRB repository: detailed per-mode files
+# (PCCURVE, WTUL, PCHR), per-mode plot files (PC.qdp, PCNOSYS.qdp), combined
+# curves and hardness ratios, each with nosys / incbad / plot tags spelled
+# "_nosys" or "NOSYS".
+_FILENAME = re.compile(r"^(?:(?P<stem>curve2?|flux|hardrat)|(?P<mode>WTSLEW|WT|PC)(?P<what>CURVE|UL|HR)?)"
+                       r"(?P<tags>(?:_?(?:nosys|incbad|plot))*)\.qdp$", re.IGNORECASE)
+_T0_LINE = re.compile(r"\bT0\b.*?\bMET\s*=\s*([0-9]+(?:\.[0-9]*)?)", re.IGNORECASE)
 _T0_IN_HEADER = re.compile(r"\bT0\b[^0-9]{0,20}?([0-9]{7,10}(?:\.[0-9]*)?)", re.IGNORECASE)
+# A UTCF beyond this means the stated date does not belong to the MET (a typo
+# in the header, say): the date is then not trusted.
+_MAX_UTCF = 120.0
 
 
-def _label_dataset(label, suffix):
-    """Dataset name for a curve.qdp / hardrat.qdp section label, or None."""
-    text = re.sub(r"\s+", " ", (label or "").strip())
-    low = text.lower()
-    m = re.match(r"^(wtslew|wt|pc)?\s*(?:--\s*)?(.*)$", low)
-    mode = (m.group(1) or "").upper()
-    rest = m.group(2).strip()
+def _file_kind(base):
+    """What a light-curve file name says, or None for a name we do not know."""
+    m = _FILENAME.match(base or "")
+    if m is None:
+        return None
+    tags = m.group("tags").lower()
+    suffix = ("_nosys" if "nosys" in tags else "") + ("_incbad" if "incbad" in tags else "")
+    what = (m.group("what") or "").upper()
+    return {"stem": (m.group("stem") or "").lower(), "mode": (m.group("mode") or "").upper(),
+            "what": {"CURVE": "", "UL": "UL", "HR": "HR"}.get(what), "suffix": suffix,
+            "plot": "plot" in tags}
+
+
+def _label_dataset(label, suffix, default_mode=None):
+    """Dataset name for a section label (``WT data``, ``PC Upper limit``,
+    ``PC -- hard data``, ``PC_incbad``, ``PCUL``, ``xrtpcflux_nosys``...), or None.
+
+    An unlabelled section, or one whose label has no mode (``Upper limit``),
+    takes ``default_mode`` (the mode a file such as ``PC.qdp`` is named
+    after); without one, a mode-less upper limit is PC's (WT has none).
+    """
+    text = re.sub(r"\s+", " ", (label or "").strip()).lower()
     own_suffix = ""
     for tag in ("_nosys", "_incbad"):
-        if tag in rest or tag in low:
+        if tag in text:
             own_suffix += tag
-            rest = rest.replace(tag, "").strip()
-    if rest.startswith("_"):
-        rest = rest.lstrip("_")
-    if rest in ("", "data"):
+            text = text.replace(tag, " ")
+    m = re.match(r"^(?:xrt)?(wtslew|wt|pc)?\s*(?:--\s*)?(.*)$", text)
+    mode = (m.group(1) or "").upper()
+    rest = m.group(2).strip(" _-")
+    if rest in ("", "data", "flux"):
         what = ""
-    elif rest in ("ul", "upper limit", "upper limits") or low in ("pcul", "wtul"):
+    elif rest in ("ul", "ul data", "upper limit", "upper limits", "upper limit data"):
         what = "UL"
-    elif rest.startswith("hard data") or rest == "hard":
-        what = "Hard"
-    elif rest.startswith("soft data") or rest == "soft":
-        what = "Soft"
-    elif rest.startswith("hardness ratio") or rest == "hr":
+    elif rest.startswith("hardness ratio") or rest in ("hr", "ratio", "hr data"):
         what = "HR"
+    elif rest.startswith("hard"):
+        what = "Hard"
+    elif rest.startswith("soft"):
+        what = "Soft"
     else:
         return None
-    if low.replace("_nosys", "").replace("_incbad", "") in ("pcul", "wtul"):
-        mode, what = low[:2].upper(), "UL"
-    if not mode:
-        # "! Upper limit" sections are PC upper limits (WT has no upper-limit bins there).
-        mode = "PC" if what == "UL" else None
+    if label is None and default_mode is None:
+        return None
+    mode = mode or default_mode or ("PC" if what == "UL" else None)
     if mode is None:
         return None
     return mode + what + (own_suffix or suffix)
@@ -632,13 +818,66 @@ def _split_hr(columns, base_info, url):
     return out
 
 
-def _section_columns(section):
-    return {name: section.table[name] for name in section.table.colnames}
+def _layout_names(section, value):
+    """Source-style names for a section without a column line, from its READ layout.
+
+    Vector 1 is the time with its errors (``TERR``: +/-, ``SERR``: a
+    half-width), vector 2 the ``value`` (``Rate``, ``Flux``, ``HR``) with
+    its errors; further vectors keep astropy-style names.
+    """
+    names = []
+    for k, (name, errors) in enumerate(section.vectors()):
+        if k < 2:
+            base = "Time" if k == 0 else value
+            names.append(base)
+            names.extend([base + "Pos", base + "Neg"] if len(errors) == 2 else [base + "Err"] * len(errors))
+        else:
+            names.append(name)
+            names.extend(errors)
+    return names
+
+
+def _section_columns(section, value="Rate"):
+    names = section.table.colnames
+    ours = _layout_names(section, value) if not section.named else list(names)
+    # An unnamed column of '::ObsID=' tokens (obsid-binned curves) is the ObsID.
+    ours = ["ObsID" if section.table[n].dtype.kind == "U" and re.fullmatch(r"col\d+", n) else o
+            for n, o in zip(names, ours)]
+    return dict(zip(ours, (section.table[n] for n in names)))
+
+
+def _t0_from_header(header):
+    """(T0 in MET, UKSSDC's UTC for it or None) from a QDP file header, or (None, None)."""
+    for line in header:
+        m = _T0_LINE.search(line)
+        if m:
+            met = float(m.group(1))
+            utc = parse_ukssdc_date(line[m.end():])
+            if utc is not None and abs(utcf_from_utc(met, utc)) > _MAX_UTCF:
+                log.warning("header T0 line %r: the date is %.0f s from the MET; the date is ignored",
+                            line.strip(), utcf_from_utc(met, utc))
+                utc = None
+            return met, utc
+    for line in header:
+        m = _T0_IN_HEADER.search(line)
+        if m:
+            return float(m.group(1)), None
+    return None, None
 
 
 def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=None, job_id=None,
                         binning=None, url=None):
     """Read one light-curve QDP file into a `LightCurve`.
+
+    Any UKSSDC layout is read: combined curves (``curve.qdp``,
+    ``curve2.qdp``, ``flux.qdp``, ``curve_plot.qdp``, their ``_nosys`` and
+    ``_incbad`` variants, the bare dialect without a header block), detailed
+    per-mode files (``PCCURVE.qdp``, ``WTUL.qdp``, ``PCHR.qdp``,
+    ``PCHRNOSYS.qdp``...), per-mode plot files (``PC.qdp``,
+    ``PCNOSYS.qdp``: the mode's detections, then ``! Upper limit``) and
+    hardness ratios (``hardrat.qdp``). Sections without a column line are
+    named from the file's ``READ TERR``/``READ SERR`` layout (time and its
+    errors, then the rate, flux or ratio and its errors).
 
     Parameters
     ----------
@@ -646,9 +885,12 @@ def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=No
         A path, or the file's content.
     t0 : float or `~astropy.time.Time`, optional
         T0 in Swift MET seconds (as in ``t0.date``) or as a Time. Without it
-        the reader looks for T0 in the file header.
+        T0 comes from the file header's ``T0 for this burst is Swift
+        MET=..., = <date> UT`` line, whose UTC date also gives the clock
+        correction (see `LightCurve` ``meta["time_source"]``).
     utcf : optional
-        Spacecraft clock correction, see `xrtprods_astro.times.met_to_time`.
+        Spacecraft clock correction UTCF, see
+        `xrtprods_astro.times.met_to_time`; it overrides the header's date.
     dataset : str, optional
         The dataset a per-mode file holds (``"PC"``, ``"WTUL_incbad"``,
         ``"PCHR"``...), when it cannot be told from ``filename``.
@@ -656,102 +898,171 @@ def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=No
         The file's name, when ``source`` is content rather than a path; it
         tells which datasets the file holds (``PCCURVE_nosys.qdp`` ->
         ``PC_nosys``, ``curve_incbad.qdp`` -> ``*_incbad``, ``PCHR.qdp`` ->
-        ``PCHard``, ``PCSoft``, ``PCHR``).
+        ``PCHard``, ``PCSoft``, ``PCHR``, ``PC.qdp`` -> ``PC`` and
+        ``PCUL``).
     job_id, binning, url : optional
         Recorded in the meta.
 
     Returns
     -------
     `LightCurve`
+        Count rates in ct / s, fluxes (``flux.qdp``: ``meta["quantity"] ==
+        "flux"``, dataset ``kind`` ``"flux"``) in erg / (cm2 s), times in s
+        (or days turned into s for an MJD axis); negative errors as positive
+        magnitudes; ``inf`` and ``nan`` kept.
 
     Raises
     ------
     `~xrtprods_astro.exceptions.ReaderError`
-        On malformed files, or when the datasets cannot be told apart.
+        On malformed files, a file with neither data rows nor a column line
+        (one cut right after its header, say), a T0 that is not a Swift MET, or when the datasets cannot
+        be told apart.
     """
+    return _read_qdp_lightcurve(source, t0=t0, utcf=utcf, dataset=dataset, filename=filename,
+                                job_id=job_id, binning=binning, url=url)
+
+
+def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=None, job_id=None,
+                         binning=None, url=None, t0_utc=None, t0_source="header"):
     if filename is None and isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
         filename = os.path.basename(os.fspath(source))
     qdp = read_qdp(source)
-    if t0 is None:
-        for line in qdp.header:
-            m = _T0_IN_HEADER.search(line)
-            if m:
-                t0 = float(m.group(1))
-                break
+    base = os.path.basename(filename) if filename else ""
+    where = base or "source"
+    header_t0, header_utc = _t0_from_header(qdp.header)
+    if t0 is None or (t0_utc is None and header_utc is not None and not isinstance(t0, Time)
+                      and _same_met(t0, header_t0)):
+        # The header's UTC also serves a T0 given as the same MET.
+        t0, t0_utc, t0_source = header_t0, header_utc, "header"
     if binning is None:
         for line in qdp.header:
-            m = re.search(r"BINMODE:\s*(\S*)", line, re.IGNORECASE)
+            m = re.search(r"BINMODE:\s*(.*?)\s*$", line, re.IGNORECASE)
             if m and m.group(1):
                 binning = m.group(1)
-    first = next((s for s in qdp if s.names), None)
+    if not any(len(s.table) or s.named for s in qdp):
+        raise ReaderError(f"{where}: no data section after the header; expected a light curve: "
+                          "READ lines, then sections such as '! WT data' / '! PC data' with rows "
+                          "(is the file cut short?)")
+    kind = _file_kind(base)
+    names = [_norm(n) for s in qdp if s.named for n in s.names]
+    flux = ("flux" in names or (kind is not None and kind["stem"] == "flux")
+            or any("source flux" in line.lower() for line in qdp.header))
+    value = "Flux" if flux else "Rate"
+    first = next((s for s in qdp if s.named and s.names), None)
     mjd_axis = bool(first is not None and _norm(first.names[0]) == "mjd")
-    common = _common_meta(job_id, t0, utcf, binning, "MJD" if mjd_axis else "MET")
+    common = _common_meta(job_id, t0, utcf, binning, "MJD" if mjd_axis else "MET", t0_utc=t0_utc,
+                          t0_source=t0_source, quantity="flux" if flux else "rate")
 
-    base = os.path.basename(filename) if filename else ""
     per_mode = None
     if dataset is not None:
         per_mode = parse_dataset_name(dataset)
-    elif _FILE.match(base):
-        m = _FILE.match(base)
-        what = {"CURVE": "", "UL": "UL", "HR": "HR"}[m.group(2).upper()]
-        per_mode = parse_dataset_name(m.group(1).upper() + what + m.group(3).lower() + m.group(4).lower())
+    elif kind is not None and kind["mode"] and kind["what"] is not None:
+        per_mode = parse_dataset_name(kind["mode"] + kind["what"] + kind["suffix"])
 
     pieces = []
     if per_mode is not None:
         sections = [s for s in qdp if len(s.table.colnames)]
         if len(sections) > 1:
-            raise ReaderError(f"{base or 'source'}: {len(sections)} sections where a per-mode file "
+            raise ReaderError(f"{where}: {len(sections)} sections where a per-mode file "
                               f"({per_mode['name']}) has one")
-        columns = _section_columns(sections[0]) if sections else {}
+        columns = _section_columns(sections[0], "HR" if per_mode["kind"] == "hr" else value) \
+            if sections else {}
         info = dict(per_mode, url=url)
         if per_mode["kind"] == "hr":
             pieces.extend(_split_hr(columns, info, url) if columns else [])
         else:
             pieces.append((info, columns))
     else:
-        m = _CURVE.match(base) or _HARDRAT.match(base)
-        suffix = (m.group(1) + m.group(2)).lower() if m else ""
+        suffix = kind["suffix"] if kind is not None else ""
+        default_mode = kind["mode"] or None if kind is not None else None
         for section in qdp:
-            name = _label_dataset(section.label, suffix)
+            name = _label_dataset(section.label, suffix, default_mode)
             if name is None:
                 if len(section.table):
                     log.debug("section %r not recognised as a light-curve dataset; skipped", section.label)
                 continue
             info = parse_dataset_name(name)
             info["url"] = url
-            pieces.append((info, _section_columns(section)))
+            pieces.append((info, _section_columns(section, "HR" if info["kind"] == "hr" else value)))
         if not pieces and any(len(s.table) for s in qdp):
-            raise ReaderError(f"{base or 'source'}: no section label names a light-curve dataset "
-                              f"(labels: {qdp.labels}); pass dataset= for a per-mode file")
+            raise ReaderError(f"{where}: no section label names a light-curve dataset "
+                              f"(labels: {qdp.labels}); expected labels such as 'WT data', 'PC', "
+                              "'PC Upper limit', 'PC -- hard data'; pass dataset= for a per-mode file")
     tables = {}
     for info, columns in pieces:
         if not columns:
             continue   # an empty section with no column line: nothing to build
         if info["name"] in tables:
-            log.debug("dataset %s appears twice in %s; the first is kept", info["name"], base or "source")
+            log.debug("dataset %s appears twice in %s; the first is kept", info["name"], where)
             continue
+        if flux and info["kind"] == "rate":
+            info = dict(info, kind="flux")
         tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis)
     return LightCurve(tables, common)
 
 
 def _read_t0_date(path):
-    """T0 (MET seconds) from a ``t0.date`` file: its first line."""
-    with open(path) as fh:
+    """(T0 in MET, UKSSDC's UTC for it) from a ``t0.date`` file.
+
+    Line 1 is the MET, line 2 UKSSDC's UTC date (``2018 Jun 19 at
+    10:31:55.845 UT``, clock correction included), line 3 the same instant
+    as an MJD (UTC); line 4, a later MJD, is not needed.
+    """
+    with open(path, errors="replace") as fh:
         lines = [ln.strip() for ln in fh if ln.strip()]
     try:
-        return float(lines[0].split()[0])
+        met = float(lines[0].split()[0])
     except (IndexError, ValueError):
         raise ReaderError(f"{path}: expected T0 in MET seconds on the first line") from None
+    utc = parse_ukssdc_date(lines[1]) if len(lines) > 1 else None
+    if utc is None and len(lines) > 2:
+        try:
+            utc = Time(float(lines[2].split()[0]), format="mjd", scale="utc")
+        except ValueError:
+            utc = None
+    if utc is not None and abs(utcf_from_utc(met, utc)) > _MAX_UTCF:
+        raise ReaderError(f"{path}: the date {lines[1]!r} is not the MET {met} (they differ by "
+                          f"{utcf_from_utc(met, utc):.0f} s)")
+    return met, utc
+
+
+def _same_met(a, b):
+    try:
+        return abs(float(a) - float(b)) < 1e-3
+    except (TypeError, ValueError):
+        return False
+
+
+def _header_lines(path):
+    """The comment lines before a QDP file's first READ command."""
+    lines = []
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if line.strip().upper().startswith("READ"):
+                break
+            if line.strip().startswith("!"):
+                lines.append(line.strip()[1:])
+    return lines
+
+
+# Order in which read_lightcurve_files takes datasets: the first file that
+# holds a dataset wins, so the files with most columns come first.
+def _file_priority(kind):
+    if kind["mode"] and kind["what"] is not None:
+        return 0
+    order = {"curve": 1, "curve2": 2, "hardrat": 3, "": 4, "flux": 6}[kind["stem"]]
+    return order + (4 if kind["plot"] else 0)
 
 
 def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning=None):
     """Read the light-curve files of a product archive's ``lc/`` folder.
 
     The detailed per-mode files (``WTCURVE``, ``PCCURVE``, ``WTUL``,
-    ``PCUL``, ``WTHR``, ``PCHR`` and their ``_nosys``/``_incbad``
+    ``PCUL``, ``WTHR``, ``PCHR`` and their ``_nosys``/``NOSYS``/``_incbad``
     variants) are preferred, as they carry every column; datasets they lack
-    are taken from ``curve*.qdp`` and ``hardrat*.qdp``. T0 comes from
-    ``t0.date`` unless given.
+    are taken from ``curve*.qdp``, ``hardrat*.qdp``, the per-mode plot
+    files (``PC.qdp``) and last the ``*_plot.qdp`` files. T0 and UKSSDC's
+    own UTC for it come from ``t0.date`` unless given.
 
     Parameters
     ----------
@@ -774,17 +1085,31 @@ def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning
         m = re.search(r"USERPROD_(\d+)", os.path.abspath(directory))
         job_id = int(m.group(1)) if m else None
     files = sorted(os.listdir(directory))
+    t0_utc, t0_source = None, "header"
     if t0 is None and "t0.date" in files:
-        t0 = _read_t0_date(os.path.join(directory, "t0.date"))
+        t0, t0_utc = _read_t0_date(os.path.join(directory, "t0.date"))
+        t0_source = "t0.date"
+    elif t0 is None:
+        # Per-mode files have no header: T0 comes from a combined curve's.
+        for name in files:
+            if _file_kind(name) is not None:
+                t0, t0_utc = _t0_from_header(_header_lines(os.path.join(directory, name)))
+                if t0 is not None:
+                    break
+    known = [(f, _file_kind(f)) for f in files]
+    known = sorted(((f, k) for f, k in known if k is not None), key=lambda fk: (_file_priority(fk[1]), fk[0]))
+    if any(k["stem"] != "flux" for _, k in known):
+        # Flux curves repeat the count-rate datasets' names in other units.
+        known = [(f, k) for f, k in known if k["stem"] != "flux"]
+    if not known:
+        raise ReaderError(f"directory: no light-curve QDP files in {directory!r}")
     tables, meta = {}, None
-    detailed = [f for f in files if _FILE.match(f)]
-    fallback = [f for f in files if _CURVE.match(f) or _HARDRAT.match(f)]
-    for name in detailed + fallback:
-        lc = read_lightcurve_qdp(os.path.join(directory, name), t0=t0, utcf=utcf, job_id=job_id,
-                                 binning=binning, url=name)
+    for name, _ in known:
+        lc = _read_qdp_lightcurve(os.path.join(directory, name), t0=t0, utcf=utcf, job_id=job_id,
+                                  binning=binning, url=name, t0_utc=t0_utc, t0_source=t0_source)
         meta = meta or lc.meta
+        if meta.get("binning") is None and lc.meta.get("binning"):
+            meta["binning"] = lc.meta["binning"]
         for ds, table in lc.items():
             tables.setdefault(ds, table)
-    if not detailed and not fallback:
-        raise ReaderError(f"directory: no light-curve QDP files in {directory!r}")
-    return LightCurve(tables, meta or _common_meta(job_id, t0, utcf, binning, "MET"))
+    return LightCurve(tables, meta)

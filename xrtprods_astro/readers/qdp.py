@@ -83,6 +83,11 @@ class QDPSection:
     line : int
         1-based line number of the section's first data line (or of the line
         that opened it when it is empty).
+    named : bool
+        True when `names` come from a column-name line of the file (the
+        section's own, or the previous section's for a section without one);
+        False when they are the astropy-style defaults, in which case only the
+        ``READ`` layout (`vectors`) says what the columns are.
     """
 
     label: object
@@ -92,6 +97,7 @@ class QDPSection:
     serr: tuple = ()
     comments: list = field(default_factory=list)
     line: int = 0
+    named: bool = False
 
     def __len__(self):
         return len(self.table)
@@ -447,7 +453,8 @@ def _build(sec, last_names):
     if not sec.rows:
         names = _unique(_parse_names(column_line, None)) if column_line is not None else []
         table = Table(names=names, dtype=[float] * len(names))
-        return QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.opened), False
+        return QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.opened,
+                          named=bool(names)), False
     splits = [r.split() for r in sec.rows]
     ncols = len(splits[0])
     lengths = np.fromiter(map(len, splits), dtype=np.intp, count=len(splits))
@@ -467,6 +474,7 @@ def _build(sec, last_names):
     except ValueError:
         block = np.array(flat, dtype=str).reshape(len(splits), ncols)
         columns = _convert(block, sec.first, ncols)
+    named = True
     if column_line is not None:
         names = _parse_names(column_line, ncols)
     elif last_names is not None and len(last_names) == ncols:
@@ -475,6 +483,8 @@ def _build(sec, last_names):
         names = list(last_names)
     else:
         names = _default_names(ncols, sec.terr, sec.serr)
+        named = False
     names = _unique(names)
     table = Table(columns, names=names, copy=False)
-    return QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.first), column_line is not None
+    return (QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.first, named=named),
+            column_line is not None)

@@ -19,9 +19,10 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
+from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
-from ..times import met_to_time
+from ..times import clock_error_estimate, met_to_time, utcf_from_header
 from .images import read_fits_bytes
 from .jobs import _load_json
 
@@ -95,7 +96,7 @@ def _empty_fit_table():
     return table
 
 
-def read_spectral_fits(data, *, job_id=None):
+def read_spectral_fits(data, *, job_id=None, utcf=None):
     """Read the automatic spectral fits (the ``getSpecData.php`` answer).
 
     Parameters
@@ -104,6 +105,11 @@ def read_spectral_fits(data, *, job_id=None):
         The decoded "spectrum dict" (protocol §5.2), its JSON text or a file.
     job_id : str or int, optional
         Recorded in the meta.
+    utcf : float or `~astropy.units.Quantity`, optional
+        Swift's clock correction UTCF (e.g. ``ModeProducts.utcf``, from the
+        spectrum's ``UTCFINIT``), applied to the absolute times; see
+        `xrtprods_astro.times.met_to_time`. The answer itself gives T0 in MET
+        only.
 
     Returns
     -------
@@ -116,8 +122,8 @@ def read_spectral_fits(data, *, job_id=None):
         ``_err_pos`` / ``_err_neg`` errors as positive magnitudes; ``cstat``,
         ``dof``, ``fit_chi``; ``plot_url``; ``data_file`` (the interval's
         archive URL) and ``status``. When T0 is known the `~astropy.time.Time`
-        columns ``time_start``, ``time_stop`` and ``time_mean`` (UTC, without
-        clock correction) follow ``mean_time``.
+        columns ``time_start``, ``time_stop`` and ``time_mean`` (UTC, clock
+        corrected only with ``utcf``) follow ``mean_time``.
 
         ``status`` says what each row is: ``"ok"`` (a fit);
         ``"no spectrum"`` (NOSPEC: one row for the interval, mode and model
@@ -127,8 +133,10 @@ def read_spectral_fits(data, *, job_id=None):
 
         ``meta``: ``job_id``, ``t0`` (`~astropy.time.Time` or None),
         ``t0_met``, ``delta_fit_stat``, ``galactic_nh_unfitted`` (cm^-2
-        Quantity or None) and ``no_spectrum`` (True when the service said
-        NoSpectrum: the table is then empty).
+        Quantity or None), ``no_spectrum`` (True when the service said
+        NoSpectrum: the table is then empty), ``utcf`` (s or None),
+        ``time_source`` (``utcf`` or ``uncorrected``; None without T0) and
+        ``time_error`` (how far uncorrected times may be from UTC, or None).
 
     Raises
     ------
@@ -139,10 +147,21 @@ def read_spectral_fits(data, *, job_id=None):
     if not isinstance(obj, dict):
         raise ReaderError(f"spectral fits: expected a JSON object, got {type(obj).__name__}")
     meta = OrderedDict(job_id=job_id, t0=None, t0_met=None, delta_fit_stat=None,
-                       galactic_nh_unfitted=None, no_spectrum=False)
+                       galactic_nh_unfitted=None, no_spectrum=False, utcf=None, time_source=None,
+                       time_error=None)
+    if utcf is not None:
+        meta["utcf"] = float(utcf.to_value(u.s)) if isinstance(utcf, u.Quantity) else float(utcf)
     if "T0" in obj and obj["T0"] not in (None, ""):
         meta["t0_met"] = _num(obj["T0"], "spectral fits: T0")
-        meta["t0"] = met_to_time(meta["t0_met"])
+        try:
+            meta["t0"] = met_to_time(meta["t0_met"], utcf=meta["utcf"])
+        except ValueError as exc:
+            raise ReaderError(f"spectral fits: T0: {exc}") from None
+        if meta["utcf"] is None:
+            meta["time_source"] = "uncorrected"
+            meta["time_error"] = round(clock_error_estimate(meta["t0_met"]), 1) * u.s
+        else:
+            meta["time_source"] = "utcf"
     if obj.get("DeltaFitStat") not in (None, ""):
         meta["delta_fit_stat"] = _num(obj["DeltaFitStat"], "spectral fits: DeltaFitStat")
     if obj.get("GalNH_unfitted") not in (None, ""):
@@ -152,7 +171,7 @@ def read_spectral_fits(data, *, job_id=None):
         meta["no_spectrum"] = True
         table = _empty_fit_table()
         table.meta.update(meta)
-        _add_times(table, meta["t0_met"])
+        _add_times(table, meta["t0_met"], meta["utcf"])
         return table
 
     if "rnames" not in obj:
@@ -243,12 +262,12 @@ def read_spectral_fits(data, *, job_id=None):
             else:
                 table[name] = MaskedColumn(np.array(values, dtype=dtype), mask=mask, unit=unit)
     table.meta.update(meta)
-    _add_times(table, meta["t0_met"])
+    _add_times(table, meta["t0_met"], meta["utcf"])
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
 
 
-def _add_times(table, t0_met):
+def _add_times(table, t0_met, utcf=None):
     """Insert Time columns for start, stop and mean time when T0 is known."""
     if t0_met is None:
         return
@@ -258,7 +277,8 @@ def _add_times(table, t0_met):
         column = table[source]
         mask = np.ma.getmaskarray(column)
         seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
-        times = met_to_time(t0_met + seconds) if len(table) else Time([], format="mjd", scale="utc")
+        times = (met_to_time(t0_met + seconds, utcf=utcf) if len(table)
+                 else Time([], format="mjd", scale="utc"))
         times = times.copy(format="isot")
         if mask.any():
             times[mask] = np.ma.masked
@@ -297,12 +317,18 @@ class FitValue:
     Attributes
     ----------
     value, lo, hi : `~astropy.units.Quantity`
-        Best fit and absolute bounds (not offsets), in the same unit.
+        Best fit and absolute bounds (not offsets), in the same unit. For a
+        frozen parameter ``lo`` and ``hi`` (and so `err_pos`, `err_neg`) are
+        masked quantities (`~astropy.utils.masked.Masked`): there is no range.
+    frozen : bool
+        True when the parameter was fixed in the fit; UKSSDC writes such a
+        parameter with the bounds ``(0, 0)`` (Galactic NH, redshift).
     """
 
     value: u.Quantity
     lo: u.Quantity
     hi: u.Quantity
+    frozen: bool = False
 
     @property
     def err_pos(self):
@@ -326,11 +352,14 @@ def read_fit_file(source):
     Returns
     -------
     dict or None
-        None for an empty file (no fit was made). Otherwise keys
+        None for an empty (0-byte or blank) file: UKSSDC writes those when no
+        fit was made, which is not an error. Otherwise keys
         ``galactic_nh`` and ``excess_nh`` (cm^-2, converted from the file's
         10^22 cm^-2), ``z_abs``, ``gamma``, ``kt`` (keV), ``obs_flux`` and
         ``unabs_flux`` (erg cm^-2 s^-1) as `FitValue` (value and (lo, hi)
-        bounds) where present; ``cstat``, ``dof`` (int), ``fit_chi``,
+        bounds; a parameter written with bounds ``(0, 0)`` was frozen and
+        comes back with ``frozen=True`` and masked bounds) where present;
+        ``cstat``, ``dof`` (int), ``fit_chi``,
         ``count_rate`` (ct / s), ``corr_factor`` and ``ontime`` (s). Other
         ``name value (lo, hi)`` lines are kept under their lower-case name as
         dimensionless `FitValue`.
@@ -361,7 +390,12 @@ def read_fit_file(source):
             name = " ".join(match.group("name").lower().split())
             key, unit, factor = _FIT_PARAMS.get(name, (name.replace(" ", "_"), u.dimensionless_unscaled, 1))
             values = [float(match.group(g)) * factor for g in ("v", "lo", "hi")]
-            result[key] = FitValue(*(v * unit for v in values))
+            if values[1] == values[2] == 0:
+                # "(0, 0)" is how a frozen parameter is written: no range, not bounds at 0.
+                none = Masked(np.nan * unit, mask=True)
+                result[key] = FitValue(values[0] * unit, none, none, frozen=True)
+            else:
+                result[key] = FitValue(*(v * unit for v in values))
             continue
         parts = [p for p in line.split(",")] if "," in line else [line]
         matches = [_ASSIGN.match(p) for p in parts]
@@ -556,6 +590,20 @@ class ModeProducts:
     def rmf(self):
         """The response matrix (`~astropy.io.fits.HDUList`)."""
         return self._hdul("rmf")
+
+    @property
+    def utcf(self):
+        """Swift's clock correction UTCF (s) from the grouped spectrum's header, or None.
+
+        ``UTCFINIT`` of the primary header (or of the SPECTRUM extension);
+        pass it as ``utcf=`` to `read_spectral_fits` for clock-corrected
+        absolute times.
+        """
+        for hdu in self.spectrum[:2]:
+            value, _ = utcf_from_header(hdu.header)
+            if value is not None:
+                return value
+        return None
 
     @property
     def fit(self):
