@@ -19,6 +19,12 @@ EMAIL = "secret.person@example.org"
 SUBMIT = fake.SUBMIT_WIRE
 
 
+def complete(service, *codes):
+    """Script one checkProductStatus answer: every product in ``codes`` complete."""
+    service.add("checkProductStatus.php", {"OK": 1, "APIVersion": "1.12", **{
+        code: {"statusCode": 4, "statusText": "Complete", "progress": {"GotProgress": 0}} for code in codes}})
+
+
 @pytest.fixture
 def client(tmp_path):
     c = XRTProductsClass(email=EMAIL)
@@ -92,7 +98,7 @@ def test_submit_product_request_and_dict(service, client):
                          pos_err=1 * u.arcmin, use_sxps=False,
                          lightcurve={"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True})
     job = client.submit(req)
-    assert isinstance(job, XRTJob) and job.job_id == "951"
+    assert isinstance(job, XRTJob) and job.job_id == 951
     body = service.calls[-1].json
     assert body["pccounts"] == 20 and body["lc"] == 1 and body["UserID"] == EMAIL
     assert job.products == ["lightcurve"]
@@ -106,10 +112,11 @@ def test_submit_product_request_and_dict(service, client):
                                          ("enhanced_position", "getEnhPos.php")])
 def test_position_endpoints(service, client, kind, route):
     service.add(route, "pos_psf_sxps")
+    complete(service, "psf", "enh", "xastrom")
     data = client.position_data("951", kind)
     assert data["GotPos"] == 1 and data["FromSXPS"] == 1 and data["WhichSXPS"] == "2SXPS"
-    assert service.calls[0].url.endswith("/user_objects/tprods/" + route)
-    assert service.calls[0].json["JobID"] == "951"
+    assert service.calls[1].url.endswith("/user_objects/tprods/" + route)
+    assert service.calls[1].json["JobID"] == 951
 
 
 def test_bad_position_kind():
@@ -122,9 +129,10 @@ def test_bad_position_kind():
                                                  ("BOTH", True, ("both", "yes"))])
 def test_lightcurve_flags(service, client, nosys, incbad, wire):
     service.add("getLCData.php", "lcdata")
+    complete(service, "lc")
     data = client.lightcurve_data(951, nosys=nosys, incbad=incbad)
     assert data["PCData"]["columns"][0] == "Time" and data["T0"] == 608713541.952
-    assert (service.calls[0].json["nosys"], service.calls[0].json["incbad"]) == wire
+    assert (service.calls[1].json["nosys"], service.calls[1].json["incbad"]) == wire
 
 
 def test_lightcurve_flag_errors(client):
@@ -137,6 +145,7 @@ def test_retrievals_and_lists(service, client):
     service.add("getSourceDetResults.php", "sourcelist_all")
     service.add("getOldProduct.php", "oldjob")
     service.add("listOldJobs.php", "joblist")
+    complete(service, "spec", "sourceDet")
     spec = client.spectral_fit_data(951)
     assert spec["empty"]["NOSPEC"] == 1 and spec["late"]["PC"]["NOFIT"] == 1
     bands = client.source_list_data(951)
@@ -182,6 +191,7 @@ def test_empty_products_pass_through(service, client):
     service.add("getSpecData.php", "specdata_nospectrum")
     service.add("main.php:downloadLightCurve", "api_nolc")
     service.add("getPSFPos.php", "pos_none")
+    complete(service, "spec", "psf")
     assert client.spectral_fit_data(951) == {"NoSpectrum": 1}
     assert client.rebinned_lightcurve_data(77) == {"NOLC": 1}
     assert client.position_data(951, "standard") == {"GotPos": 0}
@@ -194,7 +204,7 @@ def test_async_returns_the_submitted_job_at_once(service, client):
     # The asynchronous form of a job service: submit and hand back the job; no status call, no wait.
     service.add("run_userobject.php", "submit_ok")
     job = client.get_lightcurve_async(GRB, binning="counts", pc_counts=20, wt_counts=30, dynamic=True)
-    assert isinstance(job, XRTJob) and job.job_id == "951"
+    assert isinstance(job, XRTJob) and job.job_id == 951
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
     assert routes == ["run_userobject.php"]
     assert job.target_meta["resolver"] == "coordinates"
@@ -208,7 +218,7 @@ def test_plain_call_waits_and_returns_astropy_objects(service, client):
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
     assert routes == ["run_userobject.php", "checkProductStatus.php", "checkProductStatus.php",
                       "getLCData.php"]
-    assert lc.meta["job_id"] == "951" and "PC" in lc.datasets
+    assert lc.meta["job_id"] == 951 and "PC" in lc.datasets
     assert lc["PC"]["rate"].unit is not None
 
 

@@ -7,7 +7,8 @@ import xrt_fake_session as fake
 from astropy import units as u
 
 from xrtprods_astro.core import XRTProductsClass
-from xrtprods_astro.exceptions import JobTimeoutError, ProductNotReadyError, XRTProductsWarning
+from xrtprods_astro.exceptions import (JobTimeoutError, ProductFailedError, ProductNotReadyError,
+                                      ProductNotRequestedError, ProductUnavailableError, XRTProductsWarning)
 from xrtprods_astro.job import CancelOutcome, ProductStatus, XRTJob
 
 
@@ -127,11 +128,13 @@ def test_wait_progress_follows_log_level(service, client, capsys):
     try:
         logger.setLevel(logging.WARNING)
         _job(client).wait(poll_interval=1)
-        assert capsys.readouterr().out == ""
+        assert capsys.readouterr() == ("", "")
         service.add("checkProductStatus.php", "status_running", "status_complete")
         logger.setLevel(logging.INFO)
         _job(client).wait(poll_interval=1)
-        assert "Waiting for XRT products job 951" in capsys.readouterr().out
+        assert capsys.readouterr().err.splitlines() == [
+            "Job 951 [--------------------] 0/1 products done  (lightcurve: Running)",
+            "Job 951 [####################] 1/1 products done"]
     finally:
         logger.setLevel(old)
 
@@ -153,14 +156,21 @@ def test_cancel_outcomes(service, client):
 def test_retrieval_gated_on_completion(service, client):
     service.add("checkProductStatus.php", "status_running")
     job = _job(client, dopsf=1)
-    with pytest.raises(ProductNotReadyError, match="not complete yet: Running"):
+    with pytest.raises(ProductNotReadyError, match="not complete yet: Running") as info:
         job.lightcurve_data()
-    with pytest.raises(ProductNotReadyError, match="has no spectrum"):
+    assert (info.value.job_id, info.value.product, info.value.status.code) == (951, "lightcurve", 3)
+    with pytest.raises(ProductNotRequestedError, match="has no spectrum: it was not requested") as info:
         job.spectral_fit_data()
+    assert not isinstance(info.value, ProductNotReadyError) and info.value.product == "spectrum"
     service.add("checkProductStatus.php", "status_failed")
     job = _job(client, dopsf=1)
-    with pytest.raises(ProductNotReadyError, match="failed or was cancelled: No product could be made"):
+    with pytest.raises(ProductFailedError, match="failed: No product could be made") as info:
         job.position_data("standard")
+    assert not isinstance(info.value, ProductNotReadyError) and info.value.status.code == -3
+    with pytest.raises(ProductFailedError, match="was cancelled"):
+        job.lightcurve_data()
+    for cls in (ProductNotReadyError, ProductNotRequestedError, ProductFailedError):
+        assert issubclass(cls, ProductUnavailableError)
     assert service.count("getLCData.php") == service.count("getPSFPos.php") == 0
 
 
@@ -191,7 +201,7 @@ def test_download_skips_failed_products_and_extracts(service, client, tmp_path):
     assert paths == [tmp_path / "out/USERPROD_951/lc/curve.qdp"]
     assert paths[0].read_bytes() == b"data"
     assert (tmp_path / "out/USERPROD_951_lc.tar.gz").exists()
-    with pytest.raises(ProductNotReadyError):
+    with pytest.raises(ProductFailedError):
         job.download(tmp_path / "out2", products=["standard_position"])
 
 
@@ -226,8 +236,8 @@ def test_wait_reports_each_poll_to_a_progress_callable(service, client, clock):
             Recorder.closed = True
 
     _job(client, dopsf=1).wait(poll_interval=5, progress=Recorder())
-    assert seen == [("951", {"lightcurve": 3, "standard_position": 2}),
-                    ("951", {"lightcurve": 4, "standard_position": 4})]
+    assert seen == [(951, {"lightcurve": 3, "standard_position": 2}),
+                    (951, {"lightcurve": 4, "standard_position": 4})]
     assert Recorder.closed and clock.sleeps == [5]
 
 
