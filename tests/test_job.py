@@ -7,8 +7,9 @@ import xrt_fake_session as fake
 from astropy import units as u
 
 from xrtprods_astro.core import XRTProductsClass
-from xrtprods_astro.exceptions import (JobTimeoutError, ProductFailedError, ProductNotReadyError,
-                                      ProductNotRequestedError, ProductUnavailableError, XRTProductsWarning)
+from xrtprods_astro.exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedError,
+                                       ProductNotReadyError, ProductNotRequestedError,
+                                       ProductUnavailableError, XRTProductsWarning)
 from xrtprods_astro.job import CancelOutcome, ProductStatus, XRTJob
 
 
@@ -119,6 +120,73 @@ def test_wait_timeout_names_what_is_running(service, client, clock):
     assert service.count() == 4
     with pytest.raises(Exception, match="timeout"):
         job.wait(timeout=3 * u.m)
+
+
+def test_wait_logs_only_changes_of_state(service, client, clock, caplog):
+    # Four polls, one change: the progress line is drawn twice and no INFO line is logged per poll.
+    import io
+    from xrtprods_astro.job import StreamProgress
+    service.add("checkProductStatus.php", "status_running", "status_running", "status_running",
+                "status_complete")
+    stream = io.StringIO()
+    with caplog.at_level(logging.DEBUG, logger="xrtprods_astro"):
+        _job(client, dopsf=1).wait(poll_interval=5, progress=StreamProgress(stream))
+    assert service.count() == 4 and len(stream.getvalue().splitlines()) == 2
+    waits = [r for r in caplog.records if r.name == "xrtprods_astro.job"]
+    assert not [r for r in waits if r.levelno >= logging.INFO]
+    assert len(waits) == 2  # the two states, at DEBUG
+
+
+def test_ctrl_c_says_the_job_goes_on_and_how_to_get_back(service, client, clock, caplog):
+    import io
+    from xrtprods_astro.job import StreamProgress
+    service.add("checkProductStatus.php", "status_running")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    client._transport.sleep = interrupt
+    stream = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="xrtprods_astro"), pytest.raises(KeyboardInterrupt):
+        _job(client, dopsf=1).wait(poll_interval=5, progress=StreamProgress(stream))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "Job 951 goes on; re-attach with XRTProducts.get_job(951)"]
+    last = stream.getvalue().splitlines()[-1]
+    assert last.endswith("(lightcurve: Running; standard_position: Queued)  [interrupted; job 951 goes on]")
+    assert "fail" not in stream.getvalue().lower()
+
+
+def test_time_out_line_says_timed_out_never_failed(service, client, clock, capsys):
+    service.add("checkProductStatus.php", "status_running")
+    job = _job(client, dopsf=1)
+    with pytest.raises(JobTimeoutError):
+        job.wait(timeout=60, poll_interval=30, progress=True)
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith("[timed out; job 951 goes on]")
+    assert "fail" not in err.lower()
+
+    class OldStyle:  # a progress callable whose close() takes no outcome still works
+        closed = False
+
+        def __call__(self, job, statuses):
+            pass
+
+        def close(self):
+            OldStyle.closed = True
+
+    with pytest.raises(JobTimeoutError):
+        job.wait(timeout=0, progress=OldStyle())
+    assert OldStyle.closed
+
+
+def test_job_ids_are_ints(service, client):
+    assert _job(client).job_id == 951 and XRTJob(client, " 12 ", URL).job_id == 12
+    for bad in ("abc", "1.5", None, True, -3):
+        with pytest.raises(InvalidRequestError, match="job_id"):
+            XRTJob(client, bad, URL)
+    with pytest.raises(InvalidRequestError, match="job_id: expected an integer JobID"):
+        client.get_job("USERPROD_951")
+    assert service.count() == 0
 
 
 def test_wait_progress_follows_log_level(service, client, capsys):

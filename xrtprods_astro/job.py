@@ -260,7 +260,8 @@ class StreamProgress:
         total = len(statuses)
         filled = int(round(self.width * done / total)) if total else self.width
         detail = "; ".join(f"{k}: {s.text or s.code}" for k, s in statuses.items() if not s.done)
-        return (self.prefix + "[" + "#" * filled + "-" * (self.width - filled) + f"] {done}/{total} products done"
+        bar = "[" + "#" * filled + "-" * (self.width - filled) + "]"
+        return (f"{self.prefix}{bar} {done}/{total} products done"
                 + (f"  ({detail})" if detail else ""))
 
     def _write(self, text, end):
