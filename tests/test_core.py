@@ -19,12 +19,6 @@ EMAIL = "secret.person@example.org"
 SUBMIT = fake.SUBMIT_WIRE
 
 
-def complete(service, *codes):
-    """Script one checkProductStatus answer: every product in ``codes`` complete."""
-    service.add("checkProductStatus.php", {"OK": 1, "APIVersion": "1.12", **{
-        code: {"statusCode": 4, "statusText": "Complete", "progress": {"GotProgress": 0}} for code in codes}})
-
-
 @pytest.fixture
 def client(tmp_path):
     c = XRTProductsClass(email=EMAIL)
@@ -112,11 +106,10 @@ def test_submit_product_request_and_dict(service, client):
                                          ("enhanced_position", "getEnhPos.php")])
 def test_position_endpoints(service, client, kind, route):
     service.add(route, "pos_psf_sxps")
-    complete(service, "psf", "enh", "xastrom")
     data = client.position_data("951", kind)
     assert data["GotPos"] == 1 and data["FromSXPS"] == 1 and data["WhichSXPS"] == "2SXPS"
-    assert service.calls[1].url.endswith("/user_objects/tprods/" + route)
-    assert service.calls[1].json["JobID"] == 951
+    assert service.calls[0].url.endswith("/user_objects/tprods/" + route)
+    assert service.calls[0].json["JobID"] == 951
 
 
 def test_bad_position_kind():
@@ -129,10 +122,9 @@ def test_bad_position_kind():
                                                  ("BOTH", True, ("both", "yes"))])
 def test_lightcurve_flags(service, client, nosys, incbad, wire):
     service.add("getLCData.php", "lcdata")
-    complete(service, "lc")
     data = client.lightcurve_data(951, nosys=nosys, incbad=incbad)
     assert data["PCData"]["columns"][0] == "Time" and data["T0"] == 608713541.952
-    assert (service.calls[1].json["nosys"], service.calls[1].json["incbad"]) == wire
+    assert (service.calls[0].json["nosys"], service.calls[0].json["incbad"]) == wire
 
 
 def test_lightcurve_flag_errors(client):
@@ -145,7 +137,6 @@ def test_retrievals_and_lists(service, client):
     service.add("getSourceDetResults.php", "sourcelist_all")
     service.add("getOldProduct.php", "oldjob")
     service.add("listOldJobs.php", "joblist")
-    complete(service, "spec", "sourceDet")
     spec = client.spectral_fit_data(951)
     assert spec["empty"]["NOSPEC"] == 1 and spec["late"]["PC"]["NOFIT"] == 1
     bands = client.source_list_data(951)
@@ -191,7 +182,6 @@ def test_empty_products_pass_through(service, client):
     service.add("getSpecData.php", "specdata_nospectrum")
     service.add("main.php:downloadLightCurve", "api_nolc")
     service.add("getPSFPos.php", "pos_none")
-    complete(service, "spec", "psf")
     assert client.spectral_fit_data(951) == {"NoSpectrum": 1}
     assert client.rebinned_lightcurve_data(77) == {"NOLC": 1}
     assert client.position_data(951, "standard") == {"GotPos": 0}

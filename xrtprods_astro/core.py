@@ -22,7 +22,8 @@ from astropy.config import paths
 from astroquery.query import BaseQuery
 
 from .builder import build_request, route_params
-from .exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError, UnknownUserError
+from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
+                         ServiceUnavailableError, UnknownUserError)
 from .files import write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int
 from .request import ProductRequest
@@ -833,20 +834,34 @@ source_detection : bool or dict, optional
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
 
     # -- retrievals (cacheable once the product is known complete) -------------------
-    def _require_complete(self, job_id, key):
-        """Raise the error of the one rule (see `xrtprods_astro.exceptions`) unless the product is complete.
+    def _retrieve(self, key, job_id, path, payload, *, cache, required=()):
+        """A retrieval whose error answer, when the product is not there, becomes the one rule's error.
 
-        Asks the service for the product's status unless this client has seen it complete.
+        The service answers a retrieval of a product that is not complete, not
+        in the job, failed or cancelled with an error; its status (and, when
+        that cannot tell, the job's parameters) says which case of the rule of
+        `xrtprods_astro.exceptions` it is. A complete product re-raises the
+        service's error. Nothing extra is asked when the retrieval works.
         """
-        code = product_code(key)
-        if self._cacheable(None, "job", job_id, code):
-            return
-        status = ProductStatus.from_service(self.product_status(job_id, [code]).get(code))
-        requested = None
-        if not status.ok and (status.done or status.code == -10):
-            # A status alone cannot tell a failed product from one the job never had: its jobPars can.
-            requested = self.old_job(job_id)["jobPars"].get(PRODUCTS[key].flag) in (1, True, "1")
-        check_product(job_id, key, status, requested=requested)
+        try:
+            return self._call(path, payload, required=required, cache=cache)
+        except UnknownUserError:
+            raise
+        except RemoteServiceError as exc:
+            code = product_code(key)
+            try:
+                status = ProductStatus.from_service(self.product_status(job_id, [code]).get(code))
+                requested = None
+                if not status.ok and (status.done or status.code == -10):
+                    # A status alone cannot tell a failed product from one the job never had: jobPars can.
+                    requested = self.old_job(job_id)["jobPars"].get(PRODUCTS[key].flag) in (1, True, "1")
+            except (RemoteServiceError, ServiceUnavailableError):
+                raise exc from None
+            try:
+                check_product(job_id, key, status, requested=requested)
+            except ProductUnavailableError as rule:
+                raise rule from exc
+            raise
 
     def position_data(self, job_id, kind, *, cache=None):
         """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).
@@ -862,16 +877,14 @@ source_detection : bool or dict, optional
         kind = position_kind(kind)
         path, code = POSITION_KINDS[kind]
         job_id = job_id_int(job_id)
-        self._require_complete(job_id, f"{kind}_position")
-        return self._call(path, {"JobID": job_id}, required=("GotPos",),
-                          cache=self._cacheable(cache, "job", job_id, code))
+        return self._retrieve(f"{kind}_position", job_id, path, {"JobID": job_id}, required=("GotPos",),
+                              cache=self._cacheable(cache, "job", job_id, code))
 
     def source_list_data(self, job_id, *, cache=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
         job_id = job_id_int(job_id)
-        self._require_complete(job_id, "source_detection")
-        return self._call("tprods/getSourceDetResults.php", {"JobID": job_id},
-                          cache=self._cacheable(cache, "job", job_id, "sourceDet"))
+        return self._retrieve("source_detection", job_id, "tprods/getSourceDetResults.php", {"JobID": job_id},
+                              cache=self._cacheable(cache, "job", job_id, "sourceDet"))
 
     def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None):
         """The light-curve datasets (``getLCData.php``).
@@ -895,16 +908,14 @@ source_detection : bool or dict, optional
         job_id = job_id_int(job_id)
         payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        self._require_complete(job_id, "lightcurve")
-        return self._call("tprods/getLCData.php", payload, required=("Datasets",),
-                          cache=self._cacheable(cache, "job", job_id, "lc"))
+        return self._retrieve("lightcurve", job_id, "tprods/getLCData.php", payload, required=("Datasets",),
+                              cache=self._cacheable(cache, "job", job_id, "lc"))
 
     def spectral_fit_data(self, job_id, *, cache=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
         job_id = job_id_int(job_id)
-        self._require_complete(job_id, "spectrum")
-        return self._call("tprods/getSpecData.php", {"JobID": job_id},
-                          cache=self._cacheable(cache, "job", job_id, "spec"))
+        return self._retrieve("spectrum", job_id, "tprods/getSpecData.php", {"JobID": job_id},
+                              cache=self._cacheable(cache, "job", job_id, "spec"))
 
     # -- downloads ---------------------------------------------------------------------
     def download_archive(self, job_url, product="all", format="tar.gz", dest_dir=".", overwrite=False):
