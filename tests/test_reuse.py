@@ -173,3 +173,17 @@ def test_a_batch_does_not_submit_targets_whose_job_exists(svc, tmp_path):
     assert list(again["job_id"]) == list(first["job_id"])
     assert set(again["status"]) == {"ok"}
     assert _submissions(svc) == 2
+
+
+def test_an_unreadable_job_list_does_not_stop_the_submission(service, monkeypatch, caplog):
+    # The recorded-answer fake: no job list to read (HTTP 404), the submission itself works.
+    import xrt_fake_session as fake
+    monkeypatch.setattr(conf, "reuse_jobs", True)
+    service.add("run_userobject.php", "submit_ok")
+    client = XRTProductsClass(email="me@example.org")
+    with caplog.at_level(logging.WARNING, logger="xrtprods_astro"):
+        job = client.submit(fake.SUBMIT_WIRE)
+    assert job.job_id == 951
+    routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
+    assert routes == ["listOldJobs.php", "run_userobject.php"]
+    assert any("Could not look for an earlier job" in r.getMessage() for r in caplog.records)

@@ -452,7 +452,15 @@ source_detection : bool or dict, optional
         user = self._user()
         fingerprint = request_fingerprint(wire)
         if self._reuse_wanted(reuse):
-            job, when = self._find_reusable(wire, fingerprint)
+            try:
+                job, when = self._find_reusable(wire, fingerprint)
+            except UnknownUserError:
+                raise
+            except (RemoteServiceError, ServiceUnavailableError) as exc:
+                # Reuse spares the service; it must not stop a submission the service may accept.
+                log.warning("Could not look for an earlier job of the same request (%s); submitting a "
+                            "new one.", exc)
+                job = None
             if job is not None:
                 job.target_meta = dict(meta)
                 log.info("Re-using job %s (submitted %s) for the same request; pass reuse=False for a "
