@@ -466,15 +466,15 @@ class XRTJob:
         start = client.monotonic()
         if progress is None:
             progress = log.isEnabledFor(logging.INFO)
-        if progress is True:
-            progress = StreamProgress(prefix=f"Job {self.job_id} ")
+        if not callable(progress):
+            progress = StreamProgress(prefix=f"Job {self.job_id} ") if progress else None
         outcome = "stopped"
         last = None
         try:
             while True:
                 statuses, finished = self.poll()
                 elapsed = client.monotonic() - start
-                if progress:
+                if progress is not None:
                     progress(self, statuses)
                 state = {k: (s.code, s.text) for k, s in statuses.items()}
                 if state != last:
@@ -498,7 +498,7 @@ class XRTJob:
             outcome = "interrupted"
             raise
         finally:
-            if progress:
+            if progress is not None:
                 _close_progress(progress, outcome)
             if outcome == "interrupted":
                 log.warning("Job %s goes on; re-attach with XRTProducts.get_job(%s)",
