@@ -81,7 +81,7 @@ def _ours_retrieve(job):
 def ours_submit_wait(service, cache_dir):
     """Submit and wait with a new client of ours; returns the `~xrtprods_astro.job.XRTJob`."""
     client = _ours_client(service, cache_dir)
-    job = client.submit(_ours_request())
+    job = client.submit(_ours_request(), reuse=False)  # measure a new job, not the re-attachment
     job.wait(poll_interval=0, progress=False)
     return job
 

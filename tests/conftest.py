@@ -38,5 +38,11 @@ _spec.loader.exec_module(fake)
 
 @pytest.fixture
 def service(monkeypatch):
-    """The fake UKSSDC service, serving the recorded answers in tests/data."""
+    """The fake UKSSDC service, serving the recorded answers in tests/data.
+
+    Its answers are scripted call by call, so job reuse (which reads the job
+    list before a submission) is off here; tests/test_reuse.py turns it on.
+    """
+    from xrtprods_astro import conf
+    monkeypatch.setattr(conf, "reuse_jobs", False)
     return fake.FakeService().install(monkeypatch)

@@ -233,6 +233,8 @@ def test_ctrl_c_while_waiting_is_exit_code_130(capsys, slow_service, monkeypatch
     code, out, err = run(capsys, *on(slow_service, "wait", job.job_id))
     assert code == cli.EXIT_INTERRUPT
     assert "interrupted" in err and "Traceback" not in err
+    assert f"job {job.job_id} goes on; wait for it again with: xrtprods wait {job.job_id}" in err
+    assert f"[interrupted; job {job.job_id} goes on]" in err and "failed" not in err.lower()
 
 
 def test_cancel_reports_each_product(capsys, slow_service):

@@ -93,7 +93,7 @@ def test_submit_product_request_and_dict(service, client):
                          pos_err=1 * u.arcmin, use_sxps=False,
                          lightcurve={"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True})
     job = client.submit(req)
-    assert isinstance(job, XRTJob) and job.job_id == "951"
+    assert isinstance(job, XRTJob) and job.job_id == 951
     body = service.calls[-1].json
     assert body["pccounts"] == 20 and body["lc"] == 1 and body["UserID"] == EMAIL
     assert job.products == ["lightcurve"]
@@ -110,7 +110,7 @@ def test_position_endpoints(service, client, kind, route):
     data = client.position_data("951", kind)
     assert data["GotPos"] == 1 and data["FromSXPS"] == 1 and data["WhichSXPS"] == "2SXPS"
     assert service.calls[0].url.endswith("/user_objects/tprods/" + route)
-    assert service.calls[0].json["JobID"] == "951"
+    assert service.calls[0].json["JobID"] == 951
 
 
 def test_bad_position_kind():
@@ -195,7 +195,7 @@ def test_async_returns_the_submitted_job_at_once(service, client):
     # The asynchronous form of a job service: submit and hand back the job; no status call, no wait.
     service.add("run_userobject.php", "submit_ok")
     job = client.get_lightcurve_async(GRB, binning="counts", pc_counts=20, wt_counts=30, dynamic=True)
-    assert isinstance(job, XRTJob) and job.job_id == "951"
+    assert isinstance(job, XRTJob) and job.job_id == 951
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
     assert routes == ["run_userobject.php"]
     assert job.target_meta["resolver"] == "coordinates"
@@ -209,7 +209,7 @@ def test_plain_call_waits_and_returns_astropy_objects(service, client):
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
     assert routes == ["run_userobject.php", "checkProductStatus.php", "checkProductStatus.php",
                       "getLCData.php"]
-    assert lc.meta["job_id"] == "951" and "PC" in lc.datasets
+    assert lc.meta["job_id"] == 951 and "PC" in lc.datasets
     assert lc["PC"]["rate"].unit is not None
 
 
@@ -227,3 +227,65 @@ def test_rebin_sends_json_booleans(client, monkeypatch):
                             match_hr=False)
     text = json.dumps(sent)
     assert '"dynamic": true' in text and '"matchHR": false' in text and '"pcCounts": 20' in text
+
+
+# ---------------------------------------------------------------- one error rule, every path
+def _lc_only():
+    return ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
+                          use_sxps=False, lightcurve={"binning": "snapshot"})
+
+
+def test_one_error_rule_from_every_path(xrtprods_service_factory):
+    from xrtprods_astro.exceptions import (ProductFailedError, ProductNotReadyError,
+                                           ProductNotRequestedError, RemoteServiceError)
+    svc = xrtprods_service_factory(job_duration=300)
+    client = XRTProductsClass(server=svc.url, email=svc.email)
+    job = client.submit(_lc_only())
+    other = XRTProductsClass(server=svc.url, email=svc.email)  # knows nothing of the job
+    attached = other.get_job(str(job.job_id))
+    assert attached.job_id == job.job_id and type(attached.job_id) is int
+    not_ready = [lambda: client.lightcurve_data(job.job_id), lambda: other.lightcurve_data(str(job.job_id)),
+                 job.lightcurve_data, job.lightcurve, attached.lightcurve]
+    for call in not_ready:
+        with pytest.raises(ProductNotReadyError, match="not complete yet") as info:
+            call()
+        assert not isinstance(info.value, RemoteServiceError) and info.value.job_id == job.job_id
+    not_requested = [lambda: other.spectral_fit_data(job.job_id),
+                     lambda: other.position_data(job.job_id, "psf"),
+                     lambda: other.source_list_data(job.job_id), job.spectral_fits, job.images,
+                     attached.images, lambda: attached.position("enhanced")]
+    for call in not_requested:
+        with pytest.raises(ProductNotRequestedError, match="not requested"):
+            call()
+    job.cancel()
+    cancelled = [lambda: XRTProductsClass(server=svc.url, email=svc.email).lightcurve_data(job.job_id),
+                 job.lightcurve, other.get_job(job.job_id).lightcurve]
+    for call in cancelled:
+        with pytest.raises(ProductFailedError, match="was cancelled") as info:
+            call()
+        assert info.value.status.code == -4
+
+
+def test_get_functions_follow_the_rule(xrtprods_service_factory):
+    from xrtprods_astro.exceptions import ProductFailedError
+    from xrtprods_astro.server.build import ProductOutcome
+
+    def nothing_builds(job_pars, job_id, job_url, job_dir, seed):
+        return {"lc": ProductOutcome("lc", False, "no data in this test")}
+
+    svc = xrtprods_service_factory(builder=nothing_builds)
+    client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=0.05)
+    with pytest.raises(ProductFailedError, match="light curve of job .* failed: .*no data in this test") \
+            as info:
+        client.get_lightcurve(GRB, name="GRB 200416A")
+    assert info.value.product == "lightcurve" and type(info.value.job_id) is int
+
+
+def test_job_ids_from_every_path_are_ints(xrtprods_service_factory):
+    svc = xrtprods_service_factory(job_duration=0)
+    client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=0.05)
+    lc = client.get_lightcurve(GRB, name="GRB 200416A", binning="snapshot")
+    job_id = lc.meta["job_id"]
+    assert type(job_id) is int and all(type(t.meta["job_id"]) is int for t in lc.values())
+    assert client.get_job(str(job_id)).job_id == job_id == client.get_job(job_id).job_id
+    assert client.list_jobs()["job_id"][0] == job_id

@@ -10,7 +10,8 @@ from astropy.table import Table
 
 from xrtprods_astro.core import XRTProductsClass
 from xrtprods_astro.exceptions import (InvalidRequestError, JobLimitError, JobTimeoutError,
-                                       ProductNotReadyError, RemoteServiceError, UnknownUserError)
+                                       ProductFailedError, ProductNotReadyError, RemoteServiceError,
+                                       UnknownUserError)
 from xrtprods_astro.readers.lightcurve import read_lightcurve_json
 
 GRB = SkyCoord(335.6985, -7.5179, unit="deg")
@@ -105,7 +106,7 @@ def test_cancel_reattach_and_timeout(xrtprods_service_factory, tmp_path):
         again.lightcurve()
     outcome = again.cancel()
     assert outcome["lightcurve"].cancelled
-    with pytest.raises(ProductNotReadyError, match="cancelled"):
+    with pytest.raises(ProductFailedError, match="cancelled"):
         again.lightcurve()
 
 
@@ -146,7 +147,7 @@ def test_job_limit(xrtprods_service_factory, tmp_path):
     client = _client(service, tmp_path)
     client.submit(GRB, name=NAME, lightcurve=LC)
     with pytest.raises(JobLimitError):
-        client.submit(GRB, name=NAME, lightcurve=LC)
+        client.submit(GRB, name=NAME, lightcurve=LC, reuse=False)  # the same request would re-attach
     assert client.count_active_jobs() == 1
 
 

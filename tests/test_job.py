@@ -7,7 +7,9 @@ import xrt_fake_session as fake
 from astropy import units as u
 
 from xrtprods_astro.core import XRTProductsClass
-from xrtprods_astro.exceptions import JobTimeoutError, ProductNotReadyError, XRTProductsWarning
+from xrtprods_astro.exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedError,
+                                       ProductNotReadyError, ProductNotRequestedError,
+                                       ProductUnavailableError, XRTProductsWarning)
 from xrtprods_astro.job import CancelOutcome, ProductStatus, XRTJob
 
 
@@ -120,6 +122,73 @@ def test_wait_timeout_names_what_is_running(service, client, clock):
         job.wait(timeout=3 * u.m)
 
 
+def test_wait_logs_only_changes_of_state(service, client, clock, caplog):
+    # Four polls, one change: the progress line is drawn twice and no INFO line is logged per poll.
+    import io
+    from xrtprods_astro.job import StreamProgress
+    service.add("checkProductStatus.php", "status_running", "status_running", "status_running",
+                "status_complete")
+    stream = io.StringIO()
+    with caplog.at_level(logging.DEBUG, logger="xrtprods_astro"):
+        _job(client, dopsf=1).wait(poll_interval=5, progress=StreamProgress(stream))
+    assert service.count() == 4 and len(stream.getvalue().splitlines()) == 2
+    waits = [r for r in caplog.records if r.name == "xrtprods_astro.job"]
+    assert not [r for r in waits if r.levelno >= logging.INFO]
+    assert len(waits) == 2  # the two states, at DEBUG
+
+
+def test_ctrl_c_says_the_job_goes_on_and_how_to_get_back(service, client, clock, caplog):
+    import io
+    from xrtprods_astro.job import StreamProgress
+    service.add("checkProductStatus.php", "status_running")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    client._transport.sleep = interrupt
+    stream = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="xrtprods_astro"), pytest.raises(KeyboardInterrupt):
+        _job(client, dopsf=1).wait(poll_interval=5, progress=StreamProgress(stream))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "Job 951 goes on; re-attach with XRTProducts.get_job(951)"]
+    last = stream.getvalue().splitlines()[-1]
+    assert last.endswith("(lightcurve: Running; standard_position: Queued)  [interrupted; job 951 goes on]")
+    assert "fail" not in stream.getvalue().lower()
+
+
+def test_time_out_line_says_timed_out_never_failed(service, client, clock, capsys):
+    service.add("checkProductStatus.php", "status_running")
+    job = _job(client, dopsf=1)
+    with pytest.raises(JobTimeoutError):
+        job.wait(timeout=60, poll_interval=30, progress=True)
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith("[timed out; job 951 goes on]")
+    assert "fail" not in err.lower()
+
+    class OldStyle:  # a progress callable whose close() takes no outcome still works
+        closed = False
+
+        def __call__(self, job, statuses):
+            pass
+
+        def close(self):
+            OldStyle.closed = True
+
+    with pytest.raises(JobTimeoutError):
+        job.wait(timeout=0, progress=OldStyle())
+    assert OldStyle.closed
+
+
+def test_job_ids_are_ints(service, client):
+    assert _job(client).job_id == 951 and XRTJob(client, " 12 ", URL).job_id == 12
+    for bad in ("abc", "1.5", None, True, -3):
+        with pytest.raises(InvalidRequestError, match="job_id"):
+            XRTJob(client, bad, URL)
+    with pytest.raises(InvalidRequestError, match="job_id: expected an integer JobID"):
+        client.get_job("USERPROD_951")
+    assert service.count() == 0
+
+
 def test_wait_progress_follows_log_level(service, client, capsys):
     service.add("checkProductStatus.php", "status_running", "status_complete")
     logger = logging.getLogger("xrtprods_astro")
@@ -127,11 +196,13 @@ def test_wait_progress_follows_log_level(service, client, capsys):
     try:
         logger.setLevel(logging.WARNING)
         _job(client).wait(poll_interval=1)
-        assert capsys.readouterr().out == ""
+        assert capsys.readouterr() == ("", "")
         service.add("checkProductStatus.php", "status_running", "status_complete")
         logger.setLevel(logging.INFO)
         _job(client).wait(poll_interval=1)
-        assert "Waiting for XRT products job 951" in capsys.readouterr().out
+        assert capsys.readouterr().err.splitlines() == [
+            "Job 951 [--------------------] 0/1 products done  (lightcurve: Running)",
+            "Job 951 [####################] 1/1 products done"]
     finally:
         logger.setLevel(old)
 
@@ -153,14 +224,21 @@ def test_cancel_outcomes(service, client):
 def test_retrieval_gated_on_completion(service, client):
     service.add("checkProductStatus.php", "status_running")
     job = _job(client, dopsf=1)
-    with pytest.raises(ProductNotReadyError, match="not complete yet: Running"):
+    with pytest.raises(ProductNotReadyError, match="not complete yet: Running") as info:
         job.lightcurve_data()
-    with pytest.raises(ProductNotReadyError, match="has no spectrum"):
+    assert (info.value.job_id, info.value.product, info.value.status.code) == (951, "lightcurve", 3)
+    with pytest.raises(ProductNotRequestedError, match="has no spectrum: it was not requested") as info:
         job.spectral_fit_data()
+    assert not isinstance(info.value, ProductNotReadyError) and info.value.product == "spectrum"
     service.add("checkProductStatus.php", "status_failed")
     job = _job(client, dopsf=1)
-    with pytest.raises(ProductNotReadyError, match="failed or was cancelled: No product could be made"):
+    with pytest.raises(ProductFailedError, match="failed: No product could be made") as info:
         job.position_data("standard")
+    assert not isinstance(info.value, ProductNotReadyError) and info.value.status.code == -3
+    with pytest.raises(ProductFailedError, match="was cancelled"):
+        job.lightcurve_data()
+    for cls in (ProductNotReadyError, ProductNotRequestedError, ProductFailedError):
+        assert issubclass(cls, ProductUnavailableError)
     assert service.count("getLCData.php") == service.count("getPSFPos.php") == 0
 
 
@@ -191,7 +269,7 @@ def test_download_skips_failed_products_and_extracts(service, client, tmp_path):
     assert paths == [tmp_path / "out/USERPROD_951/lc/curve.qdp"]
     assert paths[0].read_bytes() == b"data"
     assert (tmp_path / "out/USERPROD_951_lc.tar.gz").exists()
-    with pytest.raises(ProductNotReadyError):
+    with pytest.raises(ProductFailedError):
         job.download(tmp_path / "out2", products=["standard_position"])
 
 
@@ -226,8 +304,8 @@ def test_wait_reports_each_poll_to_a_progress_callable(service, client, clock):
             Recorder.closed = True
 
     _job(client, dopsf=1).wait(poll_interval=5, progress=Recorder())
-    assert seen == [("951", {"lightcurve": 3, "standard_position": 2}),
-                    ("951", {"lightcurve": 4, "standard_position": 4})]
+    assert seen == [(951, {"lightcurve": 3, "standard_position": 2}),
+                    (951, {"lightcurve": 4, "standard_position": 4})]
     assert Recorder.closed and clock.sleeps == [5]
 
 

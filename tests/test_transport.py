@@ -187,7 +187,7 @@ def test_common_api_envelope_and_errors(service, client):
     service.add("main.php:rebinLightCurve", "api_rebin")
     assert client.rebin_lightcurve("951", name="GRB", binning="time", pcBinTime=100.0) == 77
     body = service.calls[-1].json
-    assert body == {"type": "UOB_LC", "objectID": "951", "binMeth": "time", "pcBinTime": 100.0,
+    assert body == {"type": "UOB_LC", "objectID": 951, "binMeth": "time", "pcBinTime": 100.0,
                     "name": "GRB", "APIFunc": "rebinLightCurve", "APIVersion": "1.0.5"}
     assert service.calls[-1].url == "https://www.swift.ac.uk/API/main.php"
     service.add("main.php:checkRebinStatus", "api_error")
@@ -219,7 +219,7 @@ def test_job_pars_match():
 def test_submit_success_single_call(service, client):
     service.add("run_userobject.php", "submit_ok")
     job = client.submit(SUBMIT)
-    assert job.job_id == "951" and job.url.endswith("USERPROD_951")
+    assert job.job_id == 951 and job.url.endswith("USERPROD_951")
     assert service.count() == 1
     body = service.calls[0].json
     assert list(body)[:3] == ["api_name", "api_version", "UserID"]
@@ -244,7 +244,7 @@ def test_lost_submit_resubmits_once_when_no_match(service, client):
     service.add("listOldJobs.php", "joblist")
     service.add("getOldProduct.php", fake.fixture("oldjob") | {"jobPars": _job_pars(pccounts=99)})
     job = client.submit(SUBMIT)
-    assert job.job_id == "951"
+    assert job.job_id == 951
     assert service.count("run_userobject.php") == 2
     assert service.count("getOldProduct.php") == 1
 
@@ -287,7 +287,7 @@ def test_submit_unknown_when_job_list_unreachable(service, client):
 def test_submit_not_sent_is_retried_without_reconciling(service, client):
     service.add("run_userobject.php", requests.exceptions.ConnectTimeout("connect timed out"), "submit_ok")
     job = client.submit(SUBMIT)
-    assert job.job_id == "951"
+    assert job.job_id == 951
     assert service.count("run_userobject.php") == 2
     assert service.count("listOldJobs.php") == 0
 

@@ -71,6 +71,12 @@ class Conf(_config.ConfigNamespace):
         "Where target names are resolved: 'client' (astropy's Sesame "
         "resolver, position reported in the result) or 'service' (the "
         "UKSSDC getCoords option).", cfgtype="string")
+    reuse_jobs = _config.ConfigItem(
+        True,
+        "Re-attach to an existing job of the same user on the same server "
+        "when the same request is submitted again, instead of loading the "
+        "service with a new one (failed or cancelled jobs are not reused; "
+        "reuse=False on a call forces a new job).", cfgtype="boolean")
 
 
 conf = Conf()

@@ -341,6 +341,9 @@ def _wait(job, args, err):
         return job.wait(timeout=args.wait_timeout, poll_interval=args.poll_interval, progress=progress)
     except JobTimeoutError as exc:
         raise JobTimeoutError(f"{exc}. Wait again with: xrtprods wait {job.job_id}") from None
+    except KeyboardInterrupt:
+        err.write(f"xrtprods: job {job.job_id} goes on; wait for it again with: xrtprods wait {job.job_id}\n")
+        raise
 
 
 def _print_statuses(statuses, out, progress=False):

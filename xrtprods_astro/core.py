@@ -7,10 +7,13 @@ each returning the service's decoded data with the envelope stripped, plus
 `~XRTProductsClass.submit` and `~XRTProductsClass.get_job`, which return
 `~xrtprods_astro.job.XRTJob` handles. `XRTProducts` is the ready instance.
 """
+import hashlib
+import json
 import logging
 import os
 import re
 import threading
+import time
 from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,14 +22,16 @@ from astropy.config import paths
 from astroquery.query import BaseQuery
 
 from .builder import build_request, route_params
-from .exceptions import InvalidRequestError, JobTimeoutError
-from .job import XRTJob
+from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
+                         ServiceUnavailableError, UnknownUserError)
+from .files import write_private_text
+from .job import ProductStatus, XRTJob, check_product, job_id_int
 from .request import ProductRequest
-from .transport import Transport, check_url, envelope
+from .transport import Transport, check_url, envelope, job_pars_match
 from .vocabulary import (ARCHIVE_FORMATS, BINNINGS, ENVELOPE_KEYS, POSITION_KINDS, PRODUCTS, position_kind,
                          product_code, product_key)
 
-__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind"]
+__all__ = ["XRTProductsClass", "XRTProducts", "SpectrumResult", "position_kind", "request_fingerprint"]
 
 log = logging.getLogger("xrtprods_astro.core")
 
@@ -57,6 +62,38 @@ class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
         """Plot the fits with `xrtprods_astro.plotting.plot_spectral_fits`; returns ``(fig, axes)``."""
         from .plotting import plot_spectral_fits
         return plot_spectral_fits(self.fits, **kwargs)
+
+
+#: Most request fingerprints kept per server and user (the oldest are dropped first).
+_REUSE_ENTRIES = 2000
+
+
+def request_fingerprint(wire):
+    """The fingerprint of a request: sha256 of the canonical JSON of its wire payload, without envelope.
+
+    Parameters
+    ----------
+    wire : dict
+        Wire parameters (protocol.md §3); the envelope (``api_name``,
+        ``api_version``, ``UserID``) is left out, so the fingerprint names the
+        request, not who sends it.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    body = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wire.items() if k not in ENVELOPE_KEYS}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _reusable(statuses):
+    """Whether a job in these states may be re-attached: none cancelled, not every product failed."""
+    states = list(statuses.values())
+    if any(s.code == -4 for s in states):
+        return False
+    return not states or not all(s.done and not s.ok for s in states)
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -133,6 +170,7 @@ class XRTProductsClass(BaseQuery):
         self._transport.timeout = timeout
         self._complete = set()
         self._complete_lock = threading.Lock()
+        self._reuse_lock = threading.Lock()
 
     def __deepcopy__(self, memo):
         # astroquery's cache deep-copies each response before pickling it, and
@@ -280,15 +318,96 @@ class XRTProductsClass(BaseQuery):
             raise InvalidRequestError(f"{name}: no product given")
         return codes
 
+    # -- request reuse -------------------------------------------------------------
+    @property
+    def reuse_file(self):
+        """The file mapping request fingerprints to JobIDs for this server and user (see `submit`).
+
+        ``<cache>/reuse/<sha256 of server and e-mail>.json``, beside the
+        cached answers (the e-mail is not stored in clear); readable by the
+        user only. Deleting it is safe: the job list is searched instead.
+        """
+        key = hashlib.sha256(f"{self.server}\n{self._user().lower()}".encode("utf-8")).hexdigest()
+        return Path(self.cache_location).parent / "reuse" / f"{key[:32]}.json"
+
+    def _reuse_entries(self):
+        try:
+            data = json.loads(self.reuse_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _reuse_update(self, fingerprint, job_id=None, submitted=None):
+        """Record ``fingerprint`` -> ``job_id`` (or forget it with None), atomically."""
+        with self._reuse_lock:
+            entries = self._reuse_entries()
+            entries.pop(fingerprint, None)
+            if job_id is not None:
+                entries[fingerprint] = {"job_id": int(job_id), "submitted": submitted}
+            # Insertion order is age: keep the newest.
+            entries = dict(list(entries.items())[-_REUSE_ENTRIES:])
+            try:
+                write_private_text(self.reuse_file, json.dumps(entries, indent=0))
+            except OSError as exc:  # a read-only cache costs reuse, never the submission
+                log.debug("could not record request fingerprints in %s: %s", self.reuse_file, exc)
+
+    def _job_if_reusable(self, job):
+        statuses = job.status()
+        if _reusable(statuses):
+            return job
+        log.info("Job %s for the same request %s; not re-using it.", job.job_id,
+                 "was cancelled" if any(s.code == -4 for s in statuses.values()) else "failed")
+        return None
+
+    def _find_reusable(self, wire, fingerprint):
+        """An existing job of this user for the same request that may be re-attached, or None.
+
+        First the JobID recorded under the request's fingerprint, then (cache
+        cleared, another machine) the job list: a job of the same name whose
+        jobPars match. Jobs that failed or were cancelled are skipped.
+        """
+        entry = self._reuse_entries().get(fingerprint)
+        if isinstance(entry, dict) and entry.get("job_id") is not None:
+            try:
+                old = self.old_job(entry["job_id"])
+            except UnknownUserError:
+                raise
+            except (RemoteServiceError, InvalidRequestError) as exc:  # gone from the service
+                log.debug("recorded job %s cannot be re-attached: %s", entry["job_id"], exc)
+                old = None
+            # The service may have been reset since (a local one): the job must still be this request.
+            if old is not None and job_pars_match(wire, old["jobPars"]):
+                job = XRTJob(self, entry["job_id"], old["URL"], job_pars=old["jobPars"])
+                if self._job_if_reusable(job) is not None:
+                    return job, entry.get("submitted") or "earlier"
+            self._reuse_update(fingerprint, None)
+        rejected = set()
+        for _ in range(3):  # a few failed or cancelled look-alikes at most; then submit anew
+            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected)
+            if found is None:
+                return None, None
+            if self._job_if_reusable(found) is not None:
+                self._reuse_update(fingerprint, found.job_id)
+                return found, "earlier; found in the job list"
+            rejected.add(found.job_id)
+        return None, None
+
     # -- job control (never cached) ---------------------------------------------
     def submit(self, target=None, *, name=None, resolver=None, lightcurve=None, spectrum=None,
                standard_position=None, enhanced_position=None, astrometric_position=None, image=None,
-               source_detection=None, get_query_payload=False, known_job_ids=(), **global_params):
+               source_detection=None, get_query_payload=False, known_job_ids=(), reuse=None,
+               **global_params):
         """Submit a job and return its handle at once (no waiting).
 
         The request is validated first; nothing is sent if it is not valid. If
         the answer is lost, the job list is checked before anything is sent
         again, so a job is never submitted twice by accident.
+
+        The polite default (UKSSDC asks users not to load the service
+        needlessly): when this user already submitted the same request to
+        this server, that job is re-attached and nothing is submitted, unless
+        it was cancelled or all its products failed. The job is found from the
+        request's fingerprint recorded in `reuse_file`, else in the job list.
 
         Parameters
         ----------
@@ -307,6 +426,8 @@ source_detection : bool or dict, optional
             Return the wire payload, with its envelope, and send nothing.
         known_job_ids : iterable, optional
             JobIDs that existed before this submission (they can never be it).
+        reuse : bool, optional
+            False: always submit a new job. Default ``conf.reuse_jobs`` (True).
         **global_params
             Global parameters in any spelling (``pos_err``, ``posErr``,
             ``poserr``). The defaults of `xrtprods_astro.builder` apply where
@@ -352,21 +473,49 @@ source_detection : bool or dict, optional
         if get_query_payload:
             return {**envelope(self.email or ""), **wire}
         user = self._user()
+        fingerprint = request_fingerprint(wire)
+        if self._reuse_wanted(reuse):
+            try:
+                job, when = self._find_reusable(wire, fingerprint)
+            except UnknownUserError:
+                raise
+            except (RemoteServiceError, ServiceUnavailableError) as exc:
+                # Reuse spares the service; it must not stop a submission the service may accept.
+                log.warning("Could not look for an earlier job of the same request (%s); submitting a "
+                            "new one.", exc)
+                job = None
+            if job is not None:
+                job.target_meta = dict(meta)
+                log.info("Re-using job %s (submitted %s) for the same request; pass reuse=False for a "
+                         "new one", job.job_id, when)
+                return job
         result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
                                         list_url=self._url("listOldJobs.php"),
                                         old_url=self._url("getOldProduct.php"),
                                         known_job_ids=known_job_ids)
         job = XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
         job.target_meta = dict(meta)
+        self._reuse_update(fingerprint, job.job_id, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         log.info("Submitted XRT products job %s (%s)", job.job_id, ", ".join(job.products))
         return job
 
+    @staticmethod
+    def _reuse_wanted(reuse):
+        if reuse is None:
+            from . import conf
+            reuse = conf.reuse_jobs
+        if not isinstance(reuse, (bool, int)):
+            raise InvalidRequestError(f"reuse: expected True or False, got {reuse!r}")
+        return bool(reuse)
+
     def _submit_one(self, products, target, *, name, resolver, get_query_payload, params):
         """Submit one source's products from flat parameters: the job, or the payload."""
+        params = dict(params)
+        reuse = params.pop("reuse", None)  # not a product parameter: submit's (see submit)
         dicts, globs = route_params(products, params)
         product_args = {key: (dicts[key] or True) for key in products}
         return self.submit(target, name=name, resolver=resolver, get_query_payload=get_query_payload,
-                           **product_args, **globs)
+                           reuse=reuse, **product_args, **globs)
 
     @staticmethod
     def _wait(job, timeout):
@@ -621,6 +770,7 @@ source_detection : bool or dict, optional
         dict
             Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
         """
+        job_id = job_id_int(job_id)
         codes = self._codes(products)
         what = ",".join(codes)
         data = self._call("checkProductStatus.php", {"JobID": job_id, "what": what, "whatProg": what})
@@ -640,12 +790,12 @@ source_detection : bool or dict, optional
             ``OK`` = 2 when at least one product was not cancelled.
         """
         codes = self._codes(products)
-        return self._call("canceljob.php", {"JobID": job_id, "what": ",".join(codes)},
+        return self._call("canceljob.php", {"JobID": job_id_int(job_id), "what": ",".join(codes)},
                           ok_values=(1, 2), required=("status", "statusCodes"))
 
     def old_job(self, job_id):
         """The parameters and URL of a past job (``getOldProduct.php``)."""
-        return self._call("getOldProduct.php", {"oldJob": job_id}, required=("jobPars", "URL"))
+        return self._call("getOldProduct.php", {"oldJob": job_id_int(job_id)}, required=("jobPars", "URL"))
 
     def job_list_data(self):
         """The user's jobs, most recent first (``listOldJobs.php``).
@@ -676,10 +826,17 @@ source_detection : bool or dict, optional
     def get_job(self, job_id):
         """Re-attach to a job by its JobID.
 
+        Parameters
+        ----------
+        job_id : int or str
+            The JobID (``"11721010"`` is taken as 11721010).
+
         Returns
         -------
         `~xrtprods_astro.job.XRTJob`
+            Its ``job_id`` is an int.
         """
+        job_id = job_id_int(job_id)
         old = self.old_job(job_id)
         return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
 
@@ -708,6 +865,35 @@ source_detection : bool or dict, optional
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
 
     # -- retrievals (cacheable once the product is known complete) -------------------
+    def _retrieve(self, key, job_id, path, payload, *, cache, required=()):
+        """A retrieval whose error answer, when the product is not there, becomes the one rule's error.
+
+        The service answers a retrieval of a product that is not complete, not
+        in the job, failed or cancelled with an error; its status (and, when
+        that cannot tell, the job's parameters) says which case of the rule of
+        `xrtprods_astro.exceptions` it is. A complete product re-raises the
+        service's error. Nothing extra is asked when the retrieval works.
+        """
+        try:
+            return self._call(path, payload, required=required, cache=cache)
+        except UnknownUserError:
+            raise
+        except RemoteServiceError as exc:
+            code = product_code(key)
+            try:
+                status = ProductStatus.from_service(self.product_status(job_id, [code]).get(code))
+                requested = None
+                if not status.ok and (status.done or status.code == -10):
+                    # A status alone cannot tell a failed product from one the job never had: jobPars can.
+                    requested = self.old_job(job_id)["jobPars"].get(PRODUCTS[key].flag) in (1, True, "1")
+            except (RemoteServiceError, ServiceUnavailableError):
+                raise exc from None
+            try:
+                check_product(job_id, key, status, requested=requested)
+            except ProductUnavailableError as rule:
+                raise rule from exc
+            raise
+
     def position_data(self, job_id, kind, *, cache=None):
         """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).
 
@@ -719,14 +905,17 @@ source_detection : bool or dict, optional
             None (default): use the cache only if this client has seen the
             product complete; False: never; True: always.
         """
-        path, code = POSITION_KINDS[position_kind(kind)]
-        return self._call(path, {"JobID": job_id}, required=("GotPos",),
-                          cache=self._cacheable(cache, "job", job_id, code))
+        kind = position_kind(kind)
+        path, code = POSITION_KINDS[kind]
+        job_id = job_id_int(job_id)
+        return self._retrieve(f"{kind}_position", job_id, path, {"JobID": job_id}, required=("GotPos",),
+                              cache=self._cacheable(cache, "job", job_id, code))
 
     def source_list_data(self, job_id, *, cache=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
-        return self._call("tprods/getSourceDetResults.php", {"JobID": job_id},
-                          cache=self._cacheable(cache, "job", job_id, "sourceDet"))
+        job_id = job_id_int(job_id)
+        return self._retrieve("source_detection", job_id, "tprods/getSourceDetResults.php", {"JobID": job_id},
+                              cache=self._cacheable(cache, "job", job_id, "sourceDet"))
 
     def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None):
         """The light-curve datasets (``getLCData.php``).
@@ -739,16 +928,25 @@ source_detection : bool or dict, optional
         incbad : bool or "both"
             Datasets including bins with unverified centroids.
         cache : bool, optional
+
+        Raises
+        ------
+        ProductNotReadyError, ProductNotRequestedError, ProductFailedError
+            The light curve is not complete, was not asked for in this job, or
+            failed; the same rule for every product and every path (see
+            `xrtprods_astro.exceptions`).
         """
+        job_id = job_id_int(job_id)
         payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._call("tprods/getLCData.php", payload, required=("Datasets",),
-                          cache=self._cacheable(cache, "job", job_id, "lc"))
+        return self._retrieve("lightcurve", job_id, "tprods/getLCData.php", payload, required=("Datasets",),
+                              cache=self._cacheable(cache, "job", job_id, "lc"))
 
     def spectral_fit_data(self, job_id, *, cache=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
-        return self._call("tprods/getSpecData.php", {"JobID": job_id},
-                          cache=self._cacheable(cache, "job", job_id, "spec"))
+        job_id = job_id_int(job_id)
+        return self._retrieve("spectrum", job_id, "tprods/getSpecData.php", {"JobID": job_id},
+                              cache=self._cacheable(cache, "job", job_id, "spec"))
 
     # -- downloads ---------------------------------------------------------------------
     def download_archive(self, job_url, product="all", format="tar.gz", dest_dir=".", overwrite=False):
@@ -850,7 +1048,8 @@ source_detection : bool or dict, optional
             extra[record.ukssdc] = value
         if problems:
             raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
-        payload = {"type": "UOB_LC", "objectID": job_id, "binMeth": binning, **extra, "name": name}
+        payload = {"type": "UOB_LC", "objectID": job_id_int(job_id), "binMeth": binning, **extra,
+                   "name": name}
         data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
         return int(data["JobID"])
 

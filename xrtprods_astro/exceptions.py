@@ -4,6 +4,21 @@ Exceptions and warnings raised by `xrtprods_astro`.
 
 They subclass the matching `astroquery.exceptions` classes, so code written
 against astroquery's exceptions also catches ours.
+
+Products that cannot be retrieved follow one rule, whatever the path
+(``XRTProducts.*_data(job_id)``, ``XRTJob.lightcurve()`` and the other job
+methods, ``XRTProducts.get_*``); each error is a `ProductUnavailableError`:
+
+* the product is not complete yet (queued or running): `ProductNotReadyError`;
+  wait and ask again;
+* the job was not asked for this product (e.g. the images of a job without
+  ``image``): `ProductNotRequestedError`;
+* the product failed or was cancelled: `ProductFailedError` (its ``status``
+  says which); it will not change, so submit again (``reuse=False``).
+
+Each carries ``job_id`` (an int), ``product`` (the friendly key, e.g.
+``"lightcurve"``) and ``status`` (the last
+`~xrtprods_astro.job.ProductStatus`, or None).
 """
 import builtins
 
@@ -12,8 +27,9 @@ from astroquery import exceptions as _aq
 
 __all__ = ["XRTProductsError", "InvalidRequestError", "RemoteServiceError",
            "UnknownUserError", "JobLimitError", "ServiceUnavailableError",
-           "SubmissionUnknownError", "JobTimeoutError", "ProductNotReadyError",
-           "ReaderError", "ResolverError", "XRTProductsWarning"]
+           "SubmissionUnknownError", "JobTimeoutError", "ProductUnavailableError",
+           "ProductNotReadyError", "ProductNotRequestedError", "ProductFailedError", "ReaderError",
+           "ResolverError", "XRTProductsWarning"]
 
 
 class XRTProductsError(Exception):
@@ -83,8 +99,34 @@ class JobTimeoutError(XRTProductsError, _aq.TimeoutError, builtins.TimeoutError)
     """A job did not finish within the time allowed."""
 
 
-class ProductNotReadyError(XRTProductsError):
-    """A product was asked for before it finished, or it failed or was cancelled."""
+class ProductUnavailableError(XRTProductsError):
+    """A product of a job cannot be retrieved; the base of the three cases of the module's rule.
+
+    Attributes
+    ----------
+    job_id : int or None
+    product : str or None
+        The product's friendly key (``"lightcurve"``, ``"image"``...).
+    status : `~xrtprods_astro.job.ProductStatus` or None
+    """
+
+    def __init__(self, message, *, job_id=None, product=None, status=None):
+        super().__init__(message)
+        self.job_id = job_id
+        self.product = product
+        self.status = status
+
+
+class ProductNotReadyError(ProductUnavailableError):
+    """A product was asked for before it finished (it is queued or running)."""
+
+
+class ProductNotRequestedError(ProductUnavailableError, LookupError):
+    """A product was asked for that the job was not submitted with."""
+
+
+class ProductFailedError(ProductUnavailableError):
+    """A product failed or was cancelled; it will not change."""
 
 
 class ReaderError(XRTProductsError, ValueError):

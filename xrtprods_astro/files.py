@@ -1,9 +1,38 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Tables ready to be written to files, for the command line and the demo.
+Tables ready to be written to files, for the command line and the demo, and
+private files written atomically.
 """
+import os
+import tempfile
+from pathlib import Path
 
-__all__ = ["table_for_file"]
+__all__ = ["table_for_file", "write_private_text"]
+
+
+def write_private_text(path, text):
+    """Write ``text`` to ``path`` atomically, readable by the user only (mode 0600, folder 0700).
+
+    The text goes to a temporary file in the same folder, which then replaces
+    ``path`` at once: a reader never sees half a file, and an interrupted write
+    leaves the old one.
+    """
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def table_for_file(table):

@@ -7,30 +7,90 @@ what `XRTJob.attach` re-creates from a JobID: it polls status, waits politely,
 cancels, retrieves the products' data once they are complete, downloads and
 safely extracts their archives, and asks for rebinned light curves.
 """
-import contextlib
-import io
+import inspect
 import logging
 import re
+import sys
 import warnings
 from collections import namedtuple
 from pathlib import Path
 
 from astropy import units as u
-from astropy.utils.console import ProgressBarOrSpinner
 
-from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError,
-                         XRTProductsWarning)
+from .exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedError, ProductNotReadyError,
+                         ProductNotRequestedError, XRTProductsWarning)
 from .vocabulary import (PRODUCTS, position_kind, product_code, product_key, product_keys,
                          product_keys_from)
 
 __all__ = ["XRTJob", "ProductStatus", "CancelOutcome", "StreamProgress", "product_key", "product_code",
-           "product_keys"]
+           "product_keys", "job_id_int", "check_product"]
 
 log = logging.getLogger("xrtprods_astro.job")
 
 
 def _long_name(key):
     return PRODUCTS[key].label
+
+
+def job_id_int(value, name="job_id"):
+    """A JobID as an int, the one type used for it everywhere (the service sends ints or strings).
+
+    Raises
+    ------
+    InvalidRequestError
+        If ``value`` is not a whole number.
+    """
+    if isinstance(value, bool):
+        value = None  # True/False are not JobIDs, though int(True) works
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"{name}: expected an integer JobID (as the service gives it, "
+                                  f"e.g. 11721010), got {value!r}") from None
+    if number <= 0:
+        raise InvalidRequestError(f"{name}: a JobID is a positive integer, got {value!r}")
+    return number
+
+
+def check_product(job_id, key, status, requested=None, has=()):
+    """Apply the one rule for products that cannot be retrieved (see `xrtprods_astro.exceptions`).
+
+    Parameters
+    ----------
+    job_id : int
+    key : str
+        The product's friendly key.
+    status : `ProductStatus`
+        Its latest status.
+    requested : bool, optional
+        False when the job is known not to hold this product.
+    has : iterable of str, optional
+        The job's products, named in the message when this one is not among them.
+
+    Returns
+    -------
+    `ProductStatus`
+        ``status``, when the product is complete.
+
+    Raises
+    ------
+    ProductNotRequestedError, ProductFailedError, ProductNotReadyError
+    """
+    label = _long_name(key)
+    where = dict(job_id=job_id, product=key, status=status)
+    if requested is False:
+        listed = f"; it has: {', '.join(has)}" if has else ""
+        raise ProductNotRequestedError(f"Job {job_id} has no {label}: it was not requested in this job"
+                                       + listed, **where)
+    if status.ok:
+        return status
+    if status.done:
+        what = "was cancelled" if status.code == -4 else "failed"
+        raise ProductFailedError(f"The {label} of job {job_id} {what}: {status.text} (status "
+                                 f"{status.code}). It will not change; submit the request again with "
+                                 "reuse=False for a new job.", **where)
+    raise ProductNotReadyError(f"The {label} of job {job_id} is not complete yet: "
+                               f"{status.text or 'status ' + str(status.code)}", **where)
 
 
 def _seconds(value, name):
@@ -163,23 +223,36 @@ CancelOutcome = namedtuple("CancelOutcome", ["code", "text", "cancelled"])
 
 
 class StreamProgress:
-    """Draw a job's progress on a text stream: a bar and each running product's state.
+    """Draw a job's progress on one line of a text stream, redrawn only when the state changes.
 
-    Pass an instance as ``progress=`` to `XRTJob.wait`. On a terminal the line
-    is redrawn in place; in a log file one line is written per change.
+    Pass an instance as ``progress=`` to `XRTJob.wait` (the wait's default
+    draws one on standard error). On a terminal the line is redrawn in place;
+    in a log file one line is written per change of state, none per poll.
 
     Parameters
     ----------
-    stream : file-like
+    stream : file-like, optional
+        Default ``sys.stderr`` (looked up when drawing).
     width : int
         Characters of the bar.
+    prefix : str, optional
+        Text drawn before the bar (the default wait's is ``"Job N "``).
     """
 
-    def __init__(self, stream, width=20):
-        self.stream = stream
+    def __init__(self, stream=None, width=20, prefix=""):
+        self._stream = stream
         self.width = int(width)
-        self._tty = hasattr(stream, "isatty") and stream.isatty()
+        self.prefix = str(prefix)
         self._last = None
+        self._job_id = None
+
+    @property
+    def stream(self):
+        return self._stream if self._stream is not None else sys.stderr
+
+    @property
+    def _tty(self):
+        return hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def line(self, statuses):
         """The text drawn for these statuses."""
@@ -187,21 +260,52 @@ class StreamProgress:
         total = len(statuses)
         filled = int(round(self.width * done / total)) if total else self.width
         detail = "; ".join(f"{k}: {s.text or s.code}" for k, s in statuses.items() if not s.done)
-        return ("[" + "#" * filled + "-" * (self.width - filled) + f"] {done}/{total} products done"
+        bar = "[" + "#" * filled + "-" * (self.width - filled) + "]"
+        return (f"{self.prefix}{bar} {done}/{total} products done"
                 + (f"  ({detail})" if detail else ""))
 
+    def _write(self, text, end):
+        self.stream.write(("\r\033[K" if self._tty else "") + text + end)
+        self.stream.flush()
+
     def __call__(self, job, statuses):
+        self._job_id = job.job_id
         line = self.line(statuses)
         if line != self._last:
-            self.stream.write(("\r\033[K" if self._tty else "") + line + ("" if self._tty else "\n"))
-            self.stream.flush()
+            self._write(line, "" if self._tty else "\n")
             self._last = line
 
-    def close(self):
-        """End the redrawn line on a terminal."""
-        if self._tty and self._last is not None:
+    def close(self, outcome=None):
+        """End the line.
+
+        Parameters
+        ----------
+        outcome : str, optional
+            Why the wait ended while the job still runs (``"interrupted"``,
+            ``"timed out"``, ``"stopped"``): it is added to the line, with
+            the fact that the job goes on. A job that runs on never reads "failed".
+        """
+        if self._last is None:
+            return
+        if outcome:
+            self._write(f"{self._last}  [{outcome}; job {self._job_id} goes on]", "\n")
+        elif self._tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _close_progress(progress, outcome):
+    close = getattr(progress, "close", None)
+    if not callable(close):
+        return
+    try:
+        takes_outcome = bool(inspect.signature(close).parameters)
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_outcome = False
+    if takes_outcome:
+        close(outcome)
+    else:
+        close()
 
 
 class XRTJob:
@@ -211,7 +315,7 @@ class XRTJob:
     ----------
     client : `~xrtprods_astro.core.XRTProductsClass`
     job_id : int or str
-        The JobID as the service gave it.
+        The JobID as the service gave it; kept as an int (``job_id``).
     url : str
         The job's product URL as the service gave it.
     request : `~xrtprods_astro.request.ProductRequest`, optional
@@ -222,7 +326,7 @@ class XRTJob:
 
     def __init__(self, client, job_id, url, request=None, job_pars=None):
         self._client = client
-        self.job_id = job_id
+        self.job_id = job_id_int(job_id)
         self.url = url
         self.job_pars = dict(job_pars) if job_pars else None
         self.request = self._decode_request(request)
@@ -331,11 +435,15 @@ class XRTJob:
             client's ``poll_interval``). UKSSDC asks for no more than about one
             poll a minute.
         progress : bool or callable, optional
-            True: show a spinner; False: show nothing. A callable (such as
-            `StreamProgress`) is called as ``progress(job, statuses)`` after
-            every poll, and its ``close()`` (if any) when the wait ends. By
-            default a spinner is shown only when the ``xrtprods_astro``
-            logger is enabled for INFO.
+            True: draw one progress line on standard error (a
+            `StreamProgress`), redrawn only when a product's state changes;
+            False: show nothing. A callable (such as `StreamProgress`) is
+            called as ``progress(job, statuses)`` after every poll, and its
+            ``close(outcome)`` (or ``close()``, if any) when the wait ends:
+            ``outcome`` is None when the job finished, else ``"timed out"``,
+            ``"interrupted"`` or ``"stopped"`` (another error), and the job
+            goes on. By default the line is drawn only when the
+            ``xrtprods_astro`` logger is enabled for INFO.
 
         Returns
         -------
@@ -346,6 +454,9 @@ class XRTJob:
         ------
         JobTimeoutError
             Naming the products still running.
+        KeyboardInterrupt
+            Re-raised after logging (WARNING) that the job goes on and how to
+            re-attach to it with `~xrtprods_astro.core.XRTProductsClass.get_job`.
         """
         limit = _seconds(timeout, "timeout")
         interval = _seconds(poll_interval, "poll_interval")
@@ -353,37 +464,45 @@ class XRTJob:
             interval = float(self._client.poll_interval)
         client = self._client
         start = client.monotonic()
-        if callable(progress):
-            report = progress
-            bar = contextlib.nullcontext()
-        else:
-            show = log.isEnabledFor(logging.INFO) if progress is None else bool(progress)
-            bar = ProgressBarOrSpinner(None, f"Waiting for XRT products job {self.job_id}",
-                                       file=None if show else io.StringIO())
+        if progress is None:
+            progress = log.isEnabledFor(logging.INFO)
+        if not callable(progress):
+            progress = StreamProgress(prefix=f"Job {self.job_id} ") if progress else None
+        outcome = "stopped"
+        last = None
         try:
-            with bar as spinner:
-                while True:
-                    statuses, finished = self.poll()
-                    elapsed = client.monotonic() - start
-                    if callable(progress):
-                        report(self, statuses)
-                    else:
-                        spinner.update(elapsed)
-                    if finished:
-                        return statuses
-                    running = {k: s for k, s in statuses.items() if not s.done}
-                    log.info("Job %s: %s", self.job_id,
-                             ", ".join(f"{k} {s.text or s.code}" for k, s in running.items()))
-                    if limit is not None and elapsed >= limit:
-                        raise JobTimeoutError(
-                            f"Job {self.job_id} did not finish within {limit:g} s; still running: "
-                            + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
-                                        for k, s in running.items()))
-                    pause = interval if limit is None else min(interval, limit - elapsed)
-                    client.sleep(max(pause, 0.0))
+            while True:
+                statuses, finished = self.poll()
+                elapsed = client.monotonic() - start
+                if progress is not None:
+                    progress(self, statuses)
+                state = {k: (s.code, s.text) for k, s in statuses.items()}
+                if state != last:
+                    # Changes only: a poll that changed nothing says nothing (the progress line shows them).
+                    log.debug("Job %s: %s", self.job_id,
+                              ", ".join(f"{k} {s.text or s.code}" for k, s in statuses.items()))
+                    last = state
+                if finished:
+                    outcome = None
+                    return statuses
+                running = {k: s for k, s in statuses.items() if not s.done}
+                if limit is not None and elapsed >= limit:
+                    outcome = "timed out"
+                    raise JobTimeoutError(
+                        f"Job {self.job_id} did not finish within {limit:g} s; still running: "
+                        + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
+                                    for k, s in running.items()))
+                pause = interval if limit is None else min(interval, limit - elapsed)
+                client.sleep(max(pause, 0.0))
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
         finally:
-            if callable(getattr(progress, "close", None)):
-                progress.close()
+            if progress is not None:
+                _close_progress(progress, outcome)
+            if outcome == "interrupted":
+                log.warning("Job %s goes on; re-attach with XRTProducts.get_job(%s)",
+                            self.job_id, self.job_id)
 
     # -- cancel --------------------------------------------------------------------
     def cancel(self, products=None):
@@ -419,19 +538,13 @@ class XRTJob:
 
     # -- retrieval -------------------------------------------------------------------
     def _ready(self, key):
+        # The one rule of xrtprods_astro.exceptions: not requested, failed, not complete.
         if self.products and key not in self.products:
-            raise ProductNotReadyError(f"Job {self.job_id} has no {_long_name(key)}; it has: "
-                                       f"{', '.join(self.products)}")
+            check_product(self.job_id, key, None, requested=False, has=self.products)
         status = self._statuses.get(key)
         if status is None or not status.done:
             status = self.status([key])[key]
-        if status.ok:
-            return status
-        if status.done:
-            raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} failed or was "
-                                       f"cancelled: {status.text} (status {status.code})")
-        raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} is not complete "
-                                   f"yet: {status.text or 'status ' + str(status.code)}")
+        return check_product(self.job_id, key, status)
 
     def lightcurve_data(self, nosys=False, incbad=False, *, cache=None):
         """The light-curve data as the service sends it (protocol.md §5.1).
@@ -493,8 +606,9 @@ class XRTJob:
 
         Raises
         ------
-        ProductNotReadyError
-            If the light curve is not complete, failed or was not asked for.
+        ProductNotReadyError, ProductFailedError, ProductNotRequestedError
+            If the light curve is not complete, failed (or was cancelled), or
+            was not asked for in this job (the rule of `xrtprods_astro.exceptions`).
         """
         from .readers.lightcurve import read_lightcurve_json
         data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
@@ -697,9 +811,9 @@ class XRTJob:
                 try:
                     self._ready(key)
                     wanted.append(key)
-                except ProductNotReadyError as exc:
-                    status = self._statuses.get(key)
-                    if explicit or status is None or not status.done:
+                except ProductFailedError as exc:
+                    # Failed products are skipped from a default download; asked for by name, they raise.
+                    if explicit:
                         raise
                     warnings.warn(str(exc) + "; not downloaded", XRTProductsWarning, stacklevel=2)
             archives = [self._client.download_archive(self.url, product_code(key), format=format,

@@ -1,0 +1,189 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Request reuse, the polite default: the same request by the same user re-attaches to its job."""
+import json
+import logging
+import stat
+
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from xrtprods_astro import conf
+from xrtprods_astro.core import XRTProducts, XRTProductsClass, _reusable, request_fingerprint
+from xrtprods_astro.exceptions import InvalidRequestError
+from xrtprods_astro.job import ProductStatus
+from xrtprods_astro.request import ProductRequest
+from xrtprods_astro.server.catalogue import CATALOGUE
+
+GRB = "GRB 200416A"
+POSITION = SkyCoord(335.6985, -7.5179, unit="deg")
+
+
+def _lc_request(name=GRB, **extra):
+    return ProductRequest(name, ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
+                          use_sxps=False, lightcurve={"binning": "snapshot"}, **extra)
+
+
+def _submissions(svc):
+    return svc.request_counts().get("submit", 0)
+
+
+@pytest.fixture
+def svc(xrtprods_service_factory):
+    return xrtprods_service_factory()
+
+
+@pytest.fixture
+def slow(xrtprods_service_factory):
+    """Jobs that run far longer than any test waits."""
+    return xrtprods_service_factory(job_duration=300)
+
+
+def _client(service):
+    return XRTProductsClass(server=service.url, email=service.email, poll_interval=0.05)
+
+
+def test_get_lightcurve_twice_and_after_clearing_the_map_submits_one_job(svc):
+    # The issue's "a second identical run submits nothing", with the ready instance and the name
+    # resolved by the service: twice from the fingerprint map, then from the job list alone.
+    with conf.set_temp("server", svc.url), conf.set_temp("email", svc.email), \
+            conf.set_temp("poll_interval", 0.05), conf.set_temp("name_resolver", "service"):
+        first = XRTProducts.get_lightcurve(GRB)
+        second = XRTProducts.get_lightcurve(GRB)
+        path = XRTProducts.reuse_file
+        assert path.is_file()
+        path.unlink()
+        third = XRTProducts.get_lightcurve(GRB)
+    assert _submissions(svc) == 1 and len(svc.store.jobs_of(svc.email)) == 1
+    assert first.meta["job_id"] == second.meta["job_id"] == third.meta["job_id"]
+    assert type(first.meta["job_id"]) is int
+    assert list(third["PC"]["rate"]) == list(first["PC"]["rate"])
+    # The job list path recorded the job again for the next run.
+    assert list(json.loads(path.read_text()).values())[0]["job_id"] == first.meta["job_id"]
+
+
+def test_reuse_logs_the_job_and_how_to_get_a_new_one(svc, caplog):
+    client = _client(svc)
+    job = client.submit(_lc_request())
+    with caplog.at_level(logging.INFO, logger="xrtprods_astro"):
+        again = client.submit(_lc_request())
+    assert again.job_id == job.job_id and again.url == job.url
+    text = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.startswith(f"Re-using job {job.job_id} (submitted 20") and
+               m.endswith("for the same request; pass reuse=False for a new one") for m in text)
+    assert _submissions(svc) == 1
+
+
+def test_reuse_false_and_conf_force_a_new_job(svc):
+    client = _client(svc)
+    first = client.submit(_lc_request())
+    forced = client.submit(_lc_request(), reuse=False)
+    assert forced.job_id != first.job_id
+    with conf.set_temp("reuse_jobs", False):
+        by_conf = client.get_lightcurve_async(POSITION, name=GRB)
+    again = client.get_lightcurve_async(POSITION, name=GRB, reuse=False)
+    assert len({first.job_id, forced.job_id, by_conf.job_id, again.job_id}) == 4
+    assert _submissions(svc) == 4
+    # The newest job of a request is the one reused next.
+    assert client.submit(_lc_request()).job_id == forced.job_id
+    with pytest.raises(InvalidRequestError, match="reuse: expected True or False"):
+        client.submit(_lc_request(), reuse="yes")
+
+
+def test_other_requests_and_other_users_are_not_reused(xrtprods_service_factory):
+    svc = xrtprods_service_factory(users=("ann@example.org", "bob@example.org"))
+    ann = XRTProductsClass(server=svc.url, email="ann@example.org")
+    bob = XRTProductsClass(server=svc.url, email="bob@example.org")
+    a = ann.submit(_lc_request())
+    b = bob.submit(_lc_request())
+    c = ann.submit(_lc_request(spectrum=True))
+    d = ann.submit(_lc_request(name="GRB 200416A (again)"))
+    assert len({a.job_id, b.job_id, c.job_id, d.job_id}) == 4
+    assert ann.reuse_file != bob.reuse_file
+
+
+def test_cancelled_jobs_are_not_reused_from_the_map_or_the_job_list(slow):
+    client = _client(slow)
+    first = client.submit(_lc_request())
+    running = client.submit(_lc_request())
+    assert running.job_id == first.job_id  # a running job is re-attached: the re-run waits for it
+    first.cancel()
+    second = client.submit(_lc_request())
+    assert second.job_id != first.job_id
+    second.cancel()
+    client.reuse_file.unlink()
+    third = client.submit(_lc_request())  # both look-alikes in the job list were cancelled
+    assert third.job_id not in (first.job_id, second.job_id)
+    assert _submissions(slow) == 3
+
+
+def test_a_stale_map_entry_falls_back_to_the_job_list(svc):
+    client = _client(svc)
+    job = client.submit(_lc_request())
+    fingerprint = request_fingerprint(client.submit(_lc_request(), get_query_payload=True))
+    # As after the service was reset: the recorded JobID is no job of this user any more.
+    client._reuse_update(fingerprint, 999999, "2020-01-01 00:00:00 UTC")
+    assert client.submit(_lc_request()).job_id == job.job_id
+    assert json.loads(client.reuse_file.read_text())[fingerprint]["job_id"] == job.job_id
+    assert _submissions(svc) == 1
+
+
+def test_which_states_are_reused():
+    def states(*codes):
+        return {f"p{i}": ProductStatus(code) for i, code in enumerate(codes)}
+
+    assert _reusable(states(3)) and _reusable(states(4, 2)) and _reusable(states(4, -3))
+    assert not _reusable(states(-3)) and not _reusable(states(-1, -3))  # every product failed
+    assert not _reusable(states(4, -4)) and not _reusable(states(-4))   # cancelled by the user
+
+
+def test_fingerprint_names_the_request_not_the_sender():
+    wire = {"name": "X", "lc": 1, "binMeth": "snapshot", "RA": 1.5, "targ": ["00968211", "1"]}
+    envelope = {"api_name": "xrt_prods", "api_version": "1.12", "UserID": "a@example.org"}
+    same = dict(reversed(list({**envelope, **wire, "targ": ("00968211", "1")}.items())))
+    assert request_fingerprint(wire) == request_fingerprint(same)
+    assert len(request_fingerprint(wire)) == 64
+    assert request_fingerprint(wire) != request_fingerprint({**wire, "RA": 1.6})
+
+
+def test_the_map_is_private_and_keeps_no_email(svc, tmp_path):
+    client = _client(svc)
+    job = client.submit(_lc_request())
+    path = client.reuse_file
+    assert path.parent.name == "reuse" and path.parent.parent == client.cache_location.parent
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    text = path.read_text()
+    assert svc.email not in text and svc.email not in path.name
+    (entry,) = json.loads(text).values()
+    assert entry["job_id"] == job.job_id
+    assert not list(path.parent.glob("*.tmp"))  # written through a temporary file, renamed
+
+
+def test_a_batch_does_not_submit_targets_whose_job_exists(svc, tmp_path):
+    from xrtprods_astro.batch import BatchRun
+    entries = CATALOGUE[:2]
+    targets = Table({"name": ["A0", "A1"], "ra": [e.ra for e in entries] * u.deg,
+                     "dec": [e.dec for e in entries] * u.deg})
+    kwargs = dict(products={"lightcurve": {"binning": "snapshot"}}, dest_dir=tmp_path / "out")
+    first = BatchRun(targets, client=_client(svc), state_file=tmp_path / "one.json", **kwargs).run(timeout=60)
+    # A new batch (another state file) with the same targets re-attaches to their jobs.
+    again = BatchRun(targets, client=_client(svc), state_file=tmp_path / "two.json", **kwargs).run(timeout=60)
+    assert list(again["job_id"]) == list(first["job_id"])
+    assert set(again["status"]) == {"ok"}
+    assert _submissions(svc) == 2
+
+
+def test_an_unreadable_job_list_does_not_stop_the_submission(service, monkeypatch, caplog):
+    # The recorded-answer fake: no job list to read (HTTP 404), the submission itself works.
+    import xrt_fake_session as fake
+    monkeypatch.setattr(conf, "reuse_jobs", True)
+    service.add("run_userobject.php", "submit_ok")
+    client = XRTProductsClass(email="me@example.org")
+    with caplog.at_level(logging.WARNING, logger="xrtprods_astro"):
+        job = client.submit(fake.SUBMIT_WIRE)
+    assert job.job_id == 951
+    routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
+    assert routes == ["listOldJobs.php", "run_userobject.php"]
+    assert any("Could not look for an earlier job" in r.getMessage() for r in caplog.records)
