@@ -189,9 +189,9 @@ def test_persisting_service_keeps_jobs_across_restarts(tmp_path):
         assert json.dumps(fits, sort_keys=True) == same
         archive = client.download_archive(again.url, "lc", dest_dir=tmp_path)
         assert archive.stat().st_size > 0
-        # New jobs never take the id of a reloaded one.
-        assert int(client.submit("GRB 200416A", lightcurve=True, resolver="service").job_id) \
-            not in listed["job_id"]
+        # New jobs never take the id of a reloaded one (reuse=False: the same request would re-attach).
+        fresh = client.submit("GRB 200416A", lightcurve=True, resolver="service", reuse=False)
+        assert int(fresh.job_id) not in listed["job_id"]
 
 
 def test_services_forget_their_jobs_unless_asked(tmp_path):
