@@ -156,3 +156,22 @@ def test_plugin_is_enabled_with_p(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "xrtprods_service " in done.stdout or "xrtprods_service [session scope]" in done.stdout
     assert "xrtprods_service_factory" in done.stdout
+
+
+# ------------------------------------------------------------------------ the suite's own conftest
+
+def test_conftest_hides_the_identity_from_offline_tests_only(tmp_path):
+    # Run two tests under tests/conftest.py (loaded as a plugin) with a developer's identity set
+    # and remote data enabled: the offline test must not see it, the remote one must.
+    (tmp_path / "test_identity.py").write_text(
+        "import os\nimport pytest\n\n\n"
+        "def test_offline():\n    assert 'XRTPRODS_EMAIL' not in os.environ\n\n\n"
+        "@pytest.mark.remote_data\n"
+        "def test_remote():\n    assert os.environ['XRTPRODS_EMAIL'] == 'developer@example.org'\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(XRTPRODS_EMAIL="developer@example.org", PYTHONPATH=str(ROOT / "tests"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "conftest",
+                           "--remote-data=any", "-v", "test_identity.py"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_offline PASSED" in done.stdout and "test_remote PASSED" in done.stdout
