@@ -38,8 +38,10 @@ def _python(code, cwd=None):
     ("ModeProducts", "xrtprods_astro.readers.spectrum"),
 ])
 def test_top_level_name_is_the_defining_object(name, module):
-    assert name in xrtprods_astro.__all__
+    assert name in dir(xrtprods_astro)
     assert getattr(xrtprods_astro, name) is getattr(importlib.import_module(module), name)
+    if not module.startswith("xrtprods_astro.readers"):
+        assert name in xrtprods_astro.__all__
 
 
 def test_every_name_in_all_resolves_and_star_import_works():
@@ -146,7 +148,7 @@ def test_plugin_is_not_loaded_in_an_unrelated_project(tmp_path):
     (tmp_path / "test_other.py").write_text("def test_nothing_to_do_with_xrt():\n    assert 1 + 1 == 2\n")
     done = _pytest_in(tmp_path, "--trace-config", "--fixtures")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "registered third-party plugins" in done.stdout  # the section that would name it
+    assert "PLUGIN registered:" in done.stdout  # --trace-config lists every plugin loaded
     assert "xrtprods" not in done.stdout + done.stderr
 
 
