@@ -124,6 +124,11 @@ def test_warning_level_silences_info():
     assert "xrt-7f3a" not in done.stdout + done.stderr
 
 
+def test_reloading_the_package_keeps_one_fallback():
+    done = _python("import importlib, xrtprods_astro\nimportlib.reload(xrtprods_astro)\n" + EMIT)
+    assert done.stderr.count("xrt-7f3a") == 1, done.stderr
+
+
 def test_no_handler_is_added_to_the_root_logger():
     done = _python("import logging, xrtprods_astro\nprint(len(logging.getLogger().handlers))")
     assert done.stdout.strip() == "0"

@@ -54,8 +54,9 @@ class _FallbackHandler(logging.StreamHandler):
 # progress shows by default and ``log.setLevel("WARNING")`` silences it.
 log = logging.getLogger("xrtprods_astro")
 log.setLevel(_astropy_logger.conf.log_level)
-if not any(isinstance(handler, _FallbackHandler) for handler in log.handlers):
-    log.addHandler(_FallbackHandler())
+for _old in [h for h in log.handlers if type(h).__name__ == "_FallbackHandler"]:
+    log.removeHandler(_old)  # a reloaded package must not print each record twice
+log.addHandler(_FallbackHandler())
 
 
 class Conf(_config.ConfigNamespace):
