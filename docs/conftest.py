@@ -4,7 +4,8 @@ Run the documentation's examples as doctests against the local XRT products serv
 
 Every code example in ``docs/**/*.rst`` runs (pytest-doctestplus, ``--doctest-rst``):
 
-* the session-wide `xrtprods_service` fixture of the package's pytest plugin (a
+* the session-wide `xrtprods_service` fixture of the package's pytest plugin (enabled
+  below with ``pytest_plugins``; a
   `~xrtprods_astro.server.LocalService` on 127.0.0.1) stands in for UKSSDC, with short jobs, and
   the client is pointed at it with ``conf.set_temp``
   (server, e-mail and a quick poll interval), so the examples are exactly the
@@ -37,6 +38,9 @@ collect_ignore_glob = ["_ext/*"]
 
 # The doctests run offline: never try to refresh IERS or leap-second tables.
 iers.conf.auto_download = False
+
+# The local service's fixtures: the plugin is opt-in, enabled here as a user's conftest does.
+pytest_plugins = ["xrtprods_astro.server.pytest_plugin"]
 
 #: Seconds between status polls in the examples (UKSSDC itself asks for about 60).
 DOCS_POLL_INTERVAL = 0.1

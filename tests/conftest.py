@@ -1,7 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Shared test configuration, and the counting fake of the UKSSDC service."""
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -11,17 +10,25 @@ from astropy.utils import iers
 # The suite runs offline: never try to refresh IERS or leap-second tables.
 iers.conf.auto_download = False
 
-# Tests must never read a developer's own identity or configuration.
-os.environ.pop("XRTPRODS_EMAIL", None)
-os.environ.pop("XRTPRODS_SERVER", None)
+# The local service's fixtures (xrtprods_service, xrtprods_service_factory). The plugin is
+# opt-in, not a pytest11 entry point, so it is enabled here as users enable it.
+pytest_plugins = ["xrtprods_astro.server.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)
-def _isolated_config(tmp_path, monkeypatch):
-    """Give every test its own astropy cache directory and a pristine conf."""
+def _isolated_config(request, tmp_path, monkeypatch):
+    """Give every test its own astropy cache directory and a pristine conf.
+
+    Offline tests never see the developer's identity (``XRTPRODS_EMAIL``); the tests marked
+    ``remote_data`` keep it, since they run against the real service as that user.
+    """
     from xrtprods_astro import conf
     (tmp_path / "cache").mkdir(exist_ok=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if request.node.get_closest_marker("remote_data") is None:
+        monkeypatch.delenv("XRTPRODS_EMAIL", raising=False)
+    # Every test names its server itself (a developer's XRTPRODS_SERVER=local must not leak in).
+    monkeypatch.delenv("XRTPRODS_SERVER", raising=False)
     conf.reset()
     yield
     conf.reset()

@@ -8,22 +8,55 @@ UK Swift Science Data Centre (https://www.swift.ac.uk/user_objects), returned as
 astropy Tables with units, Time and SkyCoord objects and FITS HDULists.
 """
 import logging
+import sys
 
 from astropy import config as _config
+from astropy import logger as _astropy_logger
 
 try:
     from .version import version as __version__
 except ImportError:  # pragma: no cover - only in a source tree never installed
     __version__ = ""
 
+
+class _FallbackHandler(logging.StreamHandler):
+    """Print a record on standard error only while the application has configured no logging.
+
+    Python prints a record that finds no handler through `logging.lastResort`, but only from
+    WARNING up; astroquery shows INFO (progress, "Downloaded ...") by default. This handler
+    fills that gap and nothing more: as soon as any handler would receive the record (a
+    ``logging.basicConfig`` root handler, pytest's capture, a handler of the application's on
+    ``xrtprods_astro``), it stays silent, so each record is shown once. The stream is looked up
+    at each record, as `logging.lastResort` does, so redirections of ``sys.stderr`` apply.
+    """
+
+    def __init__(self):
+        logging.Handler.__init__(self)
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s [%(name)s]"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    def handle(self, record):
+        logger = logging.getLogger(record.name)
+        while logger is not None:
+            if any(handler is not self for handler in logger.handlers):
+                return False
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return super().handle(record)
+
+
+# The package logger, parent of every module's logger. Its level follows astropy's
+# ``[logger] log_level`` (INFO unless configured), as astroquery's logger does, so
+# progress shows by default and ``log.setLevel("WARNING")`` silences it.
 log = logging.getLogger("xrtprods_astro")
-# As astroquery does for its own logger: INFO by default, so progress on long
-# waits is shown; ``log.setLevel("WARNING")`` silences it.
-if not log.handlers:
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s [%(name)s]"))
-    log.addHandler(_handler)
-    log.setLevel(logging.INFO)
+log.setLevel(_astropy_logger.conf.log_level)
+for _old in [h for h in log.handlers if type(h).__name__ == "_FallbackHandler"]:
+    log.removeHandler(_old)  # a reloaded package must not print each record twice
+log.addHandler(_FallbackHandler())
 
 
 class Conf(_config.ConfigNamespace):
@@ -81,7 +114,50 @@ class Conf(_config.ConfigNamespace):
 
 conf = Conf()
 
+# Exceptions are light and are what callers catch, so they are imported here; every
+# other public name is imported on first access (``__getattr__`` below), so that
+# ``import xrtprods_astro`` costs little and imports neither the client, the batch
+# runner nor the readers before they are used.
+from . import exceptions as _exceptions  # noqa: E402
 from .exceptions import *  # noqa: E402,F401,F403
-from .request import ProductRequest  # noqa: E402,F401
-from .job import XRTJob  # noqa: E402,F401
-from .core import XRTProducts, XRTProductsClass  # noqa: E402,F401
+
+#: Public name -> module (relative to this package) that defines it, imported on first use.
+_LAZY = {
+    # the client and its job
+    "XRTProducts": "core",
+    "XRTProductsClass": "core",
+    "XRTJob": "job",
+    "ProductRequest": "request",
+    # many targets
+    "run_batch": "batch",
+    "BatchRun": "batch",
+    # what the product calls return
+    "LightCurve": "readers.lightcurve",
+    "SpectrumResult": "core",
+    "SpectrumProducts": "readers.spectrum",
+    "ModeProducts": "readers.spectrum",
+    "Position": "readers.positions",
+    "ImageSet": "readers.images",
+}
+
+#: The readers' result classes are importable from here, but listed (and documented) by
+#: `xrtprods_astro.readers` only: docs/api.rst documents this module from ``__all__``, and a
+#: class listed in both would be described twice (a Sphinx warning, an error in our build).
+_LISTED_BY_READERS = ("LightCurve", "SpectrumProducts", "ModeProducts", "Position", "ImageSet")
+
+__all__ = ["conf", "Conf", "log", *(name for name in _LAZY if name not in _LISTED_BY_READERS),
+           *_exceptions.__all__]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_LAZY))

@@ -6,10 +6,11 @@ It shares no code with the client side of the package: it follows
 protocol.md on its own, so a client and this service agreeing is evidence that
 both follow the specification. Start it with ``python -m xrtprods_astro.server``,
 as a context manager (`LocalService`), or through the pytest fixtures
-``xrtprods_service`` and ``xrtprods_service_factory``.
+``xrtprods_service`` and ``xrtprods_service_factory`` of the opt-in plugin
+``xrtprods_astro.server.pytest_plugin``.
 
 Importing this package is cheap: `LocalService` and `FaultConfig` are loaded
-on first use, because the pytest plugin imports it in every test session.
+on first use.
 """
 
 __all__ = ["LocalService", "FaultConfig"]

@@ -2,8 +2,14 @@
 """
 pytest plugin: fixtures that run the local XRT products service.
 
-Registered through the package's ``pytest11`` entry point, so any project that
-installs xrtprods_astro can test its pipelines offline::
+Opt-in, so that installing xrtprods_astro changes no other project's pytest sessions
+(it is deliberately not a ``pytest11`` entry point). Enable it in a project's top-level
+``conftest.py``::
+
+    pytest_plugins = ["xrtprods_astro.server.pytest_plugin"]
+
+or for one run with ``pytest -p xrtprods_astro.server.pytest_plugin``; then test
+pipelines offline::
 
     def test_my_pipeline(xrtprods_service):
         run_pipeline(server=xrtprods_service.url, email=xrtprods_service.email)
