@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from astropy.config import paths
 from astroquery.query import BaseQuery
 
-from .builder import build_request, route_params
+from .builder import build_request, document_products, route_params
 from .exceptions import InvalidRequestError, JobTimeoutError
 from .job import XRTJob
 from .request import ProductRequest
@@ -857,4 +857,6 @@ source_detection : bool or dict, optional
         return True
 
 
+# The get_* and submit docstrings list their parameters, generated from the catalogue.
+document_products(XRTProductsClass)
 XRTProducts = XRTProductsClass()
