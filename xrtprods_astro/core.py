@@ -387,7 +387,9 @@ source_detection : bool or dict, optional
         Parameters
         ----------
         target : SkyCoord, str or Table row
-            See `xrtprods_astro.targets.resolve_target`.
+            A position, a coordinate string (``"335.6985 -7.5179"``,
+            ``"22h22m47.64s -07d31m04.4s"``), a name, or a catalogue row: see
+            `xrtprods_astro.targets.resolve_target`.
         timeout : float or `~astropy.units.Quantity`, optional
             Longest wait; `~xrtprods_astro.JobTimeoutError` names the job to
             re-attach to with `get_job`.
