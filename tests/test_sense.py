@@ -43,23 +43,33 @@ def test_readme_quick_look_counts_binning_needs_nothing_more(client):
 
 
 @pytest.mark.parametrize("given, expected", [
-    ({"binning": "counts"}, (20, 30, 1)),
-    ({"binMeth": "Counts", "pcCounts": 50}, (50, 30, 1)),
-    ({"binning": "counts", "dynamic": False}, (20, 30, 0)),
+    ({"binMeth": "Counts", "pcCounts": 50, "wt_counts": 5}, (50, 5, 1)),
+    ({"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": False}, (20, 30, 0)),
 ])
-def test_counts_binning_fills_only_what_is_missing(client, given, expected):
+def test_counts_binning_fills_only_dynamic(client, given, expected):
     wire = payload(client, "get_lightcurve", **given)
     assert (wire["pccounts"], wire["wtcounts"], wire["dynamic"]) == expected
 
 
-def test_counts_binning_defaults_through_submit_and_a_base_request(client):
-    wire = client.submit(GRB, lightcurve={"binning": "counts"}, get_query_payload=True)
+def test_counts_binning_default_through_submit_and_a_base_request(client):
+    wire = client.submit(GRB, lightcurve={"binning": "counts", "pc_counts": 7, "wt_counts": 9},
+                         get_query_payload=True)
     assert wire["dynamic"] == 1
     from xrtprods_astro.builder import build_request
     base = ProductRequest(GRB, lightcurve={"binning": "counts", "pc_counts": 7})
     request, _ = build_request(base=base, products={"lightcurve": {"wt_counts": 9}})
     assert request.params("lightcurve") == {"binning": "counts", "pc_counts": 7, "wt_counts": 9,
                                             "dynamic": True}
+
+
+def test_counts_per_bin_stay_the_users_choice_and_the_error_says_the_likely_one(client):
+    with pytest.raises(InvalidRequestError) as exc:
+        payload(client, "get_lightcurve", binning="counts")
+    assert message(exc).splitlines() == [
+        "lightcurve: binning='counts' needs pc_counts (UKSSDC pcCounts), which is not set (a whole number in "
+        "ct, or a Quantity (at least 1); UKSSDC's GRB light curves use pc_counts=20)",
+        "lightcurve: binning='counts' needs wt_counts (UKSSDC wtCounts), which is not set (a whole number in "
+        "ct, or a Quantity (at least 1); UKSSDC's GRB light curves use wt_counts=30)"]
 
 
 def test_time_binning_is_not_given_counts_settings(client):

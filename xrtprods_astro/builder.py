@@ -17,8 +17,9 @@ The default policy, applied only where the user set nothing:
   UKSSDC's own examples for a point source);
 * a light curve without a binning: `DEFAULT_LIGHTCURVE`, the binning of the
   UKSSDC's GRB light curves (counts, dynamic, 20 PC / 30 WT counts per bin);
-  ``binning="counts"`` without ``dynamic``, ``pc_counts`` or ``wt_counts``
-  gets the missing ones from there too;
+  ``binning="counts"`` without ``dynamic`` gets ``dynamic=True`` from there
+  too (the counts per bin stay the user's choice: a missing one is an error
+  that names UKSSDC's GRB values);
 * source detection without ``which_data``/``use_obs``: `DEFAULT_SOURCE_DETECTION`
   (``which_data="all"``, as the light curve's server default; a long
   observation history may exceed UKSSDC's 12 h run-time limit: give
@@ -131,11 +132,12 @@ def _with_product_defaults(products, request):
     out = dict(products)
     spec = out.get("lightcurve")
     if spec is not None and _binning(spec, request) == "counts":
-        # Counts binning needs dynamic, pc_counts and wt_counts (protocol.md §3.10): the missing
-        # ones as in UKSSDC's GRB light curves, so that binning="counts" alone is a whole request.
+        # Counts binning needs dynamic (protocol.md §3.10), a yes/no few users think about: as in
+        # UKSSDC's GRB light curves. The counts per bin are numbers the user chooses.
         have = _names(spec, "lightcurve") | (set(request.params("lightcurve"))
                                              if "lightcurve" in request.products else set())
-        out["lightcurve"] = {**spec, **{k: v for k, v in DEFAULT_LIGHTCURVE.items() if k not in have}}
+        if "dynamic" not in have:
+            out["lightcurve"] = {**spec, "dynamic": DEFAULT_LIGHTCURVE["dynamic"]}
     for key, defaults, decided_by in (("lightcurve", DEFAULT_LIGHTCURVE, {"binning"}),
                                       ("source_detection", DEFAULT_SOURCE_DETECTION,
                                        {"which_data", "use_obs"})):
