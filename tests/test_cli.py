@@ -161,6 +161,17 @@ def test_params_take_quantity_strings_in_any_unit_of_the_right_kind(capsys):
     assert cli.parse_param("pc_bin_time=1 d", ("lightcurve",)) == ("lightcurve", "pc_bin_time", "1 d")
 
 
+def test_a_coordinate_string_target_is_a_position(capsys, monkeypatch):
+    def no_resolver(*args, **kwargs):
+        raise AssertionError("a coordinate string must not be resolved as a name")
+    monkeypatch.setattr(SkyCoord, "from_name", no_resolver)
+    code, out, err = run(capsys, "submit", "22h22m47.64s -07d31m04.4s", "--lc", "--dry-run")
+    assert code == 0, err
+    wire = json.loads(out)
+    assert wire["RA"] == pytest.approx(335.6985, abs=1e-4) and wire["Dec"] == pytest.approx(-7.5179, abs=1e-4)
+    assert "getCoords" not in wire
+
+
 @pytest.mark.parametrize("param, pieces", [
     ("pc_bin_time=1", ["pc_bin_time", "is 1 s", "PC frame time (2.5073 s)", "1*u.day"]),
     ("pc_bin_time=1 kg", ["1.0 kg has the wrong physical type"]),
