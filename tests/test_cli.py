@@ -469,6 +469,7 @@ def test_demo_rerun_replaces_its_own_folder_only(capsys, tmp_path):
         # One run's archives, never an accumulation over runs.
         assert len(list(dest.glob("USERPROD_*.tar.gz"))) == 4
         assert (dest / ".xrtprods-demo").is_file()
+        assert f"Writing into {dest.resolve()}" in out
     # A folder (or file) the demo did not make is refused and left as it was.
     mine = tmp_path / "mine"
     mine.mkdir()

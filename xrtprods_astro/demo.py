@@ -184,6 +184,7 @@ def run_demo(output_dir=DEMO_DIR, *, job_duration=3.0, stream=None, seed=0):
             tempfile.TemporaryDirectory(prefix="xrtprods-demo-service-") as service_dir, \
             LocalService(job_duration=job_duration, seed=seed, data_dir=service_dir) as service:
         say(f"Started a local XRT products service at {service.url} (simulated data, no network).")
+        say(f"Writing into {output_dir.resolve()} (made afresh; the next demo run replaces it).")
         client = XRTProductsClass(server=service.url, email=service.email, poll_interval=0.5)
         coord = SkyCoord(DEMO_TARGET["ra"], DEMO_TARGET["dec"], unit="deg")
         request = ProductRequest(
