@@ -147,6 +147,44 @@ def test_parse_param_converts_and_explains():
         cli.parse_param("centroid=maybe", ())
 
 
+def test_params_take_quantity_strings_in_any_unit_of_the_right_kind(capsys):
+    code, out, err = run(capsys, "submit", "--ra", "335.6985", "--dec", "-7.5179", "--lc", "--spec",
+                         "-p", "binning=time", "-p", "pc_bin_time=1 d", "-p", "wt_bin_time=500 ms",
+                         "-p", "pos_radius=30 arcsec", "-p", "pos_err=0.05 deg",
+                         "-p", "spectrum.inc_hours=1 d",
+                         "-p", "lightcurve.source_radius=47.14 arcsec", "--dry-run")
+    assert code == 0, err
+    wire = json.loads(out)
+    assert (wire["pcbin"], wire["wtbin"], wire["posRadius"], wire["poserr"], wire["specobstime"]) == \
+        (86400, 0.5, 30, 3, 24)
+    assert wire["srcrad"] == 20  # pixels, at 2.357 arcsec per pixel
+    assert cli.parse_param("pc_bin_time=1 d", ("lightcurve",)) == ("lightcurve", "pc_bin_time", "1 d")
+
+
+def test_a_coordinate_string_target_is_a_position(capsys, monkeypatch):
+    def no_resolver(*args, **kwargs):
+        raise AssertionError("a coordinate string must not be resolved as a name")
+    monkeypatch.setattr(SkyCoord, "from_name", no_resolver)
+    code, out, err = run(capsys, "submit", "22h22m47.64s -07d31m04.4s", "--lc", "--dry-run")
+    assert code == 0, err
+    wire = json.loads(out)
+    assert wire["RA"] == pytest.approx(335.6985, abs=1e-4) and wire["Dec"] == pytest.approx(-7.5179, abs=1e-4)
+    assert "getCoords" not in wire
+
+
+@pytest.mark.parametrize("param, pieces", [
+    ("pc_bin_time=1", ["pc_bin_time", "is 1 s", "PC frame time (2.5073 s)", "1*u.day"]),
+    ("pc_bin_time=1 kg", ["1.0 kg has the wrong physical type"]),
+    ("pc_bin_time=soon", ["'soon' is not a number nor a quantity"]),
+])
+def test_bad_quantity_strings_are_usage_errors_that_say_why(capsys, param, pieces):
+    code, out, err = run(capsys, "submit", "--ra", "335.6985", "--dec", "-7.5179", "--lc",
+                         "-p", "binning=time", "-p", param, "-p", "wt_bin_time=1", "--dry-run")
+    assert code == cli.EXIT_USAGE and out == ""
+    for piece in pieces:
+        assert piece in err
+
+
 def test_saved_request_round_trips_through_the_command_line(capsys, tmp_path):
     saved = tmp_path / "req.json"
     code, out, err = run(capsys, "submit", "--ra", "335.6985", "--dec", "-7.5179", "--name", "GRB 200416A",
@@ -245,6 +283,15 @@ def test_cancel_reports_each_product(capsys, slow_service):
     assert out.startswith("enhanced_position  cancelled")
     statuses = client.get_job(job.job_id).status()
     assert statuses["enhanced_position"].code < 0 and not statuses["standard_position"].done
+
+
+def test_cancel_of_a_finished_job_fails_with_the_reason(capsys, xrtprods_service, done_job):
+    code, out, err = run(capsys, *on(xrtprods_service, "cancel", done_job.job_id))
+    assert code == cli.EXIT_FAILURE
+    for key in ("lightcurve", "spectrum", "standard_position"):
+        assert f"{key}" in out
+    assert "not cancelled (probably already finished)" in out and " cancelled:" not in out
+    assert f"job {done_job.job_id}: not cancelled: lightcurve (probably already finished)" in err
 
 
 def test_download_archives_extract_and_zip(capsys, tmp_path, xrtprods_service, done_job):
@@ -414,6 +461,27 @@ def test_demo_command_in_a_temporary_directory(capsys, tmp_path, monkeypatch):
         assert text in out
     assert out.rstrip().endswith(REAL_SERVICE_CODE.splitlines()[-1])
     assert "XRTProducts.login(" in out
+
+
+def test_demo_rerun_replaces_its_own_folder_only(capsys, tmp_path):
+    dest = tmp_path / "my-demo"
+    for _ in range(2):
+        code, out, err = run(capsys, "demo", "--dest", dest, "--job-duration", 0.2)
+        assert code == 0, err
+        # One run's archives, never an accumulation over runs.
+        assert len(list(dest.glob("USERPROD_*.tar.gz"))) == 4
+        assert (dest / ".xrtprods-demo").is_file()
+        assert f"Writing into {dest.resolve()}" in out
+    # A folder (or file) the demo did not make is refused and left as it was.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    code, out, err = run(capsys, "demo", "--dest", mine, "--job-duration", 0.2)
+    assert code == cli.EXIT_FAILURE and "was not made by xrtprods demo" in err and "--dest" in err
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    (tmp_path / "file").write_text("x")
+    code, out, err = run(capsys, "demo", "--dest", tmp_path / "file")
+    assert code == cli.EXIT_FAILURE and (tmp_path / "file").read_text() == "x"
 
 
 def test_run_demo_returns_astropy_objects(tmp_path):

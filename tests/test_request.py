@@ -177,12 +177,12 @@ def test_get_flags_stay_when_nothing_was_derived():
 
 def test_json_round_trip(tmp_path):
     req = grb_request()
-    req.add_product("image", energies=[(0.3, 2), (2, 10)] * u.keV, time_range=(0, 1000))
+    req.add_product("image", energies=[(0.3, 2), (2, 10)] * u.keV, time_range=(608713541, 608714541))
     req.add_product("spectrum", models=["powerlaw", "APEC"], redshift=0.5)
     text = req.to_json()
     data = json.loads(text)
     assert data["format"] == "xrtprods_astro.ProductRequest" and data["version"] == 1
-    assert data["products"]["image"] == {"energies": "0.3-2,2-10", "use_obs": "0-1000",
+    assert data["products"]["image"] == {"energies": "0.3-2,2-10", "use_obs": "608713541-608714541",
                                          "which_data": "user"}
     back = ProductRequest.from_json(text)
     assert back == req and back.to_wire() == req.to_wire()
@@ -398,12 +398,13 @@ def test_validation_of_products():
     text = "\n".join(req.problems())
     assert "binning='counts' needs pc_counts (UKSSDC pcCounts)" in text
     assert "needs wt_counts" in text and "needs dynamic" in text
-    assert "source_detection: parameter which_data (UKSSDC whichData) is not set; allowed: all, user" in text
+    assert ("source_detection: parameter which_data (UKSSDC whichData) is not set (all, user; "
+            "xrtprods_astro's default is which_data='all'") in text
     assert "image: which_data='user' needs use_obs" in text
     req = minimal(spectrum={"has_redshift": True})
-    assert req.problems() == ["spectrum: has_redshift='True' needs redshift, which is not set".replace(
-        "'True'", "True")]
-    req = minimal(spectrum={"timeslice": "user", "rname2": "late", "gti2": "100-200"})
+    assert req.problems() == ["spectrum: has_redshift=True needs redshift, which is not set "
+                              "(a number (at least 0); e.g. redshift=1.5)"]
+    req = minimal(spectrum={"timeslice": "user", "rname2": "late", "gti2": "608713641-608713741"})
     assert req.is_valid
     req = minimal(lightcurve={"binning": "snapshot", "hard_hi": 12})
     assert req.problems() == ["lightcurve 'hard_hi' is 12, but must be between 0.3 and 10 keV "

@@ -17,6 +17,9 @@ The default policy, applied only where the user set nothing:
   UKSSDC's own examples for a point source);
 * a light curve without a binning: `DEFAULT_LIGHTCURVE`, the binning of the
   UKSSDC's GRB light curves (counts, dynamic, 20 PC / 30 WT counts per bin);
+  ``binning="counts"`` without ``dynamic`` gets ``dynamic=True`` from there
+  too (the counts per bin stay the user's choice: a missing one is an error
+  that names UKSSDC's GRB values);
 * source detection without ``which_data``/``use_obs``: `DEFAULT_SOURCE_DETECTION`
   (``which_data="all"``, as the light curve's server default; a long
   observation history may exceed UKSSDC's 12 h run-time limit: give
@@ -35,7 +38,7 @@ from .targets import resolve_target
 from .vocabulary import product_key
 
 __all__ = ["build_request", "route_params", "normalise_products", "default_globals",
-           "DEFAULT_LIGHTCURVE", "DEFAULT_SOURCE_DETECTION"]
+           "DEFAULT_LIGHTCURVE", "DEFAULT_SOURCE_DETECTION", "document_products"]
 
 log = logging.getLogger("xrtprods_astro.builder")
 
@@ -110,9 +113,31 @@ def _names(spec, key):
     return names
 
 
+def _binning(spec, request):
+    """The light-curve binning the user asked for (coerced), or None."""
+    for typed, value in spec.items():
+        try:
+            p = P.lookup(typed, "lightcurve")
+            if p.name == "binning" and value is not None:
+                return p.coerce(value)
+        except InvalidRequestError:
+            return None  # ProductRequest reports it with the others
+    if "lightcurve" in request.products:
+        return request.params("lightcurve").get("binning")
+    return None
+
+
 def _with_product_defaults(products, request):
     """Product dicts with the default policy filled in where the user set nothing."""
     out = dict(products)
+    spec = out.get("lightcurve")
+    if spec is not None and _binning(spec, request) == "counts":
+        # Counts binning needs dynamic (protocol.md §3.10), a yes/no few users think about: as in
+        # UKSSDC's GRB light curves. The counts per bin are numbers the user chooses.
+        have = _names(spec, "lightcurve") | (set(request.params("lightcurve"))
+                                             if "lightcurve" in request.products else set())
+        if "dynamic" not in have:
+            out["lightcurve"] = {**spec, "dynamic": DEFAULT_LIGHTCURVE["dynamic"]}
     for key, defaults, decided_by in (("lightcurve", DEFAULT_LIGHTCURVE, {"binning"}),
                                       ("source_detection", DEFAULT_SOURCE_DETECTION,
                                        {"which_data", "use_obs"})):
@@ -253,3 +278,49 @@ def route_params(products, params):
     if problems:
         raise InvalidRequestError(problems, header="The query parameters are not valid:")
     return dicts, globs
+
+
+#: The client's own defaults, shown in the docstrings instead of the server's.
+_DOC_DEFAULTS = {
+    "lightcurve": {k: (v, "as UKSSDC's GRB light curves, when no binning is given")
+                   for k, v in DEFAULT_LIGHTCURVE.items()},
+    "source_detection": {"which_data": ("all", "when neither which_data nor use_obs is given")},
+}
+#: Method name -> the products whose parameters its docstring lists (None: the globals).
+_DOC_PRODUCTS = {
+    "get_lightcurve": ["lightcurve"], "get_spectrum": ["spectrum"], "get_image": ["image"],
+    "get_position": ["standard_position", "enhanced_position", "astrometric_position"],
+    "get_source_list": ["source_detection"], "submit": [None],
+}
+_GLOBAL_DOC_DEFAULTS = {"centroid": (True, "UKSSDC's own examples"),
+                        "pos_err": (1, "arcmin, when centroiding"),
+                        "use_sxps": (False, "UKSSDC's own examples"),
+                        "get_targs": (True, "unless targ is given")}
+
+
+def document_products(cls):
+    """Add to the ``get_*`` and ``submit`` docstrings of ``cls`` the parameters they take.
+
+    The "Other Parameters" sections are generated from the parameter
+    catalogue (`xrtprods_astro.params.docstring_section`), as the
+    documentation tables are, with the defaults of this module. Applied once,
+    at import: a few milliseconds.
+
+    Parameters
+    ----------
+    cls : type
+        `~xrtprods_astro.core.XRTProductsClass`.
+
+    Returns
+    -------
+    cls
+    """
+    for method, products in _DOC_PRODUCTS.items():
+        func = getattr(cls, method, None)
+        if func is None or not func.__doc__ or "Other Parameters" in func.__doc__:
+            continue
+        defaults = {}
+        for key in products:
+            defaults.update(_GLOBAL_DOC_DEFAULTS if key is None else _DOC_DEFAULTS.get(key, {}))
+        func.__doc__ = func.__doc__.rstrip() + "\n\n" + P.docstring_section(products, defaults=defaults)
+    return cls

@@ -117,10 +117,12 @@ def _convert(record, text, label):
     if kind == "bool":
         return _bool_text(text, label)
     try:
-        if kind == "int":
-            return int(text)
-        if kind == "degrees":
-            return float(text)
+        if kind in ("int", "degrees") or (kind == "float" and record.unit is not None):
+            # A plain number, or a quantity ("1 d", "30 arcsec") the catalogue converts to its unit.
+            try:
+                return _number(text) if kind != "degrees" else float(text)
+            except ValueError:
+                return text
         if kind in ("float", "time"):
             # The catalogue's "float" takes ints and floats and sends them as given (protocol.md
             # §3.1): "100" is the int 100, as pc_bin_time=100 is in Python.
@@ -402,13 +404,26 @@ def _cmd_wait(args, out, err):
     return EXIT_OK if all(s.ok for s in statuses.values()) else EXIT_FAILURE
 
 
+#: Why the service did not cancel a product (its cancel codes, protocol.md §2.2).
+_NOT_CANCELLED = {1: "probably already finished", 2: "the job has no such product",
+                  3: "reason unknown", 4: "the service could not tell"}
+
+
 def _cmd_cancel(args, out, err):
     job = _job(args)
     outcomes = job.cancel(args.products)
     width = max((len(k) for k in outcomes), default=0)
+    refused = []
     for key, outcome in outcomes.items():
-        word = "cancelled" if outcome.cancelled else "not cancelled"
-        out.write(f"{key:<{width}}  {word}: {outcome.text}\n")
+        if outcome.cancelled:
+            out.write(f"{key:<{width}}  cancelled: {outcome.text}\n")
+            continue
+        why = _NOT_CANCELLED.get(outcome.code, f"cancel code {outcome.code}")
+        out.write(f"{key:<{width}}  not cancelled ({why}): {outcome.text}\n")
+        refused.append(f"{key} ({why})")
+    if refused:
+        # A script that cancels must learn that nothing stopped (e.g. the job had already finished).
+        return _fail(err, EXIT_FAILURE, f"job {job.job_id}: not cancelled: {', '.join(refused)}")
     return EXIT_OK
 
 
@@ -520,7 +535,7 @@ def _cmd_serve(args, out, err):
 
 def _cmd_demo(args, out, err):
     from .demo import run_demo
-    run_demo(args.output, job_duration=args.job_duration, stream=out, seed=args.seed)
+    run_demo(args.dest, job_duration=args.job_duration, stream=out, seed=args.seed)
     return EXIT_OK
 
 
@@ -714,8 +729,10 @@ def build_parser():
              "Start an embedded local service on 127.0.0.1 (no network), submit a GRB 200416A job with a "
              "light curve, spectrum, standard and enhanced positions, wait, show the results, download "
              "the archives, and print the Python that does the same against the real service.",
-             "  xrtprods demo --output ./xrtprods-demo --job-duration 3")
-    p.add_argument("--output", "-o", default="xrtprods-demo", metavar="DIR", help="where files are written")
+             "  xrtprods demo --dest ./my-demo --job-duration 3")
+    p.add_argument("--dest", "--output", "-o", dest="dest", default="xrtprods-demo", metavar="DIR",
+                   help="the folder the demo makes and writes into; a folder an earlier demo made is "
+                        "replaced, any other existing one is refused")
     p.add_argument("--job-duration", type=_positive, default=3.0, help="seconds the simulated job takes")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated products")
     p.set_defaults(handler=_cmd_demo)

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from astropy.config import paths
 from astroquery.query import BaseQuery
 
-from .builder import build_request, route_params
+from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
 from .files import write_private_text
@@ -559,7 +559,9 @@ source_detection : bool or dict, optional
         Parameters
         ----------
         target : SkyCoord, str or Table row
-            See `xrtprods_astro.targets.resolve_target`.
+            A position, a coordinate string (``"335.6985 -7.5179"``,
+            ``"22h22m47.64s -07d31m04.4s"``), a name, or a catalogue row: see
+            `xrtprods_astro.targets.resolve_target`.
         timeout : float or `~astropy.units.Quantity`, optional
             Longest wait; `~xrtprods_astro.JobTimeoutError` names the job to
             re-attach to with `get_job`.
@@ -1079,4 +1081,6 @@ source_detection : bool or dict, optional
         return True
 
 
+# The get_* and submit docstrings list their parameters, generated from the catalogue.
+document_products(XRTProductsClass)
 XRTProducts = XRTProductsClass()

@@ -8,6 +8,7 @@ curve, a spectrum and standard and enhanced positions, follows it, reads the
 results as astropy objects, downloads the archives and prints a summary and
 the Python that does the same against the real service.
 """
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +16,12 @@ from pathlib import Path
 
 from astropy import units as u
 
-__all__ = ["run_demo", "DemoResult", "DEMO_TARGET", "REAL_SERVICE_CODE"]
+__all__ = ["run_demo", "DemoResult", "DEMO_TARGET", "REAL_SERVICE_CODE", "DEMO_DIR", "DEMO_MARKER"]
+
+#: The folder the demo writes into by default (in the current directory).
+DEMO_DIR = "xrtprods-demo"
+#: The file that marks a folder as made by the demo: only such a folder is ever replaced.
+DEMO_MARKER = ".xrtprods-demo"
 
 #: The demo's source: GRB 200416A, at its ICRS position (degrees) and with its BAT trigger as T0.
 DEMO_TARGET = {"name": "GRB 200416A", "ra": 335.6985, "dec": -7.5179}
@@ -113,14 +119,34 @@ def _lightcurve_lines(lc):
     return lines
 
 
-def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=0):
+def _fresh_folder(path):
+    """Make ``path`` a new, empty demo folder, replacing one an earlier demo made.
+
+    A folder without the `DEMO_MARKER` file (or a file, or a link) is never
+    touched: the demo did not make it.
+    """
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not (path.is_dir() and (path / DEMO_MARKER).is_file())):
+        raise FileExistsError(f"{path} exists and was not made by xrtprods demo (it has no {DEMO_MARKER} "
+                              "file), so it is left alone: choose another folder (--dest) or remove it")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / DEMO_MARKER).write_text("Made by `xrtprods demo`; the next demo run replaces this folder.\n",
+                                    encoding="utf-8")
+    return path
+
+
+def run_demo(output_dir=DEMO_DIR, *, job_duration=3.0, stream=None, seed=0):
     """Run the offline demo: local service, GRB 200416A job, results, downloads.
 
     Parameters
     ----------
     output_dir : path-like
-        Where the archives and tables are written (created if needed; files
-        of an earlier run are replaced).
+        The folder the archives and tables are written into. It is made
+        afresh: a folder an earlier demo made (it holds a `DEMO_MARKER`
+        file) is replaced, so re-runs do not pile up archives; any other
+        existing file or folder is refused.
     job_duration : float
         Seconds the simulated job takes.
     stream : file-like, optional
@@ -131,6 +157,11 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
     Returns
     -------
     `DemoResult`
+
+    Raises
+    ------
+    FileExistsError
+        If ``output_dir`` exists and was not made by the demo.
     """
     from astropy.coordinates import SkyCoord
     from astropy.utils import iers
@@ -142,8 +173,7 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
     from .server.app import LocalService
 
     out = sys.stdout if stream is None else stream
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = _fresh_folder(output_dir)
 
     def say(text=""):
         out.write(text + "\n")
@@ -154,6 +184,7 @@ def run_demo(output_dir="xrtprods-demo", *, job_duration=3.0, stream=None, seed=
             tempfile.TemporaryDirectory(prefix="xrtprods-demo-service-") as service_dir, \
             LocalService(job_duration=job_duration, seed=seed, data_dir=service_dir) as service:
         say(f"Started a local XRT products service at {service.url} (simulated data, no network).")
+        say(f"Writing into {output_dir.resolve()} (made afresh; the next demo run replaces it).")
         client = XRTProductsClass(server=service.url, email=service.email, poll_interval=0.5)
         coord = SkyCoord(DEMO_TARGET["ra"], DEMO_TARGET["dec"], unit="deg")
         request = ProductRequest(

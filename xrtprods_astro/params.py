@@ -39,12 +39,17 @@ from .exceptions import InvalidRequestError
 from .vocabulary import PRODUCTS, Product, product, suggest  # noqa: F401 - re-exported
 from .times import format_time_ranges, time_to_met, to_met
 
-__all__ = ["Product", "Param", "PRODUCTS", "PARAMS", "PLATE_SCALE", "UNSET", "ANY", "REMOVED",
+__all__ = ["Product", "Param", "PRODUCTS", "PARAMS", "PLATE_SCALE", "FRAME_TIMES", "UNSET", "ANY", "REMOVED",
            "Rule", "Trigger", "ORDERED_PAIRS", "product", "lookup", "params_for",
-           "user_name_for_wire", "translate_wire_names", "catalogue_table", "suggest"]
+           "user_name_for_wire", "translate_wire_names", "catalogue_table", "suggest", "value_hint",
+           "docstring_section"]
 
 #: XRT plate scale used to turn angular source-region radii into pixels.
 PLATE_SCALE = 2.357 * u.arcsec / u.pix
+#: XRT frame times (read-out resolution) per mode: no bin can be shorter than one frame. PC: the
+#: ``TIMEDEL`` of the real UKSSDC PC spectrum in tests/data/real (2.5073 s); WT: 1.766 ms
+#: (XRT User's Guide).
+FRAME_TIMES = {"pc": 2.5073 * u.s, "wt": 1.766e-3 * u.s}
 
 
 class _Sentinel:
@@ -148,6 +153,12 @@ class Param:
     alternative : str or None
         For a mandatory global: another global whose presence (any value)
         stands in for it, e.g. ``get_coords`` for ``ra``.
+    frame : str or None
+        ``"pc"`` or ``"wt"`` for bin lengths, which cannot be shorter than
+        that mode's frame time (`FRAME_TIMES`).
+    likely : tuple
+        ``(value, why)``: the choice most users want when they must set it,
+        named in "is not set" messages (empty: none).
     """
 
     name: str
@@ -170,6 +181,8 @@ class Param:
     shared_ukssdc: object = None
     preset: object = UNSET
     alternative: object = None
+    frame: object = None
+    likely: tuple = ()
 
     @property
     def qualname(self):
@@ -217,10 +230,28 @@ class Param:
             raise
         except (TypeError, ValueError) as exc:
             raise InvalidRequestError(f"{label}: {value!r} is not valid ({exc})") from None
-        problem = self.check_bounds(out, typed=typed)
+        problem = self.check_bounds(out, typed=typed) or self.check_frame(out, value, typed=typed)
         if problem:
             raise InvalidRequestError(problem)
         return out
+
+    def check_frame(self, value, given=None, *, typed=None):
+        """Return a problem string if a bin length is shorter than its mode's frame time, else None.
+
+        ``given`` is what the user typed, quoted in the message when it differs.
+        """
+        if self.frame is None or not _is_number(value):
+            return None
+        frame = FRAME_TIMES[self.frame].to_value(self.unit)
+        if value >= frame:
+            return None
+        shown = f"{_num(value)} {self.unit.to_string()}"
+        if given is not None and not _is_number(given):
+            shown += f" (given as {given})"
+        return (f"{_label(self, typed)} is {shown}, shorter than the {self.frame.upper()} frame time "
+                f"({_num(frame)} {self.unit.to_string()}): no bin can be shorter than one frame. Plain "
+                f"numbers are in {self.unit.to_string()}; Quantities such as 1*u.day or 500*u.s are "
+                "accepted")
 
     def check_bounds(self, value, *, typed=None, resolve=None):
         """Return a problem string if ``value`` is outside the numeric bounds, else None.
@@ -325,7 +356,15 @@ def _is_number(value):
 
 
 def _to_unit(param, value, label):
-    """A Quantity in the parameter's unit -> float; a plain number -> itself."""
+    """A Quantity (or its text, "1 d") in the parameter's unit -> float; a plain number -> itself."""
+    if isinstance(value, str) and param.unit is not None:
+        try:
+            value = u.Quantity(value)
+        except (TypeError, ValueError):
+            raise InvalidRequestError(f"{label}: {value!r} is not a number nor a quantity (expected "
+                                      f"e.g. '{_num(param.example)} {param.unit.to_string()}')") from None
+        if value.unit == u.dimensionless_unscaled:
+            value = value.value  # "20" is a plain number in the parameter's unit
     if isinstance(value, u.Quantity):
         if not value.isscalar:
             raise InvalidRequestError(f"{label}: expected one value, got an array of shape {value.shape}")
@@ -622,6 +661,7 @@ _GLOBALS = [
        bounds=(-90, 90), example=-7.5179,
        doc="Declination of the source, ICRS (J2000) decimal degrees"),
     _g("centroid", "centroid", "cent", "bool", mandatory=True, example=True,
+       likely=(True, "UKSSDC's own examples use centroid=True"),
        requires=(Rule(True, ("pos_err",)),),
        doc="Centroid the source position before building products"),
     _g("cent_method", "centMeth", "centMeth", "choice", allowed=("simple", "iterative"), default="simple",
@@ -629,10 +669,12 @@ _GLOBALS = [
     _g("max_cent_tries", "maxCentTries", "maxCentTries", "int", default=10, bounds=(1, None), example=5,
        doc="Number of obsIDs to try centroiding on before giving up"),
     _g("pos_err", "posErr", "poserr", "float", unit=u.arcmin, bounds=(1, 6), example=1,
+       likely=(1, "UKSSDC's own examples use pos_err=1 (arcmin)"),
        doc="How far from the input position the centroid may move (1-6 arcmin)"),
     _g("super_soft", "sss", "sss", "bool", default=False, example=True,
        doc="Super-soft source: grade-0 events only and lower pile-up thresholds"),
     _g("use_sxps", "useSXPS", "useSXPS", "bool", mandatory=True, default=False, example=True,
+       likely=(False, "UKSSDC's own examples use use_sxps=False"),
        doc="Use the SXPS source lists where possible"),
     _g("wt_pileup_rate", "wtPupRate", "wtpuprate", "float", unit=u.ct / u.s, default=150, bounds=(0, None),
        example=100, doc="WT count rate above which pile-up is tested for"),
@@ -672,7 +714,7 @@ _GLOBALS = [
 
 _LIGHTCURVE = [
     _lc("binning", "binMeth", "binMeth", "choice", allowed=("counts", "time", "snapshot", "obsid"),
-        mandatory=True, example="counts",
+        mandatory=True, example="counts", likely=("counts", "UKSSDC's GRB light curves use binning='counts'"),
         requires=(Rule("counts", ("pc_counts", "wt_counts", "dynamic")),
                   Rule("time", ("pc_bin_time", "wt_bin_time"), source="server")),
         doc="Binning method: counts, time, snapshot or obsid"),
@@ -712,18 +754,22 @@ _LIGHTCURVE = [
     _lc("source_radius", "srcrad", "srcrad", "int", unit=u.pix, bounds=(1, None), example=20,
         doc="Maximum source-region radius (pixels; angles use 2.357 arcsec/pixel)"),
     _lc("pc_counts", "pcCounts", "pccounts", "int", unit=u.ct, bounds=(1, None), example=20,
+        likely=(20, "UKSSDC's GRB light curves use pc_counts=20"),
         doc="Counts per full PC bin (at 1 ct/s when dynamic)"),
     _lc("wt_counts", "wtCounts", "wtcounts", "int", unit=u.ct, bounds=(1, None), example=30,
+        likely=(30, "UKSSDC's GRB light curves use wt_counts=30"),
         doc="Counts per full WT bin (at 1 ct/s when dynamic)"),
     _lc("dynamic", "dynamic", "dynamic", "bool", example=True,
+        likely=(True, "UKSSDC's GRB light curves use dynamic=True"),
         doc="Dynamic binning: counts per bin scale with the count rate"),
     _lc("rate_factor", "rateFact", "ratefact", "float", default=10, bounds=(0, None), example=5,
         doc="Rate factor of dynamic binning"),
     _lc("bin_factor", "binFact", "binfact", "float", default=1.5, bounds=(0, None), example=2,
         doc="Bin factor of dynamic binning"),
-    _lc("pc_bin_time", "pcBinTime", "pcbin", "float", unit=u.s, default=2.51, bounds=(0, None),
+    _lc("pc_bin_time", "pcBinTime", "pcbin", "float", unit=u.s, default=2.51, bounds=(0, None), frame="pc",
         example=100, doc="PC bin length (time binning) or minimum bin length (counts binning)"),
     _lc("wt_bin_time", "wtBinTime", "wtbin", "float", unit=u.s, default=0.5, bounds=(0, None), example=10,
+        frame="wt",
         aliases=("bintime",), doc="WT bin length (time binning) or minimum bin length (counts binning)"),
     _lc("min_counts", "minCounts", "mincmin", "int", unit=u.ct, default=15, bounds=(0, None), example=10,
         doc="Absolute minimum counts per bin"),
@@ -737,8 +783,10 @@ _LIGHTCURVE = [
         requires=(Rule(False, ("pc_hr_bin_time", "wt_hr_bin_time"), source="server"),),
         doc="Hardness-ratio bins are the light-curve bins"),
     _lc("pc_hr_bin_time", "pcHRBinTime", "pchrbin", "float", unit=u.s, default=2.51, bounds=(0, None),
+        frame="pc",
         example=500, doc="PC hardness-ratio bin length when match_hr is False"),
     _lc("wt_hr_bin_time", "wtHRBinTime", "wthrbin", "float", unit=u.s, default=0.5, bounds=(0, None),
+        frame="wt",
         example=50, doc="WT hardness-ratio bin length when match_hr is False"),
     _lc("min_frac_exp", "minFracExp", "femin", "float", default=0, bounds=(0, 1), example=0.5,
         doc="Minimum fractional exposure of a bin"),
@@ -800,6 +848,8 @@ _OTHERS = [
           implies=_use_obs_trigger(), doc="Data used: " + _OBS_DOC),
     Param("which_data", "source_detection", "whichData", "detobs", "choice", allowed=_WHICH,
           mandatory=True, default="user", example="user", requires=_which_rules(),
+          likely=("all", "xrtprods_astro's default is which_data='all'; give use_obs to search fewer "
+                  "observations"),
           implies=(Trigger("all", "use_obs", REMOVED),),
           doc="Data searched: all (may exceed the 12 h run-time limit), or user (use_obs)"),
     Param("use_obs", "source_detection", "useObs", "usedetobs", "obslist", example="00012345001",
@@ -1020,6 +1070,138 @@ def _fmt_value(value):
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return _num(value) if isinstance(value, float) else str(value)
+
+
+_KIND_TEXT = {"bool": "True or False", "degrees": "decimal degrees (or an angle Quantity)",
+              "time": "an astropy Time, or Swift MET in s",
+              "timeranges": "(start, stop) pairs of astropy Time, or 'start-stop' in MET s",
+              "obslist": "obsIDs (11 digits) or (start, stop) time ranges",
+              "targets": "Swift target IDs (up to 8 digits)", "energybands": "'lo-hi' bands in keV",
+              "str": "a string", "int": "a whole number", "float": "a number"}
+
+
+def _allowed_text(p):
+    """What values a parameter takes, in words (for messages and docstrings)."""
+    if p.kind == "choice":
+        return ", ".join(map(str, p.allowed))
+    if p.kind == "models":
+        return "a list of " + ", ".join(p.allowed)
+    text = _KIND_TEXT[p.kind]
+    if p.kind in ("int", "float") and p.unit is not None:
+        unit = p.unit.to_string()
+        example = " such as 1*u.day" if p.unit.physical_type == "time" else ""
+        text += f" in {unit}, or a Quantity{example}"
+    if p.frame:
+        frame = FRAME_TIMES[p.frame]
+        return text + f" (at least the {p.frame.upper()} frame time, {_num(frame.value)} {frame.unit})"
+    if p.kind in ("int", "float") and p.bounds and not any(isinstance(b, str) for b in p.bounds):
+        low, high = p.bounds
+        if low is not None and high is not None:
+            text += f" ({_num(low)} to {_num(high)})"
+        elif low is not None:
+            text += f" (at least {_num(low)})"
+    return text
+
+
+def value_hint(p, name=None):
+    """Allowed values and the likely choice of a parameter, for "is not set" messages.
+
+    Parameters
+    ----------
+    p : `Param`
+    name : str, optional
+        The name shown (default the friendly name).
+
+    Returns
+    -------
+    str
+        e.g. ``"True or False; UKSSDC's GRB light curves use dynamic=True"``.
+
+    Examples
+    --------
+    >>> value_hint(lookup("dynamic", "lightcurve"))
+    "True or False; UKSSDC's GRB light curves use dynamic=True"
+    """
+    text = _allowed_text(p)
+    if p.likely:
+        return f"{text}; {p.likely[1]}"
+    if p.example is not UNSET:
+        return f"{text}; e.g. {name or p.name}={p.example!r}"
+    return text
+
+
+def _doc_entry(p, name, ukssdc, default=UNSET, why=""):
+    """One numpydoc parameter entry (list of lines) from a catalogue record."""
+    if p.kind == "choice":
+        kind = "{" + ", ".join(repr(str(a)) for a in p.allowed) + "}"
+    elif p.kind in ("int", "float") and p.unit is not None:
+        kind = f"{p.kind} or Quantity [{p.unit.to_string()}]"
+    else:
+        kind = {"degrees": "float or Angle", "time": "Time or float", "models": "list of str",
+                "timeranges": "Time pairs or str", "obslist": "str, list or Time pairs",
+                "targets": "str or list of int", "energybands": "str or list of pairs"}.get(p.kind, p.kind)
+    text = p.doc.rstrip(".") + "."
+    if p.kind not in ("choice", "bool"):
+        text += f" Allowed: {_allowed_text(p)}."
+    if default is not UNSET:
+        text += f" Default here: {_fmt_value(default)!s}" + (f" ({why})." if why else ".")
+    elif p.default is not UNSET:
+        unit = f" {p.unit.to_string()}" if p.unit is not None and p.kind in ("int", "float") else ""
+        text += f" Server default: {_fmt_value(p.default)}{unit}."
+    if ukssdc != name:
+        text += f" UKSSDC name: ``{ukssdc}``."
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + len(word) > 84:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return [f"{name} : {kind}, optional"] + ["    " + x for x in lines]
+
+
+def docstring_section(products, *, defaults=None, title="Other Parameters", indent=8):
+    """A numpydoc section listing the parameters of products, from the catalogue.
+
+    The text says for each parameter what the documentation tables say (see
+    `catalogue_table`): type, unit, allowed values, default and UKSSDC name.
+
+    Parameters
+    ----------
+    products : str or list of str
+        Product spellings, or None for the global parameters; parameters
+        shared by several of them are listed once.
+    defaults : dict, optional
+        Friendly name -> (value, why): the client's own defaults, shown
+        instead of the server's.
+    title : str
+        The section heading.
+    indent : int
+        Spaces before every line (8 for a method's docstring).
+
+    Returns
+    -------
+    str
+    """
+    defaults = defaults or {}
+    keys = [products] if products is None or isinstance(products, str) else list(products)
+    lines, seen = [title, "-" * len(title)], set()
+    for key in keys:
+        for p in params_for(key):
+            name, ukssdc = ((p.shared_name, p.shared_ukssdc) if p.is_global and key is not None
+                            else (p.name, p.ukssdc))
+            if name in seen:
+                continue
+            seen.add(name)
+            lines.extend(_doc_entry(p, name, ukssdc, *defaults.get(name, (UNSET, ""))))
+            if name == "use_obs" and "time_range" not in seen:
+                seen.add("time_range")
+                lines += ["time_range : (start, stop) of Time, or a list of such pairs, optional",
+                          "    Sets use_obs from time ranges (astropy Time, or MET s; seconds since T0 with",
+                          "    since_t0=True)."]
+    pad = " " * indent
+    return "\n".join(pad + line if line else line for line in lines) + "\n"
 
 
 def catalogue_table(product=None):

@@ -73,6 +73,56 @@ def _is_default(p, value):
     return value == p.default
 
 
+def _range_numbers(text):
+    """The start and stop numbers of the 'start-stop' items of a use_obs/gti string (obsIDs skipped)."""
+    numbers = []
+    for token in text.split(","):
+        start, sep, stop = token.strip().partition("-")
+        if sep:
+            try:
+                numbers += [float(start), float(stop)]
+            except ValueError:
+                continue
+    return numbers
+
+
+#: Swift's launch, 2004-11-20 (UTC); no X-ray data is older.
+_LAUNCH = "2004-11-20"
+
+
+def _outside_swift_lifetime(numbers):
+    """A problem string if MET seconds fall before Swift's launch or after now, else None.
+
+    The hint says which unit the numbers look like (MJD, JD, Unix time), as
+    plain numbers are read as MET and another unit is the usual mistake.
+    """
+    from astropy.time import Time
+
+    from .times import time_to_met
+    launch = float(time_to_met(Time(_LAUNCH)))
+    now = float(time_to_met(Time.now()))
+    bad = [x for x in numbers if x < launch or x > now]
+    if not bad:
+        return None
+    first = bad[0]
+    shown = ", ".join(f"{x:.10g}" for x in bad[:4]) + (", ..." if len(bad) > 4 else "")
+    if 4e4 <= first <= 1e5:
+        hint = f"these look like MJDs: pass Time({first:.10g}, format='mjd')"
+    elif 2.4e6 <= first <= 2.5e6:
+        hint = f"these look like JDs: pass Time({first:.10g}, format='jd')"
+    elif 1e9 <= first <= 3e9:
+        hint = f"these look like Unix times: pass Time({first:.10g}, format='unix')"
+    elif first < launch:
+        hint = ("pass astropy Times (e.g. Time('2020-04-16T20:04:00')); for seconds since T0 set t0 and "
+                "since_t0=True")
+    else:
+        hint = "pass astropy Times, or Swift MET seconds (counted from 2001-01-01)"
+    when = "before Swift's launch (2004-11-20, MET {:.0f})".format(launch) if first < launch else \
+        f"after now (MET {now:.0f})"
+    return (f"{shown} (plain numbers are Swift MET seconds) is {when}, outside Swift's lifetime; "
+            f"{hint}")
+
+
 def _section(data, key, problems, *, allow_true=False):
     """The dict under ``data[key]`` of a saved request; anything else is a problem, not a crash.
 
@@ -433,7 +483,8 @@ source_detection : bool or dict, optional
                    if p.alternative else "")
             how = (" (give a SkyCoord target, position=, ra=/dec=, or get_coords=True)"
                    if p.name in ("ra", "dec") else "")
-            out.append(f"global parameter {_names(p)} is not set{alt}{how}")
+            hint = "" if how else f" ({P.value_hint(p)})"
+            out.append(f"global parameter {_names(p)} is not set{alt}{how}{hint}")
         out.extend(self._rule_problems(None, self._globals))
         for key in self.products:
             values = self._products[key]
@@ -441,8 +492,7 @@ source_detection : bool or dict, optional
                 if p.is_global:
                     continue
                 if p.mandatory and p.name not in values:
-                    extra = f"; allowed: {', '.join(map(str, p.allowed))}" if p.allowed else ""
-                    out.append(f"{key}: parameter {_names(p)} is not set{extra}")
+                    out.append(f"{key}: parameter {_names(p)} is not set ({P.value_hint(p)})")
             out.extend(self._rule_problems(key, values))
         # Bounds that come from other parameters (band edges inside [minen, maxen]).
         for key in self.products:
@@ -457,6 +507,7 @@ source_detection : bool or dict, optional
                     if bad:
                         out.append(bad)
         out.extend(self._shared_wire_problems())
+        out.extend(self._time_problems())
         for key, lo_name, hi_name in P.ORDERED_PAIRS:
             values = self._products.get(key, {})
             if lo_name not in values and hi_name not in values:
@@ -467,6 +518,28 @@ source_detection : bool or dict, optional
                 unit = f" {lo_p.unit.to_string()}" if lo_p.unit is not None else ""
                 out.append(f"{key}: {self._typed_name(lo_p)} ({lo}{unit}) must be below "
                            f"{self._typed_name(hi_p)} ({hi}{unit})")
+        return out
+
+    def _time_problems(self):
+        """Times outside Swift's lifetime: plain numbers in the wrong unit (MJD, JD, Unix) caught here."""
+        out = []
+        relative = bool(self._globals.get("since_t0"))
+        checks = []
+        if "t0" in self._globals:
+            checks.append(("", self._typed_name(P._BY_SCOPE[None]["t0"]), [self._globals["t0"]]))
+        if not relative:  # with since_t0 the ranges are seconds since T0, any size
+            scopes = [(None, self._globals)] + [(k, self._products[k]) for k in self.products]
+            for key, values in scopes:
+                for name, value in values.items():
+                    p = P._BY_SCOPE[key][name]
+                    if p.kind in ("obslist", "timeranges") and isinstance(value, str):
+                        numbers = _range_numbers(value)
+                        if numbers:
+                            checks.append((f"{key}: " if key else "", self._typed_name(p), numbers))
+        for where, typed, numbers in checks:
+            problem = _outside_swift_lifetime(numbers)
+            if problem:
+                out.append(f"{where}{typed}: {problem}")
         return out
 
     def _shared_wire_problems(self):
@@ -505,7 +578,8 @@ source_detection : bool or dict, optional
                     continue
                 for n in missing:
                     q = P._BY_SCOPE[p.product][n]
-                    out.append(f"{where}{self._typed_name(p)}={value!r} needs {_names(q)}, which is not set")
+                    out.append(f"{where}{self._typed_name(p)}={value!r} needs {_names(q)}, which is not set "
+                               f"({P.value_hint(q)})")
         return out
 
     def validate(self):

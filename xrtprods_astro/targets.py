@@ -9,6 +9,9 @@ record of how the position was found, reported in the results' meta.
 Accepted targets:
 
 * a `~astropy.coordinates.SkyCoord` (one position, any frame);
+* a coordinate string (``"335.6985 -7.5179"``, ``"22h22m47.64s -07d31m04.4s"``,
+  ``"22:22:47.64 -07:31:04.4"``), read as ICRS the way astroquery's
+  ``parse_coordinates`` reads it (see `parse_coordinate_string`);
 * a name, resolved on this computer with `SkyCoord.from_name
   <astropy.coordinates.SkyCoord.from_name>` (``resolver="client"``, the
   default from ``conf.name_resolver``) or by the service with its
@@ -21,6 +24,7 @@ Accepted targets:
   ``dec`` with units).
 """
 import logging
+import re
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -31,7 +35,8 @@ from astropy.table import Row, Table
 
 from .exceptions import InvalidRequestError, ResolverError
 
-__all__ = ["Target", "resolve_target", "RESOLVERS", "TableColumns", "find_columns", "row_target"]
+__all__ = ["Target", "resolve_target", "RESOLVERS", "TableColumns", "find_columns", "row_target",
+           "parse_coordinate_string"]
 
 log = logging.getLogger("xrtprods_astro.targets")
 
@@ -241,6 +246,63 @@ def _angle(row, column, is_ra):
     return number * u.deg
 
 
+# Text made only of numbers, signs, separators and h/m/s/d marks: a position, never a name.
+_COORD_TEXT = re.compile(r"^[\s\d.,:+\-hmsd°'\"]+$")
+_PLAIN_PAIR = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*[,\s]\s*[+-]?\d+(\.\d*)?\s*$")
+
+
+def parse_coordinate_string(text):
+    """Read a string as an ICRS position, as astroquery's ``parse_coordinates`` does; None for a name.
+
+    As in astroquery, the string is first given to `~astropy.coordinates.SkyCoord`
+    (units in the text: ``"22h22m47.64s -07d31m04.4s"``); text without units
+    is then read in degrees when it is two decimal numbers (``"335.6985
+    -7.5179"``). Unlike astroquery, sexagesimal text without units
+    (``"22:22:47.64 -07:31:04.4"``, ``"22 22 47.64 -07 31 04.4"``) is read
+    with RA in hours, the convention of SIMBAD and of the catalogues
+    (astroquery would take 22:22:47.64 as degrees). Anything else is a name.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    `~astropy.coordinates.SkyCoord` or None
+        None when the text is a name.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the text is made of numbers but is not a sky position (e.g. Dec
+        beyond 90 degrees).
+
+    Examples
+    --------
+    >>> parse_coordinate_string("22:22:47.64 -07:31:04.4").to_string(precision=4)
+    '335.6985 -7.5179'
+    >>> parse_coordinate_string("GRB 200416A") is None
+    True
+    """
+    text = text.strip()
+    try:
+        return SkyCoord(text, frame="icrs")
+    except u.UnitsError:
+        pass  # the text's units are not those of an ICRS position: say so below
+    except ValueError as exc:
+        if not isinstance(exc.__context__, u.UnitsError) and not _COORD_TEXT.match(text):
+            return None  # not coordinates (astroquery resolves it as a name)
+    units = (u.deg, u.deg) if _PLAIN_PAIR.match(text) else (u.hourangle, u.deg)
+    try:
+        return SkyCoord(text.replace(",", " "), unit=units, frame="icrs")
+    except (ValueError, u.UnitsError) as exc:
+        if _COORD_TEXT.match(text):
+            raise InvalidRequestError(f"target: {text!r} is not a sky position ({exc}); give RA and Dec "
+                                      "in degrees ('335.6985 -7.5179') or sexagesimal "
+                                      "('22h22m47.64s -07d31m04.4s')") from None
+        return None
+
+
 def _from_row(row, name, resolver):
     if isinstance(row, Table):
         if len(row) != 1:
@@ -292,6 +354,12 @@ def resolve_target(target, *, name=None, resolver=None):
         text = target.strip()
         if not text:
             raise InvalidRequestError("target: an empty name")
+        coord = parse_coordinate_string(text)
+        if coord is not None:
+            from .request import coord_name
+            log.info("Read %r as the ICRS position RA=%.5f, Dec=%.5f deg", text, coord.ra.deg, coord.dec.deg)
+            return Target(name=name or coord_name(coord), coord=coord,
+                          meta={"target": text, "resolver": "coordinates"})
         how = _resolver(resolver)
         label = name or text
         if how == "service":
