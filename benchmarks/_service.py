@@ -88,6 +88,21 @@ class ServiceProcess:
         return self.data_dir / "archives" / f"USERPROD_{job_id}" / f"{stem}.{fmt}"
 
 
+def submit_job(url, email, **products):
+    """Submit a standard-position job (and ``products``) with our client; returns the job handle.
+
+    Used by the parent of the benchmarks to have a finished job on a ``job_duration=0`` service.
+    """
+    import logging
+    from xrtprods_astro.core import XRTProductsClass
+    from xrtprods_astro.request import ProductRequest
+    logging.getLogger("xrtprods_astro").setLevel(logging.WARNING)
+    client = XRTProductsClass(server=url, email=email, poll_interval=0)
+    request = ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True,
+                             pos_err=1, use_sxps=False, standard_position=True, **products)
+    return client.submit(request)
+
+
 def _serve(options):
     sys.path.insert(0, str(HERE))
     import _util

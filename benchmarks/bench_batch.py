@@ -14,7 +14,7 @@ standard position and retrieves it and its archive.
   target and the cost of one state update (the wall time of ``_State.update``,
   save included, measured by wrapping the methods of the state object in the
   child). Sizes whose run is estimated to overrun the time budget are not run,
-  and the result says so.
+  and the result says so; the largest of `FALLBACK_SIZES` that fits is run instead.
 * **Makespan**: `MAKESPAN_TARGETS` targets, jobs of `MAKESPAN_JOB` s,
   `MAKESPAN_ACTIVE` active, against the ideal ``ceil(n / max_active) *
   job_duration``; here the jobs are long enough for the client to keep up.
@@ -34,7 +34,9 @@ from _service import ServiceProcess  # noqa: E402
 from _util import in_child  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000)
-QUICK_SIZES = (10, 20)
+QUICK_SIZES = (5, 10)
+# Run instead of a size that does not fit in the budget (the largest that fits, if any).
+FALLBACK_SIZES = (3000, 2000, 1000, 500, 300, 200)
 FAST_JOB, FAST_ACTIVE = 0.5, 20
 POLL_FRACTION = 0.1
 MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE = 100, 2.0, 10
@@ -161,10 +163,15 @@ def run(sizes=SIZES, budget_s=BUDGET_S, makespan=True, quick=False, workdir=None
             if estimate > left:
                 out["not_run"].append({"n_targets": n, "reason": f"estimated {estimate:.0f} s, more than the "
                                        f"{max(left, 0):.0f} s left of the {budget_s:.0f} s budget"})
-                continue
+                # Instead, the largest of a few round sizes between the last run and this one that fits.
+                last = out["scaling"][-1]["n_targets"]
+                n = next((m for m in FALLBACK_SIZES if last < m < n and _estimate(out["scaling"], m) <= left),
+                         None)
+                if n is None:
+                    continue
         out["scaling"].append(run_one(n, FAST_JOB, FAST_ACTIVE, workdir=workdir))
     if makespan:
-        n, duration, active = (10, 0.5, 5) if quick else (MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE)
+        n, duration, active = (5, 0.3, 5) if quick else (MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE)
         out["makespan"] = run_one(n, duration, active, workdir=workdir)
     else:
         out["makespan"] = None

@@ -16,7 +16,6 @@ given as the floor.
 Run ``python benchmarks/bench_import.py [repeats]``; or import `run`.
 """
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _service import ServiceProcess  # noqa: E402
+from _service import ServiceProcess, submit_job  # noqa: E402
 from _util import SWIFTTOOLS_MISSING, have_swifttools, summary  # noqa: E402
 
 STATEMENTS = {"xrtprods_astro": "from xrtprods_astro import XRTProducts",
@@ -53,18 +52,6 @@ def _cli():
     return [str(script)] if script.exists() else [sys.executable, "-m", "xrtprods_astro.cli"]
 
 
-def _submit_one(url, email):
-    """A finished job on the service, for ``xrtprods status``; returns its JobID."""
-    import logging
-    from xrtprods_astro.core import XRTProductsClass
-    from xrtprods_astro.request import ProductRequest
-    logging.getLogger("xrtprods_astro").setLevel(logging.WARNING)
-    client = XRTProductsClass(server=url, email=email, poll_interval=0)
-    job = client.submit(ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
-                                       use_sxps=False, standard_position=True))
-    return job.job_id
-
-
 def run(repeats=5, python=None, cli=True, workdir=None):
     """Time cold imports of both packages and the CLI calls.
 
@@ -91,7 +78,7 @@ def run(repeats=5, python=None, cli=True, workdir=None):
         results["cli_help"] = summary([command_time(_cli() + ["--help"]) for _ in range(repeats)])
         with tempfile.TemporaryDirectory(prefix="xrtprods-bench-cli-", dir=workdir) as tmp, \
                 ServiceProcess(Path(tmp) / "service", job_duration=0) as svc:
-            job_id = _submit_one(svc.url, svc.email)
+            job_id = submit_job(svc.url, svc.email).job_id
             argv = _cli() + ["--server", svc.url, "--email", svc.email, "status", str(job_id)]
             command_time(argv)
             results["cli_status"] = summary([command_time(argv) for _ in range(repeats)])

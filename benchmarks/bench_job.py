@@ -25,7 +25,6 @@ Run ``python benchmarks/bench_job.py [repeats]``; or import `run`.
 """
 import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import time

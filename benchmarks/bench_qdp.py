@@ -77,7 +77,7 @@ def make_file(path, rows, sections=1, seed=1):
     -------
     dict
         ``path``, ``rows``, ``sections``, ``bytes`` and ``skip_lines`` (0-based numbers of the
-        header block, ``READ`` and ``NO`` lines, which pandas is told to skip: with ``sep=r"\s+"``
+        header block, ``READ`` and ``NO`` lines, which pandas is told to skip: with ``sep=r"\\s+"``
         its ``comment`` does not drop the header's `` ! `` lines, which start with a blank).
     """
     if sections not in (1, 4):
