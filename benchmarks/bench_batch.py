@@ -13,8 +13,9 @@ standard position and retrieves it and its archive.
   makespan and its ratio to the ideal, requests per job, state-file saves per
   target and the cost of one state update (the wall time of ``_State.update``,
   save included, measured by wrapping the methods of the state object in the
-  child). Sizes whose run is estimated to overrun the time budget are not run,
-  and the result says so; the largest of `FALLBACK_SIZES` that fits is run instead.
+  child). The sizes share a time budget (`BUDGET_S`); a run stopped by its
+  share still gives the cost of a state update at its full size, and its CPU
+  and requests per *finished* target (``timed_out`` and ``finished`` say so).
 * **Makespan**: `MAKESPAN_TARGETS` targets, jobs of `MAKESPAN_JOB` s,
   `MAKESPAN_ACTIVE` active, against the ideal ``ceil(n / max_active) *
   job_duration``; here the jobs are long enough for the client to keep up.
@@ -35,12 +36,11 @@ from _util import in_child  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (5, 10)
-# Run instead of a size that does not fit in the budget (the largest that fits, if any).
-FALLBACK_SIZES = (3000, 2000, 1000, 500, 300, 200)
 FAST_JOB, FAST_ACTIVE = 0.5, 20
 POLL_FRACTION = 0.1
 MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE = 100, 2.0, 10
-BUDGET_S = 200.0
+BUDGET_S = 240.0
+MIN_RUN_S = 10.0
 
 
 # -- in the child process ----------------------------------------------------------------------
@@ -69,8 +69,9 @@ def _instrument_state(record):
     return wrapped
 
 
-def child_batch(url, email, n_targets, max_active, poll_interval, workdir):
-    """Run one batch against ``url``; returns client CPU, wall time, memory and state-file figures."""
+def child_batch(url, email, n_targets, max_active, poll_interval, workdir, time_limit=None):
+    """Run one batch against ``url`` (stopping after ``time_limit`` s if given); returns client CPU,
+    wall time, memory and state-file figures."""
     import _util
     from astropy.table import Table
     from xrtprods_astro.batch import BatchRun
@@ -87,9 +88,10 @@ def child_batch(url, email, n_targets, max_active, poll_interval, workdir):
     batch = BatchRun(targets, products={"standard_position": True}, state_file=Path(workdir) / "state.json",
                      dest_dir=Path(workdir) / "out", client=client, max_active=max_active,
                      retrieve=["standard_position", "archive"])
-    summary = batch.run()
+    summary = batch.run(timeout=time_limit)
     wall, cpu = time.perf_counter() - start, _util.cpu_seconds() - cpu0
     out = {"ok": int(sum(summary["status"] == "ok")), "wall_s": wall, "cpu_s": cpu,
+           "timed_out": bool(sum(summary["status"] == "timeout")),
            "peak_growth_mb": _util.peak_mb() - baseline, "instrumented": wrapped}
     for name, samples in calls.items():
         tail = samples[-max(1, len(samples) // 10):]
@@ -110,41 +112,42 @@ def _peak_active(jobs):
     return peak
 
 
-def run_one(n_targets, job_duration, max_active, poll_fraction=POLL_FRACTION, workdir=None):
-    """One batch of ``n_targets`` against a fresh service process; returns its figures."""
+def run_one(n_targets, job_duration, max_active, poll_fraction=POLL_FRACTION, time_limit=None, workdir=None):
+    """One batch of ``n_targets`` against a fresh service process; returns its figures.
+
+    Per-target figures are per finished target when ``time_limit`` stopped the run."""
     poll = job_duration * poll_fraction
     with tempfile.TemporaryDirectory(prefix="xrtprods-bench-batch-", dir=workdir) as tmp:
         with ServiceProcess(Path(tmp) / "service", job_duration=job_duration, job_limit=max_active) as svc:
             raw = in_child("bench_batch", "child_batch", timeout=3600, url=svc.url, email=svc.email,
                            n_targets=n_targets, max_active=max_active, poll_interval=poll,
-                           workdir=str(Path(tmp) / "client"))
+                           workdir=str(Path(tmp) / "client"), time_limit=time_limit)
             counts = svc.request_counts()
             jobs = svc.command("jobs")
-    ideal = math.ceil(n_targets / max_active) * job_duration
+    done = max(raw["ok"], 1) if raw["timed_out"] else n_targets
+    ideal = math.ceil(done / max_active) * job_duration
     result = {"n_targets": n_targets, "job_duration_s": job_duration, "max_active": max_active,
               "poll_interval_s": poll, "poll_interval_job_durations": poll_fraction, **raw,
-              "cpu_ms_per_target": raw["cpu_s"] * 1000 / n_targets, "makespan_s": raw["wall_s"],
+              "time_limit_s": time_limit, "finished": raw["ok"],
+              "cpu_ms_per_target": raw["cpu_s"] * 1000 / done, "makespan_s": raw["wall_s"],
               "ideal_s": ideal, "makespan_ratio": raw["wall_s"] / ideal,
-              "requests_per_job": sum(counts.values()) / n_targets,
-              "status_calls_per_job": counts.get("status", 0) / n_targets, "requests": counts,
+              "requests_per_job": sum(counts.values()) / done,
+              "status_calls_per_job": counts.get("status", 0) / done, "requests": counts,
               "peak_active": _peak_active(jobs), "jobs_on_server": len(jobs)}
     if "save_calls" in raw:
-        result["saves_per_target"] = raw["save_calls"] / n_targets
+        result["saves_per_target"] = raw["save_calls"] / done
     if "update_calls" in raw:
         result["update_ms_mean"] = raw["update_s_total"] * 1000 / raw["update_calls"]
     return result
 
 
-def _estimate(done, n):
-    """Seconds a batch of ``n`` targets should take, from the runs done: per-target wall time
-    extrapolated linearly in the number of targets (the state file makes it grow)."""
-    (n1, t1), (n2, t2) = [(r["n_targets"], r["wall_s"] / r["n_targets"]) for r in done[-2:]]
-    slope = max(0.0, (t2 - t1) / (n2 - n1)) if n2 != n1 else 0.0
-    return n * (t2 + slope * (n - n2))
-
-
 def run(sizes=SIZES, budget_s=BUDGET_S, makespan=True, quick=False, workdir=None):
-    """Scaling runs within ``budget_s`` seconds, then the makespan run.
+    """Scaling runs sharing ``budget_s`` seconds, then the makespan run.
+
+    Each size gets an equal share of the budget left (what small sizes do not use goes to the larger
+    ones) as the time limit of its `~xrtprods_astro.batch.BatchRun.run`. A run stopped by its limit
+    still measures the cost of a state update at its full size (the state file holds every target from
+    the start); its CPU and requests are then per finished target, and ``timed_out`` says so.
 
     Returns
     -------
@@ -156,20 +159,14 @@ def run(sizes=SIZES, budget_s=BUDGET_S, makespan=True, quick=False, workdir=None
                         "fast_max_active": FAST_ACTIVE, "poll_interval_job_durations": POLL_FRACTION},
            "scaling": [], "not_run": []}
     start = time.perf_counter()
-    for n in sizes:
+    for k, n in enumerate(sizes):
         left = budget_s - (time.perf_counter() - start)
-        if len(out["scaling"]) >= 2:
-            estimate = _estimate(out["scaling"], n)
-            if estimate > left:
-                out["not_run"].append({"n_targets": n, "reason": f"estimated {estimate:.0f} s, more than the "
-                                       f"{max(left, 0):.0f} s left of the {budget_s:.0f} s budget"})
-                # Instead, the largest of a few round sizes between the last run and this one that fits.
-                last = out["scaling"][-1]["n_targets"]
-                n = next((m for m in FALLBACK_SIZES if last < m < n and _estimate(out["scaling"], m) <= left),
-                         None)
-                if n is None:
-                    continue
-        out["scaling"].append(run_one(n, FAST_JOB, FAST_ACTIVE, workdir=workdir))
+        if left < MIN_RUN_S:
+            out["not_run"].append({"n_targets": n, "reason": f"{max(left, 0):.0f} s left of the "
+                                   f"{budget_s:.0f} s budget"})
+            continue
+        out["scaling"].append(run_one(n, FAST_JOB, FAST_ACTIVE, time_limit=left / (len(sizes) - k),
+                                      workdir=workdir))
     if makespan:
         n, duration, active = (5, 0.3, 5) if quick else (MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE)
         out["makespan"] = run_one(n, duration, active, workdir=workdir)

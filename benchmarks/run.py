@@ -147,7 +147,10 @@ def _batch_checks(res):
     if runs:
         small, big = runs[0], runs[-1]
         span = f"{small['n_targets']:,} to {big['n_targets']:,} targets"
-        not_run = "; ".join(f"{x['n_targets']:,} not run: {x['reason']}" for x in res.get("not_run", []))
+        not_run = "; ".join([f"{x['n_targets']:,} not run: {x['reason']}" for x in res.get("not_run", [])]
+                            + [f"{r['n_targets']:,} stopped at its {r['time_limit_s']:.0f} s share of the "
+                               f"budget ({r['finished']:,} finished; CPU per finished target)"
+                               for r in runs if r.get("timed_out")])
         if "update_ms_mean" in big:
             out.append(_check(2, f"batch: state-file cost per update, {span}",
                               f"{big['update_ms_mean']:.2f} ms", f"{small['update_ms_mean']:.2f} ms",
@@ -277,7 +280,10 @@ def _batch_rows(report):
     rows = []
     runs = list(res.get("scaling", [])) + ([res["makespan"]] if res.get("makespan") else [])
     for r in runs:
-        rows.append((f"{r['n_targets']:,}", f"{r['job_duration_s']:g}", str(r["max_active"]),
+        targets = f"{r['n_targets']:,}"
+        if r.get("timed_out"):
+            targets += f" (stopped at {r['time_limit_s']:.0f} s, {r['finished']:,} finished)"
+        rows.append((targets, f"{r['job_duration_s']:g}", str(r["max_active"]),
                      f"{r['poll_interval_job_durations']:g}", f"{r['cpu_ms_per_target']:.1f}",
                      f"{r['update_ms_mean']:.2f}" if "update_ms_mean" in r else "-",
                      f"{r['saves_per_target']:.1f}" if "saves_per_target" in r else "-",
@@ -291,7 +297,7 @@ def _batch_rows(report):
 def _tables(report):
     out = [("Targets (ratio = ours / alternative; pass when ratio <= target)", _target_rows(report))]
     for title, func in (("QDP scaling (time per row; peak memory growth of a fresh process)", _qdp_rows),
-                        ("Batch scaling (fast jobs; the last row is the makespan run)", _batch_rows)):
+                        ("Batch scaling (fast jobs; the row after them is the makespan run)", _batch_rows)):
         table = func(report)
         if table is not None:
             out.append((title, table))

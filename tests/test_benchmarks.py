@@ -72,7 +72,7 @@ def test_batch_section(report):
     runs = batch["scaling"] + [batch["makespan"]]
     assert [r["n_targets"] for r in runs] == [5, 10, 5] and batch["not_run"] == []
     for r in runs:
-        assert r["ok"] == r["n_targets"] == r["jobs_on_server"]
+        assert r["ok"] == r["finished"] == r["n_targets"] == r["jobs_on_server"] and not r["timed_out"]
         assert r["cpu_ms_per_target"] > 0 and r["makespan_ratio"] > 0 and r["peak_active"] <= r["max_active"]
         assert r["poll_interval_job_durations"] == pytest.approx(r["poll_interval_s"] / r["job_duration_s"])
         # Each job: one submission, one position and one archive at least, and some status calls.
@@ -82,20 +82,23 @@ def test_batch_section(report):
         assert r["update_calls"] >= r["n_targets"] and r["update_ms_mean"] > 0 and r["saves_per_target"] >= 1
 
 
-def test_batch_budget_skips_what_does_not_fit(bench_run, monkeypatch):
+def test_batch_sizes_share_the_budget(bench_run, monkeypatch):
+    import types
     import bench_batch
-    calls = []
+    clock, limits = [0.0], []
 
-    def fake_run_one(n, duration, active, workdir=None):
-        calls.append(n)
-        return {"n_targets": n, "wall_s": n * 0.01 * (1 + n / 100)}
+    def fake_run_one(n, duration, active, time_limit=None, workdir=None):
+        limits.append(time_limit)
+        clock[0] += time_limit * (2 if n in (100, 1000) else 1)  # 100 and 1000 overrun their share
+        return {"n_targets": n}
     monkeypatch.setattr(bench_batch, "run_one", fake_run_one)
+    monkeypatch.setattr(bench_batch, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     out = bench_batch.run(sizes=(10, 100, 1000, 5000), budget_s=100, makespan=False)
-    # 1000 targets would take about 110 s by the estimate: 500 runs instead (about 30 s), then 5000
-    # cannot fit and nothing smaller is left to run in its place.
-    assert calls == [10, 100, 500]
-    assert [x["n_targets"] for x in out["not_run"]] == [1000, 5000]
-    assert "budget" in out["not_run"][0]["reason"] and out["makespan"] is None
+    # An equal share of what is left for each size still to run; nothing left for 5000.
+    assert limits == [25, 25, 12.5]
+    assert [r["n_targets"] for r in out["scaling"]] == [10, 100, 1000]
+    assert out["not_run"] == [{"n_targets": 5000, "reason": "0 s left of the 100 s budget"}]
+    assert out["makespan"] is None
 
 
 def test_job_section(report):
