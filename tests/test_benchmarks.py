@@ -129,7 +129,6 @@ def test_import_section(report):
 def test_download_and_service_sections(report):
     dl = report["results"]["download"]
     assert dl["archive_mb"] > 3 and dl["ours"]["s"] > 0 and dl["ours"]["peak_mb"] > 0
-    # The service keeps the archive in memory today (issue 15): a growth is seen, so it is measured.
     assert dl["service_peak_growth_mb"] >= 0 and dl["service_memory_over_archive"] >= 0
     if "s" in dl["curl"]:
         assert dl["curl"]["peak_mb"] > 0 and dl["ratio"] > 0
