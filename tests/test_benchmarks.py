@@ -194,10 +194,10 @@ def test_outputs_and_docs(bench_run, report, tmp_path):
     assert report["machine"]["date"] in md and "Load average" in md
     assert ".. list-table::" in paths[2].read_text()
     docs = tmp_path / "performance.rst"
-    docs.write_text(f"Intro\n\n{bench_run.DOCS_BEGIN}\nold\n{bench_run.DOCS_END}\n\nCaveats\n")
+    docs.write_text(f"Intro\n\n{bench_run.DOCS_BEGIN}\nOLD RESULTS\n{bench_run.DOCS_END}\n\nCaveats\n")
     bench_run.update_docs(report, docs)
     text = docs.read_text()
-    assert text.startswith("Intro\n") and text.endswith("\nCaveats\n") and "old" not in text
+    assert text.startswith("Intro\n") and text.endswith("\nCaveats\n") and "OLD RESULTS" not in text
     assert "QDP scaling" in text and text.count(bench_run.DOCS_BEGIN) == 1
     with pytest.raises(ValueError, match="markers"):
         bench_run.update_docs(report, paths[1])
