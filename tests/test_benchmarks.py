@@ -163,6 +163,14 @@ def test_generated_qdp_has_the_real_layout(bench_run, tmp_path):
     assert [s.names for s in ours] == [s.names for s in real]
     assert ours.header == real.header
     assert sum(len(s.table) for s in ours) == 200
+    # numpy.loadtxt and pandas, as the benchmark calls them, read the same numbers as read_qdp.
+    import numpy as np
+    import pandas as pd
+    rates = np.concatenate([np.asarray(s.table["Rate"]) for s in ours])
+    np.testing.assert_allclose(np.loadtxt(meta["path"], comments=("!", "NO", "READ"))[:, 3], rates)
+    frame = pd.read_csv(meta["path"], sep=r"\s+", comment="!", header=None, skiprows=meta["skip_lines"],
+                        dtype="float64")
+    np.testing.assert_allclose(frame[3].to_numpy(), rates)
     lines = Path(meta["path"]).read_text().splitlines()
     assert [lines[i].split()[0] for i in meta["skip_lines"][-4:]] == ["READ", "NO", "NO", "NO"]
     with pytest.raises(ValueError, match="sections: 2 is not allowed; allowed: 1, 4"):
