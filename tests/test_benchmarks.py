@@ -57,9 +57,12 @@ def test_qdp_section(report):
         assert [r["rows"] for r in rows] == [1000, 2000] and all(r["sections"] == sections for r in rows)
         for r in rows:
             for reader in ("xrtprods", "numpy", "pandas"):
+                if reader == "pandas" and "skipped" in r[reader]:  # pandas comes with the bench extra
+                    assert "pandas is not installed" in r[reader]["skipped"] and "vs_pandas" not in r
+                    continue
                 assert r[reader]["rows_read"] == r["rows"] and r[reader]["us_per_row"] > 0
                 assert r[reader]["peak_growth_mb"] >= 0
-            assert r["vs_numpy"] > 0 and r["vs_pandas"] > 0 and r["memory_over_file"] >= 0
+            assert r["vs_numpy"] > 0 and r.get("vs_pandas", 1) > 0 and r["memory_over_file"] >= 0
         # astropy_max_rows is 1000 in a quick run: run at 1000 rows, skipped with a reason above.
         assert rows[0]["astropy"]["ms_per_table"] == pytest.approx(rows[0]["astropy"]["ms"] / sections)
         assert rows[0]["vs_astropy"] > 0 and "vs_astropy" not in rows[1]
@@ -165,9 +168,9 @@ def test_generated_qdp_has_the_real_layout(bench_run, tmp_path):
     assert sum(len(s.table) for s in ours) == 200
     # numpy.loadtxt and pandas, as the benchmark calls them, read the same numbers as read_qdp.
     import numpy as np
-    import pandas as pd
     rates = np.concatenate([np.asarray(s.table["Rate"]) for s in ours])
     np.testing.assert_allclose(np.loadtxt(meta["path"], comments=("!", "NO", "READ"))[:, 3], rates)
+    pd = pytest.importorskip("pandas")
     frame = pd.read_csv(meta["path"], sep=r"\s+", comment="!", header=None, skiprows=meta["skip_lines"],
                         dtype="float64")
     np.testing.assert_allclose(frame[3].to_numpy(), rates)
