@@ -99,3 +99,90 @@ def machine_info():
         "executable": sys.executable,
         "packages": {name: _version(name) for name in packages},
     }
+
+
+# -- fresh child processes ------------------------------------------------------------------
+# Peak memory is only meaningful in a process that did nothing else before: the parent of a
+# benchmark has already read files, started services and built tables, so its high-water mark
+# hides the growth of one more operation. Every memory figure therefore comes from a child.
+HERE = os.path.dirname(os.path.abspath(__file__))
+_RESULT_MARK = "@@BENCH-RESULT@@ "
+
+
+def quiet_package():
+    """Set the package's logger to WARNING (it sets INFO and adds a handler at import)."""
+    import logging
+    import warnings
+    logging.getLogger("xrtprods_astro").setLevel(logging.WARNING)
+    warnings.simplefilter("ignore")
+
+
+def _status_kb(field, pid="self"):
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_mb(pid="self"):
+    """Current resident set size (VmRSS) of a process, in MB."""
+    return _status_kb("VmRSS", pid) / 1024.0
+
+
+def peak_mb(pid="self"):
+    """Peak resident set size (VmHWM) of a process, in MB."""
+    return _status_kb("VmHWM", pid) / 1024.0
+
+
+def reset_peak(pid="self"):
+    """Reset the peak RSS of a process to its current RSS; returns the baseline in MB.
+
+    Linux resets VmHWM when "5" is written to ``/proc/<pid>/clear_refs``. Where that is not possible the
+    baseline is the current peak, so the growth measured from it is a lower bound.
+    """
+    import gc
+    if pid == "self":
+        gc.collect()
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as handle:
+            handle.write("5")
+        return rss_mb(pid)
+    except OSError:
+        return peak_mb(pid)
+
+
+def cpu_seconds():
+    """User + system CPU time of this process (every thread), in s."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def in_child(module, func, timeout=900, **kwargs):
+    """Call ``module.func(**kwargs)`` in a fresh Python and return what it returned (JSON-able).
+
+    The child puts ``benchmarks/`` on its path, quiets the package's logging and prints its result as
+    one JSON line; a failure raises `RuntimeError` with the child's stderr.
+    """
+    import json
+    import subprocess
+    code = ("import sys, json; sys.path.insert(0, {here!r}); import _util; _util.quiet_package(); "
+            "import {module} as m; _util.quiet_package(); "
+            "r = m.{func}(**json.loads(sys.stdin.read())); print({mark!r} + json.dumps(r))"
+            ).format(here=HERE, module=module, func=func, mark=_RESULT_MARK)
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(kwargs), capture_output=True,
+                          text=True, timeout=timeout)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(_RESULT_MARK):
+            return json.loads(line[len(_RESULT_MARK):])
+    raise RuntimeError(f"{module}.{func} failed in a child process (exit {proc.returncode}):\n"
+                       f"{proc.stderr[-3000:]}")
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, rounded, or None."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None

@@ -1,160 +1,181 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Benchmark of batch runs and large downloads against the local service.
+Benchmark of batch runs (`xrtprods_astro.batch.BatchRun`) against the local service.
 
-1. Makespan of a batch of ``n_targets`` jobs of fixed duration with an active-job
-   limit, as a ratio to the ideal ``ceil(n_targets / max_active) * job_duration``.
-2. HTTP requests per job, from the service's own counters.
-3. Peak memory of downloading a large archive (Python allocations traced by
-   tracemalloc, and the growth of the process's peak RSS), against the archive's
-   size. The service runs in a subprocess for this part, so that its own copy of
-   the file does not count.
+The service runs in its own process (`_service.ServiceProcess`) and the batch in a
+fresh child process, so the child's CPU time (user + system, every thread) is the
+client's alone and its peak RSS growth is the batch's. Each target asks for a
+standard position and retrieves it and its archive.
 
-Run ``python benchmarks/bench_batch.py`` (``--quick`` for a smoke run); ``run()``
-returns the numbers as a dict.
+* **Scaling** (fast jobs): 10, 100, 1,000, 5,000 targets, jobs of
+  `FAST_JOB` s, `FAST_ACTIVE` active at most, polled every
+  `POLL_FRACTION` job durations. Reported per size: client CPU per target,
+  makespan and its ratio to the ideal, requests per job, state-file saves per
+  target and the cost of one state update (the wall time of ``_State.update``,
+  save included, measured by wrapping the methods of the state object in the
+  child). The sizes share a time budget (`BUDGET_S`); a run stopped by its
+  share still gives the cost of a state update at its full size, and its CPU
+  and requests per *finished* target (``timed_out`` and ``finished`` say so).
+* **Makespan**: `MAKESPAN_TARGETS` targets, jobs of `MAKESPAN_JOB` s,
+  `MAKESPAN_ACTIVE` active, against the ideal ``ceil(n / max_active) *
+  job_duration``; here the jobs are long enough for the client to keep up.
+
+Run ``python benchmarks/bench_batch.py [--quick]``; or import `run`.
 """
-import argparse
 import math
 import os
-import resource
-import socket
-import subprocess
+import statistics
 import sys
-import tarfile
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
-from astropy.table import Table
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _service import ServiceProcess  # noqa: E402
+from _util import in_child  # noqa: E402
 
-from xrtprods_astro.batch import BatchRun
-from xrtprods_astro.core import XRTProductsClass
-from xrtprods_astro.request import ProductRequest
-from xrtprods_astro.server.app import LocalService
-from xrtprods_astro.server.catalogue import CATALOGUE
-
-
-def _targets(n):
-    entries = [CATALOGUE[i % 9] for i in range(n)]
-    return Table({"name": [f"B{i:03d}" for i in range(n)], "ra": [e.ra for e in entries],
-                  "dec": [e.dec for e in entries]})
+SIZES = (10, 100, 1000, 5000)
+QUICK_SIZES = (5, 10)
+FAST_JOB, FAST_ACTIVE = 0.5, 20
+POLL_FRACTION = 0.1
+MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE = 100, 2.0, 10
+BUDGET_S = 240.0
+MIN_RUN_S = 10.0
 
 
-def bench_makespan(n_targets=100, job_duration=1.0, max_active=5, poll_interval=0.05, workdir=None):
-    """Run a batch; returns makespan, its ratio to the ideal, requests per job and the peak overlap."""
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp, \
-            LocalService(job_duration=job_duration, job_limit=max_active) as svc:
-        client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=poll_interval)
-        batch = BatchRun(_targets(n_targets), products={"standard_position": True},
-                         state_file=Path(tmp) / "state.json", dest_dir=Path(tmp) / "out", client=client,
-                         max_active=max_active, retrieve=["standard_position", "archive"])
-        start = time.perf_counter()
-        summary = batch.run()
-        makespan = time.perf_counter() - start
-        counts = svc.request_counts()
-        jobs = svc.store.jobs_of(svc.email)
-        events = sorted([(j.started, 1) for j in jobs] + [(j.started + j.duration, -1) for j in jobs],
-                        key=lambda e: (e[0], e[1]))
-        active = peak = 0
-        for _, step in events:
-            active += step
-            peak = max(peak, active)
-    ideal = math.ceil(n_targets / max_active) * job_duration
-    return {"n_targets": n_targets, "job_duration_s": job_duration, "max_active": max_active,
-            "poll_interval_s": poll_interval, "ok": int(sum(summary["status"] == "ok")),
-            "makespan_s": makespan, "ideal_s": ideal, "makespan_ratio": makespan / ideal,
-            "requests_per_job": sum(counts.values()) / n_targets,
-            "status_calls_per_job": counts.get("status", 0) / n_targets, "peak_active": peak,
-            "jobs_on_server": len(jobs)}
+# -- in the child process ----------------------------------------------------------------------
+def _instrument_state(record):
+    """Wrap the state-file methods of `xrtprods_astro.batch` to time every call; returns the names wrapped.
 
+    The harness must not change the library: it only wraps, in this child, what exists.
+    """
+    import functools
+    from xrtprods_astro import batch
+    state_cls = getattr(batch, "_State", None)
+    wrapped = []
+    for name in ("update", "save"):
+        method = getattr(state_cls, name, None)
+        if method is None:
+            continue
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _big_archive(path, size_mb):
-    """A valid tar.gz of ``size_mb`` MB of incompressible bytes, written in chunks."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    member = path.parent / "payload.bin"
-    with open(member, "wb") as handle:
-        for _ in range(size_mb):
-            handle.write(os.urandom(1 << 20))
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        tar.add(member, arcname="psf/payload.bin")
-    member.unlink()
-    return path.stat().st_size
-
-
-def bench_download(size_mb=100, workdir=None):
-    """Download a ``size_mb`` archive from a service in a subprocess; returns memory figures."""
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        tmp = Path(tmp)
-        port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "xrtprods_astro.server", "--port", str(port),
-                                 "--job-duration", "0", "--data-dir", str(tmp / "service")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            client = XRTProductsClass(server=f"http://127.0.0.1:{port}", email="demo@example.org")
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.count_active_jobs()
-                    break
-                except Exception:  # noqa: BLE001 - the service is still starting
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            entry = CATALOGUE[0]
-            job = client.submit(ProductRequest(name="big", ra=entry.ra, dec=entry.dec, get_targs=True,
-                                               centroid=True, use_sxps=False, pos_err=1,
-                                               standard_position=True))
-            job.wait(poll_interval=0.1, progress=False)
-            # The service keeps archives here and serves an existing one as is (server/archives.py).
-            size = _big_archive(tmp / "service" / "archives" / f"USERPROD_{job.job_id}" / "psf.tar.gz",
-                                size_mb)
-            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            tracemalloc.start()
+        def timed(*args, _method=method, _name=name, **kwargs):
             start = time.perf_counter()
-            path = client.download_archive(job.url, "psf", dest_dir=tmp / "dl")
-            seconds = time.perf_counter() - start
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            assert path.stat().st_size == size
-        finally:
-            proc.terminate()
-            proc.wait(10)
-    return {"archive_mb": size / 2**20, "download_s": seconds, "traced_peak_mb": peak / 2**20,
-            "traced_peak_over_size": peak / size, "peak_rss_growth_mb": (rss_after - rss_before) / 2**20}
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                record.setdefault(_name, []).append(time.perf_counter() - start)
+        setattr(state_cls, name, functools.wraps(method)(timed))
+        wrapped.append(f"_State.{name}")
+    return wrapped
 
 
-def run(quick=False, n_targets=None, job_duration=None, max_active=5, archive_mb=None):
-    """Run both benchmarks; ``quick`` shrinks them to a smoke test of a few seconds.
+def child_batch(url, email, n_targets, max_active, poll_interval, workdir, time_limit=None):
+    """Run one batch against ``url`` (stopping after ``time_limit`` s if given); returns client CPU,
+    wall time, memory and state-file figures."""
+    import _util
+    from astropy.table import Table
+    from xrtprods_astro.batch import BatchRun
+    from xrtprods_astro.core import XRTProductsClass
+    from xrtprods_astro.server.catalogue import CATALOGUE
+    calls = {}
+    wrapped = _instrument_state(calls)
+    entries = [CATALOGUE[i % 9] for i in range(n_targets)]
+    targets = Table({"name": [f"B{i:05d}" for i in range(n_targets)], "ra": [e.ra for e in entries],
+                     "dec": [e.dec for e in entries]})
+    baseline = _util.reset_peak()
+    cpu0, start = _util.cpu_seconds(), time.perf_counter()
+    client = XRTProductsClass(server=url, email=email, poll_interval=poll_interval)
+    batch = BatchRun(targets, products={"standard_position": True}, state_file=Path(workdir) / "state.json",
+                     dest_dir=Path(workdir) / "out", client=client, max_active=max_active,
+                     retrieve=["standard_position", "archive"])
+    summary = batch.run(timeout=time_limit)
+    wall, cpu = time.perf_counter() - start, _util.cpu_seconds() - cpu0
+    out = {"ok": int(sum(summary["status"] == "ok")), "wall_s": wall, "cpu_s": cpu,
+           "timed_out": bool(sum(summary["status"] == "timeout")),
+           "peak_growth_mb": _util.peak_mb() - baseline, "instrumented": wrapped}
+    for name, samples in calls.items():
+        tail = samples[-max(1, len(samples) // 10):]
+        out[f"{name}_calls"] = len(samples)
+        out[f"{name}_ms_median"] = statistics.median(samples) * 1000
+        out[f"{name}_ms_last_decile"] = statistics.mean(tail) * 1000
+        out[f"{name}_s_total"] = sum(samples)
+    return out
+
+
+# -- in the parent ---------------------------------------------------------------------------
+def _peak_active(jobs):
+    events = sorted([(s, 1) for s, d in jobs] + [(s + d, -1) for s, d in jobs], key=lambda e: (e[0], e[1]))
+    active = peak = 0
+    for _, step in events:
+        active += step
+        peak = max(peak, active)
+    return peak
+
+
+def run_one(n_targets, job_duration, max_active, poll_fraction=POLL_FRACTION, time_limit=None, workdir=None):
+    """One batch of ``n_targets`` against a fresh service process; returns its figures.
+
+    Per-target figures are per finished target when ``time_limit`` stopped the run."""
+    poll = job_duration * poll_fraction
+    with tempfile.TemporaryDirectory(prefix="xrtprods-bench-batch-", dir=workdir) as tmp:
+        with ServiceProcess(Path(tmp) / "service", job_duration=job_duration, job_limit=max_active) as svc:
+            raw = in_child("bench_batch", "child_batch", timeout=3600, url=svc.url, email=svc.email,
+                           n_targets=n_targets, max_active=max_active, poll_interval=poll,
+                           workdir=str(Path(tmp) / "client"), time_limit=time_limit)
+            counts = svc.request_counts()
+            jobs = svc.command("jobs")
+    done = max(raw["ok"], 1) if raw["timed_out"] else n_targets
+    ideal = math.ceil(done / max_active) * job_duration
+    result = {"n_targets": n_targets, "job_duration_s": job_duration, "max_active": max_active,
+              "poll_interval_s": poll, "poll_interval_job_durations": poll_fraction, **raw,
+              "time_limit_s": time_limit, "finished": raw["ok"],
+              "cpu_ms_per_target": raw["cpu_s"] * 1000 / done, "makespan_s": raw["wall_s"],
+              "ideal_s": ideal, "makespan_ratio": raw["wall_s"] / ideal,
+              "requests_per_job": sum(counts.values()) / done,
+              "status_calls_per_job": counts.get("status", 0) / done, "requests": counts,
+              "peak_active": _peak_active(jobs), "jobs_on_server": len(jobs)}
+    if "save_calls" in raw:
+        result["saves_per_target"] = raw["save_calls"] / done
+    if "update_calls" in raw:
+        result["update_ms_mean"] = raw["update_s_total"] * 1000 / raw["update_calls"]
+    return result
+
+
+def run(sizes=SIZES, budget_s=BUDGET_S, makespan=True, quick=False, workdir=None):
+    """Scaling runs sharing ``budget_s`` seconds, then the makespan run.
+
+    Each size gets an equal share of the budget left (what small sizes do not use goes to the larger
+    ones) as the time limit of its `~xrtprods_astro.batch.BatchRun.run`. A run stopped by its limit
+    still measures the cost of a state update at its full size (the state file holds every target from
+    the start); its CPU and requests are then per finished target, and ``timed_out`` says so.
 
     Returns
     -------
     dict
+        ``{"scaling": [run, ...], "not_run": [{"n_targets", "reason"}], "makespan": run or None,
+        "settings": {...}}``.
     """
-    n_targets = n_targets or (10 if quick else 100)
-    job_duration = job_duration or (0.3 if quick else 1.0)
-    archive_mb = archive_mb or (5 if quick else 100)
-    result = bench_makespan(n_targets, job_duration, max_active)
-    result.update(bench_download(archive_mb))
-    return result
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run")
-    args = parser.parse_args(argv)
-    result = run(quick=args.quick)
-    table = Table({"metric": list(result), "value": [f"{v:.3f}" if isinstance(v, float) else str(v)
-                                                     for v in result.values()]})
-    table.pprint(max_lines=-1, max_width=-1)
+    out = {"settings": {"sizes": list(sizes), "budget_s": budget_s, "fast_job_s": FAST_JOB,
+                        "fast_max_active": FAST_ACTIVE, "poll_interval_job_durations": POLL_FRACTION},
+           "scaling": [], "not_run": []}
+    start = time.perf_counter()
+    for k, n in enumerate(sizes):
+        left = budget_s - (time.perf_counter() - start)
+        if left < MIN_RUN_S:
+            out["not_run"].append({"n_targets": n, "reason": f"{max(left, 0):.0f} s left of the "
+                                   f"{budget_s:.0f} s budget"})
+            continue
+        out["scaling"].append(run_one(n, FAST_JOB, FAST_ACTIVE, time_limit=left / (len(sizes) - k),
+                                      workdir=workdir))
+    if makespan:
+        n, duration, active = (5, 0.3, 5) if quick else (MAKESPAN_TARGETS, MAKESPAN_JOB, MAKESPAN_ACTIVE)
+        out["makespan"] = run_one(n, duration, active, workdir=workdir)
+    else:
+        out["makespan"] = None
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    import json
+    quick = "--quick" in sys.argv
+    print(json.dumps(run(QUICK_SIZES if quick else SIZES, quick=quick), indent=1))

@@ -356,17 +356,3 @@ def test_foreign_state_file_is_refused(tmp_path):
     with pytest.raises(InvalidRequestError, match="state_file"):
         batch.run()
     assert state.read_text() == '{"something": "else"}'
-
-
-def test_benchmark_quick_mode_smoke(tmp_path):
-    import importlib.util
-    path = Path(__file__).parent.parent / "benchmarks" / "bench_batch.py"
-    spec = importlib.util.spec_from_file_location("bench_batch", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    result = bench.bench_makespan(n_targets=4, job_duration=0.2, max_active=2, workdir=tmp_path)
-    assert result["ok"] == result["jobs_on_server"] == 4
-    assert result["peak_active"] <= 2
-    assert result["ideal_s"] == pytest.approx(0.4)
-    assert result["makespan_ratio"] == pytest.approx(result["makespan_s"] / 0.4)
-    assert result["requests_per_job"] >= 4  # at least submit, status, retrieval and archive

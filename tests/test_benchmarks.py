@@ -1,16 +1,23 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
-"""Smoke test of benchmarks/run.py: the quick pieces run and the results have the promised structure.
+"""Smoke test of the benchmark harness (benchmarks/run.py --quick): every section runs and produces
+its fields, memory is measured in fresh processes, and the outputs are written.
 
-Timings are never asserted (the machine is shared); only shapes, counts and files.
+Timings are never asserted (the machine is shared); only shapes, counts, files and that memory
+growth is actually seen.
 """
 import importlib.util
 import json
+import logging
 import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+from xrtprods_astro.readers.qdp import read_qdp
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+REAL_CURVE = ROOT / "tests" / "data" / "real" / "jracusin__GRBfits" / "GRBs" / "GRB060403" / "curve.qdp"
 
 
 @pytest.fixture(scope="module")
@@ -23,96 +30,203 @@ def bench_run():
 
 @pytest.fixture(scope="module")
 def report(bench_run):
-    # Left out: import (one subprocess per sample; test_import_time runs one) and batch (the batch
-    # helper's benchmark, tested with it).
-    return bench_run.run_all(("qdp", "lcjson", "job"), repeats=1, quick=True)
+    level = logging.getLogger("xrtprods_astro").level
+    try:
+        yield bench_run.run_all(quick=True)
+    finally:
+        logging.getLogger("xrtprods_astro").setLevel(level)
 
 
-def _timing(entry):
-    assert set(entry) >= {"median", "min", "max", "n"}
-    assert entry["n"] == 1 and entry["min"] <= entry["median"] <= entry["max"] and entry["min"] > 0
+def _summary(entry):
+    assert set(entry) >= {"median", "min", "max", "n"} and entry["min"] <= entry["median"] <= entry["max"]
 
 
-def _theirs(entry):
-    """swifttools' figure: a timing if it is installed, else a skip note naming it."""
-    if "skipped" in entry:
-        assert "swifttools is not installed" in entry["skipped"]
-        return False
-    _timing(entry)
-    return True
-
-
-def test_machine_and_options(report):
+def test_machine_options_and_load(bench_run, report):
     machine = report["machine"]
     assert machine["cores"] >= 1 and machine["python"].startswith(("CPython", "PyPy"))
     assert machine["packages"]["astropy"] and machine["packages"]["xrtprods_astro"]
-    assert report["options"] == {"repeats": 1, "quick": True,
-                                 "sections": ["qdp", "lcjson", "job"]}
-    assert set(report["section_seconds"]) == set(report["results"])
+    assert report["options"] == {"quick": True, "sections": list(bench_run.SECTIONS)}
+    assert set(report["results"]) == set(report["section_seconds"]) == set(bench_run.SECTIONS)
+    assert set(report["load"]) == set(bench_run.SECTIONS) | {"end"}
 
 
-def test_import_time(bench_run):
-    import bench_import
-    assert bench_import.MODULES == {"xrtprods_astro": "xrtprods_astro",
-                                    "swifttools": "swifttools.ukssdc.xrt_prods"}
-    ms = bench_import.import_time("xrtprods_astro")
-    assert isinstance(ms, float) and ms > 0
-
-
-def test_qdp_and_lcjson_sections(report):
+def test_qdp_section(report):
     qdp = report["results"]["qdp"]
-    assert [r["rows_per_section"] for r in qdp] == [100, 1000]
-    assert all(r["ratio"] > 0 and r["file_kb"] > 0 for r in qdp)
-    lcjson = report["results"]["lcjson"]
-    assert [r["rows_per_dataset"] for r in lcjson] == [100, 1000]
-    for r in lcjson:
-        _timing(r["ours"])
-        assert _theirs(r["swifttools"]) == ("ratio" in r)
+    for layout, sections in (("single", 1), ("multi", 4)):
+        rows = qdp[layout]
+        assert [r["rows"] for r in rows] == [1000, 2000] and all(r["sections"] == sections for r in rows)
+        for r in rows:
+            for reader in ("xrtprods", "numpy", "pandas"):
+                if reader == "pandas" and "skipped" in r[reader]:  # pandas comes with the bench extra
+                    assert "pandas is not installed" in r[reader]["skipped"] and "vs_pandas" not in r
+                    continue
+                assert r[reader]["rows_read"] == r["rows"] and r[reader]["us_per_row"] > 0
+                assert r[reader]["peak_growth_mb"] >= 0
+            assert r["vs_numpy"] > 0 and r.get("vs_pandas", 1) > 0 and r["memory_over_file"] >= 0
+        # astropy_max_rows is 1000 in a quick run: run at 1000 rows, skipped with a reason above.
+        assert rows[0]["astropy"]["ms_per_table"] == pytest.approx(rows[0]["astropy"]["ms"] / sections)
+        assert rows[0]["vs_astropy"] > 0 and "vs_astropy" not in rows[1]
+        assert "not run above 1000 rows" in rows[1]["astropy"]["skipped"]
+        assert qdp[layout + "_per_row_growth"] > 0
 
 
-def test_job_section_counts_requests(report):
+def test_batch_section(report):
+    batch = report["results"]["batch"]
+    runs = batch["scaling"] + [batch["makespan"]]
+    assert [r["n_targets"] for r in runs] == [5, 10, 5] and batch["not_run"] == []
+    for r in runs:
+        assert r["ok"] == r["finished"] == r["n_targets"] == r["jobs_on_server"] and not r["timed_out"]
+        assert r["cpu_ms_per_target"] > 0 and r["makespan_ratio"] > 0 and r["peak_active"] <= r["max_active"]
+        assert r["poll_interval_job_durations"] == pytest.approx(r["poll_interval_s"] / r["job_duration_s"])
+        # Each job: one submission, one position and one archive at least, and some status calls.
+        assert r["requests"]["submit"] == r["requests"]["psf"] == r["requests"]["archive"] == r["n_targets"]
+        assert r["requests_per_job"] > 3 and r["status_calls_per_job"] >= 1
+        assert r["instrumented"] == ["_State.update", "_State.save"]
+        assert r["update_calls"] >= r["n_targets"] and r["update_ms_mean"] > 0 and r["saves_per_target"] >= 1
+
+
+def test_batch_sizes_share_the_budget(bench_run, monkeypatch):
+    import types
+    import bench_batch
+    clock, limits = [0.0], []
+
+    def fake_run_one(n, duration, active, time_limit=None, workdir=None):
+        limits.append(time_limit)
+        clock[0] += time_limit * (2 if n in (100, 1000) else 1)  # 100 and 1000 overrun their share
+        return {"n_targets": n}
+    monkeypatch.setattr(bench_batch, "run_one", fake_run_one)
+    monkeypatch.setattr(bench_batch, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    out = bench_batch.run(sizes=(10, 100, 1000, 5000), budget_s=100, makespan=False)
+    # An equal share of what is left for each size still to run; nothing left for 5000.
+    assert limits == [25, 25, 12.5]
+    assert [r["n_targets"] for r in out["scaling"]] == [10, 100, 1000]
+    assert out["not_run"] == [{"n_targets": 5000, "reason": "0 s left of the 100 s budget"}]
+    assert out["makespan"] is None
+
+
+def test_job_section(report):
     job = report["results"]["job"]
-    assert job["settings"]["job_duration_s"] == 0
     ours = job["ours"]
-    _timing(ours["job"])
-    # submit, one status poll (job_duration 0: complete at once), then light curve, fits and position.
-    assert ours["job_requests"] == {"submit": 1, "status": 1, "lc": 1, "spec": 1, "psf": 1}
-    assert ours["job_requests_total"] == 5
-    # First retrieval of a finished job: three data calls; repeating it is served from the cache.
-    assert ours["first_retrieval_requests"] == 3 and ours["repeat_retrieval_requests"] == 0
-    assert ours["returns"].startswith("LightCurve (") and "Table" in ours["returns"]
-    if _theirs(job["swifttools"].get("job", job["swifttools"])):
-        assert job["swifttools"]["repeat_retrieval_requests"] >= 3
+    _summary(ours["cpu_ms"])
+    _summary(ours["cache_hit_cpu_ms"])
+    # submit, a status call, and one call per data product: lc, spec, three positions, source list.
+    assert ours["requests_per_job"] == 8
+    assert set(ours["requests"]) == {"submit", "status", "lc", "spec", "psf", "enh", "xastrom", "sourceDet"}
+    theirs = job["swifttools"]
+    if "skipped" in theirs:
+        assert "swifttools is not installed" in theirs["skipped"] and "ratio" not in job
+    else:
+        _summary(theirs["cpu_ms"])
+        assert theirs["requests"]["lc"] == ours["requests"]["lc"] and job["ratio"] > 0
 
 
-def test_outputs(bench_run, report, tmp_path):
-    rows = bench_run.rows(report)
-    assert {r[0] for r in rows} >= {"QDP light curve", "getLCData to tables", "complete job",
-                                    "cache"}
-    assert all(len(r) == 6 for r in rows)
-    md = bench_run.write(report, tmp_path / "r.md", make_plot=False)
-    assert [p.suffix for p in md] == [".md", ".json"]
-    text = md[0].read_text()
-    assert "| complete job |" in text and "cores" in text and report["machine"]["date"] in text
-    assert json.loads(md[1].read_text())["results"]["job"]["ours"]["job_requests_total"] == 5
-    rst = bench_run.write(report, tmp_path / "r.rst", make_plot=False)[0].read_text()
-    assert ".. list-table::" in rst and "   * - complete job" in rst
-    from astropy.table import Table
-    table = Table.read(bench_run.write(report, tmp_path / "r.ecsv", make_plot=False)[0], format="ascii.ecsv")
-    assert table.colnames == ["benchmark", "case", "ours_ms", "alternative_ms", "ratio", "note"]
-    assert len(table) == len(rows) and table.meta["machine"]["cores"] == report["machine"]["cores"]
-    with pytest.raises(ValueError, match="must end in .md, .rst or .ecsv"):
-        bench_run.write(report, tmp_path / "r.txt")
+def test_import_section(report):
+    imp = report["results"]["import"]
+    _summary(imp["xrtprods_astro"])
+    assert imp["xrtprods_astro"]["statement"] == "from xrtprods_astro import XRTProducts"
+    for key in ("cli_help", "cli_status", "python_startup"):
+        _summary(imp[key])
+    assert ("ratio" in imp) == ("median" in imp["swifttools"])
 
 
-def test_plot(bench_run, report, tmp_path):
-    pytest.importorskip("matplotlib")
-    path = bench_run.plot(report, tmp_path / "r.png")
-    assert path is not None and path.stat().st_size > 1000
+def test_download_and_service_sections(report):
+    dl = report["results"]["download"]
+    assert dl["archive_mb"] > 3 and dl["ours"]["s"] > 0 and dl["ours"]["peak_mb"] > 0
+    assert dl["service_peak_growth_mb"] >= 0 and dl["service_memory_over_archive"] >= 0
+    if "s" in dl["curl"]:
+        assert dl["curl"]["peak_mb"] > 0 and dl["ratio"] > 0
+    svc = report["results"]["service"]
+    assert svc["connections"] == 8 and svc["requests"] == 24
+    assert svc["stalls"] + svc["errors"] <= svc["requests"] and svc["median_ms"] > 0
+
+
+def test_memory_growth_is_seen_in_a_fresh_child(bench_run, tmp_path):
+    # The old harness measured in the parent, whose earlier peak hid every growth (always 0).
+    import bench_qdp
+    import _util
+    meta = bench_qdp.make_file(tmp_path / "big.qdp", 100_000, 1)
+    raw = _util.in_child("bench_qdp", "child_read", reader="numpy", path=meta["path"], sections=1,
+                         skip_lines=meta["skip_lines"], repeats=1)
+    assert raw["rows_read"] == 100_000
+    assert raw["peak_growth_mb"] > 100_000 * 6 * 8 / 2**20  # at least the float64 array it returns
+
+
+def test_child_failure_names_the_function(bench_run):
+    import _util
+    with pytest.raises(RuntimeError, match="bench_qdp.child_read failed in a child process"):
+        _util.in_child("bench_qdp", "child_read", reader="nope", path="x", sections=1, skip_lines=[])
+
+
+def test_generated_qdp_has_the_real_layout(bench_run, tmp_path):
+    import bench_qdp
+    real = read_qdp(REAL_CURVE)
+    meta = bench_qdp.make_file(tmp_path / "multi.qdp", 200, 4)
+    ours = read_qdp(meta["path"])
+    assert [s.label for s in ours] == [s.label for s in real]
+    assert [s.names for s in ours] == [s.names for s in real]
+    assert ours.header == real.header
+    assert sum(len(s.table) for s in ours) == 200
+    # numpy.loadtxt and pandas, as the benchmark calls them, read the same numbers as read_qdp.
+    import numpy as np
+    rates = np.concatenate([np.asarray(s.table["Rate"]) for s in ours])
+    np.testing.assert_allclose(np.loadtxt(meta["path"], comments=("!", "NO", "READ"))[:, 3], rates)
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(meta["path"], sep=r"\s+", comment="!", header=None, skiprows=meta["skip_lines"],
+                        dtype="float64")
+    np.testing.assert_allclose(frame[3].to_numpy(), rates)
+    lines = Path(meta["path"]).read_text().splitlines()
+    assert [lines[i].split()[0] for i in meta["skip_lines"][-4:]] == ["READ", "NO", "NO", "NO"]
+    with pytest.raises(ValueError, match="sections: 2 is not allowed; allowed: 1, 4"):
+        bench_qdp.make_file(tmp_path / "x.qdp", 10, 2)
+
+
+def test_targets_table(bench_run, report):
+    checks = bench_run.targets(report)
+    assert {c["item"] for c in checks} == {1, 2, 3, 4, 5, 6}
+    for c in checks:
+        assert c["status"] in ("pass", "miss", "n/a")
+        if c["target"] is not None and c["ratio"] is not None:
+            limit = float(c["target"].split()[-1])
+            assert c["status"] == ("pass" if c["ratio"] <= limit else "miss")
+    measures = " ".join(c["measure"] for c in checks)
+    for text in ("numpy.loadtxt", "astropy per table", "state-file cost per update", "makespan / ideal",
+                 "/ swifttools", "cache hit", "xrtprods --help", "xrtprods status", "/ curl",
+                 "concurrent connections"):
+        assert text in measures
+
+
+def test_outputs_and_docs(bench_run, report, tmp_path):
+    paths = bench_run.write(report, tmp_path / "out")
+    assert [p.name for p in paths] == ["results.json", "results.md", "results.rst"]
+    saved = json.loads(paths[0].read_text())
+    assert saved["results"]["job"]["ours"]["requests_per_job"] == 8 and saved["targets"]
+    md = paths[1].read_text()
+    assert "## Targets" in md and "## QDP scaling" in md and "## Batch scaling" in md
+    assert report["machine"]["date"] in md and "Load average" in md
+    assert ".. list-table::" in paths[2].read_text()
+    docs = tmp_path / "performance.rst"
+    docs.write_text(f"Intro\n\n{bench_run.DOCS_BEGIN}\nOLD RESULTS\n{bench_run.DOCS_END}\n\nCaveats\n")
+    bench_run.update_docs(report, docs)
+    text = docs.read_text()
+    assert text.startswith("Intro\n") and text.endswith("\nCaveats\n") and "OLD RESULTS" not in text
+    assert "QDP scaling" in text and text.count(bench_run.DOCS_BEGIN) == 1
+    with pytest.raises(ValueError, match="markers"):
+        bench_run.update_docs(report, paths[1])
+
+
+def test_from_json_writes_the_same_tables(bench_run, report, tmp_path):
+    first = bench_run.write(report, tmp_path / "a")
+    assert bench_run.main(["--from-json", str(first[0]), "--output-dir", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "results.md").read_text() == first[1].read_text()
+
+
+def test_logging_is_quiet(report):
+    assert logging.getLogger("xrtprods_astro").getEffectiveLevel() >= logging.WARNING
 
 
 def test_cli_rejects_unknown_section(bench_run, capsys):
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "qdp,speed"])
-    assert "speed not known; allowed: import, qdp, lcjson, job, batch" in capsys.readouterr().err
+    assert "speed not known; allowed: import, qdp, lcjson, job, batch, download, service" in \
+        capsys.readouterr().err
     assert str(BENCH) in sys.path

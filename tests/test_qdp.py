@@ -213,22 +213,6 @@ def test_find_default_and_repr():
     assert "rows=3" in repr(qdp.find("pc DATA"))
 
 
-def test_benchmark_module_runs_and_agrees_with_astropy():
-    # Only the benchmark's plumbing is checked here (no timing assertions).
-    import importlib.util
-    path = pathlib.Path(__file__).parent.parent / "benchmarks" / "bench_qdp.py"
-    spec = importlib.util.spec_from_file_location("bench_qdp", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rows = bench.run(repeats=1, sizes=(20,))
-    assert [r["rows_per_section"] for r in rows] == [20]
-    assert rows[0]["ours_ms"] > 0 and rows[0]["astropy_ms"] > 0
-    assert "rows/section" in bench.format_table(rows)
-    qdp = read_qdp(bench.make_file(20))
-    assert qdp.labels == ["WT data", "PC data", "PC Upper limit"]
-    assert all(len(s) == 20 and len(s.names) == 15 for s in qdp)
-
-
 def test_named_flag_says_where_names_come_from():
     text = ("READ TERR 1 2\n! PC data\n1 1 -1 2 0.1 -0.1\nNO NO NO NO NO NO\n! Upper limit\n"
             "3 1 -1 4 0 0\n")
