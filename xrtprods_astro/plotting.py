@@ -126,12 +126,13 @@ def _upper_limit_handler():
 
 def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True, modes=None,
                     time_axis="since_t0", nosys=False, incbad=False):
-    """Plot a Swift-XRT light curve: rates (or fluxes) per mode, upper limits and hardness ratio.
+    """Plot a Swift-XRT light curve: rates or fluxes per mode, upper limits and hardness ratio.
 
     The title is the target's name (the job id is in small print in the
     corner); the time axis label gives T0 in UTC and Swift MET; the count-rate
-    (or, for a flux light curve, the flux) label gives the energy band and the hardness-ratio label both bands (from
-    the request, else the UKSSDC defaults 0.3-10, 0.3-1.5 and 1.5-10 keV).
+    (or, for a flux light curve, the flux) label gives the energy band and
+    the hardness-ratio label both bands (from the request, else the UKSSDC
+    defaults 0.3-10, 0.3-1.5 and 1.5-10 keV).
     Upper limits are downward arrows, in the legend too.
 
     Parameters
