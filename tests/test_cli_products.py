@@ -362,3 +362,14 @@ def test_table_for_file_writes_sky_coordinates_as_ra_dec_degrees(tmp_path):
         other.write(tmp_path / name, format=fmt)
         back = Table.read(tmp_path / name)
         assert back.colnames == other.colnames and back["where_dec"].unit == u.deg
+
+
+def test_quiet_prints_the_result_only_when_no_file_was_asked_for(capsys, tmp_path,
+                                                                 xrtprods_service, full_job):
+    code, out, err = run(capsys, *on(xrtprods_service, "-q", "position", full_job.job_id))
+    assert code == cli.EXIT_OK and len(out.splitlines()) == 3 and err == ""
+    code, out, err = run(capsys, *on(xrtprods_service, "-q", "position", full_job.job_id,
+                                     "-o", tmp_path / "p.ecsv"))
+    assert code == cli.EXIT_OK and out == "" and (tmp_path / "p.ecsv").is_file()
+    code, out, err = run(capsys, *on(xrtprods_service, "-q", "spectrum", full_job.job_id))
+    assert code == cli.EXIT_OK and out.split()[:3] == ["interval", "mode", "model"] and err == ""

@@ -442,7 +442,7 @@ def _cmd_lightcurve(args, out, err):
     if not args.quiet:
         err.write(f"Light curve of job {job.job_id}: datasets "
                   f"{', '.join(f'{n} ({len(t)})' for n, t in lc.items())}\n")
-        out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
+    _print_table(table, args, out)
     if args.output:
         _write_table(table, args.output, fmt, args, err)
     if args.plot:
@@ -545,8 +545,13 @@ def _overlays(job, err, sources=True):
     return found, positions
 
 
+def _quiet(args):
+    """-q keeps standard output for the result asked for: nothing when it went to files."""
+    return args.quiet and any(getattr(args, name, None) for name in ("output", "plot", "dest"))
+
+
 def _print_table(table, args, out):
-    if not args.quiet:
+    if not _quiet(args):
         out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
 
 
@@ -664,7 +669,7 @@ def _cmd_position(args, out, err):
             if len(kinds) == 1:
                 raise
             failures.append(str(exc))   # with --kind all, the other kinds are still shown
-    for pos in positions:
+    for pos in positions if not _quiet(args) else ():
         out.write(_position_line(pos) + "\n")
     for text in failures:
         err.write(f"xrtprods: error: {text}\n")
@@ -832,10 +837,10 @@ def _cmd_sources(args, out, err):
     if not args.quiet:
         err.write(f"Sources of job {job.job_id}{_target(job)}: "
                   f"{', '.join(f'{b} ({len(t)})' for b, t in lists.items()) or 'no band'}\n")
-        if len(table):
-            _print_table(table[[c for c in _SOURCE_SHOWN if c in table.colnames]], args, out)
-        else:
-            out.write("No source detected.\n")
+    if len(table):
+        _print_table(table[[c for c in _SOURCE_SHOWN if c in table.colnames]], args, out)
+    elif not _quiet(args):
+        out.write("No source detected.\n")
     if args.output:
         _write_table(table, args.output, fmt, args, err)
     if args.plot:
