@@ -373,3 +373,28 @@ def test_quiet_prints_the_result_only_when_no_file_was_asked_for(capsys, tmp_pat
     assert code == cli.EXIT_OK and out == "" and (tmp_path / "p.ecsv").is_file()
     code, out, err = run(capsys, *on(xrtprods_service, "-q", "spectrum", full_job.job_id))
     assert code == cli.EXIT_OK and out.split()[:3] == ["interval", "mode", "model"] and err == ""
+
+
+@pytest.mark.parametrize("command", ["spectrum", "position", "image", "sources"])
+def test_product_command_help_says_what_and_shows_an_example(capsys, command):
+    code, out, err = run(capsys, command, "--help")
+    assert code == 0 and f"xrtprods {command} 123456" in out and "--output" in out
+    code, out, err = run(capsys, "--help")
+    assert command in out
+
+
+def test_spectrum_without_a_spectrum_or_a_fit_is_exit_code_1(capsys, tmp_path, monkeypatch,
+                                                             xrtprods_service, full_job):
+    from xrtprods_astro.readers.spectrum import read_spectral_fits
+    answers = iter([{"T0": 608713541.952, "NoSpectrum": 1},
+                    {"T0": 608713541.952, "rnames": ["interval0"], "interval0": {"NOSPEC": 1}}])
+    monkeypatch.setattr(XRTJob, "spectral_fits", lambda self, **kw: read_spectral_fits(next(answers)))
+    code, out, err = run(capsys, *on(xrtprods_service, "spectrum", full_job.job_id))
+    assert code == cli.EXIT_FAILURE and out == "" and "could make no spectrum (NoSpectrum)" in err
+    path = tmp_path / "fits.ecsv"
+    code, out, err = run(capsys, *on(xrtprods_service, "spectrum", full_job.job_id, "-o", path,
+                                     "--plot", tmp_path / "f.png"))
+    assert code == cli.EXIT_FAILURE
+    assert "no fit succeeded (status: no spectrum); nothing plotted" in err
+    assert "no spectrum" in out and not (tmp_path / "f.png").exists()
+    assert list(Table.read(path)["status"]) == ["no spectrum"]   # written all the same, saying why

@@ -25,7 +25,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 from astropy.utils.exceptions import AstropyWarning
 
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
@@ -598,15 +597,17 @@ def _cmd_spectrum(args, out, err):
             for mode, files in products.modes.items():
                 paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]
                 out.write(f"{interval} {mode}: {' '.join(str(p) for p in paths)}\n")
+    if not ok.any():
+        # The table and spectra are written all the same: they say why.
+        raise ProductNotReadyError(f"job {job.job_id}: no fit succeeded (status: "
+                                   f"{', '.join(sorted(set(fits['status'])))})"
+                                   + ("; nothing plotted" if args.plot else ""))
     if args.plot:
-        if not ok.any():
-            raise ProductNotReadyError(f"job {job.job_id}: no fit succeeded, so there is nothing to plot "
-                                       f"(status: {', '.join(sorted(set(fits['status'])))})")
         _pyplot(args)
         from .plotting import plot_spectral_fits
         fig, _ = plot_spectral_fits(fits, x=args.x)
         _save_plot(fig, args, err)
-    return EXIT_OK if ok.any() else EXIT_FAILURE
+    return EXIT_OK
 
 
 # position
@@ -621,8 +622,7 @@ def _position_table(positions, job):
     found = np.array([bool(p) for p in positions])
 
     def masked(values, unit, fmt):
-        return MaskedColumn([v if ok else 0.0 for v, ok in zip(values, found)], mask=~found, unit=unit,
-                            format=fmt)
+        return MaskedColumn(values, mask=~found, unit=unit, format=fmt)
 
     table = Table()
     table["kind"] = [p.kind for p in positions]
