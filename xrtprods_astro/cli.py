@@ -24,6 +24,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import numpy as np
 from astropy.utils.exceptions import AstropyWarning
 
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
@@ -445,39 +446,437 @@ def _cmd_download(args, out, err):
 
 
 def _cmd_lightcurve(args, out, err):
-    fmt = None
-    if args.output:
-        suffix = Path(args.output).suffix.lower()
-        if suffix not in (".ecsv", ".fits", ".fit", ".fts"):
-            raise InvalidRequestError(f"--output: {Path(args.output).name!r} must end in .ecsv or .fits")
-        fmt = "ascii.ecsv" if suffix == ".ecsv" else "fits"
+    fmt = _table_format(args.output)
+    _plot_format(args.plot)
     job = _job(args)
+    _require(job, "lightcurve")
     lc = job.lightcurve(nosys=args.nosys, incbad=args.incbad)
     if args.dataset:
         table = lc[args.dataset]
     else:
-        table = lc.combined("rate", nosys=args.nosys, incbad=args.incbad)
+        # A flux light curve (erg/cm2/s) has flux datasets, not rate ones.
+        table = lc.combined(lc.meta.get("quantity") or "rate", nosys=args.nosys, incbad=args.incbad)
     if not args.quiet:
         err.write(f"Light curve of job {job.job_id}: datasets "
                   f"{', '.join(f'{n} ({len(t)})' for n, t in lc.items())}\n")
-        out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
+    _print_table(table, args, out)
     if args.output:
-        path = Path(args.output)
-        table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
-        err.write(f"Wrote {path}\n")
+        _write_table(table, args.output, fmt, args, err)
     if args.plot:
-        import matplotlib
-        if not args.show:
-            matplotlib.use("Agg")
+        _pyplot(args)
         fig, _ = lc.plot(nosys=args.nosys, incbad=args.incbad)
-        fig.savefig(args.plot)
-        err.write(f"Wrote {args.plot}\n")
-        if args.show:
-            import matplotlib.pyplot as plt
-            plt.show()
+        _save_plot(fig, args, err)
+    return EXIT_OK
+
+
+# Shared by the product commands (lightcurve, spectrum, position, image, sources).
+
+def _bad_option(text):
+    """A usage error (exit 2) about an option, said in one line."""
+    return InvalidRequestError([], header=text)
+
+
+_TABLE_FORMATS = {".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits", ".fts": "fits"}
+
+
+def _table_format(path):
+    """The astropy format of an ``--output`` table, checked before the service is asked anything."""
+    if path is None:
+        return None
+    suffix = Path(path).suffix.lower()
+    if suffix not in _TABLE_FORMATS:
+        raise _bad_option(f"--output: {Path(path).name!r} must end in .ecsv or .fits")
+    return _TABLE_FORMATS[suffix]
+
+
+def _plot_format(path):
+    """Check a ``--plot`` file name against the formats matplotlib writes (e.g. .png, .pdf)."""
+    if path is None:
+        return
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise _bad_option("--plot needs matplotlib: pip install 'xrtprods_astro[plot]'") from None
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in known:
+        raise _bad_option(f"--plot: {Path(path).name!r} must end in one of "
+                          f"{', '.join('.' + k for k in sorted(known))}")
+
+
+def _write_table(table, path, fmt, args, err):
+    path = Path(path)
+    if path.exists() and not args.overwrite:
+        raise FileExistsError(f"{path} exists; add --overwrite to replace it")
+    table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
+    err.write(f"Wrote {path}\n")
+
+
+def _pyplot(args):
+    """pyplot, drawing into files only unless ``--show`` asks for a window."""
+    import matplotlib
+    if not args.show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_plot(fig, args, err):
+    plt = _pyplot(args)
+    fig.savefig(args.plot)
+    err.write(f"Wrote {args.plot}\n")
+    if args.show:
+        plt.show()
+    else:
+        plt.close(fig)
+
+
+def _require(job, key):
+    """Fail plainly (exit 1) when the job was not asked for a product, before asking its status."""
+    if job.products and key not in job.products:
+        raise ProductNotReadyError(f"job {job.job_id} has no {PRODUCTS[key].label} (not requested; "
+                                   f"it has: {', '.join(PRODUCTS[k].label for k in job.products)})")
+
+
+def _target(job):
+    name = job._name_target({}).get("target")
+    return f" ({name})" if name else ""
+
+
+def _overlays(job, err, sources=True):
+    """What an image plot can mark from this job: its source list and the positions found.
+
+    A product that failed or is still running is left out with a warning: the plot is still made.
+    """
+    found, positions = None, []
+    for key in job.products:
+        if not (PRODUCTS[key].position or (sources and key == "source_detection")):
+            continue
+        try:
+            if key == "source_detection":
+                found = job.source_list()
+            else:
+                positions.append(job.position(key.replace("_position", "")))
+        except (ProductNotReadyError, ReaderError) as exc:
+            err.write(f"xrtprods: warning: {exc}; not drawn\n")
+    return found, positions
+
+
+def _quiet(args):
+    """-q keeps standard output for the result asked for: nothing when it went to files."""
+    return args.quiet and any(getattr(args, name, None) for name in ("output", "plot", "dest"))
+
+
+def _print_table(table, args, out):
+    if not _quiet(args):
+        out.write("\n".join(table.pformat(max_lines=args.max_lines, max_width=-1)) + "\n")
+
+
+# spectrum
+
+#: Parameters printed by ``xrtprods spectrum`` (each with its errors), when any row has a value.
+_FIT_SHOWN = ("nh", "gamma", "kt", "obs_flux", "unabs_flux")
+
+
+def _fit_summary(fits):
+    """The fit table's columns a reader wants first: who, exposure, parameters with errors, fit stat."""
+    from astropy.table import Table
+    from .display import set_display_formats
+    keep = [c for c in ("interval", "mode", "model", "exposure") if c in fits.colnames]
+    for name in _FIT_SHOWN:
+        if name in fits.colnames and (~np.ma.getmaskarray(fits[name])).any():
+            keep += [c for c in (name, f"{name}_err_neg", f"{name}_err_pos") if c in fits.colnames]
+    keep += [c for c in ("cstat", "dof", "status") if c in fits.colnames]
+    shown = Table(fits[keep], copy=True, meta={})
+    for name in shown.colnames:
+        shown[name].info.format = None
+    return set_display_formats(shown)
+
+
+def _cmd_spectrum(args, out, err):
+    fmt = _table_format(args.output)
+    _plot_format(args.plot)
+    job = _job(args)
+    _require(job, "spectrum")
+    fits = job.spectral_fits()
+    ok = (np.asarray(fits["status"]) == "ok") if len(fits) else np.zeros(0, bool)
+    if not args.quiet:
+        intervals = list(dict.fromkeys(np.asarray(fits["interval"]).tolist()))
+        err.write(f"Spectral fits of job {job.job_id}{_target(job)}: {len(fits)} row(s), "
+                  f"{int(ok.sum())} fitted; intervals: {', '.join(intervals) or 'none'}\n")
+    if fits.meta.get("no_spectrum") or not len(fits):
+        raise ProductNotReadyError(f"job {job.job_id}: the service could make no spectrum (NoSpectrum)")
+    _print_table(_fit_summary(fits), args, out)
+    if args.output:
+        _write_table(fits, args.output, fmt, args, err)
+    if args.dest:
+        spectra = job.spectra(args.dest, overwrite=args.overwrite)
+        for interval, products in spectra.items():
+            for mode, files in products.modes.items():
+                paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]
+                out.write(f"{interval} {mode}: {' '.join(str(p) for p in paths)}\n")
+    if not ok.any():
+        # The table and spectra are written all the same: they say why.
+        raise ProductNotReadyError(f"job {job.job_id}: no fit succeeded (status: "
+                                   f"{', '.join(sorted(set(fits['status'])))})"
+                                   + ("; nothing plotted" if args.plot else ""))
+    if args.plot:
+        _pyplot(args)
+        from .plotting import plot_spectral_fits
+        fig, _ = plot_spectral_fits(fits, x=args.x)
+        _save_plot(fig, args, err)
+    return EXIT_OK
+
+
+# position
+
+_POSITION_KINDS = ("standard", "enhanced", "astrometric")
+
+
+def _position_table(positions, job):
+    """One row per position kind: ra/dec in degrees and sexagesimal, err90 in arcsec, or the reason."""
+    from astropy import units as u
+    from astropy.table import MaskedColumn, Table
+    found = np.array([bool(p) for p in positions])
+
+    def masked(values, unit, fmt):
+        return MaskedColumn(values, mask=~found, unit=unit, format=fmt)
+
+    table = Table()
+    table["kind"] = [p.kind for p in positions]
+    table["found"] = found
+    table["ra"] = masked([p.coord.ra.deg if p else 0.0 for p in positions], u.deg, "{:.5f}")
+    table["dec"] = masked([p.coord.dec.deg if p else 0.0 for p in positions], u.deg, "{:.5f}")
+    table["ra_hms"] = [p.coord.ra.to_string(u.hour, sep=":", precision=2) if p else "" for p in positions]
+    table["dec_dms"] = [p.coord.dec.to_string(u.deg, sep=":", precision=1, alwayssign=True) if p else ""
+                        for p in positions]
+    table["err90"] = masked([p.err90.to_value(u.arcsec) if p else 0.0 for p in positions], u.arcsec,
+                            "{:.2f}")
+    table["from_sxps"] = [bool(p.from_sxps) for p in positions]
+    table["reason"] = [p.reason or "" for p in positions]
+    table.meta = job._name_target({"job_id": job.job_id, "frame": "icrs"})
+    return table
+
+
+def _position_line(pos):
+    from astropy import units as u
+    if not pos:
+        return f"{pos.kind:<11}  no position: {pos.reason}"
+    origin = f", from {pos.which_sxps or 'SXPS'}" if pos.from_sxps else ""
+    return (f"{pos.kind:<11}  {pos.coord.to_string('hmsdms', precision=2)}  "
+            f"(RA, Dec = {pos.coord.ra.deg:.5f}, {pos.coord.dec.deg:+.5f} deg)  "
+            f"err90 = {pos.err90.to_value(u.arcsec):.2f} arcsec{origin}")
+
+
+def _cmd_position(args, out, err):
+    fmt = _table_format(args.output)
+    job = _job(args)
+    if args.kind == "all":
+        kinds = [k for k in _POSITION_KINDS if f"{k}_position" in job.products]
+        if not kinds:
+            raise ProductNotReadyError(f"job {job.job_id} has no position (not requested; it has: "
+                                       f"{', '.join(PRODUCTS[k].label for k in job.products) or 'none'})")
+    else:
+        kinds = [args.kind]
+        _require(job, f"{args.kind}_position")
+    positions, failures = [], []
+    for kind in kinds:
+        try:
+            positions.append(job.position(kind))
+        except ProductNotReadyError as exc:
+            if len(kinds) == 1:
+                raise
+            failures.append(str(exc))   # with --kind all, the other kinds are still shown
+    for pos in positions if not _quiet(args) else ():
+        out.write(_position_line(pos) + "\n")
+    for text in failures:
+        err.write(f"xrtprods: error: {text}\n")
+    if args.output and positions:
+        _write_table(_position_table(positions, job), args.output, fmt, args, err)
+    missing = [p.kind for p in positions if not p]
+    if missing:
+        err.write(f"xrtprods: error: job {job.job_id}: no {' and no '.join(missing)} position "
+                  "(the reason is above)\n")
+    return EXIT_FAILURE if missing or failures else EXIT_OK
+
+
+# image
+
+def _image_table(images):
+    """The bands of an image set with each image's size, pixel scale and counts."""
+    from astropy import units as u
+    table = images.bands.copy()
+    sizes, scales, counts = [], [], []
+    for index, hdul in enumerate(images.images):
+        data = hdul[0].data
+        ny, nx = data.shape if data is not None else (0, 0)
+        sizes.append(f"{nx}x{ny}")
+        try:
+            scales.append(abs(images.wcs(index).proj_plane_pixel_scales()[0].to_value(u.arcsec)))
+        except ReaderError:
+            scales.append(np.nan)
+        counts.append(float(np.nansum(data)) if data is not None else 0.0)
+    table["size"] = sizes
+    table["pixel_scale"] = u.Quantity(scales, u.arcsec)
+    table["pixel_scale"].info.format = "{:.3g}"
+    table["counts"] = u.Quantity(counts, u.ct)
+    table["counts"].info.format = "{:.0f}"
+    return table
+
+
+def _image_index(images, number):
+    numbers = [int(n) for n in images.bands["number"]]
+    if number not in numbers:
+        raise _bad_option(f"--band: {number} is not an image of this job; bands: "
+                          + ", ".join(f"{n} ({r['emin']:g}-{r['emax']:g} keV)"
+                                      for n, r in zip(numbers, images.bands)))
+    return numbers.index(number)
+
+
+def _arcsec(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of arcseconds is needed, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a number of arcseconds > 0 is needed, got {text}")
+    return value
+
+
+def _cmd_image(args, out, err):
+    from astropy import units as u
+    _plot_format(args.plot)
+    job = _job(args)
+    _require(job, "image")
+    images = job.images()
+    if not args.quiet:
+        maps = [n for n in ("summed_ex", "summed_vignet_ex") if getattr(images, n) is not None]
+        err.write(f"Images of job {job.job_id}{_target(job)}: {len(images)} band(s); exposure maps: "
+                  f"{', '.join(maps) or 'none'}\n")
+    table = _image_table(images)
+    _print_table(table, args, out)
+    index = _image_index(images, args.band) if args.plot else None
+    if args.output:
+        dest = Path(args.output)
+        dest.mkdir(parents=True, exist_ok=True)
+        named = [(Path(str(row["file"])).name.split(".")[0], hdul) for row, hdul in zip(images.bands, images)]
+        named += [(n, getattr(images, n)) for n in ("summed_ex", "summed_vignet_ex")
+                  if getattr(images, n) is not None]
+        for stem, hdul in named:
+            path = dest / f"{stem}.fits"
+            if path.exists() and not args.overwrite:
+                raise FileExistsError(f"{path} exists; add --overwrite to replace it")
+            hdul.writeto(path, overwrite=args.overwrite)
+            err.write(f"Wrote {path}\n")
+    if args.plot:
+        sources, positions = _overlays(job, err)
+        _pyplot(args)
+        radius = None if args.radius is None else args.radius * u.arcsec
+        fig, _ = images.plot(index, sources=sources, band=_sources_band(sources), position=positions or None,
+                             radius=radius)
+        _save_plot(fig, args, err)
+    return EXIT_OK
+
+
+# sources
+
+#: Columns of the printed source table (every column goes to --output).
+_SOURCE_SHOWN = ("band", "sno", "ra", "dec", "err90", "C", "rate", "rate_neg", "rate_pos", "snr", "detflag")
+
+
+def _sources_band(sources, band=None):
+    if not sources:
+        return "Total"
+    return band or ("Total" if "Total" in sources else next(iter(sources)))
+
+
+def _sources_table(lists, band):
+    """The source list of one band, or of every band stacked with a ``band`` column."""
+    from astropy.table import vstack
+    bands = [band] if band else list(lists)
+    parts = []
+    for name in bands:
+        table = lists[name].copy()
+        if len(table):
+            table.add_column(name, name="band", index=0)
+            parts.append(table)
+    if not parts:
+        from astropy.table import Table
+        return Table(meta=dict(next(iter(lists.values())).meta) if lists else {})
+    result = parts[0] if len(parts) == 1 else vstack(parts, metadata_conflicts="silent")
+    result.meta = {k: v for k, v in parts[0].meta.items() if k != "band"}
+    if band:
+        result.meta["band"] = band
+    return result
+
+
+def _plot_sources_on_sky(table, plt):
+    """Sources on RA/Dec axes, for a job without an image."""
+    fig, ax = plt.subplots(figsize=(6, 5.5), layout="constrained")
+    if len(table):
+        for band in dict.fromkeys(np.asarray(table["band"]).tolist()):
+            rows = table[np.asarray(table["band"]) == band]
+            ax.scatter(rows["coord"].ra.deg, rows["coord"].dec.deg, s=40, facecolor="none", label=band)
+        if "sno" in table.colnames:
+            for row in table:
+                ax.annotate(f" {row['sno']}", (row["coord"].ra.deg, row["coord"].dec.deg), fontsize="x-small")
+        ax.legend(fontsize="small", title="band")
+    ax.invert_xaxis()   # east to the left, as on the sky
+    ax.set_xlabel("Right ascension (ICRS) [deg]")
+    ax.set_ylabel("Declination (ICRS) [deg]")
+    ax.set_title(table.meta.get("target") or "Swift-XRT sources", loc="left", fontsize="medium")
+    return fig
+
+
+def _field_radius(images, sources, positions):
+    """A radius around the first position found (else the image centre) that shows every source."""
+    from astropy import units as u
+    found = [p for p in positions if p]
+    if not len(sources):
+        return None
+    if found:
+        centre = found[0].coord
+    else:
+        ny, nx = images.images[0][0].data.shape
+        centre = images.wcs(0).pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    return centre.separation(sources["coord"]).max().to(u.arcsec) * 1.1 + 30 * u.arcsec
+
+
+def _cmd_sources(args, out, err):
+    fmt = _table_format(args.output)
+    _plot_format(args.plot)
+    job = _job(args)
+    _require(job, "source_detection")
+    lists = job.source_list()
+    if args.band and args.band not in lists:
+        raise _bad_option(f"--band: no band {args.band!r} in this source list; bands: "
+                          f"{', '.join(lists) or 'none'}")
+    table = _sources_table(lists, args.band)
+    if not args.quiet:
+        err.write(f"Sources of job {job.job_id}{_target(job)}: "
+                  f"{', '.join(f'{b} ({len(t)})' for b, t in lists.items()) or 'no band'}\n")
+    if len(table):
+        _print_table(table[[c for c in _SOURCE_SHOWN if c in table.colnames]], args, out)
+    elif not _quiet(args):
+        out.write("No source detected.\n")
+    if args.output:
+        _write_table(table, args.output, fmt, args, err)
+    if args.plot:
+        plt = _pyplot(args)
+        images = None
+        if "image" in job.products:
+            try:
+                images = job.images()
+            except (ProductNotReadyError, ReaderError) as exc:
+                err.write(f"xrtprods: warning: {exc}; sources drawn without the image\n")
+        if images is not None:
+            positions = _overlays(job, err, sources=False)[1]
+            band = _sources_band(lists, args.band)
+            fig, _ = images.plot(0, sources=lists, band=band, position=positions or None,
+                                 radius=_field_radius(images, lists[band], positions))
         else:
-            import matplotlib.pyplot as plt
-            plt.close(fig)
+            fig = _plot_sources_on_sky(table, plt)
+        _save_plot(fig, args, err)
     return EXIT_OK
 
 
@@ -566,6 +965,19 @@ def _add_products(parser, default_help):
     parser.add_argument("--products", nargs="+", metavar="PRODUCT", default=None,
                         help="products by name or code (lightcurve/lc, spectrum/spec, "
                              f"standard_position/psf, ...); {default_help}")
+
+
+def _add_plot_options(parser):
+    parser.add_argument("--plot", default=None, metavar="FILE", help="draw into x.png (or .pdf, .svg)")
+    parser.add_argument("--show", action="store_true", help="with --plot: also open the plot in a window")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--max-lines", type=int, default=40, help="rows printed (-1: all)")
+
+
+def _add_table_output(parser, what):
+    parser.add_argument("--output", "-o", default=None, metavar="FILE",
+                        help=f"write {what}: x.ecsv or x.fits (units kept)")
+    _add_plot_options(parser)
 
 
 def build_parser():
@@ -694,6 +1106,67 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     p.add_argument("--max-lines", type=int, default=40, help="rows printed (-1: all)")
     p.set_defaults(handler=_cmd_lightcurve)
+
+    # spectrum
+    p = _sub(sub, "spectrum", "print, save or plot a job's spectral fits; fetch its spectra",
+             "Retrieve the automatic spectral fits of a completed job and print them (one row per interval, "
+             "mode and model: exposure, fitted parameters with their 90% errors, C-stat, status); write the "
+             "full table as ECSV or FITS; plot the parameters per interval; with --dest, also download "
+             "the spectra (PHA, ARF, RMF) ready for XSPEC or Sherpa.",
+             "  xrtprods spectrum 123456 --output fits.ecsv --plot fits.png\n"
+             "  xrtprods spectrum 123456 --dest spectra/")
+    _add_job_id(p)
+    _add_table_output(p, "the fit table")
+    p.add_argument("--x", choices=("interval", "time"), default="interval",
+                   help="with --plot: one column per interval, or the time since T0 on a log axis")
+    p.add_argument("--dest", default=None, metavar="DIR",
+                   help="also download and unpack the spectra into DIR (prints each mode's PHA, ARF, RMF)")
+    p.set_defaults(handler=_cmd_spectrum)
+
+    # position
+    p = _sub(sub, "position", "print or save a job's positions",
+             "Retrieve the XRT positions of a completed job and print each one: RA and Dec (ICRS, "
+             "sexagesimal and degrees) and the 90% error radius, or the service's reason when there is "
+             "no position. Exit code 1 when a position could not be determined.",
+             "  xrtprods position 123456\n"
+             "  xrtprods position 123456 --kind enhanced --output position.ecsv")
+    _add_job_id(p)
+    p.add_argument("--kind", choices=_POSITION_KINDS + ("all",), default="all",
+                   help="which position; 'all': every position the job was asked for")
+    p.add_argument("--output", "-o", default=None, metavar="FILE",
+                   help="write the positions as a table: x.ecsv or x.fits")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.set_defaults(handler=_cmd_position)
+
+    # image
+    p = _sub(sub, "image", "print, save or plot a job's images",
+             "Download and read the images of a completed job and print their bands, sizes, pixel "
+             "scales and counts; write them (and the exposure maps) as FITS files into a directory; "
+             "plot one on sky axes, with the job's source list and position error circles when it has "
+             "them.",
+             "  xrtprods image 123456 --output images/ --plot image.png")
+    _add_job_id(p)
+    p.add_argument("--output", "-o", default=None, metavar="DIR",
+                   help="write each image and exposure map as DIR/<name>.fits")
+    p.add_argument("--band", type=int, default=1, metavar="NUMBER",
+                   help="with --plot: the image to draw (the 'number' column)")
+    p.add_argument("--radius", type=_arcsec, default=None, metavar="ARCSEC",
+                   help="with --plot: show this radius around the position (default: a zoom on the "
+                        "position's error circle, or the whole image without a position)")
+    _add_plot_options(p)
+    p.set_defaults(handler=_cmd_image)
+
+    # sources
+    p = _sub(sub, "sources", "print, save or plot a job's source list",
+             "Retrieve the sources detected in a completed job and print them (every band, or one, with "
+             "positions, errors, counts and rates); write the full table as ECSV or FITS (sky "
+             "positions as ra/dec in degrees); plot them on the job's image, or on RA/Dec axes when "
+             "the job has no image.",
+             "  xrtprods sources 123456 --band Total --output sources.fits --plot sources.png")
+    _add_job_id(p)
+    p.add_argument("--band", default=None, help="one energy band (Total, Soft, Medium, Hard); default all")
+    _add_table_output(p, "the source table")
+    p.set_defaults(handler=_cmd_sources)
 
     # jobs
     p = _sub(sub, "jobs", "list your jobs, most recent first",

@@ -102,10 +102,10 @@ def _position_line(position):
 def _lightcurve_lines(lc):
     lines = []
     for name, table in lc.items():
-        if table.meta.get("kind") not in ("rate", "ul") or len(table) == 0:
+        if table.meta.get("kind") not in ("rate", "flux", "ul") or len(table) == 0:
             continue
-        # Upper-limit datasets keep the limit in "rate" ("upper_limit" is the flag).
-        column = "rate"
+        # Upper-limit datasets keep the limit in "rate" ("flux" in a flux light curve).
+        column = "flux" if "flux" in table.colnames else "rate"
         is_ul = table.meta.get("kind") == "ul"
         span = ""
         if "t_since_t0" in table.colnames:

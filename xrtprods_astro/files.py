@@ -39,7 +39,11 @@ def table_for_file(table):
     """A copy of a table whose meta FITS and ECSV can both write.
 
     Times in the meta become ISO text, Quantities a value and a ``<key>_unit``;
-    Time columns keep nanoseconds in ECSV.
+    Time columns keep nanoseconds in ECSV. A `~astropy.coordinates.SkyCoord`
+    column becomes ICRS ``ra`` and ``dec`` columns in degrees, which any
+    FITS or ECSV reader understands (``<name>_ra``, ``<name>_dec`` when the
+    table already has other ``ra``/``dec`` columns); it is dropped when the
+    table's own ``ra``/``dec`` columns already hold the same positions.
 
     Parameters
     ----------
@@ -51,10 +55,13 @@ def table_for_file(table):
         A copy sharing the data.
     """
     from astropy import units as u
+    from astropy.coordinates import SkyCoord
     from astropy.time import Time
     out = table.copy(copy_data=False)
     for name in out.colnames:
-        if isinstance(out[name], Time):
+        if isinstance(out[name], SkyCoord):
+            _coord_columns(out, name)
+        elif isinstance(out[name], Time):
             # ECSV writes times as text: keep them to the nanosecond, not the default millisecond.
             out[name] = out[name].copy()
             out[name].precision = 9
@@ -73,3 +80,26 @@ def table_for_file(table):
             meta[key] = str(value)
     out.meta = meta
     return out
+
+
+def _coord_columns(table, name):
+    """Replace the SkyCoord column ``name`` by ICRS ra/dec columns in degrees (see `table_for_file`)."""
+    import numpy as np
+    from astropy import units as u
+    icrs = table[name].icrs
+    ra, dec = icrs.ra.to(u.deg), icrs.dec.to(u.deg)
+    index = table.colnames.index(name)
+    table.remove_column(name)
+    if "ra" in table.colnames and "dec" in table.colnames:
+        try:
+            same = all(np.allclose(u.Quantity(table[c], u.deg).value, mine.value, rtol=0, atol=1e-9,
+                                   equal_nan=True) for c, mine in (("ra", ra), ("dec", dec)))
+        except (u.UnitsError, TypeError, ValueError):
+            same = False
+        if same:
+            return
+        names = (f"{name}_ra", f"{name}_dec")
+    else:
+        names = ("ra", "dec")
+    table.add_column(ra, name=names[0], index=index)
+    table.add_column(dec, name=names[1], index=index + 1)

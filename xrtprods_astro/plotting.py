@@ -126,12 +126,13 @@ def _upper_limit_handler():
 
 def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True, modes=None,
                     time_axis="since_t0", nosys=False, incbad=False):
-    """Plot a Swift-XRT light curve: rates per mode, upper limits and hardness ratio.
+    """Plot a Swift-XRT light curve: rates or fluxes per mode, upper limits and hardness ratio.
 
     The title is the target's name (the job id is in small print in the
     corner); the time axis label gives T0 in UTC and Swift MET; the count-rate
-    label gives the energy band and the hardness-ratio label both bands (from
-    the request, else the UKSSDC defaults 0.3-10, 0.3-1.5 and 1.5-10 keV).
+    (or, for a flux light curve, the flux) label gives the energy band and
+    the hardness-ratio label both bands (from the request, else the UKSSDC
+    defaults 0.3-10, 0.3-1.5 and 1.5-10 keV).
     Upper limits are downward arrows, in the legend too.
 
     Parameters
@@ -176,7 +177,7 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
             continue
         if modes is not None and m.get("mode") not in modes:
             continue
-        if m.get("kind") in ("rate", "ul"):
+        if m.get("kind") in ("rate", "flux", "ul"):
             rate_tables.append(table)
         elif m.get("kind") == "hr":
             hr_tables.append(table)
@@ -208,7 +209,9 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
         style = _STYLE.get(mode, _OTHER)
         x, scale, xlabel = _x_values(table, time_axis, meta)
         xerr = _errors(table, scale)
-        y = np.asarray(table["rate"], float)
+        # Flux light curves (erg/cm2/s) carry "flux" where count-rate ones carry "rate".
+        quantity = "flux" if "flux" in table.colnames else "rate"
+        y = np.asarray(table[quantity], float)
         if table.meta.get("kind") == "ul":
             # Downward arrows from the 3-sigma limit, half a decade long on a log axis.
             length = y * 0.5 if log_rate else np.full_like(y, np.nanmax(y) * 0.1)
@@ -217,13 +220,17 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
                                          label=f"{mode} upper limit (3σ)")
             handlers[container] = _upper_limit_handler()
         else:
-            yerr = np.vstack([np.asarray(table["rate_err_neg"], float),
-                              np.asarray(table["rate_err_pos"], float)])
+            yerr = np.vstack([np.asarray(table[f"{quantity}_err_neg"], float),
+                              np.asarray(table[f"{quantity}_err_pos"], float)])
             rate_ax.errorbar(x, y, xerr=xerr, yerr=yerr, linestyle="none", marker=style["marker"],
                              markersize=3, color=style["color"], label=mode, elinewidth=0.8)
-    unit = rate_tables[0]["rate"].unit if rate_tables else None
-    rate_ax.set_ylabel(f"Count rate ({band_text(bands['energy_band'])}) "
-                       f"[{_unit_label(unit or u.ct / u.s)}]")
+    if rate_tables and "flux" in rate_tables[0].colnames:
+        rate_ax.set_ylabel(f"Flux ({band_text(bands['energy_band'])}) "
+                           f"[{_unit_label(rate_tables[0]['flux'].unit or u.erg / u.cm**2 / u.s)}]")
+    else:
+        unit = rate_tables[0]["rate"].unit if rate_tables else None
+        rate_ax.set_ylabel(f"Count rate ({band_text(bands['energy_band'])}) "
+                           f"[{_unit_label(unit or u.ct / u.s)}]")
     if log_rate:
         rate_ax.set_yscale("log")
     if log_time and time_axis == "since_t0":
