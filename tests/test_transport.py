@@ -213,6 +213,9 @@ def test_job_pars_match():
     assert job_pars_match({**SUBMIT, "getTargs": 1}, _job_pars())
     assert not job_pars_match(SUBMIT, _job_pars(pccounts=25))
     assert not job_pars_match({**SUBMIT, "spec": 1}, _job_pars())
+    # A job that holds a product that was not sent is another request (reuse must not adopt it).
+    assert not job_pars_match(SUBMIT, _job_pars(doenh=1))
+    assert job_pars_match(SUBMIT, _job_pars(doenh=0))
     assert job_pars_match({"name": "x", "lc": True, "RA": "1.50"}, {"name": "X", "lc": 1, "RA": 1.5})
 
 

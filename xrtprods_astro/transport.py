@@ -236,10 +236,14 @@ def job_pars_match(sent, job_pars):
     Every sent key the service echoes must hold the same value (numbers and
     numeric strings compare as numbers, strings case-insensitively). Keys the
     service consumes (getCoords, getTargs, getT0, the envelope) are skipped;
-    every product flag that was sent must be echoed.
+    every product flag that was sent must be echoed, and the job may hold no
+    product that was not sent (a job with more products is another request).
     """
     if not isinstance(job_pars, dict):
         return False
+    for flag in _PRODUCT_FLAGS:
+        if flag not in sent and _normalise(job_pars.get(flag, 0)) not in (0, "", "0", None, False):
+            return False
     for key, value in sent.items():
         if key in _NOT_ECHOED:
             continue
