@@ -300,9 +300,9 @@ class XRTProductsClass(BaseQuery):
     def _api_url(self):
         return f"{self.server}/API/main.php"
 
-    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,)):
+    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,), accept=None):
         return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
-                                    cache=cache, required=required, ok_values=ok_values)
+                                    cache=cache, required=required, ok_values=ok_values, accept=accept)
 
     def _complete_key(self, kind, job_id, code):
         user = self.email if kind == "job" else None
@@ -801,7 +801,7 @@ source_detection : bool or dict, optional
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
 
     # -- retrievals (cacheable once the product is known complete) -------------------
-    def position_data(self, job_id, kind, *, cache=None):
+    def position_data(self, job_id, kind, *, cache=None, accept=None):
         """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).
 
         Parameters
@@ -811,17 +811,21 @@ source_detection : bool or dict, optional
         cache : bool, optional
             None (default): use the cache only if this client has seen the
             product complete; False: never; True: always.
+        accept : callable, optional
+            A reader's check of the answer: an answer it rejects (with
+            `~xrtprods_astro.ReaderError`) is never kept in the cache. The
+            same holds for the other ``*_data`` methods.
         """
         path, code = _POSITION_ENDPOINTS[position_kind(kind)]
-        return self._call(path, {"JobID": job_id}, required=("GotPos",),
+        return self._call(path, {"JobID": job_id}, required=("GotPos",), accept=accept,
                           cache=self._cacheable(cache, "job", job_id, code))
 
-    def source_list_data(self, job_id, *, cache=None):
+    def source_list_data(self, job_id, *, cache=None, accept=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
-        return self._call("tprods/getSourceDetResults.php", {"JobID": job_id},
+        return self._call("tprods/getSourceDetResults.php", {"JobID": job_id}, accept=accept,
                           cache=self._cacheable(cache, "job", job_id, "sourceDet"))
 
-    def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None):
+    def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve datasets (``getLCData.php``).
 
         Parameters
@@ -835,12 +839,12 @@ source_detection : bool or dict, optional
         """
         payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._call("tprods/getLCData.php", payload, required=("Datasets",),
+        return self._call("tprods/getLCData.php", payload, required=("Datasets",), accept=accept,
                           cache=self._cacheable(cache, "job", job_id, "lc"))
 
-    def spectral_fit_data(self, job_id, *, cache=None):
+    def spectral_fit_data(self, job_id, *, cache=None, accept=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
-        return self._call("tprods/getSpecData.php", {"JobID": job_id},
+        return self._call("tprods/getSpecData.php", {"JobID": job_id}, accept=accept,
                           cache=self._cacheable(cache, "job", job_id, "spec"))
 
     # -- downloads ---------------------------------------------------------------------

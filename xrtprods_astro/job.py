@@ -450,7 +450,7 @@ class XRTJob:
         raise ProductNotReadyError(f"The {_long_name(key)} of job {self.job_id} is not complete "
                                    f"yet: {status.text or 'status ' + str(status.code)}")
 
-    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None):
+    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve data as the service sends it (protocol.md §5.1).
 
         Parameters
@@ -459,17 +459,20 @@ class XRTJob:
         cache : bool, optional
             None (default) or True: use the cache (the product is known to be
             complete here); False: always ask the service.
+        accept : callable, optional
+            A reader's check: an answer it rejects is never cached (the same
+            for the other ``*_data`` methods).
         """
         self._ready("lightcurve")
         return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad,
-                                            cache=_use_cache(cache))
+                                            cache=_use_cache(cache), accept=accept)
 
-    def spectral_fit_data(self, *, cache=None):
+    def spectral_fit_data(self, *, cache=None, accept=None):
         """The spectra and fit results as the service sends them (protocol.md §5.2)."""
         self._ready("spectrum")
-        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache))
+        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache), accept=accept)
 
-    def position_data(self, kind, *, cache=None):
+    def position_data(self, kind, *, cache=None, accept=None):
         """A position as the service sends it (protocol.md §2.4).
 
         Parameters
@@ -480,12 +483,19 @@ class XRTJob:
         from .core import position_kind
         kind = position_kind(kind)
         self._ready(f"{kind}_position")
-        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache))
+        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache), accept=accept)
 
-    def source_list_data(self, *, cache=None):
+    def source_list_data(self, *, cache=None, accept=None):
         """The source lists per energy band as the service sends them (protocol.md §2.5)."""
         self._ready("source_detection")
-        return self._client.source_list_data(self.job_id, cache=_use_cache(cache))
+        return self._client.source_list_data(self.job_id, cache=_use_cache(cache), accept=accept)
+
+    @staticmethod
+    def _read(fetch, reader):
+        """``reader`` applied to what ``fetch`` retrieves, as the check that lets it be cached."""
+        read = []
+        fetch(accept=lambda data: read.append(reader(data)))
+        return read[-1]
 
     # -- retrieval as astropy objects ----------------------------------------------------
     def lightcurve(self, *, nosys=False, incbad=False, cache=None):
@@ -512,8 +522,9 @@ class XRTJob:
             If the light curve is not complete, failed or was not asked for.
         """
         from .readers.lightcurve import read_lightcurve_json
-        data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
-        return read_lightcurve_json(data, job_id=self.job_id)
+        return self._read(lambda accept: self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
+                                                              accept=accept),
+                          lambda data: read_lightcurve_json(data, job_id=self.job_id))
 
     def spectral_fits(self, *, cache=None):
         """The automatic spectral fits, one row per interval, mode and model.
@@ -525,7 +536,8 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
-        return read_spectral_fits(self.spectral_fit_data(cache=cache), job_id=self.job_id)
+        return self._read(lambda accept: self.spectral_fit_data(cache=cache, accept=accept),
+                          lambda data: read_spectral_fits(data, job_id=self.job_id))
 
     def position(self, kind="standard", *, cache=None):
         """A position of the source.
@@ -544,7 +556,8 @@ class XRTJob:
         from .core import position_kind
         from .readers.positions import read_position
         kind = position_kind(kind)
-        return read_position(self.position_data(kind, cache=cache), kind, job_id=self.job_id)
+        return self._read(lambda accept: self.position_data(kind, cache=cache, accept=accept),
+                          lambda data: read_position(data, kind, job_id=self.job_id))
 
     def source_list(self, *, cache=None):
         """The detected sources per energy band.
@@ -556,7 +569,8 @@ class XRTJob:
             with units and a ``coord`` SkyCoord column.
         """
         from .readers.sourcelist import read_source_list
-        return read_source_list(self.source_list_data(cache=cache), job_id=self.job_id)
+        return self._read(lambda accept: self.source_list_data(cache=cache, accept=accept),
+                          lambda data: read_source_list(data, job_id=self.job_id))
 
     def _product_dir(self, dest_dir, what):
         if dest_dir is not None:

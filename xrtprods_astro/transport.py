@@ -30,7 +30,6 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 import urllib3
-from astroquery import cache_conf
 from astroquery.query import AstroQuery
 
 from .archives import ArchiveLimitError, StreamVerifier
@@ -461,7 +460,6 @@ class Transport:
         except FileNotFoundError:
             pass
 
-
     def _check_user_objects(self, data, endpoint, ok_values=(1,), required=()):
         """Apply the response rules of protocol.md §1.4 and strip the envelope."""
         if "OK" not in data:
@@ -613,7 +611,6 @@ class Transport:
             return result
 
         return self._retrying(endpoint, once)
-
 
     # -- public calls ----------------------------------------------------------
     def call(self, url, payload, *, user, endpoint=None, cache=False, required=(), ok_values=(1,),
@@ -773,7 +770,6 @@ class Transport:
                         "submission; submitting once more.")
             self._pause(attempt)
             attempt += 1
-
 
     def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since):
         """The job in the job list that a submission of ``payload`` created, if any.
