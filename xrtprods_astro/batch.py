@@ -124,8 +124,8 @@ def _check_record(path, key, rec):
     if rec["state"] not in _STATES:
         raise InvalidRequestError(f"{where}: the field 'state' is {rec['state']!r}; allowed: "
                                   f"{', '.join(_STATES)}")
-    if rec["state"] in ("submitted", "complete", "retrieved") and (rec["job_id"] in (None, "")
-                                                                    or not rec["url"]):
+    has_job = rec["job_id"] not in (None, "") and bool(rec["url"])
+    if rec["state"] in ("submitted", "complete", "retrieved") and not has_job:
         raise InvalidRequestError(f"{where}: the state is {rec['state']!r} but the field 'job_id' or "
                                   "'url' is empty")
 

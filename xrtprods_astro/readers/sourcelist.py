@@ -66,7 +66,9 @@ def _type_column(key, values, position_error_unit):
                and not any(_INTEGER.match(t) and len(t.lstrip("+-")) > 1 and t.lstrip("+-")[0] == "0"
                            for t in present))
     if numeric:
-        is_int = all(_INTEGER.match(t) for t in present) and unit in (None, u.ct)
+        # Integers beyond 64 bits are kept as floats rather than overflowing.
+        is_int = (all(_INTEGER.match(t) and len(t.lstrip("+-")) <= 18 for t in present)
+                  and unit in (None, u.ct))
         dtype = np.int64 if is_int else float
         filled = [t if not m else "0" for t, m in zip(texts, missing)]
         data = np.array([int(t) if is_int else float(t.replace("d", "e").replace("D", "e"))
@@ -74,7 +76,7 @@ def _type_column(key, values, position_error_unit):
     else:
         if unit is not None and present:
             raise ReaderError(f"source list: column {key!r} should hold numbers, got e.g. "
-                              f"{next(t for t in present if not _NUMBER.match(t))!r}")
+                              f"{next((t for t in present if not _NUMBER.match(t)), present[0])!r}")
         data = np.array([t if not m else "" for t, m in zip(texts, missing)], dtype=str)
     if missing.any():
         return MaskedColumn(data, name=key, mask=missing, unit=unit)
