@@ -212,7 +212,7 @@ def _job_id_like(value):
 
 #: Types of required answer keys: (check, description for the message).
 _TYPES = {
-    "numJobs": (_int_like, "a whole number"),
+    "numJobs": (lambda v: _int_like(v) and int(v) >= 0, "a whole number >= 0"),
     "JobID": (_job_id_like, "a job number"),
     "URL": (lambda v: isinstance(v, str) and bool(v), "a URL"),
     "jobPars": (lambda v: isinstance(v, dict), "an object of parameters"),
