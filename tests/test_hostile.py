@@ -302,6 +302,32 @@ def test_archive_expanding_past_the_limit_is_stopped(hostile, tmp_path):
     assert not list((tmp_path / "out").rglob("zeros.bin"))
 
 
+def _sparse_tar(realsize):
+    """A 10 KiB PAX tar whose one member is a GNU sparse file of ``realsize`` bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("GNUSparseFile.0/big.bin")
+        info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                            "GNU.sparse.name": "USERPROD_951/big.bin", "GNU.sparse.realsize": str(realsize)}
+        payload = (b"1\n%d\n1\n" % (realsize - 1)).ljust(512, b"\0") + b"x"
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def test_sparse_member_is_refused(hostile, tmp_path):
+    sparse = _sparse_tar(1 << 30)
+    assert len(sparse) <= 10240
+    (tmp_path / "sparse.tar").write_bytes(sparse)
+    with pytest.raises(ReaderError, match="sparse"):
+        safe_extract(tmp_path / "sparse.tar", tmp_path / "out")
+    assert not list((tmp_path / "out").rglob("big.bin"))
+    server = hostile(lambda h, seen: reply(h, 200, sparse, [("Content-Type", "application/x-tar")]))
+    with conf.set_temp("retries", 0), pytest.raises(ReaderError, match="sparse"):
+        client_for(server, tmp_path).download_archive(server.url + "/USERPROD_951", "lc", format="tar",
+                                                      dest_dir=tmp_path / "dl")
+
+
 def test_archive_with_too_many_members_is_refused(tmp_path):
     many = fake.targz({f"USERPROD_951/lc/f{i}.txt": b"x" for i in range(30)})
     (tmp_path / "many.tar.gz").write_bytes(many)
