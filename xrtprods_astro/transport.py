@@ -1001,14 +1001,17 @@ def _chunks(response):
         yield from response.iter_content(_READ)
         return
     while True:
+        # The errors requests itself would raise from iter_content, so callers see one family.
         try:
             chunk = raw.read1(_READ)
-        except (requests.exceptions.RequestException, OSError) as exc:
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:   # short reads, broken chunks
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except OSError as exc:
             raise requests.exceptions.ConnectionError(exc) from exc
-        except Exception as exc:  # noqa: BLE001 - urllib3's protocol errors (short reads, bad chunks)
-            if type(exc).__module__.startswith("urllib3"):
-                raise requests.exceptions.ChunkedEncodingError(exc) from exc
-            raise
         if not chunk:
             return
         yield chunk
