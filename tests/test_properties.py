@@ -398,6 +398,9 @@ LEAK_EXAMPLES = [
     pytest.param(read_fits_bytes, _primary_fits().replace(b"NAXIS1  =                    8",
                                                           b"NAXIS1  =       99999999999999", 1),
                  id="fits-absurd-naxis"),
+    pytest.param(read_fits_bytes, _primary_fits().replace(b"NAXIS1  =                    8",
+                                                          b"NAXIS1  =                 -270", 1),
+                 id="fits-negative-naxis-hang"),
     pytest.param(lambda kw: ProductRequest(**kw), {"models": 1}, id="request-models-at-top"),
 ]
 

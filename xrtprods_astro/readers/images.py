@@ -107,11 +107,15 @@ def _check_sizes(raw, what):
             pcount, gcount = int(cards.get(b"PCOUNT", b"0")), int(cards.get(b"GCOUNT", b"1"))
         except (KeyError, ValueError):
             return
+        if naxis < 0 or naxis > 999 or any(a < 0 for a in axes) or gcount < 0 or pcount < 0:
+            # Negative sizes make astropy loop for a very long time.
+            raise ReaderError(f"{what}: HDU {number} has a negative or impossible size in its header "
+                              f"(NAXIS={naxis}, NAXISn={axes[:5]}, PCOUNT={pcount}, GCOUNT={gcount})")
         if axes and axes[0] == 0 and cards.get(b"GROUPS") == b"T":
             axes = axes[1:]   # random groups: NAXIS1 = 0 stands for no axis
         size = 0
         if axes:
-            size = bitpix // 8 * gcount * (pcount + int(np.prod([max(a, 0) for a in axes], dtype=object)))
+            size = bitpix // 8 * gcount * (pcount + int(np.prod(axes, dtype=object)))
         header = -(-(end - pos) // 2880) * 2880
         if size < 0 or pos + header + size > len(raw) + 2880:
             raise ReaderError(f"{what}: HDU {number} declares {size} bytes of data, but the file holds "
