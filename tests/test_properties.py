@@ -394,6 +394,8 @@ LEAK_EXAMPLES = [
     pytest.param(read_job_list, {"jobs": [{"JobID": "9" * 30, "DateSubmitted": "2024-05-01 10:00:00"}]},
                  id="joblist-huge-jobid"),
     pytest.param(read_source_list, {"Total": [{"sno": "1", "ra": "010"}]}, id="sourcelist-stopiteration"),
+    pytest.param(read_source_list, {"Total": [{"sno": "1", "ra": "1", "dec": "abc"}]},
+                 id="sourcelist-dec-text"),
     pytest.param(read_fits_bytes, gzip.compress(_primary_fits())[:-30] + bytes(30), id="img-gz-corrupt"),
     pytest.param(read_fits_bytes, _primary_fits().replace(b"NAXIS1  =                    8",
                                                           b"NAXIS1  =       99999999999999", 1),
