@@ -163,7 +163,7 @@ def test_product_status_and_cancel_wire(service, client):
 
 
 def test_email_never_logged_at_info_or_above(service, client, caplog, tmp_path):
-    service.add("run_userobject.php", requests.exceptions.ReadTimeout("timed out"), "submit_ok")
+    service.add("run_userobject.php", requests.exceptions.ConnectionError("Connection aborted"), "submit_ok")
     service.add("listOldJobs.php", "joblist")
     service.add("getOldProduct.php", fake.fixture("oldjob") | {"jobPars": {"name": "other"}})
     service.add("getNumJobs.php", "http_500", "unknown_user")

@@ -90,7 +90,8 @@ def test_every_product_of_one_job(client, tmp_path):
     archives = job.download(tmp_path / "dl", products=["lightcurve", "image"])
     assert [p.name.split("_")[-1] for p in archives] == ["lc.tar.gz", "image.tar.gz"]
     jobs = client.list_jobs()
-    assert isinstance(jobs, Table) and int(jobs["job_id"][0]) == int(job.job_id)
+    # The job may be an earlier test's, re-attached for the same request: not always the newest.
+    assert isinstance(jobs, Table) and int(job.job_id) in jobs["job_id"]
     assert client.count_active_jobs() == 0
 
 

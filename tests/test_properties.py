@@ -3,8 +3,10 @@
 package's documented exceptions (ReaderError, InvalidRequestError), never a stray
 KeyError, TypeError or IndexError from deep inside."""
 import copy
+import gzip
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from xrtprods_astro.request import ProductRequest
 
 DATA = Path(__file__).parent / "data"
 DOCUMENTED = (ReaderError, InvalidRequestError)
-FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+# XRTPRODS_FUZZ_EXAMPLES raises the count for a long fuzz run by hand (e.g. 2000); 60 in the suite.
+EXAMPLES = int(os.environ.get("XRTPRODS_FUZZ_EXAMPLES", "60"))
+FAST = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # For properties known to fail (reported to the lead, see the LEAK_* tests): no shrinking, few examples.
 
@@ -218,6 +222,83 @@ def test_fits_mutated(data):
     _only_documented(read_fits_bytes, bytes(raw))
 
 
+VALID_FITS_GZ = gzip.compress(VALID_FITS, mtime=0)
+
+
+@FAST
+@given(data=st.data())
+def test_compressed_fits_mutated(data):
+    # A corrupt .img.gz: zlib.error used to escape from the gzip layer.
+    raw = bytearray(VALID_FITS_GZ)
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(10, len(raw) - 1))
+        raw[index] = data.draw(st.integers(0, 255))
+    _only_documented(read_fits_bytes, bytes(raw))
+
+
+@FAST
+@given(key=st.sampled_from([b"NAXIS1  =", b"NAXIS2  =", b"PCOUNT  =", b"GCOUNT  ="]),
+       value=st.integers(-10**15, 10**15) | st.integers(2**31, 2**62))
+def test_fits_absurd_sizes_refused_before_reading(key, value):
+    # Header sizes are checked against the bytes before astropy reads any data.
+    raw = VALID_FITS
+    start = raw.find(key, raw.find(b"XTENSION") if key in (b"PCOUNT  =", b"GCOUNT  =") else 0)
+    card = key + f"{value:>21d}".encode()[-21:]
+    mutated = raw[:start] + card + raw[start + len(card):]
+    _only_documented(read_fits_bytes, mutated)
+
+
+HUGE = st.integers(-10**30, 10**30) | st.integers(2**63 - 5, 2**63 + 5) | st.integers(-2**63 - 5, -2**63 + 5)
+
+
+@FAST
+@given(job_id=HUGE | HUGE.map(str), index=st.integers(0, 3))
+def test_job_list_huge_job_ids(job_id, index):
+    data = _json(JOB_FILES[0])
+    jobs = data["jobs"]
+    jobs[index % len(jobs)]["JobID"] = job_id
+    _only_documented(read_job_list, data)
+
+
+@FAST
+@given(value=HUGE.map(str), column=st.sampled_from(["sno", "C", "C_pos", "x", "Flag", "ra"]))
+def test_source_list_huge_integers(value, column):
+    data = _json(SRC_FILES[1])
+    data["Total"][0][column] = value
+    _only_documented(read_source_list, data)
+
+
+MET = st.floats(1e12, 1e300) | st.floats(-1e300, -1e12)
+
+
+@FAST
+@given(met=MET)
+def test_lightcurve_out_of_range_met(met):
+    data = _json(LC_FILES[0])
+    data["WTData"]["data"][0][0] = met
+    _only_documented(read_lightcurve_json, data)
+
+
+@FAST
+@given(key=st.sampled_from(["numJobs", "JobID", "URL", "jobPars", "jobs", "Datasets", "GotPos"]),
+       value=JSON | HUGE)
+def test_wrong_typed_service_answers_are_service_errors(key, value):
+    # The transport checks the types of the keys a caller requires: a wrong type is a
+    # RemoteServiceError there, and what passes is usable (numJobs and JobID as integers or names).
+    from xrtprods_astro.exceptions import RemoteServiceError
+    from xrtprods_astro.transport import Transport
+    transport = Transport(None)
+    try:
+        result = transport._check_user_objects({"OK": 1, "APIVersion": "1.12", key: value}, "x.php",
+                                               required=(key,))
+    except RemoteServiceError:
+        return
+    if key == "numJobs":
+        assert int(result[key]) >= 0
+    if key == "JobID":
+        assert result[key] is not None and str(result[key]).strip()
+
+
 def test_fits_valid_reads():
     # The positive control of the strategies above: the untouched file reads, with its data.
     hdul = read_fits_bytes(VALID_FITS)
@@ -306,6 +387,19 @@ LEAK_EXAMPLES = [
                  id="fits-bitpix-17"),
     pytest.param(ProductRequest.from_json, {"format": "xrtprods_astro.ProductRequest", "version": 1,
                                             "globals": True}, id="from-json-globals-true"),
+    # issue 12 item 7
+    pytest.param(read_job_list, {"jobs": [{"JobID": "9" * 30, "DateSubmitted": "2024-05-01 10:00:00"}]},
+                 id="joblist-huge-jobid"),
+    pytest.param(read_source_list, {"Total": [{"sno": "1", "ra": "010"}]}, id="sourcelist-stopiteration"),
+    pytest.param(read_source_list, {"Total": [{"sno": "1", "ra": "1", "dec": "abc"}]},
+                 id="sourcelist-dec-text"),
+    pytest.param(read_fits_bytes, gzip.compress(_primary_fits())[:-30] + bytes(30), id="img-gz-corrupt"),
+    pytest.param(read_fits_bytes, _primary_fits().replace(b"NAXIS1  =                    8",
+                                                          b"NAXIS1  =       99999999999999", 1),
+                 id="fits-absurd-naxis"),
+    pytest.param(read_fits_bytes, _primary_fits().replace(b"NAXIS1  =                    8",
+                                                          b"NAXIS1  =                 -270", 1),
+                 id="fits-negative-naxis-hang"),
     pytest.param(lambda kw: ProductRequest(**kw), {"models": 1}, id="request-models-at-top"),
 ]
 

@@ -106,3 +106,10 @@ def test_source_list_files_errors(tmp_path):
         read_source_list_files(tmp_path)
     with pytest.raises(ReaderError, match="not a directory"):
         read_source_list_files(tmp_path / "missing")
+
+
+def test_quantity_column_with_every_value_missing_is_masked_numbers():
+    # Found by the fuzz run: an all-missing ra used to become a text column, then a TypeError.
+    table = read_source_list({"Total": [{"sno": "1", "ra": None, "dec": "-7.5", "err90": "3.6"}]})["Total"]
+    assert table["ra"].unit == u.deg and bool(table["ra"].mask[0])
+    assert table["ra"].dtype.kind == "f"

@@ -110,6 +110,18 @@ class Conf(_config.ConfigNamespace):
         "when the same request is submitted again, instead of loading the "
         "service with a new one (failed or cancelled jobs are not reused; "
         "reuse=False on a call forces a new job).", cfgtype="boolean")
+    # -- limits that keep a faulty or hostile server from costing unbounded time or disk
+    deadline = _config.ConfigItem(
+        600.0, "Total seconds one call may take, retries and pauses included "
+        "(0: no total limit; each HTTP exchange is still limited by timeout).", cfgtype="float")
+    min_download_rate = _config.ConfigItem(
+        1024.0, "Bytes per second below which a download is abandoned (and "
+        "retried) once it has run for timeout seconds (0: no minimum).", cfgtype="float")
+    archive_max_bytes = _config.ConfigItem(
+        4 << 30, "Most bytes a product archive may expand to when checked or "
+        "extracted.", cfgtype="integer")
+    archive_max_members = _config.ConfigItem(
+        20000, "Most members a product archive may hold.", cfgtype="integer")
 
 
 conf = Conf()

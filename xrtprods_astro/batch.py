@@ -81,9 +81,11 @@ def _safe_key(name):
 
 
 def _private_dir(path):
+    """Create ``path`` readable by the user only; a folder that exists keeps its permissions."""
     path = Path(path)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)   # mkdir's mode is reduced by the umask, never widened
     return path
 
 
@@ -94,6 +96,36 @@ def _json_value(value):
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]
     return value
+
+
+#: Every state a target record can be in, and the fields every record has.
+_STATES = ("pending", "intent", "submitted", "complete", "retrieved", "failed")
+_RECORD_FIELDS = {"index": int, "name": str, "wire": (dict, type(None)), "state": str,
+                  "job_id": (str, int, type(None)), "url": (str, type(None)),
+                  "intent_at": (float, int, type(None)), "submit_attempts": int,
+                  "retrieve_attempts": int, "statuses": dict, "outcomes": dict, "paths": dict,
+                  "reasons": list}
+
+
+def _check_record(path, key, rec):
+    """Refuse a state record that the run could not use, naming the target and the field."""
+    where = f"state_file: {path}: target {key!r}"
+    if not isinstance(rec, dict):
+        raise InvalidRequestError(f"{where} is not a record (got {type(rec).__name__}); move the file "
+                                  "away to start a new batch")
+    for field, types in _RECORD_FIELDS.items():
+        if field not in rec:
+            raise InvalidRequestError(f"{where}: the field {field!r} is missing; move the file away to "
+                                      "start a new batch")
+        if isinstance(rec[field], bool) or not isinstance(rec[field], types):
+            raise InvalidRequestError(f"{where}: the field {field!r} is {rec[field]!r}, of the wrong type")
+    if rec["state"] not in _STATES:
+        raise InvalidRequestError(f"{where}: the field 'state' is {rec['state']!r}; allowed: "
+                                  f"{', '.join(_STATES)}")
+    has_job = rec["job_id"] not in (None, "") and bool(rec["url"])
+    if rec["state"] in ("submitted", "complete", "retrieved") and not has_job:
+        raise InvalidRequestError(f"{where}: the state is {rec['state']!r} but the field 'job_id' or "
+                                  "'url' is empty")
 
 
 class _State:
@@ -117,6 +149,8 @@ class _State:
                 or data.get("version") != _STATE_VERSION or not isinstance(data.get("targets"), dict):
             raise InvalidRequestError(f"state_file: {self.path} is not a batch state file of version "
                                       f"{_STATE_VERSION}; move it away to start a new batch")
+        for key, rec in data["targets"].items():
+            _check_record(self.path, key, rec)
         self.data = data
         return True
 

@@ -901,15 +901,16 @@ def _wait_forever(service):
 
 
 def _cmd_serve(args, out, err):
-    from .server.app import LocalService
-    from .server.faults import FaultConfig
-    users = None if args.users.strip() == "*" else tuple(
-        u.strip() for u in args.users.split(",") if u.strip())
-    faults = FaultConfig(error_rate=args.error_rate, html_rate=args.html_rate, drop_rate=args.drop_rate,
-                         latency=args.latency, seed=args.fault_seed)
-    service = LocalService(host=args.host, port=args.port, users=users, job_duration=args.job_duration,
-                           job_limit=args.job_limit or None, seed=args.seed, data_dir=args.data_dir,
-                           faults=faults)
+    from .server.__main__ import service_from_args
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            service = service_from_args(args)
+    except ValueError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    for warning in caught:   # the non-loopback warning goes where the user looks
+        err.write(f"WARNING: {warning.message}\n")
     service.start()
     email = service.email
     out.write(f"Local XRT products service running at {service.url}\n"
@@ -1181,20 +1182,9 @@ def build_parser():
              "print its URL and how to point the client at it. Runs until Ctrl-C.",
              "  xrtprods serve --port 8765 --job-duration 10 --error-rate 0.1\n"
              "  xrtprods --server http://127.0.0.1:8765 --email demo@example.org jobs")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (other hosts only if you mean it)")
-    p.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
-    p.add_argument("--users", default="demo@example.org",
-                   help="comma-separated registered e-mail addresses, or '*' for any")
-    p.add_argument("--job-duration", type=_positive, default=5.0, help="seconds a job takes (0: instant)")
-    p.add_argument("--job-limit", type=int, default=10, help="most active jobs per user (0: no limit)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulated products")
-    p.add_argument("--data-dir", default=None, help="where job products go (default: a temporary directory)")
-    faults = p.add_argument_group("fault injection (off by default)")
-    faults.add_argument("--error-rate", type=_rate, default=0.0, help="probability of an HTTP 5xx answer")
-    faults.add_argument("--html-rate", type=_rate, default=0.0, help="probability of an HTML error page")
-    faults.add_argument("--drop-rate", type=_rate, default=0.0, help="probability of a dropped connection")
-    faults.add_argument("--latency", type=_positive, default=0.0, help="seconds added to every answer")
-    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault generator")
+    # The same options as ``python -m xrtprods_astro.server``, defined once there.
+    from .server.__main__ import add_service_arguments
+    add_service_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
     # demo

@@ -287,9 +287,9 @@ class XRTProductsClass(BaseQuery):
     def _api_url(self):
         return f"{self.server}/API/main.php"
 
-    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,)):
+    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,), accept=None):
         return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
-                                    cache=cache, required=required, ok_values=ok_values)
+                                    cache=cache, required=required, ok_values=ok_values, accept=accept)
 
     def _complete_key(self, kind, job_id, code):
         user = self.email if kind == "job" else None
@@ -867,7 +867,7 @@ source_detection : bool or dict, optional
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
 
     # -- retrievals (cacheable once the product is known complete) -------------------
-    def _retrieve(self, key, job_id, path, payload, *, cache, required=()):
+    def _retrieve(self, key, job_id, path, payload, *, cache, required=(), accept=None):
         """A retrieval whose error answer, when the product is not there, becomes the one rule's error.
 
         The service answers a retrieval of a product that is not complete, not
@@ -877,7 +877,7 @@ source_detection : bool or dict, optional
         service's error. Nothing extra is asked when the retrieval works.
         """
         try:
-            return self._call(path, payload, required=required, cache=cache)
+            return self._call(path, payload, required=required, cache=cache, accept=accept)
         except UnknownUserError:
             raise
         except RemoteServiceError as exc:
@@ -896,7 +896,7 @@ source_detection : bool or dict, optional
                 raise rule from exc
             raise
 
-    def position_data(self, job_id, kind, *, cache=None):
+    def position_data(self, job_id, kind, *, cache=None, accept=None):
         """A position product (``getPSFPos``, ``getEnhPos`` or ``getAstromPos``).
 
         Parameters
@@ -906,20 +906,26 @@ source_detection : bool or dict, optional
         cache : bool, optional
             None (default): use the cache only if this client has seen the
             product complete; False: never; True: always.
+        accept : callable, optional
+            A reader's check of the answer: an answer it rejects (with
+            `~xrtprods_astro.ReaderError`) is never kept in the cache. The
+            same holds for the other ``*_data`` methods.
         """
         kind = position_kind(kind)
         path, code = POSITION_KINDS[kind]
         job_id = job_id_int(job_id)
         return self._retrieve(f"{kind}_position", job_id, path, {"JobID": job_id}, required=("GotPos",),
+                              accept=accept,
                               cache=self._cacheable(cache, "job", job_id, code))
 
-    def source_list_data(self, job_id, *, cache=None):
+    def source_list_data(self, job_id, *, cache=None, accept=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
         job_id = job_id_int(job_id)
         return self._retrieve("source_detection", job_id, "tprods/getSourceDetResults.php", {"JobID": job_id},
+                              accept=accept,
                               cache=self._cacheable(cache, "job", job_id, "sourceDet"))
 
-    def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None):
+    def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve datasets (``getLCData.php``).
 
         Parameters
@@ -942,12 +948,14 @@ source_detection : bool or dict, optional
         payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
         return self._retrieve("lightcurve", job_id, "tprods/getLCData.php", payload, required=("Datasets",),
+                              accept=accept,
                               cache=self._cacheable(cache, "job", job_id, "lc"))
 
-    def spectral_fit_data(self, job_id, *, cache=None):
+    def spectral_fit_data(self, job_id, *, cache=None, accept=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
         job_id = job_id_int(job_id)
         return self._retrieve("spectrum", job_id, "tprods/getSpecData.php", {"JobID": job_id},
+                              accept=accept,
                               cache=self._cacheable(cache, "job", job_id, "spec"))
 
     # -- downloads ---------------------------------------------------------------------

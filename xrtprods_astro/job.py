@@ -546,7 +546,7 @@ class XRTJob:
             status = self.status([key])[key]
         return check_product(self.job_id, key, status)
 
-    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None):
+    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve data as the service sends it (protocol.md §5.1).
 
         Parameters
@@ -555,17 +555,20 @@ class XRTJob:
         cache : bool, optional
             None (default) or True: use the cache (the product is known to be
             complete here); False: always ask the service.
+        accept : callable, optional
+            A reader's check: an answer it rejects is never cached (the same
+            for the other ``*_data`` methods).
         """
         self._ready("lightcurve")
         return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad,
-                                            cache=_use_cache(cache))
+                                            cache=_use_cache(cache), accept=accept)
 
-    def spectral_fit_data(self, *, cache=None):
+    def spectral_fit_data(self, *, cache=None, accept=None):
         """The spectra and fit results as the service sends them (protocol.md §5.2)."""
         self._ready("spectrum")
-        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache))
+        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache), accept=accept)
 
-    def position_data(self, kind, *, cache=None):
+    def position_data(self, kind, *, cache=None, accept=None):
         """A position as the service sends it (protocol.md §2.4).
 
         Parameters
@@ -575,12 +578,19 @@ class XRTJob:
         """
         kind = position_kind(kind)
         self._ready(f"{kind}_position")
-        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache))
+        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache), accept=accept)
 
-    def source_list_data(self, *, cache=None):
+    def source_list_data(self, *, cache=None, accept=None):
         """The source lists per energy band as the service sends them (protocol.md §2.5)."""
         self._ready("source_detection")
-        return self._client.source_list_data(self.job_id, cache=_use_cache(cache))
+        return self._client.source_list_data(self.job_id, cache=_use_cache(cache), accept=accept)
+
+    @staticmethod
+    def _read(fetch, reader):
+        """``reader`` applied to what ``fetch`` retrieves, as the check that lets it be cached."""
+        read = []
+        fetch(accept=lambda data: read.append(reader(data)))
+        return read[-1]
 
     # -- retrieval as astropy objects ----------------------------------------------------
     def lightcurve(self, *, nosys=False, incbad=False, cache=None):
@@ -611,8 +621,9 @@ class XRTJob:
             was not asked for in this job (the rule of `xrtprods_astro.exceptions`).
         """
         from .readers.lightcurve import read_lightcurve_json
-        data = self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache)
-        result = read_lightcurve_json(data, job_id=self.job_id)
+        result = self._read(lambda accept: self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
+                                                                accept=accept),
+                            lambda data: read_lightcurve_json(data, job_id=self.job_id))
         result.meta.update(self._energy_bands())
         self._name_target(result.meta)
         return result
@@ -654,7 +665,8 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
-        table = read_spectral_fits(self.spectral_fit_data(cache=cache), job_id=self.job_id)
+        table = self._read(lambda accept: self.spectral_fit_data(cache=cache, accept=accept),
+                           lambda data: read_spectral_fits(data, job_id=self.job_id))
         self._name_target(table.meta)
         return table
 
@@ -674,7 +686,8 @@ class XRTJob:
         """
         from .readers.positions import read_position
         kind = position_kind(kind)
-        return read_position(self.position_data(kind, cache=cache), kind, job_id=self.job_id)
+        return self._read(lambda accept: self.position_data(kind, cache=cache, accept=accept),
+                          lambda data: read_position(data, kind, job_id=self.job_id))
 
     def source_list(self, *, cache=None):
         """The detected sources per energy band.
@@ -686,7 +699,8 @@ class XRTJob:
             with units and a ``coord`` SkyCoord column.
         """
         from .readers.sourcelist import read_source_list
-        result = read_source_list(self.source_list_data(cache=cache), job_id=self.job_id)
+        result = self._read(lambda accept: self.source_list_data(cache=cache, accept=accept),
+                            lambda data: read_source_list(data, job_id=self.job_id))
         for table in result.values():
             self._name_target(table.meta)
         return result

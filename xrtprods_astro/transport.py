@@ -11,28 +11,32 @@ streamed, verified, resumable downloads.
 HTTP goes through `astroquery.query.BaseQuery._request` of the query object the
 `Transport` is given, so astroquery's session, logging hook and cache are used.
 """
+import copy
+import email.utils
 import json as _json
 import ipaddress
 import logging
 import os
+import pickle
 import random as _random
 import re
-import tarfile
+import tempfile
 import threading
 import time
 import warnings
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import requests
-from astroquery import cache_conf
+import urllib3
 from astroquery.query import AstroQuery
 
-from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError,
+from .archives import ArchiveLimitError, StreamVerifier
+from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
                          ServiceUnavailableError, SubmissionUnknownError,
                          UnknownUserError, XRTProductsWarning)
+from .params import translate_wire_names
 
 __all__ = ["API_NAME", "API_VERSION", "COMMON_API_VERSION", "Transport",
            "check_url", "envelope", "parse_version"]
@@ -53,7 +57,11 @@ _NOT_ECHOED = frozenset(_ENVELOPE_KEYS) | {"getCoords", "getTargs", "getT0"}
 _PRODUCT_FLAGS = ("lc", "spec", "dopsf", "doenh", "doxastrom", "image", "sourceDet")
 
 _CHUNK = 1 << 20          # download chunk: memory use does not grow with file size
+_READ = 1 << 16           # most bytes taken from the socket at once, so time limits are checked often
 _MAX_DELAY = 60.0         # cap of one back-off pause, seconds
+_MAX_RETRY_AFTER = 300.0  # cap of a pause asked for by the service (Retry-After), seconds
+_MAX_REDIRECTS = 5        # same-origin redirects followed by a download
+_RECONCILE_POLLS = 4      # job-list checks after a submission's answer was lost
 _CLOCK_SKEW = 600.0       # seconds of clock difference tolerated when reconciling
 
 # Connection failures that prove the request never reached the server, so a
@@ -66,7 +74,56 @@ _TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
 
 
 class _Transient(Exception):
-    """An answer that is worth retrying: HTTP 5xx, an HTML page, garbage."""
+    """An answer that is worth retrying: HTTP 5xx, an HTML page, garbage.
+
+    ``retry_after`` is the pause, in seconds, the service asked for (Retry-After).
+    """
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Corrupt(_Transient):
+    """A download arrived whole but its content is corrupt (worth one more try)."""
+
+
+def _retry_after(response):
+    """The pause asked for by a 429/503 answer's Retry-After (seconds or an HTTP date), or None."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _http_failure(response, what, endpoint):
+    """Raise for a non-2xx status: `_Transient` for 5xx/408/429, `RemoteServiceError` otherwise.
+
+    Redirects are never followed here: a ``307``/``308`` would make requests send
+    the body, with the identity, to wherever the answer points.
+    """
+    status = response.status_code
+    if 300 <= status < 400:
+        where = response.headers.get("Location", "")
+        raise RemoteServiceError(f"HTTP {status} redirect from {endpoint} to {where!r} refused: a "
+                                 "call is never re-sent elsewhere (it carries your identity)",
+                                 endpoint=endpoint)
+    if status >= 500 or status in (408, 429):
+        raise _Transient(f"HTTP {status} {response.reason or ''}".strip(),
+                         retry_after=_retry_after(response) if status in (429, 503) else None)
+    if status >= 400:
+        raise RemoteServiceError(f"HTTP {status} {response.reason or ''} {what}".strip(),
+                                 endpoint=endpoint)
 
 
 def envelope(user):
@@ -141,6 +198,30 @@ def check_url(url, what="url"):
         "(or http:// on a loopback host)")
 
 
+def _int_like(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20
+
+
+def _job_id_like(value):
+    return _int_like(value) or (isinstance(value, str) and bool(value.strip()) and len(value) < 100)
+
+
+#: Types of required answer keys: (check, description for the message).
+_TYPES = {
+    "numJobs": (lambda v: _int_like(v) and int(v) >= 0, "a whole number >= 0"),
+    "JobID": (_job_id_like, "a job number"),
+    "URL": (lambda v: isinstance(v, str) and bool(v), "a URL"),
+    "jobPars": (lambda v: isinstance(v, dict), "an object of parameters"),
+    "jobs": (lambda v: v is None or isinstance(v, list), "a list of jobs"),
+    "Datasets": (lambda v: isinstance(v, list), "a list of dataset names"),
+    "GotPos": (lambda v: _int_like(v) or isinstance(v, float), "0 or 1"),
+}
+
+
 def _describe(exc):
     return f"{type(exc).__name__}: {exc}"
 
@@ -151,12 +232,8 @@ def _decode(response, endpoint):
     HTTP 5xx, 408, 429, a non-JSON body or JSON that is not an object raise
     `_Transient`; any other HTTP error raises `RemoteServiceError`.
     """
-    status = response.status_code
-    if status >= 500 or status in (408, 429):
-        raise _Transient(f"HTTP {status} {response.reason or ''}".strip())
-    if status >= 400:
-        raise RemoteServiceError(f"HTTP {status} {response.reason or ''} from {endpoint}".strip(),
-                                 endpoint=endpoint)
+    if not 200 <= response.status_code < 300:
+        _http_failure(response, f"from {endpoint}", endpoint)
     text = response.text
     try:
         data = _json.loads(text)
@@ -169,11 +246,7 @@ def _decode(response, endpoint):
 
 
 def _translate(text):
-    """Rewrite wire parameter names into the names users type, if params is there."""
-    try:
-        from .params import translate_wire_names
-    except ImportError:  # pragma: no cover - params is part of the package
-        return text
+    """Rewrite wire parameter names into the names users type."""
     try:
         return translate_wire_names(text)
     except Exception:  # noqa: BLE001 - a translation failure must not hide the error
@@ -267,31 +340,6 @@ def _archive_kind(path):
     return None
 
 
-def verify_archive(path, kind):
-    """Check that a downloaded archive opens and reads to its end.
-
-    Raises
-    ------
-    ValueError
-        If it does not.
-    """
-    try:
-        if kind in ("tar", "tar.gz"):
-            with tarfile.open(path, "r:gz" if kind == "tar.gz" else "r:") as tar:
-                for member in tar:
-                    if member.isfile():
-                        handle = tar.extractfile(member)
-                        while handle.read(_CHUNK):
-                            pass
-        elif kind == "zip":
-            with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-                if bad is not None:
-                    raise ValueError(f"member {bad!r} is corrupt")
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{Path(path).name} is not a valid {kind} archive ({exc})") from exc
-
-
 class Transport:
     """HTTP for one client: envelopes, checks, retries, cache policy, downloads.
 
@@ -338,9 +386,7 @@ class Transport:
 
     def _pause(self, attempt):
         """Exponential back-off with full jitter before retry number ``attempt`` (0-based)."""
-        from . import conf
-        base = float(self.backoff if self.backoff is not None else conf.backoff)
-        delay = self.random() * min(_MAX_DELAY, base * 2 ** attempt)
+        delay = self._pause_for(attempt, None)
         if delay > 0:
             self.sleep(delay)
 
@@ -352,29 +398,66 @@ class Transport:
         return None if value < 0 else value
 
     # -- low level -----------------------------------------------------------
-    def _send(self, method, url, *, json=None, headers=None, cache=False, stream=False):
+    def _send(self, method, url, *, json=None, headers=None, read=True):
+        """One HTTP exchange, never redirected, never through astroquery's cache.
+
+        With ``read`` the body is read at once, and the whole exchange must end
+        within ``timeout`` seconds: a server trickling its answer cannot hold a
+        call longer than that. Without it the response is returned streaming.
+        """
         check_url(url)
         timeout = self._timeout()
-        if not cache:
-            return self._query._request(method, url, json=json, headers=headers, timeout=timeout,
-                                        cache=False, stream=stream)
-        with self._cache_lock, cache_conf.set_temp("cache_timeout", self._cache_timeout()):
-            response = self._query._request(method, url, json=json, headers=headers,
-                                            timeout=timeout, cache=True, stream=stream)
-        cache_file = self._cache_file(method, url, json=json, headers=headers, timeout=timeout)
-        if cache_file.exists():
-            os.chmod(cache_file, 0o600)
+        limit_at = time.monotonic() + timeout
+        response = self._query._request(method, url, json=json, headers=headers, timeout=timeout,
+                                        cache=False, stream=True, allow_redirects=False)
+        if not read:
+            return response
+        parts = []
+        try:
+            for chunk in _chunks(response):
+                parts.append(chunk)
+                if time.monotonic() > limit_at:
+                    raise _Transient(f"the answer took longer than the time limit of {timeout:g} s "
+                                     "(conf.timeout)")
+        finally:
+            response.close()
+        response._content = b"".join(parts)
+        response._content_consumed = True
         return response
 
-    def _cache_file(self, method, url, *, json=None, headers=None, timeout=None):
-        # Built exactly as BaseQuery._request builds its key, so the right file
-        # is found without relying on the per-instance, thread-unsafe _last_query.
-        query = AstroQuery(method, url, params=None, data=None, headers=headers, files=None,
-                           timeout=timeout, json=json)
-        return query.request_file(self._query.cache_location)
+    def _cache_file(self, method, url, *, json=None):
+        # Built exactly as BaseQuery._request builds its key (so the files are
+        # astroquery's and clear_cache removes them); the key includes the
+        # identity, which keeps users' answers apart, but only as a hash.
+        query = AstroQuery(method, url, params=None, data=None, headers=None, files=None,
+                           timeout=self._timeout(), json=json)
+        return query, query.request_file(self._query.cache_location)
+
+    def _from_cache(self, method, url, json):
+        query, _ = self._cache_file(method, url, json=json)
+        with self._cache_lock:
+            return query.from_cache(self._query.cache_location, self._cache_timeout())
+
+    def _store(self, method, url, json, response):
+        """Keep an accepted answer in the cache, without the request that carried the identity."""
+        _, path = self._cache_file(method, url, json=json)
+        clean = copy.copy(response)
+        clean.request = requests.Request(method, url).prepare()   # no body, no UserID
+        clean.history = []
+        clean.connection = None
+        with self._cache_lock:
+            handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    pickle.dump(clean, stream, protocol=4)
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def _evict(self, method, url, *, json=None):
-        path = self._cache_file(method, url, json=json, timeout=self._timeout())
+        _, path = self._cache_file(method, url, json=json)
         try:
             path.unlink()
             log.debug("evicted bad cached answer %s", path.name)
@@ -430,6 +513,12 @@ class Transport:
         if missing:
             raise RemoteServiceError(f"The answer from {endpoint} lacks the key(s) "
                                      f"{', '.join(missing)}.", endpoint=endpoint)
+        # A key of the wrong type is as useless as a missing one: a service error, not a crash later.
+        for key in required:
+            check, what = _TYPES.get(key, (None, None))
+            if check is not None and not check(result[key]):
+                raise RemoteServiceError(f"The answer from {endpoint} has {key}={result[key]!r}, but "
+                                         f"it must be {what}.", endpoint=endpoint)
 
     def _check_version(self, value, ours, endpoint, api):
         try:
@@ -453,42 +542,83 @@ class Transport:
         warnings.warn(f"The service says ({endpoint}, {kind}): {notice.get('message', '')}",
                       XRTProductsWarning, stacklevel=4)
 
+    def _deadline(self):
+        from . import conf
+        total = float(conf.deadline)
+        return time.monotonic() + total if total > 0 else None
+
     def _retrying(self, what, attempt, failed="no usable answer"):
         """Run ``attempt()`` until it returns, retrying transient failures with back-off.
 
         The one place of the retry policy: ``1 + conf.retries`` attempts, jittered
-        exponential pauses, connection errors and `_Transient` answers retried,
-        anything else raised at once; then `ServiceUnavailableError`.
+        exponential pauses (or the pause the service asked for with
+        Retry-After, capped), all within ``conf.deadline`` seconds; connection
+        errors and `_Transient` answers retried, anything else raised at once;
+        then `ServiceUnavailableError` (`ReaderError` when the last failure was
+        corrupt content).
         """
         attempts = 1 + self._retries()
-        cause = "no attempt was made"
+        deadline = self._deadline()
+        cause, asked, last = "no attempt was made", None, None
         for number in range(attempts):
             if number:
-                self._pause(number - 1)
+                pause = self._pause_for(number - 1, asked)
+                if deadline is not None and time.monotonic() + pause > deadline:
+                    cause += f"; a pause of {pause:g} s would pass the total limit (conf.deadline)"
+                    break
+                if pause > 0:
+                    self.sleep(pause)
             try:
                 return attempt()
             except _TRANSIENT as exc:
-                cause = _describe(exc)
+                cause, asked, last = _describe(exc), None, exc
             except _Transient as exc:
-                cause = str(exc)
+                cause, asked, last = str(exc), exc.retry_after, exc
             log.debug("%s: attempt %d failed: %s", what, number + 1, cause)
-        raise ServiceUnavailableError(f"{what}: {failed} after {attempts} attempt(s); "
+            if deadline is not None and time.monotonic() > deadline:
+                cause += " (total time limit conf.deadline reached)"
+                break
+        if isinstance(last, _Corrupt):
+            raise ReaderError(f"{what}: {cause}")
+        raise ServiceUnavailableError(f"{what}: {failed} after {number + 1} attempt(s); "
                                       f"last cause: {cause}")
 
-    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check):
+    def _pause_for(self, attempt, asked):
+        """The back-off pause, or the service's Retry-After (capped) when it asked for longer."""
+        from . import conf
+        base = float(self.backoff if self.backoff is not None else conf.backoff)
+        delay = self.random() * min(_MAX_DELAY, base * 2 ** attempt)
+        if asked is not None:
+            delay = max(delay, min(float(asked), _MAX_RETRY_AFTER))
+        return delay
+
+    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check, accept=None):
         def once():
-            response = self._send(method, url, json=json, cache=cache)
-            try:
-                return check(_decode(response, endpoint))
-            except (_Transient, RemoteServiceError):
-                if cache:  # an unusable or error answer never stays in the cache
-                    self._evict(method, url, json=json)
-                raise
+            if cache:
+                cached = self._from_cache(method, url, json)
+                if cached is not None:
+                    try:
+                        result = check(_decode(cached, endpoint))
+                        if accept is not None:
+                            accept(result)
+                        return result
+                    except (_Transient, RemoteServiceError, ReaderError):
+                        # Never serve a cached answer that is not usable: ask again.
+                        log.debug("%s: cached answer rejected; asking the service again", endpoint)
+                        self._evict(method, url, json=json)
+            response = self._send(method, url, json=json)
+            result = check(_decode(response, endpoint))
+            if accept is not None:
+                accept(result)   # a ReaderError here is final, and nothing was cached
+            if cache:
+                self._store(method, url, json, response)
+            return result
 
         return self._retrying(endpoint, once)
 
     # -- public calls ----------------------------------------------------------
-    def call(self, url, payload, *, user, endpoint=None, cache=False, required=(), ok_values=(1,)):
+    def call(self, url, payload, *, user, endpoint=None, cache=False, required=(), ok_values=(1,),
+             accept=None):
         """POST an idempotent product-generator call and return its checked answer.
 
         Parameters
@@ -508,6 +638,10 @@ class Transport:
             Keys the answer must have.
         ok_values : tuple of int
             OK values that count as success (cancel also accepts 2).
+        accept : callable, optional
+            Called with the checked answer before it is returned or cached;
+            the reader's check. When it raises `ReaderError` the answer is
+            not cached (a cached one is dropped and asked for again).
 
         Returns
         -------
@@ -518,10 +652,10 @@ class Transport:
         endpoint = endpoint or url.rsplit("/", 1)[-1]
         body = {**payload, **envelope(user)}
         return self._with_retries(
-            endpoint, "POST", url, json=body, cache=cache,
+            endpoint, "POST", url, json=body, cache=cache, accept=accept,
             check=lambda data: self._check_user_objects(data, endpoint, ok_values, required))
 
-    def call_common(self, url, func, payload, *, cache=False, required=()):
+    def call_common(self, url, func, payload, *, cache=False, required=(), accept=None):
         """POST an idempotent call to the UKSSDC common API (``API/main.php``).
 
         Parameters
@@ -532,6 +666,8 @@ class Transport:
         payload : dict
         cache : bool
         required : sequence of str
+        accept : callable, optional
+            As for `call`.
 
         Returns
         -------
@@ -539,18 +675,20 @@ class Transport:
         """
         body = {**payload, "APIFunc": func, "APIVersion": COMMON_API_VERSION}
         endpoint = f"main.php:{func}"
-        return self._with_retries(endpoint, "POST", url, json=body, cache=cache,
+        return self._with_retries(endpoint, "POST", url, json=body, cache=cache, accept=accept,
                                   check=lambda data: self._check_common(data, endpoint, required))
 
     def submit(self, url, payload, *, user, list_url, old_url, known_job_ids=()):
         """Submit a job once, reconciling with the job list when the outcome is unknown.
 
-        A submission is not idempotent. When the answer is lost (the connection
-        broke after sending, a read time-out, HTTP 5xx, garbage) the job list
+        A submission is not idempotent. When its answer is lost the job list
         is searched for a job with the same name, submitted since just before
         the first attempt and not among ``known_job_ids``, whose jobPars match
-        what was sent; it is adopted. Only when no such job exists is the
-        submission sent again, once.
+        what was sent; it is adopted. After a read time-out the service may
+        still be working on the submission: it is then never sent again, and
+        the job list is checked a few times over a window of ``timeout``
+        seconds. After a broken connection or an unusable answer (HTTP 5xx, an
+        HTML page) with no matching job, the submission is sent once more.
 
         Parameters
         ----------
@@ -572,22 +710,27 @@ class Transport:
         Raises
         ------
         SubmissionUnknownError
-            The outcome stayed unknown and could not be reconciled.
+            The outcome stayed unknown and could not be reconciled; the
+            message says how many times it was sent and what was checked.
         """
         endpoint = "run_userobject.php"
         body = {**envelope(user), **payload}
         known = {str(job_id) for job_id in known_job_ids}
         first_attempt = None
+        sent = 0
         resubmissions = 1
         not_sent_retries = self._retries()
         attempt = 0
         while True:
             if first_attempt is None:
                 first_attempt = self.clock()
+            lost_in_flight = False
             try:
-                response = self._send("POST", url, json=body, cache=False)
+                sent += 1
+                response = self._send("POST", url, json=body)
             except _NOT_SENT as exc:
                 # Nothing reached the server: sending again cannot duplicate a job.
+                sent -= 1
                 if not_sent_retries <= 0:
                     raise ServiceUnavailableError(f"{endpoint}: could not connect; last cause: "
                                                   f"{_describe(exc)}") from exc
@@ -595,7 +738,14 @@ class Transport:
                 self._pause(attempt)
                 attempt += 1
                 continue
+            except requests.exceptions.ReadTimeout as exc:
+                # The request is with the service, which may still be creating the job.
+                cause, lost_in_flight = _describe(exc), True
+            except _Transient as exc:
+                # The answer was too slow to arrive in full: the same.
+                cause, lost_in_flight = str(exc), True
             except _TRANSIENT as exc:
+                # The connection broke: the service finished (or never started) the work.
                 cause = _describe(exc)
             else:
                 try:
@@ -606,17 +756,22 @@ class Transport:
                     return self._check_user_objects(data, endpoint, required=("JobID", "URL", "jobPars"))
             log.warning("The outcome of a submission is unknown (%s); looking for it in the job list.",
                         cause)
-            adopted = self._reconcile(payload, user, list_url, old_url, known,
-                                      since=first_attempt - _CLOCK_SKEW, cause=cause)
+            polls = _RECONCILE_POLLS if lost_in_flight else 1
+            adopted = self._reconcile(payload, user, list_url, old_url, known, sent=sent,
+                                      since=first_attempt - _CLOCK_SKEW, cause=cause, polls=polls)
             if adopted is not None:
                 return adopted
-            if resubmissions <= 0:
+            times = "once" if sent == 1 else f"{sent} times"
+            if lost_in_flight or resubmissions <= 0:
+                window = f" checked {polls} times over {self._timeout():g} s" if polls > 1 else " checked"
                 raise SubmissionUnknownError(
-                    f"{endpoint}: the submission's outcome is unknown ({cause}) and no matching job "
-                    "is in the job list; it was not sent again. Check XRTProducts.job_list_data() "
-                    "before resubmitting.")
+                    f"{endpoint}: the submission was sent {times} and its outcome is unknown ({cause}); "
+                    f"the job list was{window} and holds no matching job yet. It was not sent again "
+                    "automatically: the service may still create the job, so check "
+                    "XRTProducts.job_list_data() before resubmitting.")
             resubmissions -= 1
-            log.warning("No job matching the lost submission exists; submitting once more.")
+            log.warning("The service answered with an unusable answer and no job matches the "
+                        "submission; submitting once more.")
             self._pause(attempt)
             attempt += 1
 
@@ -654,6 +809,8 @@ class Transport:
         jobs = self.call(list_url, {}, user=user, endpoint="listOldJobs.php", required=("jobs",))["jobs"]
         candidates = []
         for job in jobs or []:
+            if not isinstance(job, dict):
+                continue
             job_id = job.get("JobID")
             if str(job_id) in known or job.get("Name") != name:
                 continue
@@ -675,26 +832,41 @@ class Transport:
                         ", ".join(str(m[0]) for m in matches), job_id)
         return {"JobID": job_id, "URL": old["URL"], "jobPars": old["jobPars"]}
 
-    def _reconcile(self, payload, user, list_url, old_url, known, *, since, cause):
-        try:
-            found = self.find_submission(payload, user=user, list_url=list_url, old_url=old_url,
-                                         known_job_ids=known, since=since)
-        except (ServiceUnavailableError, RemoteServiceError) as exc:
-            raise SubmissionUnknownError(
-                f"run_userobject.php: the submission's outcome is unknown ({cause}) and the job list "
-                f"could not be checked ({exc}); nothing was sent again.") from exc
-        if found is not None:
-            log.warning("Adopted job %s, found in the job list, as the lost submission.", found["JobID"])
-        return found
+    def _reconcile(self, payload, user, list_url, old_url, known, *, since, cause, sent=1, polls=1):
+        """Look for the job of a lost submission, ``polls`` times spread over ``timeout`` seconds."""
+        found = None
+        for number in range(polls):
+            if number:
+                self.sleep(self._timeout() / (polls - 1))
+            try:
+                found = self.find_submission(payload, user=user, list_url=list_url, old_url=old_url,
+                                             known_job_ids=known, since=since)
+            except (ServiceUnavailableError, RemoteServiceError) as exc:
+                raise SubmissionUnknownError(
+                    f"run_userobject.php: the submission was sent {sent} time(s) and its outcome is "
+                    f"unknown ({cause}); the job list could not be checked ({exc}); it was not sent "
+                    "again.") from exc
+            if found is not None:
+                log.warning("Adopted job %s, found in the job list, as the lost submission.",
+                            found["JobID"])
+                return found
+        return None
 
     def download(self, url, dest, *, overwrite=False, archive=None):
-        """Download ``url`` to ``dest``: streamed, verified, renamed atomically.
+        """Download ``url`` to ``dest``: streamed, verified while it streams, renamed atomically.
 
-        The file is written to ``<dest>.part`` in the same folder; an
-        interrupted transfer resumes with an HTTP Range request when the server
-        honours it, else starts again. The part file is renamed to ``dest``
-        only once its size matches Content-Length (when sent) and, for
-        archives, it opens and reads to its end.
+        The file is written to ``<dest>.part`` in the same folder. An
+        interrupted transfer resumes with an HTTP Range request only when the
+        server gave a validator (ETag or Last-Modified), sent back in
+        ``If-Range`` so a file that changed meanwhile comes whole again rather
+        than spliced; otherwise it starts again. Archives are checked
+        completely as the bytes arrive (gzip CRC32 and length, tar headers,
+        zip member CRC32s, ``conf.archive_max_bytes`` and
+        ``conf.archive_max_members``). The part file replaces ``dest`` only
+        once its size matches Content-Length and the archive checks passed,
+        so an existing good copy is only ever replaced by a verified one.
+        A transfer slower than ``conf.min_download_rate`` is abandoned and
+        retried; redirects are followed only to the same scheme, host and port.
 
         Parameters
         ----------
@@ -714,6 +886,8 @@ class Transport:
         ------
         FileExistsError
             ``dest`` exists and ``overwrite`` is False.
+        ReaderError
+            The archive is corrupt on every attempt, or passes a limit.
         ServiceUnavailableError
             Still failing after every retry.
         """
@@ -724,61 +898,127 @@ class Transport:
         kind = _archive_kind(dest) if archive is None else (archive or None)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
+        # A part file left by an earlier run has no known validator: it cannot be resumed safely.
+        part.unlink(missing_ok=True)
+        state = {"validator": None, "verifier": None}
 
         def once():
-            self._fetch(url, part, url)
-            if kind:
-                try:
-                    verify_archive(part, kind)
-                except ValueError as exc:
-                    part.unlink()
-                    raise _Transient(str(exc)) from exc
+            try:
+                self._fetch(url, part, state, kind)
+                if state["verifier"] is not None:
+                    state["verifier"].finish()
+            except ArchiveLimitError:
+                part.unlink(missing_ok=True)
+                raise
+            except ReaderError as exc:
+                part.unlink(missing_ok=True)
+                state["verifier"] = None
+                raise _Corrupt(str(exc)) from exc
             os.replace(part, dest)
             log.info("Downloaded %s", dest)
             return dest
 
-        return self._retrying(f"download of {url}", once, failed="failed")
+        try:
+            return self._retrying(f"download of {url}", once, failed="failed")
+        finally:
+            part.unlink(missing_ok=True)
 
-    def _fetch(self, url, part, endpoint):
+    def _open(self, url, headers):
+        """GET ``url`` streaming, following redirects only to the same scheme, host and port."""
+        origin = urlparse(url)[:2]
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = self._send("GET", url, headers=headers, read=False)
+            if not (300 <= response.status_code < 400 and response.headers.get("Location")):
+                return response
+            response.close()
+            target = urljoin(url, response.headers["Location"])
+            if urlparse(target)[:2] != origin:
+                raise RemoteServiceError(f"HTTP {response.status_code} redirect of {url} to another "
+                                         f"scheme, host or port ({target}) refused", endpoint=url)
+            url = target
+        raise RemoteServiceError(f"more than {_MAX_REDIRECTS} redirects for {url}", endpoint=url)
+
+    def _fetch(self, url, part, state, kind):
+        from . import conf
         offset = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={offset}-"} if offset else None
-        response = self._send("GET", url, headers=headers, cache=False, stream=True)
+        headers = None
+        if offset and state["validator"]:
+            headers = {"Range": f"bytes={offset}-", "If-Range": state["validator"]}
+        response = self._open(url, headers)
         try:
             status = response.status_code
             if status == 416:
                 # Our part file does not fit the resource any more: start again.
-                part.unlink()
+                part.unlink(missing_ok=True)
                 raise _Transient("the server refused to resume (HTTP 416); starting again")
-            if status >= 500 or status in (408, 429):
-                raise _Transient(f"HTTP {status} {response.reason or ''}".strip())
-            if status >= 400:
-                raise RemoteServiceError(f"HTTP {status} {response.reason or ''} for {url}".strip(),
-                                         endpoint=endpoint)
+            if not 200 <= status < 300:
+                _http_failure(response, f"for {url}", url)
             length = response.headers.get("Content-Length")
             length = int(length) if length is not None and length.isdigit() else None
-            if status == 206 and offset:
+            if status == 206 and headers:
                 start, total = _content_range(response.headers.get("Content-Range"))
                 if start != offset:
-                    part.unlink()
+                    part.unlink(missing_ok=True)
                     raise _Transient("the server resumed at the wrong place; starting again")
                 mode = "ab"
                 if total is None and length is not None:
                     total = offset + length
             else:
                 if offset:
-                    log.debug("%s: server ignored the Range request; restarting", url)
+                    log.debug("%s: not resumed (no validator, changed or Range ignored); restarting", url)
                 mode, total = "wb", length
+                etag = response.headers.get("ETag", "")
+                # Only a strong ETag or a date may go into If-Range (RFC 9110 13.1.5).
+                state["validator"] = (etag if etag and not etag.startswith("W/")
+                                      else response.headers.get("Last-Modified"))
+                state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
+            verifier = state["verifier"]
+            min_rate = float(conf.min_download_rate)
+            grace = self._timeout()
+            started = time.monotonic()
+            got = 0
             with open(part, mode) as handle:
-                for chunk in response.iter_content(chunk_size=_CHUNK):
-                    if chunk:
-                        handle.write(chunk)
+                for chunk in _chunks(response):
+                    handle.write(chunk)
+                    if verifier is not None:
+                        verifier.feed(chunk)
+                    got += len(chunk)
+                    elapsed = time.monotonic() - started
+                    if min_rate > 0 and elapsed > grace and got < min_rate * elapsed:
+                        raise _Transient(f"the transfer ran at {got / elapsed:.0f} bytes/s, below "
+                                         f"conf.min_download_rate={min_rate:g}")
         finally:
             response.close()
         size = part.stat().st_size
         if total is not None and size != total:
             if size > total:
                 part.unlink()
+                state["verifier"] = None
             raise _Transient(f"got {size} bytes of {total}")
+
+
+def _chunks(response):
+    """The body of a streaming response, piece by piece as the bytes arrive."""
+    raw = response.raw
+    if not isinstance(raw, urllib3.response.HTTPResponse):
+        # Not from the network (an answer built in memory): requests knows how to read it.
+        yield from response.iter_content(_READ)
+        return
+    while True:
+        # The errors requests itself would raise from iter_content, so callers see one family.
+        try:
+            chunk = raw.read1(_READ)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:   # short reads, broken chunks
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except OSError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _content_range(value):

@@ -12,6 +12,7 @@ import io
 import logging
 import re
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,10 +57,11 @@ def read_fits_bytes(source, what=None):
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ReaderError(f"{what}: broken gzip data ({exc})") from None
     if not raw.startswith(b"SIMPLE  ="):
         raise ReaderError(f"{what}: not a FITS file")
+    _check_sizes(raw, what)
     try:
         with warnings.catch_warnings():
             # Truncated or padded files still read; the problem is reported here.
@@ -74,6 +76,52 @@ def read_fits_bytes(source, what=None):
         # KeyError, an unreadable HDU a _CorruptedHDU without .data).
         raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
     return hdul
+
+
+_SIZE_KEYS = (b"BITPIX", b"NAXIS", b"PCOUNT", b"GCOUNT", b"GROUPS")
+
+
+def _check_sizes(raw, what):
+    """Refuse HDUs whose header declares more data than the file holds.
+
+    Done on the raw cards before astropy reads anything: a header with an
+    absurd NAXISn would otherwise make astropy work on sizes the bytes cannot
+    back. Headers this cannot parse are left to astropy to report.
+    """
+    pos, number = 0, 0
+    while pos < len(raw) and raw[pos:pos + 2880].strip(b"\0 "):
+        cards, end = {}, None
+        for start in range(pos, len(raw) - 79, 80):
+            card = raw[start:start + 80]
+            key = card[:8].rstrip()
+            if key == b"END":
+                end = start + 80
+                break
+            if card[8:10] == b"= " and (key in _SIZE_KEYS or key.startswith(b"NAXIS")):
+                cards[key] = card[10:].split(b"/")[0].strip()
+        if end is None:
+            return
+        try:
+            bitpix, naxis = abs(int(cards[b"BITPIX"])), int(cards[b"NAXIS"])
+            axes = [int(cards.get(b"NAXIS%d" % n, b"0")) for n in range(1, min(naxis, 999) + 1)]
+            pcount, gcount = int(cards.get(b"PCOUNT", b"0")), int(cards.get(b"GCOUNT", b"1"))
+        except (KeyError, ValueError):
+            return
+        if naxis < 0 or naxis > 999 or any(a < 0 for a in axes) or gcount < 0 or pcount < 0:
+            # Negative sizes make astropy loop for a very long time.
+            raise ReaderError(f"{what}: HDU {number} has a negative or impossible size in its header "
+                              f"(NAXIS={naxis}, NAXISn={axes[:5]}, PCOUNT={pcount}, GCOUNT={gcount})")
+        if axes and axes[0] == 0 and cards.get(b"GROUPS") == b"T":
+            axes = axes[1:]   # random groups: NAXIS1 = 0 stands for no axis
+        size = 0
+        if axes:
+            size = bitpix // 8 * gcount * (pcount + int(np.prod(axes, dtype=object)))
+        header = -(-(end - pos) // 2880) * 2880
+        if size < 0 or pos + header + size > len(raw) + 2880:
+            raise ReaderError(f"{what}: HDU {number} declares {size} bytes of data, but the file holds "
+                              f"only {max(len(raw) - pos - header, 0)} after its header")
+        pos += header + -(-size // 2880) * 2880
+        number += 1
 
 
 def _celestial_wcs(header):

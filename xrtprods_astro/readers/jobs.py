@@ -161,9 +161,13 @@ def read_job_list(data):
         except KeyError as exc:
             raise ReaderError(f"{where}: missing key {exc.args[0]!r}") from None
         try:
-            ids.append(int(str(job_id).strip()))
+            number = int(str(job_id).strip())
         except ValueError:
             raise ReaderError(f"{where}: JobID {job_id!r} is not an integer") from None
+        if not 0 <= number < 2 ** 63:
+            # The table holds JobIDs as 64-bit integers; no real JobID comes near that.
+            raise ReaderError(f"{where}: JobID {str(job_id)[:30]!r} is out of range")
+        ids.append(number)
         names.append(str(job.get("Name", "")))
         dates.append(str(date).strip())
         requested = []

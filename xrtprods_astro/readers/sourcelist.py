@@ -65,8 +65,12 @@ def _type_column(key, values, position_error_unit):
                # A leading zero on a multi-digit integer marks an identifier.
                and not any(_INTEGER.match(t) and len(t.lstrip("+-")) > 1 and t.lstrip("+-")[0] == "0"
                            for t in present))
+    if not present and unit is not None:
+        numeric = True   # a quantity with every value missing is still a (masked) number column
     if numeric:
-        is_int = all(_INTEGER.match(t) for t in present) and unit in (None, u.ct)
+        # Integers beyond 64 bits are kept as floats rather than overflowing.
+        is_int = (all(_INTEGER.match(t) and len(t.lstrip("+-")) <= 18 for t in present)
+                  and unit in (None, u.ct))
         dtype = np.int64 if is_int else float
         filled = [t if not m else "0" for t, m in zip(texts, missing)]
         data = np.array([int(t) if is_int else float(t.replace("d", "e").replace("D", "e"))
@@ -74,7 +78,7 @@ def _type_column(key, values, position_error_unit):
     else:
         if unit is not None and present:
             raise ReaderError(f"source list: column {key!r} should hold numbers, got e.g. "
-                              f"{next(t for t in present if not _NUMBER.match(t))!r}")
+                              f"{next((t for t in present if not _NUMBER.match(t)), present[0])!r}")
         data = np.array([t if not m else "" for t, m in zip(texts, missing)], dtype=str)
     if missing.any():
         return MaskedColumn(data, name=key, mask=missing, unit=unit)
@@ -95,8 +99,11 @@ def _band_table(band, rows, job_id, position_error_unit):
     for key in keys:
         table[key] = _type_column(key, [row.get(key) for row in rows], position_error_unit)
     if "ra" in table.colnames and "dec" in table.colnames:
-        ra = np.ma.filled(np.ma.asarray(table["ra"], dtype=float), np.nan)
-        dec = np.ma.filled(np.ma.asarray(table["dec"], dtype=float), np.nan)
+        try:
+            ra = np.ma.filled(np.ma.asarray(table["ra"], dtype=float), np.nan)
+            dec = np.ma.filled(np.ma.asarray(table["dec"], dtype=float), np.nan)
+        except (TypeError, ValueError):
+            raise ReaderError(f"source list: band {band!r} has an ra or dec that is not a number") from None
         if np.any(np.abs(dec[np.isfinite(dec)]) > 90):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
         table["coord"] = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")

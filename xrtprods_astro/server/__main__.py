@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "add_service_arguments", "service_from_args"]
 
 
 def _rate(text):
@@ -29,13 +29,17 @@ def _non_negative(text):
     return value
 
 
-def build_parser():
-    """The command-line parser of ``python -m xrtprods_astro.server``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m xrtprods_astro.server",
-        description="Run a local, offline copy of the UKSSDC XRT products service.")
+def add_service_arguments(parser):
+    """Add the options of the local service (address, jobs, faults) to ``parser``.
+
+    Shared by ``python -m xrtprods_astro.server`` and ``xrtprods serve``, so both take the same options.
+    """
     parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (default 127.0.0.1; other hosts only if you mean it)")
+                        help="interface to bind (default 127.0.0.1; a non-loopback address needs "
+                             "--allow-remote)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host: other machines can then reach the service, "
+                             "which has no TLS (a warning is given)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
     parser.add_argument("--users", default="demo@example.org",
                         help="comma-separated registered e-mail addresses, or '*' to accept any "
@@ -59,6 +63,35 @@ def build_parser():
                         help="probability of cutting an archive or file download short")
     faults.add_argument("--latency", type=_non_negative, default=0.0, help="seconds added to every answer")
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault generator")
+    return parser
+
+
+def service_from_args(args):
+    """A `~xrtprods_astro.server.LocalService` (not started) from parsed `add_service_arguments` options.
+
+    Raises
+    ------
+    ValueError
+        A non-loopback ``--host`` without ``--allow-remote``.
+    """
+    from .app import LocalService
+    from .faults import FaultConfig
+    users = None if args.users.strip() == "*" else tuple(
+        u.strip() for u in args.users.split(",") if u.strip())
+    faults = FaultConfig(error_rate=args.error_rate, html_rate=args.html_rate, drop_rate=args.drop_rate,
+                         drop_after_rate=args.drop_after_rate, truncate_rate=args.truncate_rate,
+                         latency=args.latency, seed=args.fault_seed)
+    return LocalService(host=args.host, port=args.port, users=users, job_duration=args.job_duration,
+                        job_limit=args.job_limit or None, seed=args.seed, data_dir=args.data_dir,
+                        faults=faults, allow_remote=args.allow_remote)
+
+
+def build_parser():
+    """The command-line parser of ``python -m xrtprods_astro.server``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m xrtprods_astro.server",
+        description="Run a local, offline copy of the UKSSDC XRT products service.")
+    add_service_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
 
@@ -83,16 +116,12 @@ def main(argv=None, *, ready=None, stop_event=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    from .app import LocalService
-    from .faults import FaultConfig
-    users = None if args.users.strip() == "*" else tuple(
-        u.strip() for u in args.users.split(",") if u.strip())
-    faults = FaultConfig(error_rate=args.error_rate, html_rate=args.html_rate, drop_rate=args.drop_rate,
-                         drop_after_rate=args.drop_after_rate, truncate_rate=args.truncate_rate,
-                         latency=args.latency, seed=args.fault_seed)
-    service = LocalService(host=args.host, port=args.port, users=users, job_duration=args.job_duration,
-                           job_limit=args.job_limit or None, seed=args.seed, data_dir=args.data_dir,
-                           faults=faults)
+    logging.captureWarnings(True)
+    try:
+        service = service_from_args(args)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     service.start()
     sys.stdout.write(
         f"Local XRT products service running at {service.url}\n"

@@ -12,14 +12,18 @@ service's. Product archives and the files inside job directories are served
 by GET, with Content-Length and single-range ``Range`` support so a client can
 resume a download.
 """
+import email.utils
 import html
+import ipaddress
 import json
 import logging
+import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
+import warnings
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,10 +64,22 @@ _ROUTES = {
     "/API/main.php": ("main", "_main_api"),
 }
 _JOB_PREFIX = "/user_objects/tprods/USERPROD_"
+#: Largest request body accepted (the biggest real submission is a few KiB); larger gets HTTP 413.
+MAX_BODY = 1 << 20
+_FILE_CHUNK = 1 << 16
 _CHOICE_YES_NO_BOTH = ("yes", "no", "both")
 _REBIN_NUMBERS = ("pcCounts", "wtCounts", "pcBinTime", "wtBinTime", "minEnergy", "maxEnergy", "softLo",
                   "softHi", "hardLo", "hardHi", "minSig", "bayesCounts", "bayesSNR", "rateFact", "binFact",
                   "minCounts", "minSNR", "pcHRBinTime", "wtHRBinTime")
+
+
+def _is_loopback(host):
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Reply(Exception):
@@ -212,13 +228,35 @@ class _Handler(BaseHTTPRequestHandler):
         return kind
 
     def _read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
+        """The request body, or None when an error answer (400, 411, 413) was sent instead."""
+        if self.headers.get("Transfer-Encoding"):
+            # Bodies come with a Content-Length; a chunked one is not read at all.
+            self.close_connection = True
+            self._send_html(411, "Length Required", "Send the request body with a Content-Length.")
+            return None
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit() or len(self.headers.get_all("Content-Length") or []) > 1:
+            self.close_connection = True
+            self._send_html(400, "Bad Request", "The Content-Length header is not a single whole number.")
+            return None
+        length = int(text)
+        if length > self.server.service.max_body:
+            # The body is not read: the connection is closed after the answer.
+            self.close_connection = True
+            self._send_html(413, "Content Too Large",
+                            f"The request body is larger than {self.server.service.max_body} bytes.")
+            return None
         return self.rfile.read(length) if length > 0 else b""
+
+    def _not_found(self, path):
+        self._send_html(404, "Not Found", f"The requested URL {path!r} was not found on this server.")
 
     # ------------------------------------------------------------------ POST
     def do_POST(self):
         path = urlsplit(self.path).path
         raw = self._read_body()
+        if raw is None:
+            return
         route = _ROUTES.get(path)
         if route is None:
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
@@ -257,6 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ GET
     def do_GET(self):
         path = unquote(urlsplit(self.path).path)
+        if any(ord(char) < 32 or ord(char) == 127 for char in path):
+            self._not_found(path)   # NUL and control characters never name a file
+            return
         if path in _ROUTES:
             endpoint = _ROUTES[path][0]
             if self._fault(endpoint) == "done":
@@ -276,7 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
         kind = self._fault(endpoint)
         if kind == "done":
             return
-        target = self.service._get_target(job_part, inner)
+        try:
+            target = self.service._get_target(job_part, inner)
+        except (OSError, ValueError):
+            target = None
         if target is None:
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -285,11 +329,22 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _send_file(self, target, truncate=False, drop_after=False):
-        data = target.read_bytes()
-        size = len(data)
+        # Streamed from disk in pieces: memory use does not grow with the archive.
+        with open(target, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            self._send_open_file(handle, target.name, info, truncate, drop_after)
+
+    def _send_open_file(self, handle, name, info, truncate, drop_after):
+        size = info.st_size
         status, start, end = 200, 0, size - 1
-        headers = [("Accept-Ranges", "bytes")]
+        # Validators, so a client resumes only the very file it began (If-Range).
+        etag = f'"{size:x}-{info.st_mtime_ns:x}"'
+        modified = email.utils.formatdate(info.st_mtime, usegmt=True)
+        headers = [("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", modified)]
         spec = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if spec and if_range is not None and if_range.strip() not in (etag, modified):
+            spec = None   # changed since: the whole file, not a piece of another version
         if spec:
             parsed = self._parse_range(spec, size)
             if parsed is None:
@@ -301,30 +356,35 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = parsed
             status = 206
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-        body = data[start:end + 1]
+        length = end - start + 1
         if drop_after:
             self._drop()
             return
-        name = target.name
         content_type = ("application/gzip" if name.endswith(".gz")
                         else "application/x-tar" if name.endswith(".tar")
                         else "application/zip" if name.endswith(".zip")
                         else "text/plain; charset=UTF-8" if name.endswith((".qdp", ".txt", ".dat", ".log"))
                         else "application/octet-stream")
-        if truncate:
-            # Announce the whole length, send half, hang up: the client sees a short read.
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for header in headers:
-                self.send_header(*header)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body[:len(body) // 2])
-                self.wfile.flush()
-            self._drop()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        for header in headers:
+            self.send_header(*header)
+        self.end_headers()
+        if self.command == "HEAD":
             return
-        self._send(status, body, content_type, headers)
+        # Truncation announces the whole length, sends half and hangs up: the client sees a short read.
+        left = length // 2 if truncate else length
+        handle.seek(start)
+        while left > 0:
+            chunk = handle.read(min(_FILE_CHUNK, left))
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            left -= len(chunk)
+        if truncate:
+            self.wfile.flush()
+            self._drop()
 
     @staticmethod
     def _parse_range(spec, size):
@@ -351,6 +411,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Bursts of parallel clients (batch runs, tests) must queue, not stall in SYN retries.
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # Clients hanging up mid-answer are expected (faults, resumed downloads): log, don't print.
@@ -393,6 +455,11 @@ class LocalService:
     rebinner : callable, optional
         ``rebinner(job_pars, job_id, job_url, job_dir, seed, rebin_id, params) -> dict or None``;
         ``xrtprods_astro.server.build.rebin_lightcurve`` by default.
+    allow_remote : bool
+        Bind a non-loopback ``host`` (with a warning): the service has no TLS and takes any
+        registered e-mail as identity, so it is refused unless asked for explicitly.
+    max_body : int
+        Largest request body in bytes; larger ones get HTTP 413.
 
     Examples
     --------
@@ -404,9 +471,17 @@ class LocalService:
 
     def __init__(self, *, host="127.0.0.1", port=0, users=("demo@example.org",), job_duration=5.0,
                  job_limit=10, seed=0, data_dir=None, faults=None, catalogue=None, builder=None,
-                 rebinner=None, persist=False):
+                 rebinner=None, persist=False, allow_remote=False, max_body=MAX_BODY):
         if isinstance(users, str):
             users = (users,)
+        if not _is_loopback(host):
+            if not allow_remote:
+                raise ValueError(f"host {host!r} is not a loopback address: the local service would be "
+                                 "reachable from other machines, without TLS; pass allow_remote=True "
+                                 "(--allow-remote) if you mean it")
+            warnings.warn(f"The local service binds {host!r}: other machines can reach it, and it has "
+                          "no TLS and no real authentication.", UserWarning, stacklevel=2)
+        self.max_body = int(max_body)
         self.host = host
         self.port = int(port)
         self.users = None if users is None else set(users)
@@ -490,8 +565,13 @@ class LocalService:
 
     @property
     def url(self):
-        """Root URL, the equivalent of ``https://www.swift.ac.uk`` (use it as the client's server)."""
-        host = self.host if ":" not in self.host else f"[{self.host}]"
+        """Root URL, the equivalent of ``https://www.swift.ac.uk`` (use it as the client's server).
+
+        Built from the configured address only (a wildcard bind is announced as loopback),
+        never from a client's Host header.
+        """
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = host if ":" not in host else f"[{host}]"
         return f"http://{host}:{self.port}"
 
     @property
@@ -566,8 +646,7 @@ class LocalService:
         return job
 
     def _base(self, host):
-        if host and self.host in ("0.0.0.0", "::", ""):
-            return f"http://{host}/user_objects/tprods"
+        # Never the client's Host header: a client could make job URLs point anywhere.
         return f"{self.user_objects_url}/tprods"
 
     def _finished(self, job, code):

@@ -8,8 +8,8 @@ written once per job, stem and format, with fixed timestamps, so repeated and
 ranged downloads of one archive always see the same bytes.
 """
 import gzip
-import io
 import os
+import shutil
 import tarfile
 import threading
 import zipfile
@@ -63,10 +63,10 @@ def _write_tar(fileobj, members):
                 info.mode = 0o755
                 tar.addfile(info)
             else:
-                data = path.read_bytes()
-                info.size = len(data)
+                info.size = path.stat().st_size
                 info.mode = 0o644
-                tar.addfile(info, io.BytesIO(data))
+                with open(path, "rb") as source:   # streamed: memory does not grow with the file
+                    tar.addfile(info, source)
 
 
 def _write_zip(fileobj, members):
@@ -80,7 +80,8 @@ def _write_zip(fileobj, members):
                 info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
                 info.external_attr = 0o100644 << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes())
+                with open(path, "rb") as source, archive.open(info, "w") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
 
 
 def archive_path(job_dir, cache_dir, stem, fmt, subdirs):
@@ -109,18 +110,16 @@ def archive_path(job_dir, cache_dir, stem, fmt, subdirs):
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         members = list(_members(job_dir, subdirs))
-        buffer = io.BytesIO()
-        if fmt == "zip":
-            _write_zip(buffer, members)
-        elif fmt == "tar":
-            _write_tar(buffer, members)
-        else:
-            raw = io.BytesIO()
-            _write_tar(raw, members)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=_EPOCH) as gz:
-                gz.write(raw.getvalue())
         partial = target.with_name(target.name + ".part")
-        partial.write_bytes(buffer.getvalue())
+        # Written straight to disk, never whole in memory.
+        with open(partial, "wb") as handle:
+            if fmt == "zip":
+                _write_zip(handle, members)
+            elif fmt == "tar":
+                _write_tar(handle, members)
+            else:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=_EPOCH) as gz:
+                    _write_tar(gz, members)
         os.replace(partial, target)
     return target
 
