@@ -109,9 +109,11 @@ def test_job_section(report):
     ours = job["ours"]
     _summary(ours["cpu_ms"])
     _summary(ours["cache_hit_cpu_ms"])
-    # submit, a status call, and one call per data product: lc, spec, three positions, source list.
-    assert ours["requests_per_job"] == 8
-    assert set(ours["requests"]) == {"submit", "status", "lc", "spec", "psf", "enh", "xastrom", "sourceDet"}
+    # submit, a status call, one call per data product (lc, spec, three positions, source list)
+    # and the light curve's lc/t0.date (UKSSDC's own UTC for T0).
+    assert ours["requests_per_job"] == 9
+    assert set(ours["requests"]) == {"submit", "status", "lc", "spec", "psf", "enh", "xastrom", "sourceDet",
+                                     "file"}
     theirs = job["swifttools"]
     if "skipped" in theirs:
         assert "swifttools is not installed" in theirs["skipped"] and "ratio" not in job
@@ -199,7 +201,7 @@ def test_outputs_and_docs(bench_run, report, tmp_path):
     paths = bench_run.write(report, tmp_path / "out")
     assert [p.name for p in paths] == ["results.json", "results.md", "results.rst"]
     saved = json.loads(paths[0].read_text())
-    assert saved["results"]["job"]["ours"]["requests_per_job"] == 8 and saved["targets"]
+    assert saved["results"]["job"]["ours"]["requests_per_job"] == 9 and saved["targets"]
     md = paths[1].read_text()
     assert "## Targets" in md and "## QDP scaling" in md and "## Batch scaling" in md
     assert report["machine"]["date"] in md and "Load average" in md

@@ -322,7 +322,10 @@ def test_download_archives_extract_and_zip(capsys, tmp_path, xrtprods_service, d
 
 def test_lightcurve_ecsv_round_trip_fits_and_png(capsys, tmp_path, xrtprods_service, done_job):
     client = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email)
-    expected = read_lightcurve_json(client.lightcurve_data(done_job.job_id, cache=False)).combined("rate")
+    # The CLI's times are UKSSDC's UTC: the JSON's MET T0 with the job's lc/t0.date.
+    t0_date = client.file_text(f"{done_job.url}/lc/t0.date")
+    expected = read_lightcurve_json(client.lightcurve_data(done_job.job_id, cache=False),
+                                    t0_date=t0_date).combined("rate")
     ecsv, fits, png = tmp_path / "lc.ecsv", tmp_path / "lc.fits", tmp_path / "lc.png"
     code, out, err = run(capsys, *on(xrtprods_service, "lightcurve", done_job.job_id, "--output", ecsv,
                                      "--plot", png, "--max-lines", 10))
@@ -342,7 +345,7 @@ def test_lightcurve_ecsv_round_trip_fits_and_png(capsys, tmp_path, xrtprods_serv
                                      "--dataset", "PCHR", "--output", fits))
     assert code == 0 and out == ""
     hr = Table.read(fits, astropy_native=True)  # Time columns come back as Time
-    full = read_lightcurve_json(client.lightcurve_data(done_job.job_id, cache=False))
+    full = read_lightcurve_json(client.lightcurve_data(done_job.job_id, cache=False), t0_date=t0_date)
     assert len(hr) == len(full["PCHR"])
     np.testing.assert_allclose(hr["hr"], full["PCHR"]["hr"])
     assert isinstance(hr["time"], Time) and hr.meta["T0"] == full.meta["t0"].isot  # FITS: upper case
@@ -513,7 +516,8 @@ def test_the_printed_python_runs(xrtprods_service_factory, monkeypatch):
         exec(REAL_SERVICE_CODE, namespace)
     lc = namespace["lc"]
     assert "PC" in lc.datasets and lc["PC"]["rate"].unit == u.ct / u.s
-    assert lc.meta["t0"].isot.startswith("2020-04-16T07:05:36")
+    # UKSSDC's own UTC for T0 (lc/t0.date, clock correction included), not the uncorrected MET.
+    assert lc.meta["t0"].isot == "2020-04-16T07:05:17.079" and lc.meta["time_source"] == "t0.date"
 
 
 def test_submit_table_row_needs_one_target_source(capsys, tmp_path):

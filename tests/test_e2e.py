@@ -200,3 +200,22 @@ def test_names_resolved_here_or_by_the_service(client, monkeypatch):
     job = client.submit(NAME, resolver="service", standard_position=True)
     assert asked == [NAME]
     assert job.job_pars["name"] == NAME and float(job.job_pars["RA"]) == pytest.approx(335.6985, abs=0.01)
+
+
+def test_job_lightcurve_times_are_ukssdcs_own_utc(client, tmp_path):
+    # getLCData gives T0 in MET only; the job's lc/t0.date states UKSSDC's UTC for it (clock
+    # correction included). The job's light curve must agree with the lc/ folder's files to 1 ms.
+    from xrtprods_astro.readers.lightcurve import parse_t0_date, read_lightcurve_files
+    job = client.submit(GRB, name=NAME, lightcurve=LC)
+    job.wait(timeout=30)
+    lc = job.lightcurve()
+    met, utc = parse_t0_date(client.file_text(f"{job.url}/lc/t0.date"))
+    assert lc.meta["time_source"] == "t0.date" and lc.meta["t0_met"] == pytest.approx(met, abs=1e-3)
+    assert abs((lc.meta["t0"] - utc).to_value(u.s)) < 1e-3
+    uncorrected = read_lightcurve_json(client.lightcurve_data(job.job_id))
+    assert abs((uncorrected.meta["t0"] - utc).to_value(u.s)) > 1  # what the MET alone would give
+    archive = job.download(tmp_path, products=["lightcurve"], extract=True)
+    folder = next(p for p in tmp_path.rglob("t0.date")).parent
+    files = read_lightcurve_files(folder)
+    assert abs((files["PC"]["time"] - lc["PC"]["time"]).to_value(u.s)).max() < 1e-3
+    assert archive

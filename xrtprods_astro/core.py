@@ -1018,6 +1018,23 @@ source_detection : bool or dict, optional
             dest = dest / (Path(urlparse(url).path).name or "download")
         return self._transport.download(url, dest, overwrite=overwrite)
 
+    def file_text(self, url, *, cache=False, accept=None):
+        """The text of a small file of a job (for example ``<job URL>/lc/t0.date``).
+
+        Parameters
+        ----------
+        url : str
+        cache : bool
+            Use the cache (only for files of a completed product).
+        accept : callable, optional
+            A reader's check of the text; an answer it rejects is not cached.
+
+        Returns
+        -------
+        str
+        """
+        return self._transport.get_text(url, cache=cache, accept=accept)
+
     # -- rebinning through the common API ---------------------------------------------
     def rebin_lightcurve(self, job_id, *, name, binning, **params):
         """Ask for a rebinned light curve of a completed job (``rebinLightCurve``).

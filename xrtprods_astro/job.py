@@ -18,7 +18,8 @@ from pathlib import Path
 from astropy import units as u
 
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedError, ProductNotReadyError,
-                         ProductNotRequestedError, XRTProductsWarning)
+                         ProductNotRequestedError, ReaderError, RemoteServiceError, ServiceUnavailableError,
+                         XRTProductsWarning)
 from .vocabulary import (PRODUCTS, position_kind, product_code, product_key, product_keys,
                          product_keys_from)
 
@@ -621,12 +622,29 @@ class XRTJob:
             was not asked for in this job (the rule of `xrtprods_astro.exceptions`).
         """
         from .readers.lightcurve import read_lightcurve_json
+        t0_date = self._t0_date(cache)
         result = self._read(lambda accept: self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
                                                                 accept=accept),
-                            lambda data: read_lightcurve_json(data, job_id=self.job_id))
+                            lambda data: read_lightcurve_json(data, job_id=self.job_id, t0_date=t0_date))
         result.meta.update(self._energy_bands())
         self._name_target(result.meta)
         return result
+
+    def _t0_date(self, cache):
+        """The text of the job's ``lc/t0.date``, or None when the service has none.
+
+        The light-curve answer gives T0 in MET only; this file states UKSSDC's
+        own UTC for it (Swift's clock correction included), so that absolute
+        times agree with UKSSDC's to the millisecond instead of being off by
+        the clock drift (about 20 s in 2020).
+        """
+        from .readers.lightcurve import parse_t0_date
+        try:
+            return self._client.file_text(f"{self.url}/lc/t0.date", cache=_use_cache(cache),
+                                          accept=parse_t0_date)
+        except (RemoteServiceError, ServiceUnavailableError, ReaderError) as exc:
+            log.debug("job %s: no usable lc/t0.date (%s); times stay uncorrected", self.job_id, exc)
+            return None
 
     def _name_target(self, meta):
         """Record the request's source name as ``meta["target"]``: plots and reprs show it."""
@@ -785,7 +803,6 @@ class XRTJob:
         folders = [logs[0].parent] if logs else sorted({p.parent for p in files if ".img" in p.name},
                                                        key=lambda p: len(p.parts))
         if not folders:
-            from .exceptions import ReaderError
             raise ReaderError(f"{archive.name}: holds no image (members: "
                               f"{', '.join(p.name for p in files) or 'none'})")
         result = read_image_files(folders[0])

@@ -655,6 +655,53 @@ class Transport:
             endpoint, "POST", url, json=body, cache=cache, accept=accept,
             check=lambda data: self._check_user_objects(data, endpoint, ok_values, required))
 
+    def get_text(self, url, *, cache=False, accept=None):
+        """GET a small text file of a job (for example ``lc/t0.date``) and return its text.
+
+        Parameters
+        ----------
+        url : str
+            The file's URL.
+        cache : bool
+            Whether the answer may come from and go to the cache (files of a
+            completed product do not change).
+        accept : callable, optional
+            Called with the text before it is returned or cached; an answer it
+            rejects with `ReaderError` is not cached.
+
+        Raises
+        ------
+        RemoteServiceError
+            The service has no such file (HTTP 4xx).
+        """
+        endpoint = url.rsplit("/", 1)[-1]
+
+        def text_of(response):
+            if response.status_code >= 500:
+                raise _Transient(f"{endpoint}: HTTP {response.status_code}")
+            if response.status_code != 200:
+                raise RemoteServiceError(f"{endpoint}: HTTP {response.status_code} from {url}")
+            text = response.content.decode("utf-8", "replace")
+            if accept is not None:
+                accept(text)
+            return text
+
+        def once():
+            if cache:
+                cached = self._from_cache("GET", url, None)
+                if cached is not None:
+                    try:
+                        return text_of(cached)
+                    except (_Transient, RemoteServiceError, ReaderError):
+                        self._evict("GET", url)
+            response = self._send("GET", url)
+            text = text_of(response)
+            if cache:
+                self._store("GET", url, None, response)
+            return text
+
+        return self._retrying(endpoint, once)
+
     def call_common(self, url, func, payload, *, cache=False, required=(), accept=None):
         """POST an idempotent call to the UKSSDC common API (``API/main.php``).
 

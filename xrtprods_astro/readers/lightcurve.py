@@ -74,7 +74,7 @@ from ..times import (MET_RANGE, clock_error_estimate, met_to_time, parse_ukssdc_
 from .qdp import read_qdp
 
 __all__ = ["LightCurve", "read_lightcurve_json", "read_lightcurve_qdp", "read_lightcurve_files",
-           "parse_dataset_name"]
+           "parse_dataset_name", "parse_t0_date"]
 
 log = logging.getLogger("xrtprods_astro.readers.lightcurve")
 
@@ -593,7 +593,7 @@ def _dataframe_dump(data):
     return columns
 
 
-def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None):
+def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None, t0_date=None):
     """Read the ``getLCData`` answer (or a swifttools dump) into a `LightCurve`.
 
     Parameters
@@ -618,6 +618,10 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
     t0 : float or `~astropy.time.Time`, optional
         T0 for a DataFrame dump (which does not carry it); the getLCData
         answer's own ``T0`` is used otherwise.
+    t0_date : str, optional
+        The text of the job's ``lc/t0.date``: UKSSDC's own UTC for T0, whose
+        clock correction then applies to every bin (the answer itself gives
+        T0 in MET only). Ignored when it states another T0.
 
     Returns
     -------
@@ -659,8 +663,13 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
         time_format = "TDB"
     else:
         time_format = "MET"
+    t0_utc = None
+    if t0_date is not None and utcf is None:
+        stated_met, stated_utc = parse_t0_date(t0_date)
+        t0_utc = stated_utc if _same_met(stated_met, data.get("T0")) else None
     common = _common_meta(job_id if job_id is not None else data.get("JobID"), data.get("T0"), utcf,
-                          data.get("Binning"), time_format)
+                          data.get("Binning"), time_format, t0_utc=t0_utc,
+                          t0_source="t0.date" if t0_utc is not None else None)
     tables = {}
     for name in names:
         block = data.get(f"{name}Data")
@@ -1002,18 +1011,38 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
 
 
 def _read_t0_date(path):
-    """(T0 in MET, UKSSDC's UTC for it) from a ``t0.date`` file.
+    """(T0 in MET, UKSSDC's UTC for it) from a ``t0.date`` file."""
+    with open(path, errors="replace") as fh:
+        return parse_t0_date(fh.read(), source=path)
+
+
+def parse_t0_date(text, *, source="t0.date"):
+    """T0 in MET and UKSSDC's own UTC for it, from the text of a ``t0.date`` file.
 
     Line 1 is the MET, line 2 UKSSDC's UTC date (``2018 Jun 19 at
     10:31:55.845 UT``, clock correction included), line 3 the same instant
     as an MJD (UTC); line 4, a later MJD, is not needed.
+
+    Parameters
+    ----------
+    text : str
+    source : str, optional
+        Named in error messages.
+
+    Returns
+    -------
+    (float, `~astropy.time.Time` or None)
+
+    Raises
+    ------
+    `~xrtprods_astro.exceptions.ReaderError`
+        No MET on the first line, or a date that is not that MET.
     """
-    with open(path, errors="replace") as fh:
-        lines = [ln.strip() for ln in fh if ln.strip()]
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     try:
         met = float(lines[0].split()[0])
     except (IndexError, ValueError):
-        raise ReaderError(f"{path}: expected T0 in MET seconds on the first line") from None
+        raise ReaderError(f"{source}: expected T0 in MET seconds on the first line") from None
     utc = parse_ukssdc_date(lines[1]) if len(lines) > 1 else None
     if utc is None and len(lines) > 2:
         try:
@@ -1021,7 +1050,7 @@ def _read_t0_date(path):
         except ValueError:
             utc = None
     if utc is not None and abs(utcf_from_utc(met, utc)) > _MAX_UTCF:
-        raise ReaderError(f"{path}: the date {lines[1]!r} is not the MET {met} (they differ by "
+        raise ReaderError(f"{source}: the date {lines[1]!r} is not the MET {met} (they differ by "
                           f"{utcf_from_utc(met, utc):.0f} s)")
     return met, utc
 
