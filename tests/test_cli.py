@@ -530,3 +530,16 @@ def test_submit_table_row_needs_one_target_source(capsys, tmp_path):
     assert code == 0 and json.loads(out)["RA"] == 2.0 and json.loads(out)["name"] == "B"
     code, out, err = run(capsys, "submit", "X", "--table", path, "--row", 0, "--lc", "--dry-run")
     assert code == cli.EXIT_USAGE and "not two of them" in err
+
+
+def test_submit_says_when_it_reuses_a_job_and_no_reuse_submits_anew(capsys, xrtprods_service):
+    args = ("submit", "--ra", 335.6985, "--dec", -7.5179, "--name", "reuse-check", "--psf")
+    code, out, err = run(capsys, *on(xrtprods_service, *args))
+    assert code == 0 and out.startswith("Submitted job ")
+    first = out.split()[2]
+    code, out, err = run(capsys, *on(xrtprods_service, *args))
+    assert code == 0 and out.startswith(f"Re-using job {first} ") and "--no-reuse" in out
+    code, out, err = run(capsys, *on(xrtprods_service, *args, "--no-reuse"))
+    assert code == 0 and out.startswith("Submitted job ") and out.split()[2] != first
+    jobs = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email).job_list_data()
+    assert sum(j["Name"] == "reuse-check" for j in jobs) == 2

@@ -370,9 +370,14 @@ def _cmd_submit(args, out, err):
         # The payload as the Python API's get_query_payload=True gives it.
         out.write(json.dumps(client.submit(request, get_query_payload=True), indent=2) + "\n")
         return EXIT_OK
-    job = client.submit(request)
+    job = client.submit(request, reuse=False if args.no_reuse else None)
     if args.quiet:
         out.write(f"{job.job_id}\n")
+    elif job.reused:
+        out.write(f"Re-using job {job.job_id} ({', '.join(job.products)}), submitted {job.reused} for the "
+                  "same request (--no-reuse submits a new one)\n"
+                  f"URL: {job.url}\n"
+                  f"Follow it with: xrtprods status {job.job_id}\n")
     else:
         out.write(f"Submitted job {job.job_id} ({', '.join(job.products)})\n"
                   f"URL: {job.url}\n"
@@ -1042,6 +1047,9 @@ def build_parser():
                    help="also save the request as JSON (reload it with --request)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the wire parameters that would be sent, and send nothing")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="submit a new job even if the same request has a job already (by default it "
+                        "is re-used, sparing the service)")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish, showing progress")
     p.add_argument("--timeout", dest="wait_timeout", type=_positive, default=None, metavar="SECONDS",
                    help="with --wait: give up after this long (exit code 4)")

@@ -486,6 +486,7 @@ source_detection : bool or dict, optional
                 job = None
             if job is not None:
                 job.target_meta = dict(meta)
+                job.reused = when
                 log.info("Re-using job %s (submitted %s) for the same request; pass reuse=False for a "
                          "new one", job.job_id, when)
                 return job

@@ -323,6 +323,13 @@ class XRTJob:
         The request that was submitted.
     job_pars : dict, optional
         The service's jobPars; when given the request is decoded from it.
+
+    Attributes
+    ----------
+    reused : str or None
+        When `~xrtprods_astro.core.XRTProductsClass.submit` re-attached this
+        job for the same request instead of submitting a new one: when it was
+        submitted (as known); None for a job submitted now or re-attached by ID.
     """
 
     def __init__(self, client, job_id, url, request=None, job_pars=None):
@@ -331,6 +338,7 @@ class XRTJob:
         self.url = url
         self.job_pars = dict(job_pars) if job_pars else None
         self.request = self._decode_request(request)
+        self.reused = None
         self._statuses = {}
 
     def _decode_request(self, request):
