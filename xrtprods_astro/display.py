@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from astropy import units as u
-from astropy.table import Table
+from astropy.table import Column, Table
 from astropy.time import Time
 
 __all__ = ["set_display_formats", "column_format", "lightcurve_repr", "lightcurve_html",
@@ -35,15 +35,24 @@ _SAMPLE = 5000
 
 
 def _finite(values):
-    data = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan).ravel()[:_SAMPLE]
+    # Plain ndarrays: numpy.ma and Column views would each build a Column subclass instance.
+    mask = np.ma.getmask(values)
+    data = np.asarray(values, dtype=float).ravel()[:_SAMPLE]
+    if mask is not np.ma.nomask:
+        data = np.where(np.ravel(mask)[:_SAMPLE], np.nan, data)
     return np.abs(data[np.isfinite(data) & (data != 0)])
 
 
 def _last_digit(value):
     """Decimal exponent of the last significant digit of ``value``'s shortest repr."""
-    mantissa, exponent = np.format_float_scientific(value, unique=True, trim="-").split("e")
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    return int(exponent) - decimals
+    # repr(float) is the shortest string that reads back the same value (as numpy's
+    # format_float_scientific(unique=True)), at a fraction of the cost.
+    mantissa, _, exponent = repr(float(value)).partition("e")
+    whole, _, decimals = mantissa.partition(".")
+    decimals = decimals.rstrip("0")
+    if decimals:
+        return int(exponent or 0) - len(decimals)
+    return int(exponent or 0) + len(whole) - len(whole.rstrip("0"))
 
 
 def _exponent(value):
@@ -89,11 +98,12 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         # Digits as written (a value read from a file); values with 15 or more
         # significant digits are arithmetic results whose tail is noise.
         unique = np.unique(data)
-        written = [d for v, d in zip(unique, map(_last_digit, unique))
-                   if _exponent(v) - d + 1 < _NOISE_DIGITS]
+        exponents = np.floor(np.log10(unique)).astype(int).tolist()
+        lasts = list(map(_last_digit, unique.tolist()))
+        written = [d for e, d in zip(exponents, lasts) if e - d + 1 < _NOISE_DIGITS]
         if written:
-            noisy = [_exponent(v) - (max_digits - 1) for v in unique if _exponent(v) - _last_digit(v) + 1
-                     >= _NOISE_DIGITS and _exponent(v) - (max_digits - 1) < 0]
+            noisy = [e - (max_digits - 1) for e, d in zip(exponents, lasts)
+                     if e - d + 1 >= _NOISE_DIGITS and e - (max_digits - 1) < 0]
             last = min(written + noisy)
         else:
             last = min(_exponent(v) for v in data) - (max_digits - 1)
@@ -135,24 +145,43 @@ def set_display_formats(table):
     """
     names = table.colnames
     floats = {name for name in names if _is_float(table[name])}
+    errors = {name: [e for e in _error_columns(name, names) if e in floats] for name in floats}
+    owners = {}
+    for name in floats:
+        for err in _error_columns(name, names):
+            if err != name:
+                owners.setdefault(err, name)
+    value_formats = {}
+
+    def value_format(name):
+        # A value's format, also used by each of its error columns: computed once.
+        if name not in value_formats:
+            value_formats[name] = column_format(_plain(table[name]),
+                                                errors=[_plain(table[e]) for e in errors[name]])
+        return value_formats[name]
+
     for name in names:
         column = table[name]
         if name not in floats or getattr(column.info, "format", None):
             continue
-        errs = [e for e in _error_columns(name, names) if e in floats]
-        owner = next((n for n in floats if n != name and name in _error_columns(n, names)), None)
-        if errs:
+        owner = owners.get(name)
+        if errors[name]:
             # A value shows to the second significant digit of its error.
-            fmt = column_format(_plain(column), errors=[_plain(table[e]) for e in errs])
+            fmt = value_format(name)
         elif owner is not None:
             # An error aligns with its value's decimals, or shows two digits of its own.
-            owner_errs = [_plain(table[e]) for e in _error_columns(owner, names) if e in floats]
-            fmt = column_format(_plain(table[owner]), errors=owner_errs)
+            fmt = value_format(owner)
             if fmt is None or not fmt.endswith("f}"):
                 fmt = column_format(_plain(column), errors=_plain(column))
         else:
             fmt = column_format(_plain(column))
-        if fmt is not None:
+        if fmt is None:
+            continue
+        if isinstance(column, Column):
+            # The info.format setter formats the column once to check the format; "{:.Nf}"
+            # and "{:.Ne}" always format floats, and that check is most of the cost here.
+            column._format = fmt
+        else:
             column.info.format = fmt
     return table
 
