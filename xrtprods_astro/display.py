@@ -106,7 +106,7 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
                      if e - d + 1 >= _NOISE_DIGITS and e - (max_digits - 1) < 0]
             last = min(written + noisy)
         else:
-            last = min(_exponent(v) for v in data) - (max_digits - 1)
+            last = _exponent(data.min()) - (max_digits - 1)
             steps = np.diff(unique)
             steps = steps[steps > 0]
             if len(steps) and steps.min() < 10.0 ** last:

@@ -65,7 +65,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from astropy import units as u
-from astropy.table import Column, MaskedColumn, Table, vstack
+from astropy.table import MaskedColumn, Table, vstack
 from astropy.time import Time
 
 from ..exceptions import ReaderError, XRTProductsWarning
@@ -349,6 +349,15 @@ def _as_float(values, name, dataset):
             return arr.astype(np.float64)
         except ValueError:
             pass
+    if arr.dtype.kind == "O":
+        # JSON numbers (and numeric strings) in one C loop; None (masked) would become nan there,
+        # and "NO" fails, so both go the value-by-value way below.
+        try:
+            out = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            out = None
+        if out is not None and not np.equal(arr, None).any():
+            return out
     mask = np.array([v is None or (isinstance(v, str) and v.strip().upper() in ("", "NO")) for v in arr],
                     dtype=bool)
     try:
@@ -463,17 +472,10 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
     if info["kind"] in ("rate", "flux", "ul"):
         out["upper_limit"] = np.full(n, info["kind"] == "ul", dtype=bool)
     ordered = [k for k in _ORDER if k in out] + [k for k in out if k not in _ORDER]
-    table = Table()
-    for name in ordered:
-        value = out[name]
-        if isinstance(value, Time):
-            table[name] = value
-            continue
-        unit = _UNITS.get(name)
-        if isinstance(value, MaskedColumn):
-            table[name] = MaskedColumn(value, name=name, unit=unit, copy=False)
-        else:
-            table[name] = Column(value, name=name, unit=unit, copy=False)
+    # One Table of whole columns, not column by column (each add_column re-checks the table);
+    # the arrays become Columns once, there.
+    table = Table([out[name] for name in ordered], names=ordered, copy=False,
+                  units={name: _UNITS[name] for name in ordered if _UNITS.get(name) is not None})
     table.meta.update(common)
     table.meta.update({
         "t0_met": t0_met, "mode": info["mode"], "dataset": dataset, "kind": info["kind"],
