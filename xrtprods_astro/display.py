@@ -55,6 +55,35 @@ def _last_digit(value):
     return int(exponent or 0) + len(whole) - len(whole.rstrip("0"))
 
 
+_POW10 = 10.0 ** np.arange(23)     # exact powers of ten
+
+
+def _last_digits(values, exponents):
+    """`_last_digit` of positive finite ``values`` (``exponents`` their decimal exponents).
+
+    Only exact below `_NOISE_DIGITS` significant digits; a value that needs more
+    gets a result that still says so (``exponent - result + 1 >= _NOISE_DIGITS``).
+    """
+    # The shortest repr has k <= 12 digits iff rounding to those digits gives the value back:
+    # v * 10**q (q = k - 1 - exponent decimals) is then within 1e-4 of an integer below 2**53,
+    # and that integer / 10**q reads back as v, with 10**q exact for |q| <= 22.
+    values = np.asarray(values, dtype=float)[:, None]
+    q = np.arange(_NOISE_DIGITS - 1)[None, :] - exponents[:, None]     # decimals of 1..12 digits
+    scale = _POW10[np.minimum(np.abs(q), len(_POW10) - 1)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        back = np.rint(values * scale) / scale
+        if (q < 0).any():
+            back = np.where(q >= 0, back, np.rint(values / scale) * scale)
+    hit = back == values
+    first = hit.argmax(axis=1)
+    exact = np.abs(exponents) <= 22 - _NOISE_DIGITS
+    found = hit[np.arange(len(first)), first] & exact
+    out = np.where(found, -q[np.arange(len(first)), first], exponents - _NOISE_DIGITS)
+    for k in np.flatnonzero(~exact):
+        out[k] = _last_digit(values[k, 0])
+    return out
+
+
 def _exponent(value):
     return int(math.floor(math.log10(value)))
 
@@ -98,13 +127,12 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         # Digits as written (a value read from a file); values with 15 or more
         # significant digits are arithmetic results whose tail is noise.
         unique = np.unique(data)
-        exponents = np.floor(np.log10(unique)).astype(int).tolist()
-        lasts = list(map(_last_digit, unique.tolist()))
-        written = [d for e, d in zip(exponents, lasts) if e - d + 1 < _NOISE_DIGITS]
-        if written:
-            noisy = [e - (max_digits - 1) for e, d in zip(exponents, lasts)
-                     if e - d + 1 >= _NOISE_DIGITS and e - (max_digits - 1) < 0]
-            last = min(written + noisy)
+        exponents = np.floor(np.log10(unique)).astype(int)
+        lasts = _last_digits(unique, exponents)
+        is_written = exponents - lasts + 1 < _NOISE_DIGITS
+        if is_written.any():
+            noisy = exponents[~is_written] - (max_digits - 1)
+            last = int(min(lasts[is_written].min(), noisy[noisy < 0].min(initial=np.iinfo(int).max)))
         else:
             last = _exponent(data.min()) - (max_digits - 1)
             steps = np.diff(unique)

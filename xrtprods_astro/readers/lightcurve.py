@@ -407,11 +407,13 @@ def _rename(names, kind):
     return out
 
 
-def _build_table(columns, *, info, common, utcf, mjd_axis):
+def _build_table(columns, *, info, common, utcf, mjd_axis, times=None):
     """Assemble one dataset's table with stable names, units and meta.
 
     ``columns`` is an ordered dict source name -> array; ``info`` comes from
-    `parse_dataset_name`; ``common`` holds the light-curve-wide meta.
+    `parse_dataset_name`; ``common`` holds the light-curve-wide meta;
+    ``times`` (a dict) keeps the MET -> Time conversions of one light curve:
+    its rate, hard, soft and ratio datasets share their time axis.
     """
     dataset = info["name"]
     names = list(columns)
@@ -454,12 +456,12 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
         seconds = np.asarray(raw_time, dtype=float)
         if t0_met is not None:
             met = seconds + t0_met
-            out["time"] = _met_to_time(met, common.get("utcf"), dataset)
+            out["time"] = _met_to_time(met, common.get("utcf"), dataset, times)
             out["t_since_t0"] = seconds
             out["met"] = met
         elif seconds.size and np.nanmin(seconds) > 1e8:
             # No T0 and values that can only be absolute MET (after 2004).
-            out["time"] = _met_to_time(seconds, common.get("utcf"), dataset)
+            out["time"] = _met_to_time(seconds, common.get("utcf"), dataset, times)
             out["met"] = seconds
         else:
             if seconds.size:
@@ -489,14 +491,20 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
     return table
 
 
-def _met_to_time(met, utcf, dataset):
+def _met_to_time(met, utcf, dataset, times=None):
     """`met_to_time` with a reader's error for a value no Swift clock can hold."""
+    key = met.tobytes() if times is not None else None
+    if key in (times or {}):
+        # A copy: each table owns its time column.
+        return times[key].copy()
     try:
-        times = met_to_time(met, utcf=utcf)
+        result = met_to_time(met, utcf=utcf)
     except ValueError as exc:
         raise ReaderError(f"dataset {dataset}: {exc} (is T0 right?)") from None
-    times.format = "isot"
-    return times
+    result.format = "isot"
+    if times is not None:
+        times[key] = result
+    return result
 
 
 # Stated UTC is given to the millisecond.
@@ -663,7 +671,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
         time_format = "MET"
     common = _common_meta(job_id if job_id is not None else data.get("JobID"), data.get("T0"), utcf,
                           data.get("Binning"), time_format)
-    tables = {}
+    tables, times = {}, {}
     for name in names:
         block = data.get(f"{name}Data")
         frame = (_dataframe_dump(data[name]) if block is None and isinstance(name, str) and name in data
@@ -673,7 +681,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
             info = dict(parse_dataset_name(name), url=(data.get("URLs") or {}).get(name))
             tables[info["name"]] = _build_table({k: np.asarray(v, dtype=object) for k, v in frame.items()},
                                                 info=info, common=common, utcf=utcf,
-                                                mjd_axis=time_format == "MJD")
+                                                mjd_axis=time_format == "MJD", times=times)
             continue
         if not isinstance(block, Mapping) or "columns" not in block or "data" not in block:
             raise ReaderError(f"{name}Data: missing or without 'columns' and 'data' "
@@ -699,7 +707,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None)
         columns = {c: arr[:, j] for j, c in enumerate(cols)}
         # The JSON UL datasets of older servers call the limit "Rate"; newer ones "UpperLimit".
         tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf,
-                                            mjd_axis=time_format == "MJD")
+                                            mjd_axis=time_format == "MJD", times=times)
     return LightCurve(tables, common)
 
 
@@ -990,7 +998,7 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
             raise ReaderError(f"{where}: no section label names a light-curve dataset "
                               f"(labels: {qdp.labels}); expected labels such as 'WT data', 'PC', "
                               "'PC Upper limit', 'PC -- hard data'; pass dataset= for a per-mode file")
-    tables = {}
+    tables, times = {}, {}
     for info, columns in pieces:
         if not columns:
             continue   # an empty section with no column line: nothing to build
@@ -999,7 +1007,8 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
             continue
         if flux and info["kind"] == "rate":
             info = dict(info, kind="flux")
-        tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis)
+        tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis,
+                                            times=times)
     return LightCurve(tables, common)
 
 
