@@ -262,13 +262,15 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                 values = [row.get(name, 0) for row in rows]
             mask = np.logical_not(present)
             if name in ("interval", "status", "data_file"):
-                columns[name] = Column(values, dtype=dtype, unit=unit)
+                columns[name] = np.array(values, dtype=dtype)
             else:
-                columns[name] = MaskedColumn(np.array(values, dtype=dtype), mask=mask, unit=unit)
+                columns[name] = np.ma.MaskedArray(np.array(values, dtype=dtype), mask=mask)
             if name == "mean_time":
                 columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
-        # One Table of whole columns: adding them one by one re-checks the table each time.
-        table = Table(list(columns.values()), names=list(columns), copy=False)
+        # One Table of whole arrays with their units: adding columns one by one re-checks the
+        # table each time, and each Column made here would be made again by the Table.
+        units = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
+        table = Table(list(columns.values()), names=list(columns), copy=False, units=units)
         table.meta.update(meta)
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
