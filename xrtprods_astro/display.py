@@ -171,6 +171,25 @@ def set_display_formats(table):
     table
         The same table, for chaining.
     """
+    return _set_formats(table, {})
+
+
+def _set_formats(table, memo):
+    """`set_display_formats` sharing ``memo`` (data -> format) between tables.
+
+    A light curve's rate, hard, soft and ratio tables share their time-axis
+    columns: their formats are worked out once.
+    """
+    def fmt_of(values, errors=None):
+        parts = [values] + (errors if isinstance(errors, list) else [] if errors is None else [errors])
+        if any(np.ma.getmask(p) is not np.ma.nomask for p in parts):
+            return column_format(values, errors=errors)     # masked data: no key
+        key = (isinstance(errors, list),) + tuple((np.asarray(p).dtype.str, np.asarray(p).tobytes())
+                                                  for p in parts)
+        if key not in memo:
+            memo[key] = column_format(values, errors=errors)
+        return memo[key]
+
     names = table.colnames
     floats = {name for name in names if _is_float(table[name])}
     errors = {name: [e for e in _error_columns(name, names) if e in floats] for name in floats}
@@ -184,8 +203,7 @@ def set_display_formats(table):
     def value_format(name):
         # A value's format, also used by each of its error columns: computed once.
         if name not in value_formats:
-            value_formats[name] = column_format(_plain(table[name]),
-                                                errors=[_plain(table[e]) for e in errors[name]])
+            value_formats[name] = fmt_of(_plain(table[name]), errors=[_plain(table[e]) for e in errors[name]])
         return value_formats[name]
 
     for name in names:
@@ -200,9 +218,9 @@ def set_display_formats(table):
             # An error aligns with its value's decimals, or shows two digits of its own.
             fmt = value_format(owner)
             if fmt is None or not fmt.endswith("f}"):
-                fmt = column_format(_plain(column), errors=_plain(column))
+                fmt = fmt_of(_plain(column), errors=_plain(column))
         else:
-            fmt = column_format(_plain(column))
+            fmt = fmt_of(_plain(column))
         if fmt is None:
             continue
         if isinstance(column, Column):

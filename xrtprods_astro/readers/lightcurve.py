@@ -206,9 +206,10 @@ class LightCurve(Mapping):
     def __init__(self, tables, meta=None):
         self._tables = {name: tables[name] for name in sorted(tables, key=_sort_key)}
         self.meta = dict(meta or {})
-        from ..display import set_display_formats
+        from ..display import _set_formats
+        memo = {}   # the datasets of one mode share their time columns: one format for each
         for table in self._tables.values():
-            set_display_formats(table)   # print to the data's precision; the data are untouched
+            _set_formats(table, memo)   # print to the data's precision; the data are untouched
 
     def __getitem__(self, name):
         try:
