@@ -91,20 +91,15 @@ def _band_table(band, rows, job_id, position_error_unit):
         for key in row:
             if key not in keys:
                 keys.append(key)
-    columns = [_type_column(key, [row.get(key) for row in rows], position_error_unit) for key in keys]
-    if "ra" in keys and "dec" in keys:
-        ra = np.ma.filled(np.ma.asarray(columns[keys.index("ra")], dtype=float), np.nan)
-        dec = np.ma.filled(np.ma.asarray(columns[keys.index("dec")], dtype=float), np.nan)
+    table = Table()
+    for key in keys:
+        table[key] = _type_column(key, [row.get(key) for row in rows], position_error_unit)
+    if "ra" in table.colnames and "dec" in table.colnames:
+        ra = np.ma.filled(np.ma.asarray(table["ra"], dtype=float), np.nan)
+        dec = np.ma.filled(np.ma.asarray(table["dec"], dtype=float), np.nan)
         if np.any(np.abs(dec[np.isfinite(dec)]) > 90):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
-        coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
-        if "coord" in keys:
-            columns[keys.index("coord")] = coord
-        else:
-            columns.append(coord)
-            keys = keys + ["coord"]
-    # One Table of whole columns: adding them one by one re-checks the table each time.
-    table = Table(columns, names=keys, copy=False)
+        table["coord"] = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
     table.meta.update({"band": band, "job_id": job_id})
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
