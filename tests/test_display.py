@@ -135,3 +135,21 @@ def test_image_set_repr_and_html(images):
     html = images._repr_html_()
     assert "<table" in html and "emin" in html and "GK Per" in html
     assert isinstance(images.bands, Table)
+
+
+def test_last_significant_digits_in_one_pass_match_the_shortest_repr():
+    # The vectorised digit count used by the display formats agrees with repr() for values
+    # written with 1 to 12 significant digits, and flags the longer ones as such.
+    from xrtprods_astro.display import _NOISE_DIGITS, _last_digit, _last_digits
+    rng = np.random.default_rng(7)
+    raw = np.concatenate([rng.uniform(0, 1e4, 3000), 10 ** rng.uniform(-30, 30, 3000)])
+    values = [float(f"{v:.{k}g}") for k in range(1, 14) for v in raw[::13]]
+    values += list(raw) + [1200.0, 1e22, 1e16, 0.00311, 608713541.952, 5e-324, 1.7976931348623157e308]
+    values = np.unique([v for v in values if v > 0])
+    exponents = np.floor(np.log10(values)).astype(int)
+    got = _last_digits(values, exponents)
+    expected = np.array([_last_digit(v) for v in values])
+    written = exponents - expected + 1 < _NOISE_DIGITS
+    np.testing.assert_array_equal(exponents - got + 1 < _NOISE_DIGITS, written)
+    np.testing.assert_array_equal(got[written], expected[written])
+    assert _last_digit(1200.0) == 2 and _last_digit(0.00311) == -5 and _last_digit(3.5e-7) == -8

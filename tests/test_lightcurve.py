@@ -337,3 +337,38 @@ def test_lightcurve_is_a_mapping(lc_json):
     assert all(isinstance(t, Table) for t in lc_json.values())
     empty = LightCurve({})
     assert "no datasets" in repr(empty) and len(empty.combined()) == 0
+
+
+def test_datasets_sharing_a_time_axis_own_their_columns():
+    # WT, WTHard, WTSoft and WTHR share their times (converted once): each table still has its
+    # own Time column and display formats, so changing one leaves the others alone.
+    times = [[100.5, 1.5, -1.5], [104.25, 2.25, -2.25]]
+    answer = {"Datasets": ["WT", "WTHard", "WTHR"], "T0": T0, "WTData": {
+        "columns": ["Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg"],
+        "data": [t + [2.5, 0.5, -0.5] for t in times]},
+        "WTHardData": {"columns": ["Time", "TimePos", "TimeNeg", "HardRate", "HardRateErr"],
+                       "data": [t + [1.25, 0.25] for t in times]},
+        "WTHRData": {"columns": ["Time", "TimePos", "TimeNeg", "HR", "HRErr"],
+                     "data": [t + [0.5, 0.125] for t in times]}}
+    lc = read_lightcurve_json(answer)
+    rate, hard, hr = lc["WT"], lc["WTHard"], lc["WTHR"]
+    np.testing.assert_array_equal(rate["time"].mjd, hard["time"].mjd)
+    assert rate["time"] is not hard["time"] and rate["time"].format == hard["time"].format == "isot"
+    for other in (hard, hr):
+        assert not np.may_share_memory(rate["time"].jd2, other["time"].jd2)
+    assert hr["time"].info.name == "time" and hr["time"].info.parent_table is hr
+    assert rate["met"].info.format == hard["met"].info.format is not None
+    rate["met"].info.format = "{:.1f}"
+    assert hard["met"].info.format != "{:.1f}"
+
+
+def test_json_values_with_none_and_no_are_masked_others_exact():
+    # The one-cast conversion of JSON numbers must keep None and "NO" masked.
+    answer = {"Datasets": ["PC"], "T0": T0, "PCData": {
+        "columns": ["Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg", "FracExp"],
+        "data": [[1.5, 1, -1, 0.25, 0.1, -0.1, None], [3.5, 1, -1, "0.5", 0.1, -0.1, "NO"],
+                 [5.5, 1, -1, 1e-3, 0.1, -0.1, 0.75]]}}
+    table = read_lightcurve_json(answer)["PC"]
+    assert list(table["frac_exp"].mask) == [True, True, False] and table["frac_exp"][2] == 0.75
+    np.testing.assert_array_equal(np.asarray(table["rate"]), [0.25, 0.5, 1e-3])
+    assert table["rate"].dtype == np.float64

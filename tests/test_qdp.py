@@ -222,3 +222,94 @@ def test_named_flag_says_where_names_come_from():
     named = read_qdp(text.replace("! PC data\n", "! PC data\n!Time\tT_+ve\tT_-ve\tRate\tRatepos\tRateneg\n"))
     # The upper-limit section has no column line of its own and shares the previous one.
     assert [s.named for s in named] == [True, True] and named[1].names[3] == "Rate"
+
+
+def _reference_parse(text):
+    """A straightforward line-by-line parse: {label: rows of float()s (None for NO)} per section."""
+    sections, label, rows = [], None, []
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("READ"):
+            continue
+        if s.startswith("!"):
+            if not s[1:].startswith("Time"):
+                label = s[1:].strip()
+            continue
+        if all(t == "NO" for t in s.split()) and len(rows):
+            sections.append((label, rows))
+            rows = []
+            continue
+        rows.append([None if t == "NO" else float(t) for t in s.split()])
+    sections.append((label, rows))
+    return sections
+
+
+def _big_curve(rows, rng):
+    """A curve.qdp-like text: header, READ TERR 1 2, a WT section of ``rows`` rows, a PC section."""
+    lines = [" ! Swift/XRT lightcurve", " ! T0 = 165762738.2", "", "READ TERR 1 2"]
+    t = 40.0
+    for k, (label, n) in enumerate((("WT data", rows), ("PC data", 7))):
+        if k:
+            lines.append("NO\tNO\tNO\tNO\tNO")
+        lines += [f"! {label}", "!Time    \tT_+ve   \tT_-ve   \tRate    \tRatepos \tRateneg "]
+        step = rng.uniform(1.0, 3.0, n)
+        times = t + np.cumsum(step)
+        t = times[-1] + 1
+        rate = rng.uniform(1e-4, 30.0, n)
+        lines += [f"{a:.3f}\t{b:.3f}\t{-b:.3f}\t{r:.6e}\t{r / 5:.6e}\t{-r / 5:.6e}"
+                  for a, b, r in zip(times, step / 2, rate)]
+    return "\n".join(lines) + "\n"
+
+
+def test_large_file_equals_a_line_by_line_parse(tmp_path):
+    # 10^5 rows through the block conversion: every value as float() reads it, names and labels kept.
+    text = _big_curve(100_000, np.random.default_rng(3))
+    path = tmp_path / "curve.qdp"
+    path.write_text(text)
+    qdp = read_qdp(path)
+    reference = _reference_parse(text)
+    assert qdp.labels == [label for label, _ in reference] == ["WT data", "PC data"]
+    assert qdp.header == ["Swift/XRT lightcurve", "T0 = 165762738.2"]
+    for section, (_, rows) in zip(qdp, reference):
+        assert section.names == ["Time", "T_+ve", "T_-ve", "Rate", "Ratepos", "Rateneg"]
+        expected = np.array(rows, dtype=float)
+        got = np.column_stack([np.asarray(section.table[n]) for n in section.names])
+        np.testing.assert_array_equal(got, expected)
+        assert all(section.table[n].dtype == np.float64 for n in section.names)
+    assert qdp[0].line == 7 and qdp[1].line == 7 + 100_000 + 3
+
+
+def test_special_tokens_kept_in_a_large_section():
+    # NO cells, ::ObsID= tags, inf and nan deep inside a long section, and at a line start.
+    rng = np.random.default_rng(5)
+    n = 20_000
+    rate = rng.uniform(0.1, 5.0, n)
+    lines = ["READ SERR 2", "!Time\tRate\tErr\tObsID"]
+    for k in range(n):
+        err = "NO" if k % 997 == 0 else ("inf" if k % 1009 == 0 else f"{rate[k] / 10:.6e}")
+        first = "-nan" if k == n - 2 else f"{k + 0.5:.1f}"
+        lines.append(f"{first}\t{rate[k]:.6e}\t{err}\t::ObsID={10724002 + k % 3}")
+    sec = read_qdp("\n".join(lines))[0]
+    t = sec.table
+    assert len(t) == n and sec.names == ["Time", "Rate", "Err", "ObsID"]
+    assert isinstance(t["Err"], MaskedColumn)
+    np.testing.assert_array_equal(np.flatnonzero(t["Err"].mask), np.arange(0, n, 997))
+    assert np.isposinf(t["Err"][1009]) and np.isnan(t["Time"][n - 2])
+    assert t["Time"][n - 1] == n - 0.5
+    assert list(t["ObsID"][:4]) == ["00010724002", "00010724003", "00010724004", "00010724002"]
+    np.testing.assert_array_equal(np.asarray(t["Rate"]), np.array([float(f"{r:.6e}") for r in rate]))
+
+
+def test_comments_blank_lines_and_line_endings_inside_sections():
+    # Comments and blank lines between data rows stay in the same section; a data line first in
+    # the file, CR-only line ends and no final newline read as with LF.
+    text = ("1 2 3\n\n   \n4 5 6\n! a note\n7 8 9\n  10 11 12\nNO NO NO\n"
+            "!Time A B\n\n13 14 15\n! PC data\nnan 16 17")
+    for variant in (text, text.replace("\n", "\r\n"), text.replace("\n", "\r"), text.encode("latin-1")):
+        qdp = read_qdp(variant)
+        assert [len(s) for s in qdp] == [4, 2]
+        first, second = qdp
+        assert first.line == 1 and first.comments == [" a note"]
+        np.testing.assert_array_equal(first.table["col3"], [3, 6, 9, 12])
+        assert second.names == ["Time", "A", "B"] and second.line == 11
+        assert second.table["A"][0] == 14 and np.isnan(second.table["Time"][1])

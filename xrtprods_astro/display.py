@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from astropy import units as u
-from astropy.table import Table
+from astropy.table import Column, Table
 from astropy.time import Time
 
 __all__ = ["set_display_formats", "column_format", "lightcurve_repr", "lightcurve_html",
@@ -35,15 +35,53 @@ _SAMPLE = 5000
 
 
 def _finite(values):
-    data = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan).ravel()[:_SAMPLE]
+    # Plain ndarrays: numpy.ma and Column views would each build a Column subclass instance.
+    mask = np.ma.getmask(values)
+    data = np.asarray(values, dtype=float).ravel()[:_SAMPLE]
+    if mask is not np.ma.nomask:
+        data = np.where(np.ravel(mask)[:_SAMPLE], np.nan, data)
     return np.abs(data[np.isfinite(data) & (data != 0)])
 
 
 def _last_digit(value):
     """Decimal exponent of the last significant digit of ``value``'s shortest repr."""
-    mantissa, exponent = np.format_float_scientific(value, unique=True, trim="-").split("e")
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    return int(exponent) - decimals
+    # repr(float) is the shortest string that reads back the same value (as numpy's
+    # format_float_scientific(unique=True)), at a fraction of the cost.
+    mantissa, _, exponent = repr(float(value)).partition("e")
+    whole, _, decimals = mantissa.partition(".")
+    decimals = decimals.rstrip("0")
+    if decimals:
+        return int(exponent or 0) - len(decimals)
+    return int(exponent or 0) + len(whole) - len(whole.rstrip("0"))
+
+
+_POW10 = 10.0 ** np.arange(23)     # exact powers of ten
+
+
+def _last_digits(values, exponents):
+    """`_last_digit` of positive finite ``values`` (``exponents`` their decimal exponents).
+
+    Only exact below `_NOISE_DIGITS` significant digits; a value that needs more
+    gets a result that still says so (``exponent - result + 1 >= _NOISE_DIGITS``).
+    """
+    # The shortest repr has k <= 12 digits iff rounding to those digits gives the value back:
+    # v * 10**q (q = k - 1 - exponent decimals) is then within 1e-4 of an integer below 2**53,
+    # and that integer / 10**q reads back as v, with 10**q exact for |q| <= 22.
+    values = np.asarray(values, dtype=float)[:, None]
+    q = np.arange(_NOISE_DIGITS - 1)[None, :] - exponents[:, None]     # decimals of 1..12 digits
+    scale = _POW10[np.minimum(np.abs(q), len(_POW10) - 1)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        back = np.rint(values * scale) / scale
+        if (q < 0).any():
+            back = np.where(q >= 0, back, np.rint(values / scale) * scale)
+    hit = back == values
+    first = hit.argmax(axis=1)
+    exact = np.abs(exponents) <= 22 - _NOISE_DIGITS
+    found = hit[np.arange(len(first)), first] & exact
+    out = np.where(found, -q[np.arange(len(first)), first], exponents - _NOISE_DIGITS)
+    for k in np.flatnonzero(~exact):
+        out[k] = _last_digit(values[k, 0])
+    return out
 
 
 def _exponent(value):
@@ -89,14 +127,14 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         # Digits as written (a value read from a file); values with 15 or more
         # significant digits are arithmetic results whose tail is noise.
         unique = np.unique(data)
-        written = [d for v, d in zip(unique, map(_last_digit, unique))
-                   if _exponent(v) - d + 1 < _NOISE_DIGITS]
-        if written:
-            noisy = [_exponent(v) - (max_digits - 1) for v in unique if _exponent(v) - _last_digit(v) + 1
-                     >= _NOISE_DIGITS and _exponent(v) - (max_digits - 1) < 0]
-            last = min(written + noisy)
+        exponents = np.floor(np.log10(unique)).astype(int)
+        lasts = _last_digits(unique, exponents)
+        is_written = exponents - lasts + 1 < _NOISE_DIGITS
+        if is_written.any():
+            noisy = exponents[~is_written] - (max_digits - 1)
+            last = int(min(lasts[is_written].min(), noisy[noisy < 0].min(initial=np.iinfo(int).max)))
         else:
-            last = min(_exponent(v) for v in data) - (max_digits - 1)
+            last = _exponent(data.min()) - (max_digits - 1)
             steps = np.diff(unique)
             steps = steps[steps > 0]
             if len(steps) and steps.min() < 10.0 ** last:
@@ -133,26 +171,63 @@ def set_display_formats(table):
     table
         The same table, for chaining.
     """
+    return _set_formats(table, {})
+
+
+def _set_formats(table, memo):
+    """`set_display_formats` sharing ``memo`` (data -> format) between tables.
+
+    A light curve's rate, hard, soft and ratio tables share their time-axis
+    columns: their formats are worked out once.
+    """
+    def fmt_of(values, errors=None):
+        parts = [values] + (errors if isinstance(errors, list) else [] if errors is None else [errors])
+        if any(np.ma.getmask(p) is not np.ma.nomask for p in parts):
+            return column_format(values, errors=errors)     # masked data: no key
+        key = (isinstance(errors, list),) + tuple((np.asarray(p).dtype.str, np.asarray(p).tobytes())
+                                                  for p in parts)
+        if key not in memo:
+            memo[key] = column_format(values, errors=errors)
+        return memo[key]
+
     names = table.colnames
     floats = {name for name in names if _is_float(table[name])}
+    errors = {name: [e for e in _error_columns(name, names) if e in floats] for name in floats}
+    owners = {}
+    for name in floats:
+        for err in _error_columns(name, names):
+            if err != name:
+                owners.setdefault(err, name)
+    value_formats = {}
+
+    def value_format(name):
+        # A value's format, also used by each of its error columns: computed once.
+        if name not in value_formats:
+            value_formats[name] = fmt_of(_plain(table[name]), errors=[_plain(table[e]) for e in errors[name]])
+        return value_formats[name]
+
     for name in names:
         column = table[name]
         if name not in floats or getattr(column.info, "format", None):
             continue
-        errs = [e for e in _error_columns(name, names) if e in floats]
-        owner = next((n for n in floats if n != name and name in _error_columns(n, names)), None)
-        if errs:
+        owner = owners.get(name)
+        if errors[name]:
             # A value shows to the second significant digit of its error.
-            fmt = column_format(_plain(column), errors=[_plain(table[e]) for e in errs])
+            fmt = value_format(name)
         elif owner is not None:
             # An error aligns with its value's decimals, or shows two digits of its own.
-            owner_errs = [_plain(table[e]) for e in _error_columns(owner, names) if e in floats]
-            fmt = column_format(_plain(table[owner]), errors=owner_errs)
+            fmt = value_format(owner)
             if fmt is None or not fmt.endswith("f}"):
-                fmt = column_format(_plain(column), errors=_plain(column))
+                fmt = fmt_of(_plain(column), errors=_plain(column))
         else:
-            fmt = column_format(_plain(column))
-        if fmt is not None:
+            fmt = fmt_of(_plain(column))
+        if fmt is None:
+            continue
+        if isinstance(column, Column):
+            # The info.format setter formats the column once to check the format; "{:.Nf}"
+            # and "{:.Ne}" always format floats, and that check is most of the cost here.
+            column._format = fmt
+        else:
             column.info.format = fmt
     return table
 

@@ -65,7 +65,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from astropy import units as u
-from astropy.table import Column, MaskedColumn, Table, vstack
+from astropy.table import MaskedColumn, Table, vstack
 from astropy.time import Time
 
 from ..exceptions import ReaderError, XRTProductsWarning
@@ -206,9 +206,10 @@ class LightCurve(Mapping):
     def __init__(self, tables, meta=None):
         self._tables = {name: tables[name] for name in sorted(tables, key=_sort_key)}
         self.meta = dict(meta or {})
-        from ..display import set_display_formats
+        from ..display import _set_formats
+        memo = {}   # the datasets of one mode share their time columns: one format for each
         for table in self._tables.values():
-            set_display_formats(table)   # print to the data's precision; the data are untouched
+            _set_formats(table, memo)   # print to the data's precision; the data are untouched
 
     def __getitem__(self, name):
         try:
@@ -349,6 +350,15 @@ def _as_float(values, name, dataset):
             return arr.astype(np.float64)
         except ValueError:
             pass
+    if arr.dtype.kind == "O":
+        # JSON numbers (and numeric strings) in one C loop; None (masked) would become nan there,
+        # and "NO" fails, so both go the value-by-value way below.
+        try:
+            out = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            out = None
+        if out is not None and not np.equal(arr, None).any():
+            return out
     mask = np.array([v is None or (isinstance(v, str) and v.strip().upper() in ("", "NO")) for v in arr],
                     dtype=bool)
     try:
@@ -398,11 +408,13 @@ def _rename(names, kind):
     return out
 
 
-def _build_table(columns, *, info, common, utcf, mjd_axis):
+def _build_table(columns, *, info, common, utcf, mjd_axis, times=None):
     """Assemble one dataset's table with stable names, units and meta.
 
     ``columns`` is an ordered dict source name -> array; ``info`` comes from
-    `parse_dataset_name`; ``common`` holds the light-curve-wide meta.
+    `parse_dataset_name`; ``common`` holds the light-curve-wide meta;
+    ``times`` (a dict) keeps the MET -> Time conversions of one light curve:
+    its rate, hard, soft and ratio datasets share their time axis.
     """
     dataset = info["name"]
     names = list(columns)
@@ -445,12 +457,12 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
         seconds = np.asarray(raw_time, dtype=float)
         if t0_met is not None:
             met = seconds + t0_met
-            out["time"] = _met_to_time(met, common.get("utcf"), dataset)
+            out["time"] = _met_to_time(met, common.get("utcf"), dataset, times)
             out["t_since_t0"] = seconds
             out["met"] = met
         elif seconds.size and np.nanmin(seconds) > 1e8:
             # No T0 and values that can only be absolute MET (after 2004).
-            out["time"] = _met_to_time(seconds, common.get("utcf"), dataset)
+            out["time"] = _met_to_time(seconds, common.get("utcf"), dataset, times)
             out["met"] = seconds
         else:
             if seconds.size:
@@ -463,17 +475,10 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
     if info["kind"] in ("rate", "flux", "ul"):
         out["upper_limit"] = np.full(n, info["kind"] == "ul", dtype=bool)
     ordered = [k for k in _ORDER if k in out] + [k for k in out if k not in _ORDER]
-    table = Table()
-    for name in ordered:
-        value = out[name]
-        if isinstance(value, Time):
-            table[name] = value
-            continue
-        unit = _UNITS.get(name)
-        if isinstance(value, MaskedColumn):
-            table[name] = MaskedColumn(value, name=name, unit=unit, copy=False)
-        else:
-            table[name] = Column(value, name=name, unit=unit, copy=False)
+    # One Table of whole columns, not column by column (each add_column re-checks the table);
+    # the arrays become Columns once, there.
+    table = Table([out[name] for name in ordered], names=ordered, copy=False,
+                  units={name: _UNITS[name] for name in ordered if _UNITS.get(name) is not None})
     table.meta.update(common)
     table.meta.update({
         "t0_met": t0_met, "mode": info["mode"], "dataset": dataset, "kind": info["kind"],
@@ -487,14 +492,20 @@ def _build_table(columns, *, info, common, utcf, mjd_axis):
     return table
 
 
-def _met_to_time(met, utcf, dataset):
+def _met_to_time(met, utcf, dataset, times=None):
     """`met_to_time` with a reader's error for a value no Swift clock can hold."""
+    key = met.tobytes() if times is not None else None
+    if key in (times or {}):
+        # A copy: each table owns its time column.
+        return times[key].copy()
     try:
-        times = met_to_time(met, utcf=utcf)
+        result = met_to_time(met, utcf=utcf)
     except ValueError as exc:
         raise ReaderError(f"dataset {dataset}: {exc} (is T0 right?)") from None
-    times.format = "isot"
-    return times
+    result.format = "isot"
+    if times is not None:
+        times[key] = result
+    return result
 
 
 # Stated UTC is given to the millisecond.
@@ -670,7 +681,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None,
     common = _common_meta(job_id if job_id is not None else data.get("JobID"), data.get("T0"), utcf,
                           data.get("Binning"), time_format, t0_utc=t0_utc,
                           t0_source="t0.date" if t0_utc is not None else None)
-    tables = {}
+    tables, times = {}, {}
     for name in names:
         block = data.get(f"{name}Data")
         frame = (_dataframe_dump(data[name]) if block is None and isinstance(name, str) and name in data
@@ -680,7 +691,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None,
             info = dict(parse_dataset_name(name), url=(data.get("URLs") or {}).get(name))
             tables[info["name"]] = _build_table({k: np.asarray(v, dtype=object) for k, v in frame.items()},
                                                 info=info, common=common, utcf=utcf,
-                                                mjd_axis=time_format == "MJD")
+                                                mjd_axis=time_format == "MJD", times=times)
             continue
         if not isinstance(block, Mapping) or "columns" not in block or "data" not in block:
             raise ReaderError(f"{name}Data: missing or without 'columns' and 'data' "
@@ -706,7 +717,7 @@ def read_lightcurve_json(data, *, job_id=None, utcf=None, dataset=None, t0=None,
         columns = {c: arr[:, j] for j, c in enumerate(cols)}
         # The JSON UL datasets of older servers call the limit "Rate"; newer ones "UpperLimit".
         tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf,
-                                            mjd_axis=time_format == "MJD")
+                                            mjd_axis=time_format == "MJD", times=times)
     return LightCurve(tables, common)
 
 
@@ -997,7 +1008,7 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
             raise ReaderError(f"{where}: no section label names a light-curve dataset "
                               f"(labels: {qdp.labels}); expected labels such as 'WT data', 'PC', "
                               "'PC Upper limit', 'PC -- hard data'; pass dataset= for a per-mode file")
-    tables = {}
+    tables, times = {}, {}
     for info, columns in pieces:
         if not columns:
             continue   # an empty section with no column line: nothing to build
@@ -1006,7 +1017,8 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
             continue
         if flux and info["kind"] == "rate":
             info = dict(info, kind="flux")
-        tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis)
+        tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis,
+                                            times=times)
     return LightCurve(tables, common)
 
 

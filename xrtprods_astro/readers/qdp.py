@@ -25,6 +25,7 @@ What the reader understands:
 * cells: numbers, ``inf``, ``-inf``, ``nan``, ``-nan``, ``NO`` (a masked
   value) and ``::ObsID=00012345001`` tokens (kept as 11-digit strings).
 """
+import io
 import itertools
 import logging
 import os
@@ -184,22 +185,29 @@ def _default_names(ncols, terr, serr):
     return names
 
 
-def _read_text(source):
-    """Text of ``source``: str content, bytes, a path or a file-like object."""
+def _read_bytes(source):
+    """Bytes of ``source`` and the encoding of its text.
+
+    ``source`` is str content, bytes, a path or a file-like object. Numbers
+    are ASCII; the encoding only matters for comments (headers sometimes carry
+    Latin-1 object names).
+    """
     if hasattr(source, "read"):
         source = source.read()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
+        if data.isascii():
+            return data, "ascii"
         try:
-            return data.decode("utf-8")
+            data.decode("utf-8")
+            return data, "utf-8"
         except UnicodeDecodeError:
-            # Headers sometimes carry Latin-1 object names; numbers are ASCII.
-            return data.decode("latin-1")
+            return data, "latin-1"
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
                                            and "\r" not in source and os.path.isfile(source)):
         try:
             with open(source, "rb") as fh:
-                return _read_text(fh.read())
+                return _read_bytes(fh.read())
         except OSError as exc:
             raise ReaderError(f"source: cannot read QDP file {os.fspath(source)!r}: {exc}") from exc
     if isinstance(source, str):
@@ -209,7 +217,7 @@ def _read_text(source):
         if one_line and not source.lstrip().upper().startswith(("!", "READ")):
             # A one-line string that is not a file: almost certainly a wrong path.
             raise ReaderError(f"source: {source!r} is neither an existing file nor QDP text")
-        return source
+        return source.encode("utf-8", "surrogatepass"), "utf-8"
     raise ReaderError(f"source: expected QDP text (str or bytes), a path or a file object, "
                       f"got {type(source).__name__}")
 
@@ -305,19 +313,45 @@ def _convert(block, first_line, ncols):
 
 
 class _Pending:
-    """A section being collected."""
+    """A section being collected: its comments and the byte ranges of its data lines."""
 
     def __init__(self, line):
         self.lead = []          # comments before the first data line
         self.trail = []         # comments after it
-        self.rows = []          # stripped data lines
+        self.runs = []          # (start, end) byte ranges holding only data (and blank) lines
         self.first = None       # 1-based line number of the first data line
         self.opened = line
         self.terr = ()
         self.serr = ()
 
     def has_content(self):
-        return bool(self.rows or self.lead or self.trail)
+        return bool(self.runs or self.lead or self.trail)
+
+
+# A line that does not start like a number (after blanks): a comment, a separator, a command,
+# or a data line starting with NO, inf, nan or a '::' tag. Only these lines are looked at one by
+# one; the lines between them are data, converted block by block.
+_EVENT = re.compile(rb"\n[ \t]*[^0-9+\-.\s]")
+_FIRST_EVENT = re.compile(rb"[ \t]*[^0-9+\-.\s]")
+_NONBLANK = re.compile(rb"\S")
+
+
+def _classify(s):
+    """Kind of a stripped, non-empty line: data, comment, separator or command (None: none)."""
+    c = s[0]
+    if c in _NUMERIC_START:
+        return "data"
+    if c == "!":
+        return "comment"
+    first = s.split(None, 1)[0]
+    upper = first.upper()
+    if upper == "NO" and all(t == "NO" for t in s.upper().split()):
+        return "separator"
+    if upper in _DATA_WORDS or first.startswith("::"):
+        return "data"
+    if upper == "READ" or upper in _QDP_COMMANDS or c == "@":
+        return "command"
+    return None
 
 
 def read_qdp(source):
@@ -353,12 +387,22 @@ def read_qdp(source):
     >>> float(qdp.find("PC data").table["Rate"][0])
     0.5
     """
-    text = _read_text(source)
+    data, encoding = _read_bytes(source)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if _NONBLANK.search(data) is None:
+        raise ReaderError("source: the QDP text is empty")
     header = []
     terr, serr = set(), set()
     done = []
     current = _Pending(1)
-    saw_anything = False
+    counted, lineno = 0, 1      # line number of byte offset `counted`
+
+    def line_at(pos):
+        nonlocal counted, lineno
+        lineno += data.count(b"\n", counted, pos)
+        counted = pos
+        return lineno
 
     def close(sec):
         if sec.has_content():
@@ -366,55 +410,86 @@ def read_qdp(source):
                 sec.terr, sec.serr = tuple(sorted(terr)), tuple(sorted(serr))
             done.append(sec)
 
-    # One pass over the lines classifies them; the data lines of a section are
-    # only collected here and converted later with numpy, block by block.
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        s = raw.strip()
-        if not s:
-            continue
-        saw_anything = True
-        c = s[0]
-        if c in _NUMERIC_START:
-            pass
-        elif c == "!":
-            (current.trail if current.rows else current.lead).append(s[1:])
-            continue
-        else:
-            first = s.split(None, 1)[0]
-            upper = first.upper()
-            if upper == "NO" and all(t == "NO" for t in s.upper().split()):
-                close(current)
-                current = _Pending(lineno)
-                continue
-            if upper not in _DATA_WORDS and not first.startswith("::"):
-                if upper == "READ" or upper in _QDP_COMMANDS or c == "@":
-                    if not current.rows and not done:
-                        # Comments before the commands are the file header.
-                        header.extend(c.strip() for c in current.lead)
-                        current.lead = []
-                    if upper == "READ":
-                        _read_command(s, lineno, terr, serr)
-                    else:
-                        log.debug("line %d: QDP command %r ignored", lineno, first)
-                    continue
-                raise ReaderError(f"line {lineno}: {s[:60]!r} is neither QDP data, a '!' comment, "
-                                  "a NO separator nor a QDP command")
+    def add_run(start, end):
+        # The lines between two non-data lines: data, unless all blank.
+        m = _NONBLANK.search(data, start, end)
+        if m is None:
+            return
         if current.first is None:
-            current.first = lineno
+            current.first = line_at(m.start())
             current.terr, current.serr = tuple(sorted(terr)), tuple(sorted(serr))
-        current.rows.append(s)
+        current.runs.append((start, end))
+
+    starts = itertools.chain([0] if _FIRST_EVENT.match(data) else [],
+                             (m.start() + 1 for m in _EVENT.finditer(data)))
+    run_start = 0
+    for start in starts:
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        s = data[start:end].decode(encoding, "surrogatepass").strip()
+        kind = _classify(s)
+        if kind == "data":
+            continue
+        add_run(run_start, start)
+        run_start = end + 1
+        here = line_at(start)
+        if kind == "comment":
+            (current.trail if current.runs else current.lead).append(s[1:])
+        elif kind == "separator":
+            close(current)
+            current = _Pending(here)
+        elif kind == "command":
+            if not current.runs and not done:
+                # Comments before the commands are the file header.
+                header.extend(c.strip() for c in current.lead)
+                current.lead = []
+            if s.split(None, 1)[0].upper() == "READ":
+                _read_command(s, here, terr, serr)
+            else:
+                log.debug("line %d: QDP command %r ignored", here, s.split(None, 1)[0])
+        else:
+            raise ReaderError(f"line {here}: {s[:60]!r} is neither QDP data, a '!' comment, "
+                              "a NO separator nor a QDP command")
+    add_run(run_start, len(data))
     close(current)
-    if not saw_anything:
-        raise ReaderError("source: the QDP text is empty")
 
     sections = QDPFile(header=header)
     last_names = None
+    buffer = io.BytesIO(data)   # shares the bytes; sections are read from it in place
     for sec in done:
-        section, named = _build(sec, last_names)
+        section, named = _build(sec, _columns(sec, data, buffer, encoding), last_names)
         if named:
             last_names = section.names
         sections.append(section)
     return sections
+
+
+def _columns(sec, data, buffer, encoding):
+    """The columns of a section's data: one numpy conversion of the whole block.
+
+    Returns None for a section without data. A block that is not all numbers
+    (``NO`` cells, ``::ObsID=`` tags, malformed rows) is converted token by
+    token instead, which also gives the precise error.
+    """
+    if not sec.runs:
+        return None
+    if len(sec.runs) == 1:
+        start, end = sec.runs[0]
+        buffer.seek(start)
+        nlines = data.count(b"\n", start, end) + (end == len(data) and not data.endswith(b"\n"))
+        lines = itertools.islice(buffer, nlines)
+    else:
+        lines = io.BytesIO(b"".join(data[a:b] + b"\n" for a, b in sec.runs))
+    try:
+        # numpy's C parser, no Python object per row; it takes inf, -inf, nan, -nan and checks that
+        # every row has the same number of values.
+        values = np.loadtxt(lines, dtype=np.float64, comments=None, ndmin=2)
+        return list(values.T)
+    except ValueError:
+        pass
+    text = "\n".join(data[a:b].decode(encoding, "surrogatepass") for a, b in sec.runs)
+    rows = [r for r in (line.strip() for line in text.splitlines()) if r]
+    return _convert_rows(rows, sec)
 
 
 def _read_command(s, lineno, terr, serr):
@@ -446,34 +521,37 @@ def _split_comments(comments):
     return label, column_line
 
 
-def _build(sec, last_names):
-    """Build a `QDPSection`; also say whether it had its own column line."""
-    label, column_line = _split_comments(sec.lead)
-    comments = sec.lead + sec.trail
-    if not sec.rows:
-        names = _unique(_parse_names(column_line, None)) if column_line is not None else []
-        table = Table(names=names, dtype=[float] * len(names))
-        return QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.opened,
-                          named=bool(names)), False
-    splits = [r.split() for r in sec.rows]
+def _convert_rows(rows, sec):
+    """Columns of a section from its stripped data lines, token by token."""
+    splits = [r.split() for r in rows]
     ncols = len(splits[0])
     lengths = np.fromiter(map(len, splits), dtype=np.intp, count=len(splits))
     bad = np.flatnonzero(lengths != ncols)
     if bad.size:
         k = int(bad[0])
+        label, _ = _split_comments(sec.lead)
         where = f"section {label!r}" if label else "the section"
         raise ReaderError(f"data row {k + 1} of {where} (first data line {sec.first}) has "
-                          f"{lengths[k]} values, not {ncols}: {sec.rows[k][:80]!r}")
+                          f"{lengths[k]} values, not {ncols}: {rows[k][:80]!r}")
     flat = list(itertools.chain.from_iterable(splits))
     try:
-        # Fast path, an all-numeric block: one C-level float() per cell, no
-        # intermediate string array; float() also takes inf, -inf, nan, -nan.
         values = np.fromiter(map(float, flat), dtype=np.float64, count=len(flat))
-        values = values.reshape(len(splits), ncols).T.copy()
-        columns = list(values)
+        return list(values.reshape(len(splits), ncols).T)
     except ValueError:
         block = np.array(flat, dtype=str).reshape(len(splits), ncols)
-        columns = _convert(block, sec.first, ncols)
+        return _convert(block, sec.first, ncols)
+
+
+def _build(sec, columns, last_names):
+    """Build a `QDPSection`; also say whether it had its own column line."""
+    label, column_line = _split_comments(sec.lead)
+    comments = sec.lead + sec.trail
+    if columns is None:
+        names = _unique(_parse_names(column_line, None)) if column_line is not None else []
+        table = Table(names=names, dtype=[float] * len(names))
+        return QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.opened,
+                          named=bool(names)), False
+    ncols = len(columns)
     named = True
     if column_line is not None:
         names = _parse_names(column_line, ncols)

@@ -248,8 +248,12 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                     row["plot_url"] = str(fit["Image"])
                 rows.append(dict(row, status=STATUS_OK))
 
-    table = _empty_fit_table() if not rows else Table()
-    if rows:
+    if not rows:
+        table = _empty_fit_table()
+        table.meta.update(meta)
+        _add_times(table, meta["t0_met"], meta["utcf"])
+    else:
+        columns = {}
         for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
             present = [name in row for row in rows]
             if dtype is str:
@@ -258,30 +262,42 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                 values = [row.get(name, 0) for row in rows]
             mask = np.logical_not(present)
             if name in ("interval", "status", "data_file"):
-                table[name] = Column(values, dtype=dtype, unit=unit)
+                columns[name] = np.array(values, dtype=dtype)
             else:
-                table[name] = MaskedColumn(np.array(values, dtype=dtype), mask=mask, unit=unit)
-    table.meta.update(meta)
-    _add_times(table, meta["t0_met"], meta["utcf"])
+                columns[name] = np.ma.MaskedArray(np.array(values, dtype=dtype), mask=mask)
+            if name == "mean_time":
+                columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
+        # One Table of whole arrays with their units: adding columns one by one re-checks the
+        # table each time, and each Column made here would be made again by the Table.
+        units = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
+        table = Table(list(columns.values()), names=list(columns), copy=False, units=units)
+        table.meta.update(meta)
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
 
 
-def _add_times(table, t0_met, utcf=None):
-    """Insert Time columns for start, stop and mean time when T0 is known."""
+def _time_columns(columns, nrows, t0_met, utcf=None):
+    """Time columns for start, stop and mean time when T0 is known (name -> Time)."""
     if t0_met is None:
-        return
-    index = table.colnames.index("mean_time") + 1
-    for offset, (source, name) in enumerate((("start", "time_start"), ("stop", "time_stop"),
-                                            ("mean_time", "time_mean"))):
-        column = table[source]
+        return {}
+    out = {}
+    for source, name in (("start", "time_start"), ("stop", "time_stop"), ("mean_time", "time_mean")):
+        column = columns[source]
         mask = np.ma.getmaskarray(column)
         seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
-        times = (met_to_time(t0_met + seconds, utcf=utcf) if len(table)
+        times = (met_to_time(t0_met + seconds, utcf=utcf) if nrows
                  else Time([], format="mjd", scale="utc"))
         times = times.copy(format="isot")
         if mask.any():
             times[mask] = np.ma.masked
+        out[name] = times
+    return out
+
+
+def _add_times(table, t0_met, utcf=None):
+    """Insert Time columns for start, stop and mean time when T0 is known."""
+    index = table.colnames.index("mean_time") + 1
+    for offset, (name, times) in enumerate(_time_columns(table, len(table), t0_met, utcf).items()):
         table.add_column(times, name=name, index=index + offset)
 
 
