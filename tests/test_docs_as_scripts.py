@@ -39,6 +39,10 @@ _NOT_RUN = {"doctest-remote-data", "doctest-skip", "doctest-remote-data-all"}
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?P<name>[\w-]+)::\s*(?P<arg>.*)$")
 _SKIP_MARK = re.compile(r"^\s*\.\.\s+not-a-script:\s*(?P<reason>.*\S)?\s*$")
 _JOBS_TAG = "XRTPRODS-DOCS-JOBS "
+# pytest-doctestplus's options, which the pages use, so that doctest's own parser accepts them.
+for _flag in ("IGNORE_OUTPUT", "IGNORE_OUTPUT_2", "IGNORE_OUTPUT_3", "FLOAT_CMP", "REMOTE_DATA",
+              "IGNORE_WARNINGS", "SHOW_WARNINGS"):
+    doctest.register_optionflag(_flag)
 # Appended to every script: the JobIDs the local service keeps (persisted, one file per job).
 _EPILOGUE = f"""
 import json as _json
