@@ -222,6 +222,22 @@ def test_extraction_keeps_page_order_and_leaves_out_marked_and_remote_blocks(tmp
     assert skipped == ["uses another package"]
 
 
+#: The note every docs page with code includes at its top (README says it in its code block).
+OFFLINE_NOTE = DOCS / "_includes" / "offline_note.rst"
+#: Pages with code not (yet) carrying the note, each with the reason.
+NOTE_PENDING = {
+    "docs/robustness.rst": "rewritten by the transport-hardening change of the same issue, which adds it",
+}
+
+
 def test_every_page_with_code_says_how_to_run_it_offline():
-    missing = [name for name, path in PAGES.items() if "XRTPRODS_SERVER=local" not in path.read_text()]
-    assert not missing, f"pages with code that do not say how to run it offline: {missing}"
+    assert "export XRTPRODS_SERVER=local" in OFFLINE_NOTE.read_text(encoding="utf-8")
+    missing = []
+    for name, path in PAGES.items():
+        text = path.read_text(encoding="utf-8")
+        # At the top of the page, before the first example; in README, atop its code.
+        head = extract_code(path)[0][:300] if name == "README.rst" else "\n".join(text.splitlines()[:25])
+        if name not in NOTE_PENDING and ".. include:: /_includes/offline_note.rst" not in head \
+                and "XRTPRODS_SERVER=local" not in head:
+            missing.append(name)
+    assert not missing, f"pages with code that do not say at their top how to run it offline: {missing}"
