@@ -37,7 +37,8 @@ for _optional in ("sphinx_copybutton",):
     except ImportError:
         extensions.remove(_optional)
 
-exclude_patterns = list(exclude_patterns) + ["_build", "**.ipynb_checkpoints"]
+# _includes: pieces included into pages (the offline note), not pages of their own.
+exclude_patterns = list(exclude_patterns) + ["_build", "**.ipynb_checkpoints", "_includes"]
 
 # Intersphinx links SkyCoord, Time, ndarray, Figure... to their projects' docs. The
 # network is not always there (CI builds offline with -W, and Sphinx warns when an
