@@ -37,7 +37,8 @@ for _optional in ("sphinx_copybutton",):
     except ImportError:
         extensions.remove(_optional)
 
-exclude_patterns = list(exclude_patterns) + ["_build", "**.ipynb_checkpoints"]
+# _includes: pieces included into pages (the offline note), not pages of their own.
+exclude_patterns = list(exclude_patterns) + ["_build", "**.ipynb_checkpoints", "_includes"]
 
 # Intersphinx links SkyCoord, Time, ndarray, Figure... to their projects' docs. The
 # network is not always there (CI builds offline with -W, and Sphinx warns when an
@@ -79,17 +80,21 @@ automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
 numpydoc_show_class_members = False
 
-# Figures: ``.. plot::`` blocks run at build time. The client is pointed at the
-# package's own LocalService, started once for the build by plot_pre_code (see
-# _ext/xrtprods_docs_service.py): no network, no account, the same products as
-# the doctests. (A later issue replaces this with XRTPRODS_SERVER=local.)
-plot_pre_code = """
-import matplotlib
-matplotlib.use("Agg")
-import xrtprods_docs_service
-xrtprods_docs_service.use_local_service()
-"""
-# Downloads made by the figures' code go to a scratch folder, not into docs/.
+# Figures: ``.. plot::`` blocks run at build time, as a reader runs them: with
+# XRTPRODS_SERVER=local, the one setting each page's note asks for, the client
+# starts the package's local service in the background (no network, no
+# account, any e-mail address, names resolved by the service, sub-second polls).
+# Nothing else is run before a figure's code: it is exactly the code on its page.
+os.environ["XRTPRODS_SERVER"] = "local"
+# The build's local-service jobs and downloads go to a scratch cache folder, not
+# the user's: concurrent builds never share a service, and nothing is left behind.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xrtprods-docs-cache-")
+# The build runs offline: astropy never tries to refresh its IERS tables.
+from astropy.utils import iers  # noqa: E402
+
+iers.conf.auto_download = False
+plot_pre_code = ""
+# Files the figures' code writes go to a scratch folder, not into docs/.
 plot_working_directory = tempfile.mkdtemp(prefix="xrtprods-docs-plots-")
 plot_include_source = False        # each page shows the same code as a tested example above its figure
 plot_html_show_source_link = False

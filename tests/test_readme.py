@@ -57,3 +57,17 @@ def test_main_command_is_a_code_block_of_its_own():
     rendered, _ = _render()
     assert command == "python -m pip install . && xrtprods demo"
     assert command in _code_blocks(rendered)
+
+
+def test_quick_look_says_how_to_run_it_offline_and_against_ukssdc():
+    """The quick look's first lines say how to run it offline and with a registered address.
+
+    tests/test_docs_as_scripts.py runs the quick look itself as a script, twice, with only
+    ``XRTPRODS_SERVER=local`` set.
+    """
+    rendered, _ = _render()
+    quick_look = next(block for block in _code_blocks(rendered) if "get_lightcurve" in block)
+    first, second = quick_look.splitlines()[:2]
+    assert first.startswith("#") and "export XRTPRODS_SERVER=local" in first
+    assert second.startswith("#") and "registered address" in second
+    assert 'XRTProducts.login("' in quick_look
