@@ -243,9 +243,7 @@ def test_only_the_listed_blocks_are_left_out_of_the_scripts():
 #: The note every docs page with code includes at its top (README says it in its code block).
 OFFLINE_NOTE = DOCS / "_includes" / "offline_note.rst"
 #: Pages with code not (yet) carrying the note, each with the reason.
-NOTE_PENDING = {
-    "docs/robustness.rst": "rewritten by the transport-hardening change of the same issue, which adds it",
-}
+NOTE_PENDING = {}
 
 
 def test_every_page_with_code_says_how_to_run_it_offline():
