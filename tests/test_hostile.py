@@ -206,6 +206,51 @@ def test_every_single_bit_flip_in_a_tar_gz_is_caught():
     assert caught + harmless == len(flips) and caught > 290
 
 
+def _two_member_tar():
+    """A PAX tar (long name: an extended header) of two members; returns it and the offset of the
+    second member's header."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, size in (("USERPROD_951/lc/" + "n" * 120 + ".qdp", 700), ("USERPROD_951/lc/b", 1000)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(bytes(range(256)) * 4))
+    data = buffer.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        second = tar.getmembers()[1].offset
+    return data, second
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz"])
+def test_verifier_gives_one_verdict_wherever_the_pieces_end(kind):
+    # Member data is stepped over without buffering; headers straddling two pieces, pieces ending
+    # exactly at a member's end and pieces holding the end of one member and the next header must
+    # all be checked the same way.
+    tar, second = _two_member_tar()
+    bad = _flip(tar, second + 3)   # in the second member's name: its header checksum no longer matches
+    cut = tar[:second + 512 + 300]   # inside the second member's data
+    if kind == "tar.gz":
+        tar, bad, cut = gzip.compress(tar), gzip.compress(bad), gzip.compress(cut)
+
+    def verdict(data, split):
+        verifier = archives.StreamVerifier(kind, "x." + kind)
+        try:
+            verifier.feed(data[:split])
+            verifier.feed(memoryview(data)[split:])
+            verifier.finish()
+        except ReaderError as exc:
+            return str(exc)
+        return verifier.members
+
+    # Every split up to the end-of-archive blocks (a tar is padded with zeros well past them).
+    for split in range(min(len(tar), second + 3072) + 1):
+        assert verdict(tar, split) == 2, split
+    for split in range(min(len(bad), second + 3072) + 1):
+        assert "corrupt tar header" in str(verdict(bad, split)), split
+    for split in range(len(cut) + 1):
+        assert "end-of-archive" in str(verdict(cut, split)), split
+
+
 def _zip(members, compression=zipfile.ZIP_DEFLATED):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
