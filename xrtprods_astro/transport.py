@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import os
 import pickle
+import queue
 import random as _random
 import re
 import tempfile
@@ -60,6 +61,7 @@ _PRODUCT_FLAGS = ("lc", "spec", "dopsf", "doenh", "doxastrom", "image", "sourceD
 # more, so time limits are still checked as often as data comes; 256 KiB keeps the Python work
 # per byte low and each piece in the CPU cache (1 MiB pieces cost more in page faults than they save).
 _READ = 1 << 18
+_CHECK_QUEUE = 8          # pieces waiting for the archive check: memory stays flat (8 x _READ at most)
 _MAX_DELAY = 60.0         # cap of one back-off pause, seconds
 _MAX_RETRY_AFTER = 300.0  # cap of a pause asked for by the service (Retry-After), seconds
 _MAX_REDIRECTS = 5        # same-origin redirects followed by a download
@@ -947,6 +949,7 @@ class Transport:
         if offset and state["validator"]:
             headers = {"Range": f"bytes={offset}-", "If-Range": state["validator"]}
         response = self._open(url, headers)
+        checker = None
         try:
             status = response.status_code
             if status == 416:
@@ -974,7 +977,7 @@ class Transport:
                 state["validator"] = (etag if etag and not etag.startswith("W/")
                                       else response.headers.get("Last-Modified"))
                 state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
-            verifier = state["verifier"]
+            checker = _Checker(state["verifier"]) if state["verifier"] is not None else None
             min_rate = float(conf.min_download_rate)
             grace = self._timeout()
             started = time.monotonic()
@@ -982,8 +985,8 @@ class Transport:
             with open(part, mode) as handle:
                 for chunk in _chunks(response):
                     handle.write(chunk)
-                    if verifier is not None:
-                        verifier.feed(chunk)
+                    if checker is not None and not checker.feed(chunk):
+                        break   # the archive is bad: no need for the rest; the error is raised below
                     got += len(chunk)
                     elapsed = time.monotonic() - started
                     if min_rate > 0 and elapsed > grace and got < min_rate * elapsed:
@@ -991,12 +994,63 @@ class Transport:
                                          f"conf.min_download_rate={min_rate:g}")
         finally:
             response.close()
+            if checker is not None:
+                failed = checker.stop()
+                if failed is not None:
+                    # A verdict on the bytes outranks a broken connection: the part file cannot be
+                    # resumed, and a passed limit must not be retried.
+                    raise failed
         size = part.stat().st_size
         if total is not None and size != total:
             if size > total:
                 part.unlink()
                 state["verifier"] = None
             raise _Transient(f"got {size} bytes of {total}")
+
+
+class _Checker:
+    """Feeds a `StreamVerifier` from a thread of its own.
+
+    Inflating and checksumming an archive costs about as much CPU as receiving
+    and writing it; zlib releases the GIL, so on a machine with a free core the
+    check runs beside the transfer instead of after each piece, and a verified
+    download takes the time of a plain one. The queue is bounded, so memory
+    does not grow when the check is the slower side.
+    """
+
+    def __init__(self, verifier):
+        self.verifier = verifier
+        self.error = None
+        self._queue = queue.Queue(maxsize=_CHECK_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="xrtprods-archive-check", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self.error is None:   # after a failure, pieces are only drained, so feed never blocks
+                try:
+                    self.verifier.feed(chunk)
+                except BaseException as exc:   # handed to the downloading thread by stop()
+                    self.error = exc
+
+    def feed(self, chunk):
+        """Queue the next piece; False once the check has failed."""
+        if self.error is not None:
+            return False
+        self._queue.put(chunk)
+        return True
+
+    def stop(self):
+        """Wait until every queued piece is checked; returns the check's error (or None), once."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        error, self.error = self.error, None
+        return error
 
 
 def _chunks(response):
