@@ -332,6 +332,66 @@ def test_no_validator_means_starting_again(hostile, tmp_path):
     assert "Range" not in server.requests[1].headers
 
 
+def test_corrupt_archive_is_abandoned_without_reading_the_rest(hostile, tmp_path):
+    # The check runs beside the transfer: once it fails, the download stops rather than
+    # fetching the remaining 64 MiB of an archive already known to be bad.
+    total, piece, sent, done = 64 << 20, 1 << 20, [0], threading.Event()
+
+    def handle(h, seen):
+        h.send_response(200)
+        h.send_header("Content-Length", str(total))
+        h.end_headers()
+        try:
+            h.wfile.write(b"not gzip at all" + bytes(piece - 15))
+            sent[0] += piece
+            while sent[0] < total:
+                h.wfile.write(bytes(piece))
+                sent[0] += piece
+        except OSError:
+            h.close_connection = True
+        finally:
+            done.set()
+
+    server = hostile(handle)
+    with conf.set_temp("retries", 0), pytest.raises(ReaderError, match="corrupt gzip"):
+        client_for(server, tmp_path).download_archive(server.url + "/USERPROD_951", "lc", dest_dir=tmp_path)
+    assert done.wait(30)
+    assert sent[0] < total // 2
+    assert not list(tmp_path.glob("*.tar.gz*"))
+
+
+def test_corrupt_bytes_then_a_broken_connection_start_again_not_resume(hostile, tmp_path):
+    # The first answer is corrupt and then cut: resuming it with Range would splice good bytes
+    # onto bad ones behind a check already failed, so the verdict wins and the copy starts again.
+    bad = b"not gzip at all" + ARCHIVE[15:]
+    state = {"calls": 0}
+
+    def handle(h, seen):
+        state["calls"] += 1
+        if state["calls"] == 1:
+            h.send_response(200)
+            h.send_header("ETag", '"v1"')
+            h.send_header("Content-Length", str(len(bad)))
+            h.end_headers()
+            h.wfile.write(bad[:len(bad) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if seen.headers.get("Range"):   # as a real server would: the rest of the same version
+            start = int(seen.headers["Range"].split("=")[1].rstrip("-"))
+            span = f"bytes {start}-{len(ARCHIVE) - 1}/{len(ARCHIVE)}"
+            reply(h, 206, ARCHIVE[start:], [("ETag", '"v1"'), ("Content-Range", span)])
+            return
+        reply(h, 200, ARCHIVE, [("ETag", '"v1"')])
+
+    server = hostile(handle)
+    client = client_for(server, tmp_path)
+    path = client.download_archive(server.url + "/USERPROD_951", "lc", dest_dir=tmp_path)
+    assert path.read_bytes() == ARCHIVE
+    assert "Range" not in server.requests[1].headers
+
+
 def test_archive_expanding_past_the_limit_is_stopped(hostile, tmp_path):
     bomb = fake.targz({"USERPROD_951/lc/zeros.bin": bytes(3 << 20)})
     assert len(bomb) < 20000
