@@ -259,6 +259,57 @@ def _zip(members, compression=zipfile.ZIP_DEFLATED):
     return buffer.getvalue()
 
 
+def _streamed_zip(members):
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.parts = []
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.parts.append(bytes(data))
+            return len(data)
+
+    stream = Unseekable()
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return b"".join(stream.parts)
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_verifier_memory_stays_flat_on_a_bomb_in_one_piece(kind):
+    # 64 MiB of zeros in a ~64 KiB archive, handed over in a single piece: it is inflated piece by
+    # piece, limits checked after each, so memory stays far below the expanded size.
+    import tracemalloc
+    member = {"USERPROD_951/lc/zeros.bin": bytes(64 << 20)}
+    # The zip is written as a stream: sizes come after the data (a data descriptor), so no
+    # header announces the 64 MiB before the inflating starts.
+    bomb = _streamed_zip(member) if kind == "zip" else fake.targz(member)
+    assert len(bomb) < 200_000
+    verifier = archives.StreamVerifier(kind, "bomb." + kind, max_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(archives.ArchiveLimitError):
+            verifier.feed(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_highly_compressed_members_verify_whole(kind):
+    # Members much larger than one inflate piece (and not a multiple of it) are checked to the end.
+    member = {"USERPROD_951/lc/zeros.bin": bytes((3 << 20) + 77), "USERPROD_951/lc/b.txt": b"x" * 5}
+    for archive in ([_zip(member), _streamed_zip(member)] if kind == "zip" else [fake.targz(member)]):
+        verifier = archives.StreamVerifier(kind, "ok." + kind)
+        verifier.feed(archive)
+        verifier.finish()
+        assert verifier.members == 2
+
+
 ZIP = _zip({"USERPROD_951/lc/curve.qdp": b"READ TERR 1 2\n" + b"1 2 3\n" * 3000})
 
 

@@ -864,9 +864,10 @@ class Transport:
         server gave a validator (ETag or Last-Modified), sent back in
         ``If-Range`` so a file that changed meanwhile comes whole again rather
         than spliced; otherwise it starts again. Archives are checked
-        completely as the bytes arrive (gzip CRC32 and length, tar headers,
-        zip member CRC32s, ``conf.archive_max_bytes`` and
-        ``conf.archive_max_members``). The part file replaces ``dest`` only
+        completely as the bytes arrive, in a thread beside the transfer
+        (gzip CRC32 and length, tar headers, zip member CRC32s,
+        ``conf.archive_max_bytes`` and ``conf.archive_max_members``); a
+        failed check stops the transfer at once. The part file replaces ``dest`` only
         once its size matches Content-Length and the archive checks passed,
         so an existing good copy is only ever replaced by a verified one.
         A transfer slower than ``conf.min_download_rate`` is abandoned and
