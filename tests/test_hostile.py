@@ -411,6 +411,34 @@ def test_corrupt_archive_is_abandoned_without_reading_the_rest(hostile, tmp_path
     assert not list(tmp_path.glob("*.tar.gz*"))
 
 
+def test_a_full_disk_stops_the_download_with_its_error(hostile, tmp_path, monkeypatch):
+    # The part file is written from a thread beside the transfer: a failed write must still stop
+    # the transfer and reach the caller, leaving neither a part file nor a short copy behind.
+    import errno
+    from xrtprods_astro import transport
+    total = 16 << 20
+    server = hostile(lambda h, seen: reply(h, 200, bytes(total)))
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            self.file, self.room = real_open(path, mode), 1 << 20
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= len(data)
+            return self.file.write(data)
+
+        def close(self):
+            self.file.close()
+
+    monkeypatch.setattr(transport, "open", FullDisk, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        client_for(server, tmp_path).download_file(server.url + "/data.bin", tmp_path / "data.bin")
+    assert not list(tmp_path.glob("data.bin*"))
+
+
 def test_corrupt_bytes_then_a_broken_connection_start_again_not_resume(hostile, tmp_path):
     # The first answer is corrupt and then cut: resuming it with Range would splice good bytes
     # onto bad ones behind a check already failed, so the verdict wins and the copy starts again.
