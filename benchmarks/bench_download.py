@@ -8,8 +8,8 @@ The local service runs in its own process (`_service.ServiceProcess`); a job's
 bytes (the service serves an existing archive as is). Then, taking turns:
 
 * ours, in a fresh child: ``XRTProductsClass(...).download_archive(job.url, "psf")``
-  (download, then the client's own checks), wall time and peak RSS growth of
-  the child over its RSS after imports;
+  (checked completely while it streams: gzip CRC32 and length, tar headers), wall
+  time and peak RSS growth of the child over its RSS after imports;
 * ``curl -sSf -o FILE URL`` in a fresh child, wall time and its peak RSS
   (``ru_maxrss`` of the child's only child).
 
@@ -92,6 +92,10 @@ def run(size_mb=SIZE_MB, repeats=3, workdir=None):
             service.append(_util.peak_mb(svc.pid) - base)
             if ours[-1]["bytes"] != size:
                 raise RuntimeError(f"our client wrote {ours[-1]['bytes']} bytes of {size}")
+            # Each tool writes a new file: replacing the previous copy would time the unlinking of
+            # 256 MB for us only (curl's file is removed after each of its runs too).
+            for done in (Path(tmp) / "ours").iterdir():
+                done.unlink()
             if curl:
                 base = _util.reset_peak(svc.pid)
                 theirs.append(_util.in_child("bench_download", "child_command",

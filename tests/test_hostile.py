@@ -206,12 +206,108 @@ def test_every_single_bit_flip_in_a_tar_gz_is_caught():
     assert caught + harmless == len(flips) and caught > 290
 
 
+def _two_member_tar():
+    """A PAX tar (long name: an extended header) of two members; returns it and the offset of the
+    second member's header."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, size in (("USERPROD_951/lc/" + "n" * 120 + ".qdp", 700), ("USERPROD_951/lc/b", 1000)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(bytes(range(256)) * 4))
+    data = buffer.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        second = tar.getmembers()[1].offset
+    return data, second
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz"])
+def test_verifier_gives_one_verdict_wherever_the_pieces_end(kind):
+    # Member data is stepped over without buffering; headers straddling two pieces, pieces ending
+    # exactly at a member's end and pieces holding the end of one member and the next header must
+    # all be checked the same way.
+    tar, second = _two_member_tar()
+    bad = _flip(tar, second + 3)   # in the second member's name: its header checksum no longer matches
+    cut = tar[:second + 512 + 300]   # inside the second member's data
+    if kind == "tar.gz":
+        tar, bad, cut = gzip.compress(tar), gzip.compress(bad), gzip.compress(cut)
+
+    def verdict(data, split):
+        verifier = archives.StreamVerifier(kind, "x." + kind)
+        try:
+            verifier.feed(data[:split])
+            verifier.feed(memoryview(data)[split:])
+            verifier.finish()
+        except ReaderError as exc:
+            return str(exc)
+        return verifier.members
+
+    # Every split up to the end-of-archive blocks (a tar is padded with zeros well past them).
+    for split in range(min(len(tar), second + 3072) + 1):
+        assert verdict(tar, split) == 2, split
+    for split in range(min(len(bad), second + 3072) + 1):
+        assert "corrupt tar header" in str(verdict(bad, split)), split
+    for split in range(len(cut) + 1):
+        assert "end-of-archive" in str(verdict(cut, split)), split
+
+
 def _zip(members, compression=zipfile.ZIP_DEFLATED):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def _streamed_zip(members):
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.parts = []
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.parts.append(bytes(data))
+            return len(data)
+
+    stream = Unseekable()
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return b"".join(stream.parts)
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_verifier_memory_stays_flat_on_a_bomb_in_one_piece(kind):
+    # 64 MiB of zeros in a ~64 KiB archive, handed over in a single piece: it is inflated piece by
+    # piece, limits checked after each, so memory stays far below the expanded size.
+    import tracemalloc
+    member = {"USERPROD_951/lc/zeros.bin": bytes(64 << 20)}
+    # The zip is written as a stream: sizes come after the data (a data descriptor), so no
+    # header announces the 64 MiB before the inflating starts.
+    bomb = _streamed_zip(member) if kind == "zip" else fake.targz(member)
+    assert len(bomb) < 200_000
+    verifier = archives.StreamVerifier(kind, "bomb." + kind, max_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(archives.ArchiveLimitError):
+            verifier.feed(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_highly_compressed_members_verify_whole(kind):
+    # Members much larger than one inflate piece (and not a multiple of it) are checked to the end.
+    member = {"USERPROD_951/lc/zeros.bin": bytes((3 << 20) + 77), "USERPROD_951/lc/b.txt": b"x" * 5}
+    for archive in ([_zip(member), _streamed_zip(member)] if kind == "zip" else [fake.targz(member)]):
+        verifier = archives.StreamVerifier(kind, "ok." + kind)
+        verifier.feed(archive)
+        verifier.finish()
+        assert verifier.members == 2
 
 
 ZIP = _zip({"USERPROD_951/lc/curve.qdp": b"READ TERR 1 2\n" + b"1 2 3\n" * 3000})
@@ -284,6 +380,94 @@ def test_no_validator_means_starting_again(hostile, tmp_path):
     server = hostile(_cut_then([body]))
     path = client_for(server, tmp_path).download_file(server.url + "/data.bin", tmp_path / "data.bin")
     assert path.read_bytes() == body
+    assert "Range" not in server.requests[1].headers
+
+
+def test_corrupt_archive_is_abandoned_without_reading_the_rest(hostile, tmp_path):
+    # The check runs beside the transfer: once it fails, the download stops rather than
+    # fetching the remaining 64 MiB of an archive already known to be bad.
+    total, piece, sent, done = 64 << 20, 1 << 20, [0], threading.Event()
+
+    def handle(h, seen):
+        h.send_response(200)
+        h.send_header("Content-Length", str(total))
+        h.end_headers()
+        try:
+            h.wfile.write(b"not gzip at all" + bytes(piece - 15))
+            sent[0] += piece
+            while sent[0] < total:
+                h.wfile.write(bytes(piece))
+                sent[0] += piece
+        except OSError:
+            h.close_connection = True
+        finally:
+            done.set()
+
+    server = hostile(handle)
+    with conf.set_temp("retries", 0), pytest.raises(ReaderError, match="corrupt gzip"):
+        client_for(server, tmp_path).download_archive(server.url + "/USERPROD_951", "lc", dest_dir=tmp_path)
+    assert done.wait(30)
+    assert sent[0] < total // 2
+    assert not list(tmp_path.glob("*.tar.gz*"))
+
+
+def test_a_full_disk_stops_the_download_with_its_error(hostile, tmp_path, monkeypatch):
+    # The part file is written from a thread beside the transfer: a failed write must still stop
+    # the transfer and reach the caller, leaving neither a part file nor a short copy behind.
+    import errno
+    from xrtprods_astro import transport
+    total = 16 << 20
+    server = hostile(lambda h, seen: reply(h, 200, bytes(total)))
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            self.file, self.room = real_open(path, mode), 1 << 20
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= len(data)
+            return self.file.write(data)
+
+        def close(self):
+            self.file.close()
+
+    monkeypatch.setattr(transport, "open", FullDisk, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        client_for(server, tmp_path).download_file(server.url + "/data.bin", tmp_path / "data.bin")
+    assert not list(tmp_path.glob("data.bin*"))
+
+
+def test_corrupt_bytes_then_a_broken_connection_start_again_not_resume(hostile, tmp_path):
+    # The first answer is corrupt and then cut: resuming it with Range would splice good bytes
+    # onto bad ones behind a check already failed, so the verdict wins and the copy starts again.
+    bad = b"not gzip at all" + ARCHIVE[15:]
+    state = {"calls": 0}
+
+    def handle(h, seen):
+        state["calls"] += 1
+        if state["calls"] == 1:
+            h.send_response(200)
+            h.send_header("ETag", '"v1"')
+            h.send_header("Content-Length", str(len(bad)))
+            h.end_headers()
+            h.wfile.write(bad[:len(bad) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if seen.headers.get("Range"):   # as a real server would: the rest of the same version
+            start = int(seen.headers["Range"].split("=")[1].rstrip("-"))
+            span = f"bytes {start}-{len(ARCHIVE) - 1}/{len(ARCHIVE)}"
+            reply(h, 206, ARCHIVE[start:], [("ETag", '"v1"'), ("Content-Range", span)])
+            return
+        reply(h, 200, ARCHIVE, [("ETag", '"v1"')])
+
+    server = hostile(handle)
+    client = client_for(server, tmp_path)
+    path = client.download_archive(server.url + "/USERPROD_951", "lc", dest_dir=tmp_path)
+    assert path.read_bytes() == ARCHIVE
     assert "Range" not in server.requests[1].headers
 
 

@@ -713,3 +713,29 @@ def test_session_fixture_with_the_real_builders(real_builders, xrtprods_service)
         assert response.status_code == 200 and response.text.strip()
     position = post(xrtprods_service, "/user_objects/tprods/getPSFPos.php", JobID=job_id)
     assert position["GotPos"] in (0, 1) and (not position["GotPos"] or position["FromSXPS"] in (0, 1))
+
+
+def _somaxconn():
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.skipif(_somaxconn() < 256, reason="needs Linux with net.core.somaxconn >= 256")
+def test_a_burst_of_connections_waits_in_the_listen_queue():
+    # 200 clients arriving while no request has been accepted yet (the accept loop is not even
+    # running): every connection must still be established, none left to a SYN retry 1 s later
+    # (the stalls and resets the 64-connection benchmark showed with a small listen queue).
+    import socket
+    from xrtprods_astro.server.app import _Handler, _Server
+    server = _Server(("127.0.0.1", 0), _Handler)
+    clients = []
+    try:
+        for _ in range(200):
+            clients.append(socket.create_connection(server.server_address[:2], timeout=3))
+        assert len(clients) == 200
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()

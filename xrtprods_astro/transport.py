@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import os
 import pickle
+import queue
 import random as _random
 import re
 import tempfile
@@ -56,8 +57,11 @@ _ENVELOPE_KEYS = ("api_name", "api_version", "UserID")
 _NOT_ECHOED = frozenset(_ENVELOPE_KEYS) | {"getCoords", "getTargs", "getT0"}
 _PRODUCT_FLAGS = ("lc", "spec", "dopsf", "doenh", "doxastrom", "image", "sourceDet")
 
-_CHUNK = 1 << 20          # download chunk: memory use does not grow with file size
-_READ = 1 << 16           # most bytes taken from the socket at once, so time limits are checked often
+# Most bytes taken from the socket at once. read1 returns what has arrived without waiting for
+# more, so time limits are still checked as often as data comes; 256 KiB keeps the Python work
+# per byte low and each piece in the CPU cache (1 MiB pieces cost more in page faults than they save).
+_READ = 1 << 18
+_CHECK_QUEUE = 8          # pieces waiting to be written and checked: memory stays flat (8 x _READ)
 _MAX_DELAY = 60.0         # cap of one back-off pause, seconds
 _MAX_RETRY_AFTER = 300.0  # cap of a pause asked for by the service (Retry-After), seconds
 _MAX_REDIRECTS = 5        # same-origin redirects followed by a download
@@ -909,9 +913,11 @@ class Transport:
         than spliced; otherwise it starts again. Archives are checked
         completely as the bytes arrive (gzip CRC32 and length, tar headers,
         zip member CRC32s, ``conf.archive_max_bytes`` and
-        ``conf.archive_max_members``). The part file replaces ``dest`` only
-        once its size matches Content-Length and the archive checks passed,
-        so an existing good copy is only ever replaced by a verified one.
+        ``conf.archive_max_members``); writing and checking run in a thread
+        beside the transfer, and a failed check stops the transfer at once.
+        The part file replaces ``dest`` only once its size matches
+        Content-Length and the archive checks passed, so an existing good
+        copy is only ever replaced by a verified one.
         A transfer slower than ``conf.min_download_rate`` is abandoned and
         retried; redirects are followed only to the same scheme, host and port.
 
@@ -992,6 +998,7 @@ class Transport:
         if offset and state["validator"]:
             headers = {"Range": f"bytes={offset}-", "If-Range": state["validator"]}
         response = self._open(url, headers)
+        behind = None
         try:
             status = response.status_code
             if status == 416:
@@ -1019,29 +1026,90 @@ class Transport:
                 state["validator"] = (etag if etag and not etag.startswith("W/")
                                       else response.headers.get("Last-Modified"))
                 state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
-            verifier = state["verifier"]
+            behind = _Behind(open(part, mode), state["verifier"])
             min_rate = float(conf.min_download_rate)
             grace = self._timeout()
             started = time.monotonic()
             got = 0
-            with open(part, mode) as handle:
-                for chunk in _chunks(response):
-                    handle.write(chunk)
-                    if verifier is not None:
-                        verifier.feed(chunk)
-                    got += len(chunk)
-                    elapsed = time.monotonic() - started
-                    if min_rate > 0 and elapsed > grace and got < min_rate * elapsed:
-                        raise _Transient(f"the transfer ran at {got / elapsed:.0f} bytes/s, below "
-                                         f"conf.min_download_rate={min_rate:g}")
+            for chunk in _chunks(response):
+                if not behind.put(chunk):
+                    break   # the archive is bad (or the disk full): the error is raised below
+                got += len(chunk)
+                elapsed = time.monotonic() - started
+                if min_rate > 0 and elapsed > grace and got < min_rate * elapsed:
+                    raise _Transient(f"the transfer ran at {got / elapsed:.0f} bytes/s, below "
+                                     f"conf.min_download_rate={min_rate:g}")
         finally:
             response.close()
+            if behind is not None:
+                failed = behind.stop()
+                if failed is not None:
+                    # A failed check (or write) outranks a broken connection: the part file cannot
+                    # be resumed, and a passed limit must not be retried.
+                    raise failed
         size = part.stat().st_size
         if total is not None and size != total:
             if size > total:
                 part.unlink()
                 state["verifier"] = None
             raise _Transient(f"got {size} bytes of {total}")
+
+
+class _Behind:
+    """Writes the pieces of a download to its part file, and feeds the archive check, from a
+    thread of its own.
+
+    Receiving, writing and inflating each cost about the same CPU per byte, and all of them
+    release the GIL: with the writing and the check beside the transfer, a verified download
+    takes about the time of a plain one. The queue is bounded, so memory does not grow when
+    the disk or the check is the slower side.
+
+    Parameters
+    ----------
+    handle : file object
+        The part file, open for writing; closed by `stop`.
+    verifier : `StreamVerifier` or None
+    """
+
+    def __init__(self, handle, verifier):
+        self.handle, self.verifier = handle, verifier
+        self.error = None
+        self._queue = queue.Queue(maxsize=_CHECK_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="xrtprods-download", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self.error is None:   # after a failure, pieces are only drained, so put never blocks
+                try:
+                    self.handle.write(chunk)
+                    if self.verifier is not None:
+                        self.verifier.feed(chunk)
+                except BaseException as exc:   # handed to the downloading thread by stop()
+                    self.error = exc
+
+    def put(self, chunk):
+        """Queue the next piece; False once writing or checking has failed."""
+        if self.error is not None:
+            return False
+        self._queue.put(chunk)
+        return True
+
+    def stop(self):
+        """Write and check every queued piece and close the file; returns the error (or None), once."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+            try:
+                self.handle.close()
+            except OSError as exc:
+                self.error = self.error or exc
+        error, self.error = self.error, None
+        return error
 
 
 def _chunks(response):
