@@ -359,12 +359,13 @@ class XRTProductsClass(BaseQuery):
                  "was cancelled" if any(s.code == -4 for s in statuses.values()) else "failed")
         return None
 
-    def _find_reusable(self, wire, fingerprint):
+    def _find_reusable(self, wire, fingerprint, job_list=None):
         """An existing job of this user for the same request that may be re-attached, or None.
 
         First the JobID recorded under the request's fingerprint, then (cache
         cleared, another machine) the job list: a job of the same name whose
-        jobPars match. Jobs that failed or were cancelled are skipped.
+        jobPars match (in ``job_list`` when given, else in the list read now).
+        Jobs that failed or were cancelled are skipped.
         """
         entry = self._reuse_entries().get(fingerprint)
         if isinstance(entry, dict) and entry.get("job_id") is not None:
@@ -383,7 +384,7 @@ class XRTProductsClass(BaseQuery):
             self._reuse_update(fingerprint, None)
         rejected = set()
         for _ in range(3):  # a few failed or cancelled look-alikes at most; then submit anew
-            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected)
+            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list)
             if found is None:
                 return None, None
             if self._job_if_reusable(found) is not None:
@@ -396,7 +397,7 @@ class XRTProductsClass(BaseQuery):
     def submit(self, target=None, *, name=None, resolver=None, lightcurve=None, spectrum=None,
                standard_position=None, enhanced_position=None, astrometric_position=None, image=None,
                source_detection=None, get_query_payload=False, known_job_ids=(), reuse=None,
-               **global_params):
+               job_list=None, **global_params):
         """Submit a job and return its handle at once (no waiting).
 
         The request is validated first; nothing is sent if it is not valid. If
@@ -428,6 +429,11 @@ source_detection : bool or dict, optional
             JobIDs that existed before this submission (they can never be it).
         reuse : bool, optional
             False: always submit a new job. Default ``conf.reuse_jobs`` (True).
+        job_list : list of dict, optional
+            The user's jobs as `job_list_data` gives them (or those of them
+            with this request's name), read earlier: an earlier job of the
+            same request is looked for there instead of in the list read
+            anew. A batch reads the list once for all its targets.
         **global_params
             Global parameters in any spelling (``pos_err``, ``posErr``,
             ``poserr``). The defaults of `xrtprods_astro.builder` apply where
@@ -476,7 +482,7 @@ source_detection : bool or dict, optional
         fingerprint = request_fingerprint(wire)
         if self._reuse_wanted(reuse):
             try:
-                job, when = self._find_reusable(wire, fingerprint)
+                job, when = self._find_reusable(wire, fingerprint, job_list)
             except UnknownUserError:
                 raise
             except (RemoteServiceError, ServiceUnavailableError) as exc:
@@ -842,7 +848,7 @@ source_detection : bool or dict, optional
         old = self.old_job(job_id)
         return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
 
-    def find_submitted_job(self, wire, *, since, known_job_ids=()):
+    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None):
         """The job that a submission of ``wire`` created, found in the job list.
 
         Parameters
@@ -853,6 +859,8 @@ source_detection : bool or dict, optional
             POSIX time before which the job cannot have been submitted.
         known_job_ids : iterable, optional
             JobIDs that cannot be this submission.
+        job_list : list of dict, optional
+            The job list (`job_list_data`) already read; default: read it now.
 
         Returns
         -------
@@ -861,7 +869,7 @@ source_detection : bool or dict, optional
         found = self._transport.find_submission(
             {k: v for k, v in wire.items() if k not in ENVELOPE_KEYS}, user=self._user(),
             list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
-            known_job_ids=known_job_ids, since=since)
+            known_job_ids=known_job_ids, since=since, jobs=job_list)
         if found is None:
             return None
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
