@@ -147,14 +147,17 @@ def _check_record(path, key, rec):
 class _State:
     """The batch's state: a JSON file plus an append-only journal of the changes since.
 
-    Every `update` appends one JSON line to ``<state file>.journal`` and fsyncs
-    it before returning (the cost of an update does not grow with the
-    batch); the journal is folded into the state file, which is replaced
-    atomically, by `save` at the start and end of a run and once it holds
-    as many lines as there are targets (so that work stays constant per
-    update, amortised). `load` reads the state file and replays the journal
-    over it: a last line torn by a crash mid-write is dropped, which loses
-    nothing (an update is only relied upon once written whole).
+    Every `update` appends one JSON line to ``<state file>.journal`` (the cost
+    of an update does not grow with the batch); the line is in the operating
+    system's hands at once, so it survives the process being killed, and on
+    disk after the next `sync` (fsync), which the batch calls once per round
+    and, for intents, before the submission is sent. The journal is folded
+    into the state file, which is replaced atomically, by `save` at the start
+    and end of a run and once it holds as many lines as there are targets (so
+    that work stays constant per update, amortised). `load` reads the state
+    file and replays the journal over it: a last line torn by a crash
+    mid-write is dropped, which loses nothing (a line is only relied upon
+    once synced whole).
     """
 
     def __init__(self, path):
@@ -165,6 +168,7 @@ class _State:
                      "targets": {}}
         self._journal = None        # the open journal file, between the first update and save/close
         self._lines = 0             # lines in the journal since the last save
+        self._dirty = False         # lines written since the last fsync
         self._by_state = {}         # state -> {key: None}, so a round never scans every target
         self._pending = []          # heap of (index, key) of targets that were set pending
         self._job_ids = set()
@@ -254,6 +258,7 @@ class _State:
             except FileNotFoundError:
                 pass
             self._lines = 0
+            self._dirty = False
 
     def close(self):
         with self.lock:
@@ -262,7 +267,7 @@ class _State:
                 self._journal = None
 
     def update(self, key, **changes):
-        """Change a target's record; on disk (fsync'd) when this returns."""
+        """Change a target's record and append the change to the journal (on disk at the next `sync`)."""
         with self.lock:
             rec = self.targets[key]
             old_state, old_job = rec["state"], rec.get("job_id")
@@ -277,11 +282,18 @@ class _State:
             if self._journal is None:
                 self._open_journal()
             self._journal.write(json.dumps([key, changes], separators=(",", ":")).encode("utf-8") + b"\n")
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
+            self._journal.flush()  # one write per line: a killed process leaves whole lines (or a torn last)
+            self._dirty = True
             self._lines += 1
             if self._lines >= max(_COMPACT_MIN, len(self.targets)):
                 self.save()  # amortised over as many updates as there are targets
+
+    def sync(self):
+        """fsync the journal lines written since the last call: they survive a power cut from now on."""
+        with self.lock:
+            if self._dirty and self._journal is not None:
+                os.fsync(self._journal.fileno())
+            self._dirty = False
 
     def _open_journal(self):
         _private_dir(self.path.parent)
@@ -778,20 +790,26 @@ class BatchRun:
         free = self.max_active - active
         if free <= 0:
             return
-        for key in self._state.first_pending(free):
-            rec = self._state.targets[key]
+        keys = self._state.first_pending(free)
+        targets = self._state.targets
+        for key in keys:
+            self._state.update(key, state="intent", intent_at=time.time(),
+                               submit_attempts=targets[key].get("submit_attempts", 0) + 1)
+        # The intents are on disk before anything is sent (one fsync for them all): a crash from here
+        # on is reconciled with the job list on resume, where an intent never sent finds no job.
+        self._state.sync()
+        for number, key in enumerate(keys):
+            rec = targets[key]
             options = {"known_job_ids": self._known_job_ids(rec)}
             if self._jobs_by_name is not None:
                 options["job_list"] = self._jobs_by_name.get(rec["wire"].get("name"), [])
-            # The intent is on disk before anything is sent: a crash from here on is reconciled on resume.
-            self._state.update(key, state="intent", intent_at=time.time(),
-                               submit_attempts=rec.get("submit_attempts", 0) + 1)
             try:
                 job = self.client.submit(dict(rec["wire"]), **options)
             except JobLimitError as exc:
                 log.info("Target %s: the service refused a new job (%s); waiting for a free slot.", key, exc)
-                self._state.update(key, state="pending", intent_at=None,
-                                   submit_attempts=rec["submit_attempts"] - 1)
+                for other in keys[number:]:  # not sent: back to pending
+                    self._state.update(other, state="pending", intent_at=None,
+                                       submit_attempts=targets[other]["submit_attempts"] - 1)
                 return
             except SubmissionUnknownError as exc:
                 # Leave the intent: it is reconciled with the job list before anything is sent again.
@@ -989,6 +1007,7 @@ class BatchRun:
                 self._poll_due(pool, futures)
                 self._settle_intents()
                 self._submit_some()
+                self._state.sync()  # the round's changes on disk at once: one fsync, not one per change
                 counts = self._counts()
                 if counts != last_counts:
                     last_counts = counts
