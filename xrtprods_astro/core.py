@@ -171,6 +171,7 @@ class XRTProductsClass(BaseQuery):
         self._complete = set()
         self._complete_lock = threading.Lock()
         self._reuse_lock = threading.Lock()
+        self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries) of the map last read or written
 
     def __deepcopy__(self, memo):
         # astroquery's cache deep-copies each response before pickling it, and
@@ -330,12 +331,29 @@ class XRTProductsClass(BaseQuery):
         key = hashlib.sha256(f"{self.server}\n{self._user().lower()}".encode("utf-8")).hexdigest()
         return Path(self.cache_location).parent / "reuse" / f"{key[:32]}.json"
 
-    def _reuse_entries(self):
+    @staticmethod
+    def _reuse_stamp(path):
         try:
-            data = json.loads(self.reuse_file.read_text(encoding="utf-8"))
+            st = path.stat()
+        except OSError:
+            return None
+        return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _reuse_entries(self):
+        # Parsed again only when the file changed (another process): a batch submits hundreds of jobs.
+        path = self.reuse_file
+        stamp = self._reuse_stamp(path)
+        if stamp is None:
+            return {}
+        if self._reuse_cache[0] == stamp:
+            return dict(self._reuse_cache[1])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        self._reuse_cache = (stamp, data)
+        return dict(data)
 
     def _reuse_update(self, fingerprint, job_id=None, submitted=None):
         """Record ``fingerprint`` -> ``job_id`` (or forget it with None), atomically."""
@@ -347,7 +365,9 @@ class XRTProductsClass(BaseQuery):
             # Insertion order is age: keep the newest.
             entries = dict(list(entries.items())[-_REUSE_ENTRIES:])
             try:
-                write_private_text(self.reuse_file, json.dumps(entries, indent=0))
+                # No fsync: a map lost in a power cut costs a look in the job list, never a duplicate.
+                write_private_text(self.reuse_file, json.dumps(entries, separators=(",", ":")), fsync=False)
+                self._reuse_cache = (self._reuse_stamp(self.reuse_file), entries)
             except OSError as exc:  # a read-only cache costs reuse, never the submission
                 log.debug("could not record request fingerprints in %s: %s", self.reuse_file, exc)
 
