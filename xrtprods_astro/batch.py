@@ -1025,7 +1025,8 @@ class BatchRun:
                                 ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
                     break
                 now = time.monotonic()
-                waits = [self._next_poll[k] - now for k in self._state.keys("submitted") if k in self._next_poll]
+                waits = [self._next_poll[k] - now for k in self._state.keys("submitted")
+                         if k in self._next_poll]
                 pause = min(waits) if waits else self.poll_interval
                 if counts.get("pending") or counts.get("intent"):
                     pause = min(pause, self.poll_interval)

@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from astropy.config import paths
-from astroquery.query import BaseQuery
 
+from ._astroquery import BaseQuery  # first: it imports astroquery.query without pyvo (see there)
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
@@ -171,7 +171,7 @@ class XRTProductsClass(BaseQuery):
         self._complete = set()
         self._complete_lock = threading.Lock()
         self._reuse_lock = threading.Lock()
-        self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries) of the map last read or written
+        self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
     def __deepcopy__(self, memo):
         # astroquery's cache deep-copies each response before pickling it, and
