@@ -844,7 +844,7 @@ class BatchRun:
         log.warning("Target %s failed: %s", key, reason)
 
     # ------------------------------------------------------------------ polling
-    def _poll_due(self, pool, futures):
+    def _poll_due(self):
         now = time.monotonic()
         for key, rec in self._records("submitted"):
             job = self._jobs.get(key) or self._attach(key, rec)
@@ -868,7 +868,6 @@ class BatchRun:
                                    statuses={k: [s.code, s.text] for k, s in statuses.items()})
                 log.info("Target %s: job %s finished (%s).", key, job.job_id,
                          ", ".join(f"{k} {s.text}" for k, s in statuses.items()))
-        self._schedule_retrievals(pool, futures)
 
     def _schedule_retrievals(self, pool, futures):
         for key, rec in self._records("complete"):
@@ -1004,9 +1003,12 @@ class BatchRun:
         try:
             self._schedule_retrievals(pool, futures)
             while True:
-                self._poll_due(pool, futures)
+                self._poll_due()
                 self._settle_intents()
+                # Freed slots are filled in the same wake-up, before the retrievals start competing
+                # with the submissions for this process and the service.
                 self._submit_some()
+                self._schedule_retrievals(pool, futures)
                 self._state.sync()  # the round's changes on disk at once: one fsync, not one per change
                 counts = self._counts()
                 if counts != last_counts:
