@@ -171,7 +171,6 @@ class _State:
         self._dirty = False         # lines written since the last fsync
         self._by_state = {}         # state -> {key: None}, so a round never scans every target
         self._pending = []          # heap of (index, key) of targets that were set pending
-        self._job_ids = set()
 
     def _invalid(self, why):
         return InvalidRequestError(f"state_file: {self.path} {why}; move it (and {self.journal_path.name}) "
@@ -230,14 +229,11 @@ class _State:
             data["targets"][entry[0]].update(entry[1])
 
     def reindex(self):
-        """Rebuild the indexes by state and JobID (after the records were changed in place)."""
+        """Rebuild the index by state (after the records were changed in place)."""
         with self.lock:
             self._by_state = {state: {} for state in _STATES}
-            self._job_ids = set()
             for key, rec in self.targets.items():
                 self._by_state.setdefault(rec["state"], {})[key] = None
-                if rec.get("job_id") is not None:
-                    self._job_ids.add(str(rec["job_id"]))
             self._pending = [(self.targets[key]["index"], key) for key in self._by_state["pending"]]
             heapq.heapify(self._pending)
 
@@ -270,15 +266,13 @@ class _State:
         """Change a target's record and append the change to the journal (on disk at the next `sync`)."""
         with self.lock:
             rec = self.targets[key]
-            old_state, old_job = rec["state"], rec.get("job_id")
+            old_state = rec["state"]
             rec.update(changes)
             if rec["state"] != old_state:
                 del self._by_state[old_state][key]
                 self._by_state[rec["state"]][key] = None
                 if rec["state"] == "pending":
                     heapq.heappush(self._pending, (rec["index"], key))
-            if rec.get("job_id") is not None and rec["job_id"] != old_job:
-                self._job_ids.add(str(rec["job_id"]))
             if self._journal is None:
                 self._open_journal()
             self._journal.write(json.dumps([key, changes], separators=(",", ":")).encode("utf-8") + b"\n")
@@ -326,10 +320,6 @@ class _State:
             for key in out:
                 heapq.heappush(self._pending, (self.targets[key]["index"], key))
             return out
-
-    def known_job_ids(self):
-        with self.lock:
-            return set(self._job_ids)
 
 
 def _normalise_products(products):
@@ -745,13 +735,15 @@ class BatchRun:
                 self._jobs_by_name.setdefault(job.get("Name"), []).append(job)
 
     def _known_job_ids(self, rec):
-        """JobIDs that a submission of ``rec`` cannot have created: its name's jobs, ours and earlier."""
+        """JobIDs that a submission of ``rec`` cannot have created: those of our targets of the same name.
+
+        Jobs of other names never match it, so they need not be listed (a batch of thousands
+        would otherwise pass thousands per submission); older jobs are excluded by their time.
+        """
         name = (rec.get("wire") or {}).get("name")
         targets = self._state.targets
-        known = {str(targets[k]["job_id"]) for k in self._same_name.get(name, ())
-                 if targets[k].get("job_id") is not None}
-        known.update(str(job.get("JobID")) for job in (self._jobs_by_name or {}).get(name, ()))
-        return known
+        return {str(targets[k]["job_id"]) for k in self._same_name.get(name, ())
+                if targets[k].get("job_id") is not None}
 
     # ------------------------------------------------------------------ submission
     def _reconcile(self, key, rec):
