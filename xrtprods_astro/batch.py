@@ -11,11 +11,15 @@ or a list of targets and builds the same products for each of them, politely:
 * each active job is polled with one status call per poll interval;
 * completed products are retrieved (as astropy objects written to ECSV files and
   as product archives) by a small thread pool into ``dest_dir/<target>/``;
-* every step is recorded in a JSON state file, written atomically, *before* a
-  submission is sent (the intent) and after it (the JobID), so an interrupted
-  run resumes without submitting anything twice: recorded jobs are re-attached,
-  and an intent without a JobID is reconciled with the service's job list
-  before anything is sent again;
+* every step is recorded, *before* a submission is sent (the intent, fsync'd)
+  and after it (the JobID), in a journal of one JSON line per change beside
+  the JSON state file, into which it is folded (atomically) at the start and
+  end of a run and as it grows: the cost of a change does not grow with the
+  batch. An interrupted run (even killed) resumes without submitting anything
+  twice: recorded jobs are re-attached, and an intent without a JobID is
+  reconciled with the service's job list before anything is sent again;
+* the job list is read once per run, to re-use the earlier jobs of the same
+  requests (see ``XRTProducts.submit``), not once per submission;
 * a failing target never stops the batch; the result is a summary Table, one
   row per target.
 
