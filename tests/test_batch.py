@@ -356,3 +356,159 @@ def test_foreign_state_file_is_refused(tmp_path):
     with pytest.raises(InvalidRequestError, match="state_file"):
         batch.run()
     assert state.read_text() == '{"something": "else"}'
+
+
+# -- the state journal ----------------------------------------------------------------------------
+def _journal(state):
+    return state.with_name(state.name + ".journal")
+
+
+def _loaded_state(path, n=3):
+    from xrtprods_astro.batch import _State
+    state = _State(path)
+    for i in range(n):
+        state.targets[f"T{i}"] = {"index": i, "name": f"T{i}", "wire": {"name": f"T{i}"}, "state": "pending",
+                                  "job_id": None, "url": None, "intent_at": None, "submit_attempts": 0,
+                                  "retrieve_attempts": 0, "statuses": {}, "outcomes": {}, "paths": {},
+                                  "reasons": []}
+    state.reindex()
+    state.save()
+    return state
+
+
+def test_state_updates_append_to_a_journal_and_leave_the_state_file_alone(tmp_path):
+    from xrtprods_astro.batch import _State
+    path = tmp_path / "s.json"
+    state = _loaded_state(path)
+    before = path.read_bytes()
+    state.update("T0", state="intent", intent_at=1.5, submit_attempts=1)
+    state.update("T0", state="submitted", job_id="42", url="http://x/42")
+    state.update("T1", state="failed", reasons=["no"])
+    assert path.read_bytes() == before  # not rewritten per update
+    assert stat.S_IMODE(_journal(path).stat().st_mode) == 0o600
+    assert len(_journal(path).read_text().splitlines()) == 1 + 3  # a header and one line per update
+    assert state.counts() == {"pending": 1, "submitted": 1, "failed": 1}
+    state.close()
+    again = _State(path)
+    assert again.load()
+    assert again.targets["T0"]["job_id"] == "42" and again.targets["T0"]["state"] == "submitted"
+    assert again.targets["T1"]["reasons"] == ["no"]
+    assert again.first_pending(5) == ["T2"]
+    # Folding the journal into the state file removes it.
+    again.save()
+    assert not _journal(path).exists()
+    assert json.loads(path.read_text())["targets"]["T0"]["job_id"] == "42"
+
+
+def test_a_torn_last_journal_line_is_dropped(tmp_path):
+    from xrtprods_astro.batch import _State
+    path = tmp_path / "s.json"
+    state = _loaded_state(path)
+    state.update("T0", state="intent", intent_at=2.0, submit_attempts=1)
+    state.close()
+    with open(_journal(path), "ab") as stream:  # what kill -9 in the middle of a write leaves
+        stream.write(b'["T0",{"state":"submitted","job_id":"7"')
+    again = _State(path)
+    assert again.load()
+    assert again.targets["T0"]["state"] == "intent" and again.targets["T0"]["job_id"] is None
+    # A broken line before the last one is not a torn write: the file is refused.
+    _journal(path).write_bytes(_journal(path).read_bytes() + b"\n" + b'["T1",{"state":"pending"}]\n')
+    with pytest.raises(InvalidRequestError, match="line 3"):
+        _State(path).load()
+
+
+def test_a_journal_of_another_batch_is_not_replayed(tmp_path):
+    from xrtprods_astro.batch import _State
+    path = tmp_path / "s.json"
+    state = _loaded_state(path)
+    state.update("T0", state="failed", reasons=["old batch"])
+    state.close()
+    journal = _journal(path).read_bytes()
+    path.unlink()
+    _loaded_state(path).close()  # a new batch in the same place
+    _journal(path).write_bytes(journal)
+    again = _State(path)
+    assert again.load()
+    assert again.targets["T0"]["state"] == "pending"
+
+
+def test_the_journal_is_folded_in_after_as_many_updates_as_targets(tmp_path, monkeypatch):
+    from xrtprods_astro import batch
+    monkeypatch.setattr(batch, "_COMPACT_MIN", 4)
+    path = tmp_path / "s.json"
+    state = _loaded_state(path, n=3)
+    for attempt in range(1, 4):
+        state.update("T0", submit_attempts=attempt)
+    assert _journal(path).exists()
+    state.update("T0", submit_attempts=4)  # the fourth line: max(4, 3 targets) reached
+    assert not _journal(path).exists()
+    assert json.loads(path.read_text())["targets"]["T0"]["submit_attempts"] == 4
+
+
+_KILLED_BATCH = """
+import sys
+from astropy.table import Table
+from xrtprods_astro.batch import BatchRun
+from xrtprods_astro.core import XRTProductsClass
+url, email, state, out, names, ras, decs = sys.argv[1:8]
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+BatchRun(targets, products={"standard_position": True}, state_file=state, dest_dir=out, client=client,
+         max_active=3, retrieve=["standard_position"]).run(timeout=120)
+"""
+
+
+def test_kill_9_at_random_points_resumes_without_duplicates(xrtprods_service_factory, tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    svc = xrtprods_service_factory(job_duration=0.4, job_limit=3)
+    targets = _targets(12, "K")
+    argv = [sys.executable, "-c", _KILLED_BATCH, svc.url, svc.email, str(tmp_path / "state.json"),
+            str(tmp_path / "out"), ",".join(targets["name"]),
+            ",".join(str(x) for x in targets["ra"].value), ",".join(str(x) for x in targets["dec"].value)]
+    rng = random.Random(15)
+    kills = 0
+    for _ in range(5):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Wait for the run to be under way (the interpreter's imports take a while), then kill it.
+        while proc.poll() is None and not _journal(tmp_path / "state.json").exists():
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3  # the run was interrupted several times ...
+    summary = BatchRun(targets, products={"standard_position": True}, state_file=tmp_path / "state.json",
+                       dest_dir=tmp_path / "out", client=_client(svc), max_active=3,
+                       retrieve=["standard_position"]).run(timeout=120)
+    assert set(summary["status"]) == {"ok"}
+    # ... and still every target has exactly one job on the service.
+    jobs = _server_jobs(svc)
+    assert sorted(job.pars["name"] for job in jobs) == sorted(targets["name"])
+    by_name = {job.pars["name"]: str(job.job_id) for job in jobs}
+    assert [by_name[n] for n in summary["name"]] == list(summary["job_id"])
+
+
+def test_the_job_list_is_read_once_per_run_not_once_per_submission(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=4)
+    kwargs = dict(products={"standard_position": True}, dest_dir=tmp_path / "out", max_active=4,
+                  retrieve=["standard_position"])
+    first = BatchRun(_targets(8, "L"), client=_client(svc), state_file=tmp_path / "one.json",
+                     **kwargs).run(timeout=60)
+    assert set(first["status"]) == {"ok"}
+    counts = svc.request_counts()
+    assert counts.get("submit", 0) == 8
+    assert counts.get("listOldJobs", 0) == 1  # read once to look for earlier jobs of all eight
+    # Another batch of the same targets and four new ones: the eight are re-used, with the one read.
+    svc.reset_counts()
+    again = BatchRun(_targets(12, "L"), client=_client(svc), state_file=tmp_path / "two.json",
+                     **kwargs).run(timeout=60)
+    assert set(again["status"]) == {"ok"}
+    assert list(again["job_id"][:8]) == list(first["job_id"])
+    counts = svc.request_counts()
+    assert counts.get("submit", 0) == 4 and counts.get("listOldJobs", 0) == 1
+    assert len(_server_jobs(svc)) == 12

@@ -10,9 +10,6 @@ astropy Tables with units, Time and SkyCoord objects and FITS HDULists.
 import logging
 import sys
 
-from astropy import config as _config
-from astropy import logger as _astropy_logger
-
 try:
     from .version import version as __version__
 except ImportError:  # pragma: no cover - only in a source tree never installed
@@ -51,87 +48,112 @@ class _FallbackHandler(logging.StreamHandler):
 
 # The package logger, parent of every module's logger. Its level follows astropy's
 # ``[logger] log_level`` (INFO unless configured), as astroquery's logger does, so
-# progress shows by default and ``log.setLevel("WARNING")`` silences it.
+# progress shows by default and ``log.setLevel("WARNING")`` silences it. Importing the
+# package imports no astropy (the command line's --help needs none): the level is
+# astropy's default, INFO, until astropy's setting is applied with the configuration
+# (`_follow_astropy_log_level`), which every call of the client reads first.
 log = logging.getLogger("xrtprods_astro")
-log.setLevel(_astropy_logger.conf.log_level)
+_IMPORT_LEVEL = logging.INFO
+log.setLevel(_IMPORT_LEVEL)
 for _old in [h for h in log.handlers if type(h).__name__ == "_FallbackHandler"]:
     log.removeHandler(_old)  # a reloaded package must not print each record twice
 log.addHandler(_FallbackHandler())
+_followed = False
 
 
-class Conf(_config.ConfigNamespace):
-    """Configuration parameters for `xrtprods_astro`.
-
-    Every item is read when it is used, never frozen at import, so
-    ``conf.set_temp(...)`` and assignments made at run time take effect.
-    """
-
-    server = _config.ConfigItem(
-        "https://www.swift.ac.uk",
-        "Root URL of the UKSSDC site: the product generator lives under "
-        "<server>/user_objects and the common API at <server>/API/main.php. "
-        "'local': the bundled service, started in the background for the life "
-        "of the Python process, keeping its jobs in the package cache. The "
-        "XRTPRODS_SERVER environment variable (a URL or 'local') is used while "
-        "this keeps its default.",
-        cfgtype="string")
-    email = _config.ConfigItem(
-        "",
-        "Registered e-mail address used as the UKSSDC user identity. The "
-        "XRTPRODS_EMAIL environment variable is used when this is empty.",
-        cfgtype="string")
-    timeout = _config.ConfigItem(
-        60.0, "Time limit, in seconds, for one HTTP call.", cfgtype="float")
-    poll_interval = _config.ConfigItem(
-        "auto",
-        "Seconds between status polls of a running job, or 'auto': 0.5 s for "
-        "a server on this machine, 60 s for any other (UKSSDC asks for no more "
-        "than about one poll a minute; less than that warns).", cfgtype="pass")
-    max_active_jobs = _config.ConfigItem(
-        5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
-        "asks for no more than about five).", cfgtype="integer")
-    retries = _config.ConfigItem(
-        4, "Retries of an idempotent call after a connection error, an HTTP "
-        "5xx answer or an HTML page instead of JSON.", cfgtype="integer")
-    backoff = _config.ConfigItem(
-        1.0, "Base delay in seconds of the exponential back-off between "
-        "retries (full jitter).", cfgtype="float")
-    cache_timeout = _config.ConfigItem(
-        604800, "Seconds a cached product retrieval stays valid (-1: never "
-        "expires). Job control calls are never cached.", cfgtype="integer")
-    name_resolver = _config.ConfigItem(
-        "client",
-        "Where target names are resolved: 'client' (astropy's Sesame "
-        "resolver, position reported in the result) or 'service' (the "
-        "UKSSDC getCoords option).", cfgtype="string")
-    reuse_jobs = _config.ConfigItem(
-        True,
-        "Re-attach to an existing job of the same user on the same server "
-        "when the same request is submitted again, instead of loading the "
-        "service with a new one (failed or cancelled jobs are not reused; "
-        "reuse=False on a call forces a new job).", cfgtype="boolean")
-    # -- limits that keep a faulty or hostile server from costing unbounded time or disk
-    deadline = _config.ConfigItem(
-        600.0, "Total seconds one call may take, retries and pauses included "
-        "(0: no total limit; each HTTP exchange is still limited by timeout).", cfgtype="float")
-    min_download_rate = _config.ConfigItem(
-        1024.0, "Bytes per second below which a download is abandoned (and "
-        "retried) once it has run for timeout seconds (0: no minimum).", cfgtype="float")
-    archive_max_bytes = _config.ConfigItem(
-        4 << 30, "Most bytes a product archive may expand to when checked or "
-        "extracted.", cfgtype="integer")
-    archive_max_members = _config.ConfigItem(
-        20000, "Most members a product archive may hold.", cfgtype="integer")
+def _follow_astropy_log_level():
+    """Apply astropy's ``[logger] log_level``, unless the level was changed since the import."""
+    global _followed
+    if _followed:
+        return
+    _followed = True
+    from astropy import logger as astropy_logger
+    if log.level == _IMPORT_LEVEL:
+        log.setLevel(astropy_logger.conf.log_level)
 
 
-conf = Conf()
+def _make_conf():
+    """Define `Conf` and make `conf` (on first use: astropy.config costs the import of astropy)."""
+    from astropy import config as _config
 
-# Exceptions are light and are what callers catch, so they are imported here; every
-# other public name is imported on first access (``__getattr__`` below), so that
-# ``import xrtprods_astro`` costs little and imports neither the client, the batch
-# runner nor the readers before they are used.
-from . import exceptions as _exceptions  # noqa: E402
-from .exceptions import *  # noqa: E402,F401,F403
+    class Conf(_config.ConfigNamespace):
+        """Configuration parameters for `xrtprods_astro`.
+
+        Every item is read when it is used, never frozen at import, so
+        ``conf.set_temp(...)`` and assignments made at run time take effect.
+        """
+
+        server = _config.ConfigItem(
+            "https://www.swift.ac.uk",
+            "Root URL of the UKSSDC site: the product generator lives under "
+            "<server>/user_objects and the common API at <server>/API/main.php. "
+            "'local': the bundled service, started in the background for the life "
+            "of the Python process, keeping its jobs in the package cache. The "
+            "XRTPRODS_SERVER environment variable (a URL or 'local') is used while "
+            "this keeps its default.",
+            cfgtype="string")
+        email = _config.ConfigItem(
+            "",
+            "Registered e-mail address used as the UKSSDC user identity. The "
+            "XRTPRODS_EMAIL environment variable is used when this is empty.",
+            cfgtype="string")
+        timeout = _config.ConfigItem(
+            60.0, "Time limit, in seconds, for one HTTP call.", cfgtype="float")
+        poll_interval = _config.ConfigItem(
+            "auto",
+            "Seconds between status polls of a running job, or 'auto': 0.5 s for "
+            "a server on this machine, 60 s for any other (UKSSDC asks for no more "
+            "than about one poll a minute; less than that warns).", cfgtype="pass")
+        max_active_jobs = _config.ConfigItem(
+            5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
+            "asks for no more than about five).", cfgtype="integer")
+        retries = _config.ConfigItem(
+            4, "Retries of an idempotent call after a connection error, an HTTP "
+            "5xx answer or an HTML page instead of JSON.", cfgtype="integer")
+        backoff = _config.ConfigItem(
+            1.0, "Base delay in seconds of the exponential back-off between "
+            "retries (full jitter).", cfgtype="float")
+        cache_timeout = _config.ConfigItem(
+            604800, "Seconds a cached product retrieval stays valid (-1: never "
+            "expires). Job control calls are never cached.", cfgtype="integer")
+        name_resolver = _config.ConfigItem(
+            "client",
+            "Where target names are resolved: 'client' (astropy's Sesame "
+            "resolver, position reported in the result) or 'service' (the "
+            "UKSSDC getCoords option).", cfgtype="string")
+        reuse_jobs = _config.ConfigItem(
+            True,
+            "Re-attach to an existing job of the same user on the same server "
+            "when the same request is submitted again, instead of loading the "
+            "service with a new one (failed or cancelled jobs are not reused; "
+            "reuse=False on a call forces a new job).", cfgtype="boolean")
+        # -- limits that keep a faulty or hostile server from costing unbounded time or disk
+        deadline = _config.ConfigItem(
+            600.0, "Total seconds one call may take, retries and pauses included "
+            "(0: no total limit; each HTTP exchange is still limited by timeout).", cfgtype="float")
+        min_download_rate = _config.ConfigItem(
+            1024.0, "Bytes per second below which a download is abandoned (and "
+            "retried) once it has run for timeout seconds (0: no minimum).", cfgtype="float")
+        archive_max_bytes = _config.ConfigItem(
+            4 << 30, "Most bytes a product archive may expand to when checked or "
+            "extracted.", cfgtype="integer")
+        archive_max_members = _config.ConfigItem(
+            20000, "Most members a product archive may hold.", cfgtype="integer")
+
+    Conf.__module__, Conf.__qualname__ = __name__, "Conf"
+    return Conf, Conf()
+
+
+# Every public name, the configuration and the exceptions included, is imported on first
+# access (``__getattr__`` below), so that ``import xrtprods_astro`` costs little and
+# imports neither astropy, the client, the batch runner nor the readers before they are
+# used (the command line builds its parser, and answers --help, without them).
+
+#: The exceptions (`xrtprods_astro.exceptions.__all__`; a test checks the two agree).
+_EXCEPTIONS = ("XRTProductsError", "InvalidRequestError", "RemoteServiceError", "UnknownUserError",
+               "JobLimitError", "ServiceUnavailableError", "SubmissionUnknownError", "JobTimeoutError",
+               "ProductUnavailableError", "ProductNotReadyError", "ProductNotRequestedError",
+               "ProductFailedError", "ReaderError", "ResolverError", "XRTProductsWarning")
 
 #: Public name -> module (relative to this package) that defines it, imported on first use.
 _LAZY = {
@@ -150,6 +172,7 @@ _LAZY = {
     "ModeProducts": "readers.spectrum",
     "Position": "readers.positions",
     "ImageSet": "readers.images",
+    **{name: "exceptions" for name in _EXCEPTIONS},
 }
 
 #: The readers' result classes are importable from here, but listed (and documented) by
@@ -157,19 +180,24 @@ _LAZY = {
 #: class listed in both would be described twice (a Sphinx warning, an error in our build).
 _LISTED_BY_READERS = ("LightCurve", "SpectrumProducts", "ModeProducts", "Position", "ImageSet")
 
-__all__ = ["conf", "Conf", "log", *(name for name in _LAZY if name not in _LISTED_BY_READERS),
-           *_exceptions.__all__]
+__all__ = ["conf", "Conf", "log", *(name for name in _LAZY if name not in _LISTED_BY_READERS
+                                    and name not in _EXCEPTIONS), *_EXCEPTIONS]
 
 
 def __getattr__(name):
+    if name in ("conf", "Conf"):
+        globals()["Conf"], globals()["conf"] = _make_conf()
+        _follow_astropy_log_level()
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
+    _follow_astropy_log_level()  # astropy is loaded by now
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_LAZY))
+    return sorted(set(globals()) | set(__all__) | set(_LAZY) | {"conf", "Conf"})

@@ -11,23 +11,27 @@ or a list of targets and builds the same products for each of them, politely:
 * each active job is polled with one status call per poll interval;
 * completed products are retrieved (as astropy objects written to ECSV files and
   as product archives) by a small thread pool into ``dest_dir/<target>/``;
-* every step is recorded in a JSON state file, written atomically, *before* a
-  submission is sent (the intent) and after it (the JobID), so an interrupted
-  run resumes without submitting anything twice: recorded jobs are re-attached,
-  and an intent without a JobID is reconciled with the service's job list
-  before anything is sent again;
+* every step is recorded, *before* a submission is sent (the intent, fsync'd)
+  and after it (the JobID), in a journal of one JSON line per change beside
+  the JSON state file, into which it is folded (atomically) at the start and
+  end of a run and as it grows: the cost of a change does not grow with the
+  batch. An interrupted run (even killed) resumes without submitting anything
+  twice: recorded jobs are re-attached, and an intent without a JobID is
+  reconciled with the service's job list before anything is sent again;
+* the job list is read once per run, to re-use the earlier jobs of the same
+  requests (see ``XRTProducts.submit``), not once per submission;
 * a failing target never stops the batch; the result is a summary Table, one
   row per target.
 
 State and product files are readable by the user only.
 """
 import concurrent.futures as _futures
+import heapq
 import json
 import logging
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -44,6 +48,7 @@ from . import params as P
 from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
+from .files import write_private_text
 from .job import XRTJob
 from .request import ProductRequest, coord_name
 from .targets import Target, find_columns, row_target
@@ -65,6 +70,7 @@ _CLOCK_SKEW = 600.0            # seconds of clock difference tolerated when reco
 _MAX_SUBMIT_ATTEMPTS = 4       # transient submission failures before a target is given up
 _MAX_RETRIEVE_ATTEMPTS = 3     # retrieval failures of a target before its products are reported failed
 _FINAL = ("retrieved", "failed")
+_COMPACT_MIN = 1000        # journal lines at least between two rewrites of the state file
 
 
 def _now_iso():
@@ -87,6 +93,20 @@ def _private_dir(path):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)   # mkdir's mode is reduced by the umask, never widened
     return path
+
+
+def _fsync_dir(path):
+    """Make a rename or unlink in the folder ``path`` durable (where the platform allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_value(value):
@@ -129,62 +149,181 @@ def _check_record(path, key, rec):
 
 
 class _State:
-    """The batch's state file: a JSON document replaced atomically at every change."""
+    """The batch's state: a JSON file plus an append-only journal of the changes since.
+
+    Every `update` appends one JSON line to ``<state file>.journal`` (the cost
+    of an update does not grow with the batch); the line is in the operating
+    system's hands at once, so it survives the process being killed, and on
+    disk after the next `sync` (fsync), which the batch calls once per round
+    and, for intents, before the submission is sent. The journal is folded
+    into the state file, which is replaced atomically, by `save` at the start
+    and end of a run and once it holds as many lines as there are targets (so
+    that work stays constant per update, amortised). `load` reads the state
+    file and replays the journal over it: a last line torn by a crash
+    mid-write is dropped, which loses nothing (a line is only relied upon
+    once synced whole).
+    """
 
     def __init__(self, path):
         self.path = Path(path)
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.lock = threading.RLock()
         self.data = {"format": _STATE_FORMAT, "version": _STATE_VERSION, "created": _now_iso(),
                      "targets": {}}
+        self._journal = None        # the open journal file, between the first update and save/close
+        self._lines = 0             # lines in the journal since the last save
+        self._dirty = False         # lines written since the last fsync
+        self._by_state = {}         # state -> {key: None}, so a round never scans every target
+        self._pending = []          # heap of (index, key) of targets that were set pending
+
+    def _invalid(self, why):
+        return InvalidRequestError(f"state_file: {self.path} {why}; move it (and {self.journal_path.name}) "
+                                   "away to start a new batch")
 
     def load(self):
         if not self.path.exists():
+            if self.journal_path.exists():
+                # A journal whose state file was moved away belongs to another batch.
+                log.warning("Ignoring %s: its state file %s does not exist.", self.journal_path, self.path)
+                self.journal_path.unlink()
             return False
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise InvalidRequestError(f"state_file: {self.path} cannot be read as a batch state file "
-                                      f"({exc}); move it away to start a new batch") from None
+            raise self._invalid(f"cannot be read as a batch state file ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT \
                 or data.get("version") != _STATE_VERSION or not isinstance(data.get("targets"), dict):
-            raise InvalidRequestError(f"state_file: {self.path} is not a batch state file of version "
-                                      f"{_STATE_VERSION}; move it away to start a new batch")
+            raise self._invalid(f"is not a batch state file of version {_STATE_VERSION}")
+        self._replay(data)
         for key, rec in data["targets"].items():
             _check_record(self.path, key, rec)
         self.data = data
+        self.reindex()
         return True
+
+    def _replay(self, data):
+        """Apply the journal's updates to ``data`` (each sets fields: replaying one twice is harmless)."""
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._invalid(f"has a journal that cannot be read ({exc})") from None
+        lines = raw.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        elif lines:
+            # No newline at the end: the process died while writing this line; it was never relied on.
+            log.info("Dropping the torn last line of %s.", self.journal_path)
+            lines.pop()
+        for number, line in enumerate(lines, 1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if number == 1:
+                if not isinstance(entry, dict) or entry.get("journal") != data.get("created"):
+                    log.warning("Ignoring %s: it belongs to another batch than %s.", self.journal_path,
+                                self.path)
+                    return
+                continue
+            if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in data["targets"]
+                    and isinstance(entry[1], dict)):
+                raise self._invalid(f"has a journal whose line {number} is not an update of a target")
+            data["targets"][entry[0]].update(entry[1])
+
+    def reindex(self):
+        """Rebuild the index by state (after the records were changed in place)."""
+        with self.lock:
+            self._by_state = {state: {} for state in _STATES}
+            for key, rec in self.targets.items():
+                self._by_state.setdefault(rec["state"], {})[key] = None
+            self._pending = [(self.targets[key]["index"], key) for key in self._by_state["pending"]]
+            heapq.heapify(self._pending)
 
     @property
     def targets(self):
         return self.data["targets"]
 
     def save(self):
+        """Write the whole state to the state file atomically, then start a new journal."""
         with self.lock:
+            self.close()
             text = json.dumps(self.data, indent=1, sort_keys=True)
-            _private_dir(self.path.parent)
-            handle, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+            write_private_text(self.path, text)
+            # The new state file must be on disk before the journal it contains goes.
+            _fsync_dir(self.path.parent)
             try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(text)
-                    stream.flush()
-                    os.fsync(stream.fileno())
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+                self.journal_path.unlink()
+            except FileNotFoundError:
+                pass
+            self._lines = 0
+            self._dirty = False
+
+    def close(self):
+        with self.lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     def update(self, key, **changes):
+        """Change a target's record and append the change to the journal (on disk at the next `sync`)."""
         with self.lock:
-            self.targets[key].update(changes)
-            self.save()
+            rec = self.targets[key]
+            old_state = rec["state"]
+            rec.update(changes)
+            if rec["state"] != old_state:
+                del self._by_state[old_state][key]
+                self._by_state[rec["state"]][key] = None
+                if rec["state"] == "pending":
+                    heapq.heappush(self._pending, (rec["index"], key))
+            if self._journal is None:
+                self._open_journal()
+            self._journal.write(json.dumps([key, changes], separators=(",", ":")).encode("utf-8") + b"\n")
+            self._journal.flush()  # one write per line: a killed process leaves whole lines (or a torn last)
+            self._dirty = True
+            self._lines += 1
+            if self._lines >= max(_COMPACT_MIN, len(self.targets)):
+                self.save()  # amortised over as many updates as there are targets
 
-    def known_job_ids(self):
+    def sync(self):
+        """fsync the journal lines written since the last call: they survive a power cut from now on."""
         with self.lock:
-            return {str(rec["job_id"]) for rec in self.targets.values() if rec.get("job_id") is not None}
+            if self._dirty and self._journal is not None:
+                os.fsync(self._journal.fileno())
+            self._dirty = False
+
+    def _open_journal(self):
+        _private_dir(self.path.parent)
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._journal = os.fdopen(fd, "ab")
+        if self._journal.tell() == 0:
+            # Names the state file's batch: a journal left beside a replaced state file is not replayed.
+            self._journal.write(json.dumps({"journal": self.data["created"]}).encode("utf-8") + b"\n")
+
+    def keys(self, *states):
+        """The keys of the targets in these states (a snapshot, in no particular order)."""
+        with self.lock:
+            return [key for state in states for key in self._by_state.get(state, ())]
+
+    def count(self, state):
+        return len(self._by_state.get(state, ()))
+
+    def counts(self):
+        with self.lock:
+            return {state: len(keys) for state, keys in self._by_state.items() if keys}
+
+    def first_pending(self, n):
+        """Up to ``n`` pending keys, lowest index first."""
+        with self.lock:
+            out = []
+            while self._pending and len(out) < n:
+                index, key = heapq.heappop(self._pending)
+                if self.targets[key]["state"] == "pending" and key not in out:
+                    out.append(key)
+            for key in out:
+                heapq.heappush(self._pending, (self.targets[key]["index"], key))
+            return out
 
 
 def _normalise_products(products):
@@ -358,6 +497,8 @@ class BatchRun:
         # interval, or at once when one of our jobs has finished and freed a slot.
         self._next_count = 0.0
         self._timed_out = False
+        self._jobs_by_name = None   # the job list read at the start of a run, by name (see _read_job_list)
+        self._same_name = {}
 
     # ------------------------------------------------------------------ targets
     def _parse_targets(self, targets, name_column, params_columns):
@@ -545,14 +686,18 @@ class BatchRun:
             elif rec.get("wire") != target.wire and rec.get("job_id") is not None:
                 log.warning("Target %s was submitted as job %s with other settings than now asked; the "
                             "recorded job is kept.", target.key, rec["job_id"])
+        self._state.reindex()
         self._state.save()
         if resumed:
             counts = self._counts()
             log.info("Resuming batch %s: %s", self.state_file,
                      ", ".join(f"{v} {k}" for k, v in counts.items()))
+        for key in self._state.keys("submitted"):
+            self._attach(key, records[key])
+        # Which targets share a name: a submission's job can only be confused with theirs.
+        self._same_name = {}
         for key, rec in records.items():
-            if rec.get("state") in ("submitted", "complete") and rec.get("job_id") is not None:
-                self._attach(key, rec)
+            self._same_name.setdefault((rec.get("wire") or {}).get("name"), []).append(key)
 
     def _attach(self, key, rec):
         job = XRTJob(self.client, rec["job_id"], rec["url"], job_pars=rec.get("wire") or None)
@@ -560,21 +705,56 @@ class BatchRun:
         self._next_poll[key] = 0.0
         return job
 
+    def _detach(self, key):
+        self._jobs.pop(key, None)
+        self._next_poll.pop(key, None)
+
     def _counts(self):
-        counts = {}
-        for rec in self._state.targets.values():
-            counts[rec["state"]] = counts.get(rec["state"], 0) + 1
-        return counts
+        return self._state.counts()
 
     def _records(self, *states):
-        return [(k, r) for k, r in self._state.targets.items() if r["state"] in states]
+        targets = self._state.targets
+        return [(k, targets[k]) for k in self._state.keys(*states)]
+
+    def _read_job_list(self):
+        """Read the user's job list once for the run, by name, to find earlier jobs of our targets.
+
+        Each submission then looks for a job to re-use (see ``XRTProducts.submit``) in
+        its name's part of this list instead of reading the whole list again: one read
+        per run, not one per target. None when re-use is off or the list cannot be read
+        (each submission then looks for itself).
+        """
+        self._jobs_by_name = None
+        if not self._state.count("pending") or not self.client._reuse_wanted(None):
+            return
+        try:
+            jobs = self.client.job_list_data()
+        except (ServiceUnavailableError, RemoteServiceError) as exc:
+            log.info("Could not read the job list (%s); each submission looks for an earlier job itself.",
+                     exc)
+            return
+        self._jobs_by_name = {}
+        for job in jobs or []:
+            if isinstance(job, dict):
+                self._jobs_by_name.setdefault(job.get("Name"), []).append(job)
+
+    def _known_job_ids(self, rec):
+        """JobIDs that a submission of ``rec`` cannot have created: those of our targets of the same name.
+
+        Jobs of other names never match it, so they need not be listed (a batch of thousands
+        would otherwise pass thousands per submission); older jobs are excluded by their time.
+        """
+        name = (rec.get("wire") or {}).get("name")
+        targets = self._state.targets
+        return {str(targets[k]["job_id"]) for k in self._same_name.get(name, ())
+                if targets[k].get("job_id") is not None}
 
     # ------------------------------------------------------------------ submission
     def _reconcile(self, key, rec):
         """Find the job of an intent whose outcome was not recorded; adopt it or return False."""
         since = (rec.get("intent_at") or 0.0) - _CLOCK_SKEW
         job = self.client.find_submitted_job(rec["wire"], since=since,
-                                             known_job_ids=self._state.known_job_ids())
+                                             known_job_ids=self._known_job_ids(rec))
         if job is None:
             return False
         log.warning("Target %s: adopted job %s, found in the job list, for the submission whose "
@@ -595,8 +775,7 @@ class BatchRun:
                 log.info("Target %s: the job list could not be checked (%s); trying later.", key, exc)
 
     def _submit_some(self):
-        pending = self._records("pending")
-        if not pending or time.monotonic() < self._next_count:
+        if not self._state.count("pending") or time.monotonic() < self._next_count:
             return
         self._next_count = time.monotonic() + self.poll_interval
         try:
@@ -607,17 +786,26 @@ class BatchRun:
         free = self.max_active - active
         if free <= 0:
             return
-        pending.sort(key=lambda item: item[1]["index"])
-        for key, rec in pending[:free]:
-            # The intent is on disk before anything is sent: a crash from here on is reconciled on resume.
+        keys = self._state.first_pending(free)
+        targets = self._state.targets
+        for key in keys:
             self._state.update(key, state="intent", intent_at=time.time(),
-                               submit_attempts=rec.get("submit_attempts", 0) + 1)
+                               submit_attempts=targets[key].get("submit_attempts", 0) + 1)
+        # The intents are on disk before anything is sent (one fsync for them all): a crash from here
+        # on is reconciled with the job list on resume, where an intent never sent finds no job.
+        self._state.sync()
+        for number, key in enumerate(keys):
+            rec = targets[key]
+            options = {"known_job_ids": self._known_job_ids(rec)}
+            if self._jobs_by_name is not None:
+                options["job_list"] = self._jobs_by_name.get(rec["wire"].get("name"), [])
             try:
-                job = self.client.submit(dict(rec["wire"]), known_job_ids=self._state.known_job_ids())
+                job = self.client.submit(dict(rec["wire"]), **options)
             except JobLimitError as exc:
                 log.info("Target %s: the service refused a new job (%s); waiting for a free slot.", key, exc)
-                self._state.update(key, state="pending", intent_at=None,
-                                   submit_attempts=rec["submit_attempts"] - 1)
+                for other in keys[number:]:  # not sent: back to pending
+                    self._state.update(other, state="pending", intent_at=None,
+                                       submit_attempts=targets[other]["submit_attempts"] - 1)
                 return
             except SubmissionUnknownError as exc:
                 # Leave the intent: it is reconciled with the job list before anything is sent again.
@@ -648,10 +836,11 @@ class BatchRun:
         outcomes = {p: f"failed: {reason}" for p in self.products if p not in rec.get("outcomes", {})}
         self._state.update(key, state="failed", reasons=rec.get("reasons", []) + [reason],
                            outcomes={**rec.get("outcomes", {}), **outcomes})
+        self._detach(key)
         log.warning("Target %s failed: %s", key, reason)
 
     # ------------------------------------------------------------------ polling
-    def _poll_due(self, pool, futures):
+    def _poll_due(self):
         now = time.monotonic()
         for key, rec in self._records("submitted"):
             job = self._jobs.get(key) or self._attach(key, rec)
@@ -670,11 +859,11 @@ class BatchRun:
                 continue
             if finished:
                 self._next_count = 0.0  # a slot is free: worth counting again now
+                self._detach(key)
                 self._state.update(key, state="complete", completed=_now_iso(),
                                    statuses={k: [s.code, s.text] for k, s in statuses.items()})
                 log.info("Target %s: job %s finished (%s).", key, job.job_id,
                          ", ".join(f"{k} {s.text}" for k, s in statuses.items()))
-        self._schedule_retrievals(pool, futures)
 
     def _schedule_retrievals(self, pool, futures):
         for key, rec in self._records("complete"):
@@ -798,6 +987,7 @@ class BatchRun:
         self._timed_out = False
         _private_dir(self.dest_dir)
         self._init_state()
+        self._read_job_list()
         self._settle_intents()
         hook = progress if callable(progress) else None
         bar = None
@@ -809,9 +999,13 @@ class BatchRun:
         try:
             self._schedule_retrievals(pool, futures)
             while True:
-                self._poll_due(pool, futures)
+                self._poll_due()
                 self._settle_intents()
+                # Freed slots are filled in the same wake-up, before the retrievals start competing
+                # with the submissions for this process and the service.
                 self._submit_some()
+                self._schedule_retrievals(pool, futures)
+                self._state.sync()  # the round's changes on disk at once: one fsync, not one per change
                 counts = self._counts()
                 if counts != last_counts:
                     last_counts = counts
@@ -820,7 +1014,7 @@ class BatchRun:
                         bar.update(sum(counts.get(s, 0) for s in _FINAL))
                 if hook is not None:
                     hook(dict(counts))
-                if not futures and all(rec["state"] in _FINAL for rec in self._state.targets.values()):
+                if not futures and sum(counts.get(s, 0) for s in _FINAL) == len(self._state.targets):
                     break
                 elapsed = time.monotonic() - start
                 if limit is not None and elapsed >= limit:
@@ -829,8 +1023,8 @@ class BatchRun:
                                 ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
                     break
                 now = time.monotonic()
-                waits = [t - now for k, t in self._next_poll.items()
-                         if self._state.targets.get(k, {}).get("state") == "submitted"]
+                waits = [self._next_poll[k] - now for k in self._state.keys("submitted")
+                         if k in self._next_poll]
                 pause = min(waits) if waits else self.poll_interval
                 if counts.get("pending") or counts.get("intent"):
                     pause = min(pause, self.poll_interval)
@@ -844,6 +1038,8 @@ class BatchRun:
                 self._harvest(futures, 0.0)
             if bar is not None:
                 bar.__exit__(None, None, None)
+            # Fold the journal into the state file: the file alone tells where the batch stands.
+            self._state.save()
         return self.summary()
 
     # ------------------------------------------------------------------ summary
@@ -859,8 +1055,8 @@ class BatchRun:
         ``completed`` (`~astropy.time.Time`, masked when not reached).
         """
         records = sorted(self._state.targets.items(), key=lambda item: item[1]["index"])
-        keys = [k for t in self.targets for k in [t.key]]
-        records = [(k, r) for k, r in records if k in set(keys)] or records
+        keys = {t.key for t in self.targets}
+        records = [(k, r) for k, r in records if k in keys] or records
         rows = {name: [] for name in ("target", "name", "job_id", "status", *self.products, "reasons",
                                       "dest", "n_files", "paths")}
         submitted, completed = [], []

@@ -24,11 +24,6 @@ import threading
 import warnings
 from pathlib import Path
 
-import numpy as np
-from astropy.utils.exceptions import AstropyWarning
-
-from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
-                         RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError)
 from .files import table_for_file
 from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
 
@@ -59,6 +54,22 @@ _PRODUCT_HELP = {
 #: Product flags of ``submit``: (option, aliases, product key, help); ``--lc``, ``--psf``... are the codes.
 _PRODUCT_FLAGS = [(option, tuple({f"--{prod.code.lower()}"} - {option}), key, _PRODUCT_HELP[key])
                   for key, prod in PRODUCTS.items() for option in [f"--{key.replace('_', '-')}"]]
+
+
+def _load():
+    """Import what the commands need but the parser does not: numpy, and astropy (via the exceptions).
+
+    Called by `main` once the arguments are parsed and by the public helpers, so that
+    ``xrtprods --help`` and usage errors answer without importing astropy (half a second
+    or more of a command's start-up on a loaded machine).
+    """
+    global np, AstropyWarning, InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError
+    global RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError
+    import numpy as np
+    from astropy.utils.exceptions import AstropyWarning
+
+    from .exceptions import (InvalidRequestError, JobTimeoutError, ProductNotReadyError, ReaderError,
+                             RemoteServiceError, ResolverError, ServiceUnavailableError, XRTProductsError)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -163,6 +174,7 @@ def parse_param(text, products=()):
     InvalidRequestError
         If the text has no ``=``, or the name is unknown or ambiguous.
     """
+    _load()
     from . import params as P
     if "=" not in text:
         raise InvalidRequestError(f"--param: {text!r} is not KEY=VALUE (e.g. --param pc_counts=20)")
@@ -236,6 +248,7 @@ def build_request(args):
     -------
     `~xrtprods_astro.request.ProductRequest`
     """
+    _load()
     from astropy.coordinates import SkyCoord
     from .builder import build_request as build
     from .request import ProductRequest
@@ -1262,6 +1275,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(err)
         return EXIT_USAGE
+    _load()
     restore = _setup_logging(args.verbose, args.quiet, err)
 
     def show(message, category, filename, lineno, file=None, line=None):

@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from astropy.config import paths
-from astroquery.query import BaseQuery
 
+from ._astroquery import BaseQuery  # first: it imports astroquery.query without pyvo (see there)
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
@@ -171,6 +171,7 @@ class XRTProductsClass(BaseQuery):
         self._complete = set()
         self._complete_lock = threading.Lock()
         self._reuse_lock = threading.Lock()
+        self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
     def __deepcopy__(self, memo):
         # astroquery's cache deep-copies each response before pickling it, and
@@ -330,12 +331,29 @@ class XRTProductsClass(BaseQuery):
         key = hashlib.sha256(f"{self.server}\n{self._user().lower()}".encode("utf-8")).hexdigest()
         return Path(self.cache_location).parent / "reuse" / f"{key[:32]}.json"
 
-    def _reuse_entries(self):
+    @staticmethod
+    def _reuse_stamp(path):
         try:
-            data = json.loads(self.reuse_file.read_text(encoding="utf-8"))
+            st = path.stat()
+        except OSError:
+            return None
+        return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _reuse_entries(self):
+        # Parsed again only when the file changed (another process): a batch submits hundreds of jobs.
+        path = self.reuse_file
+        stamp = self._reuse_stamp(path)
+        if stamp is None:
+            return {}
+        if self._reuse_cache[0] == stamp:
+            return dict(self._reuse_cache[1])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        self._reuse_cache = (stamp, data)
+        return dict(data)
 
     def _reuse_update(self, fingerprint, job_id=None, submitted=None):
         """Record ``fingerprint`` -> ``job_id`` (or forget it with None), atomically."""
@@ -347,7 +365,9 @@ class XRTProductsClass(BaseQuery):
             # Insertion order is age: keep the newest.
             entries = dict(list(entries.items())[-_REUSE_ENTRIES:])
             try:
-                write_private_text(self.reuse_file, json.dumps(entries, indent=0))
+                # No fsync: a map lost in a power cut costs a look in the job list, never a duplicate.
+                write_private_text(self.reuse_file, json.dumps(entries, separators=(",", ":")), fsync=False)
+                self._reuse_cache = (self._reuse_stamp(self.reuse_file), entries)
             except OSError as exc:  # a read-only cache costs reuse, never the submission
                 log.debug("could not record request fingerprints in %s: %s", self.reuse_file, exc)
 
@@ -359,12 +379,13 @@ class XRTProductsClass(BaseQuery):
                  "was cancelled" if any(s.code == -4 for s in statuses.values()) else "failed")
         return None
 
-    def _find_reusable(self, wire, fingerprint):
+    def _find_reusable(self, wire, fingerprint, job_list=None):
         """An existing job of this user for the same request that may be re-attached, or None.
 
         First the JobID recorded under the request's fingerprint, then (cache
         cleared, another machine) the job list: a job of the same name whose
-        jobPars match. Jobs that failed or were cancelled are skipped.
+        jobPars match (in ``job_list`` when given, else in the list read now).
+        Jobs that failed or were cancelled are skipped.
         """
         entry = self._reuse_entries().get(fingerprint)
         if isinstance(entry, dict) and entry.get("job_id") is not None:
@@ -383,7 +404,7 @@ class XRTProductsClass(BaseQuery):
             self._reuse_update(fingerprint, None)
         rejected = set()
         for _ in range(3):  # a few failed or cancelled look-alikes at most; then submit anew
-            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected)
+            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list)
             if found is None:
                 return None, None
             if self._job_if_reusable(found) is not None:
@@ -396,7 +417,7 @@ class XRTProductsClass(BaseQuery):
     def submit(self, target=None, *, name=None, resolver=None, lightcurve=None, spectrum=None,
                standard_position=None, enhanced_position=None, astrometric_position=None, image=None,
                source_detection=None, get_query_payload=False, known_job_ids=(), reuse=None,
-               **global_params):
+               job_list=None, **global_params):
         """Submit a job and return its handle at once (no waiting).
 
         The request is validated first; nothing is sent if it is not valid. If
@@ -428,6 +449,11 @@ source_detection : bool or dict, optional
             JobIDs that existed before this submission (they can never be it).
         reuse : bool, optional
             False: always submit a new job. Default ``conf.reuse_jobs`` (True).
+        job_list : list of dict, optional
+            The user's jobs as `job_list_data` gives them (or those of them
+            with this request's name), read earlier: an earlier job of the
+            same request is looked for there instead of in the list read
+            anew. A batch reads the list once for all its targets.
         **global_params
             Global parameters in any spelling (``pos_err``, ``posErr``,
             ``poserr``). The defaults of `xrtprods_astro.builder` apply where
@@ -476,7 +502,7 @@ source_detection : bool or dict, optional
         fingerprint = request_fingerprint(wire)
         if self._reuse_wanted(reuse):
             try:
-                job, when = self._find_reusable(wire, fingerprint)
+                job, when = self._find_reusable(wire, fingerprint, job_list)
             except UnknownUserError:
                 raise
             except (RemoteServiceError, ServiceUnavailableError) as exc:
@@ -843,7 +869,7 @@ source_detection : bool or dict, optional
         old = self.old_job(job_id)
         return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
 
-    def find_submitted_job(self, wire, *, since, known_job_ids=()):
+    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None):
         """The job that a submission of ``wire`` created, found in the job list.
 
         Parameters
@@ -854,6 +880,8 @@ source_detection : bool or dict, optional
             POSIX time before which the job cannot have been submitted.
         known_job_ids : iterable, optional
             JobIDs that cannot be this submission.
+        job_list : list of dict, optional
+            The job list (`job_list_data`) already read; default: read it now.
 
         Returns
         -------
@@ -862,7 +890,7 @@ source_detection : bool or dict, optional
         found = self._transport.find_submission(
             {k: v for k, v in wire.items() if k not in ENVELOPE_KEYS}, user=self._user(),
             list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
-            known_job_ids=known_job_ids, since=since)
+            known_job_ids=known_job_ids, since=since, jobs=job_list)
         if found is None:
             return None
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])

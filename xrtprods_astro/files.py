@@ -10,12 +10,13 @@ from pathlib import Path
 __all__ = ["table_for_file", "write_private_text"]
 
 
-def write_private_text(path, text):
+def write_private_text(path, text, fsync=True):
     """Write ``text`` to ``path`` atomically, readable by the user only (mode 0600, folder 0700).
 
     The text goes to a temporary file in the same folder, which then replaces
     ``path`` at once: a reader never sees half a file, and an interrupted write
-    leaves the old one.
+    leaves the old one. ``fsync=False`` skips forcing the text to disk before
+    the rename, for files whose loss in a power cut costs nothing but time.
     """
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -24,7 +25,8 @@ def write_private_text(path, text):
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
-            os.fsync(stream.fileno())
+            if fsync:
+                os.fsync(stream.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

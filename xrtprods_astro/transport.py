@@ -826,7 +826,7 @@ class Transport:
             self._pause(attempt)
             attempt += 1
 
-    def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since):
+    def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since, jobs=None):
         """The job in the job list that a submission of ``payload`` created, if any.
 
         The one place that matches a submission against the job list, used
@@ -844,6 +844,8 @@ class Transport:
             JobIDs that cannot be this submission (they existed before).
         since : float
             POSIX time before which the job cannot have been submitted.
+        jobs : list of dict, optional
+            The job list, already read; default: read it now.
 
         Returns
         -------
@@ -857,7 +859,8 @@ class Transport:
         """
         name = payload.get("name")
         known = {str(job_id) for job_id in known_job_ids}
-        jobs = self.call(list_url, {}, user=user, endpoint="listOldJobs.php", required=("jobs",))["jobs"]
+        if jobs is None:
+            jobs = self.call(list_url, {}, user=user, endpoint="listOldJobs.php", required=("jobs",))["jobs"]
         candidates = []
         for job in jobs or []:
             if not isinstance(job, dict):

@@ -14,7 +14,6 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .exceptions import InvalidRequestError
 
 __all__ = ["Product", "PRODUCTS", "product", "product_key", "product_code", "product_keys",
            "product_keys_from", "ENVELOPE_KEYS", "ARCHIVE_FORMATS", "BINNINGS", "POSITION_KINDS",
@@ -122,6 +121,7 @@ def product(spelling, *, name="product"):
             if norm in {_squeeze(n) for n in (p.key, p.long_name, p.label, p.code, p.flag)}:
                 return p
     hint = suggest(spelling, [s for p in PRODUCTS.values() for s in (p.key, p.long_name, p.code)])
+    from .exceptions import InvalidRequestError  # only here: the CLI's parser needs no astropy
     raise InvalidRequestError(f"{name}: {spelling!r} is not a product{hint}; allowed: "
                               f"{', '.join(PRODUCTS)} (or their codes "
                               f"{', '.join(p.code for p in PRODUCTS.values())}, or the UKSSDC names "
@@ -157,6 +157,7 @@ def product_keys_from(products, name="products"):
         if key not in keys:
             keys.append(key)
     if not keys:
+        from .exceptions import InvalidRequestError  # only here: the CLI's parser needs no astropy
         raise InvalidRequestError(f"{name}: no product given; allowed: {', '.join(PRODUCTS)}")
     return keys
 
@@ -170,5 +171,6 @@ def position_kind(kind):
     for name, (_, code) in POSITION_KINDS.items():
         if text in (name, f"{name}_position", code.lower(), f"{name} position"):
             return name
+    from .exceptions import InvalidRequestError  # only here: the CLI's parser needs no astropy
     raise InvalidRequestError(f"kind: {kind!r} is not a position kind; allowed: "
                               f"{', '.join(POSITION_KINDS)}")
