@@ -10,18 +10,6 @@ def _python(code):
     return done.stdout.split()
 
 
-def test_the_client_does_not_import_pyvo_until_pyvo_is_used():
-    out = _python("import sys\nfrom xrtprods_astro import XRTProducts\n"
-                  "print('pyvo' in sys.modules)\n"
-                  "from astroquery.query import BaseVOQuery\n"
-                  "agent = BaseVOQuery()._session.headers['User-Agent']\n"
-                  "import pyvo, pyvo.dal\n"
-                  "print(f'pyVO/{pyvo.__version__}' in agent, type(pyvo).__name__, "
-                  "hasattr(pyvo.dal, 'TAPService'))")
-    # Not imported by the client; astroquery's VO queries still name pyvo's version; pyvo is the real one.
-    assert out == ["False", "True", "module", "True"]
-
-
 def test_the_command_line_answers_help_without_astropy():
     heavy = "('numpy', 'astropy', 'astroquery', 'requests')"
     out = _python("import sys\nfrom xrtprods_astro.cli import main\ncode = main(['--help'])\n"

@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from astropy.config import paths
+from astroquery.query import BaseQuery
 
-from ._astroquery import BaseQuery  # first: it imports astroquery.query without pyvo (see there)
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
