@@ -110,10 +110,12 @@ _RESULT_MARK = "@@BENCH-RESULT@@ "
 
 
 def quiet_package():
-    """Set the package's logger to WARNING (it sets INFO and adds a handler at import)."""
+    """Set the package's logger to ERROR: progress and INFO lines would flood the output, and the
+    light-curve sections read answers without their lc/t0.date on purpose, thousands of times, each
+    of which warns that its times are uncorrected."""
     import logging
     import warnings
-    logging.getLogger("xrtprods_astro").setLevel(logging.WARNING)
+    logging.getLogger("xrtprods_astro").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
 
 

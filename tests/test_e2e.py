@@ -219,3 +219,17 @@ def test_job_lightcurve_times_are_ukssdcs_own_utc(client, tmp_path):
     files = read_lightcurve_files(folder)
     assert abs((files["PC"]["time"] - lc["PC"]["time"]).to_value(u.s)).max() < 1e-3
     assert archive
+
+
+def test_job_spectral_fit_times_use_the_clock_correction_the_job_states(client):
+    from xrtprods_astro.readers.lightcurve import parse_t0_date
+    from xrtprods_astro.times import met_to_time, utcf_from_utc
+    job = client.submit(GRB, name=NAME, lightcurve=LC, spectrum=True)
+    job.wait(timeout=30)
+    fits_table = job.spectral_fits()
+    met, utc = parse_t0_date(client.file_text(f"{job.url}/lc/t0.date"))
+    assert fits_table.meta["time_source"] == "utcf"
+    assert fits_table.meta["utcf"] == pytest.approx(utcf_from_utc(met, utc), abs=1e-6)
+    assert abs((fits_table.meta["t0"] - utc).to_value(u.s)) < 1e-3  # T0 as UKSSDC states it
+    start = met_to_time(met + fits_table["start"].quantity[0].to_value(u.s), utcf=utcf_from_utc(met, utc))
+    assert abs((fits_table["time_start"][0] - start).to_value(u.s)) < 1e-3

@@ -691,10 +691,32 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
+        utcf_of = self._stated_utcf(cache) if "lightcurve" in self.products else (lambda t0: None)
         table = self._read(lambda accept: self.spectral_fit_data(cache=cache, accept=accept),
-                           lambda data: read_spectral_fits(data, job_id=self.job_id))
+                           lambda data: read_spectral_fits(data, job_id=self.job_id,
+                                                           utcf=utcf_of(data.get("T0"))))
         self._name_target(table.meta)
         return table
+
+    def _stated_utcf(self, cache):
+        """A function of T0 (MET) giving the UTCF that the job's ``lc/t0.date`` states, or None.
+
+        The spectral fits give T0 in MET only; the light curve's ``t0.date``
+        states UKSSDC's UTC for the same T0, hence its clock correction.
+        """
+        from .readers.lightcurve import parse_t0_date
+        from .times import utcf_from_utc
+        text = self._t0_date(cache)
+        met, utc = parse_t0_date(text) if text is not None else (None, None)
+
+        def utcf_of(t0):
+            try:
+                same = utc is not None and abs(float(t0) - met) < 1e-3
+            except (TypeError, ValueError):
+                same = False
+            return utcf_from_utc(met, utc) if same else None
+
+        return utcf_of
 
     def position(self, kind="standard", *, cache=None):
         """A position of the source.
