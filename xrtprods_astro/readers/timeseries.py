@@ -103,9 +103,8 @@ def _masked(column, mask):
     return out
 
 
-def _rate_part(table, name):
-    """One rate or upper-limit dataset as a plain table with bin edges and marked limits."""
-    _check_times(table, name)
+def _binned(table):
+    """A QTable with the real bin edges of ``table`` (time minus and plus its errors) and its mode."""
     out = QTable()
     neg = u.Quantity(table["time_err_neg"], u.s)
     pos = u.Quantity(table["time_err_pos"], u.s)
@@ -113,6 +112,13 @@ def _rate_part(table, name):
     out["time_bin_size"] = (neg + pos).to(u.s)
     out["time_reported"] = table["time"]
     out["mode"] = np.full(len(table), table.meta.get("mode") or "", dtype="U6")
+    return out
+
+
+def _rate_part(table, name):
+    """One rate or upper-limit dataset as a plain table with bin edges and marked limits."""
+    _check_times(table, name)
+    out = _binned(table)
     out["dataset"] = np.full(len(table), table.meta.get("dataset") or name, dtype="U24")
     for col in table.colnames:
         if col not in _DROPPED and col not in out.colnames:
@@ -134,13 +140,7 @@ def _hr_part(lc, hr_name):
     """One mode's HR dataset with its Hard and Soft datasets side by side."""
     hr = lc[hr_name]
     _check_times(hr, hr_name)
-    out = QTable()
-    neg = u.Quantity(hr["time_err_neg"], u.s)
-    pos = u.Quantity(hr["time_err_pos"], u.s)
-    out["time_bin_start"] = hr["time"] - neg
-    out["time_bin_size"] = (neg + pos).to(u.s)
-    out["time_reported"] = hr["time"]
-    out["mode"] = np.full(len(hr), hr.meta.get("mode") or "", dtype="U6")
+    out = _binned(hr)
     for col in ("t_since_t0", "met"):
         if col in hr.colnames:
             out[col] = hr[col]
