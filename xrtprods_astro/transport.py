@@ -236,9 +236,7 @@ def _decode(response, endpoint):
     HTTP 5xx, 408, 429, a non-JSON body or JSON that is not an object raise
     `_Transient`; any other HTTP error raises `RemoteServiceError`.
     """
-    if not 200 <= response.status_code < 300:
-        _http_failure(response, f"from {endpoint}", endpoint)
-    text = response.text
+    text = _decode_text(response, endpoint)
     try:
         data = _json.loads(text)
     except ValueError:
@@ -247,6 +245,13 @@ def _decode(response, endpoint):
     if not isinstance(data, dict):
         raise _Transient(f"the answer was JSON but not an object ({type(data).__name__})")
     return data
+
+
+def _decode_text(response, endpoint):
+    """The text of an HTTP answer, or raise as `_decode` does for an HTTP error."""
+    if not 200 <= response.status_code < 300:
+        _http_failure(response, f"from {endpoint}", endpoint)
+    return response.text
 
 
 def _translate(text):
@@ -596,13 +601,14 @@ class Transport:
             delay = max(delay, min(float(asked), _MAX_RETRY_AFTER))
         return delay
 
-    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check, accept=None):
+    def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check, accept=None,
+                      decode=_decode):
         def once():
             if cache:
                 cached = self._from_cache(method, url, json)
                 if cached is not None:
                     try:
-                        result = check(_decode(cached, endpoint))
+                        result = check(decode(cached, endpoint))
                         if accept is not None:
                             accept(result)
                         return result
@@ -611,7 +617,7 @@ class Transport:
                         log.debug("%s: cached answer rejected; asking the service again", endpoint)
                         self._evict(method, url, json=json)
             response = self._send(method, url, json=json)
-            result = check(_decode(response, endpoint))
+            result = check(decode(response, endpoint))
             if accept is not None:
                 accept(result)   # a ReaderError here is final, and nothing was cached
             if cache:
@@ -678,33 +684,8 @@ class Transport:
         RemoteServiceError
             The service has no such file (HTTP 4xx).
         """
-        endpoint = url.rsplit("/", 1)[-1]
-
-        def text_of(response):
-            if response.status_code >= 500:
-                raise _Transient(f"{endpoint}: HTTP {response.status_code}")
-            if response.status_code != 200:
-                raise RemoteServiceError(f"{endpoint}: HTTP {response.status_code} from {url}")
-            text = response.content.decode("utf-8", "replace")
-            if accept is not None:
-                accept(text)
-            return text
-
-        def once():
-            if cache:
-                cached = self._from_cache("GET", url, None)
-                if cached is not None:
-                    try:
-                        return text_of(cached)
-                    except (_Transient, RemoteServiceError, ReaderError):
-                        self._evict("GET", url)
-            response = self._send("GET", url)
-            text = text_of(response)
-            if cache:
-                self._store("GET", url, None, response)
-            return text
-
-        return self._retrying(endpoint, once)
+        return self._with_retries(url.rsplit("/", 1)[-1], "GET", url, cache=cache, accept=accept,
+                                  check=lambda text: text, decode=_decode_text)
 
     def call_common(self, url, func, payload, *, cache=False, required=(), accept=None):
         """POST an idempotent call to the UKSSDC common API (``API/main.php``).
