@@ -75,6 +75,22 @@ def test_product_codes_and_flags(spelling, key):
     assert P.product(spelling).key == key
 
 
+def test_every_spelling_of_every_product_is_found():
+    # The lookup table must accept exactly what the documented rule accepts: any of a product's five
+    # names, and the aliases, with case and "-", "_", spaces ignored.
+    for key, prod in P.PRODUCTS.items():
+        for name in (prod.key, prod.long_name, prod.label, prod.code, prod.flag):
+            for variant in (name, name.upper(), name.replace("_", " "), f" {name.title()} ",
+                            name.replace(" ", "-")):
+                assert P.product(variant) is prod, variant
+    for alias, key in [("StandardPos", "standard_position"), ("Enhanced-Pos", "enhanced_position"),
+                       ("astrom_pos", "astrometric_position"), ("Source List", "source_detection")]:
+        assert P.product(alias).key == key
+    for wrong in ("", "lightcurves", "pos", "light_curve_x"):
+        with pytest.raises(InvalidRequestError, match="is not a product"):
+            P.product(wrong)
+
+
 def test_unknown_product_suggests():
     with pytest.raises(InvalidRequestError, match="lightcurv.*did you mean 'lightcurve'"):
         P.product("lightcurv")

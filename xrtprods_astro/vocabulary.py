@@ -79,8 +79,22 @@ _ALIASES = {"standardpos": "standard_position", "enhancedpos": "enhanced_positio
             "astrompos": "astrometric_position", "sourcelist": "source_detection"}
 
 
+_SEPARATORS = re.compile(r"[\s_\-]")
+
+
 def _squeeze(text):
-    return re.sub(r"[\s_\-]", "", str(text)).lower()
+    return _SEPARATORS.sub("", str(text)).lower()
+
+
+# Every accepted spelling, squeezed -> its product; the first product in the service's order wins a
+# shared spelling. (Looked up on every status, retrieval and parameter check: a dict, not a scan.)
+_SPELLINGS = {}
+for _p in PRODUCTS.values():
+    for _n in (_p.key, _p.long_name, _p.label, _p.code, _p.flag):
+        _SPELLINGS.setdefault(_squeeze(_n), _p)
+for _alias, _key in _ALIASES.items():
+    _SPELLINGS.setdefault(_alias, PRODUCTS[_key])
+del _p, _n, _alias, _key
 
 
 def suggest(name, candidates):
@@ -115,11 +129,9 @@ def product(spelling, *, name="product"):
     if isinstance(spelling, Product):
         return spelling
     if isinstance(spelling, str):
-        norm = _squeeze(spelling)
-        norm = _squeeze(_ALIASES.get(norm, norm))
-        for p in PRODUCTS.values():
-            if norm in {_squeeze(n) for n in (p.key, p.long_name, p.label, p.code, p.flag)}:
-                return p
+        found = _SPELLINGS.get(_squeeze(spelling))
+        if found is not None:
+            return found
     hint = suggest(spelling, [s for p in PRODUCTS.values() for s in (p.key, p.long_name, p.code)])
     from .exceptions import InvalidRequestError  # only here: the CLI's parser needs no astropy
     raise InvalidRequestError(f"{name}: {spelling!r} is not a product{hint}; allowed: "
