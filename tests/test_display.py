@@ -78,6 +78,25 @@ def test_reader_tables_print_to_their_precision(lc):
     assert fits["nh"].info.format == "{:.2e}" and fits["gamma"].info.format == "{:.2f}"
 
 
+def test_every_way_to_a_light_curve_dataset_gives_it_its_formats(lc):
+    # Formats are worked out when a dataset is first taken out: indexing, iteration over the
+    # mapping, combined() and time series must all see them, and the shared-time memo gives the
+    # rate and ratio tables of one mode the same time format.
+    expected = {}
+    for name in lc.datasets:
+        fresh = read_lightcurve_json(json.load(open(DATA / "lc_getLCData.json")), job_id=1234)
+        set_display_formats(fresh._tables[name])
+        expected[name] = {c: fresh._tables[name][c].info.format for c in fresh._tables[name].colnames
+                          if getattr(fresh._tables[name][c], "dtype", None) is not None
+                          and fresh._tables[name][c].dtype.kind == "f"}
+    for name, table in lc.items():
+        got = {c: table[c].info.format for c in expected[name]}
+        assert got == expected[name] and any(got.values()), name
+    combined = lc.combined()
+    assert combined["rate"].info.format is not None
+    assert lc["WT"]["met"].info.format == lc["WTHR"]["met"].info.format is not None
+
+
 # ------------------------------------------------------------------------ reprs and HTML
 
 def test_lightcurve_repr_and_html(lc):

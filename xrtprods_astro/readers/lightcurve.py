@@ -206,16 +206,22 @@ class LightCurve(Mapping):
     def __init__(self, tables, meta=None):
         self._tables = {name: tables[name] for name in sorted(tables, key=_sort_key)}
         self.meta = dict(meta or {})
-        from ..display import _set_formats
-        memo = {}   # the datasets of one mode share their time columns: one format for each
-        for table in self._tables.values():
-            _set_formats(table, memo)   # print to the data's precision; the data are untouched
+        # Display formats (print to the data's precision; the data are untouched) are worked out
+        # when a dataset is first taken out, not here: they are about a third of the cost of
+        # reading a light curve, and most uses look at one or two of its datasets.
+        self._unformatted = set(self._tables)
+        self._format_memo = {}   # the datasets of one mode share their time columns: one format for each
 
     def __getitem__(self, name):
         try:
-            return self._tables[name]
+            table = self._tables[name]
         except KeyError:
             raise KeyError(f"no dataset {name!r} in this light curve; datasets: {self.datasets}") from None
+        if name in self._unformatted:
+            from ..display import _set_formats
+            _set_formats(table, self._format_memo)
+            self._unformatted.discard(name)
+        return table
 
     def __iter__(self):
         return iter(self._tables)
@@ -240,7 +246,7 @@ class LightCurve(Mapping):
                 continue
             if (m.get("kind") in kinds and bool(m.get("nosys")) == nosys
                     and bool(m.get("incbad")) == incbad and (modes is None or m.get("mode") in modes)):
-                chosen.append(table)
+                chosen.append(self[name])
         return chosen
 
     def combined(self, kind="rate", *, nosys=False, incbad=False, modes=None):
