@@ -13,6 +13,7 @@ HTTP goes through `astroquery.query.BaseQuery._request` of the query object the
 """
 import copy
 import email.utils
+import functools
 import json as _json
 import ipaddress
 import logging
@@ -186,13 +187,10 @@ def check_url(url, what="url"):
     ------
     InvalidRequestError
     """
+    if _url_is_safe(str(url)):
+        return url
     parts = urlparse(str(url))
-    scheme = parts.scheme.lower()
-    if scheme == "https" and parts.hostname:
-        return url
-    if scheme == "http" and _is_loopback(parts.hostname):
-        return url
-    if scheme == "http":
+    if parts.scheme.lower() == "http":
         raise InvalidRequestError(
             f"{what}: plain http:// is refused for host {parts.hostname!r} because the "
             "e-mail identity would travel unencrypted; use https:// (http:// is allowed "
@@ -200,6 +198,14 @@ def check_url(url, what="url"):
     raise InvalidRequestError(
         f"{what}: {url!r} is not a usable URL; expected https://<host>/... "
         "(or http:// on a loopback host)")
+
+
+@functools.lru_cache(maxsize=256)
+def _url_is_safe(url):
+    # Remembered: every call checks its URL, and a client uses a handful of them.
+    parts = urlparse(url)
+    scheme = parts.scheme.lower()
+    return bool((scheme == "https" and parts.hostname) or (scheme == "http" and _is_loopback(parts.hostname)))
 
 
 def _int_like(value):
