@@ -201,6 +201,12 @@ def targets(report):
                           f"{theirs['median']:.0f} ms" if "median" in theirs else SWIFTTOOLS_MISSING,
                           r.get("ratio"), 0.5, "from xrtprods_astro import XRTProducts vs "
                           "import swifttools.ukssdc.xrt_prods"))
+        if "astroquery.query" in r and "median" in r["astroquery.query"]:
+            out.append(_check(4, "floor: import astroquery.query / swifttools' import",
+                              f"{r['astroquery.query']['median']:.0f} ms",
+                              f"{theirs['median']:.0f} ms" if "median" in theirs else SWIFTTOOLS_MISSING,
+                              r.get("floor_ratio"), None,
+                              "what any astroquery BaseQuery subclass pays before its own code"))
         for key, label in (("cli_help", "xrtprods --help"), ("cli_status", "xrtprods status N")):
             if key in r:
                 ms = r[key]["median"]
