@@ -101,3 +101,22 @@ def _fresh_cli(service, *argv):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     code, heavy = json.loads(done.stderr.splitlines()[-1])
     return code, heavy, done.stdout
+
+
+def test_the_plain_session_never_caches_and_keeps_the_clients_private_cache_folder(tmp_path):
+    session = JobControl(email=EMAIL)._transport._query
+    # The transport keeps its own cache; a cached call through this session would silently not be.
+    with pytest.raises(ValueError, match="cache"):
+        session._request("POST", "https://www.swift.ac.uk/user_objects/getNumJobs.php", cache=True)
+    folder = session.cache_location
+    assert folder == XRTProductsClass().cache_location and folder.is_dir()
+    assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_a_job_of_the_light_client_decodes_its_request_when_asked(service):
+    service.add("getOldProduct.php", "oldjob")
+    job = JobControl(email=EMAIL).get_job(11721010)
+    full = XRTProductsClass(email=EMAIL).get_job(11721010)
+    assert job.request.products == full.request.products and job.request.products
+    job.request = None  # a request set by hand is kept, not decoded again
+    assert job.request is None and job.products == full.products

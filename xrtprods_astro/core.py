@@ -124,8 +124,9 @@ def _check_wire(wire):
 class XRTProductsClass(BaseQuery, JobControl):
     """Client of the UKSSDC XRT product generator.
 
-    The settings, identity and job-control calls (`~JobControl.product_status`,
-    `~JobControl.old_job`, `~JobControl.get_job`...) are those of
+    Its settings, identity and job-control calls (``login``, ``get_job``,
+    ``old_job``, ``product_status``, ``cancel_products``, ``job_list_data``,
+    ``count_active_jobs``) are inherited from
     `~xrtprods_astro.jobcontrol.JobControl`, which the command line also uses alone.
 
     Parameters

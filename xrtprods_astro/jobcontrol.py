@@ -6,7 +6,7 @@ Job control of the UKSSDC XRT product generator, without astroquery's query mach
 follow a job: its status, its parameters, cancelling it, the user's job list
 and number of active jobs. `~xrtprods_astro.core.XRTProductsClass` inherits
 them (and adds submission, retrievals and downloads); the command line uses a
-`JobControl` alone for ``status``, ``wait`` and ``cancel``, which then answer
+`JobControl` alone for ``status`` and ``cancel``, which then answer
 without importing ``astroquery.query`` (and with it pyvo and
 ``astropy.coordinates``): most of a short command's time would be spent there.
 Either way every call goes through the one `~xrtprods_astro.transport.Transport`.
@@ -24,7 +24,7 @@ from .job import XRTJob, job_id_int
 from .transport import Transport, check_url
 from .vocabulary import product_code, product_key
 
-__all__ = ["JobControl"]
+__all__ = ["JobControl", "private_cache_folder"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -98,15 +98,8 @@ class JobControl:
 
     Parameters
     ----------
-    server : str, optional
-        Root URL of the UKSSDC site, or ``"local"``; default ``conf.server``.
-    email : str, optional
-        Registered e-mail address; default ``conf.email``, then the
-        ``XRTPRODS_EMAIL`` environment variable.
-    timeout : float, optional
-        Time limit of one HTTP call in seconds; default ``conf.timeout``.
-    poll_interval : float, optional
-        Seconds between status polls; default ``conf.poll_interval``.
+    server, email, timeout, poll_interval : optional
+        As for `~xrtprods_astro.core.XRTProductsClass`.
     query : object, optional
         The object whose ``_request`` and ``cache_location`` the transport
         uses: `~xrtprods_astro.core.XRTProductsClass` passes itself (an
@@ -116,7 +109,7 @@ class JobControl:
     -----
     `~xrtprods_astro.core.XRTProductsClass` is a `JobControl`, with
     submission, retrievals and downloads; use it unless start-up time
-    matters (the command line's ``status``, ``wait`` and ``cancel``).
+    matters (the command line's ``status`` and ``cancel``).
     """
 
     def __init__(self, *, server=None, email=None, timeout=None, poll_interval=None, query=None):
