@@ -333,12 +333,19 @@ def _table_row(path, index):
     return table[index]
 
 
-def _client(args):
-    from .core import XRTProductsClass
+def _client(args, job_control=False):
+    """The client of a command; with ``job_control`` the light one (see `xrtprods_astro.jobcontrol`).
+
+    ``status`` and ``cancel`` make two quick calls, and most of their time would go into importing
+    astroquery's query machinery, which only the full client needs. ``wait`` polls for minutes.
+    """
+    if job_control:
+        from .jobcontrol import JobControl as Client
+    else:
+        from .core import XRTProductsClass as Client
     poll = args.poll_interval if getattr(args, "poll_interval", None) is not None else None
     # Without --poll-interval, conf's "auto" polls a loopback server fast and UKSSDC politely.
-    return XRTProductsClass(server=args.server, email=args.email, timeout=args.http_timeout,
-                            poll_interval=poll)
+    return Client(server=args.server, email=args.email, timeout=args.http_timeout, poll_interval=poll)
 
 
 def _status_word(status):
@@ -404,12 +411,12 @@ def _cmd_submit(args, out, err):
     return EXIT_OK
 
 
-def _job(args):
-    return _client(args).get_job(args.job_id)
+def _job(args, job_control=False):
+    return _client(args, job_control).get_job(args.job_id)
 
 
 def _cmd_status(args, out, err):
-    job = _job(args)
+    job = _job(args, job_control=True)
     statuses = job.status(args.products)
     out.write(f"Job {job.job_id}: {job.url}\n")
     _print_statuses(statuses, out, progress=True)
@@ -429,7 +436,7 @@ _NOT_CANCELLED = {1: "probably already finished", 2: "the job has no such produc
 
 
 def _cmd_cancel(args, out, err):
-    job = _job(args)
+    job = _job(args, job_control=True)
     outcomes = job.cancel(args.products)
     width = max((len(k) for k in outcomes), default=0)
     refused = []

@@ -10,15 +10,12 @@ each returning the service's decoded data with the envelope stripped, plus
 import hashlib
 import json
 import logging
-import os
-import re
 import threading
 import time
 from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urlparse
 
-from astropy.config import paths
 from astroquery.query import BaseQuery
 
 from .builder import build_request, document_products, route_params
@@ -26,8 +23,9 @@ from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailabl
                          ServiceUnavailableError, UnknownUserError)
 from .files import write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int
+from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
-from .transport import Transport, check_url, envelope, job_pars_match
+from .transport import envelope, job_pars_match
 from .vocabulary import (ARCHIVE_FORMATS, BINNINGS, ENVELOPE_KEYS, POSITION_KINDS, PRODUCTS, position_kind,
                          product_code, product_key)
 
@@ -96,22 +94,12 @@ def _reusable(statuses):
     return not states or not all(s.done and not s.ok for s in states)
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
 def _yes_no(value, name):
     if isinstance(value, str) and value.strip().lower() == "both":
         return "both"
     if isinstance(value, bool):
         return "yes" if value else "no"
     raise InvalidRequestError(f"{name}: expected True, False or 'both', got {value!r}")
-
-
-def _validate_email(email, name="email"):
-    if not isinstance(email, str) or not _EMAIL.match(email.strip()):
-        raise InvalidRequestError(f"{name}: {email!r} is not an e-mail address (expected "
-                                  "something like 'you@example.org')")
-    return email.strip()
 
 
 def _check_wire(wire):
@@ -133,8 +121,13 @@ def _check_wire(wire):
         raise InvalidRequestError(problems)
 
 
-class XRTProductsClass(BaseQuery):
+class XRTProductsClass(BaseQuery, JobControl):
     """Client of the UKSSDC XRT product generator.
+
+    Its settings, identity and job-control calls (``login``, ``get_job``,
+    ``old_job``, ``product_status``, ``cancel_products``, ``job_list_data``,
+    ``count_active_jobs``) are inherited from
+    `~xrtprods_astro.jobcontrol.JobControl`, which the command line also uses alone.
 
     Parameters
     ----------
@@ -160,16 +153,9 @@ class XRTProductsClass(BaseQuery):
     """
 
     def __init__(self, *, server=None, email=None, timeout=None, poll_interval=None):
-        super().__init__()
-        self._server = server
-        self._email = None
-        if email is not None:
-            self.login(email)
-        self._poll_interval = poll_interval
-        self._transport = Transport(self)
-        self._transport.timeout = timeout
-        self._complete = set()
-        self._complete_lock = threading.Lock()
+        BaseQuery.__init__(self)
+        JobControl.__init__(self, server=server, email=email, timeout=timeout, poll_interval=poll_interval,
+                            query=self)
         self._reuse_lock = threading.Lock()
         self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
@@ -180,144 +166,17 @@ class XRTProductsClass(BaseQuery):
         # copied (and its locks could not be).
         return self
 
-    # -- settings --------------------------------------------------------------
-    @property
-    def server(self):
-        """Root URL of the UKSSDC site (no trailing slash).
-
-        The setting may be ``"local"``: the bundled service, started in the background on first
-        use (see `xrtprods_astro.localmode`); this is then its URL.
-        """
-        from .localmode import server_url
-        server = server_url(self._server).rstrip("/")
-        check_url(server, "server")
-        return server
-
-    @server.setter
-    def server(self, value):
-        from .localmode import check_server
-        if value is not None:
-            check_server(value, "server")
-        self._server = value
-
-    @property
-    def timeout(self):
-        """Time limit of one HTTP call, in seconds."""
-        from . import conf
-        value = self._transport.timeout
-        return float(value if value is not None else conf.timeout)
-
-    @timeout.setter
-    def timeout(self, value):
-        self._transport.timeout = value
-
-    @property
-    def poll_interval(self):
-        """Seconds between status polls of a running job ("auto": 0.5 s on loopback, 60 s elsewhere)."""
-        from . import conf
-        from .localmode import effective_poll_interval
-        configured = self._poll_interval if self._poll_interval is not None else conf.poll_interval
-        return effective_poll_interval(self.server, configured)
-
-    @poll_interval.setter
-    def poll_interval(self, value):
-        self._poll_interval = value
-
-    @property
-    def email(self):
-        """The registered e-mail address in use, or None."""
-        from . import conf
-        return self._email or conf.email or os.environ.get("XRTPRODS_EMAIL") or None
-
-    def login(self, email):
-        """Set the registered e-mail address used as the UKSSDC identity.
-
-        No password is involved: UKSSDC identifies users by their registered,
-        confirmed e-mail address (register at https://www.swift.ac.uk/user_objects/register.php).
-
-        Parameters
-        ----------
-        email : str
-
-        Raises
-        ------
-        InvalidRequestError
-            If ``email`` does not look like an e-mail address.
-        """
-        self._email = _validate_email(email)
-
-    def _user(self):
-        email = self.email
-        if not email:
-            raise InvalidRequestError(
-                "email: no registered e-mail address is set. Set it in one of three ways: "
-                "XRTProducts.login('you@example.org') (or XRTProductsClass(email=...)), "
-                "xrtprods_astro.conf.email = 'you@example.org', or the XRTPRODS_EMAIL "
-                "environment variable.")
-        return _validate_email(email)
-
     @property
     def cache_location(self):
         """Folder of cached retrievals, readable by the user only."""
-        if self._cache_location is not None:
-            location = Path(self._cache_location)
-        else:
-            root = Path(paths.get_cache_dir("xrtprods_astro"))
-            os.chmod(root, 0o700)
-            location = root / self.name
-        location.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(location, 0o700)
-        return location
+        return private_cache_folder(self._cache_location, self.name)
 
     @cache_location.setter
     def cache_location(self, location):
         self._cache_location = Path(location)
 
-    def monotonic(self):
-        """The client's clock for waits, in seconds (the transport's, replaceable in tests)."""
-        return self._transport.monotonic()
-
-    def sleep(self, seconds):
-        """Pause between polls on the client's clock (the transport's, replaceable in tests)."""
-        self._transport.sleep(seconds)
-
-    # -- helpers ---------------------------------------------------------------
-    def _url(self, path):
-        return f"{self.server}/user_objects/{path}"
-
     def _api_url(self):
         return f"{self.server}/API/main.php"
-
-    def _call(self, path, payload, *, cache=False, required=(), ok_values=(1,), accept=None):
-        return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
-                                    cache=cache, required=required, ok_values=ok_values, accept=accept)
-
-    def _complete_key(self, kind, job_id, code):
-        user = self.email if kind == "job" else None
-        return (self.server, user, kind, str(job_id), code)
-
-    def _cacheable(self, cache, kind, job_id, code):
-        if cache is None:
-            with self._complete_lock:
-                return self._complete_key(kind, job_id, code) in self._complete
-        return bool(cache)
-
-    def _mark_complete(self, kind, job_id, code):
-        with self._complete_lock:
-            self._complete.add(self._complete_key(kind, job_id, code))
-
-    @staticmethod
-    def _codes(products, name="products"):
-        if isinstance(products, str):
-            products = [p for p in products.split(",") if p.strip()]
-        codes = []
-        for item in products:
-            code = product_code(product_key(item, name=name))
-            if code not in codes:
-                codes.append(code)
-        if not codes:
-            raise InvalidRequestError(f"{name}: no product given")
-        return codes
 
     # -- request reuse -------------------------------------------------------------
     @property
@@ -785,56 +644,6 @@ source_detection : bool or dict, optional
             self._add_meta(table.meta, job)
         return result
 
-    def product_status(self, job_id, products):
-        """Status and progress of products of a job (``checkProductStatus.php``).
-
-        Parameters
-        ----------
-        job_id : int or str
-        products : str or list of str
-            Product spellings (``"lightcurve"``, ``"lc"`` ...).
-
-        Returns
-        -------
-        dict
-            Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
-        """
-        job_id = job_id_int(job_id)
-        codes = self._codes(products)
-        what = ",".join(codes)
-        data = self._call("checkProductStatus.php", {"JobID": job_id, "what": what, "whatProg": what})
-        for code in codes:
-            entry = data.get(code)
-            if isinstance(entry, dict) and str(entry.get("statusCode")) == "4":
-                self._mark_complete("job", job_id, code)
-        return data
-
-    def cancel_products(self, job_id, products):
-        """Cancel products of a job (``canceljob.php``).
-
-        Returns
-        -------
-        dict
-            ``status`` (code -> text) and ``statusCodes`` (code -> int), and
-            ``OK`` = 2 when at least one product was not cancelled.
-        """
-        codes = self._codes(products)
-        return self._call("canceljob.php", {"JobID": job_id_int(job_id), "what": ",".join(codes)},
-                          ok_values=(1, 2), required=("status", "statusCodes"))
-
-    def old_job(self, job_id):
-        """The parameters and URL of a past job (``getOldProduct.php``)."""
-        return self._call("getOldProduct.php", {"oldJob": job_id_int(job_id)}, required=("jobPars", "URL"))
-
-    def job_list_data(self):
-        """The user's jobs, most recent first (``listOldJobs.php``).
-
-        Returns
-        -------
-        list of dict
-        """
-        return self._call("listOldJobs.php", {}, required=("jobs",))["jobs"]
-
     def list_jobs(self):
         """The user's jobs as a table, most recent first.
 
@@ -847,27 +656,6 @@ source_detection : bool or dict, optional
         """
         from .readers.jobs import read_job_list
         return read_job_list({"jobs": self.job_list_data()})
-
-    def count_active_jobs(self):
-        """How many of the user's jobs are queued or running (``getNumJobs.php``)."""
-        return int(self._call("getNumJobs.php", {}, required=("numJobs",))["numJobs"])
-
-    def get_job(self, job_id):
-        """Re-attach to a job by its JobID.
-
-        Parameters
-        ----------
-        job_id : int or str
-            The JobID (``"11721010"`` is taken as 11721010).
-
-        Returns
-        -------
-        `~xrtprods_astro.job.XRTJob`
-            Its ``job_id`` is an int.
-        """
-        job_id = job_id_int(job_id)
-        old = self.old_job(job_id)
-        return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
 
     def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None):
         """The job that a submission of ``wire`` created, found in the job list.

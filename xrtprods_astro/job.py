@@ -15,8 +15,6 @@ import warnings
 from collections import namedtuple
 from pathlib import Path
 
-from astropy import units as u
-
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedError, ProductNotReadyError,
                          ProductNotRequestedError, ReaderError, RemoteServiceError, ServiceUnavailableError,
                          XRTProductsWarning)
@@ -97,12 +95,15 @@ def check_product(job_id, key, status, requested=None, has=()):
 def _seconds(value, name):
     if value is None:
         return None
-    if isinstance(value, u.Quantity):
-        try:
-            return float(value.to_value(u.s))
-        except u.UnitConversionError:
-            raise InvalidRequestError(f"{name}: expected seconds or a time Quantity, got "
-                                      f"{value}") from None
+    if hasattr(value, "unit"):
+        # Imported only for a Quantity: a wait in plain seconds (the command line's) does without it.
+        from astropy import units as u
+        if isinstance(value, u.Quantity):
+            try:
+                return float(value.to_value(u.s))
+            except u.UnitConversionError:
+                raise InvalidRequestError(f"{name}: expected seconds or a time Quantity, got "
+                                          f"{value}") from None
     try:
         seconds = float(value)
     except (TypeError, ValueError):
@@ -191,6 +192,7 @@ class ProductStatus:
         match = re.search(r"(?:(\d+)\s*days?,?\s*)?(\d+):(\d{1,2}):(\d{1,2})", text)
         if not match:
             return None
+        from astropy import units as u  # not at the top: following a job's status needs no units
         days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
         return (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * u.s
 
@@ -337,17 +339,35 @@ class XRTJob:
         self.job_id = job_id_int(job_id)
         self.url = url
         self.job_pars = dict(job_pars) if job_pars else None
-        self.request = self._decode_request(request)
+        # Decoded from jobPars on first use: the decoding imports the parameter catalogue (and
+        # astropy.units, astropy.coordinates), which following a job's status does not need.
+        self._request = request
+        self._request_decoded = not self.job_pars
         self.reused = None
         self._statuses = {}
 
+    @property
+    def request(self):
+        """The job's `~xrtprods_astro.request.ProductRequest`, or None.
+
+        Decoded from the service's jobPars when it gave them, else the request given.
+        """
+        if not self._request_decoded:
+            self._request = self._decode_request(self._request)
+            self._request_decoded = True
+        return self._request
+
+    @request.setter
+    def request(self, value):
+        self._request = value
+        self._request_decoded = True
+
     def _decode_request(self, request):
-        if self.job_pars:
-            try:
-                from .request import ProductRequest
-                return ProductRequest.from_job_pars(self.job_pars)
-            except Exception as exc:  # noqa: BLE001 - jobPars are the service's; keep going
-                log.debug("could not decode jobPars of job %s: %s", self.job_id, exc)
+        try:
+            from .request import ProductRequest
+            return ProductRequest.from_job_pars(self.job_pars)
+        except Exception as exc:  # noqa: BLE001 - jobPars are the service's; keep going
+            log.debug("could not decode jobPars of job %s: %s", self.job_id, exc)
         return request
 
     @classmethod

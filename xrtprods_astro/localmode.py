@@ -24,8 +24,6 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
-from astropy import units as u
-
 from .exceptions import InvalidRequestError, XRTProductsWarning
 from .transport import _is_loopback, check_url
 
@@ -249,11 +247,19 @@ def effective_poll_interval(server, configured):
     loopback = _is_loopback(urlparse(str(server)).hostname)
     if configured is None or (isinstance(configured, str) and configured.strip().lower() == "auto"):
         return LOOPBACK_POLL_INTERVAL if loopback else POLITE_POLL_INTERVAL
-    try:
-        seconds = (configured.to_value(u.s) if isinstance(configured, u.Quantity)
-                   else float(configured))
-    except (TypeError, ValueError, u.UnitsError):
-        seconds = float("nan")
+    seconds = float("nan")
+    if hasattr(configured, "unit"):
+        # Imported only for a Quantity: a plain number (the command line's) does without astropy.units.
+        from astropy import units as u
+        try:
+            seconds = configured.to_value(u.s) if isinstance(configured, u.Quantity) else float(configured)
+        except (TypeError, ValueError, u.UnitsError):
+            pass
+    else:
+        try:
+            seconds = float(configured)
+        except (TypeError, ValueError):
+            pass
     if not seconds >= 0 or isinstance(configured, bool):
         raise InvalidRequestError(f"poll_interval: {configured!r} is not allowed; allowed: 'auto' "
                                   f"({LOOPBACK_POLL_INTERVAL:g} s on this machine, "

@@ -32,13 +32,11 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 import urllib3
-from astroquery.query import AstroQuery
 
 from .archives import ArchiveLimitError, StreamVerifier
 from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
                          ServiceUnavailableError, SubmissionUnknownError,
                          UnknownUserError, XRTProductsWarning)
-from .params import translate_wire_names
 
 __all__ = ["API_NAME", "API_VERSION", "COMMON_API_VERSION", "Transport",
            "check_url", "envelope", "parse_version"]
@@ -263,6 +261,8 @@ def _decode_text(response, endpoint):
 def _translate(text):
     """Rewrite wire parameter names into the names users type."""
     try:
+        # Imported here: the parameter catalogue (and astropy.units) is needed only to word an error.
+        from .params import translate_wire_names
         return translate_wire_names(text)
     except Exception:  # noqa: BLE001 - a translation failure must not hide the error
         log.debug("could not translate wire names in %r", text, exc_info=True)
@@ -443,7 +443,10 @@ class Transport:
     def _cache_file(self, method, url, *, json=None):
         # Built exactly as BaseQuery._request builds its key (so the files are
         # astroquery's and clear_cache removes them); the key includes the
-        # identity, which keeps users' answers apart, but only as a hash.
+        # identity, which keeps users' answers apart, but only as a hash. Imported here, not at the
+        # top: astroquery.query imports pyvo and astropy.coordinates, most of the start-up of a
+        # command (``xrtprods status``) that never uses the cache.
+        from astroquery.query import AstroQuery
         query = AstroQuery(method, url, params=None, data=None, headers=None, files=None,
                            timeout=self._timeout(), json=json)
         return query, query.request_file(self._query.cache_location)
