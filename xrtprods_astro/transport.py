@@ -8,8 +8,11 @@ the checks of their answers, time limits, retries with back-off, the cache
 policy, the reconciliation of a submission whose outcome is unknown, and
 streamed, verified, resumable downloads.
 
-HTTP goes through `astroquery.query.BaseQuery._request` of the query object the
-`Transport` is given, so astroquery's session, logging hook and cache are used.
+HTTP goes through the ``_request`` of the query object the `Transport` is given:
+for the client, `astroquery.query.BaseQuery._request`, so astroquery's session,
+logging hook and cache are used; for the light job-control client of the
+command line (`xrtprods_astro.jobcontrol`), a plain `requests.Session` that
+never caches.
 """
 import copy
 import email.utils
@@ -360,8 +363,10 @@ class Transport:
 
     Parameters
     ----------
-    query : `astroquery.query.BaseQuery`
-        The object whose ``_request`` (and so session and cache) is used.
+    query : `astroquery.query.BaseQuery` or object
+        The object whose ``_request`` (and so session and cache) is used:
+        anything with ``_request(method, url, **kwargs)`` as BaseQuery has it
+        and a ``cache_location``.
     sleep : callable, optional
         Called with a number of seconds to pause; tests pass a recorder.
     random : callable, optional
