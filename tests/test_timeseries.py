@@ -16,6 +16,8 @@ from xrtprods_astro.readers.timeseries import DEFAULT_BANDS, energy_bands
 DATA = pathlib.Path(__file__).parent / "data"
 REAL_LC = DATA / "real" / "annayqho__AT2018cow" / "data" / "SwiftXRT" / "lc"
 CT_S = u.ct / u.s
+FLUX_QDP = (DATA / "real" / "annayqho__AT2022tsd" / "data" / "xray" / "data_xray_lcs" / "GRBs" / "sample"
+            / "GRB060729_lc" / "flux.qdp")
 
 
 @pytest.fixture
@@ -80,11 +82,36 @@ def test_dataset_selects_one_and_old_positional_call(lc):
     with pytest.raises(ValueError, match="dataset: give either"):
         lc.to_timeseries("PC", modes="PC")
     with pytest.raises(ValueError, match="kind"):
-        lc.to_timeseries(kind="flux")
+        lc.to_timeseries(kind="fluxes")
+    with pytest.raises(ReaderError, match="no flux dataset"):
+        lc.to_timeseries(kind="flux")    # a count-rate light curve has no fluxes
     with pytest.raises(ValueError, match="modes"):
         lc.to_timeseries(modes=["XRT"])
     with pytest.raises(TypeError, match="dataset"):
         lc.to_timeseries(3)
+
+
+def test_flux_light_curve_keeps_its_fluxes():
+    # A real flux.qdp (GRB 060729): WT 156 + PC 676 flux bins and 1 PC upper limit. The series
+    # used to hold the limit alone (it looked for count-rate datasets).
+    lc = read_lightcurve_qdp(FLUX_QDP)
+    assert lc.meta["quantity"] == "flux"
+    ts = lc.to_timeseries()
+    assert len(ts) == 156 + 676 + 1 and ts.meta["kind"] == "flux"
+    assert sorted(set(ts["dataset"])) == ["PC", "PCUL", "WT"]
+    flux_unit = u.erg / u.cm**2 / u.s
+    assert ts["flux"].unit == flux_unit and "rate" not in ts.colnames
+    limit = np.asarray(ts["upper_limit"])
+    assert limit.sum() == 1
+    for name in ("flux_err_pos", "flux_err_neg"):
+        assert _mask(ts[name]).tolist() == limit.tolist(), name
+    assert ts["flux"][limit][0].to_value(flux_unit) == pytest.approx(float(lc["PCUL"]["flux"][0]))
+    pc = ts[ts["dataset"] == "PC"]
+    start, size = _edges(lc["PC"])
+    assert abs((pc.time_bin_start - start).to_value(u.s)).max() < 1e-6
+    assert len(lc.to_timeseries(kind="flux")) == len(ts) and len(lc.to_timeseries("PC")) == 676
+    with pytest.raises(ReaderError, match="no rate dataset"):
+        lc.to_timeseries(kind="rate")
 
 
 def test_unknown_t0_fails_clearly():
@@ -111,9 +138,10 @@ def test_hardness_ratio_with_both_bands(real_lc):
 
 
 @pytest.mark.parametrize("fmt", ["ecsv", "fits"])
-@pytest.mark.parametrize("kind", ["rate", "hr"])
+@pytest.mark.parametrize("kind", ["rate", "hr", "flux"])
 def test_round_trip(lc, real_lc, tmp_path, fmt, kind):
-    ts = (lc if kind == "rate" else real_lc).to_timeseries(kind=kind)
+    source = {"rate": lc, "hr": real_lc, "flux": read_lightcurve_qdp(FLUX_QDP)}[kind]
+    ts = source.to_timeseries(kind=kind)
     path = tmp_path / f"lc.{fmt}"
     ts.write(path)
     # FITS needs astropy_native to give Time columns back; ECSV reads as it is.
@@ -126,10 +154,10 @@ def test_round_trip(lc, real_lc, tmp_path, fmt, kind):
     for name in ts.colnames:
         if getattr(ts[name], "unit", None) is not None:
             assert back[name].unit == ts[name].unit, name
-    masked = "rate_err_pos" if kind == "rate" else "hr_err"
+    masked = {"rate": "rate_err_pos", "hr": "hr_err", "flux": "flux_err_pos"}[kind]
     assert _mask(back[masked]).tolist() == _mask(ts[masked]).tolist() and _mask(ts[masked]).any()
     assert list(back["mode"]) == list(ts["mode"])
-    if kind == "rate":
+    if kind != "hr":
         assert back["upper_limit"].dtype == bool
         assert np.asarray(back["upper_limit"]).tolist() == np.asarray(ts["upper_limit"]).tolist()
     meta = {k.lower(): v for k, v in back.meta.items()}   # FITS keywords come back upper case

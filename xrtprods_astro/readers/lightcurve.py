@@ -300,20 +300,22 @@ class LightCurve(Mapping):
                               "when reading the files")
         return table
 
-    def to_timeseries(self, dataset=None, *, kind="rate", nosys=False, incbad=False, modes=None):
+    def to_timeseries(self, dataset=None, *, kind=None, nosys=False, incbad=False, modes=None):
         """The light curve as an astropy `~astropy.timeseries.BinnedTimeSeries`.
 
         Without arguments: the count rates and upper limits of every mode, on
         the real bin edges, with ``mode`` and ``upper_limit`` columns (limit
-        rows carry the limit in ``rate`` and masked errors). ``kind="hr"``
-        gives the hardness ratios; ``dataset=`` one dataset. See
+        rows carry the limit in ``rate`` and masked errors; a flux light
+        curve gives ``flux`` the same way). ``kind="hr"`` gives the hardness
+        ratios; ``dataset=`` one dataset. See
         `xrtprods_astro.readers.timeseries.lightcurve_to_timeseries`.
 
         Parameters
         ----------
         dataset : str, optional
             A dataset name from `datasets`.
-        kind : {"rate", "hr"}
+        kind : {"rate", "flux", "hr"}, optional
+            Default: the light curve's own quantity (``meta["quantity"]``).
         nosys, incbad : bool
         modes : str or sequence of str, optional
         """

@@ -41,7 +41,7 @@ _BAND_PARAMS = {"energy_band": ("min_energy", "max_energy"), "soft_band": ("soft
                 "hard_band": ("hard_lo", "hard_hi")}
 # Columns dropped from the series: the bin edges carry them.
 _DROPPED = ("time", "time_err_pos", "time_err_neg")
-_KINDS = ("rate", "hr")
+_KINDS = ("rate", "flux", "hr")
 
 
 def energy_bands(meta=None, params=None):
@@ -126,7 +126,7 @@ def _rate_part(table, name):
     limit = (np.asarray(out["upper_limit"], bool) if "upper_limit" in out.colnames
              else np.full(len(out), table.meta.get("kind") == "ul"))
     out["upper_limit"] = limit
-    for col in ("rate_err_pos", "rate_err_neg", "rate_err"):
+    for col in ("rate_err_pos", "rate_err_neg", "rate_err", "flux_err_pos", "flux_err_neg", "flux_err"):
         if col in out.colnames:
             out[col] = _masked(out[col], limit)
     for col in ("snr", "sigma"):
@@ -185,7 +185,7 @@ def _series_meta(lc, kind, nosys, incbad, dataset):
     return {key: value for key, value in meta.items() if value is not None}
 
 
-def lightcurve_to_timeseries(lc, dataset=None, *, kind="rate", nosys=False, incbad=False, modes=None):
+def lightcurve_to_timeseries(lc, dataset=None, *, kind=None, nosys=False, incbad=False, modes=None):
     """A light curve as an astropy `~astropy.timeseries.BinnedTimeSeries`.
 
     Parameters
@@ -194,9 +194,12 @@ def lightcurve_to_timeseries(lc, dataset=None, *, kind="rate", nosys=False, incb
     dataset : str, optional
         One dataset (``"PC"``, ``"PCUL"``, ``"WTHR"``...); by default all
         modes of ``kind``.
-    kind : {"rate", "hr"}
-        ``"rate"``: count rates and upper limits of every mode; ``"hr"``:
+    kind : {"rate", "flux", "hr"}, optional
+        ``"rate"``: count rates and upper limits of every mode; ``"flux"``:
+        the same for a flux light curve (erg cm^-2 s^-1); ``"hr"``:
         hardness ratios with the hard and soft rates of the same bins.
+        Default: what the light curve holds (``meta["quantity"]``, ``"rate"``
+        or ``"flux"``).
     nosys, incbad : bool
         Which variant of the datasets to take (default the plain ones).
     modes : str or sequence of str, optional
@@ -207,8 +210,9 @@ def lightcurve_to_timeseries(lc, dataset=None, *, kind="rate", nosys=False, incb
     `~astropy.timeseries.BinnedTimeSeries`
         Sorted by bin start. Columns: ``time_bin_start`` (UTC),
         ``time_bin_size`` (s), ``time_reported``, ``mode``; for rates
-        ``dataset``, ``rate``, ``rate_err_pos``, ``rate_err_neg`` (ct / s),
-        ``upper_limit`` and the dataset's other columns; for hardness ratios
+        ``dataset``, ``rate``, ``rate_err_pos``, ``rate_err_neg`` (ct / s;
+        ``flux``... in erg cm^-2 s^-1 for a flux light curve), ``upper_limit``
+        and the dataset's other columns; for hardness ratios
         ``hard_rate``, ``hard_rate_err``, ``soft_rate``, ``soft_rate_err``
         (ct / s), ``hr`` and ``hr_err``. ``meta``: ``job_id``, ``target``,
         ``t0`` (ISO UTC string), ``t0_met``, ``kind``, the energy band(s) as
@@ -224,7 +228,7 @@ def lightcurve_to_timeseries(lc, dataset=None, *, kind="rate", nosys=False, incb
         When T0 is unknown (no absolute times) or no dataset matches.
     """
     from astropy.timeseries import BinnedTimeSeries
-    if kind not in _KINDS:
+    if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {list(_KINDS)}")
     if modes is not None:
         modes = [modes] if isinstance(modes, str) else list(modes)
@@ -234,16 +238,20 @@ def lightcurve_to_timeseries(lc, dataset=None, *, kind="rate", nosys=False, incb
     if dataset is not None:
         if not isinstance(dataset, str):
             raise TypeError(f"dataset: expected a dataset name (str), got {type(dataset).__name__}")
-        if kind != "rate" or modes is not None or nosys or incbad:
+        if kind is not None or modes is not None or nosys or incbad:
             raise ValueError("dataset: give either one dataset name or kind/modes/nosys/incbad, not both")
         table = lc[dataset]
-        kind = "hr" if table.meta.get("kind") == "hr" else "rate"
+        kind = "hr" if table.meta.get("kind") == "hr" else table.meta.get("quantity") or "rate"
         nosys, incbad = bool(table.meta.get("nosys")), bool(table.meta.get("incbad"))
         parts = [_hr_part(lc, dataset) if kind == "hr" else _rate_part(table, dataset)]
     else:
-        wanted = ("hr",) if kind == "hr" else ("rate", "ul")
+        if kind is None:
+            kind = "flux" if lc.meta.get("quantity") == "flux" else "rate"
+        wanted = ("hr",) if kind == "hr" else (kind, "ul")
         names = [name for name, t in lc.items()
                  if t.meta.get("kind") in wanted and bool(t.meta.get("nosys")) == bool(nosys)
+                 # a flux light curve's upper limits are fluxes, a rate one's are rates
+                 and (kind == "hr" or (t.meta.get("quantity") or "rate") == kind)
                  and bool(t.meta.get("incbad")) == bool(incbad)
                  and (modes is None or t.meta.get("mode") in modes)]
         if not names:
