@@ -15,14 +15,13 @@ Regenerate (only for a deliberate change of the output) with
 """
 import json
 import re
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import Column, Table
+from astropy.table import Column
 from astropy.time import Time
 
 from xrtprods_astro.readers.positions import read_position
@@ -56,7 +55,8 @@ def _time(t):
     jd1, jd2 = (getattr(t.jd1, "unmasked", t.jd1), getattr(t.jd2, "unmasked", t.jd2))
     return {"class": type(t).__name__, "format": t.format, "scale": t.scale, "precision": t.precision,
             "shape": list(t.shape), "jd1": _hex(jd1), "jd2": _hex(jd2),
-            "mask": np.ravel(t.mask).tolist(), "location": repr(t.location), "repr": repr(t)}
+            "mask": np.ravel(t.mask).tolist(), "location": repr(t.location), "repr": repr(t),
+            "writeable": t.writeable}
 
 
 def _scalar(value):
@@ -86,7 +86,7 @@ def _column(table, name):
         out.update(dtype=col.dtype.str, unit=None if col.unit is None else col.unit.to_string(),
                    values=_values(np.asarray(col.data if not hasattr(col, "mask") else col.data.data)),
                    mask=np.ma.getmaskarray(col).tolist() if hasattr(col, "mask") else None,
-                   fill_value=repr(getattr(col, "fill_value", None)))
+                   fill_value=repr(getattr(col, "fill_value", None)), writeable=col.flags.writeable)
     return out
 
 

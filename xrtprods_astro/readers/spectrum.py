@@ -280,17 +280,22 @@ def _time_columns(columns, nrows, t0_met, utcf=None):
     """Time columns for start, stop and mean time when T0 is known (name -> Time)."""
     if t0_met is None:
         return {}
+    sources = (("start", "time_start"), ("stop", "time_stop"), ("mean_time", "time_mean"))
+    masks = [np.ma.getmaskarray(columns[source]) for source, _ in sources]
+    seconds = np.concatenate([np.ma.filled(np.ma.asarray(columns[source], dtype=float), 0.0)
+                              for source, _ in sources])
+    # One conversion for the three columns (each Time costs far more than its values), split after.
+    times = met_to_time(t0_met + seconds, utcf=utcf)
+    # Without UTCF that is astropy's cached, read-only UTC of a TT time: a copy can be masked
+    # and edited like any column.
+    times = times if times.writeable else times.copy()
+    times.format = "isot"
     out = {}
-    for source, name in (("start", "time_start"), ("stop", "time_stop"), ("mean_time", "time_mean")):
-        column = columns[source]
-        mask = np.ma.getmaskarray(column)
-        seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
-        times = (met_to_time(t0_met + seconds, utcf=utcf) if nrows
-                 else Time([], format="mjd", scale="utc"))
-        times = times.copy(format="isot")
+    for index, ((_, name), mask) in enumerate(zip(sources, masks)):
+        part = times[index * nrows:(index + 1) * nrows]
         if mask.any():
-            times[mask] = np.ma.masked
-        out[name] = times
+            part[mask] = np.ma.masked
+        out[name] = part
     return out
 
 
