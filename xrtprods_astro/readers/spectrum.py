@@ -18,7 +18,6 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
-from astropy.time import Time
 from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
