@@ -24,7 +24,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Column
 from astropy.time import Time
 
-from xrtprods_astro.readers.positions import read_position
+from xrtprods_astro.readers.positions import read_position, read_position_files
 from xrtprods_astro.readers.sourcelist import read_source_list
 from xrtprods_astro.readers.spectrum import read_spectral_fits
 
@@ -177,8 +177,15 @@ def _position_cases():
     return cases
 
 
+def _position_file_cases():
+    """The files of the psf, enh and xastrom archives in data/ (directory -> kind)."""
+    return {"pos_enh_success": "enhanced", "pos_psf_insxps": "standard", "pos_psf_nopos": "standard",
+            "pos_psf_results": "standard", "pos_xastrom_corrpos": "astrometric",
+            "pos_xastrom_insxps": "astrometric", "pos_xastrom_nocorr": "astrometric"}
+
+
 def current_output():
-    out = {"spectral_fits": {}, "source_list": {}, "position": {}}
+    out = {"spectral_fits": {}, "source_list": {}, "position": {}, "position_files": {}}
     for case, (data, kwargs) in _fits_edge_cases().items():
         out["spectral_fits"][case] = describe_table(read_spectral_fits(data, **kwargs))
     for case, (data, kwargs) in _source_edge_cases().items():
@@ -188,6 +195,8 @@ def current_output():
                                     "tables": {band: describe_table(t) for band, t in result.items()}}
     for case, (data, kind) in _position_cases().items():
         out["position"][case] = describe_position(read_position(data, kind, job_id=case))
+    for case, kind in _position_file_cases().items():
+        out["position_files"][case] = describe_position(read_position_files(DATA / case, kind, job_id=case))
     return json.loads(json.dumps(out))    # as the file holds it (tuples -> lists)
 
 
@@ -227,6 +236,11 @@ def test_source_list_output_unchanged(pinned, current, case):
 @pytest.mark.parametrize("case", list(_position_cases()))
 def test_position_output_unchanged(pinned, current, case):
     _compare(pinned["position"][case], current["position"][case], f"position[{case}]")
+
+
+@pytest.mark.parametrize("case", list(_position_file_cases()))
+def test_position_files_output_unchanged(pinned, current, case):
+    _compare(pinned["position_files"][case], current["position_files"][case], f"position_files[{case}]")
 
 
 def test_pinned_cases_cover_what_matters(pinned):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import ICRS, SkyCoord
 from astropy.table import Table
 
 from ..exceptions import ReaderError
@@ -112,7 +112,8 @@ def _band_table(band, rows, job_id, position_error_unit):
         if np.any(np.abs(dec[np.isfinite(dec)]) > 90):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
         names.append("coord")
-        columns.append(SkyCoord(ra * u.deg, dec * u.deg, frame="icrs"))
+        # As SkyCoord(ra, dec, frame="icrs"), without parsing the arguments.
+        columns.append(SkyCoord(ICRS(ra=ra * u.deg, dec=dec * u.deg), copy=False))
     # One Table of whole arrays: adding columns one by one re-checks the table each time.
     table = Table(columns, names=names, units=units, copy=False, meta={"band": band, "job_id": job_id})
     from ..display import set_display_formats
