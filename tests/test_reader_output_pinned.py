@@ -264,6 +264,20 @@ def test_service_answer_is_the_benchmark_job(current):
     assert len(current["source_list"]["service"]["tables"]["Total"]["columns"]) > 20
 
 
+@pytest.mark.parametrize("utcf", [None, -24.873])
+def test_time_columns_are_separate_and_editable(utcf):
+    """The three time columns come from one conversion; each is still its own writeable column."""
+    table = read_spectral_fits(SERVICE["spectral_fits"], utcf=utcf)
+    before = {name: table[name].copy() for name in ("time_start", "time_stop", "time_mean")}
+    table["time_start"][0] = np.ma.masked
+    table["time_stop"][1] = Time("2021-01-01T00:00:00", scale="utc")
+    assert table["time_start"].mask.tolist() == [True, False]
+    assert table["time_stop"][1].isot == "2021-01-01T00:00:00.000"
+    assert np.all(table["time_stop"][:1] == before["time_stop"][:1])
+    assert not np.any(table["time_mean"].mask) and np.all(table["time_mean"] == before["time_mean"])
+    assert table["time_start"][1] == before["time_start"][1]
+
+
 if __name__ == "__main__":
     PINNED.write_text(json.dumps(current_output(), indent=0, sort_keys=False) + "\n")
     print(f"wrote {PINNED}")
