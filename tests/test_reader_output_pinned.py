@@ -159,6 +159,9 @@ def _source_edge_cases():
         "resp_total": (_load("resp_sourcelist_total.json"), {"job_id": "7"}),
         "edge": ({"OK": 1, "JobID": 4, "Broad": [], "Hard": rows[:1], "Total": rows}, {"job_id": 4}),
         "no_coordinates": ({"Total": [{"sno": "1", "rate": "0.5", "rate_pos": "0.1"}]}, {}),
+        # Columns with every value missing: counts (int), degrees (float), no unit (str).
+        "all_missing": ({"Total": [{"C": "", "dec_err": None, "note": "-"},
+                                   {"C": "null", "dec_err": "", "note": ""}]}, {}),
         "service": (SERVICE["source_list"], {"job_id": 342044000}),
     }
 
