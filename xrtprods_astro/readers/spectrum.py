@@ -88,10 +88,30 @@ def _flagged(mapping, flag):
     return not (value is False or value == 0 or (isinstance(value, str) and value.strip() in ("0", "")))
 
 
-def _empty_fit_table():
-    table = Table()
+# Units of the table's columns, for Table(units=...).
+_UNITS = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
+# Columns every row sets: plain columns, except in an empty table, where every column is masked.
+_ALWAYS_SET = ("interval", "status", "data_file")
+
+
+def _fit_table(rows, meta):
+    """The fit table of ``rows`` (dicts column -> value, an absent value masked), in one Table.
+
+    Adding columns one by one re-checks the table each time, and each Column made here would be
+    made again by the Table: it gets whole arrays instead.
+    """
+    columns = {}
     for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
-        table[name] = MaskedColumn(np.zeros(0, dtype=dtype), unit=unit, mask=np.zeros(0, dtype=bool))
+        data = np.array([row.get(name, "" if dtype is str else 0) for row in rows], dtype=dtype)
+        if rows and name in _ALWAYS_SET:
+            columns[name] = data
+        else:
+            absent = np.array([name not in row for row in rows], dtype=bool)
+            columns[name] = np.ma.MaskedArray(data, mask=absent)
+        if name == "mean_time":
+            columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
+    table = Table(list(columns.values()), names=list(columns), copy=False, units=_UNITS)
+    table.meta.update(meta)
     return table
 
 
@@ -168,10 +188,7 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
 
     if _flagged(obj, "NoSpectrum"):
         meta["no_spectrum"] = True
-        table = _empty_fit_table()
-        table.meta.update(meta)
-        _add_times(table, meta["t0_met"], meta["utcf"])
-        return table
+        return _fit_table([], meta)
 
     if "rnames" not in obj:
         raise ReaderError("spectral fits: the answer has neither 'rnames' nor 'NoSpectrum' "
@@ -247,30 +264,7 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                     row["plot_url"] = str(fit["Image"])
                 rows.append(dict(row, status=STATUS_OK))
 
-    if not rows:
-        table = _empty_fit_table()
-        table.meta.update(meta)
-        _add_times(table, meta["t0_met"], meta["utcf"])
-    else:
-        columns = {}
-        for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
-            present = [name in row for row in rows]
-            if dtype is str:
-                values = [row.get(name, "") for row in rows]
-            else:
-                values = [row.get(name, 0) for row in rows]
-            mask = np.logical_not(present)
-            if name in ("interval", "status", "data_file"):
-                columns[name] = np.array(values, dtype=dtype)
-            else:
-                columns[name] = np.ma.MaskedArray(np.array(values, dtype=dtype), mask=mask)
-            if name == "mean_time":
-                columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
-        # One Table of whole arrays with their units: adding columns one by one re-checks the
-        # table each time, and each Column made here would be made again by the Table.
-        units = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
-        table = Table(list(columns.values()), names=list(columns), copy=False, units=units)
-        table.meta.update(meta)
+    table = _fit_table(rows, meta)
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
 
@@ -296,13 +290,6 @@ def _time_columns(columns, nrows, t0_met, utcf=None):
             part[mask] = np.ma.masked
         out[name] = part
     return out
-
-
-def _add_times(table, t0_met, utcf=None):
-    """Insert Time columns for start, stop and mean time when T0 is known."""
-    index = table.colnames.index("mean_time") + 1
-    for offset, (name, times) in enumerate(_time_columns(table, len(table), t0_met, utcf).items()):
-        table.add_column(times, name=name, index=index + offset)
 
 
 # --- the *_fit.fit file -------------------------------------------------------------------------
