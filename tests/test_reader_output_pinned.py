@@ -26,7 +26,7 @@ from astropy.time import Time
 
 from xrtprods_astro.readers.positions import read_position, read_position_files
 from xrtprods_astro.readers.sourcelist import read_source_list
-from xrtprods_astro.readers.spectrum import read_spectral_fits
+from xrtprods_astro.readers.spectrum import read_areas_file, read_spectral_fits
 
 DATA = Path(__file__).parent / "data"
 PINNED = DATA / "pinned_reader_output.json"
@@ -187,8 +187,19 @@ def _position_file_cases():
             "pos_xastrom_insxps": "astrometric", "pos_xastrom_nocorr": "astrometric"}
 
 
+def _areas_cases():
+    """``.areas`` extraction logs: the real one, and one with a block lacking counts, region, BACKSCAL."""
+    return {
+        "real": DATA / "real/arnaudsomville__gamma_burst/spec/late_time_extracted/late_time.areas",
+        "partial": ("00966554000/pcpup0.evt, 608720000.5 -- 608730000.2\n"
+                    "annulus(335.6985,-7.5179,7.07\",47.15\")\nCounts: 312\nBACKSCAL 0.0215\n\n"
+                    "sub/dir/wt.evt, 1e3 -- 2000\n\nx.evt, 5 -- 6\ncounts: 7.0\n"),
+        "empty": "\n",
+    }
+
+
 def current_output():
-    out = {"spectral_fits": {}, "source_list": {}, "position": {}, "position_files": {}}
+    out = {"spectral_fits": {}, "source_list": {}, "position": {}, "position_files": {}, "areas": {}}
     for case, (data, kwargs) in _fits_edge_cases().items():
         out["spectral_fits"][case] = describe_table(read_spectral_fits(data, **kwargs))
     for case, (data, kwargs) in _source_edge_cases().items():
@@ -200,6 +211,8 @@ def current_output():
         out["position"][case] = describe_position(read_position(data, kind, job_id=case))
     for case, kind in _position_file_cases().items():
         out["position_files"][case] = describe_position(read_position_files(DATA / case, kind, job_id=case))
+    for case, source in _areas_cases().items():
+        out["areas"][case] = describe_table(read_areas_file(source))
     return json.loads(json.dumps(out))    # as the file holds it (tuples -> lists)
 
 
@@ -239,6 +252,11 @@ def test_source_list_output_unchanged(pinned, current, case):
 @pytest.mark.parametrize("case", list(_position_cases()))
 def test_position_output_unchanged(pinned, current, case):
     _compare(pinned["position"][case], current["position"][case], f"position[{case}]")
+
+
+@pytest.mark.parametrize("case", list(_areas_cases()))
+def test_areas_output_unchanged(pinned, current, case):
+    _compare(pinned["areas"][case], current["areas"][case], f"areas[{case}]")
 
 
 @pytest.mark.parametrize("case", list(_position_file_cases()))
