@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.table import Column, MaskedColumn, Table
+from astropy.table import Table
 from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
@@ -462,17 +462,20 @@ def read_areas_file(source):
         mode = re.match(r"(wt|pc)", PurePosixPath(entry["event_file"]).name, re.IGNORECASE)
         entry["mode"] = mode.group(1).upper() if mode else ""
         rows.append(entry)
-    table = Table()
-    table["event_file"] = Column([r["event_file"] for r in rows], dtype=str)
-    table["obsid"] = Column([r["obsid"] for r in rows], dtype=str)
-    table["mode"] = Column([r["mode"] for r in rows], dtype=str)
-    table["tstart"] = Column([r["tstart"] for r in rows], unit=u.s, dtype=float)
-    table["tstop"] = Column([r["tstop"] for r in rows], unit=u.s, dtype=float)
-    table["region"] = Column([r["region"] for r in rows], dtype=str)
-    table["counts"] = MaskedColumn([max(r["counts"], 0) for r in rows], unit=u.ct, dtype=np.int64,
-                                   mask=[r["counts"] < 0 for r in rows])
-    table["backscal"] = Column([r["backscal"] for r in rows], dtype=float)
-    return table
+
+    def strings(key):
+        return np.array([r[key] for r in rows], dtype=str)
+
+    def floats(key):
+        return np.array([r[key] for r in rows], dtype=float)
+
+    counts = np.ma.MaskedArray(np.array([max(r["counts"], 0) for r in rows], dtype=np.int64),
+                               mask=np.array([r["counts"] < 0 for r in rows], dtype=bool))
+    # One Table of whole arrays (not column by column).
+    return Table([strings("event_file"), strings("obsid"), strings("mode"), floats("tstart"), floats("tstop"),
+                  strings("region"), counts, floats("backscal")],
+                 names=["event_file", "obsid", "mode", "tstart", "tstop", "region", "counts", "backscal"],
+                 units={"tstart": u.s, "tstop": u.s, "counts": u.ct}, copy=False)
 
 
 # --- the <rname>.tar.gz archive -----------------------------------------------------------------
