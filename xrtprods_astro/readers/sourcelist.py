@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
-from astropy.table import Column, MaskedColumn, Table
+from astropy.coordinates import ICRS, SkyCoord
+from astropy.table import Table
 
 from ..exceptions import ReaderError
 from .jobs import _ENVELOPE, _load_json
@@ -55,9 +55,12 @@ def _unit_for(key, position_error_unit):
 
 
 def _type_column(key, values, position_error_unit):
-    """One column from raw values: numeric when every present value is a number."""
+    """One column's data from raw values: numeric when every present value is a number.
+
+    Returns the array, or a masked array when values are missing, and its unit.
+    """
     texts = [None if v is None else str(v).strip() for v in values]
-    missing = np.array([t is None or t.lower() in _MISSING for t in texts], dtype=bool)
+    missing = [t is None or t.lower() in _MISSING for t in texts]
     present = [t for t, m in zip(texts, missing) if not m]
     unit = _unit_for(key, position_error_unit)
     numeric = (key.lower() not in _IDENTIFIER_KEYS and present
@@ -71,43 +74,48 @@ def _type_column(key, values, position_error_unit):
         # Integers beyond 64 bits are kept as floats rather than overflowing.
         is_int = (all(_INTEGER.match(t) and len(t.lstrip("+-")) <= 18 for t in present)
                   and unit in (None, u.ct))
-        dtype = np.int64 if is_int else float
         filled = [t if not m else "0" for t, m in zip(texts, missing)]
-        data = np.array([int(t) if is_int else float(t.replace("d", "e").replace("D", "e"))
-                         for t in filled], dtype=dtype)
+        if is_int:
+            data = np.array([int(t) for t in filled], dtype=np.int64)
+        else:
+            data = np.array([float(t.replace("d", "e").replace("D", "e")) for t in filled], dtype=float)
     else:
         if unit is not None and present:
             raise ReaderError(f"source list: column {key!r} should hold numbers, got e.g. "
                               f"{next((t for t in present if not _NUMBER.match(t)), present[0])!r}")
         data = np.array([t if not m else "" for t, m in zip(texts, missing)], dtype=str)
-    if missing.any():
-        return MaskedColumn(data, name=key, mask=missing, unit=unit)
-    return Column(data, name=key, unit=unit)
+    if any(missing):
+        data = np.ma.MaskedArray(data, mask=np.array(missing, dtype=bool))
+    return data, unit
 
 
 def _band_table(band, rows, job_id, position_error_unit):
     if not isinstance(rows, list):
         raise ReaderError(f"source list: band {band!r} must be a list of sources, got {type(rows).__name__}")
-    keys = []
+    keys = {}   # an ordered set: every key of every row, in the order met
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ReaderError(f"source list: band {band!r} entry {index} is not an object")
-        for key in row:
-            if key not in keys:
-                keys.append(key)
-    table = Table()
-    for key in keys:
-        table[key] = _type_column(key, [row.get(key) for row in rows], position_error_unit)
-    if "ra" in table.colnames and "dec" in table.colnames:
+        keys.update(dict.fromkeys(row))
+    names, columns, units = list(keys), [], {}
+    for key in names:
+        data, unit = _type_column(key, [row.get(key) for row in rows], position_error_unit)
+        columns.append(data)
+        if unit is not None:
+            units[key] = unit
+    if "ra" in keys and "dec" in keys:
         try:
-            ra = np.ma.filled(np.ma.asarray(table["ra"], dtype=float), np.nan)
-            dec = np.ma.filled(np.ma.asarray(table["dec"], dtype=float), np.nan)
+            ra, dec = (np.ma.filled(np.ma.asarray(columns[names.index(key)], dtype=float), np.nan)
+                       for key in ("ra", "dec"))
         except (TypeError, ValueError):
             raise ReaderError(f"source list: band {band!r} has an ra or dec that is not a number") from None
         if np.any(np.abs(dec[np.isfinite(dec)]) > 90):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
-        table["coord"] = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
-    table.meta.update({"band": band, "job_id": job_id})
+        names.append("coord")
+        # As SkyCoord(ra, dec, frame="icrs"), without parsing the arguments.
+        columns.append(SkyCoord(ICRS(ra=ra * u.deg, dec=dec * u.deg), copy=False))
+    # One Table of whole arrays: adding columns one by one re-checks the table each time.
+    table = Table(columns, names=names, units=units, copy=False, meta={"band": band, "job_id": job_id})
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
 

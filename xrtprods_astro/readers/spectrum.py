@@ -17,8 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.table import Column, MaskedColumn, Table
-from astropy.time import Time
+from astropy.table import Table
 from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
@@ -89,10 +88,30 @@ def _flagged(mapping, flag):
     return not (value is False or value == 0 or (isinstance(value, str) and value.strip() in ("0", "")))
 
 
-def _empty_fit_table():
-    table = Table()
+# Units of the table's columns, for Table(units=...).
+_UNITS = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
+# Columns every row sets: plain columns, except in an empty table, where every column is masked.
+_ALWAYS_SET = ("interval", "status", "data_file")
+
+
+def _fit_table(rows, meta):
+    """The fit table of ``rows`` (dicts column -> value, an absent value masked), in one Table.
+
+    Adding columns one by one re-checks the table each time, and each Column made here would be
+    made again by the Table: it gets whole arrays instead.
+    """
+    columns = {}
     for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
-        table[name] = MaskedColumn(np.zeros(0, dtype=dtype), unit=unit, mask=np.zeros(0, dtype=bool))
+        data = np.array([row.get(name, "" if dtype is str else 0) for row in rows], dtype=dtype)
+        if rows and name in _ALWAYS_SET:
+            columns[name] = data
+        else:
+            absent = np.array([name not in row for row in rows], dtype=bool)
+            columns[name] = np.ma.MaskedArray(data, mask=absent)
+        if name == "mean_time":
+            columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
+    table = Table(list(columns.values()), names=list(columns), copy=False, units=_UNITS)
+    table.meta.update(meta)
     return table
 
 
@@ -169,10 +188,7 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
 
     if _flagged(obj, "NoSpectrum"):
         meta["no_spectrum"] = True
-        table = _empty_fit_table()
-        table.meta.update(meta)
-        _add_times(table, meta["t0_met"], meta["utcf"])
-        return table
+        return _fit_table([], meta)
 
     if "rnames" not in obj:
         raise ReaderError("spectral fits: the answer has neither 'rnames' nor 'NoSpectrum' "
@@ -248,30 +264,7 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                     row["plot_url"] = str(fit["Image"])
                 rows.append(dict(row, status=STATUS_OK))
 
-    if not rows:
-        table = _empty_fit_table()
-        table.meta.update(meta)
-        _add_times(table, meta["t0_met"], meta["utcf"])
-    else:
-        columns = {}
-        for name, (unit, dtype) in SPECTRAL_FIT_COLUMNS.items():
-            present = [name in row for row in rows]
-            if dtype is str:
-                values = [row.get(name, "") for row in rows]
-            else:
-                values = [row.get(name, 0) for row in rows]
-            mask = np.logical_not(present)
-            if name in ("interval", "status", "data_file"):
-                columns[name] = np.array(values, dtype=dtype)
-            else:
-                columns[name] = np.ma.MaskedArray(np.array(values, dtype=dtype), mask=mask)
-            if name == "mean_time":
-                columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
-        # One Table of whole arrays with their units: adding columns one by one re-checks the
-        # table each time, and each Column made here would be made again by the Table.
-        units = {name: unit for name, (unit, _) in SPECTRAL_FIT_COLUMNS.items() if unit is not None}
-        table = Table(list(columns.values()), names=list(columns), copy=False, units=units)
-        table.meta.update(meta)
+    table = _fit_table(rows, meta)
     from ..display import set_display_formats
     return set_display_formats(table)   # print to the data's precision; the data are untouched
 
@@ -280,25 +273,23 @@ def _time_columns(columns, nrows, t0_met, utcf=None):
     """Time columns for start, stop and mean time when T0 is known (name -> Time)."""
     if t0_met is None:
         return {}
+    sources = (("start", "time_start"), ("stop", "time_stop"), ("mean_time", "time_mean"))
+    masks = [np.ma.getmaskarray(columns[source]) for source, _ in sources]
+    seconds = np.concatenate([np.ma.filled(np.ma.asarray(columns[source], dtype=float), 0.0)
+                              for source, _ in sources])
+    # One conversion for the three columns (each Time costs far more than its values), split after.
+    times = met_to_time(t0_met + seconds, utcf=utcf)
+    # Without UTCF that is astropy's cached, read-only UTC of a TT time: a copy can be masked
+    # and edited like any column.
+    times = times if times.writeable else times.copy()
+    times.format = "isot"
     out = {}
-    for source, name in (("start", "time_start"), ("stop", "time_stop"), ("mean_time", "time_mean")):
-        column = columns[source]
-        mask = np.ma.getmaskarray(column)
-        seconds = np.ma.filled(np.ma.asarray(column, dtype=float), 0.0)
-        times = (met_to_time(t0_met + seconds, utcf=utcf) if nrows
-                 else Time([], format="mjd", scale="utc"))
-        times = times.copy(format="isot")
+    for index, ((_, name), mask) in enumerate(zip(sources, masks)):
+        part = times[index * nrows:(index + 1) * nrows]
         if mask.any():
-            times[mask] = np.ma.masked
-        out[name] = times
+            part[mask] = np.ma.masked
+        out[name] = part
     return out
-
-
-def _add_times(table, t0_met, utcf=None):
-    """Insert Time columns for start, stop and mean time when T0 is known."""
-    index = table.colnames.index("mean_time") + 1
-    for offset, (name, times) in enumerate(_time_columns(table, len(table), t0_met, utcf).items()):
-        table.add_column(times, name=name, index=index + offset)
 
 
 # --- the *_fit.fit file -------------------------------------------------------------------------
@@ -471,17 +462,20 @@ def read_areas_file(source):
         mode = re.match(r"(wt|pc)", PurePosixPath(entry["event_file"]).name, re.IGNORECASE)
         entry["mode"] = mode.group(1).upper() if mode else ""
         rows.append(entry)
-    table = Table()
-    table["event_file"] = Column([r["event_file"] for r in rows], dtype=str)
-    table["obsid"] = Column([r["obsid"] for r in rows], dtype=str)
-    table["mode"] = Column([r["mode"] for r in rows], dtype=str)
-    table["tstart"] = Column([r["tstart"] for r in rows], unit=u.s, dtype=float)
-    table["tstop"] = Column([r["tstop"] for r in rows], unit=u.s, dtype=float)
-    table["region"] = Column([r["region"] for r in rows], dtype=str)
-    table["counts"] = MaskedColumn([max(r["counts"], 0) for r in rows], unit=u.ct, dtype=np.int64,
-                                   mask=[r["counts"] < 0 for r in rows])
-    table["backscal"] = Column([r["backscal"] for r in rows], dtype=float)
-    return table
+
+    def strings(key):
+        return np.array([r[key] for r in rows], dtype=str)
+
+    def floats(key):
+        return np.array([r[key] for r in rows], dtype=float)
+
+    counts = np.ma.MaskedArray(np.array([max(r["counts"], 0) for r in rows], dtype=np.int64),
+                               mask=np.array([r["counts"] < 0 for r in rows], dtype=bool))
+    # One Table of whole arrays (not column by column).
+    return Table([strings("event_file"), strings("obsid"), strings("mode"), floats("tstart"), floats("tstop"),
+                  strings("region"), counts, floats("backscal")],
+                 names=["event_file", "obsid", "mode", "tstart", "tstop", "region", "counts", "backscal"],
+                 units={"tstart": u.s, "tstop": u.s, "counts": u.ct}, copy=False)
 
 
 # --- the <rname>.tar.gz archive -----------------------------------------------------------------
