@@ -172,3 +172,22 @@ def test_last_significant_digits_in_one_pass_match_the_shortest_repr():
     np.testing.assert_array_equal(exponents - got + 1 < _NOISE_DIGITS, written)
     np.testing.assert_array_equal(got[written], expected[written])
     assert _last_digit(1200.0) == 2 and _last_digit(0.00311) == -5 and _last_digit(3.5e-7) == -8
+
+
+def test_few_values_get_the_format_the_vectorised_count_gives(monkeypatch):
+    # Up to display._FEW distinct values are counted with repr() one by one: the formats must be
+    # those of the vectorised count, for written values, noisy ones, offsets and mixes.
+    import xrtprods_astro.display as display
+    rng = np.random.default_rng(11)
+    cases = []
+    for n in (1, 2, 3, 7, 24):
+        for k in (1, 3, 6, 12):
+            cases.append([float(f"{v:.{k}g}") for v in 10 ** rng.uniform(-6, 9, n)])
+        cases.append(list(rng.uniform(0, 1e3, n)))                     # arithmetic results
+        cases.append(list(608713541.952 + rng.uniform(0, 10, n)))       # a MET offset
+        cases.append([1.5e22, 2.25e22, 3.1e22][:n] + [0.0, np.nan][: max(0, n - 3)])
+    for values in cases:
+        few = column_format(values)
+        monkeypatch.setattr(display, "_FEW", 0)
+        assert column_format(values) == few, values
+        monkeypatch.setattr(display, "_FEW", 24)

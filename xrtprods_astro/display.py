@@ -32,6 +32,7 @@ _FIXED_RANGE = (1e-3, 1e6)
 _NOISE_DIGITS = 13
 # Rows sampled to decide a format: enough for any product, cheap for a big table.
 _SAMPLE = 5000
+_FEW = 24           # up to this many distinct values, digits are counted value by value
 
 
 def _finite(values):
@@ -128,7 +129,12 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
         # significant digits are arithmetic results whose tail is noise.
         unique = np.unique(data)
         exponents = np.floor(np.log10(unique)).astype(int)
-        lasts = _last_digits(unique, exponents)
+        if len(unique) <= _FEW:
+            # A few values (a fit, a source list): one repr each costs less than the vectorised
+            # test's fixed cost, and gives the same digits.
+            lasts = np.array([_last_digit(v) for v in unique.tolist()], dtype=int)
+        else:
+            lasts = _last_digits(unique, exponents)
         is_written = exponents - lasts + 1 < _NOISE_DIGITS
         if is_written.any():
             noisy = exponents[~is_written] - (max_digits - 1)
