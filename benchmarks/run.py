@@ -39,7 +39,7 @@ DOCS = HERE.parent / "docs" / "performance.rst"
 DOCS_BEGIN, DOCS_END = ".. benchmark-results-begin", ".. benchmark-results-end"
 # Settings of a quick (smoke) run: every section, a few seconds each.
 QUICK = {"import": {"repeats": 1}, "qdp": {"sizes": (1000, 2000), "repeats": 1, "astropy_max_rows": 1000},
-         "lcjson": {"repeats": 1, "sizes": (100,)}, "job": {"repeats": 1},
+         "lcjson": {"repeats": 1, "sizes": (100,)}, "job": {"repeats": 1, "rounds": 1},
          "batch": {"sizes": (5, 10), "quick": True}, "download": {"size_mb": 4, "repeats": 1},
          "service": {"connections": 8, "requests_each": 3}}
 FULL = {"import": {"repeats": 7}, "qdp": {"repeats": 5}, "lcjson": {"repeats": 5}, "job": {"repeats": 7},

@@ -446,26 +446,30 @@ class Transport:
         return response
 
     def _cache_file(self, method, url, *, json=None):
-        # Built exactly as BaseQuery._request builds its key (so the files are
-        # astroquery's and clear_cache removes them); the key includes the
-        # identity, which keeps users' answers apart, but only as a hash. Imported here, not at the
-        # top: astroquery.query imports pyvo and astropy.coordinates, most of the start-up of a
-        # command (``xrtprods status``) that never uses the cache.
+        """The cache key of a call: ``(AstroQuery, file path)``, worked out once per call.
+
+        Built exactly as BaseQuery._request builds its key (so the files are
+        astroquery's and clear_cache removes them); the key includes the
+        identity, which keeps users' answers apart, but only as a hash.
+        """
+        # Imported here, not at the top: astroquery.query imports pyvo and astropy.coordinates,
+        # most of the start-up of a command (``xrtprods status``) that never uses the cache.
         from astroquery.query import AstroQuery
         query = AstroQuery(method, url, params=None, data=None, headers=None, files=None,
                            timeout=self._timeout(), json=json)
-        return query, query.request_file(self._query.cache_location)
+        location = self._query.cache_location
+        return query, location, query.request_file(location)
 
-    def _from_cache(self, method, url, json):
-        query, _ = self._cache_file(method, url, json=json)
+    def _from_cache(self, key):
+        query, location, _ = key
         with self._cache_lock:
-            return query.from_cache(self._query.cache_location, self._cache_timeout())
+            return query.from_cache(location, self._cache_timeout())
 
-    def _store(self, method, url, json, response):
+    def _store(self, key, response):
         """Keep an accepted answer in the cache, without the request that carried the identity."""
-        _, path = self._cache_file(method, url, json=json)
+        query, _, path = key
         clean = copy.copy(response)
-        clean.request = requests.Request(method, url).prepare()   # no body, no UserID
+        clean.request = requests.Request(query.method, query.url).prepare()   # no body, no UserID
         clean.history = []
         clean.connection = None
         with self._cache_lock:
@@ -479,8 +483,8 @@ class Transport:
                 Path(tmp).unlink(missing_ok=True)
                 raise
 
-    def _evict(self, method, url, *, json=None):
-        _, path = self._cache_file(method, url, json=json)
+    def _evict(self, key):
+        path = key[2]
         try:
             path.unlink()
             log.debug("evicted bad cached answer %s", path.name)
@@ -618,8 +622,9 @@ class Transport:
     def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check, accept=None,
                       decode=_decode):
         def once():
+            key = self._cache_file(method, url, json=json) if cache else None
             if cache:
-                cached = self._from_cache(method, url, json)
+                cached = self._from_cache(key)
                 if cached is not None:
                     try:
                         result = check(decode(cached, endpoint))
@@ -629,13 +634,13 @@ class Transport:
                     except (_Transient, RemoteServiceError, ReaderError):
                         # Never serve a cached answer that is not usable: ask again.
                         log.debug("%s: cached answer rejected; asking the service again", endpoint)
-                        self._evict(method, url, json=json)
+                        self._evict(key)
             response = self._send(method, url, json=json)
             result = check(decode(response, endpoint))
             if accept is not None:
                 accept(result)   # a ReaderError here is final, and nothing was cached
             if cache:
-                self._store(method, url, json, response)
+                self._store(key, response)
             return result
 
         return self._retrying(endpoint, once)
