@@ -221,6 +221,26 @@ def test_job_lightcurve_times_are_ukssdcs_own_utc(client, tmp_path):
     assert archive
 
 
+def test_a_job_reads_its_t0_date_once(client, xrtprods_service, monkeypatch):
+    # The light curve and the spectral fits both need lc/t0.date; a made light curve's file never
+    # changes, so a job reads it once (from the service, then neither the service nor the disk
+    # cache), however often they are read; cache=False asks the service again.
+    job = client.submit(GRB, name=NAME, lightcurve=LC, spectrum=True)
+    job.wait(timeout=30)
+    reads, before = [], xrtprods_service.request_counts().get("file", 0)
+    file_text = client.file_text
+    monkeypatch.setattr(client, "file_text", lambda url, **kw: reads.append(url) or file_text(url, **kw))
+    first = job.lightcurve()
+    for _ in range(3):
+        job.lightcurve()
+        job.spectral_fits()
+    assert reads == [f"{job.url}/lc/t0.date"] and first.meta["time_source"] == "t0.date"
+    # the service counts every GET of a job's file as "file": here only t0.date
+    assert xrtprods_service.request_counts().get("file", 0) - before == 1
+    assert job.lightcurve(cache=False).meta["time_source"] == "t0.date" and len(reads) == 2
+    assert xrtprods_service.request_counts().get("file", 0) - before == 2
+
+
 def test_job_spectral_fit_times_use_the_clock_correction_the_job_states(client):
     from xrtprods_astro.readers.lightcurve import parse_t0_date
     from xrtprods_astro.times import met_to_time, utcf_from_utc

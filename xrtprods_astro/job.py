@@ -667,12 +667,20 @@ class XRTJob:
         the clock drift (about 20 s in 2020).
         """
         from .readers.lightcurve import parse_t0_date
+        use_cache = _use_cache(cache)
+        known = getattr(self, "_t0_text", None)
+        if use_cache and known is not None:
+            # The file of a made light curve never changes: read once per job (the light curve
+            # and the spectral fits both need it, and a cached light curve is read again and again).
+            return known
         try:
-            return self._client.file_text(f"{self.url}/lc/t0.date", cache=_use_cache(cache),
-                                          accept=parse_t0_date)
+            text = self._client.file_text(f"{self.url}/lc/t0.date", cache=use_cache, accept=parse_t0_date)
         except (RemoteServiceError, ServiceUnavailableError, ReaderError) as exc:
             log.debug("job %s: no usable lc/t0.date (%s); times stay uncorrected", self.job_id, exc)
             return None
+        if use_cache:
+            self._t0_text = text
+        return text
 
     def _name_target(self, meta):
         """Record the request's source name as ``meta["target"]``: plots and reprs show it."""
