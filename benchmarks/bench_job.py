@@ -4,7 +4,8 @@ Benchmark: client CPU of one complete job, our client against swifttools, and of
 
 The local service runs in its own process (`_service.ServiceProcess`, ``job_duration=0``:
 products are built before the submission is answered) and each client in a fresh child
-process, so the CPU time measured (user + system of the child, every thread) is the
+process (on a machine of two or more cores, the service on the last core and the clients on
+the others, so that they never share one), so the CPU time measured (user + system of the child, every thread) is the
 client's alone: building the request, submitting, polling, and retrieving every data
 product both clients can read: the light curve, the spectral fits, the standard,
 enhanced and astrometric positions and the source list (images are files, not data,
@@ -38,6 +39,26 @@ TARGET = {"name": "GRB 200416A", "targ": "00968211", "ra": 335.6985, "dec": -7.5
 LIGHTCURVE = {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}
 
 
+def _own_core(cores):
+    """Run this process on ``cores`` only (a set of CPU numbers; None or no support: as it is).
+
+    The client and the service then never share a core: on a 2-core machine, which process lands
+    on which core otherwise moves a client's CPU per job by 10-20 % from one process to the next.
+    """
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(cores))
+
+
+def _cores():
+    """(client cores, service cores): the last core for the service, the others for the client."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return available[:-1], available[-1:]
+
+
 # -- our client (in the child) -------------------------------------------------------------------
 def _ours_once(client):
     from astropy import units as u
@@ -54,9 +75,10 @@ def _ours_once(client):
     return job
 
 
-def child_ours(url, email, cache_dir, repeats=5, cache_repeats=20):
+def child_ours(url, email, cache_dir, repeats=5, cache_repeats=20, cores=None):
     """CPU and wall time of ``repeats`` complete jobs (after one untimed), then of light-curve cache hits."""
     import _util
+    _own_core(cores)
     from xrtprods_astro.core import XRTProductsClass
     client = XRTProductsClass(server=url, email=email, poll_interval=0)
     client.cache_location = cache_dir
@@ -133,9 +155,10 @@ def _swifttools_once(url, email):
     return req
 
 
-def child_swifttools(url, email, repeats=5):
+def child_swifttools(url, email, repeats=5, cores=None):
     """CPU and wall time of ``repeats`` complete swifttools jobs (after one untimed)."""
     import _util
+    _own_core(cores)
     with swifttools_redirect(url):
         _swifttools_once(url, email)
         cpu, wall = [], []
@@ -167,9 +190,13 @@ def run(repeats=5, compare=None, workdir=None, rounds=3):
                         "products": "lc, spectral fits, standard/enhanced/astrometric position, source list"}}
     with tempfile.TemporaryDirectory(prefix="xrtprods-bench-job-", dir=workdir) as tmp, \
             ServiceProcess(Path(tmp) / "service", job_duration=0) as svc:
-        clients = [("ours", "child_ours", {"cache_dir": str(Path(tmp) / "cache")})]
+        client_cores, service_cores = _cores()
+        if service_cores:
+            os.sched_setaffinity(svc.proc.pid, set(service_cores))
+        out["settings"]["cores"] = {"client": client_cores, "service": service_cores}
+        clients = [("ours", "child_ours", {"cache_dir": str(Path(tmp) / "cache"), "cores": client_cores})]
         if compare:
-            clients.append(("swifttools", "child_swifttools", {}))
+            clients.append(("swifttools", "child_swifttools", {"cores": client_cores}))
         else:
             out["swifttools"] = {"skipped": SWIFTTOOLS_MISSING}
         samples = {name: {"cpu_ms": [], "wall_ms": [], "cache_hit_cpu_ms": [], "jobs": 0, "requests": {}}

@@ -475,9 +475,8 @@ class Transport:
         with self._cache_lock:
             handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
             try:
-                with os.fdopen(handle, "wb") as stream:
+                with os.fdopen(handle, "wb") as stream:   # mkstemp makes it 0600: the user's only
                     pickle.dump(clean, stream, protocol=4)
-                os.chmod(tmp, 0o600)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
