@@ -6,8 +6,8 @@ The local service runs in its own process (`_service.ServiceProcess`, ``job_dura
 products are built before the submission is answered) and each client in a fresh child
 process (on a machine of two or more cores, the service on the last core and the clients on
 the others, so that they never share one), so the CPU time measured (user + system of the
-child, every thread) is the client's alone: building the request, submitting, polling, and retrieving every data
-product both clients can read: the light curve, the spectral fits, the standard,
+child, every thread) is the client's alone: building the request, submitting, polling, and
+retrieving every data product both clients can read: the light curve, the spectral fits, the standard,
 enhanced and astrometric positions and the source list (images are files, not data,
 and are left out). Both send the same request (GRB 200416A, as in the demo).
 
