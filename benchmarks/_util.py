@@ -98,7 +98,27 @@ def machine_info():
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "executable": sys.executable,
         "packages": {name: _version(name) for name in packages},
+        "commit": _commit(),
     }
+
+
+def _commit():
+    """The git commit of the code measured (``+dirty`` with uncommitted changes), or None.
+
+    An editable install's version is the one of the commit it was installed at, not of the
+    code it runs: the commit says what was measured.
+    """
+    import subprocess
+    root = os.path.dirname(HERE)
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short=9", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no",
+                                "--", "xrtprods_astro", "benchmarks"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 # -- fresh child processes ------------------------------------------------------------------

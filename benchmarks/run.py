@@ -248,7 +248,8 @@ def _machine_lines(report):
     return [f"Date: {m['date']}; took {report['seconds']} s ({kind} run)",
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['platform']}",
             f"Load average (1 min) before each section: {load} (the machine is shared)",
-            f"Python: {m['python']}; packages: {pk}"]
+            f"Python: {m['python']}; packages: {pk}"
+            + (f"; code at commit {m['commit']}" if m.get("commit") else "")]
 
 
 def _target_rows(report):

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """The package's top level: public names, lazy imports, logging, and the opt-in pytest plugin."""
 import importlib
+import logging
 import importlib.metadata
 import os
 import subprocess
@@ -121,6 +122,15 @@ def test_a_handler_on_the_package_logger_gets_each_record_once():
 
 def test_warning_level_silences_info():
     done = _python("import xrtprods_astro\nxrtprods_astro.log.setLevel('WARNING')\n" + EMIT)
+    assert "xrt-7f3a" not in done.stdout + done.stderr
+
+
+def test_a_level_set_before_the_import_is_kept():
+    # An application (or a benchmark) that quiets the package before importing it stays quiet:
+    # the import used to put INFO back.
+    done = _python("import logging\nlogging.getLogger('xrtprods_astro').setLevel('WARNING')\n"
+                   "import xrtprods_astro\nprint(xrtprods_astro.log.level)\n" + EMIT)
+    assert done.stdout.splitlines()[0] == str(logging.WARNING)
     assert "xrt-7f3a" not in done.stdout + done.stderr
 
 

@@ -54,7 +54,9 @@ class _FallbackHandler(logging.StreamHandler):
 # (`_follow_astropy_log_level`), which every call of the client reads first.
 log = logging.getLogger("xrtprods_astro")
 _IMPORT_LEVEL = logging.INFO
-log.setLevel(_IMPORT_LEVEL)
+if log.level == logging.NOTSET:
+    # A level the application set before importing the package is its choice: kept.
+    log.setLevel(_IMPORT_LEVEL)
 for _old in [h for h in log.handlers if type(h).__name__ == "_FallbackHandler"]:
     log.removeHandler(_old)  # a reloaded package must not print each record twice
 log.addHandler(_FallbackHandler())
