@@ -1,8 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """The package's top level: public names, lazy imports, logging, and the opt-in pytest plugin."""
 import importlib
-import logging
 import importlib.metadata
+import logging
 import os
 import subprocess
 import sys
