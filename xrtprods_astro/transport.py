@@ -469,7 +469,9 @@ class Transport:
         """Keep an accepted answer in the cache, without the request that carried the identity."""
         query, _, path = key
         clean = copy.copy(response)
-        clean.request = requests.Request(query.method, query.url).prepare()   # no body, no UserID
+        clean.request = requests.PreparedRequest()   # method and URL only: no body, no UserID
+        clean.request.method, clean.request.url = query.method, query.url
+        clean.request.headers = requests.structures.CaseInsensitiveDict()
         clean.history = []
         clean.connection = None
         with self._cache_lock:
