@@ -38,8 +38,7 @@ def check_units(table):
     for name in ("time_err_pos", "time_err_neg", "exposure", "t_since_t0", "met"):
         if name in table.colnames:
             assert table[name].unit == u.s, name
-    for name in ("rate", "rate_err_pos", "rate_err_neg", "rate_err", "bg_rate", "bg_rate_err",
-                 "sys_err_pos", "sys_err_neg"):
+    for name in ("rate", "rate_err_pos", "rate_err_neg", "rate_err", "bg_rate", "bg_rate_err"):
         if name in table.colnames:
             assert table[name].unit == CT_S, name
     for name in ("counts", "bg_counts"):
@@ -92,11 +91,13 @@ def test_json_rate_columns_values_units(lc_json):
 
 def test_json_wt_systematics_and_nosys(lc_json):
     wt = lc_json["WT"]
-    assert wt.colnames[-2:] == ["sys_err_pos", "sys_err_neg"]
+    # SYS_NEG / SYS_POS as written (numbers near 1 in real files), in the file's order, no unit.
+    assert wt.colnames[-2:] == ["sys_neg", "sys_pos"]
     check_units(wt)
-    np.testing.assert_allclose(wt["sys_err_neg"], [2.26, 1.91])
-    np.testing.assert_allclose(wt["sys_err_pos"], [2.26, 1.91])
-    assert "sys_err_pos" not in lc_json["WT_nosys"].colnames
+    np.testing.assert_allclose(wt["sys_neg"], [0.999595, 0.999582])
+    np.testing.assert_allclose(wt["sys_pos"], [1.000362, 1.000373])
+    assert wt["sys_neg"].unit is None and wt["sys_pos"].unit is None
+    assert "sys_pos" not in lc_json["WT_nosys"].colnames
 
 
 def test_json_upper_limits_new_name(lc_json):
@@ -201,10 +202,10 @@ def test_qdp_per_mode_files():
     check_units(pc)
     assert pc["counts"][0] == 21 and pc["exposure"][2] == 4300.6
     wt = read_lightcurve_qdp(DATA / "lc_WTCURVE.qdp", t0=T0, dataset="WT")["WT"]
-    np.testing.assert_allclose(wt["sys_err_neg"], [2.26, 1.91])
+    np.testing.assert_allclose(wt["sys_neg"], [0.999595, 0.999582])
     # GRB binning: 15 columns, no systematics.
     grb = read_lightcurve_qdp(DATA / "lc_WTCURVE_grb.qdp", t0=T0, dataset="WT")["WT"]
-    assert "sys_err_pos" not in grb.colnames and len(grb) == 2
+    assert "sys_pos" not in grb.colnames and len(grb) == 2
     ul = read_lightcurve_qdp(DATA / "lc_PCUL.qdp", t0=Time(met_to_time(T0)), dataset="PCUL")["PCUL"]
     assert ul["upper_limit"].all() and np.isposinf(ul["snr"][0])
     assert ul["t_since_t0"][0] == pytest.approx(152340.2)

@@ -178,8 +178,12 @@ def test_grb_folder_without_t0_date_takes_t0_from_the_curve_header():
     assert lc.meta["t0"].isot == "2006-04-03T13:12:17.130" and lc.meta["time_source"] == "header"
     assert lc.datasets == ["WTSLEW", "WT", "PC", "PCUL"]
     wt = lc["WT"]
-    # WT from the 17-column WTCURVE.qdp, with its systematic errors; WTSLEW from curve.qdp.
-    assert wt["sys_err_pos"].unit == CT_S and "counts" in wt.colnames
+    # WT from the 17-column WTCURVE.qdp with its SYS_NEG / SYS_POS; WTSLEW from curve.qdp. The real
+    # SYS columns are numbers near 1 whatever the rate: kept as written, with no unit (not ct / s).
+    assert "counts" in wt.colnames and wt.colnames[-2:] == ["sys_neg", "sys_pos"]
+    assert wt["sys_neg"].unit is None and wt["sys_pos"].unit is None
+    assert wt["sys_neg"][0] == 0.999595 and wt["sys_pos"][0] == 1.000362
+    assert 0.9995 < wt["sys_neg"].min() and wt["sys_pos"].max() < 1.0005
     assert "counts" not in lc["WTSLEW"].colnames
     assert abs((wt["time"][0] - lc.meta["t0"] - 53.575 * u.s).to_value(u.s)) < 1e-3
 

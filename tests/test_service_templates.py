@@ -278,3 +278,17 @@ def test_spectrum_members_match_real_fit_and_areas(gk_per, grb):
                 # The real extraction log is PC only; WT event lists are named alike
                 # (``<obsid>/<mode>pup<n>.evt``, protocol.md 6.2).
                 check_within(text.replace("/wt", "/pc"), SAMPLES[kind_of(name)], [])
+
+
+def test_wt_sys_columns_hold_what_the_real_file_holds(grb):
+    """SYS_NEG / SYS_POS: numbers just below and above 1, whatever the rate, as in GRB 060403's file
+    (the service used to write -0.03 and +0.03 times the rate)."""
+    from xrtprods_astro.readers.lightcurve import read_lightcurve_qdp
+    job_dir, _ = grb
+    ours = read_lightcurve_qdp(job_dir / "lc" / "WTCURVE.qdp", t0=0.0, dataset="WT")["WT"]
+    real = read_lightcurve_qdp(GRBS / "GRB060403" / "WTCURVE.qdp", t0=0.0, dataset="WT")["WT"]
+    for table in (ours, real):
+        detections = ~table["upper_limit"]
+        neg, pos = table["sys_neg"][detections], table["sys_pos"][detections]
+        assert len(neg) and (0.999 < neg).all() and (neg < 1).all() and (1 < pos).all() and (pos < 1.001).all()
+        assert table["sys_neg"].unit is None

@@ -39,14 +39,19 @@ column             unit       meaning
 ``exposure``       s          exposure
 ``sigma``                     detection significance
 ``snr``                       signal to noise (``inf`` for upper limits)
-``sys_err_pos``    ct / s     WT systematic error (when present)
-``sys_err_neg``    ct / s     WT systematic error, positive magnitude
+``sys_neg``                   WT ``SYS_NEG`` as written (when present)
+``sys_pos``                   WT ``SYS_POS`` as written (when present)
 ``obsid``          str        11-digit ObsID (when present)
 ``rate_err``       ct / s     Hard and Soft datasets: symmetric rate error
 ``hr``, ``hr_err``            HR datasets: hardness ratio and its error
 ``flux``...        erg/cm2/s  flux curves: ``flux``, ``flux_err_pos``,
                               ``flux_err_neg`` in place of the rate columns
 =================  =========  ==============================================
+
+``sys_neg`` and ``sys_pos`` are kept as UKSSDC writes them, without a unit:
+in the real ``WTCURVE.qdp`` files they are numbers near 1 (0.9996 and 1.0004
+for GRB 060403, whatever the rate), not systematic errors in ct / s, and what
+they measure is not documented.
 
 Times: a MET axis becomes `~astropy.time.Time` through
 `xrtprods_astro.times.met_to_time` with the Swift clock correction UTCF taken,
@@ -84,16 +89,16 @@ _UNITS = {
     "t_since_t0": u.s, "met": u.s, "time_err_pos": u.s, "time_err_neg": u.s,
     "rate": _CT_S, "rate_err_pos": _CT_S, "rate_err_neg": _CT_S, "rate_err": _CT_S,
     "flux": FLUX_UNIT, "flux_err_pos": FLUX_UNIT, "flux_err_neg": FLUX_UNIT, "flux_err": FLUX_UNIT,
-    "bg_rate": _CT_S, "bg_rate_err": _CT_S, "sys_err_pos": _CT_S, "sys_err_neg": _CT_S,
+    "bg_rate": _CT_S, "bg_rate_err": _CT_S,
     "counts": u.ct, "bg_counts": u.ct, "exposure": u.s,
 }
 # Columns sent as negative numbers whose magnitude we keep.
-_NEGATIVE = {"time_err_neg", "rate_err_neg", "sys_err_neg", "flux_err_neg"}
+_NEGATIVE = {"time_err_neg", "rate_err_neg", "flux_err_neg"}
 _ORDER = ["time", "t_since_t0", "met", "time_err_pos", "time_err_neg", "rate", "rate_err_pos",
           "rate_err_neg", "rate_err", "flux", "flux_err_pos", "flux_err_neg", "flux_err",
           "hr", "hr_err", "upper_limit", "frac_exp", "bg_rate",
           "bg_rate_err", "corr_fact", "counts", "bg_counts", "exposure", "sigma", "snr",
-          "sys_err_pos", "sys_err_neg", "obsid"]
+          "sys_neg", "sys_pos", "obsid"]
 
 # Normalised source name (lower case, no blanks or underscores) -> our name.
 _ALIASES = {
@@ -105,7 +110,7 @@ _ALIASES = {
     "rateerr": "rate_err", "error": "rate_err", "err": "rate_err",
     "fracexp": "frac_exp", "bgrate": "bg_rate", "bgerr": "bg_rate_err", "corrfact": "corr_fact",
     "ctsinsrc": "counts", "bginsrc": "bg_counts", "exposure": "exposure", "sigma": "sigma",
-    "sig": "sigma", "snr": "snr", "syspos": "sys_err_pos", "sysneg": "sys_err_neg", "obsid": "obsid",
+    "sig": "sigma", "snr": "snr", "syspos": "sys_pos", "sysneg": "sys_neg", "obsid": "obsid",
     "hr": "hr", "hrerr": "hr_err", "timeerr": "time_err",
     "flux": "flux", "fluxpos": "flux_err_pos", "fluxneg": "flux_err_neg", "fluxerr": "flux_err",
 }

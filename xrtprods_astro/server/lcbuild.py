@@ -315,8 +315,18 @@ def _row(b, sky, mjd, sys):
         b["Rate"], rate_pos, rate_neg, b["FracExp"], b["BGrate"], b["BGerr"], b["corr"], b["C"],
         b["BGInSrc"], b["exp"], b["Sigma"], b["SNR"]]
     if sys:
-        row += [-sys_err if not b["UL"] else 0.0, sys_err if not b["UL"] else 0.0]
+        row += list(_sys_columns(b)) if not b["UL"] else [0.0, 0.0]
     return row
+
+
+def _sys_columns(b):
+    """SYS_NEG and SYS_POS as the real WTCURVE.qdp writes them: numbers just below and just above 1.
+
+    GRB 060403's file has 0.999582-0.999623 and 1.000338-1.000373, whatever the rate: not the
+    systematic error in ct / s. What they measure is not documented, so these only look alike.
+    """
+    wiggle = 2.0e-5 * math.sin(b["start"])
+    return 1.0 - 4.0e-4 + wiggle, 1.0 + 3.6e-4 - wiggle
 
 
 # Number formats of the real files (products.md §5): rates of detections to 7 significant
