@@ -326,3 +326,12 @@ def test_poll_is_one_status_call(service, client):
     statuses, finished = _job(client, dopsf=1).poll()
     assert finished is False and set(statuses) == {"lightcurve", "standard_position"}
     assert service.count() == 1
+
+
+def test_target_name_is_the_requested_source_name(client):
+    job = _job(client)
+    assert job.target_name == job.request["name"] and isinstance(job.target_name, str)
+    job.target_meta = {"target": "GK Per"}     # what a name-resolved submission records wins
+    assert job.target_name == "GK Per"
+    nameless = XRTJob(client, "952", URL, job_pars={})
+    assert nameless.target_name is None

@@ -564,7 +564,7 @@ def _require(job, key):
 
 
 def _target(job):
-    name = job._name_target({}).get("target")
+    name = job.target_name
     return f" ({name})" if name else ""
 
 
@@ -679,7 +679,9 @@ def _position_table(positions, job):
                             "{:.2f}")
     table["from_sxps"] = [bool(p.from_sxps) for p in positions]
     table["reason"] = [p.reason or "" for p in positions]
-    table.meta = job._name_target({"job_id": job.job_id, "frame": "icrs"})
+    table.meta = {"job_id": job.job_id, "frame": "icrs"}
+    if job.target_name:
+        table.meta["target"] = job.target_name
     return table
 
 

@@ -682,16 +682,22 @@ class XRTJob:
             self._t0_text = text
         return text
 
-    def _name_target(self, meta):
-        """Record the request's source name as ``meta["target"]``: plots and reprs show it."""
+    @property
+    def target_name(self):
+        """The source name the job was asked for (the request's ``name``), or None."""
         name = getattr(self, "target_meta", {}).get("target")
         if not name and self.request is not None:
             try:
                 name = self.request["name"]
             except KeyError:
                 name = None
+        return str(name) if name else None
+
+    def _name_target(self, meta):
+        """Record the request's source name as ``meta["target"]``: plots and reprs show it."""
+        name = self.target_name
         if name:
-            meta.setdefault("target", str(name))
+            meta.setdefault("target", name)
         return meta
 
     def _energy_bands(self):
