@@ -93,10 +93,10 @@ def submit_job(url, email, **products):
 
     Used by the parent of the benchmarks to have a finished job on a ``job_duration=0`` service.
     """
-    import logging
+    import _util
     from xrtprods_astro.core import XRTProductsClass
     from xrtprods_astro.request import ProductRequest
-    logging.getLogger("xrtprods_astro").setLevel(logging.WARNING)
+    _util.quiet_package()   # the parent's level (it was set to WARNING here, so later sections warned)
     client = XRTProductsClass(server=url, email=email, poll_interval=0)
     request = ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True,
                              pos_err=1, use_sxps=False, standard_position=True, **products)
