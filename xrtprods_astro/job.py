@@ -345,6 +345,7 @@ class XRTJob:
         self._request_decoded = not self.job_pars
         self.reused = None
         self._statuses = {}
+        self._t0_text = None   # the job's lc/t0.date once read (see _t0_date)
 
     @property
     def request(self):
@@ -668,11 +669,10 @@ class XRTJob:
         """
         from .readers.lightcurve import parse_t0_date
         use_cache = _use_cache(cache)
-        known = getattr(self, "_t0_text", None)
-        if use_cache and known is not None:
+        if use_cache and self._t0_text is not None:
             # The file of a made light curve never changes: read once per job (the light curve
             # and the spectral fits both need it, and a cached light curve is read again and again).
-            return known
+            return self._t0_text
         try:
             text = self._client.file_text(f"{self.url}/lc/t0.date", cache=use_cache, accept=parse_t0_date)
         except (RemoteServiceError, ServiceUnavailableError, ReaderError) as exc:
