@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 
 from .archives import ArchiveLimitError, StreamVerifier
 from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
@@ -446,7 +447,7 @@ class Transport:
         return response
 
     def _cache_file(self, method, url, *, json=None):
-        """The cache key of a call: ``(AstroQuery, file path)``, worked out once per call.
+        """The cache key of a call, worked out once per call: ``(AstroQuery, cache folder, file path)``.
 
         Built exactly as BaseQuery._request builds its key (so the files are
         astroquery's and clear_cache removes them); the key includes the
@@ -471,7 +472,7 @@ class Transport:
         clean = copy.copy(response)
         clean.request = requests.PreparedRequest()   # method and URL only: no body, no UserID
         clean.request.method, clean.request.url = query.method, query.url
-        clean.request.headers = requests.structures.CaseInsensitiveDict()
+        clean.request.headers = CaseInsensitiveDict()
         clean.history = []
         clean.connection = None
         with self._cache_lock:
