@@ -511,6 +511,15 @@ def test_folder_files_without_names_take_the_folder_s_quantity(tmp_path):
         warnings.simplefilter("error")      # curve.qdp's Rate columns speak for PC.qdp
         lc = read_lightcurve_files(folder)
     assert lc["PC"]["rate"].unit == CT_S
+    # Alone, PC.qdp says nothing: kind= says it for the folder.
+    (folder / "curve.qdp").unlink()
+    with pytest.warns(XRTProductsWarning, match="read as rate"):
+        read_lightcurve_files(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_lightcurve_files(folder, kind="rate")["PC"].meta["quantity_source"] == "kind"
+    with pytest.raises(ReaderError, match="kind: 'ct/s'"):
+        read_lightcurve_files(folder, kind="ct/s")
 
 
 # -- issue 20 item 13: a real file changed so that rows would be dropped ----------------------

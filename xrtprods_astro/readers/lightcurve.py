@@ -1275,7 +1275,7 @@ def _file_priority(kind):
     return order + (4 if kind["plot"] else 0)
 
 
-def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning=None):
+def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning=None, kind=None):
     """Read the light-curve files of a product archive's ``lc/`` folder.
 
     The detailed per-mode files (``WTCURVE``, ``PCCURVE``, ``WTUL``,
@@ -1292,11 +1292,18 @@ def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning
     utcf, t0, job_id, binning : optional
         As for `read_lightcurve_qdp`; ``job_id`` defaults to the number in a
         ``USERPROD_<JobID>`` path.
+    kind : {"rate", "flux"}, optional
+        What every file holds, as for `read_lightcurve_qdp`. Without it each
+        file's content decides, and files without column names or header
+        (``PC.qdp``, ``curve_plot.qdp``) take what the folder's other files
+        said.
 
     Returns
     -------
     `LightCurve`
     """
+    if kind not in (None, "rate", "flux"):
+        raise ReaderError(f"kind: {kind!r} is not 'rate' or 'flux'")
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise ReaderError(f"directory: {directory!r} is not a folder")
@@ -1330,7 +1337,7 @@ def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning
         # for the folder's files without any (PC.qdp, curve_plot.qdp).
         lc = _read_qdp_lightcurve(os.path.join(directory, name), t0=t0, utcf=utcf, job_id=job_id,
                                   binning=binning, url=name, t0_utc=t0_utc, t0_source=t0_source,
-                                  kind_hint=said)
+                                  kind=kind, kind_hint=said)
         if said is None and lc.meta.get("quantity_source") in ("columns", "header", "label"):
             said = lc.meta["quantity"]
         meta = meta or lc.meta
