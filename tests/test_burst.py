@@ -165,6 +165,20 @@ def test_rows_are_never_dropped():
         read_burst_analyser("READ TERR 1 2\n! batSNR4flux\n")
 
 
+def test_one_unlabelled_section_needs_kind():
+    text = "READ TERR 1 2\n155.7 42.2 -56.9 6.7e-11 1.5e-11 -1.5e-11\n372.3 10 -10 5e-12 1e-12 -1e-12\n"
+    with pytest.raises(ReaderError, match=r"line 2 has no label, so nothing says .*kind='flux'"):
+        read_burst_analyser(text)
+    lc = read_burst_analyser(text, kind="flux", band="0.3-10 keV")
+    assert lc.datasets == ["flux"] and len(lc["flux"]) == 2 and lc["flux"]["flux"].unit == FLUX_UNIT
+    assert lc["flux"].meta["band"] == "0.3-10 keV" and lc["flux"].meta["instrument"] is None
+    # The band is what the time series and the plot label say.
+    assert read_burst_analyser(text, kind="flux", band=(15, 50) * u.keV).meta["energy_band"] == (15.0, 50.0)
+    for bad in ("BAT band", (50, 15)):
+        with pytest.raises(ReaderError, match="band: "):
+            read_burst_analyser(text, kind="flux", band=bad)
+
+
 def test_parse_burst_label():
     assert parse_burst_label("xrtwtslewflux_nosys_incbad") == {
         "name": "xrtwtslewflux_nosys_incbad", "instrument": "XRT", "mode": "WTSLEW", "binning": None,

@@ -36,6 +36,7 @@ What a section holds is read from its label, never from the file's name;
 message naming ``kind=``, and so is a ``flux`` section whose values cannot be
 fluxes in erg cm^-2 s^-1 (above 1e-5: flux densities, most likely).
 """
+import re
 
 import numpy as np
 from astropy import units as u
@@ -110,7 +111,8 @@ def read_burst_analyser(source, *, t0=None, utcf=None, kind=None, band=None, den
     source : str, bytes, path-like, file-like or `~xrtprods_astro.readers.qdp.QDPFile`
         The file (any name: what it holds is read from its section labels),
         its content, or the file already read with
-        `~xrtprods_astro.readers.qdp.read_qdp`.
+        `~xrtprods_astro.readers.qdp.read_qdp`. A file of one unlabelled
+        section is read with ``kind=`` as one dataset named after it.
     t0 : float or `~astropy.time.Time`, optional
         The BAT trigger time, in Swift MET seconds or as a Time. The files do
         not carry it: without it the tables have ``t_since_t0`` only, with
@@ -123,9 +125,11 @@ def read_burst_analyser(source, *, t0=None, utcf=None, kind=None, band=None, den
         whose label names no quantity) hold, overriding their labels: a page
         saved in flux-density mode labels its sections ``flux``. Sections
         labelled ``gamma`` stay photon indices.
-    band : str, optional
-        The energy band of the fluxes (``"0.3-10 keV"``, ``"15-50 keV"``...),
-        recorded in ``meta["band"]``: the files do not say which band the
+    band : str or (lo, hi), optional
+        The energy band of the fluxes (``"0.3-10 keV"``, ``"15-50 keV"`` or
+        ``(15, 50)`` in keV, numbers or Quantities), recorded in
+        ``meta["band"]`` (text) and ``meta["energy_band"]`` (keV, which the
+        time series and plot labels use): the files do not say which band the
         burst analyser's page was set to.
     density_unit : {"Jy", "mJy"}
         Unit of flux densities (UKSSDC writes Jy).
@@ -171,19 +175,33 @@ def read_burst_analyser(source, *, t0=None, utcf=None, kind=None, band=None, den
     qdp = source if isinstance(source, QDPFile) else read_qdp(source)
     if not any(len(s.table) for s in qdp):
         raise ReaderError("source: a burst-analyser file without data rows")
+    energy_band = _band(band)
+    band = None if energy_band is None else f"{energy_band[0]:g}-{energy_band[1]:g} keV"
     common = _common_meta(job_id, t0, utcf, None, "MET", quantity="flux")
     common.update({"product": "burst_analyser", "target": target, "band": band})
+    if energy_band is not None:
+        common["energy_band"] = energy_band
     tables, times, lines, kinds = {}, {}, {}, []
-    for section in qdp:
-        if not len(section.table) and section.label is None:
-            continue
+    data_sections = [s for s in qdp if len(s.table) or s.label is not None]
+    for section in data_sections:
         where = f"section {section.label!r} (line {section.line})"
-        if section.label is None:
+        if section.label is None and len(data_sections) == 1 and kind is not None:
+            # A file of one unlabelled section (one quantity of one instrument): kind= says
+            # what it is, and nothing says which instrument.
+            info = {"name": kind, "instrument": None, "mode": None, "binning": None, "quantity": None,
+                    "nosys": False, "incbad": False, "noevolve": False}
+        elif section.label is None and len(data_sections) == 1:
+            raise ReaderError(f"the section starting on line {section.line} has no label, so nothing "
+                              "says what its values are; pass kind='flux', kind='density' or "
+                              "kind='gamma' to read it as one dataset")
+        elif section.label is None:
             raise ReaderError(f"the section starting on line {section.line} has no label: its "
                               f"{len(section.table)} rows would be lost (a NO line inside a section?); "
                               "burst-analyser sections are labelled e.g. '! xrtpcflux'")
+        else:
+            info = None
         try:
-            info = parse_burst_label(section.label)
+            info = info or parse_burst_label(section.label)
         except ReaderError as exc:
             raise ReaderError(f"{where}: {exc}; its {len(section.table)} rows cannot be placed") from None
         if info["name"] in lines:
@@ -213,6 +231,25 @@ def read_burst_analyser(source, *, t0=None, utcf=None, kind=None, band=None, den
         raise ReaderError("source: no burst-analyser section holds data rows")
     common["quantity"] = "flux" if "flux" in kinds else kinds[0]
     return LightCurve(tables, common)
+
+
+def _band(band):
+    """(lo, hi) in keV from ``band=``, or None."""
+    if band is None:
+        return None
+    if isinstance(band, str):
+        m = re.fullmatch(r"\s*([0-9.]+)\s*-\s*([0-9.]+)\s*keV\s*", band, re.IGNORECASE)
+        if m is None:
+            raise ReaderError(f"band: {band!r} is not a band such as '0.3-10 keV' or (15, 50)")
+        lo, hi = float(m.group(1)), float(m.group(2))
+    else:
+        try:
+            lo, hi = (float(u.Quantity(v, u.keV).value) for v in band)
+        except (TypeError, ValueError, u.UnitsError):
+            raise ReaderError(f"band: {band!r} is not a band such as '0.3-10 keV' or (15, 50)") from None
+    if not 0 < lo < hi:
+        raise ReaderError(f"band: {band!r} does not go from a lower to a higher positive energy")
+    return lo, hi
 
 
 def _section_kind(info, kind, where):
