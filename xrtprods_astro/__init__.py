@@ -141,6 +141,14 @@ def _make_conf():
             "extracted.", cfgtype="integer")
         archive_max_members = _config.ConfigItem(
             20000, "Most members a product archive may hold.", cfgtype="integer")
+        qdp_max_bytes = _config.ConfigItem(
+            1 << 30, "Most bytes of QDP text (a light curve, hardness ratio or "
+            "burst-analyser file) a reader takes; real files are a few MB at most.",
+            cfgtype="integer")
+        qdp_max_sections = _config.ConfigItem(
+            1000, "Most sections (NO-separated tables) a QDP file may hold; real "
+            "files hold a few dozen at most, and each section costs a table.",
+            cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()
