@@ -512,3 +512,28 @@ def test_the_job_list_is_read_once_per_run_not_once_per_submission(xrtprods_serv
     counts = svc.request_counts()
     assert counts.get("submit", 0) == 4 and counts.get("listOldJobs", 0) == 1
     assert len(_server_jobs(svc)) == 12
+
+
+def test_links_planted_in_a_target_folder_are_never_written_through(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=5)
+    folder = tmp_path / "out" / "T00"
+    folder.mkdir(parents=True, mode=0o700)
+    outside = {}
+    for name in ("standard_position.ecsv.part", "standard_position.ecsv"):
+        victim = tmp_path / f"victim_{name}"
+        victim.write_text("not yours\n")
+        victim.chmod(0o644)
+        (folder / name).symlink_to(victim)
+        outside[victim] = name
+    summary = run_batch(_targets(1), products={"standard_position": True}, state_file=tmp_path / "s.json",
+                        dest_dir=tmp_path / "out", client=_client(svc), timeout=60)
+    assert list(summary["status"]) == ["ok"]
+    for victim in outside:
+        assert victim.read_text() == "not yours\n"
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    written = folder / "standard_position.ecsv"
+    assert not written.is_symlink() and stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert Table.read(written, format="ascii.ecsv")["found"][0]
+    # Nothing of ours is left beside the products (the planted .part link is not ours to remove).
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+

@@ -49,6 +49,7 @@ from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
 from .files import write_private_text
+from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir
 from .job import XRTJob
 from .request import ProductRequest, coord_name
 from .targets import Target, find_columns, row_target
@@ -86,27 +87,9 @@ def _safe_key(name):
     return key or "target"
 
 
-def _private_dir(path):
-    """Create ``path`` readable by the user only; a folder that exists keeps its permissions."""
-    path = Path(path)
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)   # mkdir's mode is reduced by the umask, never widened
-    return path
-
-
-def _fsync_dir(path):
-    """Make a rename or unlink in the folder ``path`` durable (where the platform allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open a folder
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+# The private folders and folder fsyncs of every writer of the package (see xrtprods_astro.fileio).
+_private_dir = private_dir
+_fsync_dir = fsync_dir
 
 
 def _json_value(value):
@@ -295,8 +278,8 @@ class _State:
 
     def _open_journal(self):
         _private_dir(self.path.parent)
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._journal = os.fdopen(fd, "ab")
+        # A link planted at the journal's name is refused (ELOOP), never appended through.
+        self._journal = open_append(self.journal_path)
         if self._journal.tell() == 0:
             # Names the state file's batch: a journal left beside a replaced state file is not replayed.
             self._journal.write(json.dumps({"journal": self.data["created"]}).encode("utf-8") + b"\n")
@@ -895,7 +878,7 @@ class BatchRun:
                     archive = self.client.download_archive(rec["url"], product_code(product),
                                                            format=self.download_format, dest_dir=target_dir,
                                                            overwrite=True)
-                    os.chmod(archive, 0o600)
+                    chmod_private(archive)   # never through a link at the archive's name
                     files.append(str(archive))
             except (XRTProductsError, OSError, ValueError) as exc:
                 outcomes[product] = f"failed: retrieval: {exc}"
@@ -1110,19 +1093,25 @@ def _times(values):
 
 
 def _write_table(table, path):
-    """Write a Table as ECSV atomically, readable by the user only; returns the path as str."""
+    """Write a Table as ECSV atomically, readable by the user only; returns the path as str.
+
+    Through `~xrtprods_astro.fileio.atomic_write`: a private temporary name, never a link
+    planted at ``<path>.part`` or at ``path``, and nothing left behind when the disk is full.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
     table = Table(table, copy=False)
-    try:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-    except Exception:  # noqa: BLE001 - metadata YAML cannot hold everything; the data must still be saved
-        log.debug("writing %s with its metadata failed; writing without it", path, exc_info=True)
-        bare = table.copy(copy_data=False)
-        bare.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
-        bare.write(tmp, format="ascii.ecsv", overwrite=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as stream:
+        try:
+            table.write(stream, format="ascii.ecsv")
+        except OSError:
+            raise   # our disk failed: writing again without the metadata cannot help
+        except Exception:  # noqa: BLE001 - metadata YAML cannot hold everything; the data must still be saved
+            log.debug("writing %s with its metadata failed; writing without it", path, exc_info=True)
+            stream.seek(0)
+            stream.truncate()
+            bare = table.copy(copy_data=False)
+            bare.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
+            bare.write(stream, format="ascii.ecsv")
     return str(path)
 
 
