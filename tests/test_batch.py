@@ -537,3 +537,56 @@ def test_links_planted_in_a_target_folder_are_never_written_through(xrtprods_ser
     # Nothing of ours is left beside the products (the planted .part link is not ours to remove).
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
+
+_FULL_DISK_BATCH = """
+import resource, signal, sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+url, email, names, ras, decs, limit = sys.argv[1:7]
+# A full disk, as a file-size limit: EFBIG for every write past it, not SIGXFSZ, which is ignored.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+run_batch(targets, products={"lightcurve": {"binning": "counts", "pc_counts": 3, "wt_counts": 5}},
+          state_file="s.json", dest_dir="out", client=client, timeout=120)
+"""
+
+
+def test_a_resume_retries_what_a_full_disk_failed(xrtprods_service_factory, tmp_path):
+    import subprocess
+    import sys
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=6)
+    targets = _targets(6, "F")
+    # 32 kB: the state file and its journal fit, the fine-binned light curves do not.
+    argv = [sys.executable, "-c", _FULL_DISK_BATCH, svc.url, svc.email, ",".join(targets["name"]),
+            ",".join(str(x) for x in targets["ra"].value), ",".join(str(x) for x in targets["dec"].value),
+            str(32 * 1024)]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((tmp_path / "s.json").read_text())["targets"]
+    local = {k: r["local_failures"] for k, r in recorded.items() if r.get("local_failures")}
+    assert local, done.stderr   # the premise: some products could not be written
+    for reason in (r for failures in local.values() for r in failures.values()):
+        assert "run again to retry" in reason
+    # A failed write leaves nothing behind: no part file, no temporary file.
+    leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.name.endswith((".part", ".tmp"))]
+    assert leftovers == []
+    assert len(_server_jobs(svc)) == 6
+    svc.reset_counts()
+
+    # More room (no limit): the resume retrieves what failed locally, and submits nothing.
+    summary = run_batch(targets, products={"lightcurve": {"binning": "counts", "pc_counts": 3,
+                                                          "wt_counts": 5}},
+                        state_file=tmp_path / "s.json", dest_dir=tmp_path / "out", client=_client(svc),
+                        timeout=120)
+    assert set(summary["status"]) == {"ok"}, summary["target", "lightcurve"]
+    assert svc.request_counts().get("submit", 0) == 0
+    assert len(_server_jobs(svc)) == 6
+    assert all("run again" not in r for r in summary["reasons"])
+    recorded = json.loads((tmp_path / "s.json").read_text())["targets"]
+    assert not any(r.get("local_failures") for r in recorded.values())
+    _check_products(summary, ["lightcurve"])
+

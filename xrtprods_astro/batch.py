@@ -48,8 +48,8 @@ from . import params as P
 from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
-from .files import write_private_text
 from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir
+from .files import write_private_text
 from .job import XRTJob
 from .request import ProductRequest, coord_name
 from .targets import Target, find_columns, row_target
@@ -90,6 +90,19 @@ def _safe_key(name):
 # The private folders and folder fsyncs of every writer of the package (see xrtprods_astro.fileio).
 _private_dir = private_dir
 _fsync_dir = fsync_dir
+
+
+def _local_error(exc):
+    """True if ``exc`` is a failure of this computer's disk (full, a size limit, no permission...).
+
+    Such a failure says nothing about the job: a later run, once there is room, retrieves the
+    products again. Network errors are OSErrors too (ConnectionError, TimeoutError, requests'
+    exceptions), and the package's own errors are the service's: neither is local.
+    """
+    import requests
+    return (isinstance(exc, OSError) and exc.errno is not None
+            and not isinstance(exc, (XRTProductsError, ConnectionError, TimeoutError,
+                                     requests.RequestException)))
 
 
 def _json_value(value):
@@ -669,6 +682,15 @@ class BatchRun:
             elif rec.get("wire") != target.wire and rec.get("job_id") is not None:
                 log.warning("Target %s was submitted as job %s with other settings than now asked; the "
                             "recorded job is kept.", target.key, rec["job_id"])
+            if rec is not None and rec.get("state") == "retrieved" and rec.get("local_failures"):
+                # Products that this computer could not write (a full disk...): the job has them, so
+                # they are retrieved again; the others keep their outcome and files.
+                local = rec["local_failures"]
+                log.info("Target %s: retrieving again what could not be written here (%s).", target.key,
+                         ", ".join(local))
+                rec.update(state="complete", retrieve_attempts=0, local_failures={},
+                           outcomes={p: o for p, o in rec["outcomes"].items() if p not in local},
+                           reasons=[r for r in rec["reasons"] if r not in local.values()])
         self._state.reindex()
         self._state.save()
         if resumed:
@@ -857,11 +879,26 @@ class BatchRun:
 
     # ------------------------------------------------------------------ retrieval
     def _retrieve(self, key, rec):
-        """Fetch one target's completed products; returns (outcomes, paths, reasons). Runs in a thread."""
-        target_dir = _private_dir(self.dest_dir / key)
-        outcomes, paths, reasons = {}, {}, []
+        """Fetch one target's completed products; returns (outcomes, paths, reasons, local). Runs in a thread.
+
+        ``local`` maps the products that could not be written on this computer (see
+        `_local_error`) to why: a later run retrieves them again. Products retrieved by an
+        earlier attempt are not fetched again.
+        """
+        outcomes, paths, reasons, local = {}, {}, [], {}
+        try:
+            target_dir = _private_dir(self.dest_dir / key)
+        except OSError as exc:
+            if not _local_error(exc):
+                raise
+            for product in self.products:
+                outcomes[product] = f"failed: local: {exc}"
+                local[product] = f"{product}: not written here ({exc}); run again to retry"
+            return outcomes, paths, list(local.values()), local
         job_id = rec["job_id"]
         for product in self.products:
+            if (rec.get("outcomes") or {}).get(product) == "ok":
+                continue    # retrieved by an earlier run, before a local failure of another product
             code, text = (rec.get("statuses") or {}).get(product, [-10, "no status was recorded"])
             if code == -4:
                 outcomes[product] = "cancelled"
@@ -881,13 +918,18 @@ class BatchRun:
                     chmod_private(archive)   # never through a link at the archive's name
                     files.append(str(archive))
             except (XRTProductsError, OSError, ValueError) as exc:
-                outcomes[product] = f"failed: retrieval: {exc}"
-                reasons.append(f"{product}: retrieval failed: {exc}")
+                if _local_error(exc):
+                    outcomes[product] = f"failed: local: {exc}"
+                    local[product] = f"{product}: not written here ({exc}); run again to retry"
+                    reasons.append(local[product])
+                else:
+                    outcomes[product] = f"failed: retrieval: {exc}"
+                    reasons.append(f"{product}: retrieval failed: {exc}")
                 paths[product] = files
                 continue
             outcomes[product] = "ok"
             paths[product] = files
-        return outcomes, paths, reasons
+        return outcomes, paths, reasons, local
 
     def _write_data(self, product, job_id, target_dir):
         from . import readers
@@ -922,19 +964,26 @@ class BatchRun:
             key = futures.pop(future)
             rec = self._state.targets[key]
             try:
-                outcomes, paths, reasons = future.result()
+                outcomes, paths, reasons, local = future.result()
             except Exception as exc:  # noqa: BLE001 - a bug in one retrieval must not stop the batch
                 log.exception("Target %s: retrieval crashed", key)
-                outcomes, paths, reasons = ({p: f"failed: retrieval: {exc}" for p in self.products}, {},
-                                            [f"retrieval crashed: {exc}"])
+                outcomes, paths, reasons, local = ({p: f"failed: retrieval: {exc}" for p in self.products}, {},
+                                                   [f"retrieval crashed: {exc}"], {})
+            # Products retrieved by an earlier attempt keep their outcome and files.
+            outcomes = {**(rec.get("outcomes") or {}), **outcomes}
+            paths = {**(rec.get("paths") or {}), **paths}
             attempts = rec.get("retrieve_attempts", 0) + 1
-            retry = any(o.startswith("failed: retrieval") for o in outcomes.values())
+            retry = any(o.startswith(("failed: retrieval", "failed: local")) for o in outcomes.values())
             if retry and attempts < _MAX_RETRIEVE_ATTEMPTS:
                 log.info("Target %s: retrieval failed (%s); trying again.", key, "; ".join(reasons))
                 self._state.update(key, retrieve_attempts=attempts)
                 continue
+            # Local failures are kept apart: the next run retrieves those products again (_init_state).
             self._state.update(key, state="retrieved", outcomes=outcomes, paths=paths,
-                               reasons=rec.get("reasons", []) + reasons, retrieve_attempts=attempts)
+                               reasons=rec.get("reasons", []) + reasons, retrieve_attempts=attempts,
+                               local_failures=local)
+            if local:
+                log.warning("Target %s: %s", key, "; ".join(local.values()))
             log.info("Target %s: products retrieved (%s).", key,
                      ", ".join(f"{k} {v}" for k, v in outcomes.items()))
 
