@@ -590,3 +590,79 @@ def test_a_resume_retries_what_a_full_disk_failed(xrtprods_service_factory, tmp_
     assert not any(r.get("local_failures") for r in recorded.values())
     _check_products(summary, ["lightcurve"])
 
+
+_LOCKING_BATCH = """
+import sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.exceptions import InvalidRequestError
+url, email, state, out, names, ras, decs = sys.argv[1:8]
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+try:
+    run_batch(targets, products={"standard_position": True}, state_file=state, dest_dir=out, client=client,
+              retrieve=["standard_position"], timeout=120)
+except InvalidRequestError as exc:
+    sys.stderr.write(f"refused: {exc}\\n")
+    sys.exit(2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _batch_argv(script, svc, tmp_path, targets):
+    import sys
+    return [sys.executable, "-c", script, svc.url, svc.email, str(tmp_path / "state.json"),
+            str(tmp_path / "out"), ",".join(targets["name"]),
+            ",".join(str(x) for x in targets["ra"].value), ",".join(str(x) for x in targets["dec"].value)]
+
+
+def test_two_runs_started_together_submit_each_target_once(xrtprods_service_factory, tmp_path):
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=1.0, job_limit=10)
+    targets = _targets(6, "P")
+    argv = _batch_argv(_LOCKING_BATCH, svc, tmp_path, targets)
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]
+    for proc in procs:
+        proc.stderr.close()
+    # One job per target, not two: a run that found the state file in use refused, naming it.
+    assert sorted(job.pars["name"] for job in _server_jobs(svc)) == sorted(targets["name"])
+    assert 0 in [code for code, _ in results]
+    for code, err in results:
+        if code != 0:
+            assert code == 2, err
+            assert f"state_file: {tmp_path / 'state.json'} is in use by another batch run (process " in err
+
+
+def test_a_running_batch_locks_its_state_file_until_its_process_ends(xrtprods_service_factory, tmp_path):
+    import signal
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=60, job_limit=10)
+    targets = _targets(2, "Q")
+    proc = subprocess.Popen(_batch_argv(_LOCKING_BATCH, svc, tmp_path, targets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = tmp_path / "state.json.lock"
+    try:
+        deadline = time.monotonic() + 120   # a guard against a hang, not a measure
+        while f"process {proc.pid} " not in (lock.read_text() if lock.exists() else ""):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never took its lock"
+            time.sleep(0.02)
+        kwargs = dict(products={"standard_position": True}, state_file=tmp_path / "state.json",
+                      dest_dir=tmp_path / "out", client=_client(svc), retrieve=["standard_position"])
+        with pytest.raises(InvalidRequestError, match=f"state_file: .* is in use by another batch run "
+                                                      f"\\(process {proc.pid} on "):
+            BatchRun(targets, **kwargs).run(timeout=5)
+    finally:
+        proc.send_signal(signal.SIGKILL)   # no clean-up at all: the system drops its lock
+        proc.wait()
+    # Not refused, nor blocked, by the dead run's lock: this run goes on with the batch.
+    summary = BatchRun(targets, **kwargs).run(timeout=0.5)
+    assert set(summary["status"]) == {"timeout"} and all(summary["job_id"])
+    assert len(_server_jobs(svc)) == 2
+    for job in _server_jobs(svc):
+        job.cancel(job.products)
+

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import re
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -320,6 +321,48 @@ class _State:
             for key in out:
                 heapq.heappush(self._pending, (self.targets[key]["index"], key))
             return out
+
+
+class _RunLock:
+    """An exclusive lock on ``<state file>.lock``, held by a run from start to end.
+
+    Two runs on one state file would each submit every target. ``flock`` (not ``lockf``) because
+    its lock belongs to the open file, so two runs in one process exclude each other too; either
+    way the system drops it when the process ends, so a run that was killed leaves no stale lock.
+    The file itself stays (removing it would let a third run lock a new file while the second
+    holds the old one); it names the process that holds it, for the message of the one refused.
+    """
+
+    def __init__(self, state_path):
+        self.state_path = state_path
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._fd = None
+
+    def acquire(self):
+        try:
+            import fcntl
+        except ImportError:   # Windows: no flock; runs there are not protected from each other
+            log.debug("no file locking on this platform: %s is not locked", self.path)
+            return
+        _private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            finally:
+                os.close(fd)
+            raise InvalidRequestError(f"state_file: {self.state_path} is in use by another batch run "
+                                      f"({holder}); wait for it to end, or give another state_file") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode("utf-8"))
+        self._fd = fd
+
+    def release(self):
+        if self._fd is not None:
+            os.close(self._fd)   # closing the only descriptor of the open file drops the flock
+            self._fd = None
 
 
 def _normalise_products(products):
@@ -1009,12 +1052,28 @@ class BatchRun:
         -------
         `~astropy.table.Table`
             The summary (see `summary`).
+
+        Raises
+        ------
+        InvalidRequestError
+            If another run (in this process or another) is using the same
+            ``state_file``: a run holds a lock on ``<state_file>.lock`` from
+            start to end, which the system drops when its process ends.
         """
         limit = None
         if timeout is not None:
             limit = timeout.to_value(u.s) if isinstance(timeout, u.Quantity) else float(timeout)
             if not limit >= 0:
                 raise InvalidRequestError(f"timeout: must be >= 0 seconds, got {timeout!r}")
+        lock = _RunLock(self.state_file)
+        lock.acquire()
+        try:
+            return self._run(progress, limit)
+        finally:
+            self._state.close()
+            lock.release()
+
+    def _run(self, progress, limit):
         start = time.monotonic()
         self._timed_out = False
         _private_dir(self.dest_dir)
