@@ -666,3 +666,47 @@ def test_a_running_batch_locks_its_state_file_until_its_process_ends(xrtprods_se
     for job in _server_jobs(svc):
         job.cancel(job.products)
 
+
+_INTERRUPTED_BATCH = """
+import sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+url, email, state, out, names, ras, decs = sys.argv[1:8]
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+run_batch(targets, products={"standard_position": True}, state_file=state, dest_dir=out, client=client,
+          retrieve=["standard_position"], timeout=120)
+"""
+
+
+def test_ctrl_c_saves_the_state_and_says_how_to_resume(xrtprods_service_factory, tmp_path):
+    import signal
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=2.0, job_limit=10)
+    targets = _targets(4, "I")
+    proc = subprocess.Popen(_batch_argv(_INTERRUPTED_BATCH, svc, tmp_path, targets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    journal = _journal(tmp_path / "state.json")
+    deadline = time.monotonic() + 120   # a guard against a hang, not a measure
+    while '"state":"submitted"' not in (journal.read_text() if journal.exists() else ""):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never submitted"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode != 0
+    state = tmp_path / "state.json"
+    assert f"Batch interrupted; state saved in {state}; run the same batch again to resume." in err
+    # Saved: the state file alone (the journal folded in) records the submitted jobs.
+    assert not journal.exists()
+    recorded = json.loads(state.read_text())["targets"]
+    before = {k: r["job_id"] for k, r in recorded.items() if r["job_id"] is not None}
+    assert before
+    summary = run_batch(targets, products={"standard_position": True}, state_file=state,
+                        dest_dir=tmp_path / "out", client=_client(svc), retrieve=["standard_position"],
+                        timeout=120)
+    assert set(summary["status"]) == {"ok"}
+    assert len(_server_jobs(svc)) == 4
+    for key, job_id in before.items():
+        assert summary["job_id"][list(summary["target"]).index(key)] == job_id

@@ -1059,6 +1059,9 @@ class BatchRun:
             If another run (in this process or another) is using the same
             ``state_file``: a run holds a lock on ``<state_file>.lock`` from
             start to end, which the system drops when its process ends.
+        KeyboardInterrupt
+            On Ctrl-C, once the state is saved (logged at WARNING: run the
+            same batch again to resume).
         """
         limit = None
         if timeout is not None:
@@ -1069,6 +1072,12 @@ class BatchRun:
         lock.acquire()
         try:
             return self._run(progress, limit)
+        except KeyboardInterrupt:
+            # _run's own clean-up saved the state on the way out (and the journal kept every change
+            # before that): say so, rather than leave a bare traceback from concurrent.futures.
+            log.warning("Batch interrupted; state saved in %s; run the same batch again to resume.",
+                        self.state_file)
+            raise
         finally:
             self._state.close()
             lock.release()
@@ -1122,6 +1131,11 @@ class BatchRun:
                 if limit is not None:
                     pause = min(pause, limit - elapsed)
                 self._harvest(futures, max(pause, 0.0))
+        except KeyboardInterrupt:
+            if futures:
+                log.warning("Batch interrupted: waiting for the %d retrieval(s) under way before saving "
+                            "the state.", len(futures))
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             if futures:
