@@ -1010,8 +1010,8 @@ class BatchRun:
                 outcomes, paths, reasons, local = future.result()
             except Exception as exc:  # noqa: BLE001 - a bug in one retrieval must not stop the batch
                 log.exception("Target %s: retrieval crashed", key)
-                outcomes, paths, reasons, local = ({p: f"failed: retrieval: {exc}" for p in self.products}, {},
-                                                   [f"retrieval crashed: {exc}"], {})
+                outcomes = {p: f"failed: retrieval: {exc}" for p in self.products}
+                paths, reasons, local = {}, [f"retrieval crashed: {exc}"], {}
             # Products retrieved by an earlier attempt keep their outcome and files.
             outcomes = {**(rec.get("outcomes") or {}), **outcomes}
             paths = {**(rec.get("paths") or {}), **paths}

@@ -23,8 +23,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_bytes", "write_text", "open_append", "chmod_private", "fsync_dir",
-           "private_dir"]
+__all__ = ["atomic_write", "write_bytes", "write_text", "write_table", "open_append", "chmod_private",
+           "fsync_dir", "private_dir"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _umask_lock = threading.Lock()
@@ -119,7 +119,7 @@ def atomic_write(path, mode="wb", *, encoding=None, private=True, fsync=True, ov
         raise ValueError(f"mode: {mode!r} is not allowed; allowed: 'wb', 'w'")
     path = Path(path)
     if not overwrite and os.path.lexists(path):
-        raise FileExistsError(errno.EEXIST, f"{path} exists; pass overwrite=True to replace it", str(path))
+        raise FileExistsError(f"{path} exists (a link counts); it is left as it is")
     # mkstemp opens with O_CREAT | O_EXCL (and O_NOFOLLOW where there is one), mode 0600: the name is
     # new and ours, so no link planted beside the target can redirect the write.
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -163,6 +163,24 @@ def write_text(path, text, **options):
     """Write ``text`` to ``path`` with `atomic_write` (same options); returns ``path`` as a Path."""
     with atomic_write(path, "w", **options) as stream:
         stream.write(text)
+    return Path(path)
+
+
+def write_table(table, path, format, **options):
+    """Write an astropy ``table`` to ``path`` with `atomic_write` (same options); returns a Path.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    path : path-like
+    format : str
+        An astropy format, e.g. ``"ascii.ecsv"`` or ``"fits"`` (written in binary mode).
+    **options
+        Those of `atomic_write`.
+    """
+    binary = str(format).split(".")[0] in ("fits", "hdf5", "votable", "parquet", "asdf")
+    with atomic_write(path, "wb" if binary else "w", **options) as stream:
+        table.write(stream, format=format)
     return Path(path)
 
 
