@@ -538,6 +538,27 @@ def test_links_planted_in_a_target_folder_are_never_written_through(xrtprods_ser
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_target_folder_that_is_a_link_is_refused(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=5)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "T00").symlink_to(elsewhere)
+    (tmp_path / "state.json.lock").symlink_to(tmp_path / "victim.lock")
+    kwargs = dict(products={"standard_position": True}, state_file=tmp_path / "state.json",
+                  dest_dir=tmp_path / "out", client=_client(svc))
+    with pytest.raises(InvalidRequestError, match="state_file: .*state.json cannot be locked"):
+        run_batch(_targets(1), timeout=60, **kwargs)
+    assert not (tmp_path / "victim.lock").exists()
+    (tmp_path / "state.json.lock").unlink()
+    summary = run_batch(_targets(1), timeout=60, **kwargs)
+    assert list(summary["status"]) == ["failed"]
+    assert "is a link; products are never written through one" in summary["reasons"][0]
+    assert list(elsewhere.iterdir()) == []
+    recorded = json.loads((tmp_path / "state.json").read_text())["targets"]
+    assert not recorded["T00"].get("local_failures")   # a resume does not retry it for ever
+
+
 _FULL_DISK_BATCH = """
 import resource, signal, sys
 from astropy.table import Table

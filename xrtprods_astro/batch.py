@@ -344,8 +344,12 @@ class _RunLock:
         except ImportError:   # Windows: no flock; runs there are not protected from each other
             log.debug("no file locking on this platform: %s is not locked", self.path)
             return
-        _private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            _private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:   # a link planted at its name (ELOOP), a folder we cannot write...
+            raise InvalidRequestError(f"state_file: {self.state_path} cannot be locked for this run "
+                                      f"({exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -929,6 +933,11 @@ class BatchRun:
         earlier attempt are not fetched again.
         """
         outcomes, paths, reasons, local = {}, {}, [], {}
+        if (self.dest_dir / key).is_symlink():
+            # Planted or not, a link would send the products elsewhere: refused, and not a local
+            # failure that the next run would retry.
+            why = f"{self.dest_dir / key} is a link; products are never written through one"
+            return {p: f"failed: {why}" for p in self.products}, paths, [why], local
         try:
             target_dir = _private_dir(self.dest_dir / key)
         except OSError as exc:
