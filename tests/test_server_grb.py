@@ -155,7 +155,8 @@ def test_positions_all(svc):
     assert isinstance(answer["Enhanced_Err90"], float)
     assert answer["SPER_RA"] is None and answer["SPER_Err90"] is None
     assert (answer["Best_RA"], answer["Best_Decl"]) == (answer["Enhanced_RA"], answer["Enhanced_Decl"])
-    assert abs(answer["Enhanced_RA"] - 217.92067) < 5 / 3600 and abs(answer["Enhanced_Decl"] - 36.30226) < 5 / 3600
+    assert abs(answer["Enhanced_RA"] - 217.92067) < 5 / 3600
+    assert abs(answer["Enhanced_Decl"] - 36.30226) < 5 / 3600
 
 
 def test_positions_only_those_asked(svc):
@@ -199,7 +200,8 @@ def test_spectrum_answer_and_archive(svc):
 def test_file_gets_are_confined(svc):
     call(svc, "downloadLightCurve", type="GRB", objectID=221755, incbad="yes", nosys="no")
     for path in ("/xrt_curves/00221755/nothing.qdp", "/xrt_curves/00221755/../../grb/x",
-                 "/xrt_curves/abc/flux.qdp", "/xrt_curves/00221755/sub/flux.qdp", "/xrt_other/00221755/flux.qdp"):
+                 "/xrt_curves/abc/flux.qdp", "/xrt_curves/00221755/sub/flux.qdp",
+                 "/xrt_other/00221755/flux.qdp"):
         assert requests.get(svc.url + path, timeout=60).status_code == 404, path
     # Any zero padding names the same folder, as targetIDs are sent both ways.
     assert requests.get(f"{svc.url}/xrt_curves/221755/flux.qdp", timeout=60).status_code == 200

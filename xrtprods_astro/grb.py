@@ -389,10 +389,16 @@ class GRBClass(BaseQuery):
         from .readers.lightcurve import read_lightcurve_qdp
         tid = self.target_id(grb)
         kind, value = _classify(grb)
-        url = f"{self.server}/xrt_curves/{tid:08d}/flux.qdp"
+        folder = f"{self.server}/xrt_curves/{tid:08d}"
+        url = f"{folder}/flux.qdp"
         text = self._transport.get_text(url, cache=bool(cache))
+        # Newer flux.qdp files have no header block, so no T0: take it, with UKSSDC's UTC for it,
+        # from the header of the GRB's curve.qdp (a file that states its own T0 keeps it).
+        t0, utcf = None, None
+        if "T0 for this burst" not in text:
+            t0, utcf = self._t0_utcf(tid)
         # Bytes, not str: a str source may be taken for a path.
-        lc = read_lightcurve_qdp(text.encode("utf-8"), url=url)
+        lc = read_lightcurve_qdp(text.encode("utf-8"), url=url, t0=t0, utcf=utcf)
         if lc.meta.get("quantity") != "flux":
             raise ReaderError(f"{url}: the file holds no flux columns (quantity "
                               f"{lc.meta.get('quantity')!r}); it is not read as a flux light curve")
@@ -450,13 +456,17 @@ class GRBClass(BaseQuery):
     def _spectrum_data(self, target_id, cache):
         return self._call("downloadSpectrum", {"type": "GRB", "objectID": target_id}, cache=cache)
 
-    def _utcf(self, target_id):
-        from .times import utcf_from_utc, parse_ukssdc_date
+    def _t0_utcf(self, target_id):
+        """(T0 MET, the clock correction UTCF at T0) as the repository states them, or Nones."""
+        from .times import parse_ukssdc_date, utcf_from_utc
         stated = self._t0_utc(target_id, f"{self.server}/xrt_curves/{target_id:08d}")
         if not stated:
-            return None
+            return None, None
         utc = parse_ukssdc_date(stated[1])
-        return None if utc is None else utcf_from_utc(float(stated[0]), utc)
+        return float(stated[0]), (None if utc is None else utcf_from_utc(float(stated[0]), utc))
+
+    def _utcf(self, target_id):
+        return self._t0_utcf(target_id)[1]
 
     def get_spectral_fits(self, grb, *, cache=False):
         """The repository's automatic spectral fits of one GRB.

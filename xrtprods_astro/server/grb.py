@@ -302,7 +302,9 @@ def _flux_file(entry, tid, t0, data):
             " ! BINMODE: GRB-like (counts)",
             "",
             "READ TERR 1 2"]
-    col_line = "!" + "\t".join([c.ljust(8) for c in ("Time", "T_+ve", "T_-ve", "Flux", "Fluxpos")] + ["Fluxneg"])
+    # Padded to 8 characters but the last, as the real column line.
+    col_line = "!" + "\t".join([c.ljust(8) for c in ("Time", "T_+ve", "T_-ve", "Flux", "Fluxpos")]
+                               + ["Fluxneg"])
     body, first = [], True
     for name, label, is_ul in (("WT", "! WT data", False), ("PC", "! PC data", False),
                                ("PCUL", "! PC Upper limit", True)):
