@@ -322,6 +322,13 @@ def test_spectra_downloaded_verified_and_read(grbs, tmp_path):
     assert not spectra["late_time"].broken_links
     assert (tmp_path / "spec" / "late_time.tar.gz").is_file()
     assert not list((tmp_path / "spec").glob("*.part"))
+    # A second call reads the archive already here; overwrite=True fetches it again.
+    again = grbs.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    assert isinstance(again["late_time"]["PC"].arf, fits.HDUList)
+    (tmp_path / "spec" / "late_time.tar.gz").write_bytes(b"not a tar")
+    with pytest.raises(ReaderError, match="overwrite=True"):
+        grbs.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    grbs.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"], overwrite=True)
     with pytest.raises(InvalidRequestError, match="intervals"):
         grbs.get_spectra("GRB 060729", tmp_path / "spec", intervals=["early"])
 

@@ -500,7 +500,8 @@ class GRBClass(BaseQuery):
         intervals : sequence of str, optional
             Interval names (``"interval0"``, ``"late_time"``); default all.
         overwrite : bool
-            Replace archives already in ``dest_dir``.
+            Download again archives already in ``dest_dir`` (by default they are read as they
+            are: only a complete, verified download ever takes an archive's name).
 
         Returns
         -------
@@ -531,8 +532,16 @@ class GRBClass(BaseQuery):
                 log.info("%s: interval %s has no DataFile; skipped", grb, rname)
                 continue
             name = os.path.basename(urlparse(url).path) or f"{rname}.tar.gz"
-            path = self._transport.download(url, dest / name, overwrite=overwrite)
-            out[rname] = read_spectrum_archive(path, dest / rname)
+            path = dest / name
+            if path.is_file() and not overwrite:
+                # Only a verified download is ever renamed to this name: a re-run reads it again.
+                log.info("%s is already here; reading it (overwrite=True downloads it again)", path)
+            else:
+                path = self._transport.download(url, path, overwrite=overwrite)
+            try:
+                out[rname] = read_spectrum_archive(path, dest / rname)
+            except ReaderError as exc:
+                raise ReaderError(f"{path}: {exc} (overwrite=True downloads it again)") from exc
         return out
 
 
