@@ -205,3 +205,23 @@ def test_file_gets_are_confined(svc):
         assert requests.get(svc.url + path, timeout=60).status_code == 404, path
     # Any zero padding names the same folder, as targetIDs are sent both ways.
     assert requests.get(f"{svc.url}/xrt_curves/221755/flux.qdp", timeout=60).status_code == 200
+
+
+def test_spectrum_archive_members_as_the_real_repository_tar(svc):
+    # The member listing of the real interval0.tar.gz (spec §6.3, verbatim from the swifttools docs);
+    # late_time is the same without the WT files (the real late_time.tar.gz of GRB 101225A).
+    real = ("README.txt interval0wtsource.pi interval0wtback.pi interval0pcsource.pi interval0pcback.pi "
+            "interval0wt.pi interval0wt.arf interval0wt.rmf interval0pc.pi interval0pc.arf interval0pc.rmf "
+            "interval0.areas GRB_info.txt models/interval0wt.xcm models/interval0pc.xcm interval0wt_fit.fit "
+            "interval0pc_fit.fit").split()
+    answer = call(svc, "downloadSpectrum", type="GRB", objectID=441015)
+    raw = requests.get(answer["interval0"]["DataFile"], timeout=60).content
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        members = tar.getmembers()
+        info = tar.extractfile("GRB_info.txt").read().decode()
+    assert [m.name for m in members] == real
+    assert {(m.uname, m.gname) for m in members} == {("autoproc", "www")}
+    # GRB_info.txt: RA, Dec, T0 (MET) and 30, four bare lines, as the real file.
+    real_info = (REAL / "arnaudsomville__gamma_burst/spec/late_time_extracted/GRB_info.txt").read_text()
+    assert [template(x) for x in info.splitlines()] == [template(x) for x in real_info.splitlines()]
+    assert info.splitlines()[2] == real_info.splitlines()[2] == "314995072"

@@ -141,7 +141,7 @@ CATALOGUE = (
                    227599970.0, aliases=("GRB080319B",), redshift=0.937,
                    decay=((3.0e3, 1.5), 1.9), n_field=3),
     CatalogueEntry("GRB 101225A", 0.19792, 44.60034, "GRB", ("00441015",), 8.0, 5.0e20, 2.2, 7.9e20,
-                   314995067.0, aliases=("GRB101225A",), decay=((2.0e3, 0.3), 1.2), n_field=3),
+                   314995072.0, aliases=("GRB101225A",), decay=((2.0e3, 0.3), 1.2), n_field=3),
 )
 
 

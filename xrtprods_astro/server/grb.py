@@ -161,6 +161,10 @@ class GRBRepository:
             data, _ = build_spectra(sky, out, f"{base_url}/{SPECTRA}/{tid}")
         except ProductFailure:
             return None
+        for rname in data["rnames"]:
+            archive = out / f"{rname}.tar.gz"
+            if archive.is_file():
+                _repository_tar(archive, rname, entry, sky.t0)
         # The repository fits Galactic NH frozen (spec §6.2: GalacticNH without errors), so the
         # product generator's GalNH_unfitted does not belong here.
         data.pop("GalNH_unfitted", None)
@@ -283,6 +287,41 @@ def _positions(entry, seed):
     out["SPER"] = (None, None, None)
     out["Best"] = out["Enhanced"]
     return out
+
+
+def _member_rank(name, rname):
+    """Position of a member in the real repository tar (GRB 101225A's late_time.tar.gz, spec §6.3):
+    README, per mode (WT before PC) source, back, grouped spectrum, ARF, RMF; then the areas,
+    GRB_info.txt, the xcm models and the fit summaries."""
+    for rank, pattern in enumerate([r"README\.txt", r"(wt)source\.pi", r"(wt)back\.pi", r"(pc)source\.pi",
+                                    r"(pc)back\.pi", r"wt\.pi", r"wt\.arf", r"wt\.rmf", r"pc\.pi",
+                                    r"pc\.arf", r"pc\.rmf", r"\.areas", r"GRB_info\.txt", r"models/",
+                                    r"_fit\.fit"]):
+        if re.search(pattern + ("$" if not pattern.endswith("/") else ""), name):
+            return rank
+    return 99
+
+
+def _repository_tar(path, rname, entry, t0):
+    """Rewrite a built spectrum archive as the repository writes it: flat members in the real
+    order, owned by autoproc/www, plus ``GRB_info.txt`` (RA, Dec, T0 in MET, 30: four bare lines)."""
+    import gzip
+    import io
+    import tarfile
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
+    members.append(("GRB_info.txt", ("%.10f\n%.10f\n%d\n30\n" % (entry.ra, entry.dec, round(t0))).encode()))
+    # WT before PC within a rank (the xcm models and fit summaries), as in the real listing.
+    members.sort(key=lambda item: (_member_rank(item[0], rname), "pc" in item[0].replace(rname, ""), item[0]))
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, payload in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(payload), 0o644, 1_700_000_000
+                info.uname, info.gname = "autoproc", "www"
+                tar.addfile(info, io.BytesIO(payload))
+    path.write_bytes(buf.getvalue())
 
 
 def _flux_file(entry, tid, t0, data):
