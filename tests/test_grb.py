@@ -415,3 +415,11 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
     folder = tmp_path / "APIDemo_GRBSpec"
     assert (folder / "late_time.tar.gz").is_file() and (folder / "late_timepc_plot.gif").is_file()
     assert (folder / "late_timepc.pi").is_file()       # tar -xzf of flat members worked
+    burst = udg.getBurstAnalyser(GRBName="GRB 060729", returnData=True, saveData=False,
+                                 instruments=["XRT", "BAT"], BATBinning=["snr4"], bands=["Density"])
+    assert burst["Instruments"] == ["BAT", "BAT_NoEvolution", "XRT"]
+    assert burst["BAT"]["SNR4"]["Density"]["BadBin"].dtype == bool
+    assert "Density_PC_incbad" in burst["XRT"]
+    udg.getBurstAnalyser(GRBName="GRB 060729", saveData=False, downloadTar=True, extract=True,
+                         destDir=str(tmp_path / "BurstAn"))
+    assert (tmp_path / "BurstAn" / "xrt" / "xrt_flux_pc_DENSITY.qdp").is_file()

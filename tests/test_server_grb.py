@@ -225,3 +225,48 @@ def test_spectrum_archive_members_as_the_real_repository_tar(svc):
     real_info = (REAL / "arnaudsomville__gamma_burst/spec/late_time_extracted/GRB_info.txt").read_text()
     assert [template(x) for x in info.splitlines()] == [template(x) for x in real_info.splitlines()]
     assert info.splitlines()[2] == real_info.splitlines()[2] == "314995072"
+
+
+# ---------------------------------------------------------------- burst analyser
+def test_burst_analyser_selection(svc):
+    answer = call(svc, "downloadBurstAnalyser", targetID=221755, instruments=["XRT", "bat"],
+                  bands=["Density"], BATBinning=["snr4", "timedel0.064"], incbad="both", nosys="no")
+    assert answer["Instruments"] == ["BAT", "BAT_NoEvolution", "XRT"]
+    bat = answer["BAT"]
+    assert bat["Binning"] == ["SNR4", "SNR4_sinceT0", "TimeBins_64ms"]
+    assert bat["SNR4"]["Datasets"] == ["Density"]
+    density = bat["SNR4"]["DensityData"]
+    # The documented BAT flux columns (spec §7.3), BadBin last; HR with its 21 columns.
+    assert density["columns"] == ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg",
+                                  "FluxPosWithECFErr", "FluxNegWithECFErr", "Gamma", "GammaPos", "GammaNeg",
+                                  "ECF", "ECFPos", "ECFNeg", "BadBin"]
+    assert len(bat["HRData"]["columns"]) == 21
+    assert all(row[-1] in (0, 1) for row in density["data"])
+    # Signal-to-noise bins: every good bin has flux/error >= 4 in the SNR4 binning.
+    assert all(row[3] / row[4] >= 4 - 1e-9 for row in density["data"])
+    assert min(row[0] for row in bat["SNR4_sinceT0"]["DensityData"]["data"]) > 0
+    noev = answer["BAT_NoEvolution"]
+    assert set(noev["ECFs"]) == {"Density"} and len(noev["SNR4"]["DensityData"]["columns"]) == 7
+    xrt = answer["XRT"]
+    assert xrt["Datasets"] == ["Density_WT", "Density_WT_incbad", "Density_PC", "Density_PC_incbad"]
+    assert xrt["Density_PC_incbadData"]["columns"] == density["columns"][:-1]
+
+
+def test_burst_analyser_bad_selection(svc):
+    answer = call(svc, "downloadBurstAnalyser", targetID=221755, instruments="all", bands=["radio"],
+                  BATBinning="all", incbad="yes", nosys="no")
+    assert "OK" not in answer and "bands" in answer["ERRORTEXT"] and "density" in answer["ERRORTEXT"]
+
+
+def test_burst_analyser_tar(svc):
+    url = call(svc, "getBurstAnalyserTarURL", targetID="00221755")["URL"]
+    assert url.endswith("/burst_analyser/00221755/batxrtfiles_00221755.tar.gz")
+    raw = requests.get(url, timeout=60).content
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        names = tar.getnames()
+        text = tar.extractfile("00221755/xrt/xrt_flux_pc_DENSITY.qdp").read().decode()
+    # One top-level folder (tar --strip-components=1 in swifttools), the website's file names.
+    assert {n.split("/")[0] for n in names} == {"00221755"}
+    assert "00221755/bat/bat_flux_snr4_XRTBAND_NOEVOLVE.qdp" in names
+    lines = text.splitlines()
+    assert lines[:2] == ["READ TERR 1 2", "! xrtpcflux"] and len(lines[2].split("\t")) == 6

@@ -307,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = _error("This endpoint takes an HTTP POST with a JSON body of parameters.")
             self._send_json(reply.answer)
             return
-        if path.startswith(("/xrt_curves/", "/xrt_spectra/")):
+        if path.startswith(("/xrt_curves/", "/xrt_spectra/", "/burst_analyser/")):
             # The GRB repository's files (server/grb.py); built when their GRB was first asked for.
             target = self.service.grb.file_for(path)
             if target is None:

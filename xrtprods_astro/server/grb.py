@@ -19,18 +19,27 @@ GRBs of the simulated sky (`xrtprods_astro.server.catalogue`, ``kind == "GRB"``)
 * ``getGRBPositions``: Best, Enhanced, Standard, SPER and Onboard, honouring ``posToGet``, with
   ``Best_Err90`` a string as on the real service (spec §8); missing positions are ``null``.
 * ``getGRBTargetList``: the GRB's 8-digit targetIDs.
+* ``downloadBurstAnalyser`` and ``getBurstAnalyserTarURL``: the burst analyser (spec §7) for BAT,
+  BAT_NoEvolution and XRT (no UVOT is simulated: ``Instruments`` lists what exists), honouring
+  ``instruments``, ``BATBinning`` (``snrN`` selects ``SNRN`` and ``SNRN_sinceT0``: our reading of
+  spec §13.6) and ``bands`` (case-insensitive, ``"all"`` or lists), with the XRT datasets
+  ``<band>_<mode>[_nosys][_incbad]`` honouring ``incbad``/``nosys``. The tar (spec §13.5) is served
+  gzip-compressed, with one top-level folder, as the official client's ``tar -xzf
+  --strip-components=1`` needs; its files follow the website's names (spec §7.5).
 
 Errors follow the common API: HTTP 200 and ``{"ERROR": code, "ERRORTEXT": text}``, never OK. A
 ``null`` ``objectID``/``targetID`` (what swifttools sends after an unknown name, spec §4.2) is an
 error naming the key, as is a targetID that is not a GRB of the repository (spec §13.2; the real
 codes are not documented, so these codes are ours). Products are built on first use, once per GRB,
-and are deterministic for the service's seed. Rebin and time-slice jobs of GRBs and the burst
-analyser are not served yet.
+and are deterministic for the service's seed. Rebin and time-slice jobs of GRBs are not served yet.
 """
+import io
 import logging
 import math
 import re
 import threading
+
+import numpy as np
 from pathlib import Path
 
 from .catalogue import CATALOGUE
@@ -45,7 +54,7 @@ log = logging.getLogger("xrtprods_astro.server.grb")
 #: The documented spelling of a GRB name (spec §4.1): ``GRB`` + one space + YYMMDD + an optional letter.
 GRB_NAME = re.compile(r"^GRB [0-9]{6}[A-Z]?$")
 #: URL folders (relative to the site root) of the repository's files.
-CURVES, SPECTRA = "xrt_curves", "xrt_spectra"
+CURVES, SPECTRA, BURST = "xrt_curves", "xrt_spectra", "burst_analyser"
 #: Mean energy-conversion factor of the simulated afterglows (0.3-10 keV unabsorbed flux per
 #: count/s), roughly the repository's for a Gamma=2 power law; it turns curve rates into flux.qdp.
 ECF = 4.0e-11
@@ -240,6 +249,46 @@ class GRBRepository:
             answer[f"{kind}_Err90"] = (None if err is None else "%.1f" % err) if kind == "Best" else err
         return answer
 
+    def burst_tar_url(self, body, base_url):
+        entry = self._entry(_target_key(body, "targetID"))
+        tid = entry.targets[0]
+        if self._build("burst", entry, base_url) is None:
+            raise GRBAPIError(4, f"targetID {int(tid)} has no burst analyser data.")
+        return {"OK": 1, "URL": f"{base_url}/{BURST}/{tid}/batxrtfiles_{tid}.tar.gz"}
+
+    def burst_analyser(self, body, base_url):
+        entry = self._entry(_target_key(body, "targetID"))
+        instruments = _list_choice(body, "instruments", ("bat", "xrt", "uvot"))
+        binnings = _list_choice(body, "BATBinning", tuple(_BAT_BINNINGS))
+        bands = _list_choice(body, "bands", tuple(_BANDS))
+        nosys, incbad = _choice(body, "nosys", "no"), _choice(body, "incbad", "yes")
+        data = self._build("burst", entry, base_url)
+        if data is None:
+            raise GRBAPIError(4, f"targetID {int(entry.targets[0])} has no burst analyser data.")
+        answer = {"Instruments": []}
+        band_names = [_BANDS[b] for b in bands]
+        if "bat" in instruments:
+            bins = [name for b in binnings for name in _BAT_BINNINGS[b]]
+            for inst in ("BAT", "BAT_NoEvolution"):
+                block = {} if inst == "BAT_NoEvolution" else {"HRData": data["BAT"]["HRData"]}
+                if inst == "BAT_NoEvolution":
+                    block["ECFs"] = {b: data[inst]["ECFs"][b] for b in band_names}
+                block["Binning"] = bins
+                for name in bins:
+                    block[name] = {"Datasets": band_names,
+                                   **{f"{b}Data": data[inst][name][f"{b}Data"] for b in band_names}}
+                answer[inst] = block
+                answer["Instruments"].append(inst)
+        if "xrt" in instruments:
+            keep = [n for n in data["XRT"]["Datasets"] if n.split("_")[0] in band_names
+                    and _wanted(n, "_nosys", nosys) and _wanted(n, "_incbad", incbad)]
+            block = {"Datasets": keep, **{f"{n}Data": data["XRT"][f"{n}Data"] for n in keep}}
+            block.update({k: v for k, v in data["XRT"].items() if k.startswith("HRData_")})
+            answer["XRT"] = block
+            answer["Instruments"].append("XRT")
+        answer["OK"] = 1
+        return answer
+
     # ------------------------------------------------------------------ GET
     def file_for(self, path):
         """The file to send for a GET of ``/xrt_curves/<tid>/<name>`` or ``/xrt_spectra/<tid>/<name>``.
@@ -247,7 +296,7 @@ class GRBRepository:
         None (a 404) for anything else: another folder, a name with a path in it, a file not built.
         """
         parts = path.strip("/").split("/")
-        if len(parts) != 3 or parts[0] not in (CURVES, SPECTRA) or not parts[1].isdigit():
+        if len(parts) != 3 or parts[0] not in (CURVES, SPECTRA, BURST) or not parts[1].isdigit():
             return None
         name = parts[2]
         if not name or name.startswith(".") or "\\" in name:
@@ -266,6 +315,8 @@ FUNCTIONS = {
     "getGRBPositions": GRBRepository.positions,
     "downloadSpectrum": GRBRepository.spectrum,
     "downloadLightCurve": GRBRepository.light_curve,
+    "downloadBurstAnalyser": GRBRepository.burst_analyser,
+    "getBurstAnalyserTarURL": GRBRepository.burst_tar_url,
 }
 
 
@@ -306,7 +357,6 @@ def _repository_tar(path, rname, entry, t0):
     """Rewrite a built spectrum archive as the repository writes it: flat members in the real
     order, owned by autoproc/www, plus ``GRB_info.txt`` (RA, Dec, T0 in MET, 30: four bare lines)."""
     import gzip
-    import io
     import tarfile
     with tarfile.open(path, "r:gz") as tar:
         members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
@@ -367,3 +417,200 @@ def _flux_file(entry, tid, t0, data):
                          "%.8g" % (rn * ECF)]
             body.append("\t".join(cells))
     return "\n".join(head + body) + "\n"
+
+
+# ---------------------------------------------------------------------- burst analyser
+#: Request binning -> the Binning names it selects (spec §7.1-§7.2).
+_BAT_BINNINGS = {"snr4": ("SNR4", "SNR4_sinceT0"), "snr5": ("SNR5", "SNR5_sinceT0"),
+                 "snr6": ("SNR6", "SNR6_sinceT0"), "snr7": ("SNR7", "SNR7_sinceT0"),
+                 "timedel0.004": ("TimeBins_4ms",), "timedel0.064": ("TimeBins_64ms",),
+                 "timedel1": ("TimeBins_1s",), "timedel10": ("TimeBins_10s",)}
+#: Request band -> dataset name.
+_BANDS = {"observedflux": "ObservedFlux", "density": "Density", "batband": "BATBand", "xrtband": "XRTBand"}
+#: BAT count rate (ct/s/detector) -> band, for the documented GRB (spec §7.2, BAT_NoEvolution ECFs):
+#: erg cm^-2 s^-1 for the flux bands, Jy at 10 keV for Density.
+_BAT_ECF = {"ObservedFlux": 0.00243424007095474, "Density": 0.00231776220799315,
+            "XRTBand": 4.70354458026304e-08, "BATBand": 6.85253672780114e-07}
+#: XRT count rate (ct/s) -> band for a Gamma=2 afterglow (0.3-10 keV observed and unabsorbed,
+#: 15-50 keV, Jy at 10 keV).
+_XRT_ECF = {"ObservedFlux": 3.0e-11, "Density": 4.7e-7, "XRTBand": ECF, "BATBand": 1.4e-11}
+#: Dataset band -> the tag of the website's file names (spec §7.5).
+_FILE_TAGS = {"ObservedFlux": "OBSDENSITY", "Density": "DENSITY", "XRTBand": "XRTBAND", "BATBand": "BATBAND"}
+_BAT_FLUX_COLUMNS = ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg", "FluxPosWithECFErr",
+                     "FluxNegWithECFErr", "Gamma", "GammaPos", "GammaNeg", "ECF", "ECFPos", "ECFNeg"]
+_BAT_HR_COLUMNS = ["Time", "TimePos", "TimeNeg", "HR", "HRPos", "HRNeg"] + [
+    f"{name}{suffix}"
+    for name in ("ECF_XRTBand", "ECF_BATBand", "Gamma", "ECF_Density", "ECF_ObservedDensity")
+    for suffix in ("", "Pos", "Neg")]
+
+
+def _list_choice(body, key, allowed):
+    """A burst-analyser selection: "all" or a list (or one string), case-insensitive (spec §7.1)."""
+    value = body.get(key, "all")
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise GRBAPIError(2, f"{key} must be 'all' or a list of: " + ", ".join(allowed))
+    items = [str(i).strip().lower() for i in items]
+    if items == ["all"]:
+        return list(allowed)
+    bad = [i for i in items if i not in allowed]
+    if bad:
+        raise GRBAPIError(2, f"{key} has {', '.join(bad)}; allowed: 'all' or " + ", ".join(allowed))
+    return items
+
+
+def _bat_rate(entry, t):
+    """The simulated BAT count rate (ct/s/det): a fast-rise exponential-decay pulse of the prompt
+    emission, brighter for brighter afterglows, gone by ~150 s."""
+    peak = 0.05 * (entry.rate / 40.0) ** 0.5
+    rise, decay, start = 2.0, 25.0, -2.0
+    x = np.maximum(t - start, 0.0)
+    shape = 2.0 * np.sqrt(rise / decay) - rise / np.maximum(x, 1e-9) - x / decay
+    return np.where(t > start, peak * np.exp(shape), 0.0)
+
+
+def _bat_bins(entry, rng, width, since_t0=False, snr=None):
+    """BAT bins ``[(time, half-width, rate, err)]`` from T0-30 s (or T0) to T0+200 s: fixed widths, or
+    1 s bins merged until their signal-to-noise reaches ``snr``."""
+    lo, hi = (0.0 if since_t0 else -30.0), 200.0
+    if width < 0.05:
+        # 4 ms bins only over the pulse's peak: the whole burst would be 57 500 rows per band.
+        lo, hi = (0.0 if since_t0 else -1.0), 5.0
+    edges = np.arange(lo, hi + width / 2, width)
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    sigma = 0.006 / np.sqrt(width)   # background noise per bin, ct/s/det
+    rates = _bat_rate(entry, mids) + rng.normal(0.0, sigma, mids.size)
+    rows = [(m, width / 2, r, sigma) for m, r in zip(mids, rates)]
+    if snr is None:
+        return rows
+    merged, acc = [], []
+    for row in rows:
+        acc.append(row)
+        total_w = len(acc) * width
+        rate = sum(r[2] for r in acc) / len(acc)
+        err = sigma * np.sqrt(width / total_w)
+        if rate / err >= snr:
+            merged.append(((acc[0][0] + acc[-1][0]) / 2, total_w / 2, rate, err))
+            acc = []
+    return merged
+
+
+def _bat_block(entry, rng, rows, band, evolution):
+    """One BAT dataset (``columns``/``data``) in ``band`` from the bins ``rows``."""
+    ecf = _BAT_ECF[band]
+    t, half, rate, err = (np.array([r[k] for r in rows], dtype=float) for k in range(4))
+    flux, ferr = rate * ecf, err * ecf
+    bad = (rate / err < 2.0).astype(int)   # the website flags bins too faint for a spectral fit
+    if evolution:
+        ecf_err = 0.1 * ecf
+        with_ecf = np.hypot(ferr, rate * ecf_err)
+        gamma = 1.3 + 0.4 * rng.random(t.size)
+        const = [np.full(t.size, v) for v in (0.2, -0.2, ecf, ecf_err, -ecf_err)]
+        cols = [t, half, -half, flux, ferr, -ferr, with_ecf, -with_ecf, gamma, *const]
+        columns = _BAT_FLUX_COLUMNS + ["BadBin"]
+    else:
+        cols = [t, half, -half, flux, ferr, -ferr]
+        columns = _BAT_FLUX_COLUMNS[:6] + ["BadBin"]
+    values = np.column_stack(cols).tolist() if t.size else []
+    return {"columns": columns, "data": [row + [int(b)] for row, b in zip(values, bad.tolist())]}
+
+
+def _round(value):
+    return int(value) if isinstance(value, (int, np.integer)) else float("%.6g" % value)
+
+
+def _xrt_datasets(lc_data, rng):
+    """XRT flux datasets ``<band>_<mode>[_nosys][_incbad]`` from the repository's count-rate curves."""
+    out = {"Datasets": []}
+    for name in lc_data["Datasets"]:
+        m = re.fullmatch(r"(WT|PC)((?:_nosys)?(?:_incbad)?)", name)
+        if m is None:
+            continue   # hard/soft/HR and upper limits have no flux datasets
+        block = lc_data[f"{name}Data"]
+        cols = block["columns"]
+        ix = [cols.index(c) for c in ("Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg")]
+        for band, ecf in _XRT_ECF.items():
+            rows = []
+            for row in block["data"]:
+                t, tp, tn, r, rp, rn = (float(row[i]) for i in ix)
+                ecf_err = 0.08 * ecf
+                gamma = 2.0 + 0.1 * rng.normal()
+                rows.append([_round(v) for v in (
+                    t, tp, tn, r * ecf, rp * ecf, rn * ecf, np.hypot(rp * ecf, r * ecf_err),
+                    -np.hypot(rn * ecf, r * ecf_err), gamma, 0.15, -0.15, ecf, ecf_err, -ecf_err)])
+            ds = f"{band}_{m.group(1)}{m.group(2)}"
+            out["Datasets"].append(ds)
+            out[f"{ds}Data"] = {"columns": _BAT_FLUX_COLUMNS, "data": rows}
+    for mode in ("WT", "PC"):
+        hr = lc_data.get(f"{mode}HRData")
+        if hr:
+            rows = [[_round(v) for v in (row[0], row[1], row[2], row[3], row[4], -row[4],
+                                         2.0 + 0.1 * rng.normal(), 0.15, -0.15)] for row in hr["data"]]
+            columns = ["Time", "TimePos", "TimeNeg", "HR", "HRPos", "HRNeg", "Gamma", "GammaPos", "GammaNeg"]
+            out[f"HRData_{mode}"] = {"columns": columns, "data": rows}
+    return out
+
+
+def _qdp(rows, label):
+    """A burst-analyser web file (spec §7.5): READ TERR 1 2, a label, then time, +, -, value, +, -."""
+    out = io.StringIO()
+    out.write(f"READ TERR 1 2\n! {label}\n")
+    if rows:
+        np.savetxt(out, np.array([r[:6] for r in rows], dtype=float), fmt="%.6g", delimiter="\t")
+    return out.getvalue()
+
+
+def _build_burst(repo, entry, tid, base_url):
+    """The burst analyser of one GRB: the answer of ``downloadBurstAnalyser`` for everything, and the tar."""
+    import gzip
+    import tarfile
+    lc = repo._build("lc", entry, base_url)
+    if lc is None:
+        return None
+    rng = _rng("burst", repo.seed, entry.name)
+    data = {"BAT": {}, "BAT_NoEvolution": {"ECFs": dict(_BAT_ECF)}}
+    files = {}
+    for request, names in _BAT_BINNINGS.items():
+        for name in names:
+            width = {"TimeBins_4ms": 0.004, "TimeBins_64ms": 0.064, "TimeBins_10s": 10.0}.get(name, 1.0)
+            snr = int(name[3]) if name.startswith("SNR") else None
+            rows = _bat_bins(entry, rng, width, since_t0=name.endswith("sinceT0"), snr=snr)
+            for inst, evolution in (("BAT", True), ("BAT_NoEvolution", False)):
+                block = {"Datasets": list(_BANDS.values())}
+                for band in _BANDS.values():
+                    block[f"{band}Data"] = _bat_block(entry, rng, rows, band, evolution)
+                    tag = _FILE_TAGS[band]
+                    fname = f"bat/bat_flux_{request}{'_sinceT0' if name.endswith('sinceT0') else ''}_{tag}" \
+                            f"{'' if evolution else '_NOEVOLVE'}.qdp"
+                    files[fname] = _qdp(block[f"{band}Data"]["data"], f"bat{name}flux")
+                data[inst][name] = block
+    hr_rows = []
+    for t, half, rate, err in _bat_bins(entry, rng, 1.0, snr=5):
+        hr = 0.8 + 0.2 * rng.random()
+        hr_rows.append([_round(v) for v in [t, half, -half, hr, 0.1, -0.1] + [
+            _BAT_ECF["XRTBand"], 0, 0, _BAT_ECF["BATBand"], 0, 0, 1.5, 0.2, -0.2,
+            _BAT_ECF["Density"], 0, 0, _BAT_ECF["ObservedFlux"], 0, 0]])
+    data["BAT"]["HRData"] = {"columns": _BAT_HR_COLUMNS, "data": hr_rows}
+    data["XRT"] = _xrt_datasets(lc, rng)
+    for ds in data["XRT"]["Datasets"]:
+        band, mode, *tags = ds.split("_")
+        tag = _FILE_TAGS[band]
+        if "incbad" in tags:
+            continue   # the website's files are the default (centroid-checked) selection
+        fname = f"xrt/xrt_flux_{mode.lower()}_{tag}{'_nosys' if 'nosys' in tags else ''}.qdp"
+        files[fname] = _qdp(data["XRT"][f"{ds}Data"]["data"], f"xrt{mode.lower()}flux")
+    out = repo.root / BURST / tid
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name in sorted(files):
+                payload = files[name].encode()
+                info = tarfile.TarInfo(f"{tid}/{name}")
+                info.size, info.mode, info.mtime = len(payload), 0o644, 1_700_000_000
+                tar.addfile(info, io.BytesIO(payload))
+    (out / f"batxrtfiles_{tid}.tar.gz").write_bytes(buf.getvalue())
+    return data
+
+
+_BUILDERS["burst"] = _build_burst
