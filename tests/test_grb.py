@@ -235,6 +235,18 @@ def test_unknown_targetid_is_a_service_error(grbs):
         grbs.get_lightcurve(30842)
 
 
+def test_products_are_not_cached_unless_asked(grbs, svc):
+    # The repository's curves grow while Swift observes: asked for again by default.
+    grbs.get_lightcurve(221755)
+    before = svc.request_counts().get("main", 0)
+    grbs.get_lightcurve(221755)
+    assert svc.request_counts()["main"] == before + 1
+    grbs.get_lightcurve(221755, cache=True)
+    cached = svc.request_counts()["main"]
+    again = grbs.get_lightcurve(221755, cache=True)
+    assert svc.request_counts()["main"] == cached and "PC_incbad" in again
+
+
 # ---------------------------------------------------------------- positions
 def test_positions(grbs):
     pos = grbs.get_positions("GRB 080319B")
