@@ -435,3 +435,26 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
     udg.getBurstAnalyser(GRBName="GRB 060729", saveData=False, downloadTar=True, extract=True,
                          destDir=str(tmp_path / "BurstAn"))
     assert (tmp_path / "BurstAn" / "xrt" / "xrt_flux_pc_DENSITY.qdp").is_file()
+
+
+def test_swifttools_documented_jobs(svc, tmp_path, monkeypatch):
+    # The official client's rebin and time-slice calls, as data/GRB.md shows them.
+    udg = pytest.importorskip("swifttools.ukssdc.data.GRB")
+    pytest.importorskip("pandas")
+    import warnings
+    import swifttools.ukssdc.main as ukmain
+    warnings.filterwarnings("ignore", "distutils Version classes are deprecated", DeprecationWarning)
+    monkeypatch.setattr(ukmain, "APIURL", svc.api_url)
+    monkeypatch.chdir(tmp_path)
+    job = udg.rebinLightCurve(GRBName="GRB 060729", binMeth="obsid")
+    # The module's service runs jobs with job_duration=0; the rebin is built in the background, so
+    # poll (a bounded number of times, no clock) as a user would.
+    assert any(udg.rebinComplete(job) for _ in range(200))
+    lc = udg.getRebinnedLightCurve(job, saveData=False, returnData=True)
+    assert lc["Binning"] == "ObsID" and lc["PC_incbad"]["ObsID"].str.len().eq(11).all()
+    sid = udg.timesliceSpectrum(GRBName="GRB 060729",
+                                slices={"early": "100-800", "mixed": ["100-300,500-1000", "BOTH"]})
+    assert udg.timesliceComplete(sid)
+    spec = udg.getSpectra(JobID=sid, returnData=True, saveData=True, destDir=str(tmp_path / "slices"))
+    assert spec["rnames"] == ["early", "mixed"]
+    assert (tmp_path / "slices" / "early.tar.gz").is_file()

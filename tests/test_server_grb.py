@@ -270,3 +270,51 @@ def test_burst_analyser_tar(svc):
     assert "00221755/bat/bat_flux_snr4_XRTBAND_NOEVOLVE.qdp" in names
     lines = text.splitlines()
     assert lines[:2] == ["READ TERR 1 2", "! xrtpcflux"] and len(lines[2].split("\t")) == 6
+
+
+# ---------------------------------------------------------------- jobs
+def _wait(svc, func, job_id):
+    # Polls the local service, whose jobs take job_duration=0 here: complete at the first look
+    # or soon after; the loop is bounded by the number of polls, not by time.
+    for _ in range(200):
+        answer = call(svc, func, JobID=job_id)
+        if answer["status"] == 4:
+            return answer
+    raise AssertionError(f"{func} {job_id} never completed: {answer}")
+
+
+def test_grb_rebin_is_a_rebin_job(svc):
+    job = call(svc, "rebinLightCurve", type="GRB", objectID=221755, binMeth="obsid", name="GRB 060729")
+    job_id = job["JobID"]
+    assert _wait(svc, "checkRebinStatus", job_id)["text"]
+    curve = call(svc, "downloadLightCurve", type="REBIN_LC", objectID=job_id, incbad="yes", nosys="no")
+    assert curve["Binning"] == "ObsID" and "PC_incbadData" in curve
+    url = curve["PC_incbadData"]["URL"]
+    assert f"/xrt_curves/00221755/lc_rebin{job_id}/" in url
+    assert requests.get(url, timeout=60).status_code == 200
+    assert "ERROR" in call(svc, "rebinLightCurve", type="GRB", objectID=221755, binMeth="weekly")
+
+
+def test_timeslice_job(svc):
+    job = call(svc, "timesliceSpectrum", targetID="00221755", rnames=["early", "mixed"],
+               times=["100-800", "100-300,500-1000"], modes=["WT", "BOTH"], name="GRB 060729",
+               grades="all", redshift="NONE")
+    job_id = job["JobID"]
+    _wait(svc, "checkSliceStatus", job_id)
+    spec = call(svc, "downloadSpectrum", type="timeslice", objectID=job_id)
+    assert spec["rnames"] == ["early", "mixed"]
+    fit = spec["early"]["WT"]["PowerLaw"]
+    # The documented time-slice URLs (spec §6.2): xrt_spectra/tprods/sliceSpec_<JobID>/.
+    assert fit["Image"].endswith(f"/xrt_spectra/tprods/sliceSpec_{job_id}/earlywt_plot.gif")
+    assert "Redshift_abs" not in fit     # redshift "NONE": no intrinsic absorber at a redshift
+    assert requests.get(spec["mixed"]["DataFile"], timeout=60).content[:2] == b"\x1f\x8b"
+    assert "ERROR" in call(svc, "cancelSlice", JobID=job_id)          # complete: too late to cancel
+
+
+@pytest.mark.parametrize("body, word", [
+    ({"rnames": ["a"], "times": ["1-2", "3-4"]}, "same length"),
+    ({"rnames": ["a"], "times": ["1-2"], "modes": ["XRT"]}, "modes"),
+    ({"rnames": ["a/b"], "times": ["1-2"]}, "letters")])
+def test_timeslice_refuses_bad_requests(svc, body, word):
+    answer = call(svc, "timesliceSpectrum", targetID=221755, **body)
+    assert "OK" not in answer and word in answer["ERRORTEXT"]

@@ -801,11 +801,11 @@ class LocalService:
         handlers = {"rebinLightCurve": self._rebin, "checkRebinStatus": self._rebin_status,
                     "downloadLightCurve": self._rebin_download, "cancelRebin": self._rebin_cancel}
         from . import grb
-        # The GRB repository (server/grb.py) answers its own functions; a rebinned light curve
-        # (downloadLightCurve of type REBIN_LC) stays with the rebin jobs above.
-        if func in grb.FUNCTIONS and not (func == "downloadLightCurve" and body.get("type") == "REBIN_LC"):
+        # The GRB repository (server/grb.py) answers its own functions; a job's rebin (UOB_LC) and
+        # every rebinned curve (REBIN_LC: GRB rebins are jobs of the same store) stay above.
+        if func in grb.FUNCTIONS and (func not in grb.TYPED or body.get("type") in grb.TYPED[func]):
             try:
-                return self.grb.answer(body, self.url)
+                return self.grb.answer(body, self.url, self.store, self.job_duration)
             except grb.GRBAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
         if func not in handlers:

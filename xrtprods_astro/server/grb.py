@@ -31,7 +31,14 @@ Errors follow the common API: HTTP 200 and ``{"ERROR": code, "ERRORTEXT": text}`
 ``null`` ``objectID``/``targetID`` (what swifttools sends after an unknown name, spec §4.2) is an
 error naming the key, as is a targetID that is not a GRB of the repository (spec §13.2; the real
 codes are not documented, so these codes are ours). Products are built on first use, once per GRB,
-and are deterministic for the service's seed. Rebin and time-slice jobs of GRBs are not served yet.
+and are deterministic for the service's seed.
+
+Jobs: ``rebinLightCurve`` of ``type`` GRB makes a rebin job of the service's own store (files under
+``/xrt_curves/<tid>/lc_rebin<JobID>/``), so ``checkRebinStatus``, ``cancelRebin`` and
+``downloadLightCurve`` (``REBIN_LC``) answer it as any rebin; ``timesliceSpectrum`` makes a
+time-slice job (``checkSliceStatus``, ``cancelSlice``, ``downloadSpectrum`` of ``type`` timeslice,
+files under ``/xrt_spectra/tprods/sliceSpec_<JobID>/`` as on the real site). A slice's mode is
+checked (PC, WT or BOTH) but every slice is built from both modes' data.
 """
 import io
 import logging
@@ -119,10 +126,18 @@ class GRBRepository:
         self._lock = threading.Lock()
         self._locks = {}
         self._built = {}
+        self._slices = {}
+        self._store, self._job_duration = None, 0.0
 
     # ------------------------------------------------------------------ dispatch
-    def answer(self, body, base_url):
-        """The answer (without APIVersion) to one main.php call handled here."""
+    def answer(self, body, base_url, store=None, job_duration=0.0):
+        """The answer (without APIVersion) to one main.php call handled here.
+
+        ``store`` is the service's job store: a GRB rebin is one of its rebin jobs, so the common
+        API's checkRebinStatus, cancelRebin and downloadLightCurve (REBIN_LC) serve it unchanged.
+        ``job_duration`` is how long a time-slice job takes.
+        """
+        self._store, self._job_duration = store, float(job_duration)
         func = body.get("APIFunc")
         return FUNCTIONS[func](self, body, base_url.rstrip("/"))
 
@@ -217,9 +232,10 @@ class GRBRepository:
         return answer
 
     def spectrum(self, body, base_url):
+        if body.get("type") == "timeslice":
+            return self._slice_spectrum(body)
         if body.get("type") != "GRB":
-            raise GRBAPIError(2, f"type is {body.get('type')!r}, but must be GRB (time-slice spectra "
-                                 "are not served by the local service yet).")
+            raise GRBAPIError(2, f"type is {body.get('type')!r}, but must be GRB or timeslice.")
         entry = self._entry(_target_key(body, "objectID"))
         data = self._build("spec", entry, base_url)
         if data is None:
@@ -289,6 +305,95 @@ class GRBRepository:
         answer["OK"] = 1
         return answer
 
+    # ------------------------------------------------------------------ jobs
+    def rebin(self, body, base_url):
+        """``rebinLightCurve`` of type GRB: a rebin job of the service's store whose parent is the GRB."""
+        if self._store is None:
+            raise GRBAPIError(5, "This service cannot run rebin jobs.")
+        entry = self._entry(_target_key(body, "objectID"))
+        tid = entry.targets[0]
+        method = str(body.get("binMeth", "")).lower()
+        if method not in ("counts", "time", "snapshot", "obsid"):
+            raise GRBAPIError(2, f"binMeth is {body.get('binMeth')!r}, but must be one of: counts, time, "
+                                 "snapshot, obsid")
+        params = {k: v for k, v in body.items() if k not in ("APIFunc", "APIVersion", "type", "objectID")}
+        params["binMeth"] = method
+        # Files go to xrt_curves/<tid>/lc_rebin<id>/, served as the GRB's other files are.
+        parent = _GRBParent(pars={**self._sky_pars(entry), "lc": 1}, job_id=tid,
+                            url=f"{base_url}/{CURVES}/{tid}", job_dir=self.root / CURVES / tid,
+                            seed=self.seed)
+        rebin = self._store.create_rebin(parent, params)
+        return {"OK": 1, "JobID": rebin.rebin_id}
+
+    def timeslice(self, body, base_url):
+        """``timesliceSpectrum``: up to four named slices of seconds since T0 (or MET), one GRB."""
+        entry = self._entry(_target_key(body, "targetID"))
+        rnames, times = body.get("rnames"), body.get("times")
+        if not isinstance(rnames, list) or not isinstance(times, list) or len(rnames) != len(times) \
+                or not 1 <= len(rnames) <= 4:
+            raise GRBAPIError(2, "rnames and times must be lists of the same length, 1 to 4 slices.")
+        modes = body.get("modes", ["BOTH"] * len(rnames))
+        if not isinstance(modes, list) or len(modes) != len(rnames) or any(
+                str(m).upper() not in ("PC", "WT", "BOTH") for m in modes):
+            raise GRBAPIError(2, "modes must be a list of PC, WT or BOTH, one per slice.")
+        if any(not re.fullmatch(r"[A-Za-z0-9_]+", str(r)) for r in rnames):
+            raise GRBAPIError(2, "rnames may hold only letters, digits and underscores.")
+        pars = {**self._sky_pars(entry), "spec": 1, "timeslice": "user", "sinceT0": 1}
+        for i, (rname, gti) in enumerate(zip(rnames, times), start=1):
+            pars[f"rname{i}"], pars[f"gti{i}"] = str(rname), str(gti)
+        z = body.get("redshift")
+        if isinstance(z, (int, float)) and not isinstance(z, bool):
+            pars.update(specz=1, zval=float(z))
+        elif z in (None, "") and entry.redshift:
+            pars.update(specz=1, zval=entry.redshift)
+        with self._lock:
+            job_id = 1000 + len(self._slices) + 1
+            self._slices[job_id] = _Slice(job_id, pars, base_url, time_started(), self._job_duration)
+        return {"OK": 1, "JobID": job_id}
+
+    def _slice(self, body, key="JobID"):
+        value = body.get(key)
+        if isinstance(value, bool) or value is None or not str(value).strip().isdigit():
+            raise GRBAPIError(2, f"{key} is {value!r}, but must be an integer JobID.")
+        job = self._slices.get(int(str(value).strip()))
+        if job is None:
+            raise GRBAPIError(3, f"There is no time-slice job {value}.")
+        return job
+
+    def slice_status(self, body, base_url):
+        status, text = self._slice(body).status()
+        return {"OK": 1, "status": status, "text": text}
+
+    def slice_cancel(self, body, base_url):
+        job = self._slice(body)
+        if job.status()[0] not in (1, 2, 3):
+            raise GRBAPIError(6, f"Time-slice job {job.job_id} cannot be cancelled now.")
+        job.cancelled = True
+        return {"OK": 1}
+
+    def _slice_spectrum(self, body):
+        job = self._slice(body, "objectID")
+        status, text = job.status()
+        if status != 4:
+            raise GRBAPIError(7, f"Time-slice job {job.job_id} is not complete (status {status}: {text}).")
+        with self._lock:
+            lock = self._locks.setdefault(("slice", job.job_id), threading.Lock())
+        with lock:
+            if job.result is None:
+                folder = f"sliceSpec_{job.job_id}"
+                sky = JobSky(job.pars, self.seed)
+                try:
+                    job.result, _ = build_spectra(sky, self.root / SPECTRA / "tprods" / folder,
+                                                  f"{job.base_url}/{SPECTRA}/tprods/{folder}")
+                except ProductFailure:
+                    job.result = {"NoSpectrum": 1}
+                job.result.pop("GalNH_unfitted", None)
+        return {**job.result, "OK": 1}
+
+    def _sky_pars(self, entry):
+        return {"name": entry.name, "RA": entry.ra, "Dec": entry.dec, "targ": ",".join(entry.targets),
+                "Tstart": entry.t_first}
+
     # ------------------------------------------------------------------ GET
     def file_for(self, path):
         """The file to send for a GET of ``/xrt_curves/<tid>/<name>`` or ``/xrt_spectra/<tid>/<name>``.
@@ -296,13 +401,18 @@ class GRBRepository:
         None (a 404) for anything else: another folder, a name with a path in it, a file not built.
         """
         parts = path.strip("/").split("/")
-        if len(parts) != 3 or parts[0] not in (CURVES, SPECTRA, BURST) or not parts[1].isdigit():
-            return None
-        name = parts[2]
+        name = parts[-1] if parts else ""
         if not name or name.startswith(".") or "\\" in name:
             return None
-        tid = "%08d" % int(parts[1])
-        target = self.root / parts[0] / tid / name
+        if len(parts) == 4 and parts[:2] == [SPECTRA, "tprods"] and re.fullmatch(r"sliceSpec_\d+", parts[2]):
+            target = self.root / SPECTRA / "tprods" / parts[2] / name   # a time-slice job's files
+        elif len(parts) == 4 and parts[0] == CURVES and parts[1].isdigit() \
+                and re.fullmatch(r"lc_rebin\d+", parts[2]):
+            target = self.root / CURVES / ("%08d" % int(parts[1])) / parts[2] / name   # a rebin's files
+        elif len(parts) == 3 and parts[0] in (CURVES, SPECTRA, BURST) and parts[1].isdigit():
+            target = self.root / parts[0] / ("%08d" % int(parts[1])) / name
+        else:
+            return None
         return target if target.is_file() else None
 
 
@@ -317,7 +427,47 @@ FUNCTIONS = {
     "downloadLightCurve": GRBRepository.light_curve,
     "downloadBurstAnalyser": GRBRepository.burst_analyser,
     "getBurstAnalyserTarURL": GRBRepository.burst_tar_url,
+    "rebinLightCurve": GRBRepository.rebin,
+    "timesliceSpectrum": GRBRepository.timeslice,
+    "checkSliceStatus": GRBRepository.slice_status,
+    "cancelSlice": GRBRepository.slice_cancel,
 }
+#: Functions whose ``type`` says whether they are the GRB repository's: the others of that name
+#: (a product-generator job's rebin, ``UOB_LC``; a rebinned curve, ``REBIN_LC``) are not.
+TYPED = {"rebinLightCurve": ("GRB",), "downloadLightCurve": ("GRB",),
+         "downloadSpectrum": ("GRB", "timeslice")}
+
+
+class _GRBParent:
+    """What the store's rebin job needs of its parent (a product-generator job): the GRB's sky."""
+
+    def __init__(self, *, pars, job_id, url, job_dir, seed):
+        self.pars, self.job_id, self.url, self.job_dir, self.seed = pars, job_id, url, job_dir, seed
+
+
+def time_started():
+    import time
+    return time.monotonic()
+
+
+class _Slice:
+    """A time-slice job: queued, running, then complete after ``duration`` seconds (status codes of
+    the common API: 1 queued, 2 running, 3 running, 4 complete, -4 cancelled)."""
+
+    def __init__(self, job_id, pars, base_url, started, duration):
+        self.job_id, self.pars, self.base_url = job_id, pars, base_url
+        self.started, self.duration = started, duration
+        self.cancelled, self.result = False, None
+
+    def status(self):
+        if self.cancelled:
+            return -4, "Cancelled"
+        fraction = 1.0 if self.duration <= 0 else (time_started() - self.started) / self.duration
+        if fraction < 0.2:
+            return 1, "Queued"
+        if fraction < 1.0:
+            return 2, "Running"
+        return 4, "Complete"
 
 
 def _positions(entry, seed):
