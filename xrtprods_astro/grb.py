@@ -34,7 +34,8 @@ from urllib.parse import urlparse
 
 from astroquery.query import BaseQuery
 
-from .exceptions import InvalidRequestError, ProductUnavailableError, ReaderError, ResolverError
+from .exceptions import (InvalidRequestError, ProductUnavailableError, ReaderError, RemoteServiceError,
+                         ResolverError, ServiceUnavailableError)
 from .jobcontrol import private_cache_folder
 from .transport import Transport, check_url
 
@@ -281,7 +282,8 @@ class GRBClass(BaseQuery):
         found = None
         try:
             text = self._transport.get_text(f"{folder_url}/curve.qdp")
-        except Exception as exc:   # a missing header costs the clock correction, never the data
+        except (RemoteServiceError, ServiceUnavailableError) as exc:
+            # A missing header costs the clock correction (the reader then says so), never the data.
             log.debug("no curve.qdp header for targetID %s: %s", target_id, exc)
             text = ""
         for line in text.splitlines()[:20]:
