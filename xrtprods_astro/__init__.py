@@ -171,6 +171,7 @@ _LAZY = {
     "XRTProducts": "core",
     "XRTProductsClass": "core",
     "XRTJob": "job",
+    "GRBs": "grb", "GRBClass": "grb",   # the GRB repository (API/main.php), xrtprods_astro/grb.py
     "ProductRequest": "request",
     # many targets
     "run_batch": "batch",

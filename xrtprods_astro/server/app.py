@@ -307,6 +307,14 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = _error("This endpoint takes an HTTP POST with a JSON body of parameters.")
             self._send_json(reply.answer)
             return
+        if path.startswith(("/xrt_curves/", "/xrt_spectra/", "/burst_analyser/")):
+            # The GRB repository's files (server/grb.py); built when their GRB was first asked for.
+            target = self.service.grb.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
         if not path.startswith(_JOB_PREFIX):
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -497,7 +505,7 @@ class LocalService:
         self.persist = bool(persist)
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
-        self._server = self._thread = self._tmp = self.store = None
+        self._server = self._thread = self._tmp = self.store = self.grb = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
@@ -522,6 +530,8 @@ class LocalService:
                               job_limit=self.job_limit, seed=self.seed,
                               state_dir=root / "state" if self.persist else None)
         self._archive_dir = root / "archives"
+        from .grb import GRBRepository
+        self.grb = GRBRepository(root / "grb", seed=self.seed)
         self._server = _Server((self.host, self.port), _Handler)
         self._server.service = self
         self.port = self._server.server_address[1]
@@ -790,9 +800,17 @@ class LocalService:
         func = body.get("APIFunc")
         handlers = {"rebinLightCurve": self._rebin, "checkRebinStatus": self._rebin_status,
                     "downloadLightCurve": self._rebin_download, "cancelRebin": self._rebin_cancel}
+        from . import grb
+        # The GRB repository (server/grb.py) answers its own functions; a job's rebin (UOB_LC) and
+        # every rebinned curve (REBIN_LC: GRB rebins are jobs of the same store) stay above.
+        if func in grb.FUNCTIONS and (func not in grb.TYPED or body.get("type") in grb.TYPED[func]):
+            try:
+                return self.grb.answer(body, self.url, self.store, self.job_duration)
+            except grb.GRBAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
         if func not in handlers:
             raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: "
-                              + ", ".join(handlers))
+                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS))))
         return handlers[func](body)
 
     @staticmethod
