@@ -141,6 +141,10 @@ def _make_conf():
             "extracted.", cfgtype="integer")
         archive_max_members = _config.ConfigItem(
             20000, "Most members a product archive may hold.", cfgtype="integer")
+        max_answer_bytes = _config.ConfigItem(
+            256 << 20, "Most bytes one answer of the service (JSON, or a small text file read "
+            "into memory) may hold, as sent and once decoded; a larger one is refused.",
+            cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()
