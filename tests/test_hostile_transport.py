@@ -251,29 +251,38 @@ def _wait_for(condition, what):
 
 
 def test_second_process_killed_midway_does_not_corrupt_the_first(hostile, tmp_path):
-    body = bytes(range(256)) * 1024   # 256 KiB, the first 64 KiB sent before the second starts
+    # Both requests are in before either answer starts; the first process writes 64 KiB, then
+    # the second (another process) opens its part file, is killed, and the first finishes.
+    # With one shared "<dest>.part", the second truncated the first one's file, which then
+    # finished full size with a hole of zeros: a corrupt file, returned as good.
+    body = bytes(range(256)) * 1024
     first = 64 << 10
-    gates = {name: _h.threading.Event() for name in ("first", "second", "second_sent")}
+    gates = {name: _h.threading.Event()
+             for name in ("b_arrived", "a_written", "b_sent", "release_a", "release_b")}
 
     def handle(h, seen):
         number = len(server.requests)
         if number > 2:
             reply(h, 200, body)
             return
-        second = number == 2
+        if number == 2:
+            gates["b_arrived"].set()
+            gates["a_written"].wait(30)
+        else:
+            gates["b_arrived"].wait(30)
         h.send_response(200)
         h.send_header("Content-Length", str(len(body)))
         h.send_header("ETag", '"one"')
         h.end_headers()
-        if second:
+        if number == 2:
             h.wfile.write(body[:1000])
             h.wfile.flush()
-            gates["second_sent"].set()
-            gates["second"].wait(30)
+            gates["b_sent"].set()
+            gates["release_b"].wait(30)
             return
         h.wfile.write(body[:first])
         h.wfile.flush()
-        gates["first"].wait(30)
+        gates["release_a"].wait(30)
         h.wfile.write(body[first:])
 
     server = hostile(handle)
@@ -287,29 +296,25 @@ def test_second_process_killed_midway_does_not_corrupt_the_first(hostile, tmp_pa
         except Exception as exc:   # reported by the assertion below
             result["error"] = exc
 
+    def sizes():
+        return [p.stat().st_size for p in folder.iterdir()] if folder.is_dir() else []
+
     thread = _h.threading.Thread(target=download)
     thread.start()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache2")}
+    second = subprocess.Popen([sys.executable, "-c", _SECOND, server.url, EMAIL, str(dest),
+                               str(tmp_path / "xcache2")], env=env)
     try:
-        _wait_for(lambda: folder.is_dir() and any(p.stat().st_size >= first - 8192 for p in folder.iterdir()),
-                  "the first download wrote its first part")
-        sizes_before = {p.name: p.stat().st_size for p in folder.iterdir()}
-        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache2")}
-        second = subprocess.Popen([sys.executable, "-c", _SECOND, server.url, EMAIL, str(dest),
-                                   str(tmp_path / "xcache2")], env=env)
-        try:
-            _wait_for(gates["second_sent"].is_set, "the second download began")
-            # The second process has its part file open (its own, or the shared one it truncated).
-            _wait_for(lambda: len(list(folder.iterdir())) > len(sizes_before)
-                      or any(p.stat().st_size < first - 8192 for p in folder.iterdir()),
-                      "the second download opened its part file")
-        finally:
-            second.send_signal(signal.SIGKILL)
-            second.wait(30)
-        gates["first"].set()
-        thread.join(60)
+        _wait_for(lambda: any(size >= first - 8192 for size in sizes()), "the first process wrote 64 KiB")
+        gates["a_written"].set()
+        _wait_for(gates["b_sent"].is_set, "the second process got its first bytes")
+        # The second has opened its part file: its own (two now), or the shared one, truncated.
+        _wait_for(lambda: len(sizes()) > 1 or max(sizes()) < first - 8192, "the second opened its file")
     finally:
-        gates["first"].set()
-        gates["second"].set()
+        second.send_signal(signal.SIGKILL)
+        second.wait(30)
+        for gate in gates.values():
+            gate.set()
         thread.join(60)
     assert "error" not in result, result.get("error")
     assert result["path"] == dest and dest.read_bytes() == body
