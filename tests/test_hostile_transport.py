@@ -193,6 +193,8 @@ LOGIN = b"<!DOCTYPE html>\n<html><head><title>Log in</title></head><body>Please 
 @pytest.mark.parametrize("name, body, what", [
     ("curve.qdp", LOGIN, "an HTML page, not the text file"),
     ("curve.qdp", b"READ TERR 1\n\x00\x00\x00", "not the text file"),
+    # A gzip header with no NUL byte: still not text.
+    ("curve.qdp", b"\x1f\x8b\x08\x01" + REAL_QDP, "a gzip file, not the text file"),
     ("spectrum.pi", LOGIN, "an HTML page, not the FITS file"),
     ("spectrum.pi", b"SIMPLE = T" + b" " * 70, "not the FITS file"),
     ("image.img.gz", REAL_QDP, "not the gzip file"),

@@ -1278,8 +1278,9 @@ def _looks_like(expected, head, complete):
         return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
     if expected == "tar":
         return _tar_header_ok(head[:512])
-    # Text, QDP: no NUL byte and not an HTML page (the login or error page of a web server).
-    return b"\0" not in head and not _is_html(head)
+    # Text, QDP: no NUL byte, not gzip (whose header need not hold one) and not an HTML page
+    # (the login or error page of a web server).
+    return b"\0" not in head and not head.startswith(b"\x1f\x8b") and not _is_html(head)
 
 
 def _describe_bytes(head):
