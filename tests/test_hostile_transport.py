@@ -17,7 +17,8 @@ import pytest
 import xrt_fake_session as fake
 
 from xrtprods_astro import conf
-from xrtprods_astro.exceptions import ReaderError, RemoteServiceError, ServiceUnavailableError
+from xrtprods_astro.exceptions import (ReaderError, RemoteServiceError, ServiceUnavailableError,
+                                       SubmissionUnknownError)
 
 # The hostile server and its helpers live in test_hostile.py; loaded by path, as the suite imports
 # test modules by path (--import-mode=importlib), not as a package.
@@ -134,15 +135,15 @@ def test_decoded_download_is_started_again_not_resumed(hostile, tmp_path):
 
 # -- item 2: the deadline covers the headers ------------------------------------------------------
 def test_trickled_headers_cannot_pass_the_deadline(hostile, tmp_path):
-    # One header line every 0.1 s, 100 of them: each line resets requests' per-read timeout.
+    # One header line every 0.15 s, 60 of them: each line resets requests' per-read timeout.
     finished = []
 
     def handle(h, seen):
         h.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        for number in range(100):   # bounded: 10 s, then a good answer
+        for number in range(60):   # bounded: 9 s, then a good answer (http.client takes 100 headers)
             h.wfile.write(b"X-Pad-%d: x\r\n" % number)
             h.wfile.flush()
-            _h.time.sleep(0.1)
+            _h.time.sleep(0.15)
         h.wfile.write(b"Content-Length: %d\r\n\r\n%s" % (len(NUM_JOBS), NUM_JOBS))
         finished.append(True)
 
@@ -151,6 +152,31 @@ def test_trickled_headers_cannot_pass_the_deadline(hostile, tmp_path):
     with conf.set_temp("deadline", 1.2), pytest.raises(ServiceUnavailableError, match="conf.deadline"):
         client.count_active_jobs()
     assert finished == []   # every attempt was cut off before the server's last header line
+
+
+def test_trickled_headers_cannot_hold_a_submission_past_the_timeout(hostile, tmp_path):
+    # A submission is not retried, but its exchange is still held to conf.timeout, headers included;
+    # the job list is then checked rather than the submission sent again.
+    finished = []
+
+    def handle(h, seen):
+        if seen.path.endswith("listOldJobs.php"):
+            _h.ok(h, jobs=[])
+            return
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for number in range(60):   # bounded: 9 s, then a good answer (http.client takes 100 headers)
+            h.wfile.write(b"X-Pad-%d: x\r\n" % number)
+            h.wfile.flush()
+            _h.time.sleep(0.15)
+        body = json.dumps({"OK": 1, "APIVersion": "1.12", "JobID": 951, "URL": "x", "jobPars": {}}).encode()
+        h.wfile.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        finished.append(True)
+
+    server = hostile(handle)
+    client = client_for(server, tmp_path, timeout=0.5)
+    with pytest.raises(SubmissionUnknownError, match="sent once .*time limit of 0.5 s"):
+        client.submit(_h.SUBMIT, reuse=False)
+    assert finished == [] and server.count("run_userobject.php") == 1
 
 
 # -- item 3: answers too big -----------------------------------------------------------------------
