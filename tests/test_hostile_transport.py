@@ -86,6 +86,17 @@ def test_compressed_download_is_stored_decoded(hostile, tmp_path):
     assert _listing(folder) == ["curve.qdp"]
 
 
+def test_compressed_download_bomb_is_stopped_at_the_limit(hostile, tmp_path):
+    # Inflated on its way to the disk, a quarter MiB at a time, and stopped at the limit.
+    bomb = gzip.compress(b"READ TERR 1\n") + gzip.compress(b" " * (1 << 20), 9) * 1024
+    server = hostile(lambda h, seen: reply(h, 200, bomb, [("Content-Encoding", "gzip")]))
+    folder = tmp_path / "products"
+    with conf.set_temp("archive_max_bytes", 4 << 20), \
+            pytest.raises(ReaderError, match=r"curve.qdp: .*past conf.archive_max_bytes=4194304"):
+        client_for(server, tmp_path).download_file(server.url + "/curve.qdp", folder / "curve.qdp")
+    assert _listing(folder) == [] and len(server.requests) == 1   # a passed limit is not retried
+
+
 def test_tar_gz_labelled_gzip_encoded_keeps_the_files_bytes(hostile, tmp_path):
     # Apache's "AddEncoding x-gzip .gz": the .tar.gz itself, labelled as if gzip were a transfer
     # coding. The bytes as sent are the file; inflating them would store a tar named .tar.gz.
