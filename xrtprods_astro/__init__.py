@@ -149,6 +149,10 @@ def _make_conf():
             1000, "Most sections (NO-separated tables) a QDP file may hold; real "
             "files hold a few dozen at most, and each section costs a table.",
             cfgtype="integer")
+        max_answer_bytes = _config.ConfigItem(
+            256 << 20, "Most bytes one answer of the service (JSON, or a small text file read "
+            "into memory) may hold, as sent and once decoded; a larger one is refused.",
+            cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()

@@ -13,6 +13,7 @@ by GET, with Content-Length and single-range ``Range`` support so a client can
 resume a download.
 """
 import email.utils
+import gzip
 import html
 import ipaddress
 import json
@@ -180,14 +181,31 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.service
 
     def _send(self, status, body, content_type, extra_headers=()):
+        if self.service.compress and content_type.startswith("text/") and self._accepts_gzip():
+            # As Apache's mod_deflate does for text types (UKSSDC labels its JSON text/html): the
+            # answer gzipped on the fly, sent chunked, its ETag marked as another variant's.
+            body = gzip.compress(body, 6)
+            extra_headers = [(name, value[:-1] + '-gzip"' if name == "ETag" else value)
+                             for name, value in extra_headers if name != "Accept-Ranges"]
+            extra_headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"),
+                              ("Transfer-Encoding", "chunked")]
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if ("Transfer-Encoding", "chunked") not in extra_headers:
+            self.send_header("Content-Length", str(len(body)))
         for name, value in extra_headers:
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _accepts_gzip(self):
+        for item in (self.headers.get("Accept-Encoding") or "").lower().split(","):
+            coding, _, q = item.partition(";")
+            if coding.strip() in ("gzip", "x-gzip", "*"):
+                return q.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+        return False
 
     def _send_json(self, answer):
         body = json.dumps(answer, default=_json_default).encode("utf-8")
@@ -372,6 +390,10 @@ class _Handler(BaseHTTPRequestHandler):
                         else "application/zip" if name.endswith(".zip")
                         else "text/plain; charset=UTF-8" if name.endswith((".qdp", ".txt", ".dat", ".log"))
                         else "application/octet-stream")
+        if (self.service.compress and status == 200 and content_type.startswith("text/") and not truncate
+                and self._accepts_gzip()):
+            self._send(200, handle.read(length), content_type, headers)   # a small text file: gzipped
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
@@ -466,6 +488,9 @@ class LocalService:
         registered e-mail as identity, so it is refused unless asked for explicitly.
     max_body : int
         Largest request body in bytes; larger ones get HTTP 413.
+    compress : bool
+        Gzip text answers (the JSON, labelled ``text/html``, and text files) for clients whose
+        ``Accept-Encoding`` allows it, sent chunked, as Apache's mod_deflate does; off by default.
 
     Examples
     --------
@@ -477,7 +502,8 @@ class LocalService:
 
     def __init__(self, *, host="127.0.0.1", port=0, users=("demo@example.org",), job_duration=5.0,
                  job_limit=10, seed=0, data_dir=None, faults=None, catalogue=None, builder=None,
-                 rebinner=None, persist=False, allow_remote=False, max_body=MAX_BODY):
+                 rebinner=None, persist=False, allow_remote=False, max_body=MAX_BODY,
+                 compress=False):
         if isinstance(users, str):
             users = (users,)
         if not _is_loopback(host):
@@ -488,6 +514,7 @@ class LocalService:
             warnings.warn(f"The local service binds {host!r}: other machines can reach it, and it has "
                           "no TLS and no real authentication.", UserWarning, stacklevel=2)
         self.max_body = int(max_body)
+        self.compress = bool(compress)
         self.host = host
         self.port = int(port)
         self.users = None if users is None else set(users)
