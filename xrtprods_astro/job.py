@@ -986,11 +986,13 @@ def _pha_utcf(spectra):
     for products in spectra.values():
         for mode in getattr(products, "modes", {}).values():
             try:
-                header = mode.spectrum[0].header
-            except (ReaderError, OSError, IndexError):
+                headers = [hdu.header for hdu in mode.spectrum[:2]]
+            except (ReaderError, OSError):
                 continue
-            value, source = utcf_from_header(header)
-            tstart = header.get("TSTART")
-            if value is not None and source == "UTCFINIT" and tstart not in (None, ""):
-                return float(tstart), float(value)
+            # Real XRT spectra carry UTCFINIT in the primary header, others in SPECTRUM.
+            for header in headers:
+                value, source = utcf_from_header(header)
+                tstart = header.get("TSTART")
+                if value is not None and source == "UTCFINIT" and tstart not in (None, ""):
+                    return float(tstart), float(value)
     return None
