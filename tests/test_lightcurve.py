@@ -78,9 +78,9 @@ def test_json_rate_columns_values_units(lc_json):
     assert isinstance(pc["time"], Time)
     np.testing.assert_allclose(pc["t_since_t0"], [4521.337, 9802.51, 25110.9])
     np.testing.assert_allclose(pc["met"], np.array([4521.337, 9802.51, 25110.9]) + T0)
-    # Time = T0 + t; no UTCF stated -> the clock table's UTCF at T0, for every bin.
+    # Time = T0 + t; no UTCF stated -> the clock table's UTCF at T0, carried to each bin.
     assert pc.meta["utcf"] == pytest.approx(clock_utcf(T0), abs=1e-6)
-    expected = met_to_time(T0 + 4521.337, utcf=clock_utcf(T0))
+    expected = met_to_time(T0 + 4521.337)
     assert abs((pc["time"][0] - expected).to_value(u.s)) < 1e-6
     # Negative extents become positive magnitudes.
     np.testing.assert_allclose(pc["time_err_neg"], [290.118, 388.7, 1990.2])
@@ -142,7 +142,10 @@ def test_json_from_text_and_utcf():
     text = (DATA / "lc_getLCData.json").read_text()
     plain = read_lightcurve_json(text)
     corrected = read_lightcurve_json(text, utcf=-25 * u.s)
-    dt = (corrected["PC"]["time"] - met_to_time(corrected["PC"]["met"], utcf=-25)).to_value(u.s)
+    # The given UTCF holds at T0; each bin adds the clock table's change since T0.
+    met = np.asarray(corrected["PC"]["met"], dtype=float)
+    carried = -25 + clock_utcf(met) - clock_utcf(T0)
+    dt = (corrected["PC"]["time"] - met_to_time(met, utcf=carried)).to_value(u.s)
     np.testing.assert_allclose(dt, 0, atol=1e-6)
     assert (corrected.meta["t0"] - met_to_time(T0, utcf=-25)).to_value(u.s) == pytest.approx(0, abs=1e-6)
     assert corrected.meta["time_source"] == "utcf" and corrected.meta["utcf"] == -25

@@ -33,7 +33,7 @@ from .exceptions import InvalidRequestError
 __all__ = ["SWIFT_MJDREFI", "SWIFT_MJDREFF", "SWIFT_EPOCH", "MET_RANGE", "met_to_time",
            "time_to_met", "to_met", "format_time_ranges", "utcf_from_utc", "utcf_from_header",
            "parse_ukssdc_date", "clock_error_estimate", "clock_utcf", "clock_accuracy",
-           "CLOCK_TABLE_RANGE", "parse_time"]
+           "CLOCK_TABLE_RANGE", "parse_time", "utcf_near"]
 
 SWIFT_MJDREFI = 51910
 SWIFT_MJDREFF = 7.428703703703703e-4
@@ -284,6 +284,34 @@ def clock_error_estimate(met):
     return float(np.max(drift)) if np.size(drift) else 0.0
 
 
+def utcf_near(utcf, met0):
+    """A UTCF stated at ``met0`` (``t0.date``, ``UTCFINIT``), carried to other METs by the clock table.
+
+    Swift's UTCF changes by a few ms a day; one stated value applied to bins
+    days away would inherit that. The stated value is kept at ``met0`` and
+    the bundled table's change from ``met0`` is added elsewhere, so each
+    instant gets the best correction there is for it.
+
+    Parameters
+    ----------
+    utcf : float, `~astropy.units.Quantity` or None
+        The stated UTCF (s). Tables, functions and None are returned unchanged.
+    met0 : float
+        The MET it was stated for.
+
+    Returns
+    -------
+    callable, or ``utcf`` unchanged
+        A function of MET for `met_to_time`.
+    """
+    if utcf is None or met0 is None or \
+            not isinstance(utcf, (int, float, np.integer, np.floating, u.Quantity)):
+        return utcf
+    value = utcf.to_value(u.s) if isinstance(utcf, u.Quantity) else float(utcf)
+    at0 = clock_utcf(float(met0))
+    return lambda met: value + (clock_utcf(met) - at0)
+
+
 def _utcf_at(utcf, met):
     """UTCF in seconds at the given MET, from a number, Quantity or table; the clock table for None."""
     if utcf is None:
@@ -302,7 +330,9 @@ def _utcf_at(utcf, met):
         return np.interp(met, grid[order], values[order])
     if callable(utcf):
         return np.asarray(utcf(met), dtype=float)
-    return float(utcf)
+    # One value, or one per MET.
+    values = np.asarray(utcf, dtype=float)
+    return values if values.ndim else float(values)
 
 
 def met_to_time(met, utcf=None):

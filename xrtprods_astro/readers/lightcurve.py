@@ -75,7 +75,7 @@ from astropy.time import Time
 
 from ..exceptions import ReaderError, XRTProductsWarning
 from ..times import (MET_RANGE, clock_accuracy, clock_utcf, met_to_time, parse_ukssdc_date, time_to_met,
-                     utcf_from_utc)
+                     utcf_from_utc, utcf_near)
 from .qdp import read_qdp
 
 __all__ = ["LightCurve", "read_lightcurve_json", "read_lightcurve_qdp", "read_lightcurve_files",
@@ -470,7 +470,8 @@ def _build_table(columns, *, info, common, utcf, mjd_axis, times=None):
         seconds = np.asarray(raw_time, dtype=float)
         if t0_met is not None:
             met = seconds + t0_met
-            out["time"] = _met_to_time(met, common.get("utcf"), dataset, times)
+            # The UTCF stated (or the table's) at T0, carried to each bin by the table's change.
+            out["time"] = _met_to_time(met, utcf_near(common.get("utcf"), t0_met), dataset, times)
             out["t_since_t0"] = seconds
             out["met"] = met
         elif seconds.size and np.nanmin(seconds) > 1e8:

@@ -21,7 +21,7 @@ from astropy.table import Table
 from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
-from ..times import clock_accuracy, clock_utcf, met_to_time, utcf_from_header
+from ..times import clock_accuracy, clock_utcf, met_to_time, utcf_from_header, utcf_near
 from .images import read_fits_bytes
 from .jobs import _load_json
 
@@ -288,7 +288,8 @@ def _time_columns(columns, nrows, t0_met, utcf=None):
     seconds = np.concatenate([np.ma.filled(np.ma.asarray(columns[source], dtype=float), 0.0)
                               for source, _ in sources])
     # One conversion for the three columns (each Time costs far more than its values), split after.
-    times = met_to_time(t0_met + seconds, utcf=utcf)
+    # The UTCF at T0 carried to each time by the clock table's change (a few ms a day).
+    times = met_to_time(t0_met + seconds, utcf=utcf_near(utcf, t0_met))
     # Without UTCF that is astropy's cached, read-only UTC of a TT time: a copy can be masked
     # and edited like any column.
     times = times if times.writeable else times.copy()
