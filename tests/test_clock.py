@@ -256,3 +256,15 @@ def test_t0_takes_time_iso_met_and_quantity_alike():
     assert p.coerce(met) == met
     assert p.coerce(met * u.s) == pytest.approx(met, abs=1e-6)
     assert p.coerce(met / 86400 * u.d) == pytest.approx(met, abs=1e-3)
+
+
+def test_a_time_sent_through_the_table_warns_once_with_its_bound(caplog):
+    from xrtprods_astro import params as P
+    with caplog.at_level(logging.WARNING, logger="xrtprods_astro"):
+        P.lookup("T0").coerce(TYPED_T0)
+        P.lookup("useObs", "lightcurve").coerce([(TYPED_T0, TYPED_T0 + 1 * u.h),
+                                                 (TYPED_T0 + 2 * u.h, TYPED_T0 + 3 * u.h)])
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    bound = f"{clock_accuracy(time_to_met(TYPED_T0)):.3f} s"
+    assert len(warned) == 2 and all("clock table" in w and bound in w for w in warned)
+    assert "t0" in warned[0] and "use_obs" in warned[1]

@@ -37,7 +37,7 @@ from astropy.time import Time
 
 from .exceptions import InvalidRequestError
 from .vocabulary import PRODUCTS, Product, product, suggest  # noqa: F401 - re-exported
-from .times import format_time_ranges, parse_time, time_to_met, to_met
+from .times import format_time_ranges, parse_time, to_met
 
 __all__ = ["Product", "Param", "PRODUCTS", "PARAMS", "PLATE_SCALE", "FRAME_TIMES", "UNSET", "ANY", "REMOVED",
            "Rule", "Trigger", "ORDERED_PAIRS", "product", "lookup", "params_for",
@@ -470,9 +470,9 @@ def _time(param, value, label, t0):
     if isinstance(value, Time):
         if not value.isscalar:
             raise InvalidRequestError(f"{label}: expected one time, got {value.size}")
-        # Rounded to the microsecond: far below XRT's time resolution, and it
-        # makes a Time built from a MET give back exactly that MET.
-        return round(float(time_to_met(value)), 6)
+        # Through the clock table (one warning states its accuracy). Rounded to the microsecond:
+        # far below XRT's time resolution, and it makes a Time built from a MET give back that MET.
+        return round(to_met(value, name=label), 6)
     met = to_met(value, name=label)
     if _is_number(value):
         return value

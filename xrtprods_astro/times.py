@@ -20,6 +20,7 @@ UKSSDC products state their own UTC where they can (``t0.date``, the
 ``UTCFINIT`` / ``DATE-OBS``): `utcf_from_utc` and `utcf_from_header` turn
 those into the UTCF to apply.
 """
+import logging
 import re
 from datetime import date
 
@@ -34,6 +35,8 @@ __all__ = ["SWIFT_MJDREFI", "SWIFT_MJDREFF", "SWIFT_EPOCH", "MET_RANGE", "met_to
            "time_to_met", "to_met", "format_time_ranges", "utcf_from_utc", "utcf_from_header",
            "parse_ukssdc_date", "clock_error_estimate", "clock_utcf", "clock_accuracy",
            "CLOCK_TABLE_RANGE", "parse_time", "utcf_near"]
+
+log = logging.getLogger("xrtprods_astro.times")
 
 SWIFT_MJDREFI = 51910
 SWIFT_MJDREFF = 7.428703703703703e-4
@@ -434,7 +437,14 @@ def parse_time(value, *, name="time"):
     return value
 
 
-def to_met(value, *, name="time", t0=None):
+def _warn_table(name, mets):
+    """The one warning for times sent through the clock table: the service's UTC may differ by its bound."""
+    bound = clock_accuracy(mets)
+    log.warning("%s: UTC converted to Swift MET with the bundled clock table, good to %.3f s at that "
+                "date; UKSSDC's products will state that MET's UTC to 1 ms (docs: times)", name, bound)
+
+
+def to_met(value, *, name="time", t0=None, warn=True):
     """Express one time value as seconds, for the service's time syntax.
 
     A `~astropy.time.Time` or ISO string becomes MET through the bundled
@@ -449,12 +459,17 @@ def to_met(value, *, name="time", t0=None):
         The parameter name, used in error messages.
     t0 : `~astropy.time.Time` or float, optional
         Reference time; when given, Times are returned relative to it.
+    warn : bool
+        Log the one warning that states the clock table's accuracy when an
+        absolute time went through it.
     """
     value = parse_time(value, name=name)
     if isinstance(value, Time):
         if not value.isscalar:
             raise InvalidRequestError(f"{name}: expected one time, got {value.size}")
         met = float(time_to_met(value))
+        if t0 is None and warn:
+            _warn_table(name, [met])
         if t0 is not None:
             t0 = parse_time(t0, name="t0")
             met -= float(time_to_met(t0)) if isinstance(t0, Time) else float(t0)
@@ -539,9 +554,11 @@ def format_time_ranges(ranges, *, name="time_range", t0=None):
                 pairs.append(tuple(item))
     if not pairs:
         raise InvalidRequestError(f"{name}: no time range given")
-    parts = []
+    parts, through_table = [], []
     for start, stop in pairs:
-        a, b = to_met(start, name=name, t0=t0), to_met(stop, name=name, t0=t0)
+        a, b = to_met(start, name=name, t0=t0, warn=False), to_met(stop, name=name, t0=t0, warn=False)
+        through_table += [m for m, x in ((a, start), (b, stop)) if t0 is None and isinstance(x, (Time, str))
+                          and not isinstance(parse_time(x, name=name), float)]
         if a < 0 or b < 0:
             raise InvalidRequestError(
                 f"{name}: negative times cannot be written in the service's "
@@ -549,4 +566,6 @@ def format_time_ranges(ranges, *, name="time_range", t0=None):
         if b <= a:
             raise InvalidRequestError(f"{name}: the range {_fmt(a)}-{_fmt(b)} ends before it starts")
         parts.append(f"{_fmt(a)}-{_fmt(b)}")
+    if through_table:
+        _warn_table(name, through_table)
     return ",".join(parts)
