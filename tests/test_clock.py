@@ -268,3 +268,20 @@ def test_a_time_sent_through_the_table_warns_once_with_its_bound(caplog):
     bound = f"{clock_accuracy(time_to_met(TYPED_T0)):.3f} s"
     assert len(warned) == 2 and all("clock table" in w and bound in w for w in warned)
     assert "t0" in warned[0] and "use_obs" in warned[1]
+
+
+def test_cli_spectrum_of_a_spectrum_only_job_uses_its_pha_clock(capsys, client, xrtprods_service, tmp_path):
+    from xrtprods_astro import cli
+    from xrtprods_astro.server import sky
+    job = client.submit(GRB, name=NAME, spectrum=dict(models=["powerlaw"]))
+    job.wait(timeout=60)
+    path = tmp_path / "fits.ecsv"
+    code = cli.main(["--server", xrtprods_service.url, "--email", xrtprods_service.email, "-q", "spectrum",
+                     str(job.job_id), "--dest", str(tmp_path / "spec"), "-o", str(path)])
+    capsys.readouterr()
+    assert code == cli.EXIT_OK
+    written = Table.read(path)
+    assert written.meta["time_source"] == "utcf"
+    t0_met = written.meta["t0_met"]
+    # The service's own UTC for that T0 (as UKSSDC would state it), to 1 ms.
+    assert abs((Time(written.meta["t0"]) - Time(sky.met_to_utc(t0_met))).to_value(u.s)) < 1e-3
