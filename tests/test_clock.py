@@ -169,7 +169,8 @@ def test_spectrum_only_job_takes_the_pha_utcfinit(client, tmp_path):
     header = _pha_header(result.spectra)
     t0_met = result.fits.meta["t0_met"]
     # UTCFINIT carried from TSTART to T0 by the table's change over that interval.
-    expected = met_to_time(t0_met, utcf=header["UTCFINIT"] + clock_utcf(t0_met) - clock_utcf(header["TSTART"]))
+    carried = header["UTCFINIT"] + clock_utcf(t0_met) - clock_utcf(header["TSTART"])
+    expected = met_to_time(t0_met, utcf=carried)
     assert abs((result.fits.meta["t0"] - expected).to_value(u.s)) < 1e-6
 
 
