@@ -286,3 +286,8 @@ def test_cli_spectrum_of_a_spectrum_only_job_uses_its_pha_clock(capsys, client, 
     t0_met = written.meta["t0_met"]
     # The service's own UTC for that T0 (as UKSSDC would state it), to 1 ms.
     assert abs((Time(written.meta["t0"]) - Time(sky.met_to_utc(t0_met))).to_value(u.s)) < 1e-3
+
+
+def test_the_stated_table_range_is_the_table():
+    first, last = times._CLOCK_MET[0], times._CLOCK_MET[-1]
+    assert (met_to_time(first).isot[:10], met_to_time(last).isot[:10]) == times.CLOCK_TABLE_RANGE
