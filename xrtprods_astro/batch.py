@@ -962,7 +962,7 @@ class BatchRun:
             files = []
             try:
                 if product in self.retrieve:
-                    files.extend(self._write_data(product, job_id, target_dir))
+                    files.extend(self._write_data(product, job_id, target_dir, url=rec["url"]))
                 if "archive" in self.retrieve:
                     archive = self.client.download_archive(rec["url"], product_code(product),
                                                            format=self.download_format, dest_dir=target_dir,
@@ -983,17 +983,44 @@ class BatchRun:
             paths[product] = files
         return outcomes, paths, reasons, local
 
-    def _write_data(self, product, job_id, target_dir):
+    def _t0_date(self, url):
+        """The text of the job's ``lc/t0.date`` (UKSSDC's UTC of T0), or None."""
+        if "lightcurve" not in self.products or not url:
+            return None
+        from .readers.lightcurve import parse_t0_date
+        try:
+            return self.client.file_text(f"{url}/lc/t0.date", cache=False, accept=parse_t0_date)
+        except (XRTProductsError, OSError, ValueError) as exc:
+            log.debug("%s: no usable lc/t0.date (%s); times use the clock table", url, exc)
+            return None
+
+    def _stated_utcf(self, url, t0):
+        """The UTCF the job's ``t0.date`` states for the spectral fits' T0 (MET), or None."""
+        from .readers.lightcurve import parse_t0_date
+        from .times import utcf_from_utc
+        text = self._t0_date(url)
+        met, utc = parse_t0_date(text) if text is not None else (None, None)
+        try:
+            return utcf_from_utc(met, utc) if utc is not None and abs(float(t0) - met) < 1e-3 else None
+        except (TypeError, ValueError):
+            return None
+
+    def _write_data(self, product, job_id, target_dir, *, url=None):
         from . import readers
         client = self.client
         written = []
         if product == "lightcurve":
-            lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id)
+            # The job's lc/t0.date states UKSSDC's UTC for T0: the same times as get_job(id).lightcurve().
+            t0_date = self._t0_date(url)
+            lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id,
+                                              t0_date=t0_date)
             for dataset in lc.datasets:
                 path = target_dir / f"lightcurve_{_safe_key(dataset)}.ecsv"
                 written.append(_write_table(lc[dataset], path))
         elif product == "spectrum":
-            fits = readers.read_spectral_fits(client.spectral_fit_data(job_id, cache=False), job_id=job_id)
+            data = client.spectral_fit_data(job_id, cache=False)
+            fits = readers.read_spectral_fits(data, job_id=job_id,
+                                              utcf=self._stated_utcf(url, data.get("T0")))
             written.append(_write_table(fits, target_dir / "spectral_fits.ecsv"))
         elif product.endswith("_position"):
             kind = product[:-len("_position")]

@@ -626,7 +626,9 @@ def _cmd_spectrum(args, out, err):
     _plot_format(args.plot)
     job = _job(args)
     _require(job, "spectrum")
-    fits = job.spectral_fits()
+    # Spectra first when they are fetched: their UTCFINIT states the job's clock for the fits' T0.
+    spectra = job.spectra(args.dest, overwrite=args.overwrite) if args.dest else None
+    fits = job.spectral_fits(spectra=spectra)
     ok = (np.asarray(fits["status"]) == "ok") if len(fits) else np.zeros(0, bool)
     if not args.quiet:
         intervals = list(dict.fromkeys(np.asarray(fits["interval"]).tolist()))
@@ -638,7 +640,6 @@ def _cmd_spectrum(args, out, err):
     if args.output:
         _write_table(fits, args.output, fmt, args, err)
     if args.dest:
-        spectra = job.spectra(args.dest, overwrite=args.overwrite)
         for interval, products in spectra.items():
             for mode, files in products.modes.items():
                 paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]

@@ -519,9 +519,12 @@ source_detection : bool or dict, optional
                                       get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        fits_table = self._wait(job, timeout).spectral_fits(cache=cache)
+        self._wait(job, timeout)
+        # The spectra first: their UTCFINIT states the job's clock correction for the fits' T0.
+        spectra = job.spectra(dest_dir, overwrite=overwrite)
+        fits_table = job.spectral_fits(cache=cache, spectra=spectra)
         self._add_meta(fits_table.meta, job)
-        return SpectrumResult(fits_table, job.spectra(dest_dir, overwrite=overwrite), job)
+        return SpectrumResult(fits_table, spectra, job)
 
     def get_position_async(self, target, kind="standard", *, resolver=None, name=None,
                            get_query_payload=False, **params):

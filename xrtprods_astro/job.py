@@ -676,7 +676,7 @@ class XRTJob:
         try:
             text = self._client.file_text(f"{self.url}/lc/t0.date", cache=use_cache, accept=parse_t0_date)
         except (RemoteServiceError, ServiceUnavailableError, ReaderError) as exc:
-            log.debug("job %s: no usable lc/t0.date (%s); times stay uncorrected", self.job_id, exc)
+            log.debug("job %s: no usable lc/t0.date (%s); times use the clock table", self.job_id, exc)
             return None
         if use_cache:
             self._t0_text = text
@@ -715,8 +715,21 @@ class XRTJob:
             return {}
         return energy_bands(params=params)
 
-    def spectral_fits(self, *, cache=None):
+    def spectral_fits(self, *, cache=None, spectra=None):
         """The automatic spectral fits, one row per interval, mode and model.
+
+        Absolute times use the clock correction UKSSDC stated for this job:
+        the light curve's ``t0.date`` when the job has one, else the
+        ``UTCFINIT`` of a grouped spectrum in ``spectra``, else the bundled
+        clock table (then ``meta["time_error"]`` states its accuracy).
+
+        Parameters
+        ----------
+        cache : bool, optional
+            Use the package cache (default: the configured setting).
+        spectra : dict, optional
+            The job's downloaded spectra (what `spectra` returns), whose
+            ``UTCFINIT`` states the clock correction.
 
         Returns
         -------
@@ -725,30 +738,38 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
-        utcf_of = self._stated_utcf(cache) if "lightcurve" in self.products else (lambda t0: None)
+        utcf_of = self._stated_utcf(cache, spectra)
         table = self._read(lambda accept: self.spectral_fit_data(cache=cache, accept=accept),
                            lambda data: read_spectral_fits(data, job_id=self.job_id,
                                                            utcf=utcf_of(data.get("T0"))))
         self._name_target(table.meta)
         return table
 
-    def _stated_utcf(self, cache):
-        """A function of T0 (MET) giving the UTCF that the job's ``lc/t0.date`` states, or None.
+    def _stated_utcf(self, cache, spectra=None):
+        """A function of T0 (MET) giving the UTCF that UKSSDC stated for this job, or None.
 
-        The spectral fits give T0 in MET only; the light curve's ``t0.date``
-        states UKSSDC's UTC for the same T0, hence its clock correction.
+        The spectral fits give T0 in MET only. The light curve's ``t0.date``
+        states UKSSDC's UTC for the same T0, hence its clock correction; else
+        a grouped spectrum's ``UTCFINIT`` (UTCF at its TSTART), carried to T0
+        by the clock table's change between the two (a few ms a day), so
+        that one job has one T0 in all its products.
         """
         from .readers.lightcurve import parse_t0_date
-        from .times import utcf_from_utc
-        text = self._t0_date(cache)
+        from .times import clock_utcf, utcf_from_utc
+        text = self._t0_date(cache) if "lightcurve" in self.products else None
         met, utc = parse_t0_date(text) if text is not None else (None, None)
+        stated = _pha_utcf(spectra) if spectra else None
 
         def utcf_of(t0):
             try:
-                same = utc is not None and abs(float(t0) - met) < 1e-3
+                t0 = float(t0)
             except (TypeError, ValueError):
-                same = False
-            return utcf_from_utc(met, utc) if same else None
+                return None
+            if utc is not None and abs(t0 - met) < 1e-3:
+                return utcf_from_utc(met, utc)
+            if stated is not None:
+                return stated[1] + clock_utcf(t0) - clock_utcf(stated[0])
+            return None
 
         return utcf_of
 
@@ -954,3 +975,24 @@ class XRTJob:
         states = ", ".join(f"{k}={s.code}" for k, s in self._statuses.items())
         return (f"<XRTJob {self.job_id} products=[{', '.join(self.products)}]"
                 + (f" status: {states}" if states else "") + ">")
+
+
+def _pha_utcf(spectra):
+    """(TSTART, UTCFINIT) of the first grouped spectrum that states them, or None.
+
+    ``spectra`` is what `XRTJob.spectra` returns.
+    """
+    from .times import utcf_from_header
+    for products in spectra.values():
+        for mode in getattr(products, "modes", {}).values():
+            try:
+                headers = [hdu.header for hdu in mode.spectrum[:2]]
+            except (ReaderError, OSError):
+                continue
+            # Real XRT spectra carry UTCFINIT in the primary header, others in SPECTRUM.
+            for header in headers:
+                value, source = utcf_from_header(header)
+                tstart = header.get("TSTART")
+                if value is not None and source == "UTCFINIT" and tstart not in (None, ""):
+                    return float(tstart), float(value)
+    return None
