@@ -263,7 +263,8 @@ class XRTProductsClass(BaseQuery, JobControl):
             self._reuse_update(fingerprint, None)
         rejected = set()
         for _ in range(3):  # a few failed or cancelled look-alikes at most; then submit anew
-            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list)
+            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list,
+                                            exact=True)
             if found is None:
                 return None, None
             if self._job_if_reusable(found) is not None:
@@ -657,7 +658,7 @@ source_detection : bool or dict, optional
         from .readers.jobs import read_job_list
         return read_job_list({"jobs": self.job_list_data()})
 
-    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None):
+    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None, exact=False):
         """The job that a submission of ``wire`` created, found in the job list.
 
         Parameters
@@ -670,6 +671,9 @@ source_detection : bool or dict, optional
             JobIDs that cannot be this submission.
         job_list : list of dict, optional
             The job list (`job_list_data`) already read; default: read it now.
+        exact : bool
+            True to re-use an older job: it must be proven the same request
+            (see `~xrtprods_astro.transport.job_pars_match`).
 
         Returns
         -------
@@ -678,7 +682,7 @@ source_detection : bool or dict, optional
         found = self._transport.find_submission(
             {k: v for k, v in wire.items() if k not in ENVELOPE_KEYS}, user=self._user(),
             list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
-            known_job_ids=known_job_ids, since=since, jobs=job_list)
+            known_job_ids=known_job_ids, since=since, jobs=job_list, exact=exact)
         if found is None:
             return None
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
