@@ -187,7 +187,8 @@ def test_common_api_envelope_and_errors(service, client):
     service.add("main.php:rebinLightCurve", "api_rebin")
     assert client.rebin_lightcurve("951", name="GRB", binning="time", pcBinTime=100.0) == 77
     body = service.calls[-1].json
-    assert body == {"type": "UOB_LC", "objectID": 951, "binMeth": "time", "pcBinTime": 100.0,
+    # The JobID goes back as given ("951"), as swifttools echoes it (protocol.md §2).
+    assert body == {"type": "UOB_LC", "objectID": "951", "binMeth": "time", "pcBinTime": 100.0,
                     "name": "GRB", "APIFunc": "rebinLightCurve", "APIVersion": "1.0.5"}
     assert service.calls[-1].url == "https://www.swift.ac.uk/API/main.php"
     service.add("main.php:checkRebinStatus", "api_error")

@@ -22,7 +22,7 @@ from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
 from .files import write_private_text
-from .job import ProductStatus, XRTJob, check_product, job_id_int
+from .job import ProductStatus, XRTJob, check_product, job_id_int, wire_job_id
 from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
 from .transport import envelope, job_pars_match
@@ -220,7 +220,9 @@ class XRTProductsClass(BaseQuery, JobControl):
             entries = self._reuse_entries()
             entries.pop(fingerprint, None)
             if job_id is not None:
-                entries[fingerprint] = {"job_id": int(job_id), "submitted": submitted}
+                # The int for people and tests, the service's own form to send back (protocol.md §2).
+                entries[fingerprint] = {"job_id": job_id_int(job_id), "wire_id": wire_job_id(job_id),
+                                        "submitted": submitted}
             # Insertion order is age: keep the newest.
             entries = dict(list(entries.items())[-_REUSE_ENTRIES:])
             try:
@@ -248,8 +250,9 @@ class XRTProductsClass(BaseQuery, JobControl):
         """
         entry = self._reuse_entries().get(fingerprint)
         if isinstance(entry, dict) and entry.get("job_id") is not None:
+            wire_id = entry.get("wire_id", entry["job_id"])
             try:
-                old = self.old_job(entry["job_id"])
+                old = self.old_job(wire_id)
             except UnknownUserError:
                 raise
             except (RemoteServiceError, InvalidRequestError) as exc:  # gone from the service
@@ -257,7 +260,7 @@ class XRTProductsClass(BaseQuery, JobControl):
                 old = None
             # The service may have been reset since (a local one): the job must still be this request.
             if old is not None and job_pars_match(wire, old["jobPars"]):
-                job = XRTJob(self, entry["job_id"], old["URL"], job_pars=old["jobPars"])
+                job = XRTJob(self, wire_id, old["URL"], job_pars=old["jobPars"])
                 if self._job_if_reusable(job) is not None:
                     return job, entry.get("submitted") or "earlier"
             self._reuse_update(fingerprint, None)
@@ -268,7 +271,7 @@ class XRTProductsClass(BaseQuery, JobControl):
             if found is None:
                 return None, None
             if self._job_if_reusable(found) is not None:
-                self._reuse_update(fingerprint, found.job_id)
+                self._reuse_update(fingerprint, found._wire_id)
                 return found, "earlier; found in the job list"
             rejected.add(found.job_id)
         return None, None
@@ -382,7 +385,7 @@ source_detection : bool or dict, optional
                                         known_job_ids=known_job_ids)
         job = XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
         job.target_meta = dict(meta)
-        self._reuse_update(fingerprint, job.job_id, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+        self._reuse_update(fingerprint, job._wire_id, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         log.info("Submitted XRT products job %s (%s)", job.job_id, ", ".join(job.products))
         return job
 
@@ -712,7 +715,7 @@ source_detection : bool or dict, optional
             except (RemoteServiceError, ServiceUnavailableError):
                 raise exc from None
             try:
-                check_product(job_id, key, status, requested=requested)
+                check_product(job_id_int(job_id), key, status, requested=requested)
             except ProductUnavailableError as rule:
                 raise rule from exc
             raise
@@ -734,17 +737,17 @@ source_detection : bool or dict, optional
         """
         kind = position_kind(kind)
         path, code = POSITION_KINDS[kind]
-        job_id = job_id_int(job_id)
-        return self._retrieve(f"{kind}_position", job_id, path, {"JobID": job_id}, required=("GotPos",),
+        wire = wire_job_id(job_id)
+        return self._retrieve(f"{kind}_position", wire, path, {"JobID": wire}, required=("GotPos",),
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, code))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), code))
 
     def source_list_data(self, job_id, *, cache=None, accept=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
-        job_id = job_id_int(job_id)
-        return self._retrieve("source_detection", job_id, "tprods/getSourceDetResults.php", {"JobID": job_id},
+        wire = wire_job_id(job_id)
+        return self._retrieve("source_detection", wire, "tprods/getSourceDetResults.php", {"JobID": wire},
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "sourceDet"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "sourceDet"))
 
     def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve datasets (``getLCData.php``).
@@ -765,19 +768,19 @@ source_detection : bool or dict, optional
             failed; the same rule for every product and every path (see
             `xrtprods_astro.exceptions`).
         """
-        job_id = job_id_int(job_id)
-        payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
+        wire = wire_job_id(job_id)
+        payload = {"JobID": wire, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._retrieve("lightcurve", job_id, "tprods/getLCData.php", payload, required=("Datasets",),
+        return self._retrieve("lightcurve", wire, "tprods/getLCData.php", payload, required=("Datasets",),
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "lc"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "lc"))
 
     def spectral_fit_data(self, job_id, *, cache=None, accept=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
-        job_id = job_id_int(job_id)
-        return self._retrieve("spectrum", job_id, "tprods/getSpecData.php", {"JobID": job_id},
+        wire = wire_job_id(job_id)
+        return self._retrieve("spectrum", wire, "tprods/getSpecData.php", {"JobID": wire},
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "spec"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "spec"))
 
     # -- downloads ---------------------------------------------------------------------
     def download_archive(self, job_url, product="all", format="tar.gz", dest_dir=".", overwrite=False):
@@ -889,38 +892,67 @@ source_detection : bool or dict, optional
             # unlike run_userobject.php, JSON booleans (as swifttools sends them).
             try:
                 record = P.lookup(key, "lightcurve")
-                value = record.coerce(value, typed=key)
+                coerced = record.coerce(value, typed=key)
             except InvalidRequestError as exc:
                 problems.extend(exc.problems)
                 continue
-            extra[record.ukssdc] = value
+            # A checked choice goes out as typed ("MJD" stays "MJD"): swifttools forwards the
+            # user's keywords untouched, and the service reads them so.
+            extra[record.ukssdc] = value.strip() if record.kind == "choice" and isinstance(value, str) \
+                else coerced
         if problems:
             raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
-        payload = {"type": "UOB_LC", "objectID": job_id_int(job_id), "binMeth": binning, **extra,
+        # objectID is the JobID as the service gave it, as swifttools sends it (protocol.md §2.12).
+        payload = {"type": "UOB_LC", "objectID": wire_job_id(job_id), "binMeth": binning, **extra,
                    "name": name}
         data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
-        return int(data["JobID"])
+        return job_id_int(data["JobID"], "JobID")
 
+    def get_rebin(self, rebin_id, job_id):
+        """Re-attach to a rebin job of a job.
+
+        Parameters
+        ----------
+        rebin_id : int or str
+            The rebin job's ID (``job.rebin(...).job_id``).
+        job_id : int or str
+            The JobID of the job whose light curve is rebinned.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.RebinJob`
+        """
+        from .job import RebinJob
+        return RebinJob(self, rebin_id, self.get_job(job_id))
+
+    # swifttools holds a rebin ID as int(JobID) and sends it back so (protocol.md §2.12): ints here.
     def rebin_status(self, rebin_id):
         """Status of a rebin job (``checkRebinStatus``): ``status`` code and ``text``."""
-        data = self._transport.call_common(self._api_url(), "checkRebinStatus", {"JobID": int(rebin_id)},
+        rebin_id = job_id_int(rebin_id, "rebin_id")
+        data = self._transport.call_common(self._api_url(), "checkRebinStatus", {"JobID": rebin_id},
                                            required=("status",))
         if str(data.get("status")) == "4":
             self._mark_complete("rebin", rebin_id, "lc")
         return data
 
-    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None):
-        """The rebinned light curve (``downloadLightCurve``), like `lightcurve_data`."""
+    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None, accept=None):
+        """The rebinned light curve (``downloadLightCurve``), like `lightcurve_data`.
+
+        ``incbad`` defaults to True here, as swifttools' ``getRebinnedLightCurve`` does;
+        `~xrtprods_astro.job.RebinJob.lightcurve` asks as the job's own light curve does.
+        """
+        rebin_id = job_id_int(rebin_id, "rebin_id")
         payload = {"type": "REBIN_LC", "objectID": rebin_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._transport.call_common(self._api_url(), "downloadLightCurve", payload,
+        return self._transport.call_common(self._api_url(), "downloadLightCurve", payload, accept=accept,
                                            cache=self._cacheable(cache, "rebin", rebin_id, "lc"))
 
     def cancel_rebin(self, rebin_id):
         """Cancel a rebin job (``cancelRebin``). Returns True if the service confirmed."""
         from .exceptions import RemoteServiceError
+        rebin_id = job_id_int(rebin_id, "rebin_id")
         try:
-            self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": int(rebin_id)})
+            self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": rebin_id})
         except RemoteServiceError as exc:
             log.info("Rebin %s was not cancelled: %s", rebin_id, exc.message)
             return False

@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from .exceptions import InvalidRequestError
-from .job import XRTJob, job_id_int
+from .job import XRTJob, job_id_int, wire_job_id
 from .transport import Transport, check_url
 from .vocabulary import product_code, product_key
 
@@ -257,10 +257,11 @@ class JobControl:
         dict
             Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
         """
+        wire_id = wire_job_id(job_id)
         job_id = job_id_int(job_id)
         codes = self._codes(products)
         what = ",".join(codes)
-        data = self._call("checkProductStatus.php", {"JobID": job_id, "what": what, "whatProg": what})
+        data = self._call("checkProductStatus.php", {"JobID": wire_id, "what": what, "whatProg": what})
         for code in codes:
             entry = data.get(code)
             if isinstance(entry, dict) and str(entry.get("statusCode")) == "4":
@@ -277,12 +278,12 @@ class JobControl:
             ``OK`` = 2 when at least one product was not cancelled.
         """
         codes = self._codes(products)
-        return self._call("canceljob.php", {"JobID": job_id_int(job_id), "what": ",".join(codes)},
+        return self._call("canceljob.php", {"JobID": wire_job_id(job_id), "what": ",".join(codes)},
                           ok_values=(1, 2), required=("status", "statusCodes"))
 
     def old_job(self, job_id):
         """The parameters and URL of a past job (``getOldProduct.php``)."""
-        return self._call("getOldProduct.php", {"oldJob": job_id_int(job_id)}, required=("jobPars", "URL"))
+        return self._call("getOldProduct.php", {"oldJob": wire_job_id(job_id)}, required=("jobPars", "URL"))
 
     def job_list_data(self):
         """The user's jobs, most recent first (``listOldJobs.php``).
@@ -308,8 +309,8 @@ class JobControl:
         Returns
         -------
         `~xrtprods_astro.job.XRTJob`
-            Its ``job_id`` is an int.
+            Its ``job_id`` is an int; the service is sent the JobID as given.
         """
-        job_id = job_id_int(job_id)
         old = self.old_job(job_id)
-        return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
+        # Kept as given (a string stays a string on the wire, as swifttools' copyOldJob does).
+        return XRTJob(self, wire_job_id(job_id), old["URL"], job_pars=old["jobPars"])
