@@ -234,7 +234,7 @@ def _other_value(param, current):
 
 
 def _vary(param):
-    """(base, variant): two valid requests that differ in ``param`` alone (plus what the service ties to it)."""
+    """(base, variant): two valid requests differing in ``param`` alone (and what the service ties to it)."""
     base = _identity_base(param)
     variant = base.copy()
     # The switches that let the service work a value out replace the typed value.

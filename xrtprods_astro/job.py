@@ -21,7 +21,8 @@ from .exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedErro
 from .vocabulary import (PRODUCTS, position_kind, product_code, product_key, product_keys,
                          product_keys_from)
 
-__all__ = ["JobHandle", "XRTJob", "RebinJob", "ProductStatus", "CancelOutcome", "StreamProgress", "product_key", "product_code",
+__all__ = ["JobHandle", "XRTJob", "RebinJob", "ProductStatus", "CancelOutcome", "StreamProgress",
+           "product_key", "product_code",
            "product_keys", "job_id_int", "wire_job_id", "check_product"]
 
 log = logging.getLogger("xrtprods_astro.job")
@@ -466,7 +467,8 @@ class JobHandle:
             if progress is not None:
                 _close_progress(progress, outcome)
             if outcome == "interrupted":
-                log.warning("%s %s goes on; re-attach with %s", self._label, self.job_id, self._reattach_hint())
+                log.warning("%s %s goes on; re-attach with %s", self._label, self.job_id,
+                            self._reattach_hint())
 
 
 class XRTJob(JobHandle):

@@ -336,7 +336,7 @@ def _truthy(value):
 
 
 def _echo_of(job_pars, key):
-    """The job's value for the sent ``key``, under its own or a tolerated spelling (``SinceT0``/``sinceT0``)."""
+    """The job's value for the sent ``key``, under its own or a tolerated spelling (``sinceT0``)."""
     if key in job_pars:
         return job_pars[key]
     from .params import wire_records  # the catalogue is needed only when comparing jobs
