@@ -322,3 +322,80 @@ def test_t0_typed_left_to_the_service_or_unset_are_three_requests(slow):
     assert client.get_lightcurve_async(GRB, t0=Time("2020-04-16T07:00:00"), **kw).job_id == typed.job_id
     assert client.get_lightcurve_async(GRB, **kw).job_id == unset.job_id
     assert _submissions(slow) == 3
+
+
+# -- the same request from two processes at once (issue 20 item 12) -------------------------------------
+_TWIN = """
+import json, pathlib, sys, time
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.request import ProductRequest
+url, email, folder, me = sys.argv[1:5]
+folder = pathlib.Path(folder)
+client = XRTProductsClass(server=url, email=email)
+request = ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
+                         use_sxps=False, lightcurve={"binning": "snapshot"})
+client.reuse_file  # everything imported and made before the start line
+(folder / f"ready-{me}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.005)
+job = client.submit(request)
+print(json.dumps({"job_id": job.job_id, "reused": job.reused}))
+"""
+
+
+def test_the_same_request_from_two_processes_at_once_makes_one_job(xrtprods_service_factory, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from xrtprods_astro.server.faults import FaultConfig
+    # Slow answers widen the moment between looking for the job and recording it to seconds.
+    svc = xrtprods_service_factory(job_duration=300, faults=FaultConfig(latency=0.3))
+    children = [subprocess.Popen([sys.executable, "-c", _TWIN, svc.url, svc.email, str(tmp_path), str(n)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for n in range(2)]
+    try:
+        for _ in range(1200):
+            if all((tmp_path / f"ready-{n}").exists() for n in range(2)) \
+                    or any(c.poll() is not None for c in children):
+                break
+            time.sleep(0.05)
+        (tmp_path / "go").touch()
+        outs = [c.communicate(timeout=120) for c in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    assert all(c.returncode == 0 for c in children), [err[-2000:] for _, err in outs]
+    answers = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert answers[0]["job_id"] == answers[1]["job_id"]
+    assert sorted(a["reused"] is None for a in answers) == [False, True]  # one submitted, one re-attached
+    assert _submissions(svc) == 1
+
+
+def test_a_held_reuse_map_refuses_with_a_message_after_the_wait(svc, monkeypatch):
+    # A process that waits longer than the limit is told what holds it and what to do.
+    import xrtprods_astro.core as core
+    from xrtprods_astro.locking import LockTimeoutError, file_lock
+    client = _client(svc)
+    monkeypatch.setattr(core, "_REUSE_LOCK_WAIT", 0.2)
+    client.timeout = 0.01
+    import threading
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        # Another open file description: flock conflicts as it would with another process.
+        with file_lock(client.reuse_file.with_suffix(".lock")):
+            held.set()
+            release.wait(30)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    try:
+        held.wait(30)
+        with pytest.raises(LockTimeoutError, match="re-use map .* another process has held its lock"):
+            client.submit(_lc_request())
+    finally:
+        release.set()
+        other.join()
+    assert _submissions(svc) == 0
+    assert client.submit(_lc_request()).job_id  # released: submits

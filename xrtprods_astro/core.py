@@ -7,6 +7,7 @@ each returning the service's decoded data with the envelope stripped, plus
 `~XRTProductsClass.submit` and `~XRTProductsClass.get_job`, which return
 `~xrtprods_astro.job.XRTJob` handles. `XRTProducts` is the ready instance.
 """
+import contextlib
 import hashlib
 import json
 import logging
@@ -64,6 +65,8 @@ class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
 
 #: Most request fingerprints kept per server and user (the oldest are dropped first).
 _REUSE_ENTRIES = 2000
+#: Shortest wait, in seconds, for another process's submission through the same reuse map.
+_REUSE_LOCK_WAIT = 120.0
 
 
 def request_fingerprint(wire):
@@ -156,7 +159,10 @@ class XRTProductsClass(BaseQuery, JobControl):
         BaseQuery.__init__(self)
         JobControl.__init__(self, server=server, email=email, timeout=timeout, poll_interval=poll_interval,
                             query=self)
-        self._reuse_lock = threading.Lock()
+        # Held (with the map's file lock, see _reuse_locked) while one request is looked up, submitted
+        # and recorded; re-entrant so that recording inside that section does not wait for itself.
+        self._reuse_lock = threading.RLock()
+        self._reuse_depth = threading.local()
         self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
     def __deepcopy__(self, memo):
@@ -190,6 +196,43 @@ class XRTProductsClass(BaseQuery, JobControl):
         key = hashlib.sha256(f"{self.server}\n{self._user().lower()}".encode("utf-8")).hexdigest()
         return Path(self.cache_location).parent / "reuse" / f"{key[:32]}.json"
 
+    @contextlib.contextmanager
+    def _reuse_locked(self):
+        """Hold the reuse map against other threads and processes (issue 20 item 12).
+
+        Two processes sending the same request at once would each find no job
+        and submit one: the second now waits here until the first has
+        recorded its job, then re-attaches to it. A process that waits longer
+        than the limit gets `~xrtprods_astro.locking.LockTimeoutError`, which
+        says what holds the lock.
+        """
+        from .locking import LockTimeoutError, file_lock
+        with self._reuse_lock:
+            depth = getattr(self._reuse_depth, "n", 0)
+            if depth:
+                self._reuse_depth.n = depth + 1
+                try:
+                    yield
+                finally:
+                    self._reuse_depth.n = depth
+                return
+            path = self.reuse_file.with_suffix(".lock")
+            # A submission whose answer is lost may take a few time limits to reconcile.
+            wait = max(_REUSE_LOCK_WAIT, 4 * self.timeout)
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(file_lock(path, timeout=wait,
+                                                  what=f"The job re-use map {self.reuse_file}"))
+                except LockTimeoutError:
+                    raise
+                except OSError as exc:  # a read-only cache costs the lock, never the submission
+                    log.debug("could not lock %s: %s", path, exc)
+                self._reuse_depth.n = 1
+                try:
+                    yield
+                finally:
+                    self._reuse_depth.n = 0
+
     @staticmethod
     def _reuse_stamp(path):
         try:
@@ -216,7 +259,7 @@ class XRTProductsClass(BaseQuery, JobControl):
 
     def _reuse_update(self, fingerprint, job_id=None, submitted=None):
         """Record ``fingerprint`` -> ``job_id`` (or forget it with None), atomically."""
-        with self._reuse_lock:
+        with self._reuse_locked():
             entries = self._reuse_entries()
             entries.pop(fingerprint, None)
             if job_id is not None:
@@ -363,7 +406,11 @@ source_detection : bool or dict, optional
             return {**envelope(self.email or ""), **wire}
         user = self._user()
         fingerprint = request_fingerprint(wire)
-        if self._reuse_wanted(reuse):
+        if not self._reuse_wanted(reuse):
+            return self._submit_new(wire, fingerprint, user, original, meta, known_job_ids)
+        # Looked up, submitted and recorded under the map's lock: the same request sent by another
+        # process at the same time waits, then finds this job recorded and re-attaches to it.
+        with self._reuse_locked():
             try:
                 job, when = self._find_reusable(wire, fingerprint, job_list)
             except UnknownUserError:
@@ -379,6 +426,10 @@ source_detection : bool or dict, optional
                 log.info("Re-using job %s (submitted %s) for the same request; pass reuse=False for a "
                          "new one", job.job_id, when)
                 return job
+            return self._submit_new(wire, fingerprint, user, original, meta, known_job_ids)
+
+    def _submit_new(self, wire, fingerprint, user, original, meta, known_job_ids):
+        """Submit ``wire`` as a new job and record it under its fingerprint."""
         result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
                                         list_url=self._url("listOldJobs.php"),
                                         old_url=self._url("getOldProduct.php"),
