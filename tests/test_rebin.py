@@ -1,0 +1,91 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Rebinning as a job (issue 19 item 5): a handle like the job's own, giving the same LightCurve."""
+import io
+import logging
+
+import pytest
+from astropy import units as u
+from astropy.time import Time
+
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.exceptions import ProductFailedError, ProductNotReadyError
+from xrtprods_astro.job import JobHandle, RebinJob, StreamProgress, XRTJob
+from xrtprods_astro.readers.lightcurve import LightCurve
+from xrtprods_astro.request import ProductRequest
+
+GRB = "GRB 200416A"
+
+
+def _request():
+    return ProductRequest(GRB, ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
+                          use_sxps=False, get_t0=True,
+                          lightcurve={"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True})
+
+
+@pytest.fixture
+def done(xrtprods_service_factory):
+    """(service, client, a job whose light curve is complete)."""
+    svc = xrtprods_service_factory()
+    client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=0.05)
+    job = client.submit(_request())
+    job.wait(progress=False)
+    return svc, client, job
+
+
+def test_rebin_returns_a_job_handle_whose_light_curve_is_the_jobs_type(done):
+    svc, client, job = done
+    own = job.lightcurve()
+    rebin = job.rebin(binning="time", pc_bin_time=1 * u.ks, wt_bin_time=100)
+    assert isinstance(rebin, RebinJob) and isinstance(rebin, JobHandle) and isinstance(job, JobHandle)
+    assert type(rebin.job_id) is int and rebin.job is job
+    states = rebin.wait(progress=False)
+    assert states["lightcurve"].ok
+    curve = rebin.lightcurve()
+    assert type(curve) is LightCurve is type(own)
+    assert curve.meta["rebin_id"] == rebin.job_id and curve.meta["job_id"] == job.job_id
+    assert curve.meta["target"] == GRB
+    for name in ("PC", "WT"):
+        table = curve[name]
+        assert isinstance(table["time"], Time)
+        assert table["rate"].unit == u.ct / u.s and table["t_since_t0"].unit == u.s
+        # The job's T0, clock-corrected the same way (from its lc/t0.date).
+        assert table.meta["t0"] == own[name].meta["t0"] and table.meta["t0_met"] == own[name].meta["t0_met"]
+        assert table.meta["time_source"] == own[name].meta["time_source"] == "t0.date"
+        assert len(table) < len(own[name])  # 1 ks bins: fewer than the counts bins
+    # Re-attached by ID (another session), the same curve.
+    again = client.get_rebin(rebin.job_id, job_id=job.job_id)
+    assert list(again.lightcurve()["PC"]["rate"]) == list(curve["PC"]["rate"])
+
+
+def test_a_rebinned_curve_before_it_is_done_follows_the_products_rule(done):
+    svc, client, job = done
+    svc.store.job_duration = 300  # rebins now take minutes
+    rebin = job.rebin(binning="snapshot")
+    assert not rebin.status()["lightcurve"].done
+    with pytest.raises(ProductNotReadyError, match=f"job {rebin.job_id} is not complete"):
+        rebin.lightcurve()
+    outcome = rebin.cancel()["lightcurve"]
+    assert outcome.cancelled and outcome.code == 0
+    assert rebin.status()["lightcurve"].code == -4
+    with pytest.raises(ProductFailedError, match="was cancelled"):
+        rebin.lightcurve()
+
+
+def test_ctrl_c_leaves_the_rebin_running_and_says_how_to_come_back(done, caplog, monkeypatch):
+    # The one waiter: the same progress line and the same Ctrl-C handling as a job's wait.
+    svc, client, job = done
+    svc.store.job_duration = 300
+    rebin = job.rebin(binning="snapshot")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "sleep", interrupt)
+    stream = io.StringIO()
+    with caplog.at_level(logging.WARNING, logger="xrtprods_astro"), pytest.raises(KeyboardInterrupt):
+        rebin.wait(progress=StreamProgress(stream, prefix=f"Rebin job {rebin.job_id} "))
+    assert f"[interrupted; job {rebin.job_id} goes on]" in stream.getvalue()
+    assert any(f"re-attach with XRTProducts.get_rebin({rebin.job_id}, job_id={job.job_id})" in r.getMessage()
+               for r in caplog.records)
+    assert not rebin.status()["lightcurve"].done  # not cancelled
+    assert XRTJob.wait is JobHandle.wait is RebinJob.wait  # one waiter, not a second loop
