@@ -89,3 +89,31 @@ def test_ctrl_c_leaves_the_rebin_running_and_says_how_to_come_back(done, caplog,
                for r in caplog.records)
     assert not rebin.status()["lightcurve"].done  # not cancelled
     assert XRTJob.wait is JobHandle.wait is RebinJob.wait  # one waiter, not a second loop
+
+
+# -- the command line reaches it the same way ------------------------------------------------------------
+def _cli(capsys, svc, *argv):
+    from xrtprods_astro import cli
+    code = cli.main(["--server", svc.url, "--email", svc.email, *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_command_line_rebins_waits_and_writes_the_curve(done, capsys, tmp_path):
+    from astropy.table import QTable
+    svc, client, job = done
+    path = tmp_path / "rebinned.ecsv"
+    code, out, err = _cli(capsys, svc, "rebin", job.job_id, "--binning", "time",
+                          "--param", "pc_bin_time=1000", "--param", "wtBinTime=100", "--output", path)
+    assert code == 0, err
+    table = QTable.read(path)
+    assert table["rate"].unit == u.ct / u.s and 0 < len(table) < len(job.lightcurve()["PC"])
+    # Without --wait: the rebin job's ID; --attach follows it later, like 'wait' follows a job.
+    code, out, err = _cli(capsys, svc, "rebin", job.job_id, "--binning", "snapshot")
+    rebin_id = int(out.strip())
+    assert code == 0 and f"xrtprods rebin {job.job_id} --attach {rebin_id} --wait" in err
+    code, out, err = _cli(capsys, svc, "rebin", job.job_id, "--attach", rebin_id, "--wait")
+    assert code == 0, err
+    assert "rate" in out
+    code, out, err = _cli(capsys, svc, "rebin", job.job_id)
+    assert code == 2 and "--binning: needed" in err and "counts, time, snapshot, obsid" in err
