@@ -117,3 +117,27 @@ def test_the_command_line_rebins_waits_and_writes_the_curve(done, capsys, tmp_pa
     assert "rate" in out
     code, out, err = _cli(capsys, svc, "rebin", job.job_id)
     assert code == 2 and "--binning: needed" in err and "counts, time, snapshot, obsid" in err
+
+
+# -- and so does a batch ----------------------------------------------------------------------------------
+def test_a_batch_rebins_each_light_curve_through_the_handle(xrtprods_service_factory, tmp_path):
+    from astropy.table import QTable, Table
+
+    from xrtprods_astro.batch import BatchRun
+    from xrtprods_astro.exceptions import InvalidRequestError
+    svc = xrtprods_service_factory()
+    client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=0.05)
+    targets = Table({"name": [GRB], "ra": [335.6985] * u.deg, "dec": [-7.5179] * u.deg})
+    products = {"lightcurve": {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}}
+    batch = BatchRun(targets, products=products, client=client, state_file=tmp_path / "state.json",
+                     dest_dir=tmp_path / "out", retrieve=["lightcurve"],
+                     rebin={"binning": "time", "pc_bin_time": 1000, "wt_bin_time": 100})
+    summary = batch.run(timeout=120)
+    assert list(summary["status"]) == ["ok"]
+    folder = next((tmp_path / "out").iterdir())
+    own = QTable.read(folder / "lightcurve_PC.ecsv")
+    rebinned = QTable.read(folder / "lightcurve_rebinned_PC.ecsv")
+    assert rebinned["rate"].unit == u.ct / u.s and 0 < len(rebinned) < len(own)
+    with pytest.raises(InvalidRequestError, match="rebin: expected a dict with binning one of counts, time"):
+        BatchRun(targets, products=products, client=client, state_file=tmp_path / "s2.json",
+                 dest_dir=tmp_path / "o2", rebin={"binning": "weekly"})
