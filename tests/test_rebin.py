@@ -141,3 +141,10 @@ def test_a_batch_rebins_each_light_curve_through_the_handle(xrtprods_service_fac
     with pytest.raises(InvalidRequestError, match="rebin: expected a dict with binning one of counts, time"):
         BatchRun(targets, products=products, client=client, state_file=tmp_path / "s2.json",
                  dest_dir=tmp_path / "o2", rebin={"binning": "weekly"})
+
+
+def test_rebin_help_says_what_and_shows_an_example(capsys):
+    from xrtprods_astro import cli
+    assert cli.main(["rebin", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: xrtprods rebin") and "xrtprods rebin 123456 --attach 77 --wait" in out
