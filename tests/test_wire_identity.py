@@ -162,3 +162,19 @@ def test_follow_up_calls_send_what_swifttools_sends(xrtprods_service_factory, mo
     # swifttools cannot reach cancelRebin (protocol.md §2.12): the spec's body, an int JobID.
     assert [set(b) for b in ours["main.php:cancelRebin"]] == [{"JobID", "APIFunc", "APIVersion"}]
     assert ours["main.php:cancelRebin"][0]["JobID"] == "<id int>"
+
+
+def test_the_int_job_id_still_goes_back_as_the_services_string(xrtprods_service_factory, monkeypatch):
+    # Python code holds job.job_id (an int); the client's own calls given it send the service's form.
+    from xrtprods_astro.request import ProductRequest
+    svc = xrtprods_service_factory()
+    client = XRTProductsClass(server=svc.url, email=svc.email, poll_interval=0.05)
+    job = client.submit(ProductRequest(GRB["name"], ra=GRB["RA"], dec=GRB["Dec"], targ=GRB["targ"],
+                                       centroid=True, pos_err=1, use_sxps=False, standard_position=True))
+    assert type(job.job_id) is int
+    calls = []
+    with _recording(monkeypatch, calls):
+        client.product_status(job.job_id, "psf")
+        client.get_job(job.job_id).status()
+        client.old_job(job.job_id)
+    assert [body.get("JobID", body.get("oldJob")) for _, body in calls] == [str(job.job_id)] * 4

@@ -788,14 +788,14 @@ source_detection : bool or dict, optional
         """
         kind = position_kind(kind)
         path, code = POSITION_KINDS[kind]
-        wire = wire_job_id(job_id)
+        wire = self._wire(job_id)
         return self._retrieve(f"{kind}_position", wire, path, {"JobID": wire}, required=("GotPos",),
                               accept=accept,
                               cache=self._cacheable(cache, "job", job_id_int(job_id), code))
 
     def source_list_data(self, job_id, *, cache=None, accept=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
-        wire = wire_job_id(job_id)
+        wire = self._wire(job_id)
         return self._retrieve("source_detection", wire, "tprods/getSourceDetResults.php", {"JobID": wire},
                               accept=accept,
                               cache=self._cacheable(cache, "job", job_id_int(job_id), "sourceDet"))
@@ -819,7 +819,7 @@ source_detection : bool or dict, optional
             failed; the same rule for every product and every path (see
             `xrtprods_astro.exceptions`).
         """
-        wire = wire_job_id(job_id)
+        wire = self._wire(job_id)
         payload = {"JobID": wire, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
         return self._retrieve("lightcurve", wire, "tprods/getLCData.php", payload, required=("Datasets",),
@@ -828,7 +828,7 @@ source_detection : bool or dict, optional
 
     def spectral_fit_data(self, job_id, *, cache=None, accept=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
-        wire = wire_job_id(job_id)
+        wire = self._wire(job_id)
         return self._retrieve("spectrum", wire, "tprods/getSpecData.php", {"JobID": wire},
                               accept=accept,
                               cache=self._cacheable(cache, "job", job_id_int(job_id), "spec"))
@@ -954,7 +954,7 @@ source_detection : bool or dict, optional
         if problems:
             raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
         # objectID is the JobID as the service gave it, as swifttools sends it (protocol.md §2.12).
-        payload = {"type": "UOB_LC", "objectID": wire_job_id(job_id), "binMeth": binning, **extra,
+        payload = {"type": "UOB_LC", "objectID": self._wire(job_id), "binMeth": binning, **extra,
                    "name": name}
         data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
         return job_id_int(data["JobID"], "JobID")

@@ -364,6 +364,9 @@ class JobHandle:
         self.job_id = job_id_int(job_id)
         # Follow-up calls send the JobID as the service gave it (a string after a submission).
         self._wire_id = wire_job_id(job_id)
+        remember = getattr(client, "_remember_wire_id", None)
+        if callable(remember):
+            remember(job_id)
 
     def status(self, products=None):  # pragma: no cover - abstract
         """Ask the service for the status of the job's parts: key -> `ProductStatus`."""

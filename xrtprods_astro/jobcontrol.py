@@ -122,6 +122,9 @@ class JobControl:
         self._transport.timeout = timeout
         self._complete = set()
         self._complete_lock = threading.Lock()
+        # int JobID -> the string the service gave for it, so that a call given the int
+        # (job.job_id) still sends the service's own form (protocol.md §2).
+        self._wire_ids = {}
 
     # -- settings --------------------------------------------------------------
     @property
@@ -215,6 +218,16 @@ class JobControl:
         return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
                                     cache=cache, required=required, ok_values=ok_values, accept=accept)
 
+    def _remember_wire_id(self, job_id):
+        """Note the form in which the service gave a JobID (a string), for calls given the int."""
+        if isinstance(job_id, str):
+            self._wire_ids[job_id_int(job_id)] = job_id.strip()
+
+    def _wire(self, job_id):
+        """The JobID to send: as given, or for an int the service's string for it when known."""
+        wire = wire_job_id(job_id)
+        return self._wire_ids.get(wire, wire) if isinstance(wire, int) else wire
+
     def _complete_key(self, kind, job_id, code):
         user = self.email if kind == "job" else None
         return (self.server, user, kind, str(job_id), code)
@@ -257,7 +270,7 @@ class JobControl:
         dict
             Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
         """
-        wire_id = wire_job_id(job_id)
+        wire_id = self._wire(job_id)
         job_id = job_id_int(job_id)
         codes = self._codes(products)
         what = ",".join(codes)
@@ -278,12 +291,12 @@ class JobControl:
             ``OK`` = 2 when at least one product was not cancelled.
         """
         codes = self._codes(products)
-        return self._call("canceljob.php", {"JobID": wire_job_id(job_id), "what": ",".join(codes)},
+        return self._call("canceljob.php", {"JobID": self._wire(job_id), "what": ",".join(codes)},
                           ok_values=(1, 2), required=("status", "statusCodes"))
 
     def old_job(self, job_id):
         """The parameters and URL of a past job (``getOldProduct.php``)."""
-        return self._call("getOldProduct.php", {"oldJob": wire_job_id(job_id)}, required=("jobPars", "URL"))
+        return self._call("getOldProduct.php", {"oldJob": self._wire(job_id)}, required=("jobPars", "URL"))
 
     def job_list_data(self):
         """The user's jobs, most recent first (``listOldJobs.php``).
@@ -313,4 +326,4 @@ class JobControl:
         """
         old = self.old_job(job_id)
         # Kept as given (a string stays a string on the wire, as swifttools' copyOldJob does).
-        return XRTJob(self, wire_job_id(job_id), old["URL"], job_pars=old["jobPars"])
+        return XRTJob(self, self._wire(job_id), old["URL"], job_pars=old["jobPars"])
