@@ -1,6 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """End to end: the real client against the local service over HTTP on 127.0.0.1."""
-import time
 
 import pytest
 from astropy import units as u
@@ -114,12 +113,10 @@ def test_cancel_reattach_and_timeout(xrtprods_service_factory, tmp_path):
 def test_rebin(client):
     job = client.submit(GRB, name=NAME, lightcurve=LC)
     job.wait(timeout=30)
-    rebin_id = job.rebin(binning="time", pc_bin_time=2000 * u.s, wtBinTime=20)
-    for _ in range(200):
-        if str(client.rebin_status(rebin_id)["status"]) == "4":
-            break
-        time.sleep(0.05)
-    data = client.rebinned_lightcurve_data(rebin_id, incbad=False)
+    rebin = job.rebin(binning="time", pc_bin_time=2000 * u.s, wtBinTime=20)
+    rebin.wait(timeout=30)  # a job handle (issue 19 item 5); the client's calls still take its ID
+    assert str(client.rebin_status(rebin.job_id)["status"]) == "4"
+    data = client.rebinned_lightcurve_data(rebin.job_id, incbad=False)
     lc = read_lightcurve_json(data, job_id=job.job_id)
     assert lc.meta["binning"].lower() == "time" and "PC" in lc
 

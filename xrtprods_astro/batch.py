@@ -464,6 +464,11 @@ class BatchRun:
         parameter explicitly). Default: every column whose name is a parameter.
     max_workers : int
         Threads retrieving products in parallel.
+    rebin : dict, optional
+        Also rebin each completed light curve (`~xrtprods_astro.job.XRTJob.rebin`):
+        ``binning`` and light-curve parameters, e.g. ``{"binning": "time",
+        "pc_bin_time": 1000}``. The rebinned datasets are written beside the
+        others as ``lightcurve_rebinned_<dataset>.ecsv``.
     **global_params
         Global parameters shared by every target (``pos_err``,
         ``get_t0``...). Requests are built by `xrtprods_astro.builder.build_request`,
@@ -483,7 +488,7 @@ class BatchRun:
 
     def __init__(self, targets, *, products, state_file, dest_dir, client=None, max_active=None,
                  poll_interval=None, retrieve=None, download_format="tar.gz", name_column=None,
-                 params_columns=None, max_workers=4, **global_params):
+                 params_columns=None, max_workers=4, rebin=None, **global_params):
         from . import conf
         if client is None:
             from .core import XRTProducts as client
@@ -531,6 +536,7 @@ class BatchRun:
         if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
             raise InvalidRequestError(f"max_workers: {max_workers!r} is not valid; give a positive integer")
         self.max_workers = int(max_workers)
+        self.rebin = _check_rebin(rebin, self.products)
         self.global_params = dict(global_params)
         self.targets = self._parse_targets(targets, name_column, params_columns)
         self._state = _State(self.state_file)
@@ -963,6 +969,8 @@ class BatchRun:
             try:
                 if product in self.retrieve:
                     files.extend(self._write_data(product, job_id, target_dir, url=rec["url"]))
+                if product == "lightcurve" and self.rebin is not None:
+                    files.extend(self._write_rebinned(key, rec, target_dir))
                 if "archive" in self.retrieve:
                     archive = self.client.download_archive(rec["url"], product_code(product),
                                                            format=self.download_format, dest_dir=target_dir,
@@ -1004,6 +1012,17 @@ class BatchRun:
             return utcf_from_utc(met, utc) if utc is not None and abs(float(t0) - met) < 1e-3 else None
         except (TypeError, ValueError):
             return None
+
+    def _write_rebinned(self, key, rec, target_dir):
+        """Rebin a target's light curve through the job handle, wait for it and write its datasets."""
+        job = XRTJob(self.client, rec["job_id"], rec["url"], job_pars=rec.get("wire") or None)
+        rebin = job.rebin(**self.rebin)
+        log.info("Batch: target %s: rebin job %s of job %s", key, rebin.job_id, job.job_id)
+        # The one waiter, quiet here: the batch draws its own progress.
+        rebin.wait(poll_interval=self.poll_interval, progress=False)
+        lc = rebin.lightcurve(cache=False)
+        return [_write_table(lc[dataset], target_dir / f"lightcurve_rebinned_{_safe_key(dataset)}.ecsv")
+                for dataset in lc.datasets]
 
     def _write_data(self, product, job_id, target_dir, *, url=None):
         from . import readers
@@ -1239,6 +1258,20 @@ class BatchRun:
         table["submitted"] = _times(submitted)
         table["completed"] = _times(completed)
         return table
+
+
+def _check_rebin(rebin, products):
+    """The ``rebin`` option of a batch, checked: None or a dict with a valid ``binning``."""
+    if rebin is None:
+        return None
+    from .vocabulary import BINNINGS
+    if not isinstance(rebin, dict) or str(rebin.get("binning", "")).lower() not in BINNINGS:
+        raise InvalidRequestError(f"rebin: expected a dict with binning one of {', '.join(BINNINGS)} (and "
+                                  f"light-curve parameters), got {rebin!r}")
+    if "lightcurve" not in products:
+        raise InvalidRequestError("rebin: the batch requests no light curve to rebin; add lightcurve to "
+                                  "products")
+    return dict(rebin)
 
 
 def _times(values):

@@ -159,6 +159,11 @@ class Param:
     likely : tuple
         ``(value, why)``: the choice most users want when they must set it,
         named in "is not set" messages (empty: none).
+    filled : object
+        A value the service puts in a job's jobPars when the request leaves the
+        parameter out, where no default is documented (`UNSET`: none known).
+        Request identity (`~xrtprods_astro.transport.job_pars_match`) takes it
+        as "not set"; validation and the docs ignore it.
     """
 
     name: str
@@ -183,6 +188,7 @@ class Param:
     alternative: object = None
     frame: object = None
     likely: tuple = ()
+    filled: object = UNSET
 
     @property
     def qualname(self):
@@ -758,7 +764,7 @@ _LIGHTCURVE = [
     _lc("wt_counts", "wtCounts", "wtcounts", "int", unit=u.ct, bounds=(1, None), example=30,
         likely=(30, "UKSSDC's GRB light curves use wt_counts=30"),
         doc="Counts per full WT bin (at 1 ct/s when dynamic)"),
-    _lc("dynamic", "dynamic", "dynamic", "bool", example=True,
+    _lc("dynamic", "dynamic", "dynamic", "bool", example=True, filled=True,
         likely=(True, "UKSSDC's GRB light curves use dynamic=True"),
         doc="Dynamic binning: counts per bin scale with the count rate"),
     _lc("rate_factor", "rateFact", "ratefact", "float", default=10, bounds=(0, None), example=5,
