@@ -1236,7 +1236,7 @@ def build_parser():
 
     # grb: the GRB repository's commands live in their own file (one CLI file per service)
     from .cli_grb import add_grb_commands
-    add_grb_commands(sub)
+    add_grb_commands(sub, sys.modules[__name__])
     return parser
 
 

@@ -17,9 +17,12 @@ written), 2 usage errors (bad options, a name the repository does not know), 3 s
 """
 from pathlib import Path
 
-from . import cli
-
 __all__ = ["add_grb_commands"]
+
+#: The ``xrtprods`` command-line module, whose option checks and output writers these commands share.
+#: `add_grb_commands` is given it by ``cli.build_parser`` rather than this file importing it back: the
+#: package has no import cycles (tests/test_imports.py), and ``cli`` owns the front door.
+cli = None
 
 _YES_NO = ("yes", "no")
 _GRB_POSITION_KINDS = ("best", "enhanced", "standard", "sper", "onboard")
@@ -239,14 +242,19 @@ def _cmd_grb_position(args, out, err):
 
 # ---------------------------------------------------------------------------------------- parser
 
-def add_grb_commands(subparsers):
+def add_grb_commands(subparsers, cli_module):
     """Add ``xrtprods grb ...`` to the ``xrtprods`` parser's sub-commands.
 
     Parameters
     ----------
     subparsers : argparse._SubParsersAction
         The ``xrtprods`` parser's sub-commands.
+    cli_module : module
+        `xrtprods_astro.cli`, whose helpers (option checks, table and plot writers, exit codes)
+        these commands use.
     """
+    global cli
+    cli = cli_module
     grb = cli._sub(subparsers, "grb", "the ready-made products of a Swift GRB (no job needed)",
                    "Light curves, spectral fits and spectra, burst-analyser fluxes and positions of a "
                    "Swift GRB, from the UKSSDC GRB repository (https://www.swift.ac.uk/xrt_products). "
