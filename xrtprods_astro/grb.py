@@ -3,7 +3,7 @@
 The ready-made GRB products of the UKSSDC GRB repository, the astropy way.
 
 `GRBClass` speaks the GRB functions of the UKSSDC common API (``API/main.php``): name to
-targetID, the repository's light curves, positions and spectra. `GRBs` is the ready instance.
+targetID, the repository's light curves, positions, spectra and burst analyser. `GRBs` is the ready instance.
 No job is needed: the repository holds products made automatically for every Swift GRB.
 
 A GRB can be given as a name in any common spelling (``"GRB 060729"``, ``"GRB060729"``,
@@ -19,7 +19,9 @@ What comes back:
   flux light curves in erg cm^-2 s^-1 from the repository's ``flux.qdp``;
 * positions as `~xrtprods_astro.readers.positions.Position` (SkyCoord and 90% error radius);
 * spectral fits as a Table with units and frozen parameters flagged, and the spectrum archives
-  downloaded, verified and read as HDULists.
+  downloaded, verified and read as HDULists;
+* the burst analyser (BAT and XRT fluxes in erg cm^-2 s^-1, flux densities in Jy, photon indices)
+  as a `~xrtprods_astro.readers.lightcurve.LightCurve` with times from T0, the BAT trigger.
 
 Only the GRB name lookup may come from the cache: the repository's products grow as Swift keeps
 observing, so they are asked for again unless ``cache=True``.

@@ -1,6 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Burst-analyser files (BAT + XRT flux light curves of a GRB) as a `LightCurve`.
+Burst-analyser data (BAT + XRT flux light curves of a GRB) as a `LightCurve`.
+
+Two readers: `read_burst_analyser_json` for the common API's ``downloadBurstAnalyser`` answer
+(what `xrtprods_astro.GRBs.get_burst_analyser` asks for), and `read_burst_analyser` for the
+QDP files below.
 
 The UKSSDC burst analyser (Evans et al. 2010, A&A 519, A102) converts BAT and
 XRT count rates to fluxes with the spectral evolution taken into account. Its
