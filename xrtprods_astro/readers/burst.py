@@ -360,7 +360,8 @@ def read_burst_analyser_json(data, *, t0=None, utcf=None, t0_utc=None, density_u
         (0.3-10 keV) and ``BATBand`` (15-50 keV) are fluxes (``flux``, ``flux_err_pos``,
         ``flux_err_neg``, ``flux_err_pos_with_ecf``... in erg / (cm2 s)); ``Density`` (at 10 keV)
         and ``ObservedFlux`` (observed, absorbed) are flux densities (``flux_density``... in
-        ``density_unit``), as are the UVOT datasets. ``gamma`` is the photon index, ``ecf`` the
+        ``density_unit``), as are the UVOT datasets (``UVOT_<filter>_UL`` hold upper limits:
+        their ``upper_limit`` column is True). ``gamma`` is the photon index, ``ecf`` the
         conversion factor from count rate (per second; for BAT, per fully illuminated detector),
         ``bad_bin`` (BAT) a bool flag. Each table's meta has ``instrument`` (``BAT``, ``XRT``,
         ``UVOT``), ``noevolve``, ``binning``, ``band``, ``kind`` (``flux``, ``density``, ``hr``),
@@ -436,8 +437,9 @@ def read_burst_analyser_json(data, *, t0=None, utcf=None, t0_utc=None, density_u
     uvot = data.get("UVOT")
     if isinstance(uvot, dict):
         for name in uvot.get("Datasets") or []:
-            add(f"UVOT_{name}", _block(uvot, name, "UVOT"), instrument="UVOT", mode=str(name), band=None,
-                binning=None, noevolve=False, uvot=True)
+            # "b_UL", "white_UL"...: the filter's upper limits (the official client saves them as such).
+            add(f"UVOT_{name}", _block(uvot, name, "UVOT"), instrument="UVOT", mode=str(name).split("_")[0],
+                band=None, binning=None, noevolve=False, uvot=True, ul=str(name).endswith("_UL"))
     return LightCurve(tables, common)
 
 
@@ -525,9 +527,11 @@ def _json_table(name, block, info, common, utcf, times, density_unit):
     energy_band = BURST_BANDS[band][1] if what == "flux" else None
     energy = BURST_BANDS[band][1] * u.keV if what == "density" and band in BURST_BANDS \
         and BURST_BANDS[band][1] is not None else None
-    if "upper_limit" in table.colnames and not info.get("ul"):
-        # Every row of a burst-analyser light curve is a measurement: no upper limits.
+    if "upper_limit" in table.colnames:
+        # Flux rows are measurements; only UVOT's *_UL datasets hold upper limits (said below).
         del table["upper_limit"]
+    if info.get("ul"):
+        table["upper_limit"] = np.ones(len(table), dtype=bool)
     table.meta.update({"instrument": info["instrument"], "noevolve": info["noevolve"],
                        "binning": info["binning"], "band": band, "quantity": what, "label": name,
                        "energy_band": energy_band, "energy": energy})
