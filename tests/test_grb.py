@@ -621,11 +621,35 @@ def test_burst_json_reader_refuses_what_it_cannot_place():
 
 def test_burst_json_reader_uvot_is_flux_density():
     from xrtprods_astro.readers.burst import read_burst_analyser_json
-    uvot = {"Datasets": ["b"], "bData": {"columns": ["Time", "TimePos", "TimeNeg", "FluxDensity",
-                                                     "FluxDensityPos", "FluxDensityNeg"],
-                                         "data": [[300.0, 10.0, -10.0, 2e-4, 1e-5, -1e-5]]}}
+    columns = ["Time", "TimePos", "TimeNeg", "FluxDensity", "FluxDensityPos", "FluxDensityNeg"]
+    uvot = {"Datasets": ["b", "b_UL"],
+            "bData": {"columns": columns, "data": [[300.0, 10.0, -10.0, 2e-4, 1e-5, -1e-5]]},
+            "b_ULData": {"columns": columns, "data": [[9e4, 1e3, -1e3, 3e-6, 0, 0]]}}
     lc = read_burst_analyser_json({"Instruments": ["UVOT"], "UVOT": uvot}, density_unit="mJy")
     table = lc["UVOT_b"]
     assert table["flux_density"].unit == u.mJy and table["flux_density"][0] == pytest.approx(0.2)
     assert table["flux_density_err_neg"][0] == pytest.approx(0.01)
     assert table.meta["instrument"] == "UVOT" and "time" not in table.colnames   # no T0 given
+    assert "upper_limit" not in table.colnames
+    limits = lc["UVOT_b_UL"]
+    assert limits["upper_limit"].all() and limits.meta["mode"] == "b" and limits["flux_density"].unit == u.mJy
+
+
+def test_burst_analyser_plots_fluxes_and_two_sided_hardness_ratios():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from xrtprods_astro.readers.burst import read_burst_analyser_json
+    flux = {"columns": ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg"],
+            "data": [[300.0, 10.0, -10.0, 1e-10, 1e-11, -1e-11], [600.0, 10.0, -10.0, 5e-11, 1e-11, -1e-11]]}
+    hr = {"columns": ["Time", "TimePos", "TimeNeg", "HR", "HRPos", "HRNeg"],
+          "data": [[300.0, 10.0, -10.0, 0.8, 0.1, -0.2]]}
+    lc = read_burst_analyser_json({"Instruments": ["XRT"], "XRT": {
+        "Datasets": ["XRTBand_PC"], "XRTBand_PCData": flux, "HRData_PC": hr}})
+    assert lc["XRT_HR_PC"]["hr_err_neg"][0] == pytest.approx(0.2)
+    fig, axes = lc.plot()
+    try:
+        assert "Flux" in axes[0].get_ylabel() and len(axes[1].containers) == 1
+    finally:
+        plt.close(fig)
