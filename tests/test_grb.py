@@ -653,3 +653,23 @@ def test_burst_analyser_plots_fluxes_and_two_sided_hardness_ratios():
         assert "Flux" in axes[0].get_ylabel() and len(axes[1].containers) == 1
     finally:
         plt.close(fig)
+
+
+def test_burst_analyser_agrees_with_swifttools(svc, grbs, tmp_path, monkeypatch):
+    # The official client's DataFrames and our tables of the same answer: same values, same bins.
+    udg = pytest.importorskip("swifttools.ukssdc.data.GRB")
+    pytest.importorskip("pandas")
+    import warnings
+    import swifttools.ukssdc.main as ukmain
+    warnings.filterwarnings("ignore", "distutils Version classes are deprecated", DeprecationWarning)
+    monkeypatch.setattr(ukmain, "APIURL", svc.api_url)
+    monkeypatch.chdir(tmp_path)
+    theirs = udg.getBurstAnalyser(GRBName="GRB 060729", returnData=True, saveData=False,
+                                  BATBinning=["snr4"], bands=["Density"])
+    ours = grbs.get_burst_analyser("GRB 060729", bat_binning=["snr4"], bands=["density"])
+    bat_t, bat_o = theirs["BAT"]["SNR4"]["Density"], ours["BAT_SNR4_Density"]
+    assert np.allclose(bat_o["flux_density"].value, bat_t["Flux"].to_numpy())
+    assert np.array_equal(bat_o["bad_bin"], bat_t["BadBin"].to_numpy())
+    xrt_t, xrt_o = theirs["XRT"]["Density_PC_incbad"], ours["XRT_Density_PC_incbad"]
+    assert np.allclose(xrt_o["t_since_t0"].value, xrt_t["Time"].to_numpy())
+    assert np.allclose(xrt_o["flux_density_err_neg_with_ecf"].value, -xrt_t["FluxNegWithECFErr"].to_numpy())
