@@ -300,7 +300,9 @@ def _table_info(info, what):
 #: The burst analyser's bands (spec §7.2): dataset word -> (what the values are, energy band in keV
 #: of a flux or the energy of a flux density, or None). ``Density`` is the unabsorbed flux density
 #: at 10 keV; ``ObservedFlux`` is the observed (absorbed) flux density, whose energy the answer does
-#: not state (its ECFs, ``ECF_ObservedDensity``, are flux-density ECFs: Jy per count/s for BAT).
+#: not state. Read in Jy: its BAT ECFs (``ECF_ObservedDensity``, spec §7.2) are those of a flux
+#: density in Jy, within 5 % of ``Density``'s; the documented XRT ones (~1e-8 per count/s, against
+#: ~5e-6 for ``Density``) do not settle the XRT unit (an open question, spec §13).
 BURST_BANDS = {"XRTBand": ("flux", (0.3, 10.0)), "BATBand": ("flux", (15.0, 50.0)),
                "Density": ("density", 10.0), "ObservedFlux": ("density", None)}
 _RATE = u.ct / u.s
