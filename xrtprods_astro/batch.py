@@ -26,13 +26,13 @@ or a list of targets and builds the same products for each of them, politely:
 State and product files are readable by the user only.
 """
 import concurrent.futures as _futures
+import contextlib
 import heapq
 import json
 import logging
 import math
 import os
 import re
-import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -52,6 +52,7 @@ from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError,
 from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir
 from .files import write_private_text
 from .job import XRTJob
+from .locking import LockTimeoutError, file_lock
 from .request import ProductRequest, coord_name
 from .targets import Target, find_columns, row_target
 from .vocabulary import ARCHIVE_FORMATS, PRODUCTS, product_code, product_key
@@ -321,52 +322,6 @@ class _State:
             for key in out:
                 heapq.heappush(self._pending, (self.targets[key]["index"], key))
             return out
-
-
-class _RunLock:
-    """An exclusive lock on ``<state file>.lock``, held by a run from start to end.
-
-    Two runs on one state file would each submit every target. ``flock`` (not ``lockf``) because
-    its lock belongs to the open file, so two runs in one process exclude each other too; either
-    way the system drops it when the process ends, so a run that was killed leaves no stale lock.
-    The file itself stays (removing it would let a third run lock a new file while the second
-    holds the old one); it names the process that holds it, for the message of the one refused.
-    """
-
-    def __init__(self, state_path):
-        self.state_path = state_path
-        self.path = state_path.with_name(state_path.name + ".lock")
-        self._fd = None
-
-    def acquire(self):
-        try:
-            import fcntl
-        except ImportError:   # Windows: no flock; runs there are not protected from each other
-            log.debug("no file locking on this platform: %s is not locked", self.path)
-            return
-        try:
-            _private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as exc:   # a link planted at its name (ELOOP), a folder we cannot write...
-            raise InvalidRequestError(f"state_file: {self.state_path} cannot be locked for this run "
-                                      f"({exc})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
-            finally:
-                os.close(fd)
-            raise InvalidRequestError(f"state_file: {self.state_path} is in use by another batch run "
-                                      f"({holder}); wait for it to end, or give another state_file") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode("utf-8"))
-        self._fd = fd
-
-    def release(self):
-        if self._fd is not None:
-            os.close(self._fd)   # closing the only descriptor of the open file drops the flock
-            self._fd = None
 
 
 def _normalise_products(products):
@@ -1123,19 +1078,40 @@ class BatchRun:
             limit = timeout.to_value(u.s) if isinstance(timeout, u.Quantity) else float(timeout)
             if not limit >= 0:
                 raise InvalidRequestError(f"timeout: must be >= 0 seconds, got {timeout!r}")
-        lock = _RunLock(self.state_file)
-        lock.acquire()
+        with self._run_lock():
+            try:
+                return self._run(progress, limit)
+            except KeyboardInterrupt:
+                # _run's own clean-up saved the state on the way out (and the journal kept every change
+                # before that): say so, rather than leave a bare traceback from concurrent.futures.
+                log.warning("Batch interrupted; state saved in %s; run the same batch again to resume.",
+                            self.state_file)
+                raise
+            finally:
+                self._state.close()
+
+    @contextlib.contextmanager
+    def _run_lock(self):
+        """Hold ``<state_file>.lock`` for the whole run: a second run on the same state file is refused.
+
+        Two runs on one state file would each submit every target. The system drops the lock when the
+        process ends, so a run that was killed leaves no stale lock; the file itself stays (removing it
+        would let a third run lock a new file while the second holds the old one).
+        """
+        path = self.state_file.with_name(self.state_file.name + ".lock")
+        held = contextlib.ExitStack()
         try:
-            return self._run(progress, limit)
-        except KeyboardInterrupt:
-            # _run's own clean-up saved the state on the way out (and the journal kept every change
-            # before that): say so, rather than leave a bare traceback from concurrent.futures.
-            log.warning("Batch interrupted; state saved in %s; run the same batch again to resume.",
-                        self.state_file)
-            raise
-        finally:
-            self._state.close()
-            lock.release()
+            _private_dir(path.parent)
+            held.enter_context(file_lock(path, timeout=0, what=f"state_file: {self.state_file}"))
+        except LockTimeoutError as exc:
+            raise InvalidRequestError(f"state_file: {self.state_file} is in use by another batch run "
+                                      f"({exc.holder or 'another process'}); wait for it to end, or give "
+                                      "another state_file") from None
+        except OSError as exc:   # a link planted at its name (ELOOP), a folder we cannot write...
+            raise InvalidRequestError(f"state_file: {self.state_file} cannot be locked for this run "
+                                      f"({exc})") from None
+        with held:
+            yield
 
     def _run(self, progress, limit):
         start = time.monotonic()

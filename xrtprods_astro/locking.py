@@ -25,6 +25,7 @@ import contextlib
 import errno
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -56,11 +57,14 @@ class LockTimeoutError(XRTProductsError, TimeoutError):
     ----------
     path : pathlib.Path
         The lock file.
+    holder : str or None
+        Who holds the lock, as its holder wrote it (``"process 123 on host"``).
     """
 
-    def __init__(self, message, path=None):
+    def __init__(self, message, path=None, holder=None):
         super().__init__(message)
         self.path = path
+        self.holder = holder
 
 
 def _try_lock(handle):
@@ -85,6 +89,15 @@ def _unlock(handle):
         msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
 
 
+def _holder(path):
+    """What the lock's holder wrote in it (its process and host), or None."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(200).decode("utf-8", "replace").strip() or None
+    except OSError:
+        return None
+
+
 def _try_create(path, stale):  # pragma: no cover - used only where neither fcntl nor msvcrt exists
     try:
         handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -99,7 +112,7 @@ def _try_create(path, stale):  # pragma: no cover - used only where neither fcnt
             with contextlib.suppress(OSError):
                 path.unlink()
         return None
-    os.write(handle, str(os.getpid()).encode("ascii"))
+    os.write(handle, f"process {os.getpid()} on {socket.gethostname()}".encode())
     return handle
 
 
@@ -140,7 +153,9 @@ def file_lock(path, *, timeout=None, what=None, stale=3600.0):
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
-    handle = None if LOCK_METHOD == "exclusive-create" else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # O_NOFOLLOW: a link planted at the lock's name is refused (ELOOP), never followed.
+    handle = None if LOCK_METHOD == "exclusive-create" else os.open(
+        path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         while True:
             if handle is not None and LOCK_METHOD != "exclusive-create":
@@ -151,11 +166,17 @@ def file_lock(path, *, timeout=None, what=None, stale=3600.0):
                 if handle is not None:
                     break
             if deadline is not None and time.monotonic() >= deadline:
+                holder = _holder(path)
                 raise LockTimeoutError(
-                    f"{what or path}: another process has held its lock ({path}) for more than "
-                    f"{float(timeout):g} s; try again when it has finished, or remove the lock file if "
-                    "no other process of this package is running", path=path)
+                    f"{what or path}: another process has held its lock ({path}"
+                    + (f", held by {holder}" if holder else "") + f") for more than {float(timeout):g} s; "
+                    "try again when it has finished, or remove the lock file if no other process of this "
+                    "package is running", path=path, holder=holder)
             time.sleep(_PAUSE)
+        if LOCK_METHOD == "fcntl":
+            # Say who holds it, for the message of a process that is refused.
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
         try:
             yield path
         finally:
