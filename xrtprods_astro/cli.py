@@ -938,7 +938,11 @@ def _cmd_serve(args, out, err):
         return EXIT_USAGE
     for warning in caught:   # the non-loopback warning goes where the user looks
         err.write(f"WARNING: {warning.message}\n")
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:   # port in use, an address this machine does not have: say so, no traceback
+        err.write(f"error: cannot serve on --host {args.host} --port {args.port}: {exc}\n")
+        return EXIT_USAGE
     email = service.email
     out.write(f"Local XRT products service running at {service.url}\n"
               f"Registered user: {email}\n\n"
