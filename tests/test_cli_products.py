@@ -296,6 +296,21 @@ def test_bad_output_and_plot_names_are_usage_errors_before_any_call(capsys):
         assert code == cli.EXIT_USAGE and "--plot: 'x.docx' must end in one of" in err and ".png" in err
 
 
+def test_outputs_in_missing_or_unwritable_folders_are_usage_errors_before_any_call(capsys, tmp_path):
+    # Issue 20 item 17: each file and folder option is checked before the service is asked anything
+    # (no --server here), with the option named, and no folder is made on the way.
+    missing = tmp_path / "results"
+    cases = [("lightcurve", "--output", missing / "grb.ecsv"), ("lightcurve", "--plot", missing / "grb.png"),
+             ("sources", "--output", missing / "src.fits"), ("position", "--output", missing / "pos.ecsv"),
+             ("spectrum", "--output", missing / "fits.ecsv"), ("spectrum", "--dest", "/proc/nope/spec"),
+             ("image", "--output", "/proc/nope/images"), ("download", "--output", "/proc/nope/x")]
+    for command, option, path in cases:
+        code, out, err = run(capsys, command, "1", option, path)
+        assert code == cli.EXIT_USAGE, (command, option, err)
+        assert f"{option}: cannot write" in err and "Traceback" not in err
+    assert not missing.exists()
+
+
 def test_an_existing_output_needs_overwrite(capsys, tmp_path, xrtprods_service, full_job):
     path = tmp_path / "lc.ecsv"
     path.write_text("keep me")

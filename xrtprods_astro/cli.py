@@ -24,7 +24,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .files import table_for_file
+from .files import check_writable_dir, check_writable_file, table_for_file
 from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
 
 __all__ = ["main", "build_parser", "parse_param", "build_request",
@@ -454,8 +454,8 @@ def _cmd_cancel(args, out, err):
 
 
 def _cmd_download(args, out, err):
+    dest = check_writable_dir(args.output, "--output")
     job = _job(args)
-    dest = Path(args.output)
     dest.mkdir(parents=True, exist_ok=True)
     products = args.products
     if products and len(products) == 1 and products[0].lower() == "all":
@@ -511,6 +511,7 @@ def _table_format(path):
     suffix = Path(path).suffix.lower()
     if suffix not in _TABLE_FORMATS:
         raise _bad_option(f"--output: {Path(path).name!r} must end in .ecsv or .fits")
+    check_writable_file(path, "--output")
     return _TABLE_FORMATS[suffix]
 
 
@@ -527,6 +528,7 @@ def _plot_format(path):
     if suffix not in known:
         raise _bad_option(f"--plot: {Path(path).name!r} must end in one of "
                           f"{', '.join('.' + k for k in sorted(known))}")
+    check_writable_file(path, "--plot")
 
 
 def _write_table(table, path, fmt, args, err):
@@ -621,6 +623,8 @@ def _fit_summary(fits):
 def _cmd_spectrum(args, out, err):
     fmt = _table_format(args.output)
     _plot_format(args.plot)
+    if args.dest:
+        check_writable_dir(args.dest, "--dest")
     job = _job(args)
     _require(job, "spectrum")
     fits = job.spectral_fits()
@@ -773,6 +777,8 @@ def _arcsec(text):
 def _cmd_image(args, out, err):
     from astropy import units as u
     _plot_format(args.plot)
+    if args.output:
+        check_writable_dir(args.output, "--output")
     job = _job(args)
     _require(job, "image")
     images = job.images()
@@ -1309,7 +1315,8 @@ def main(argv=None):
         return _fail(err, EXIT_FAILURE, exc)
     except KeyError as exc:  # e.g. an unknown --dataset
         return _fail(err, EXIT_USAGE, exc.args[0] if exc.args else exc)
-    except (FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
+            NotADirectoryError) as exc:
         return _fail(err, EXIT_FAILURE, exc)
     except KeyboardInterrupt:
         err.write("\nxrtprods: interrupted\n")
