@@ -543,3 +543,13 @@ def test_submit_says_when_it_reuses_a_job_and_no_reuse_submits_anew(capsys, xrtp
     assert code == 0 and out.startswith("Submitted job ") and out.split()[2] != first
     jobs = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email).job_list_data()
     assert sum(j["Name"] == "reuse-check" for j in jobs) == 2
+
+
+def test_the_default_demo_folder_is_ignored_by_git_in_a_clone():
+    # Issue 20 item 19: "xrtprods demo" run in a clone must not leave untracked files in git status.
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".gitignore").is_file():
+        pytest.skip("not a source checkout")
+    default = cli.build_parser().parse_args(["demo"]).dest
+    patterns = (root / ".gitignore").read_text().splitlines()
+    assert f"/{default}/" in patterns or f"{default}/" in patterns

@@ -321,6 +321,36 @@ def test_an_existing_output_needs_overwrite(capsys, tmp_path, xrtprods_service, 
     assert code == cli.EXIT_OK and len(Table.read(path)) > 0
 
 
+def test_global_options_after_the_command_and_any_case_dataset(capsys, tmp_path, xrtprods_service,
+                                                               full_job):
+    # Issue 20 item 19: "-q" and "--server" after the command are the global options; "pchr" is PCHR.
+    path = tmp_path / "hr.ecsv"
+    code, out, err = run(capsys, "lightcurve", full_job.job_id, "--dataset", "pchr", "--output", path,
+                         "-q", "--server", xrtprods_service.url, "--email", xrtprods_service.email)
+    assert code == cli.EXIT_OK, err
+    assert out == "" and len(Table.read(path)) > 0
+    # A command's own option keeps its meaning: wait --timeout is the wait's limit.
+    args = cli.build_parser().parse_args(["--timeout", "7", "wait", "1", "--timeout", "5", "-v"])
+    assert (args.http_timeout, args.wait_timeout, args.verbose) == (7.0, 5.0, 1)
+
+
+def test_position_of_every_kind_succeeds_when_one_is_found(capsys, monkeypatch, xrtprods_service,
+                                                           full_job, empty_job):
+    # Issue 20 item 19: the positions found are the result; a kind without one is a warning.
+    # With --kind naming the missing one, it is still a failure (a script's cue to fall back).
+    from xrtprods_astro.job import XRTJob
+    none = empty_job.position("enhanced")
+    real = XRTJob.position
+    monkeypatch.setattr(XRTJob, "position",
+                        lambda self, kind, **kw: none if kind == "enhanced" else real(self, kind, **kw))
+    code, out, err = run(capsys, *on(xrtprods_service, "position", full_job.job_id))
+    assert code == cli.EXIT_OK, err
+    assert [line.split()[0] for line in out.splitlines()] == ["standard", "enhanced", "astrometric"]
+    assert "warning: job" in err and "no enhanced position" in err
+    code, out, err = run(capsys, *on(xrtprods_service, "position", full_job.job_id, "--kind", "enhanced"))
+    assert code == cli.EXIT_FAILURE and "error: job" in err
+
+
 # ------------------------------------------------------------------------------------------ flux
 
 @pytest.fixture

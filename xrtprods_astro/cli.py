@@ -477,7 +477,8 @@ def _cmd_lightcurve(args, out, err):
     _require(job, "lightcurve")
     lc = job.lightcurve(nosys=args.nosys, incbad=args.incbad)
     if args.dataset:
-        table = lc[args.dataset]
+        # Dataset names are the service's (PCHR, WT_incbad); "pchr" means the same one.
+        table = lc[{name.lower(): name for name in lc}.get(args.dataset.lower(), args.dataset)]
     else:
         # A flux light curve (erg/cm2/s) has flux datasets, not rate ones.
         table = lc.combined(lc.meta.get("quantity") or "rate", nosys=args.nosys, incbad=args.incbad)
@@ -720,15 +721,19 @@ def _cmd_position(args, out, err):
             failures.append(str(exc))   # with --kind all, the other kinds are still shown
     for pos in positions if not _quiet(args) else ():
         out.write(_position_line(pos) + "\n")
+    # Asked for every kind, the job succeeded if it found a position: the others are warnings.
+    # Asked for one kind (--kind), its absence is a failure, so that a script can fall back.
+    found_one = args.kind == "all" and any(positions)
+    level = "warning" if found_one else "error"
     for text in failures:
-        err.write(f"xrtprods: error: {text}\n")
+        err.write(f"xrtprods: {level}: {text}\n")
     if args.output and positions:
         _write_table(_position_table(positions, job), args.output, fmt, args, err)
     missing = [p.kind for p in positions if not p]
     if missing:
-        err.write(f"xrtprods: error: job {job.job_id}: no {' and no '.join(missing)} position "
+        err.write(f"xrtprods: {level}: job {job.job_id}: no {' and no '.join(missing)} position "
                   "(the reason is above)\n")
-    return EXIT_FAILURE if missing or failures else EXIT_OK
+    return EXIT_FAILURE if (missing or failures) and not found_one else EXIT_OK
 
 
 # image
@@ -1239,7 +1244,31 @@ def build_parser():
     p.add_argument("--job-duration", type=_positive, default=3.0, help="seconds the simulated job takes")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated products")
     p.set_defaults(handler=_cmd_demo)
+    _globals_after_the_command(parser, sub)
     return parser
+
+
+def _globals_after_the_command(parser, sub):
+    """Understand the global options after the command too (``lightcurve 1 --output x.ecsv -q``).
+
+    Users put options at the end of a line; refusing ``-q`` there for its place is no help.
+    The copies default to SUPPRESS, so a value given before the command stands unless the
+    option is repeated after it; a command's own option of the same spelling (``wait
+    --timeout``, ``serve -v``) keeps its meaning there.
+    """
+    shared = [action for action in parser._actions if action.option_strings and action.dest != "help"]
+    for command in sub.choices.values():
+        for action in shared:
+            strings = [s for s in action.option_strings if s not in command._option_string_actions]
+            if not strings:
+                continue
+            kwargs = {"dest": action.dest, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+            if isinstance(action, argparse._CountAction):
+                command.add_argument(*strings, action="count", **kwargs)
+            elif isinstance(action, argparse._StoreTrueAction):
+                command.add_argument(*strings, action="store_true", **kwargs)
+            else:
+                command.add_argument(*strings, type=action.type, metavar=action.metavar, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- main
