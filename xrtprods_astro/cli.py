@@ -222,15 +222,19 @@ def _angle(text, label, hours):
     from astropy.coordinates import Angle
     text = str(text).strip()
     try:
-        return Angle(float(text), u.deg)
+        angle = Angle(float(text), u.deg)
     except ValueError:
-        pass
-    try:
-        sexagesimal = any(c in text for c in ":hms ")
-        return Angle(text, u.hourangle if (hours and sexagesimal and "d" not in text) else u.deg)
-    except (ValueError, u.UnitsError):
-        raise InvalidRequestError(f"{label}: {text!r} is not an angle (decimal degrees, or "
-                                  f"{'22:22:47.6' if hours else '-07:31:04'})") from None
+        try:
+            sexagesimal = any(c in text for c in ":hms ")
+            angle = Angle(text, u.hourangle if (hours and sexagesimal and "d" not in text) else u.deg)
+        except (ValueError, u.UnitsError):
+            raise InvalidRequestError(f"{label}: {text!r} is not an angle (decimal degrees, or "
+                                      f"{'22:22:47.6' if hours else '-07:31:04'})") from None
+    # SkyCoord would wrap an RA of 395.7 deg to 35.7 deg without a word, and refuse a Dec with a traceback.
+    low, high = (0, 360) if hours else (-90, 90)
+    if not (low <= angle.deg < high if hours else low <= angle.deg <= high):
+        raise InvalidRequestError(f"{label}: {text!r} is {angle.deg:g} deg, outside {low} to {high} deg")
+    return angle
 
 
 def build_request(args):
@@ -292,6 +296,14 @@ def build_request(args):
     if args.ra is not None:
         target = SkyCoord(_angle(args.ra, "--ra", hours=True), _angle(args.dec, "--dec", hours=False))
         name = args.name or args.target
+        if args.target is not None:
+            # Both a name and coordinates: the coordinates win and the name is not resolved, which
+            # builds products at the wrong place without a word if either was a slip.
+            from .exceptions import XRTProductsWarning
+            where = f"the job is built at --ra/--dec ({target.ra.deg:.5f}, {target.dec.deg:+.5f} deg)"
+            why = (f"under --name {args.name!r}; the target {args.target!r} is not used" if args.name
+                   else f"; {args.target!r} is not resolved, only recorded as the name")
+            warnings.warn(f"{where} {why}".replace(" ;", ";"), XRTProductsWarning, stacklevel=2)
     elif args.table is not None:
         target = _table_row(args.table, args.row)
     elif args.target is not None and not (base is not None and "ra" in base.params()):
