@@ -256,8 +256,8 @@ def test_sources_print_write_ra_dec_degrees_and_plot_on_the_image(capsys, tmp_pa
         assert table["rate"].unit == u.ct / u.s
         np.testing.assert_allclose(table["ra"], total["coord"].ra.deg)
     header = out.splitlines()[0].split()
-    assert header == ["band", "sno", "ra", "dec", "err90", "C", "rate", "rate_neg", "rate_pos", "snr",
-                      "detflag"]
+    assert header == ["band", "sno", "ra", "dec", "err90", "C", "rate", "rate_err_neg", "rate_err_pos",
+                      "snr", "detflag"]
     assert "deg" in unit_line(out) and "ct / s" in unit_line(out)
     assert len(out.splitlines()) == 3 + len(total)
 

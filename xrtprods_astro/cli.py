@@ -831,7 +831,8 @@ def _cmd_image(args, out, err):
 # sources
 
 #: Columns of the printed source table (every column goes to --output).
-_SOURCE_SHOWN = ("band", "sno", "ra", "dec", "err90", "C", "rate", "rate_neg", "rate_pos", "snr", "detflag")
+_SOURCE_SHOWN = ("band", "sno", "ra", "dec", "err90", "C", "rate", "rate_err_neg", "rate_err_pos", "snr",
+                 "detflag")
 
 
 def _sources_band(sources, band=None):
