@@ -1156,7 +1156,7 @@ def build_parser():
              "  xrtprods lightcurve 123456 --dataset PCHR --output hr.fits")
     _add_job_id(p)
     p.add_argument("--dataset", default=None,
-                   help="one dataset (WT, PC, PCUL, PCHR...) instead of all rates")
+                   help="one dataset (WT, PC, PCUL, PCHR..., in any case) instead of all rates")
     p.add_argument("--nosys", action="store_true", help="the datasets with WT systematics removed")
     p.add_argument("--incbad", action="store_true", help="the datasets including unverified-centroid bins")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the table: x.ecsv or x.fits")
