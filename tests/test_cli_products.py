@@ -128,7 +128,8 @@ def test_spectrum_prints_fits_with_errors_and_units_writes_and_plots(capsys, tmp
     fig, = saved
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert any("N_\\mathrm{H}" in text for text in labels) and any("Photon index" in text for text in labels)
-    assert fig.axes[-1].get_xlabel() == "Interval" and fig.axes[0].get_title(loc="left") == "GRB 200416A"
+    assert fig.axes[-1].get_xlabel() == "Interval\n(errors: 90% confidence, \u0394 fit statistic = 2.706)"
+    assert fig.axes[0].get_title(loc="left") == "GRB 200416A"
 
 
 def test_spectrum_fits_output_and_time_axis(capsys, tmp_path, xrtprods_service, full_job, saved):
