@@ -512,3 +512,222 @@ def test_the_job_list_is_read_once_per_run_not_once_per_submission(xrtprods_serv
     counts = svc.request_counts()
     assert counts.get("submit", 0) == 4 and counts.get("listOldJobs", 0) == 1
     assert len(_server_jobs(svc)) == 12
+
+
+def test_links_planted_in_a_target_folder_are_never_written_through(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=5)
+    folder = tmp_path / "out" / "T00"
+    folder.mkdir(parents=True, mode=0o700)
+    outside = {}
+    for name in ("standard_position.ecsv.part", "standard_position.ecsv"):
+        victim = tmp_path / f"victim_{name}"
+        victim.write_text("not yours\n")
+        victim.chmod(0o644)
+        (folder / name).symlink_to(victim)
+        outside[victim] = name
+    summary = run_batch(_targets(1), products={"standard_position": True}, state_file=tmp_path / "s.json",
+                        dest_dir=tmp_path / "out", client=_client(svc), timeout=60)
+    assert list(summary["status"]) == ["ok"]
+    for victim in outside:
+        assert victim.read_text() == "not yours\n"
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    written = folder / "standard_position.ecsv"
+    assert not written.is_symlink() and stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert Table.read(written, format="ascii.ecsv")["found"][0]
+    # Nothing of ours is left beside the products (the planted .part link is not ours to remove).
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_target_folder_that_is_a_link_is_refused(xrtprods_service_factory, tmp_path):
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=5)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "T00").symlink_to(elsewhere)
+    (tmp_path / "state.json.lock").symlink_to(tmp_path / "victim.lock")
+    kwargs = dict(products={"standard_position": True}, state_file=tmp_path / "state.json",
+                  dest_dir=tmp_path / "out", client=_client(svc))
+    with pytest.raises(InvalidRequestError, match="state_file: .*state.json cannot be locked"):
+        run_batch(_targets(1), timeout=60, **kwargs)
+    assert not (tmp_path / "victim.lock").exists()
+    (tmp_path / "state.json.lock").unlink()
+    summary = run_batch(_targets(1), timeout=60, **kwargs)
+    assert list(summary["status"]) == ["failed"]
+    assert "is a link; products are never written through one" in summary["reasons"][0]
+    assert list(elsewhere.iterdir()) == []
+    recorded = json.loads((tmp_path / "state.json").read_text())["targets"]
+    assert not recorded["T00"].get("local_failures")   # a resume does not retry it for ever
+
+
+_FULL_DISK_BATCH = """
+import resource, signal, sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+url, email, names, ras, decs, limit = sys.argv[1:7]
+# A full disk, as a file-size limit: EFBIG for every write past it, not SIGXFSZ, which is ignored.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+run_batch(targets, products={"lightcurve": {"binning": "counts", "pc_counts": 3, "wt_counts": 5}},
+          state_file="s.json", dest_dir="out", client=client, timeout=120)
+"""
+
+
+def test_a_resume_retries_what_a_full_disk_failed(xrtprods_service_factory, tmp_path):
+    import subprocess
+    import sys
+    svc = xrtprods_service_factory(job_duration=0.2, job_limit=6)
+    targets = _targets(6, "F")
+    # 32 kB: the state file and its journal fit, the fine-binned light curves do not.
+    argv = [sys.executable, "-c", _FULL_DISK_BATCH, svc.url, svc.email, ",".join(targets["name"]),
+            ",".join(str(x) for x in targets["ra"].value), ",".join(str(x) for x in targets["dec"].value),
+            str(32 * 1024)]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((tmp_path / "s.json").read_text())["targets"]
+    local = {k: r["local_failures"] for k, r in recorded.items() if r.get("local_failures")}
+    assert local, done.stderr   # the premise: some products could not be written
+    for reason in (r for failures in local.values() for r in failures.values()):
+        assert "run again to retry" in reason
+    # A failed write leaves nothing behind: no part file, no temporary file.
+    leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.name.endswith((".part", ".tmp"))]
+    assert leftovers == []
+    assert len(_server_jobs(svc)) == 6
+    svc.reset_counts()
+
+    # More room (no limit): the resume retrieves what failed locally, and submits nothing.
+    summary = run_batch(targets, products={"lightcurve": {"binning": "counts", "pc_counts": 3,
+                                                          "wt_counts": 5}},
+                        state_file=tmp_path / "s.json", dest_dir=tmp_path / "out", client=_client(svc),
+                        timeout=120)
+    assert set(summary["status"]) == {"ok"}, summary["target", "lightcurve"]
+    assert svc.request_counts().get("submit", 0) == 0
+    assert len(_server_jobs(svc)) == 6
+    assert all("run again" not in r for r in summary["reasons"])
+    recorded = json.loads((tmp_path / "s.json").read_text())["targets"]
+    assert not any(r.get("local_failures") for r in recorded.values())
+    _check_products(summary, ["lightcurve"])
+
+
+_LOCKING_BATCH = """
+import sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.exceptions import InvalidRequestError
+url, email, state, out, names, ras, decs = sys.argv[1:8]
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+try:
+    run_batch(targets, products={"standard_position": True}, state_file=state, dest_dir=out, client=client,
+              retrieve=["standard_position"], timeout=120)
+except InvalidRequestError as exc:
+    sys.stderr.write(f"refused: {exc}\\n")
+    sys.exit(2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _batch_argv(script, svc, tmp_path, targets):
+    import sys
+    return [sys.executable, "-c", script, svc.url, svc.email, str(tmp_path / "state.json"),
+            str(tmp_path / "out"), ",".join(targets["name"]),
+            ",".join(str(x) for x in targets["ra"].value), ",".join(str(x) for x in targets["dec"].value)]
+
+
+def test_two_runs_started_together_submit_each_target_once(xrtprods_service_factory, tmp_path):
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=1.0, job_limit=10)
+    targets = _targets(6, "P")
+    argv = _batch_argv(_LOCKING_BATCH, svc, tmp_path, targets)
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]
+    for proc in procs:
+        proc.stderr.close()
+    # One job per target, not two: a run that found the state file in use refused, naming it.
+    assert sorted(job.pars["name"] for job in _server_jobs(svc)) == sorted(targets["name"])
+    assert 0 in [code for code, _ in results]
+    for code, err in results:
+        if code != 0:
+            assert code == 2, err
+            assert f"state_file: {tmp_path / 'state.json'} is in use by another batch run (process " in err
+
+
+def test_a_running_batch_locks_its_state_file_until_its_process_ends(xrtprods_service_factory, tmp_path):
+    import signal
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=60, job_limit=10)
+    targets = _targets(2, "Q")
+    proc = subprocess.Popen(_batch_argv(_LOCKING_BATCH, svc, tmp_path, targets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = tmp_path / "state.json.lock"
+    try:
+        deadline = time.monotonic() + 120   # a guard against a hang, not a measure
+        while f"process {proc.pid} " not in (lock.read_text() if lock.exists() else ""):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never took its lock"
+            time.sleep(0.02)
+        kwargs = dict(products={"standard_position": True}, state_file=tmp_path / "state.json",
+                      dest_dir=tmp_path / "out", client=_client(svc), retrieve=["standard_position"])
+        with pytest.raises(InvalidRequestError, match=f"state_file: .* is in use by another batch run "
+                                                      f"\\(process {proc.pid} on "):
+            BatchRun(targets, **kwargs).run(timeout=5)
+    finally:
+        proc.send_signal(signal.SIGKILL)   # no clean-up at all: the system drops its lock
+        proc.wait()
+    # Not refused, nor blocked, by the dead run's lock: this run goes on with the batch.
+    summary = BatchRun(targets, **kwargs).run(timeout=0.5)
+    assert set(summary["status"]) == {"timeout"} and all(summary["job_id"])
+    assert len(_server_jobs(svc)) == 2
+    for job in _server_jobs(svc):
+        job.cancel(job.products)
+
+
+_INTERRUPTED_BATCH = """
+import sys
+from astropy.table import Table
+from xrtprods_astro.batch import run_batch
+from xrtprods_astro.core import XRTProductsClass
+url, email, state, out, names, ras, decs = sys.argv[1:8]
+client = XRTProductsClass(server=url, email=email, poll_interval=0.05)
+targets = Table({"name": names.split(","), "ra": [float(x) for x in ras.split(",")],
+                 "dec": [float(x) for x in decs.split(",")]})
+run_batch(targets, products={"standard_position": True}, state_file=state, dest_dir=out, client=client,
+          retrieve=["standard_position"], timeout=120)
+"""
+
+
+def test_ctrl_c_saves_the_state_and_says_how_to_resume(xrtprods_service_factory, tmp_path):
+    import signal
+    import subprocess
+    svc = xrtprods_service_factory(job_duration=2.0, job_limit=10)
+    targets = _targets(4, "I")
+    proc = subprocess.Popen(_batch_argv(_INTERRUPTED_BATCH, svc, tmp_path, targets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    journal = _journal(tmp_path / "state.json")
+    deadline = time.monotonic() + 120   # a guard against a hang, not a measure
+    while '"state":"submitted"' not in (journal.read_text() if journal.exists() else ""):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never submitted"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode != 0
+    state = tmp_path / "state.json"
+    assert f"Batch interrupted; state saved in {state}; run the same batch again to resume." in err
+    # Saved: the state file alone (the journal folded in) records the submitted jobs.
+    assert not journal.exists()
+    recorded = json.loads(state.read_text())["targets"]
+    before = {k: r["job_id"] for k, r in recorded.items() if r["job_id"] is not None}
+    assert before
+    summary = run_batch(targets, products={"standard_position": True}, state_file=state,
+                        dest_dir=tmp_path / "out", client=_client(svc), retrieve=["standard_position"],
+                        timeout=120)
+    assert set(summary["status"]) == {"ok"}
+    assert len(_server_jobs(svc)) == 4
+    for key, job_id in before.items():
+        assert summary["job_id"][list(summary["target"]).index(key)] == job_id

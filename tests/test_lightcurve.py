@@ -270,8 +270,8 @@ def test_qdp_unknown_t0_warns():
 
 
 def test_qdp_errors():
-    with pytest.raises(ReaderError, match="no section label"):
-        read_lightcurve_qdp("READ TERR 1\n! mystery\n1 1 -1 2\n")
+    with pytest.raises(ReaderError, match="labelled 'mystery', which names no light-curve dataset"):
+        read_lightcurve_qdp("READ TERR 1\n! mystery\n1 1 -1 2\n", kind="rate")
     with pytest.raises(ReaderError, match="not a light-curve dataset"):
         read_lightcurve_qdp(DATA / "lc_PCCURVE.qdp", t0=T0, dataset="XY")
 

@@ -313,3 +313,58 @@ def test_comments_blank_lines_and_line_endings_inside_sections():
         np.testing.assert_array_equal(first.table["col3"], [3, 6, 9, 12])
         assert second.names == ["Time", "A", "B"] and second.line == 11
         assert second.table["A"][0] == 14 and np.isnan(second.table["Time"][1])
+
+
+# -- issue 20: names that cannot be matched, and bounded sections and sizes ------------------
+
+REAL_LC = pathlib.Path(__file__).parent / "data" / "real" / "annayqho__AT2018cow" / "data" / "SwiftXRT" / "lc"
+
+
+def test_hardrat_with_tabs_expanded_keeps_err_pos_a_time_error():
+    # An editor that expands tabs turns "!Time\t\tErr (pos)\tErr(neg)\tRate\t\tError" into
+    # blanks only: a plain split gives six words for five columns, and the old reader cut the
+    # last one, so "Err" (the time's half-width) became the rate error's name.
+    text = (REAL_LC / "hardrat.qdp").read_text()
+    qdp = read_qdp(text.expandtabs())
+    assert qdp[0].names == ["Time", "Err (pos)", "Err(neg)", "Rate", "Error"]
+    original = read_qdp(text)
+    for expanded, section in zip(qdp, original):
+        assert expanded.names == section.names
+        for name in section.names:
+            np.testing.assert_array_equal(expanded.table[name], section.table[name])
+
+
+def test_column_line_with_more_names_than_columns_is_not_used(caplog):
+    text = "READ TERR 1\n! PC data\n!Time Err Lo Rate Rateerr Extra\n1 0.5 -0.5 2 0.1\n"
+    with caplog.at_level("WARNING", logger="xrtprods_astro.readers.qdp"):
+        section = read_qdp(text)[0]
+    assert not section.named and section.names == ["col1", "col1_perr", "col1_nerr", "col2", "col3"]
+    assert "names not used" in caplog.text
+
+
+def _tiny_sections(n):
+    return "READ SERR 1\n" + "".join(f"! s{k}\n{k} 1\nNO NO\n" for k in range(n))
+
+
+def test_sections_beyond_conf_limit_are_refused():
+    from xrtprods_astro import conf
+    with conf.set_temp("qdp_max_sections", 10):
+        assert len(read_qdp(_tiny_sections(10))) == 10
+        with pytest.raises(ReaderError, match=r"conf\.qdp_max_sections \(10\)"):
+            read_qdp(_tiny_sections(11))
+    # The default is far above any real file (a few dozen sections) and below a hostile one.
+    assert 100 <= conf.qdp_max_sections <= 100000
+    with pytest.raises(ReaderError, match="qdp_max_sections"):
+        read_qdp(_tiny_sections(conf.qdp_max_sections + 1))
+
+
+def test_qdp_larger_than_conf_limit_is_refused(tmp_path):
+    from xrtprods_astro import conf
+    path = tmp_path / "big.qdp"
+    path.write_text(_tiny_sections(50))
+    with conf.set_temp("qdp_max_bytes", 100):
+        with pytest.raises(ReaderError, match=r"source: .*big\.qdp.*conf\.qdp_max_bytes \(100\)"):
+            read_qdp(path)
+        with pytest.raises(ReaderError, match=r"source: the QDP text .*conf\.qdp_max_bytes"):
+            read_qdp(path.read_bytes())
+    assert len(read_qdp(path)) == 50

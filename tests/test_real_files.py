@@ -9,6 +9,7 @@ import json
 import math
 import pathlib
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from astropy.time import Time
 from xrtprods_astro.exceptions import ReaderError, XRTProductsWarning
 from xrtprods_astro.readers.lightcurve import (read_lightcurve_files, read_lightcurve_json,
                                                read_lightcurve_qdp)
+from xrtprods_astro.readers.burst import read_burst_analyser
 from xrtprods_astro.readers.qdp import read_qdp
 from xrtprods_astro.readers.spectrum import read_fit_file
 
@@ -95,7 +97,9 @@ def test_rows_per_section_match_a_plain_split(name):
     counts = split_sections(path)
     # Files without a T0 header line are read with the T0 of their folder.
     t0 = None if "T0 for this burst" in path.read_text() else FOLDER_T0.get(path.parent.name, 551097137.0)
-    lc = read_lightcurve_qdp(path, t0=t0)
+    # PC.qdp and curve_plot.qdp have neither column names nor a header: only kind= says what they hold.
+    kind = "rate" if path.name in ("PC.qdp", "curve_plot.qdp") else None
+    lc = read_lightcurve_qdp(path, t0=t0, kind=kind)
     expected = EXPECTED[name]
     assert len(counts) == len(expected)
     got = {}
@@ -190,13 +194,13 @@ def test_grb_folder_without_t0_date_takes_t0_from_the_curve_header():
 
 def test_layout_named_columns_without_a_column_line():
     for name in ("PC.qdp", "curve_plot.qdp"):
-        lc = read_lightcurve_qdp(COW / name, t0=551097137.0)
+        lc = read_lightcurve_qdp(COW / name, t0=551097137.0, kind="rate")
         pc = lc["PC"]
         assert pc.colnames[:8] == ["time", "t_since_t0", "met", "time_err_pos", "time_err_neg", "rate",
                                    "rate_err_pos", "rate_err_neg"]
         assert pc["rate"].unit == CT_S and pc["time_err_neg"].quantity[0] == 50 * u.s
         assert lc["PCUL"]["upper_limit"].all()
-    plain = read_lightcurve_qdp(COW / "PC.qdp", t0=551097137.0)
+    plain = read_lightcurve_qdp(COW / "PC.qdp", t0=551097137.0, kind="rate")
     curve = read_lightcurve_qdp(COW / "curve.qdp")
     for ds in ("PC", "PCUL"):
         np.testing.assert_allclose(plain[ds]["rate"], curve[ds]["rate"])
@@ -237,7 +241,8 @@ def test_nosys_spellings_in_the_folder_and_by_name(tmp_path):
     assert lc.datasets == ["PCHard_nosys", "PCSoft_nosys", "PCHR_nosys"]
     assert all(t.meta["nosys"] for t in lc.values())
     text = (COW / "PC.qdp").read_text()
-    assert read_lightcurve_qdp(text, filename="PCNOSYS.qdp", t0=0.0).datasets == ["PC_nosys", "PCUL_nosys"]
+    assert read_lightcurve_qdp(text, filename="PCNOSYS.qdp", t0=0.0, kind="rate").datasets == \
+        ["PC_nosys", "PCUL_nosys"]
     curve = (COW / "curve.qdp").read_text()
     assert read_lightcurve_qdp(curve, filename="curve_nosys.qdp").datasets == ["PC_nosys", "PCUL_nosys"]
     curve2 = (COW / "curve2.qdp").read_text()
@@ -371,16 +376,22 @@ def test_mjd_axis_with_half_widths_in_days():
 def test_obsid_column_and_symmetric_time_errors():
     text = ("READ SERR 1 2\n! PC data\n"
             "1000\t500\t0.5\t0.1\t::ObsID=00010724002\n2000\t400\t0.4\t0.1\t::ObsID=00010724003\n")
-    pc = read_lightcurve_qdp(text, t0=551097137.0)["PC"]
+    pc = read_lightcurve_qdp(text, t0=551097137.0, kind="rate")["PC"]
     assert list(pc["time_err_pos"].value) == [500, 400] and list(pc["time_err_neg"].value) == [500, 400]
     assert pc["rate_err"].unit == CT_S and list(pc["obsid"]) == ["00010724002", "00010724003"]
 
 
 def test_burst_analyser_labels():
+    # A burst-analyser file is read by read_burst_analyser: every section is a dataset named by its
+    # label. The light-curve reader used to drop the BAT section and call the XRT one PC_nosys.
     text = ("READ TERR 1 2\n! batSNR4flux\n1 0.5 -0.5 1e-8 1e-9 -1e-9\nNO NO NO NO NO NO\n"
             "! xrtpcflux_nosys\n5000 100 -100 1e-11 1e-12 -1e-12\n")
-    lc = read_lightcurve_qdp(text, filename="flux.qdp", t0=551097137.0)
-    assert lc.datasets == ["PC_nosys"] and lc["PC_nosys"]["flux"].unit == FLUX_UNIT
+    with pytest.raises(ReaderError, match="flux.qdp: a burst-analyser file.*read_burst_analyser"):
+        read_lightcurve_qdp(text, filename="flux.qdp", t0=551097137.0)
+    lc = read_burst_analyser(text, t0=551097137.0, utcf=-20.0)
+    assert lc.datasets == ["batSNR4flux", "xrtpcflux_nosys"] and lc.meta["product"] == "burst_analyser"
+    assert lc["xrtpcflux_nosys"]["flux"].unit == FLUX_UNIT and lc["xrtpcflux_nosys"].meta["mode"] == "PC"
+    assert lc["batSNR4flux"]["flux"].unit == FLUX_UNIT and lc["batSNR4flux"].meta["instrument"] == "BAT"
 
 
 def test_empty_section_then_data():
@@ -392,16 +403,16 @@ def test_empty_section_then_data():
 def test_impossible_met_is_a_reader_error_not_erfa():
     bad_t0 = " ! T0 for this burst is Swift MET=99999999999999.0 s\nREAD TERR 1 2\n! PC data\n1 1 -1 1 1 -1\n"
     with pytest.raises(ReaderError, match="not a Swift MET"):
-        read_lightcurve_qdp(bad_t0)
+        read_lightcurve_qdp(bad_t0, kind="rate")
     far_bins = "READ TERR 1 2\n! PC data\n1e15 1 -1 1 1 -1\n"
     with pytest.raises(ReaderError, match="not a Swift MET"):
-        read_lightcurve_qdp(far_bins, t0=551097137.0)
+        read_lightcurve_qdp(far_bins, t0=551097137.0, kind="rate")
 
 
 def test_header_date_that_contradicts_the_met_is_not_trusted():
     text = (" ! T0 for this burst is Swift MET=551097137.0 s, = 2019 Jun 19 at 10:31:55.845 UT\n"
             "READ TERR 1 2\n! PC data\n1 1 -1 1 1 -1\n")
-    lc = read_lightcurve_qdp(text)
+    lc = read_lightcurve_qdp(text, kind="rate")
     assert lc.meta["time_source"] == "uncorrected" and lc.meta["t0"].isot == "2018-06-19T10:32:12.000"
     assert 10 * u.s < lc.meta["time_error"] < 20 * u.s
 
@@ -436,3 +447,125 @@ def test_mjd_json_without_t0_says_mjd():
     lc = read_lightcurve_json(answer)
     assert lc.meta["time_source"] == "mjd" and lc["PC"].meta["time_source"] == "mjd"
     assert lc["PC"]["time_err_neg"].quantity[0] == 864 * u.s
+
+
+# -- issue 19 item 4: flux is never counts; the content decides, kind= overrides ---------------
+
+@pytest.mark.parametrize("grb", ["GRB060729_lc", "GRB111209A_lc"])
+def test_renamed_flux_files_are_fluxes(grb, tmp_path):
+    renamed = tmp_path / "lc.qdp"
+    shutil.copy(FLUX / grb / "flux.qdp", renamed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XRTProductsWarning)    # GRB111209A has no T0
+        lc = read_lightcurve_qdp(renamed)
+    assert lc.meta["quantity"] == "flux" and lc.meta["quantity_source"] == "columns"
+    for table in lc.values():
+        assert table["flux"].unit == FLUX_UNIT and "rate" not in table.colnames
+        assert np.median(table["flux"]) < 1e-6
+
+
+def test_count_rates_saved_as_flux_qdp_stay_count_rates(tmp_path):
+    # The old reader believed the name: a curve.qdp saved as flux.qdp came back in erg/cm2/s.
+    path = tmp_path / "flux.qdp"
+    shutil.copy(GRBS / "GRB060403" / "curve.qdp", path)
+    lc = read_lightcurve_qdp(path)
+    assert lc.meta["quantity"] == "rate" and lc["PC"]["rate"].unit == CT_S
+    assert all("flux" not in t.colnames for t in lc.values())
+
+
+def test_flux_file_without_column_lines_is_read_from_its_values_with_a_warning(tmp_path):
+    # GRB111209A's flux.qdp has one column line; without it nothing but the values says flux.
+    text = (FLUX / "GRB111209A_lc" / "flux.qdp").read_text()
+    stripped = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("!Time"))
+    assert "!Time" in text and "Flux" not in stripped
+    with pytest.warns(XRTProductsWarning) as record:
+        lc = read_lightcurve_qdp(stripped)
+    assert any("read as flux" in str(w.message) and "kind=" in str(w.message) for w in record)
+    assert lc.meta["quantity_source"] == "values" and lc["WT"]["flux"].unit == FLUX_UNIT
+    # kind= overrides, silently.
+    with pytest.warns(XRTProductsWarning, match="T0 is unknown"):
+        assert read_lightcurve_qdp(stripped, kind="flux").meta["quantity_source"] == "kind"
+
+
+def test_file_that_says_nothing_is_read_from_its_values_and_refused_when_they_do_not_tell():
+    with pytest.warns(XRTProductsWarning, match=r"PC\.qdp: .*read as rate .*kind="):
+        lc = read_lightcurve_qdp(COW / "PC.qdp", t0=551097137.0)
+    assert lc["PC"]["rate"].unit == CT_S
+    # Values between count rates (>1e-4) and fluxes (<1e-6): refused, naming kind=.
+    text = "READ TERR 1 2\n! PC data\n100 5 -5 3e-5 1e-6 -1e-6\n"
+    with pytest.raises(ReaderError, match=r"kind='rate' or kind='flux'"):
+        read_lightcurve_qdp(text, t0=551097137.0)
+    assert read_lightcurve_qdp(text, t0=551097137.0, kind="flux")["PC"]["flux"].unit == FLUX_UNIT
+    with pytest.raises(ReaderError, match="kind: 'counts'"):
+        read_lightcurve_qdp(text, kind="counts")
+    with pytest.raises(ReaderError, match="kind: 'density' is not 'rate' or 'flux'"):
+        read_lightcurve_qdp(text, kind="density")
+
+
+def test_folder_files_without_names_take_the_folder_s_quantity(tmp_path):
+    folder = tmp_path / "lc"
+    folder.mkdir()
+    for name in ("PC.qdp", "curve.qdp", "t0.date"):
+        shutil.copy(COW / name, folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # curve.qdp's Rate columns speak for PC.qdp
+        lc = read_lightcurve_files(folder)
+    assert lc["PC"]["rate"].unit == CT_S
+    # Alone, PC.qdp says nothing: kind= says it for the folder.
+    (folder / "curve.qdp").unlink()
+    with pytest.warns(XRTProductsWarning, match="read as rate"):
+        read_lightcurve_files(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_lightcurve_files(folder, kind="rate")["PC"].meta["quantity_source"] == "kind"
+    with pytest.raises(ReaderError, match="kind: 'ct/s'"):
+        read_lightcurve_files(folder, kind="ct/s")
+
+
+# -- issue 20 item 13: a real file changed so that rows would be dropped ----------------------
+
+CURVE = GRBS / "GRB060403" / "curve.qdp"
+
+
+def _rows(lc):
+    return {name: len(t) for name, t in lc.items()}
+
+
+def test_no_line_inside_a_section_is_refused():
+    lines = CURVE.read_text().splitlines(keepends=True)
+    k = next(i for i, line in enumerate(lines) if line.startswith("! WT data")) + 10
+    changed = "".join(lines[:k] + ["NO\tNO\tNO\tNO\tNO\n"] + lines[k:])
+    with pytest.raises(ReaderError, match=r"section starting on line \d+ has no label.*cannot be placed"):
+        read_lightcurve_qdp(changed)
+
+
+@pytest.mark.parametrize("label", ["! PC data:", "! PC data (rate)", "! PC data (count rate) :"])
+def test_label_with_colon_or_qualifier_reads_every_row(label):
+    original = read_lightcurve_qdp(CURVE)
+    changed = read_lightcurve_qdp(CURVE.read_text().replace("! PC data", label))
+    assert _rows(changed) == _rows(original) and changed.datasets == ["WTSLEW", "WT", "PC", "PCUL"]
+    np.testing.assert_array_equal(changed["PC"]["rate"], original["PC"]["rate"])
+
+
+def test_label_qualifier_says_flux():
+    text = "READ TERR 1 2\n! PC data (flux)\n100 5 -5 3e-11 1e-12 -1e-12\n"
+    lc = read_lightcurve_qdp(text, t0=551097137.0)
+    assert lc.meta["quantity_source"] == "label" and lc["PC"]["flux"].unit == FLUX_UNIT
+
+
+def test_repeated_label_is_refused():
+    changed = CURVE.read_text().replace("! WTSLEW data", "! WT data")
+    with pytest.raises(ReaderError, match=r"dataset WT appears twice \(sections starting on lines"):
+        read_lightcurve_qdp(changed)
+
+
+def test_hardrat_with_tabs_expanded_keeps_time_errors_out_of_rate_err():
+    original = read_lightcurve_qdp(COW / "hardrat.qdp")
+    expanded = read_lightcurve_qdp((COW / "hardrat.qdp").read_text().expandtabs())
+    assert expanded.datasets == original.datasets == ["PCHard", "PCSoft", "PCHR"]
+    for name in original.datasets:
+        assert expanded[name].colnames == original[name].colnames
+        for column in original[name].colnames:
+            if column != "time":
+                np.testing.assert_array_equal(expanded[name][column], original[name][column])
+    assert not np.array_equal(expanded["PCHard"]["rate_err"], expanded["PCHard"]["time_err_pos"])

@@ -141,6 +141,18 @@ def _make_conf():
             "extracted.", cfgtype="integer")
         archive_max_members = _config.ConfigItem(
             20000, "Most members a product archive may hold.", cfgtype="integer")
+        qdp_max_bytes = _config.ConfigItem(
+            1 << 30, "Most bytes of QDP text (a light curve, hardness ratio or "
+            "burst-analyser file) a reader takes; real files are a few MB at most.",
+            cfgtype="integer")
+        qdp_max_sections = _config.ConfigItem(
+            1000, "Most sections (NO-separated tables) a QDP file may hold; real "
+            "files hold a few dozen at most, and each section costs a table.",
+            cfgtype="integer")
+        max_answer_bytes = _config.ConfigItem(
+            256 << 20, "Most bytes one answer of the service (JSON, or a small text file read "
+            "into memory) may hold, as sent and once decoded; a larger one is refused.",
+            cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()
@@ -163,6 +175,7 @@ _LAZY = {
     "XRTProducts": "core",
     "XRTProductsClass": "core",
     "XRTJob": "job",
+    "GRBs": "grb", "GRBClass": "grb",   # the GRB repository (API/main.php), xrtprods_astro/grb.py
     "ProductRequest": "request",
     # many targets
     "run_batch": "batch",

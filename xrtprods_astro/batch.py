@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import re
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ from . import params as P
 from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
+from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir
 from .files import write_private_text
 from .job import XRTJob
 from .request import ProductRequest, coord_name
@@ -86,27 +88,22 @@ def _safe_key(name):
     return key or "target"
 
 
-def _private_dir(path):
-    """Create ``path`` readable by the user only; a folder that exists keeps its permissions."""
-    path = Path(path)
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)   # mkdir's mode is reduced by the umask, never widened
-    return path
+# The private folders and folder fsyncs of every writer of the package (see xrtprods_astro.fileio).
+_private_dir = private_dir
+_fsync_dir = fsync_dir
 
 
-def _fsync_dir(path):
-    """Make a rename or unlink in the folder ``path`` durable (where the platform allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open a folder
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _local_error(exc):
+    """True if ``exc`` is a failure of this computer's disk (full, a size limit, no permission...).
+
+    Such a failure says nothing about the job: a later run, once there is room, retrieves the
+    products again. Network errors are OSErrors too (ConnectionError, TimeoutError, requests'
+    exceptions), and the package's own errors are the service's: neither is local.
+    """
+    import requests
+    return (isinstance(exc, OSError) and exc.errno is not None
+            and not isinstance(exc, (XRTProductsError, ConnectionError, TimeoutError,
+                                     requests.RequestException)))
 
 
 def _json_value(value):
@@ -295,8 +292,8 @@ class _State:
 
     def _open_journal(self):
         _private_dir(self.path.parent)
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._journal = os.fdopen(fd, "ab")
+        # A link planted at the journal's name is refused (ELOOP), never appended through.
+        self._journal = open_append(self.journal_path)
         if self._journal.tell() == 0:
             # Names the state file's batch: a journal left beside a replaced state file is not replayed.
             self._journal.write(json.dumps({"journal": self.data["created"]}).encode("utf-8") + b"\n")
@@ -324,6 +321,52 @@ class _State:
             for key in out:
                 heapq.heappush(self._pending, (self.targets[key]["index"], key))
             return out
+
+
+class _RunLock:
+    """An exclusive lock on ``<state file>.lock``, held by a run from start to end.
+
+    Two runs on one state file would each submit every target. ``flock`` (not ``lockf``) because
+    its lock belongs to the open file, so two runs in one process exclude each other too; either
+    way the system drops it when the process ends, so a run that was killed leaves no stale lock.
+    The file itself stays (removing it would let a third run lock a new file while the second
+    holds the old one); it names the process that holds it, for the message of the one refused.
+    """
+
+    def __init__(self, state_path):
+        self.state_path = state_path
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._fd = None
+
+    def acquire(self):
+        try:
+            import fcntl
+        except ImportError:   # Windows: no flock; runs there are not protected from each other
+            log.debug("no file locking on this platform: %s is not locked", self.path)
+            return
+        try:
+            _private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:   # a link planted at its name (ELOOP), a folder we cannot write...
+            raise InvalidRequestError(f"state_file: {self.state_path} cannot be locked for this run "
+                                      f"({exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            finally:
+                os.close(fd)
+            raise InvalidRequestError(f"state_file: {self.state_path} is in use by another batch run "
+                                      f"({holder}); wait for it to end, or give another state_file") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode("utf-8"))
+        self._fd = fd
+
+    def release(self):
+        if self._fd is not None:
+            os.close(self._fd)   # closing the only descriptor of the open file drops the flock
+            self._fd = None
 
 
 def _normalise_products(products):
@@ -686,6 +729,15 @@ class BatchRun:
             elif rec.get("wire") != target.wire and rec.get("job_id") is not None:
                 log.warning("Target %s was submitted as job %s with other settings than now asked; the "
                             "recorded job is kept.", target.key, rec["job_id"])
+            if rec is not None and rec.get("state") == "retrieved" and rec.get("local_failures"):
+                # Products that this computer could not write (a full disk...): the job has them, so
+                # they are retrieved again; the others keep their outcome and files.
+                local = rec["local_failures"]
+                log.info("Target %s: retrieving again what could not be written here (%s).", target.key,
+                         ", ".join(local))
+                rec.update(state="complete", retrieve_attempts=0, local_failures={},
+                           outcomes={p: o for p, o in rec["outcomes"].items() if p not in local},
+                           reasons=[r for r in rec["reasons"] if r not in local.values()])
         self._state.reindex()
         self._state.save()
         if resumed:
@@ -874,11 +926,31 @@ class BatchRun:
 
     # ------------------------------------------------------------------ retrieval
     def _retrieve(self, key, rec):
-        """Fetch one target's completed products; returns (outcomes, paths, reasons). Runs in a thread."""
-        target_dir = _private_dir(self.dest_dir / key)
-        outcomes, paths, reasons = {}, {}, []
+        """Fetch one target's completed products; returns (outcomes, paths, reasons, local). Runs in a thread.
+
+        ``local`` maps the products that could not be written on this computer (see
+        `_local_error`) to why: a later run retrieves them again. Products retrieved by an
+        earlier attempt are not fetched again.
+        """
+        outcomes, paths, reasons, local = {}, {}, [], {}
+        if (self.dest_dir / key).is_symlink():
+            # Planted or not, a link would send the products elsewhere: refused, and not a local
+            # failure that the next run would retry.
+            why = f"{self.dest_dir / key} is a link; products are never written through one"
+            return {p: f"failed: {why}" for p in self.products}, paths, [why], local
+        try:
+            target_dir = _private_dir(self.dest_dir / key)
+        except OSError as exc:
+            if not _local_error(exc):
+                raise
+            for product in self.products:
+                outcomes[product] = f"failed: local: {exc}"
+                local[product] = f"{product}: not written here ({exc}); run again to retry"
+            return outcomes, paths, list(local.values()), local
         job_id = rec["job_id"]
         for product in self.products:
+            if (rec.get("outcomes") or {}).get(product) == "ok":
+                continue    # retrieved by an earlier run, before a local failure of another product
             code, text = (rec.get("statuses") or {}).get(product, [-10, "no status was recorded"])
             if code == -4:
                 outcomes[product] = "cancelled"
@@ -895,16 +967,21 @@ class BatchRun:
                     archive = self.client.download_archive(rec["url"], product_code(product),
                                                            format=self.download_format, dest_dir=target_dir,
                                                            overwrite=True)
-                    os.chmod(archive, 0o600)
+                    chmod_private(archive)   # never through a link at the archive's name
                     files.append(str(archive))
             except (XRTProductsError, OSError, ValueError) as exc:
-                outcomes[product] = f"failed: retrieval: {exc}"
-                reasons.append(f"{product}: retrieval failed: {exc}")
+                if _local_error(exc):
+                    outcomes[product] = f"failed: local: {exc}"
+                    local[product] = f"{product}: not written here ({exc}); run again to retry"
+                    reasons.append(local[product])
+                else:
+                    outcomes[product] = f"failed: retrieval: {exc}"
+                    reasons.append(f"{product}: retrieval failed: {exc}")
                 paths[product] = files
                 continue
             outcomes[product] = "ok"
             paths[product] = files
-        return outcomes, paths, reasons
+        return outcomes, paths, reasons, local
 
     def _write_data(self, product, job_id, target_dir):
         from . import readers
@@ -939,19 +1016,26 @@ class BatchRun:
             key = futures.pop(future)
             rec = self._state.targets[key]
             try:
-                outcomes, paths, reasons = future.result()
+                outcomes, paths, reasons, local = future.result()
             except Exception as exc:  # noqa: BLE001 - a bug in one retrieval must not stop the batch
                 log.exception("Target %s: retrieval crashed", key)
-                outcomes, paths, reasons = ({p: f"failed: retrieval: {exc}" for p in self.products}, {},
-                                            [f"retrieval crashed: {exc}"])
+                outcomes = {p: f"failed: retrieval: {exc}" for p in self.products}
+                paths, reasons, local = {}, [f"retrieval crashed: {exc}"], {}
+            # Products retrieved by an earlier attempt keep their outcome and files.
+            outcomes = {**(rec.get("outcomes") or {}), **outcomes}
+            paths = {**(rec.get("paths") or {}), **paths}
             attempts = rec.get("retrieve_attempts", 0) + 1
-            retry = any(o.startswith("failed: retrieval") for o in outcomes.values())
+            retry = any(o.startswith(("failed: retrieval", "failed: local")) for o in outcomes.values())
             if retry and attempts < _MAX_RETRIEVE_ATTEMPTS:
                 log.info("Target %s: retrieval failed (%s); trying again.", key, "; ".join(reasons))
                 self._state.update(key, retrieve_attempts=attempts)
                 continue
+            # Local failures are kept apart: the next run retrieves those products again (_init_state).
             self._state.update(key, state="retrieved", outcomes=outcomes, paths=paths,
-                               reasons=rec.get("reasons", []) + reasons, retrieve_attempts=attempts)
+                               reasons=rec.get("reasons", []) + reasons, retrieve_attempts=attempts,
+                               local_failures=local)
+            if local:
+                log.warning("Target %s: %s", key, "; ".join(local.values()))
             log.info("Target %s: products retrieved (%s).", key,
                      ", ".join(f"{k} {v}" for k, v in outcomes.items()))
 
@@ -977,12 +1061,37 @@ class BatchRun:
         -------
         `~astropy.table.Table`
             The summary (see `summary`).
+
+        Raises
+        ------
+        InvalidRequestError
+            If another run (in this process or another) is using the same
+            ``state_file``: a run holds a lock on ``<state_file>.lock`` from
+            start to end, which the system drops when its process ends.
+        KeyboardInterrupt
+            On Ctrl-C, once the state is saved (logged at WARNING: run the
+            same batch again to resume).
         """
         limit = None
         if timeout is not None:
             limit = timeout.to_value(u.s) if isinstance(timeout, u.Quantity) else float(timeout)
             if not limit >= 0:
                 raise InvalidRequestError(f"timeout: must be >= 0 seconds, got {timeout!r}")
+        lock = _RunLock(self.state_file)
+        lock.acquire()
+        try:
+            return self._run(progress, limit)
+        except KeyboardInterrupt:
+            # _run's own clean-up saved the state on the way out (and the journal kept every change
+            # before that): say so, rather than leave a bare traceback from concurrent.futures.
+            log.warning("Batch interrupted; state saved in %s; run the same batch again to resume.",
+                        self.state_file)
+            raise
+        finally:
+            self._state.close()
+            lock.release()
+
+    def _run(self, progress, limit):
         start = time.monotonic()
         self._timed_out = False
         _private_dir(self.dest_dir)
@@ -1031,6 +1140,11 @@ class BatchRun:
                 if limit is not None:
                     pause = min(pause, limit - elapsed)
                 self._harvest(futures, max(pause, 0.0))
+        except KeyboardInterrupt:
+            if futures:
+                log.warning("Batch interrupted: waiting for the %d retrieval(s) under way before saving "
+                            "the state.", len(futures))
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             if futures:
@@ -1110,19 +1224,25 @@ def _times(values):
 
 
 def _write_table(table, path):
-    """Write a Table as ECSV atomically, readable by the user only; returns the path as str."""
+    """Write a Table as ECSV atomically, readable by the user only; returns the path as str.
+
+    Through `~xrtprods_astro.fileio.atomic_write`: a private temporary name, never a link
+    planted at ``<path>.part`` or at ``path``, and nothing left behind when the disk is full.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
     table = Table(table, copy=False)
-    try:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-    except Exception:  # noqa: BLE001 - metadata YAML cannot hold everything; the data must still be saved
-        log.debug("writing %s with its metadata failed; writing without it", path, exc_info=True)
-        bare = table.copy(copy_data=False)
-        bare.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
-        bare.write(tmp, format="ascii.ecsv", overwrite=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as stream:
+        try:
+            table.write(stream, format="ascii.ecsv")
+        except OSError:
+            raise   # our disk failed: writing again without the metadata cannot help
+        except Exception:  # noqa: BLE001 - metadata YAML cannot hold everything; the data must still be saved
+            log.debug("writing %s with its metadata failed; writing without it", path, exc_info=True)
+            stream.seek(0)
+            stream.truncate()
+            bare = table.copy(copy_data=False)
+            bare.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
+            bare.write(stream, format="ascii.ecsv")
     return str(path)
 
 

@@ -24,6 +24,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from .fileio import atomic_write, write_table
 from .files import check_writable_dir, check_writable_file, table_for_file
 from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
 
@@ -548,7 +549,8 @@ def _write_table(table, path, fmt, args, err):
     path = Path(path)
     if path.exists() and not args.overwrite:
         raise FileExistsError(f"{path} exists; add --overwrite to replace it")
-    table_for_file(table).write(path, format=fmt, overwrite=args.overwrite)
+    # Atomic, never through a link at the name (xrtprods_astro.fileio).
+    write_table(table_for_file(table), path, fmt, private=False, overwrite=args.overwrite)
     err.write(f"Wrote {path}\n")
 
 
@@ -563,7 +565,8 @@ def _pyplot(args):
 
 def _save_plot(fig, args, err):
     plt = _pyplot(args)
-    fig.savefig(args.plot)
+    with atomic_write(args.plot, private=False) as stream:   # atomic, never through a link
+        fig.savefig(stream, format=Path(args.plot).suffix.lstrip(".").lower())
     err.write(f"Wrote {args.plot}\n")
     if args.show:
         plt.show()
@@ -816,7 +819,8 @@ def _cmd_image(args, out, err):
             path = dest / f"{stem}.fits"
             if path.exists() and not args.overwrite:
                 raise FileExistsError(f"{path} exists; add --overwrite to replace it")
-            hdul.writeto(path, overwrite=args.overwrite)
+            with atomic_write(path, private=False, overwrite=args.overwrite) as stream:
+                hdul.writeto(stream)
             err.write(f"Wrote {path}\n")
     if args.plot:
         sources, positions = _overlays(job, err)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from astropy import units as u
 
+from .fileio import write_table, write_text
+
 __all__ = ["run_demo", "DemoResult", "DEMO_TARGET", "REAL_SERVICE_CODE", "DEMO_DIR", "DEMO_MARKER"]
 
 #: The folder the demo writes into by default (in the current directory).
@@ -132,8 +134,8 @@ def _fresh_folder(path):
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / DEMO_MARKER).write_text("Made by `xrtprods demo`; the next demo run replaces this folder.\n",
-                                    encoding="utf-8")
+    write_text(path / DEMO_MARKER, "Made by `xrtprods demo`; the next demo run replaces this folder.\n",
+               private=False)
     return path
 
 
@@ -221,10 +223,10 @@ def run_demo(output_dir=DEMO_DIR, *, job_duration=3.0, stream=None, seed=0):
         files = []
         combined = lc.combined("rate")
         path = output_dir / "lightcurve.ecsv"
-        table_for_file(combined).write(path, format="ascii.ecsv", overwrite=True)
+        write_table(table_for_file(combined), path, "ascii.ecsv", private=False)
         files.append(path)
         path = output_dir / "spectral_fits.ecsv"
-        table_for_file(fits).write(path, format="ascii.ecsv", overwrite=True)
+        write_table(table_for_file(fits), path, "ascii.ecsv", private=False)
         files.append(path)
 
     say("")

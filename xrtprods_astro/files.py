@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .fileio import write_text
+
 __all__ = ["table_for_file", "write_private_text", "check_writable_dir", "check_writable_file"]
 
 
@@ -14,27 +16,15 @@ def write_private_text(path, text, fsync=True):
     """Write ``text`` to ``path`` atomically, readable by the user only (mode 0600, folder 0700).
 
     The text goes to a temporary file in the same folder, which then replaces
-    ``path`` at once: a reader never sees half a file, and an interrupted write
-    leaves the old one. ``fsync=False`` skips forcing the text to disk before
-    the rename, for files whose loss in a power cut costs nothing but time.
+    ``path`` at once: a reader never sees half a file, an interrupted write
+    leaves the old one, and a link at ``path`` is replaced, never written
+    through (see `xrtprods_astro.fileio.atomic_write`). ``fsync=False`` skips
+    forcing the text to disk before the rename, for files whose loss in a
+    power cut costs nothing but time.
     """
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            if fsync:
-                os.fsync(stream.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text(path, text, fsync=fsync)
 
 
 def table_for_file(table):

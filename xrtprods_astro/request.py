@@ -770,11 +770,12 @@ source_detection : bool or dict, optional
         overwrite : bool
             Replace an existing file (default False: raise FileExistsError).
         """
+        from .fileio import write_text
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
+        # Atomic, and never through a link at ``path``; the file gets the umask's mode, as before.
+        return write_text(path, self.to_json() + "\n", private=False, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):

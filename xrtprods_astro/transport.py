@@ -17,6 +17,8 @@ never caches.
 import copy
 import email.utils
 import functools
+import heapq
+import itertools
 import json as _json
 import ipaddress
 import logging
@@ -25,16 +27,22 @@ import pickle
 import queue
 import random as _random
 import re
+import secrets
+import socket
+import sys
 import tempfile
 import threading
 import time
 import warnings
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 from requests.structures import CaseInsensitiveDict
 
 from .archives import ArchiveLimitError, StreamVerifier
@@ -70,6 +78,14 @@ _MAX_RETRY_AFTER = 300.0  # cap of a pause asked for by the service (Retry-After
 _MAX_REDIRECTS = 5        # same-origin redirects followed by a download
 _RECONCILE_POLLS = 4      # job-list checks after a submission's answer was lost
 _CLOCK_SKEW = 600.0       # seconds of clock difference tolerated when reconciling
+_SNIFF = 1024             # first bytes of a downloaded file looked at to tell what it is
+
+# Content codings asked for. Said explicitly rather than left to requests, whose default grows
+# "br" and "zstd" when those packages happen to be installed: these two are the ones undone here.
+_CALL_ENCODINGS = "gzip, deflate"
+# Downloads ask for the file's own bytes: a Range offset then counts bytes of the file, and a
+# .tar.gz is not inflated by a server that honours Accept-Encoding (Apache's mod_deflate does).
+_DOWNLOAD_ENCODINGS = "identity"
 
 # Connection failures that prove the request never reached the server, so a
 # submission can safely be sent again.
@@ -276,6 +292,12 @@ def _decode(response, endpoint):
     except ValueError:
         start = " ".join(text[:60].split())
         raise _Transient(f"the answer was not JSON (it starts {start!r})") from None
+    except RecursionError:
+        # JSON nested deeper than Python's recursion limit: no real answer is (they are a few levels
+        # deep), and asking again would bring the same.
+        raise RemoteServiceError(f"The answer from {endpoint} is JSON nested deeper than "
+                                 f"{sys.getrecursionlimit()} levels (Python's recursion limit): it is "
+                                 "not an answer of the XRT products API.", endpoint=endpoint) from None
     if not isinstance(data, dict):
         raise _Transient(f"the answer was JSON but not an object ({type(data).__name__})")
     return data
@@ -421,6 +443,8 @@ class Transport:
         self._warned_types = set()
         self._warned_versions = set()
         self._cache_lock = threading.RLock()
+        self._local = threading.local()   # the deadline of the call this thread is making
+        self._watched = None
 
     # -- settings read at use time -----------------------------------------
     def _timeout(self):
@@ -448,29 +472,87 @@ class Transport:
     def _send(self, method, url, *, json=None, headers=None, read=True):
         """One HTTP exchange, never redirected, never through astroquery's cache.
 
-        With ``read`` the body is read at once, and the whole exchange must end
-        within ``timeout`` seconds: a server trickling its answer cannot hold a
-        call longer than that. Without it the response is returned streaming.
+        With ``read`` the body is read at once, and the whole exchange, headers
+        included, must end within ``timeout`` seconds and within what is left of
+        the call's ``conf.deadline``: a server trickling its answer cannot hold a
+        call longer than that. The body is decoded from its Content-Encoding
+        (gzip, deflate) and may be at most ``conf.max_answer_bytes`` long, before
+        and after decoding. Without ``read`` the response is returned streaming
+        (its headers having arrived within the same limits).
         """
         check_url(url)
         timeout = self._timeout()
-        limit_at = time.monotonic() + timeout
-        response = self._query._request(method, url, json=json, headers=headers, timeout=timeout,
-                                        cache=False, stream=True, allow_redirects=False)
-        if not read:
-            return response
-        parts = []
+        now = time.monotonic()
+        limit_at, why = now + timeout, f"the time limit of {timeout:g} s (conf.timeout)"
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is not None and deadline < limit_at:
+            limit_at, why = deadline, "the total time limit of the call (conf.deadline)"
+        headers = {"Accept-Encoding": _CALL_ENCODINGS, **(headers or {})}
+        self._watch_session()
+        watch = _WATCHDOG.arm(limit_at, why)
         try:
-            for chunk in _chunks(response):
-                parts.append(chunk)
-                if time.monotonic() > limit_at:
-                    raise _Transient(f"the answer took longer than the time limit of {timeout:g} s "
-                                     "(conf.timeout)")
+            _CURRENT.watch = watch
+            try:
+                response = self._query._request(method, url, json=json, headers=headers, timeout=timeout,
+                                                cache=False, stream=True, allow_redirects=False)
+            finally:
+                _CURRENT.watch = None
+            if not read:
+                return response
+            try:
+                content = self._read_answer(response, url, limit_at, why)
+            finally:
+                response.close()
+        except Exception as exc:
+            if watch.fired and not isinstance(exc, (_Transient, RemoteServiceError)):
+                raise _Transient(f"the answer took longer than {why}") from exc
+            raise
         finally:
-            response.close()
-        response._content = b"".join(parts)
+            _WATCHDOG.disarm(watch)
+        if watch.fired:
+            # The socket was shut under a read that then saw an end: the answer may be cut.
+            raise _Transient(f"the answer took longer than {why}")
+        response._content = content
         response._content_consumed = True
         return response
+
+    def _read_answer(self, response, url, limit_at, why):
+        """The decoded body of an answer read whole, at most ``conf.max_answer_bytes`` long."""
+        from . import conf
+        limit = int(conf.max_answer_bytes)
+        endpoint = url.rsplit("/", 1)[-1]
+
+        def too_big(what):
+            return RemoteServiceError(f"The answer from {endpoint} is {what} larger than "
+                                      f"conf.max_answer_bytes={limit} bytes; refused.", endpoint=endpoint)
+
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise too_big(f"announced as {int(length)} bytes,")
+        coding = _content_coding(response) if 200 <= response.status_code < 300 else ""
+        inflater = _Inflater(coding) if coding else None
+        parts, raw, size = [], 0, 0
+        for chunk in _chunks(response):
+            raw += len(chunk)
+            if raw > limit:
+                raise too_big("as sent")
+            for piece in (inflater.feed(chunk) if inflater is not None else (chunk,)):
+                size += len(piece)
+                if size > limit:
+                    raise too_big(f"once decoded from {coding},")
+                parts.append(piece)
+            if time.monotonic() > limit_at:
+                raise _Transient(f"the answer took longer than {why}")
+        if inflater is not None:
+            inflater.finish()
+        return b"".join(parts)
+
+    def _watch_session(self):
+        # The query object's session, looked up at each call: it may be replaced after creation.
+        session = getattr(self._query, "_session", None)
+        if isinstance(session, requests.Session) and session is not self._watched:
+            _watch_session(session)
+            self._watched = session
 
     def _cache_file(self, method, url, *, json=None):
         """The cache key of a call, worked out once per call: ``(AstroQuery, cache folder, file path)``.
@@ -614,6 +696,16 @@ class Transport:
         """
         attempts = 1 + self._retries()
         deadline = self._deadline()
+        outer = getattr(self._local, "deadline", None)
+        if outer is not None and (deadline is None or outer < deadline):
+            deadline = outer   # a call made inside another one ends with it
+        self._local.deadline = deadline
+        try:
+            return self._attempts(what, attempt, failed, attempts, deadline)
+        finally:
+            self._local.deadline = outer
+
+    def _attempts(self, what, attempt, failed, attempts, deadline):
         cause, asked, last = "no attempt was made", None, None
         for number in range(attempts):
             if number:
@@ -943,18 +1035,28 @@ class Transport:
     def download(self, url, dest, *, overwrite=False, archive=None):
         """Download ``url`` to ``dest``: streamed, verified while it streams, renamed atomically.
 
-        The file is written to ``<dest>.part`` in the same folder. An
-        interrupted transfer resumes with an HTTP Range request only when the
-        server gave a validator (ETag or Last-Modified), sent back in
-        ``If-Range`` so a file that changed meanwhile comes whole again rather
+        The file is written to a part file of this process's own in the same
+        folder (``<dest>.<host>.<pid>.<random>.part``), so two processes
+        downloading the same file never write into each other's; part files left
+        by processes of this host that have since died are removed. An
+        interrupted transfer resumes, within the call, with an HTTP Range request
+        only when the server gave a validator (ETag or Last-Modified), sent back
+        in ``If-Range`` so a file that changed meanwhile comes whole again rather
         than spliced; otherwise it starts again. Archives are checked
         completely as the bytes arrive (gzip CRC32 and length, tar headers,
         zip member CRC32s, ``conf.archive_max_bytes`` and
         ``conf.archive_max_members``); writing and checking run in a thread
         beside the transfer, and a failed check stops the transfer at once.
-        The part file replaces ``dest`` only once its size matches
-        Content-Length and the archive checks passed, so an existing good
-        copy is only ever replaced by a verified one.
+        A file whose first bytes are not what its name says (FITS, gzip, tar,
+        zip, QDP or text; an HTML page is never a product file), and a fragment
+        (HTTP 206) sent for a request of the whole file, are refused.
+        The file's own bytes are asked for (``Accept-Encoding: identity``); a
+        Content-Encoding sent anyway is undone, unless the bytes as sent are
+        already what the name says and the decoded ones are not (a ``.tar.gz``
+        that a server labels ``Content-Encoding: gzip``), and a decoded transfer
+        is never resumed. The part file replaces ``dest`` only once its size
+        matches Content-Length and the checks passed, so an existing good copy
+        is only ever replaced by a verified one.
         A transfer slower than ``conf.min_download_rate`` is abandoned and
         retried; redirects are followed only to the same scheme, host and port.
 
@@ -977,7 +1079,8 @@ class Transport:
         FileExistsError
             ``dest`` exists and ``overwrite`` is False.
         ReaderError
-            The archive is corrupt on every attempt, or passes a limit.
+            The file is corrupt or not what its name says on every attempt, or
+            passes a limit.
         ServiceUnavailableError
             Still failing after every retry.
         """
@@ -987,14 +1090,13 @@ class Transport:
             raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
         kind = _archive_kind(dest) if archive is None else (archive or None)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-        # A part file left by an earlier run has no known validator: it cannot be resumed safely.
-        part.unlink(missing_ok=True)
-        state = {"validator": None, "verifier": None}
+        _remove_dead_parts(dest)
+        part = _private_part(dest)
+        state = {"validator": None, "verifier": None, "coding": "", "decode": False}
 
         def once():
             try:
-                self._fetch(url, part, state, kind)
+                self._fetch(url, part, state, kind, dest.name)
                 if state["verifier"] is not None:
                     state["verifier"].finish()
             except ArchiveLimitError:
@@ -1028,12 +1130,13 @@ class Transport:
             url = target
         raise RemoteServiceError(f"more than {_MAX_REDIRECTS} redirects for {url}", endpoint=url)
 
-    def _fetch(self, url, part, state, kind):
+    def _fetch(self, url, part, state, kind, name):
         from . import conf
         offset = part.stat().st_size if part.exists() else 0
-        headers = None
-        if offset and state["validator"]:
-            headers = {"Range": f"bytes={offset}-", "If-Range": state["validator"]}
+        headers = {"Accept-Encoding": _DOWNLOAD_ENCODINGS}
+        ranged = bool(offset and state["validator"] and not state["decode"])
+        if ranged:
+            headers.update({"Range": f"bytes={offset}-", "If-Range": state["validator"]})
         response = self._open(url, headers)
         behind = None
         try:
@@ -1044,38 +1147,59 @@ class Transport:
                 raise _Transient("the server refused to resume (HTTP 416); starting again")
             if not 200 <= status < 300:
                 _http_failure(response, f"for {url}", url)
+            coding = _content_coding(response)
             length = response.headers.get("Content-Length")
             length = int(length) if length is not None and length.isdigit() else None
-            if status == 206 and headers:
+            if status == 206 and not ranged:
+                # A piece of the file, whatever Content-Range says, is not the file.
+                raise ReaderError(f"{name}: the server sent part of the file (HTTP 206) for a request "
+                                  "of the whole file")
+            if status == 206:
                 start, total = _content_range(response.headers.get("Content-Range"))
-                if start != offset:
+                if start != offset or coding != state["coding"]:
                     part.unlink(missing_ok=True)
-                    raise _Transient("the server resumed at the wrong place; starting again")
-                mode = "ab"
+                    raise _Transient("the server resumed at the wrong place (or in another encoding); "
+                                     "starting again")
+                mode, head = "ab", None
                 if total is None and length is not None:
                     total = offset + length
             else:
                 if offset:
                     log.debug("%s: not resumed (no validator, changed or Range ignored); restarting", url)
-                mode, total = "wb", length
+                mode, total, head = "wb", length, bytearray()
                 etag = response.headers.get("ETag", "")
                 # Only a strong ETag or a date may go into If-Range (RFC 9110 13.1.5).
                 state["validator"] = (etag if etag and not etag.startswith("W/")
                                       else response.headers.get("Last-Modified"))
                 state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
+                state["coding"], state["decode"] = coding, False
             behind = _Behind(open(part, mode), state["verifier"])
+            needed = _sniff_size(name, state["coding"])
+            out = _Out(behind, name, int(conf.archive_max_bytes))
             min_rate = float(conf.min_download_rate)
             grace = self._timeout()
             started = time.monotonic()
             got = 0
             for chunk in _chunks(response):
-                if not behind.put(chunk):
-                    break   # the archive is bad (or the disk full): the error is raised below
                 got += len(chunk)
                 elapsed = time.monotonic() - started
                 if min_rate > 0 and elapsed > grace and got < min_rate * elapsed:
                     raise _Transient(f"the transfer ran at {got / elapsed:.0f} bytes/s, below "
                                      f"conf.min_download_rate={min_rate:g}")
+                if head is not None:
+                    # The first bytes say whether to undo a Content-Encoding and what the file is.
+                    head += chunk
+                    if len(head) < needed:
+                        continue
+                    chunk, head = bytes(head), None
+                    out.inflater = self._first_bytes(chunk, name, state, complete=False)
+                if not out.put(chunk):
+                    break   # the archive is bad (or the disk full): the error is raised below
+            if head is not None:
+                out.inflater = self._first_bytes(bytes(head), name, state, complete=True)
+                out.put(bytes(head))
+            if out.inflater is not None:
+                out.inflater.finish()
         finally:
             response.close()
             if behind is not None:
@@ -1084,12 +1208,175 @@ class Transport:
                     # A failed check (or write) outranks a broken connection: the part file cannot
                     # be resumed, and a passed limit must not be retried.
                     raise failed
-        size = part.stat().st_size
+        # What Content-Length counts: the bytes as sent, which are the part file's unless decoded.
+        size = got if state["decode"] else part.stat().st_size
         if total is not None and size != total:
-            if size > total:
+            if size > total or state["decode"]:
                 part.unlink()
                 state["verifier"] = None
             raise _Transient(f"got {size} bytes of {total}")
+
+    @staticmethod
+    def _first_bytes(head, name, state, complete):
+        """Decide from a download's first bytes whether to undo its Content-Encoding, and check that
+        the file is what its name says; returns the `_Inflater` to use, or None.
+
+        A Content-Encoding is undone (as requests would) unless the bytes as sent are already what
+        the name says and the decoded ones are not: that is a server labelling a ``.tar.gz`` with
+        ``Content-Encoding: gzip`` (Apache's ``AddEncoding x-gzip .gz``), whose bytes are the file.
+        A decoded transfer is not resumed: Range offsets count the bytes as sent.
+        """
+        expected = _expected_type(name)
+        coding = state["coding"]
+        if coding:
+            decoded = _peek_decoded(coding, head)
+            keep = (expected is not None and _looks_like(expected, head, complete)
+                    and (decoded is None or not _looks_like(expected, decoded, complete)))
+            if not keep:
+                state["decode"], state["validator"] = True, None
+                head = decoded if decoded is not None else head
+        # An archive's verifier checks every byte, and says better what is wrong.
+        if expected is not None and state["verifier"] is None and not _looks_like(expected, head, complete):
+            raise ReaderError(f"{name}: the server sent {_describe_bytes(head)}, not the "
+                              f"{_TYPE_WORDS[expected]} the name says")
+        return _Inflater(coding) if state["decode"] else None
+
+
+class _Out:
+    """The pieces of a download on their way to `_Behind`: decoded when they must be, and bounded."""
+
+    def __init__(self, behind, name, limit):
+        self.behind, self.name, self.limit = behind, name, limit
+        self.inflater = None
+        self.size = 0
+
+    def put(self, chunk):
+        for piece in (self.inflater.feed(chunk) if self.inflater is not None else (chunk,)):
+            self.size += len(piece)
+            if self.inflater is not None and self.size > self.limit:
+                raise ArchiveLimitError(f"{self.name}: the file inflates from its Content-Encoding "
+                                        f"past conf.archive_max_bytes={self.limit} bytes")
+            if not self.behind.put(piece):
+                return False
+        return True
+
+
+# -- what a product file's name says it is ------------------------------------------------------
+_TYPE_WORDS = {"fits": "FITS file", "gzip": "gzip file", "tar": "tar archive", "zip": "zip archive",
+               "text": "text file"}
+# ".fit" is text: UKSSDC names its spectral-fit summaries *_fit.fit (tests/data/real/jracusin__GRBfits).
+_SUFFIX_TYPES = {**dict.fromkeys((".fits", ".fts", ".pha", ".pi", ".arf", ".rmf", ".rsp", ".evt", ".img"),
+                                 "fits"),
+                 **dict.fromkeys((".gz", ".tgz"), "gzip"), ".tar": "tar", ".zip": "zip",
+                 **dict.fromkeys((".qdp", ".txt", ".dat", ".log", ".date", ".reg", ".csv", ".xcm", ".fit",
+                                  ".areas"), "text")}
+_HTML_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<title")
+
+
+def _expected_type(name):
+    """What a file's name says it holds: a key of `_TYPE_WORDS`, or None when it says nothing."""
+    return _SUFFIX_TYPES.get(Path(name).suffix.lower())
+
+
+def _sniff_size(name, coding):
+    """How many first bytes tell what a download is (so that a transfer cut soon after its start
+    still leaves a part file to resume)."""
+    if coding:
+        return _SNIFF
+    return {None: 0, "gzip": 2, "zip": 4, "fits": 9, "tar": 512}.get(_expected_type(name), 64)
+
+
+def _is_html(head):
+    return head.lstrip().lower().startswith(_HTML_STARTS)
+
+
+def _tar_header_ok(block):
+    if len(block) < 512 or not block[148:156].strip(b" \0"):
+        return False
+    try:
+        stored = int(block[148:156].strip(b" \0").decode("ascii"), 8)
+    except ValueError:
+        return False
+    return stored == sum(block[:148]) + 8 * 32 + sum(block[156:512])
+
+
+def _looks_like(expected, head, complete):
+    """Whether the first bytes of a file fit ``expected``; ``complete``: they are the whole file."""
+    if expected == "fits":
+        return head.startswith(b"SIMPLE  =")
+    if expected == "gzip":
+        return head.startswith(b"\x1f\x8b")
+    if expected == "zip":
+        return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
+    if expected == "tar":
+        return _tar_header_ok(head[:512])
+    # Text, QDP: no NUL byte, not gzip (whose header need not hold one) and not an HTML page
+    # (the login or error page of a web server).
+    return b"\0" not in head and not head.startswith(b"\x1f\x8b") and not _is_html(head)
+
+
+def _describe_bytes(head):
+    if _is_html(head):
+        return "an HTML page"
+    if not head:
+        return "an empty file"
+    for kind in ("gzip", "zip", "fits", "tar"):
+        if _looks_like(kind, head, False):
+            return f"a {_TYPE_WORDS[kind]}"
+    return f"bytes starting {bytes(head[:16])!r}"
+
+
+def _peek_decoded(coding, head):
+    """The first decoded bytes of ``head`` (sent with ``coding``), or None when they do not decode."""
+    for wbits in ((_GZIP,) if coding == "gzip" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)):
+        try:
+            return zlib.decompressobj(wbits).decompress(head, _SNIFF)
+        except zlib.error:
+            continue
+    return None
+
+
+# -- private part files -------------------------------------------------------------------------
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _private_part(dest):
+    """A part-file name for ``dest`` that no other download, here or in another process, uses."""
+    return dest.with_name(f"{dest.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.part")
+
+
+def _remove_dead_parts(dest):
+    """Remove the part files of ``dest`` left by processes of this host that no longer run.
+
+    They are never resumed: nothing recorded their validator, so whether they are pieces of the
+    file the server has now cannot be known. A part file of a live process, or of another host
+    (a shared folder), is left alone.
+    """
+    # The part file of earlier versions, whose name every process shared.
+    dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+    if os.name != "posix":
+        return   # os.kill(pid, 0) would not ask, it would signal
+    prefix = f"{dest.name}.{_HOST}."
+    try:
+        names = [p.name for p in dest.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for filename in names:
+        pid, _, rest = filename[len(prefix):].partition(".")
+        if not (pid.isdigit() and re.fullmatch(r"[0-9a-f]+\.part", rest)) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue   # alive (or reused by another process: then left, which is safe)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            (dest.parent / filename).unlink()
+            log.debug("removed %s, left by process %s that is no longer running", filename, pid)
+        except OSError:
+            pass
 
 
 class _Behind:
@@ -1194,3 +1481,231 @@ def _job_sort_key(job_id):
         return (0, float(job_id), "")
     except (TypeError, ValueError):
         return (1, 0.0, str(job_id))
+
+
+# -- content codings ---------------------------------------------------------------------------
+_GZIP = 16 + zlib.MAX_WBITS
+
+
+def _content_coding(response):
+    """The Content-Encoding of an answer, lower case: "" (none or identity), "gzip" or "deflate".
+
+    Raises
+    ------
+    _Transient
+        A coding this client did not ask for and cannot undo (``br``, ``compress``, several).
+    """
+    value = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if value in ("", "identity"):
+        return ""
+    if value in ("gzip", "x-gzip"):
+        return "gzip"
+    if value == "deflate":
+        return "deflate"
+    raise _Transient(f"the answer is encoded with Content-Encoding {value!r}, which was not asked for "
+                     "and cannot be decoded")
+
+
+class _Inflater:
+    """Undoes a gzip or deflate Content-Encoding piece by piece, as requests does when it decodes.
+
+    No piece is larger than ``_READ`` bytes, however compressed the input: a 1 GiB bomb is
+    inflated a quarter MiB at a time, so the caller's limit stops it with memory flat. A gzip
+    answer may hold several members (urllib3 reads them all too); deflate is accepted with or
+    without its zlib wrapper, as urllib3 accepts it.
+    """
+
+    def __init__(self, coding):
+        self.coding = coding
+        self._wbits = _GZIP if coding == "gzip" else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(self._wbits)
+        self._started = False
+        self._ended = False
+
+    def feed(self, data):
+        """Yield the inflated pieces of ``data``.
+
+        Raises
+        ------
+        requests.exceptions.ContentDecodingError
+            The bytes are not what the coding says (retried, as requests' own decoding error is).
+        """
+        try:
+            yield from self._feed(data)
+        except zlib.error as exc:
+            raise requests.exceptions.ContentDecodingError(
+                f"the answer is not valid {self.coding} data ({exc})") from exc
+
+    def _feed(self, data):
+        if data and not self._started and self.coding == "deflate":
+            self._started = True
+            try:
+                zlib.decompressobj(self._wbits).decompress(data[:2])
+            except zlib.error:
+                # "deflate" without the zlib wrapper, as some servers send it.
+                self._wbits = -zlib.MAX_WBITS
+                self._obj = zlib.decompressobj(self._wbits)
+        self._started = True
+        while data:
+            if self._ended:
+                if self.coding != "gzip":
+                    raise zlib.error("bytes after the end of the compressed data")
+                self._obj, self._ended = zlib.decompressobj(self._wbits), False   # the next member
+            piece = self._obj.decompress(data, _READ)
+            data = self._obj.unconsumed_tail
+            if self._obj.eof:
+                self._ended = True
+                data = self._obj.unused_data + data
+            if piece:
+                yield piece
+            # Output stopped at the size bound with input all taken: zlib may still hold some.
+            while not data and len(piece) == _READ and not self._obj.eof:
+                piece = self._obj.decompress(b"", _READ)
+                if piece:
+                    yield piece
+
+    def finish(self):
+        """Raise `requests.exceptions.ContentDecodingError` when the compressed data was cut short."""
+        if self._started and not self._ended:
+            raise requests.exceptions.ContentDecodingError(
+                f"the {self.coding} data of the answer ended before its end")
+
+
+# -- the watchdog: a time limit that covers the headers too --------------------------------------
+class _Watch:
+    """The time limit of one HTTP exchange (see `_Watchdog`)."""
+
+    __slots__ = ("when", "why", "conn", "fired", "done")
+
+    def __init__(self, when, why):
+        self.when, self.why = when, why
+        self.conn, self.fired, self.done = None, False, False
+
+
+class _Watchdog:
+    """One thread that ends HTTP exchanges which pass their time limit, by shutting their socket.
+
+    requests' ``timeout`` limits each wait for bytes, not the exchange: a server that sends one
+    header line every half second keeps a call open for as long as it likes. The socket is shut
+    (not closed: the thread reading it still owns it), which ends the blocked read at once; the
+    exchange then fails and the caller, seeing `_Watch.fired`, reports the time limit.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap = []
+        self._order = itertools.count()
+        self._thread = None
+
+    def arm(self, when, why):
+        """A `_Watch` that fires at monotonic time ``when``; ``why`` words the limit for messages."""
+        watch = _Watch(when, why)
+        with self._lock:
+            if len(self._heap) > 1024:
+                # Ended exchanges leave their entries behind: drop them before they pile up.
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (when, next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():   # also after a fork
+                self._thread = threading.Thread(target=self._run, name="xrtprods-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._wake.notify()
+        return watch
+
+    def attach(self, watch, conn):
+        """Tie a connection to ``watch``: it is the one shut if the limit passes."""
+        with self._lock:
+            if watch.done:
+                return
+            watch.conn = conn
+            if watch.fired:
+                _shut(conn)
+
+    def disarm(self, watch):
+        with self._lock:
+            watch.done, watch.conn = True, None
+
+    def _run(self):
+        with self._lock:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                watch = heapq.heappop(self._heap)[2]
+                watch.fired = True
+                if watch.conn is not None:
+                    _shut(watch.conn)
+
+
+def _shut(conn):
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            # socket.socket's own shutdown: an SSL socket's would also drop its SSL state under the
+            # reading thread.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()   # the _Watch of the exchange this thread is making, if any
+
+
+def _attach_current(conn):
+    # Called where the headers are about to be read: the socket is now the exchange's.
+    watch = getattr(_CURRENT, "watch", None)
+    if watch is not None:
+        _WATCHDOG.attach(watch, conn)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self, *args, **kwargs):
+        _attach_current(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self, *args, **kwargs):
+        _attach_current(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, whose connections tell the `_Watchdog` which socket an exchange uses."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:   # a SOCKS manager has pools of its own
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _watch_session(session):
+    """Mount `_WatchedAdapter` on a `requests.Session` (once), so its exchanges can be timed out."""
+    for prefix in ("http://", "https://"):
+        if not isinstance(session.adapters.get(prefix), _WatchedAdapter):
+            session.mount(prefix, _WatchedAdapter())

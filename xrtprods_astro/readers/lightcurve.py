@@ -89,13 +89,18 @@ _UNITS = {
     "t_since_t0": u.s, "met": u.s, "time_err_pos": u.s, "time_err_neg": u.s,
     "rate": _CT_S, "rate_err_pos": _CT_S, "rate_err_neg": _CT_S, "rate_err": _CT_S,
     "flux": FLUX_UNIT, "flux_err_pos": FLUX_UNIT, "flux_err_neg": FLUX_UNIT, "flux_err": FLUX_UNIT,
+    "flux_density": u.Jy, "flux_density_err_pos": u.Jy, "flux_density_err_neg": u.Jy,
+    "gamma": u.dimensionless_unscaled, "gamma_err_pos": u.dimensionless_unscaled,
+    "gamma_err_neg": u.dimensionless_unscaled,
     "bg_rate": _CT_S, "bg_rate_err": _CT_S,
     "counts": u.ct, "bg_counts": u.ct, "exposure": u.s,
 }
 # Columns sent as negative numbers whose magnitude we keep.
-_NEGATIVE = {"time_err_neg", "rate_err_neg", "flux_err_neg"}
+_NEGATIVE = {"time_err_neg", "rate_err_neg", "flux_err_neg", "flux_density_err_neg", "gamma_err_neg"}
 _ORDER = ["time", "t_since_t0", "met", "time_err_pos", "time_err_neg", "rate", "rate_err_pos",
           "rate_err_neg", "rate_err", "flux", "flux_err_pos", "flux_err_neg", "flux_err",
+          "flux_density", "flux_density_err_pos", "flux_density_err_neg", "gamma", "gamma_err_pos",
+          "gamma_err_neg",
           "hr", "hr_err", "upper_limit", "frac_exp", "bg_rate",
           "bg_rate_err", "corr_fact", "counts", "bg_counts", "exposure", "sigma", "snr",
           "sys_neg", "sys_pos", "obsid"]
@@ -113,6 +118,10 @@ _ALIASES = {
     "sig": "sigma", "snr": "snr", "syspos": "sys_pos", "sysneg": "sys_neg", "obsid": "obsid",
     "hr": "hr", "hrerr": "hr_err", "timeerr": "time_err",
     "flux": "flux", "fluxpos": "flux_err_pos", "fluxneg": "flux_err_neg", "fluxerr": "flux_err",
+    # burst-analyser quantities (readers/burst.py names its columns so)
+    "fluxdensity": "flux_density", "fluxdensitypos": "flux_density_err_pos",
+    "fluxdensityneg": "flux_density_err_neg",
+    "gamma": "gamma", "gammapos": "gamma_err_pos", "gammaneg": "gamma_err_neg",
 }
 _KINDS = {"": "rate", "UL": "ul", "Hard": "hard", "Soft": "soft", "HR": "hr"}
 _KIND_ORDER = {"rate": 0, "ul": 1, "hard": 2, "soft": 3, "hr": 4}
@@ -421,13 +430,15 @@ def _rename(names, kind):
     return out
 
 
-def _build_table(columns, *, info, common, utcf, mjd_axis, times=None):
+def _build_table(columns, *, info, common, utcf, mjd_axis, times=None, warn_no_t0=True):
     """Assemble one dataset's table with stable names, units and meta.
 
     ``columns`` is an ordered dict source name -> array; ``info`` comes from
     `parse_dataset_name`; ``common`` holds the light-curve-wide meta;
     ``times`` (a dict) keeps the MET -> Time conversions of one light curve:
     its rate, hard, soft and ratio datasets share their time axis.
+    ``warn_no_t0`` False: a file that never carries T0 (burst analyser) is
+    read without a warning when none is given.
     """
     dataset = info["name"]
     names = list(columns)
@@ -478,7 +489,7 @@ def _build_table(columns, *, info, common, utcf, mjd_axis, times=None):
             out["time"] = _met_to_time(seconds, common.get("utcf"), dataset, times)
             out["met"] = seconds
         else:
-            if seconds.size:
+            if seconds.size and warn_no_t0:
                 warnings.warn(f"dataset {dataset}: T0 is unknown, so times stay as seconds since an "
                               "unknown T0 (column t_since_t0) and there is no 'time' column; "
                               "pass t0= to get absolute times", XRTProductsWarning, stacklevel=4)
@@ -782,6 +793,21 @@ def _file_kind(base):
             "plot": "plot" in tags}
 
 
+def _clean_label(label):
+    """(label text, qualifier) of a section label, lower case.
+
+    ``PC data:`` and ``PC data (rate)`` are the ``PC data`` label: a trailing
+    colon and a parenthesised qualifier (returned apart, it may say ``rate``
+    or ``flux``) do not change which dataset a section is.
+    """
+    text = re.sub(r"\s+", " ", (label or "").strip()).lower()
+    qualifier = None
+    m = re.match(r"^(.*?)\s*\(([^()]*)\)\s*:?$", text)
+    if m and m.group(1):
+        text, qualifier = m.group(1), m.group(2).strip()
+    return text.rstrip(" :"), qualifier
+
+
 def _label_dataset(label, suffix, default_mode=None):
     """Dataset name for a section label (``WT data``, ``PC Upper limit``,
     ``PC -- hard data``, ``PC_incbad``, ``PCUL``, ``xrtpcflux_nosys``...), or None.
@@ -790,7 +816,7 @@ def _label_dataset(label, suffix, default_mode=None):
     takes ``default_mode`` (the mode a file such as ``PC.qdp`` is named
     after); without one, a mode-less upper limit is PC's (WT has none).
     """
-    text = re.sub(r"\s+", " ", (label or "").strip()).lower()
+    text = _clean_label(label)[0]
     own_suffix = ""
     for tag in ("_nosys", "_incbad"):
         if tag in text:
@@ -898,8 +924,109 @@ def _t0_from_header(header):
     return None, None
 
 
+# Burst-analyser section labels: <instrument><mode><binning><quantity>[_nosys][_incbad]...
+# (readers/burst.py reads those files; the pattern lives here so that this reader can refuse them).
+BURST_LABEL = re.compile(
+    r"^(?P<instrument>bat|xrt|uvot)(?P<mode>wtslew|wt|pc)?(?P<binning>[a-z0-9.]*?)"
+    r"(?P<what>obsdensity|density|flux|gamma|hr|cf|ecf)?"
+    r"(?P<tags>(?:_(?:nosys|incbad|noevolve|noevolution))*)$",
+    re.IGNORECASE)
+
+
+def is_burst_label(label):
+    """True when ``label`` reads as a burst-analyser section label (``batSNR4flux``...)."""
+    return label is not None and BURST_LABEL.match(label.strip()) is not None
+
+
+_FLUX_NAMES = {"flux", "fluxpos", "fluxneg", "fluxerr"}
+_RATE_NAMES = {"rate", "ratepos", "rateneg", "rateerr", "upperlimit", "ctsinsrc"}
+# Count rates of detected XRT sources and their upper limits are above this...
+_MIN_RATE = 1e-4
+# ... and fluxes in erg cm^-2 s^-1 below this: the gap between them is four decades.
+_MAX_FLUX = 1e-6
+
+
+def _quantity_from_content(qdp):
+    """("rate" or "flux", the evidence) from what the file says, or (None, None).
+
+    Column names first, then the header block ("source flux", "source
+    count-rate"), then label qualifiers ("PC data (flux)"). Never the file's
+    name: users save flux.qdp as lc.qdp and curve.qdp as anything.
+    """
+    names = {_norm(n) for s in qdp if s.named for n in s.names}
+    said = set()
+    if names & _FLUX_NAMES:
+        said.add("flux")
+    if names & _RATE_NAMES or any(n.endswith("rate") for n in names):
+        said.add("rate")
+    if len(said) == 1:
+        return said.pop(), "columns"
+    if said:
+        return "both", "columns"
+    header = " ".join(qdp.header).lower()
+    flux, rate = "source flux" in header, bool(re.search(r"count[- ]?rate", header))
+    if flux != rate:
+        return ("flux" if flux else "rate"), "header"
+    qualifiers = {_clean_label(s.label)[1] for s in qdp if s.label}
+    flux = any(q and "flux" in q for q in qualifiers)
+    rate = any(q and ("rate" in q or "count" in q) for q in qualifiers)
+    if flux != rate:
+        return ("flux" if flux else "rate"), "label"
+    return None, None
+
+
+def _value_column(section):
+    """Values of a section's second QDP vector (the rate or flux), or None."""
+    layout = section.vectors()
+    if len(layout) < 2 or not len(section.table):
+        return None
+    column = section.table[layout[1][0]]
+    if column.dtype.kind != "f":
+        return None
+    return np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
+
+
+def _quantity_from_values(qdp, where):
+    """Last resort: "rate" or "flux" from the size of the values, with a warning."""
+    parts = [v for v in (_value_column(s) for s in qdp) if v is not None]
+    values = np.abs(np.concatenate(parts)) if parts else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    typical = float(np.median(values)) if values.size else None
+    if typical is not None and typical >= _MIN_RATE:
+        quantity = "rate"
+    elif typical is not None and typical <= _MAX_FLUX:
+        quantity = "flux"
+    else:
+        shown = "no values" if typical is None else f"values near {typical:.3g}"
+        raise ReaderError(f"{where}: neither column names, header nor labels say whether the file "
+                          f"holds count rates or fluxes, and {shown} do not tell; pass kind='rate' "
+                          "or kind='flux'")
+    unit = "ct / s" if quantity == "rate" else "erg / (cm2 s)"
+    warnings.warn(f"{where}: neither column names, header nor labels say whether the file holds "
+                  f"count rates or fluxes; read as {quantity} ({unit}) from the size of its values "
+                  f"(near {typical:.3g}); pass kind= to say",
+                  XRTProductsWarning, stacklevel=4)
+    return quantity
+
+
+def _decide_quantity(qdp, kind, kind_hint, where):
+    """("rate" or "flux", where the answer came from) for a light-curve QDP file."""
+    if kind is not None:
+        return kind, "kind"
+    quantity, source = _quantity_from_content(qdp)
+    if quantity == "both":
+        raise ReaderError(f"{where}: the column names say both count rate and flux; pass kind='rate' "
+                          "or kind='flux'")
+    if quantity is not None:
+        return quantity, source
+    if kind_hint is not None:
+        # What the folder's other files (with column names) said.
+        return kind_hint, "folder"
+    return _quantity_from_values(qdp, where), "values"
+
+
 def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=None, job_id=None,
-                        binning=None, url=None):
+                        binning=None, url=None, kind=None):
     """Read one light-curve QDP file into a `LightCurve`.
 
     Any UKSSDC layout is read: combined curves (``curve.qdp``,
@@ -935,12 +1062,21 @@ def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=No
         ``PCUL``).
     job_id, binning, url : optional
         Recorded in the meta.
+    kind : {"rate", "flux"}, optional
+        Whether the file holds count rates or fluxes, overriding what its
+        content says. Without it the column names (``Rate``, ``Flux``...),
+        then the header block (``source flux``, ``source count-rate``), then
+        label qualifiers (``PC data (flux)``) decide; the file's name never
+        does. A file that says nothing (no column line, no header) is read
+        from the size of its values with a warning (count rates are above
+        1e-4, fluxes in erg cm^-2 s^-1 below 1e-6), and refused when they
+        do not tell. ``meta["quantity_source"]`` says which evidence decided.
 
     Returns
     -------
     `LightCurve`
-        Count rates in ct / s, fluxes (``flux.qdp``: ``meta["quantity"] ==
-        "flux"``, dataset ``kind`` ``"flux"``) in erg / (cm2 s), times in s
+        Count rates in ct / s, fluxes (``meta["quantity"] == "flux"``,
+        dataset ``kind`` ``"flux"``) in erg / (cm2 s), times in s
         (or days turned into s for an MJD axis); negative errors as positive
         magnitudes; ``inf`` and ``nan`` kept.
 
@@ -949,19 +1085,35 @@ def read_lightcurve_qdp(source, *, t0=None, utcf=None, dataset=None, filename=No
     `~xrtprods_astro.exceptions.ReaderError`
         On malformed files, a file with neither data rows nor a column line
         (one cut right after its header, say), a T0 that is not a Swift MET, or when the datasets cannot
-        be told apart.
+        be told apart. Rows are never dropped: a section with rows whose
+        label names no dataset (a ``NO`` line inside a section leaves an
+        unlabelled one), and a dataset whose label appears twice, are
+        refused. So is a file whose quantity cannot be told (the message
+        names ``kind=``), and a burst-analyser file (labels such as
+        ``! batSNR4flux``), with a message that names
+        `~xrtprods_astro.readers.burst.read_burst_analyser`.
     """
     return _read_qdp_lightcurve(source, t0=t0, utcf=utcf, dataset=dataset, filename=filename,
-                                job_id=job_id, binning=binning, url=url)
+                                job_id=job_id, binning=binning, url=url, kind=kind)
 
 
 def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=None, job_id=None,
-                         binning=None, url=None, t0_utc=None, t0_source="header"):
+                         binning=None, url=None, t0_utc=None, t0_source="header", kind=None,
+                         kind_hint=None):
     if filename is None and isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
         filename = os.path.basename(os.fspath(source))
     qdp = read_qdp(source)
     base = os.path.basename(filename) if filename else ""
     where = base or "source"
+    burst = next((s.label for s in qdp if is_burst_label(s.label)), None)
+    if dataset is None and burst is not None:
+        # Burst-analyser labels (batSNR4flux, xrtpcflux_nosys, xrtpcgamma_incbad) hold fluxes,
+        # densities and photon indices of BAT and XRT, never count rates; readers/burst.py builds
+        # on this module, so the file is sent there by the caller, not from here.
+        raise ReaderError(f"{where}: a burst-analyser file (section label {burst!r}): read it with "
+                          "xrtprods_astro.readers.read_burst_analyser")
+    if kind not in (None, "rate", "flux"):
+        raise ReaderError(f"kind: {kind!r} is not 'rate' or 'flux'")
     header_t0, header_utc = _t0_from_header(qdp.header)
     if t0 is None or (t0_utc is None and header_utc is not None and not isinstance(t0, Time)
                       and _same_met(t0, header_t0)):
@@ -976,15 +1128,15 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
         raise ReaderError(f"{where}: no data section after the header; expected a light curve: "
                           "READ lines, then sections such as '! WT data' / '! PC data' with rows "
                           "(is the file cut short?)")
+    quantity, quantity_source = _decide_quantity(qdp, kind, kind_hint, where)
     kind = _file_kind(base)
-    names = [_norm(n) for s in qdp if s.named for n in s.names]
-    flux = ("flux" in names or (kind is not None and kind["stem"] == "flux")
-            or any("source flux" in line.lower() for line in qdp.header))
+    flux = quantity == "flux"
     value = "Flux" if flux else "Rate"
     first = next((s for s in qdp if s.named and s.names), None)
     mjd_axis = bool(first is not None and _norm(first.names[0]) == "mjd")
     common = _common_meta(job_id, t0, utcf, binning, "MJD" if mjd_axis else "MET", t0_utc=t0_utc,
                           t0_source=t0_source, quantity="flux" if flux else "rate")
+    common["quantity_source"] = quantity_source
 
     per_mode = None
     if dataset is not None:
@@ -1008,14 +1160,30 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
     else:
         suffix = kind["suffix"] if kind is not None else ""
         default_mode = kind["mode"] or None if kind is not None else None
-        for section in qdp:
-            name = _label_dataset(section.label, suffix, default_mode)
+        first_line = {}
+        for k, section in enumerate(qdp):
+            label = section.label
+            if label is None and k > 0 and default_mode is None:
+                name = None
+            else:
+                name = _label_dataset(label, suffix, default_mode)
             if name is None:
                 if len(section.table):
-                    log.debug("section %r not recognised as a light-curve dataset; skipped", section.label)
+                    # Reading on would lose these rows without a word.
+                    what = ("has no label (a NO line inside the section before it?)" if label is None
+                            else f"is labelled {label!r}, which names no light-curve dataset")
+                    raise ReaderError(f"{where}: the section starting on line {section.line} {what}; "
+                                      f"its {len(section.table)} rows cannot be placed. Expected labels "
+                                      "such as 'WT data', 'PC', 'PC Upper limit', 'PC -- hard data'; pass "
+                                      "filename= (e.g. 'PC.qdp') for a per-mode plot file")
                 continue
             info = parse_dataset_name(name)
             info["url"] = url
+            if info["name"] in first_line and (len(section.table) or section.named):
+                raise ReaderError(f"{where}: dataset {info['name']} appears twice (sections starting on "
+                                  f"lines {first_line[info['name']]} and {section.line}); which rows "
+                                  "belong to it is ambiguous")
+            first_line.setdefault(info["name"], section.line)
             pieces.append((info, _section_columns(section, "HR" if info["kind"] == "hr" else value)))
         if not pieces and any(len(s.table) for s in qdp):
             raise ReaderError(f"{where}: no section label names a light-curve dataset "
@@ -1026,8 +1194,7 @@ def _read_qdp_lightcurve(source, *, t0=None, utcf=None, dataset=None, filename=N
         if not columns:
             continue   # an empty section with no column line: nothing to build
         if info["name"] in tables:
-            log.debug("dataset %s appears twice in %s; the first is kept", info["name"], where)
-            continue
+            raise ReaderError(f"{where}: dataset {info['name']} appears twice")
         if flux and info["kind"] == "rate":
             info = dict(info, kind="flux")
         tables[info["name"]] = _build_table(columns, info=info, common=common, utcf=utcf, mjd_axis=mjd_axis,
@@ -1108,7 +1275,7 @@ def _file_priority(kind):
     return order + (4 if kind["plot"] else 0)
 
 
-def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning=None):
+def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning=None, kind=None):
     """Read the light-curve files of a product archive's ``lc/`` folder.
 
     The detailed per-mode files (``WTCURVE``, ``PCCURVE``, ``WTUL``,
@@ -1125,11 +1292,18 @@ def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning
     utcf, t0, job_id, binning : optional
         As for `read_lightcurve_qdp`; ``job_id`` defaults to the number in a
         ``USERPROD_<JobID>`` path.
+    kind : {"rate", "flux"}, optional
+        What every file holds, as for `read_lightcurve_qdp`. Without it each
+        file's content decides, and files without column names or header
+        (``PC.qdp``, ``curve_plot.qdp``) take what the folder's other files
+        said.
 
     Returns
     -------
     `LightCurve`
     """
+    if kind not in (None, "rate", "flux"):
+        raise ReaderError(f"kind: {kind!r} is not 'rate' or 'flux'")
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise ReaderError(f"directory: {directory!r} is not a folder")
@@ -1157,10 +1331,15 @@ def read_lightcurve_files(directory, *, utcf=None, t0=None, job_id=None, binning
         known = [(f, k) for f, k in known if k["stem"] != "flux"]
     if not known:
         raise ReaderError(f"directory: no light-curve QDP files in {directory!r}")
-    tables, meta = {}, None
+    tables, meta, said = {}, None, None
     for name, _ in known:
+        # Files with column names come first; what they say (count rates or fluxes) also holds
+        # for the folder's files without any (PC.qdp, curve_plot.qdp).
         lc = _read_qdp_lightcurve(os.path.join(directory, name), t0=t0, utcf=utcf, job_id=job_id,
-                                  binning=binning, url=name, t0_utc=t0_utc, t0_source=t0_source)
+                                  binning=binning, url=name, t0_utc=t0_utc, t0_source=t0_source,
+                                  kind=kind, kind_hint=said)
+        if said is None and lc.meta.get("quantity_source") in ("columns", "header", "label"):
+            said = lc.meta["quantity"]
         meta = meta or lc.meta
         if meta.get("binning") is None and lc.meta.get("binning"):
             meta["binning"] = lc.meta["binning"]

@@ -185,6 +185,19 @@ def _default_names(ncols, terr, serr):
     return names
 
 
+def _limits():
+    """``(conf.qdp_max_bytes, conf.qdp_max_sections)``, read when used."""
+    from .. import conf
+    return int(conf.qdp_max_bytes), int(conf.qdp_max_sections)
+
+
+def _too_big(size, what):
+    max_bytes = _limits()[0]
+    if size > max_bytes:
+        raise ReaderError(f"source: {what} holds {size} bytes, more than conf.qdp_max_bytes "
+                          f"({max_bytes}); raise the limit to read it")
+
+
 def _read_bytes(source):
     """Bytes of ``source`` and the encoding of its text.
 
@@ -206,6 +219,8 @@ def _read_bytes(source):
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
                                            and "\r" not in source and os.path.isfile(source)):
         try:
+            # Refused before a byte is read: the limit is also about memory.
+            _too_big(os.path.getsize(source), f"the QDP file {os.fspath(source)!r}")
             with open(source, "rb") as fh:
                 return _read_bytes(fh.read())
         except OSError as exc:
@@ -222,25 +237,43 @@ def _read_bytes(source):
                       f"got {type(source).__name__}")
 
 
-def _parse_names(comment, ncols):
-    """Column names from a ``!Time ...`` line, fitted to ``ncols`` columns.
-
-    ``ncols`` None (an empty section) keeps every name found.
-    """
-    text = comment.strip()
+def _name_splits(text):
+    """Candidate splits of a column-name line, the most literal first."""
     # Names are padded with spaces and separated by tabs in UKSSDC files, and
     # some names hold spaces ("Err (pos)"): try tabs first, then any blank.
     by_tab = [p for p in (p.strip() for p in text.split("\t")) if p]
     by_blank = text.split()
+    # A copy whose tabs were expanded to spaces has lost the tabs: there a "(pos)" word
+    # qualifies the name before it, as in hardrat.qdp's "Err (pos)".
+    merged = []
+    for word in by_blank:
+        if merged and word.startswith("(") and not merged[-1].endswith(")"):
+            merged[-1] += " " + word
+        else:
+            merged.append(word)
+    return by_tab, by_blank, merged
+
+
+def _parse_names(comment, ncols):
+    """Column names from a ``!Time ...`` line, fitted to ``ncols`` columns.
+
+    ``ncols`` None (an empty section) keeps every name found. Returns None
+    when the line names more columns than the section has however it is
+    split: the names cannot be matched to the columns, and a wrong match
+    would put, say, time errors under a rate error's name.
+    """
+    text = comment.strip()
+    by_tab, by_blank, merged = _name_splits(text)
     if ncols is None:
-        return by_tab if len(by_tab) > 1 else by_blank
-    for parts in (by_tab, by_blank):
+        return by_tab if len(by_tab) > 1 else merged
+    for parts in (by_tab, by_blank, merged):
         if len(parts) == ncols:
             return parts
-    parts = by_tab if len(by_tab) > 1 else by_blank
+    parts = by_tab if len(by_tab) > 1 else merged
     if len(parts) > ncols:
-        log.debug("column line has %d names for %d columns; extra names dropped", len(parts), ncols)
-        return parts[:ncols]
+        log.warning("column line %r has %d names for %d columns: names not used", text[:80],
+                    len(parts), ncols)
+        return None
     # Fewer names than columns (an unnamed trailing ObsID column, say).
     return parts + [f"col{i + 1}" for i in range(len(parts), ncols)]
 
@@ -375,7 +408,9 @@ def read_qdp(source):
         On malformed input: rows of different lengths within a section, a
         token that is not a number, ``NO``, ``inf``/``nan`` or a
         ``::key=value`` tag, a malformed ``READ`` command, a line that is
-        neither data, comment nor a QDP command, or empty input.
+        neither data, comment nor a QDP command, or empty input; input
+        larger than ``conf.qdp_max_bytes`` or with more sections than
+        ``conf.qdp_max_sections``.
 
     Examples
     --------
@@ -388,6 +423,8 @@ def read_qdp(source):
     0.5
     """
     data, encoding = _read_bytes(source)
+    _too_big(len(data), "the QDP text")
+    max_sections = _limits()[1]
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if _NONBLANK.search(data) is None:
@@ -408,6 +445,11 @@ def read_qdp(source):
         if sec.has_content():
             if sec.first is None:
                 sec.terr, sec.serr = tuple(sorted(terr)), tuple(sorted(serr))
+            if len(done) >= max_sections:
+                # Refused during the scan, before any table is built: each section costs a
+                # Table, and a million tiny ones cost minutes and gigabytes.
+                raise ReaderError(f"source: more than conf.qdp_max_sections ({max_sections}) "
+                                  f"sections (line {sec.opened}); raise the limit to read it")
             done.append(sec)
 
     def add_run(start, end):
@@ -553,16 +595,16 @@ def _build(sec, columns, last_names):
                           named=bool(names)), False
     ncols = len(columns)
     named = True
-    if column_line is not None:
-        names = _parse_names(column_line, ncols)
-    elif last_names is not None and len(last_names) == ncols:
+    names = _parse_names(column_line, ncols) if column_line is not None else None
+    if names is None and column_line is None and last_names is not None and len(last_names) == ncols:
         # Upper-limit sections and the bare dialect's later sections carry no
         # column line: they share the previous section's columns.
         names = list(last_names)
-    else:
+    elif names is None:
+        # No column line, or one that cannot be matched to the columns.
         names = _default_names(ncols, sec.terr, sec.serr)
         named = False
     names = _unique(names)
     table = Table(columns, names=names, copy=False)
     return (QDPSection(label, names, table, sec.terr, sec.serr, comments, sec.first, named=named),
-            column_line is not None)
+            column_line is not None and named)

@@ -13,6 +13,7 @@ by GET, with Content-Length and single-range ``Range`` support so a client can
 resume a download.
 """
 import email.utils
+import gzip
 import html
 import ipaddress
 import json
@@ -199,14 +200,31 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.service
 
     def _send(self, status, body, content_type, extra_headers=()):
+        if self.service.compress and content_type.startswith("text/") and self._accepts_gzip():
+            # As Apache's mod_deflate does for text types (UKSSDC labels its JSON text/html): the
+            # answer gzipped on the fly, sent chunked, its ETag marked as another variant's.
+            body = gzip.compress(body, 6)
+            extra_headers = [(name, value[:-1] + '-gzip"' if name == "ETag" else value)
+                             for name, value in extra_headers if name != "Accept-Ranges"]
+            extra_headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"),
+                              ("Transfer-Encoding", "chunked")]
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if ("Transfer-Encoding", "chunked") not in extra_headers:
+            self.send_header("Content-Length", str(len(body)))
         for name, value in extra_headers:
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _accepts_gzip(self):
+        for item in (self.headers.get("Accept-Encoding") or "").lower().split(","):
+            coding, _, q = item.partition(";")
+            if coding.strip() in ("gzip", "x-gzip", "*"):
+                return q.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+        return False
 
     def _send_json(self, answer):
         body = json.dumps(answer, default=_json_default).encode("utf-8")
@@ -330,6 +348,14 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = _error("This endpoint takes an HTTP POST with a JSON body of parameters.")
             self._send_json(reply.answer)
             return
+        if path.startswith(("/xrt_curves/", "/xrt_spectra/", "/burst_analyser/")):
+            # The GRB repository's files (server/grb.py); built when their GRB was first asked for.
+            target = self.service.grb.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
         if not path.startswith(_JOB_PREFIX):
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -387,6 +413,10 @@ class _Handler(BaseHTTPRequestHandler):
                         else "application/zip" if name.endswith(".zip")
                         else "text/plain; charset=UTF-8" if name.endswith((".qdp", ".txt", ".dat", ".log"))
                         else "application/octet-stream")
+        if (self.service.compress and status == 200 and content_type.startswith("text/") and not truncate
+                and self._accepts_gzip()):
+            self._send(200, handle.read(length), content_type, headers)   # a small text file: gzipped
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
@@ -486,6 +516,9 @@ class LocalService:
         registered e-mail as identity, so it is refused unless asked for explicitly.
     max_body : int
         Largest request body in bytes; larger ones get HTTP 413.
+    compress : bool
+        Gzip text answers (the JSON, labelled ``text/html``, and text files) for clients whose
+        ``Accept-Encoding`` allows it, sent chunked, as Apache's mod_deflate does; off by default.
 
     Examples
     --------
@@ -497,7 +530,8 @@ class LocalService:
 
     def __init__(self, *, host="127.0.0.1", port=0, users=("demo@example.org",), job_duration=5.0,
                  job_limit=10, seed=0, data_dir=None, faults=None, catalogue=None, builder=None,
-                 rebinner=None, persist=False, allow_remote=False, max_body=MAX_BODY):
+                 rebinner=None, persist=False, allow_remote=False, max_body=MAX_BODY,
+                 compress=False):
         if isinstance(users, str):
             users = (users,)
         if not _is_loopback(host):
@@ -508,6 +542,7 @@ class LocalService:
             warnings.warn(f"The local service binds {host!r}: other machines can reach it, and it has "
                           "no TLS and no real authentication.", UserWarning, stacklevel=2)
         self.max_body = int(max_body)
+        self.compress = bool(compress)
         self.host = host
         self.port = int(port)
         self.users = None if users is None else set(users)
@@ -525,7 +560,7 @@ class LocalService:
         self.persist = bool(persist)
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
-        self._server = self._thread = self._tmp = self.store = None
+        self._server = self._thread = self._tmp = self.store = self.grb = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
@@ -550,6 +585,8 @@ class LocalService:
                               job_limit=self.job_limit, seed=self.seed,
                               state_dir=root / "state" if self.persist else None)
         self._archive_dir = root / "archives"
+        from .grb import GRBRepository
+        self.grb = GRBRepository(root / "grb", seed=self.seed)
         host = self.host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -829,9 +866,19 @@ class LocalService:
         func = body.get("APIFunc")
         handlers = {"rebinLightCurve": self._rebin, "checkRebinStatus": self._rebin_status,
                     "downloadLightCurve": self._rebin_download, "cancelRebin": self._rebin_cancel}
-        if not isinstance(func, str) or func not in handlers:   # a list or object is no function name
+        if not isinstance(func, str):
+            func = _shorten(func)   # a list or an object is no function name (nor hashable)
+        from . import grb
+        # The GRB repository (server/grb.py) answers its own functions; a job's rebin (UOB_LC) and
+        # every rebinned curve (REBIN_LC: GRB rebins are jobs of the same store) stay above.
+        if func in grb.FUNCTIONS and (func not in grb.TYPED or body.get("type") in grb.TYPED[func]):
+            try:
+                return self.grb.answer(body, self.url, self.store, self.job_duration)
+            except grb.GRBAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
+        if func not in handlers:
             raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: "
-                              + ", ".join(handlers))
+                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS))))
         return handlers[func](body)
 
     @staticmethod

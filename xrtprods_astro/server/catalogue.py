@@ -130,6 +130,18 @@ CATALOGUE = (
                    340000000.0, aliases=("4U 1908+005", "V* V1333 Aql"), n_field=4),
     CatalogueEntry("V404 Cyg", 306.01596, 33.86722, "XRB", ("00031403",), 0.4, 8.0e21, 1.6, 8.6e21,
                    488000000.0, aliases=("GS 2023+338", "V* V404 Cyg"), n_field=5),
+    # GRBs of the swifttools GRB documentation (the GRB repository's examples run unchanged
+    # against the local service): real targetIDs, positions and trigger times; 060729 with its
+    # long plateau, 080319B the naked-eye burst, 101225A the slow "Christmas burst". Appended,
+    # not inserted: tests pick the entries above by index.
+    CatalogueEntry("GRB 060729", 95.38271, -62.37011, "GRB", ("00221755",), 40.0, 1.3e21, 2.1, 4.5e20,
+                   175893150.244, aliases=("GRB060729",), redshift=0.54,
+                   decay=((400.0, 3.2), (6.0e4, 0.15), 1.4), n_field=3),
+    CatalogueEntry("GRB 080319B", 217.92067, 36.30226, "GRB", ("00306757",), 400.0, 1.0e20, 1.8, 1.1e20,
+                   227599970.0, aliases=("GRB080319B",), redshift=0.937,
+                   decay=((3.0e3, 1.5), 1.9), n_field=3),
+    CatalogueEntry("GRB 101225A", 0.19792, 44.60034, "GRB", ("00441015",), 8.0, 5.0e20, 2.2, 7.9e20,
+                   314995072.0, aliases=("GRB101225A",), decay=((2.0e3, 0.3), 1.2), n_field=3),
 )
 
 

@@ -325,7 +325,8 @@ def _intervals(sky):
                 continue
             if name is None or gti is None:
                 raise ProductFailure("rname%d and gti%d must be given together" % (i, i))
-            name = re.sub(r"[^0-9A-Za-z]", "", str(name))
+            # Underscores kept: real interval names have them (the GRB repository's late_time).
+            name = re.sub(r"[^0-9A-Za-z_]", "", str(name))
             if not name:
                 raise ProductFailure("rname%d must contain letters or digits" % i)
             _, ranges = parse_time_ranges(gti, sky.t0, sky.since_t0)
