@@ -534,7 +534,7 @@ def test_the_printed_python_runs(xrtprods_service_factory, monkeypatch):
     lc = namespace["lc"]
     assert "PC" in lc.datasets and lc["PC"]["rate"].unit == u.ct / u.s
     # UKSSDC's own UTC for T0 (lc/t0.date, clock correction included), not the uncorrected MET.
-    assert lc.meta["t0"].isot == "2020-04-16T07:05:17.079" and lc.meta["time_source"] == "t0.date"
+    assert lc.meta["t0"].isot == "2020-04-16T07:05:17.171" and lc.meta["time_source"] == "t0.date"
 
 
 def test_submit_table_row_needs_one_target_source(capsys, tmp_path):

@@ -110,7 +110,7 @@ def test_position_endpoints(service, client, kind, route):
     data = client.position_data("951", kind)
     assert data["GotPos"] == 1 and data["FromSXPS"] == 1 and data["WhichSXPS"] == "2SXPS"
     assert service.calls[0].url.endswith("/user_objects/tprods/" + route)
-    assert service.calls[0].json["JobID"] == 951
+    assert service.calls[0].json["JobID"] == "951"  # as given: swifttools echoes the service's string
 
 
 def test_bad_position_kind():
@@ -207,11 +207,11 @@ def test_plain_call_waits_and_returns_astropy_objects(service, client):
     service.add("getLCData.php", "lcdata")
     lc = client.get_lightcurve(GRB)
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
-    # The recorded service has no lc/t0.date (HTTP 404): the times stay uncorrected, as the meta says.
+    # The recorded service has no lc/t0.date (HTTP 404): the times use the clock table, as the meta says.
     assert routes == ["run_userobject.php", "checkProductStatus.php", "checkProductStatus.php",
                       "t0.date", "getLCData.php"]
     assert lc.meta["job_id"] == 951 and "PC" in lc.datasets
-    assert lc.meta["time_source"] == "uncorrected"
+    assert lc.meta["time_source"] == "clock table"
     assert lc["PC"]["rate"].unit is not None
 
 

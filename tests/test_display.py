@@ -103,7 +103,7 @@ def test_lightcurve_repr_and_html(lc):
     text = repr(lc)
     lines = text.splitlines()
     assert lines[0] == f"<LightCurve {GRB} job_id=1234"
-    assert "T0 2020-04-16T07:05:36.952 UTC (MET 608713541.952 s)" in lines[1]
+    assert "T0 2020-04-16T07:05:17.171 UTC (MET 608713541.952 s)" in lines[1]
     pc = next(line for line in lines if line.strip().startswith("PC "))
     assert "3 rows" in pc and "4521-25111 s after T0" in pc
     assert len(lines) == 2 + len(lc) and text.endswith(">")

@@ -281,7 +281,7 @@ def test_attach_repr_dict_and_rebin(service, client):
     assert repr(job) == "<XRTJob 951 products=[lightcurve]>"
     service.add("checkProductStatus.php", "status_complete")
     service.add("main.php:rebinLightCurve", "api_rebin")
-    assert job.rebin(binning="obsid") == 77
+    assert job.rebin(binning="obsid").job_id == 77
     assert service.calls[-1].json["name"] == "GRB 200416A"
     assert service.calls[-1].json["objectID"] == 951
     summary = job.to_dict()

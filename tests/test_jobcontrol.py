@@ -43,7 +43,7 @@ def test_the_light_client_sends_what_the_full_client_sends(service):
     assert _job_control_calls(light) == answers
     # Same endpoints, payloads (envelope and identity included), headers, time limits and streaming.
     assert service.calls == sent and len(sent) == 6
-    assert [c.json["oldJob"] for c in sent if "oldJob" in c.json] == [11721010]
+    assert [c.json["oldJob"] for c in sent if "oldJob" in c.json] == ["11721010"]  # as given
     assert all(c.json["UserID"] == EMAIL for c in sent)
 
 

@@ -14,7 +14,7 @@ from astropy.timeseries import BinnedTimeSeries
 from xrtprods_astro.exceptions import ReaderError, XRTProductsWarning
 from xrtprods_astro.readers.lightcurve import (LightCurve, parse_dataset_name, read_lightcurve_files,
                                                read_lightcurve_json, read_lightcurve_qdp)
-from xrtprods_astro.times import met_to_time
+from xrtprods_astro.times import clock_utcf, met_to_time
 
 DATA = pathlib.Path(__file__).parent / "data"
 T0 = 608713541.952
@@ -47,10 +47,11 @@ def check_units(table):
 
 
 def test_met_to_time_pairs():
-    assert met_to_time(600000000).iso == "2020-01-06 10:39:55.000"
+    # UTCF counts the 5 leap seconds since 2001 and the drift; without one, the clock table's.
+    assert met_to_time(600000000, utcf=-5).iso == "2020-01-06 10:39:55.000"
     shifted = met_to_time(600000000, utcf=-25)
-    # UTCF counts the 5 leap seconds the uncorrected conversion already applies.
-    assert (shifted - met_to_time(600000000)).to_value(u.s) == pytest.approx(-20)
+    assert (shifted - met_to_time(600000000, utcf=-5)).to_value(u.s) == pytest.approx(-20)
+    assert met_to_time(600000000).iso == "2020-01-06 10:39:35.785"
 
 
 def test_json_datasets_order_and_meta(lc_json):
@@ -77,7 +78,8 @@ def test_json_rate_columns_values_units(lc_json):
     assert isinstance(pc["time"], Time)
     np.testing.assert_allclose(pc["t_since_t0"], [4521.337, 9802.51, 25110.9])
     np.testing.assert_allclose(pc["met"], np.array([4521.337, 9802.51, 25110.9]) + T0)
-    # Time = T0 + t through the TT epoch; no UTCF given -> spacecraft time.
+    # Time = T0 + t; no UTCF stated -> the clock table's UTCF at T0, carried to each bin.
+    assert pc.meta["utcf"] == pytest.approx(clock_utcf(T0), abs=1e-6)
     expected = met_to_time(T0 + 4521.337)
     assert abs((pc["time"][0] - expected).to_value(u.s)) < 1e-6
     # Negative extents become positive magnitudes.
@@ -140,12 +142,16 @@ def test_json_from_text_and_utcf():
     text = (DATA / "lc_getLCData.json").read_text()
     plain = read_lightcurve_json(text)
     corrected = read_lightcurve_json(text, utcf=-25 * u.s)
-    dt = (corrected["PC"]["time"] - met_to_time(corrected["PC"]["met"], utcf=-25)).to_value(u.s)
+    # The given UTCF holds at T0; each bin adds the clock table's change since T0.
+    met = np.asarray(corrected["PC"]["met"], dtype=float)
+    carried = -25 + clock_utcf(met) - clock_utcf(T0)
+    dt = (corrected["PC"]["time"] - met_to_time(met, utcf=carried)).to_value(u.s)
     np.testing.assert_allclose(dt, 0, atol=1e-6)
     assert (corrected.meta["t0"] - met_to_time(T0, utcf=-25)).to_value(u.s) == pytest.approx(0, abs=1e-6)
     assert corrected.meta["time_source"] == "utcf" and corrected.meta["utcf"] == -25
-    assert plain.meta["time_source"] == "uncorrected" and plain.meta["utcf"] is None
-    assert 15 * u.s < plain.meta["time_error"] < 30 * u.s
+    assert plain.meta["time_source"] == "clock table"
+    assert plain.meta["utcf"] == pytest.approx(clock_utcf(T0), abs=1e-6)
+    assert 0 * u.s < plain.meta["time_error"] < 0.1 * u.s
 
 
 def test_json_mjd_axis():

@@ -63,7 +63,7 @@ def test_rates_upper_limits_and_hr_panel(lc):
     # T0 in UTC and in MET under the time axis.
     xlabel = hr_ax.get_xlabel()
     assert xlabel.startswith("Time since T0 [s]")
-    assert "T0 = 2020-04-16 07:05:36.952 UTC" in xlabel and f"MET {lc.meta['t0_met']:.3f} s" in xlabel
+    assert "T0 = 2020-04-16 07:05:17.171 UTC" in xlabel and f"MET {lc.meta['t0_met']:.3f} s" in xlabel
     assert len(hr_ax.containers) == 1
     # The HR panel shares the time axis.
     assert hr_ax.get_shared_x_axes().joined(rate_ax, hr_ax)

@@ -187,3 +187,215 @@ def test_an_unreadable_job_list_does_not_stop_the_submission(service, monkeypatc
     routes = [fake.FakeService.route_of(service, c.url, c.json) for c in service.calls]
     assert routes == ["listOldJobs.php", "run_userobject.php"]
     assert any("Could not look for an earlier job" in r.getMessage() for r in caplog.records)
+
+
+# -- one request identity (issue 19 item 2) ----------------------------------------------------------
+def _identity_base(param):
+    """The smallest valid request that ``param`` can be varied in: typed position, targets, no T0."""
+    from xrtprods_astro import params as P
+    products = {"lightcurve": {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}}
+    if param.product and param.product != "lightcurve":
+        products = {param.product: {"which_data": "all"} if param.product == "source_detection" else {}}
+    if param.shared_name:  # a position product's parameter, sent as a global
+        products["standard_position"] = {}
+    # Each parameter's pair under its own name, so that pairs share neither map entries nor job-list
+    # entries on the one service; the name must resolve when the service is asked to resolve it.
+    name = GRB if param.name == "get_coords" else f"{GRB} {param.qualname}"
+    req = ProductRequest(name, ra=335.6985, dec=-7.5179, targ="00968211", centroid=True, pos_err=1,
+                         use_sxps=False)
+    req.update(products=products)
+    assert P.lookup(param.name, param.product) is param
+    return req
+
+
+def _other_value(param, current):
+    """A valid value of ``param`` that differs from ``current`` and from its default (from the catalogue)."""
+    from xrtprods_astro.params import UNSET
+    from xrtprods_astro.transport import _normalise
+
+    def differs(value, against=(current, param.default)):
+        return all(_normalise(value) != _normalise(v) for v in against if v is not None and v is not UNSET)
+
+    candidates = [param.example]
+    if param.kind == "bool":
+        candidates += [True, False]
+    candidates += list(param.allowed or ())
+    if param.kind in ("float", "int", "degrees", "time"):
+        candidates += [param.example + 1 if param.example is not UNSET else 1]
+    if param.kind in ("str", "targets"):
+        candidates += [f"{param.example}9"]
+    for value in candidates:
+        if value is not UNSET and differs(value):
+            return value
+    for value in candidates:  # a closed set of two, the base holding the non-default one
+        if value is not UNSET and differs(value, (current,)):
+            return value
+    raise AssertionError(f"no second value for {param.qualname}")
+
+
+def _vary(param):
+    """(base, variant): two valid requests differing in ``param`` alone (and what the service ties to it)."""
+    base = _identity_base(param)
+    variant = base.copy()
+    # The switches that let the service work a value out replace the typed value.
+    switched = {"get_coords": ("ra", "dec"), "get_targs": ("targ",), "get_t0": ("t0",)}
+    if param.name in switched:
+        variant.unset(*switched[param.name])
+        variant.set(**{param.name: True})
+        return base, variant
+    try:
+        current = base[param.name] if param.is_global else base.params(param.product).get(param.name)
+    except KeyError:
+        current = None
+    # Another name, not one the other pairs use.
+    value = f"{current} (again)" if param.name == "name" else _other_value(param, current)
+    if param.is_global:
+        variant.set(**{param.name: value})
+    else:
+        variant.add_product(param.product, **{param.name: value})
+    # What the catalogue says this value needs (e.g. which_data="user" needs use_obs): its examples.
+    needs = {}
+    for rule in param.requires:
+        if rule.when == value or rule.when is True and value is True:
+            for name in (rule.names[:2] if rule.mode == "pair" else rule.names):
+                from xrtprods_astro import params as P
+                needs[name] = P.lookup(name, param.product).example
+    if needs:
+        if param.is_global:
+            variant.set(**needs)
+        else:
+            variant.add_product(param.product, **needs)
+    return base, variant
+
+
+def _params_to_vary():
+    from xrtprods_astro.params import PARAMS
+    return list(PARAMS)
+
+
+@pytest.fixture(scope="module")
+def identity_service(tmp_path_factory):
+    """One service for the whole matrix (a service per parameter would cost a minute more)."""
+    from xrtprods_astro.server.app import LocalService
+    service = LocalService(job_duration=300, job_limit=1000, data_dir=tmp_path_factory.mktemp("identity"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.parametrize("param", _params_to_vary(), ids=lambda p: p.qualname)
+def test_requests_differing_in_one_parameter_get_their_own_job(identity_service, param):
+    slow = identity_service
+    submitted = _submissions(slow)
+    # Derived from the catalogue: a new parameter is covered without touching this test. Each
+    # pair differs in one parameter; each request gets its own job, the same request its job again,
+    # from the fingerprint map and, with the map gone, from the job list alone.
+    client = _client(slow)
+    base, variant = _vary(param)
+    assert base.to_wire() != variant.to_wire()
+    first = client.submit(base)
+    second = client.submit(variant)
+    assert second.job_id != first.job_id, f"{param.qualname}: the variant re-used the base job"
+    assert client.submit(variant).job_id == second.job_id
+    assert client.submit(base).job_id == first.job_id
+    client.reuse_file.unlink()
+    # The job list of these two jobs only (the service's list holds every pair of the test run).
+    jobs = [j for j in client.job_list_data() if j["JobID"] in (first.job_id, second.job_id)
+            or str(j["JobID"]) in (str(first.job_id), str(second.job_id))]
+    assert client.submit(variant, job_list=jobs).job_id == second.job_id
+    assert client.submit(base, job_list=jobs).job_id == first.job_id
+    assert _submissions(slow) - submitted == 2
+
+
+def test_t0_typed_left_to_the_service_or_unset_are_three_requests(slow):
+    # The issue's two stories: a typed T0 must not re-use the job whose T0 the service set (or
+    # that set none), and get_t0=True must not adopt a job whose T0 was typed, from the map or the list.
+    from astropy.time import Time
+    client = _client(slow)
+    kw = dict(binning="counts", pc_counts=20, wt_counts=30, resolver="service")
+    typed = client.get_lightcurve_async(GRB, t0=Time("2020-04-16T07:00:00"), **kw)
+    derived = client.get_lightcurve_async(POSITION, name=GRB, get_t0=True, **kw)
+    unset = client.get_lightcurve_async(GRB, **kw)
+    assert len({typed.job_id, derived.job_id, unset.job_id}) == 3
+    client.reuse_file.unlink()
+    assert client.get_lightcurve_async(POSITION, name=GRB, get_t0=True, **kw).job_id == derived.job_id
+    assert client.get_lightcurve_async(GRB, t0=Time("2020-04-16T07:00:00"), **kw).job_id == typed.job_id
+    assert client.get_lightcurve_async(GRB, **kw).job_id == unset.job_id
+    assert _submissions(slow) == 3
+
+
+# -- the same request from two processes at once (issue 20 item 12) -------------------------------------
+_TWIN = """
+import json, pathlib, sys, time
+from xrtprods_astro.core import XRTProductsClass
+from xrtprods_astro.request import ProductRequest
+url, email, folder, me = sys.argv[1:5]
+folder = pathlib.Path(folder)
+client = XRTProductsClass(server=url, email=email)
+request = ProductRequest("GRB 200416A", ra=335.6985, dec=-7.5179, get_targs=True, centroid=True, pos_err=1,
+                         use_sxps=False, lightcurve={"binning": "snapshot"})
+client.reuse_file  # everything imported and made before the start line
+(folder / f"ready-{me}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.005)
+job = client.submit(request)
+print(json.dumps({"job_id": job.job_id, "reused": job.reused}))
+"""
+
+
+def test_the_same_request_from_two_processes_at_once_makes_one_job(xrtprods_service_factory, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from xrtprods_astro.server.faults import FaultConfig
+    # Slow answers widen the moment between looking for the job and recording it to seconds.
+    svc = xrtprods_service_factory(job_duration=300, faults=FaultConfig(latency=0.3))
+    children = [subprocess.Popen([sys.executable, "-c", _TWIN, svc.url, svc.email, str(tmp_path), str(n)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for n in range(2)]
+    try:
+        for _ in range(1200):
+            if all((tmp_path / f"ready-{n}").exists() for n in range(2)) \
+                    or any(c.poll() is not None for c in children):
+                break
+            time.sleep(0.05)
+        (tmp_path / "go").touch()
+        outs = [c.communicate(timeout=120) for c in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    assert all(c.returncode == 0 for c in children), [err[-2000:] for _, err in outs]
+    answers = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert answers[0]["job_id"] == answers[1]["job_id"]
+    assert sorted(a["reused"] is None for a in answers) == [False, True]  # one submitted, one re-attached
+    assert _submissions(svc) == 1
+
+
+def test_a_held_reuse_map_refuses_with_a_message_after_the_wait(svc, monkeypatch):
+    # A process that waits longer than the limit is told what holds it and what to do.
+    import xrtprods_astro.core as core
+    from xrtprods_astro.locking import LockTimeoutError, file_lock
+    client = _client(svc)
+    monkeypatch.setattr(core, "_REUSE_LOCK_WAIT", 0.2)
+    client.timeout = 0.01
+    import threading
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        # Another open file description: flock conflicts as it would with another process.
+        with file_lock(client.reuse_file.with_suffix(".lock")):
+            held.set()
+            release.wait(30)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    try:
+        held.wait(30)
+        with pytest.raises(LockTimeoutError, match="re-use map .* another process has held its lock"):
+            client.submit(_lc_request())
+    finally:
+        release.set()
+        other.join()
+    assert _submissions(svc) == 0
+    assert client.submit(_lc_request()).job_id  # released: submits

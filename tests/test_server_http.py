@@ -204,7 +204,7 @@ def test_submit_resolves_name_targets_and_t0(svc):
     pars = answer["jobPars"]
     assert (pars["RA"], pars["Dec"]) == (52.7993, 43.9047)
     assert pars["targ"] == "00030842,00031130" and pars["Tstart"] == 575000000.0
-    assert pars["getCoords"] == pars["getTargs"] == pars["getT0"] == 0
+    assert pars["getCoords"] == pars["getTargs"] == pars["getT0"] == 1
 
 
 def test_submit_name_resolution_failures(svc):

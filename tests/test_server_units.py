@@ -109,7 +109,7 @@ def test_job_parameters_echo():
     assert "UserID" not in echo and "api_name" not in echo
     assert echo["models"] == ["apec"] and echo["binMeth"] == "counts"
     assert (echo["lc"], echo["spec"], echo["dopsf"], echo["image"], echo["sourceDet"]) == (1, 1, 0, 0, 0)
-    assert echo["RA"] == 1.5 and echo["Tstart"] == 1e8 and echo["getCoords"] == 0
+    assert echo["RA"] == 1.5 and echo["Tstart"] == 1e8 and echo["getCoords"] == 1
     assert echo["dchi"] == 2.706 and echo["lctimetype"] == "s" and echo["centMeth"] == "simple"
     assert isinstance(echo["maxCentTries"], int) and echo["pcmaxgap"] == 1e8
     assert "posobs" not in echo  # no position product, no position defaults

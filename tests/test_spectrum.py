@@ -17,7 +17,7 @@ from xrtprods_astro.exceptions import ReaderError
 from xrtprods_astro.readers.spectrum import (SPECTRAL_FIT_COLUMNS, FitValue, SpectrumProducts,
                                              read_areas_file, read_fit_file, read_spectral_fits,
                                              read_spectrum_archive)
-from xrtprods_astro.times import met_to_time
+from xrtprods_astro.times import clock_utcf, met_to_time
 
 DATA = Path(__file__).parent / "data"
 FLUX = u.erg / u.cm**2 / u.s
@@ -65,8 +65,12 @@ def test_time_columns_follow_t0():
         "time_start", "time_stop", "time_mean"]
     assert isinstance(table["time_mean"], Time) and table["time_mean"].scale == "utc"
     t0 = table.meta["t0"]
-    assert (table["time_stop"][0] - t0).to_value(u.s) == pytest.approx(86400, abs=1e-5)
-    assert (table["time_mean"][1] - t0).to_value(u.s) == pytest.approx(21304.2, abs=1e-5)
+    # UTC intervals are the MET ones plus the clock's change over them (-5.6 ms a day in 2020).
+    drift = clock_utcf(table.meta["t0_met"] + 86400) - clock_utcf(table.meta["t0_met"])
+    assert -0.01 < drift < 0
+    assert (table["time_stop"][0] - t0).to_value(u.s) == pytest.approx(86400 + drift, abs=1e-5)
+    drift = clock_utcf(table.meta["t0_met"] + 21304.2) - clock_utcf(table.meta["t0_met"])
+    assert (table["time_mean"][1] - t0).to_value(u.s) == pytest.approx(21304.2 + drift, abs=1e-5)
     assert set(SPECTRAL_FIT_COLUMNS) <= set(names)
 
 
@@ -89,7 +93,8 @@ def test_nospec_nofit_fitfailed_apec_redshift_galactic():
     assert quiet["start"] == 90000 and quiet["stop"] == 200000
     assert np.ma.is_masked(quiet["mode"]) and np.ma.is_masked(quiet["mean_time"])
     t0 = table.meta["t0"]
-    assert (table["time_start"][4] - t0).to_value(u.s) == pytest.approx(90000, abs=1e-5)
+    drift = clock_utcf(table.meta["t0_met"] + 90000) - clock_utcf(table.meta["t0_met"])
+    assert (table["time_start"][4] - t0).to_value(u.s) == pytest.approx(90000 + drift, abs=1e-5)
     assert table["time_mean"].mask[4]
     assert not table["time_mean"].mask[0]
     assert table.meta["galactic_nh_unfitted"] is None
@@ -424,7 +429,9 @@ def test_utcf_from_the_real_grouped_spectrum_and_applied_to_fits():
         assert utcf_from_header(hdul[1].header) == (None, None)
     answer = {"T0": 190110691.0, "rnames": []}
     plain = read_spectral_fits(answer)
-    assert plain.meta["time_source"] == "uncorrected" and plain.meta["time_error"] < 1 * u.s
+    assert plain.meta["time_source"] == "clock table" and plain.meta["time_error"] < 0.1 * u.s
+    # The table holds this very UTCFINIT: it gives the same T0 to the point's precision.
+    assert abs((plain.meta["t0"] - met_to_time(190110691.0, utcf=-1.68954)).to_value(u.s)) < 1e-4
     fixed = read_spectral_fits(answer, utcf=-1.68954)
     assert fixed.meta["time_source"] == "utcf"
     assert abs((fixed.meta["t0"] - met_to_time(190110691.0, utcf=-1.68954)).to_value(u.s)) < 1e-6

@@ -197,7 +197,8 @@ def test_common_api_envelope_and_errors(service, client):
     service.add("main.php:rebinLightCurve", "api_rebin")
     assert client.rebin_lightcurve("951", name="GRB", binning="time", pcBinTime=100.0) == 77
     body = service.calls[-1].json
-    assert body == {"type": "UOB_LC", "objectID": 951, "binMeth": "time", "pcBinTime": 100.0,
+    # The JobID goes back as given ("951"), as swifttools echoes it (protocol.md §2).
+    assert body == {"type": "UOB_LC", "objectID": "951", "binMeth": "time", "pcBinTime": 100.0,
                     "name": "GRB", "APIFunc": "rebinLightCurve", "APIVersion": "1.0.5"}
     assert service.calls[-1].url == "https://www.swift.ac.uk/API/main.php"
     service.add("main.php:checkRebinStatus", "api_error")
@@ -219,13 +220,18 @@ def _job_pars(**changes):
 
 
 def test_job_pars_match():
-    assert job_pars_match(SUBMIT, _job_pars())
-    assert job_pars_match({**SUBMIT, "getTargs": 1}, _job_pars())
-    assert not job_pars_match(SUBMIT, _job_pars(pccounts=25))
-    assert not job_pars_match({**SUBMIT, "spec": 1}, _job_pars())
+    # The recorded job holds a T0 the request did not send: typed or filled in, the values cannot
+    # tell, so it is not proven to be this request (issue 19 item 2); with that T0 sent, it is.
+    assert not job_pars_match(SUBMIT, _job_pars())
+    SUBMIT_T0 = {**SUBMIT, "Tstart": 608713541.952}
+    assert job_pars_match(SUBMIT_T0, _job_pars())
+    assert not job_pars_match({**SUBMIT_T0, "getTargs": 1}, _job_pars())  # targ typed, not worked out
+    assert job_pars_match({**SUBMIT_T0, "getTargs": 1}, _job_pars(getTargs=1))
+    assert not job_pars_match(SUBMIT_T0, _job_pars(pccounts=25))
+    assert not job_pars_match({**SUBMIT_T0, "spec": 1}, _job_pars())
     # A job that holds a product that was not sent is another request (reuse must not adopt it).
-    assert not job_pars_match(SUBMIT, _job_pars(doenh=1))
-    assert job_pars_match(SUBMIT, _job_pars(doenh=0))
+    assert not job_pars_match(SUBMIT_T0, _job_pars(doenh=1))
+    assert job_pars_match(SUBMIT_T0, _job_pars(doenh=0))
     assert job_pars_match({"name": "x", "lc": True, "RA": "1.50"}, {"name": "X", "lc": 1, "RA": 1.5})
 
 

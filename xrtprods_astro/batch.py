@@ -464,6 +464,11 @@ class BatchRun:
         parameter explicitly). Default: every column whose name is a parameter.
     max_workers : int
         Threads retrieving products in parallel.
+    rebin : dict, optional
+        Also rebin each completed light curve (`~xrtprods_astro.job.XRTJob.rebin`):
+        ``binning`` and light-curve parameters, e.g. ``{"binning": "time",
+        "pc_bin_time": 1000}``. The rebinned datasets are written beside the
+        others as ``lightcurve_rebinned_<dataset>.ecsv``.
     **global_params
         Global parameters shared by every target (``pos_err``,
         ``get_t0``...). Requests are built by `xrtprods_astro.builder.build_request`,
@@ -483,7 +488,7 @@ class BatchRun:
 
     def __init__(self, targets, *, products, state_file, dest_dir, client=None, max_active=None,
                  poll_interval=None, retrieve=None, download_format="tar.gz", name_column=None,
-                 params_columns=None, max_workers=4, **global_params):
+                 params_columns=None, max_workers=4, rebin=None, **global_params):
         from . import conf
         if client is None:
             from .core import XRTProducts as client
@@ -531,6 +536,7 @@ class BatchRun:
         if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
             raise InvalidRequestError(f"max_workers: {max_workers!r} is not valid; give a positive integer")
         self.max_workers = int(max_workers)
+        self.rebin = _check_rebin(rebin, self.products)
         self.global_params = dict(global_params)
         self.targets = self._parse_targets(targets, name_column, params_columns)
         self._state = _State(self.state_file)
@@ -962,7 +968,9 @@ class BatchRun:
             files = []
             try:
                 if product in self.retrieve:
-                    files.extend(self._write_data(product, job_id, target_dir))
+                    files.extend(self._write_data(product, job_id, target_dir, url=rec["url"]))
+                if product == "lightcurve" and self.rebin is not None:
+                    files.extend(self._write_rebinned(key, rec, target_dir))
                 if "archive" in self.retrieve:
                     archive = self.client.download_archive(rec["url"], product_code(product),
                                                            format=self.download_format, dest_dir=target_dir,
@@ -983,17 +991,55 @@ class BatchRun:
             paths[product] = files
         return outcomes, paths, reasons, local
 
-    def _write_data(self, product, job_id, target_dir):
+    def _t0_date(self, url):
+        """The text of the job's ``lc/t0.date`` (UKSSDC's UTC of T0), or None."""
+        if "lightcurve" not in self.products or not url:
+            return None
+        from .readers.lightcurve import parse_t0_date
+        try:
+            return self.client.file_text(f"{url}/lc/t0.date", cache=False, accept=parse_t0_date)
+        except (XRTProductsError, OSError, ValueError) as exc:
+            log.debug("%s: no usable lc/t0.date (%s); times use the clock table", url, exc)
+            return None
+
+    def _stated_utcf(self, url, t0):
+        """The UTCF the job's ``t0.date`` states for the spectral fits' T0 (MET), or None."""
+        from .readers.lightcurve import parse_t0_date
+        from .times import utcf_from_utc
+        text = self._t0_date(url)
+        met, utc = parse_t0_date(text) if text is not None else (None, None)
+        try:
+            return utcf_from_utc(met, utc) if utc is not None and abs(float(t0) - met) < 1e-3 else None
+        except (TypeError, ValueError):
+            return None
+
+    def _write_rebinned(self, key, rec, target_dir):
+        """Rebin a target's light curve through the job handle, wait for it and write its datasets."""
+        job = XRTJob(self.client, rec["job_id"], rec["url"], job_pars=rec.get("wire") or None)
+        rebin = job.rebin(**self.rebin)
+        log.info("Batch: target %s: rebin job %s of job %s", key, rebin.job_id, job.job_id)
+        # The one waiter, quiet here: the batch draws its own progress.
+        rebin.wait(poll_interval=self.poll_interval, progress=False)
+        lc = rebin.lightcurve(cache=False)
+        return [_write_table(lc[dataset], target_dir / f"lightcurve_rebinned_{_safe_key(dataset)}.ecsv")
+                for dataset in lc.datasets]
+
+    def _write_data(self, product, job_id, target_dir, *, url=None):
         from . import readers
         client = self.client
         written = []
         if product == "lightcurve":
-            lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id)
+            # The job's lc/t0.date states UKSSDC's UTC for T0: the same times as get_job(id).lightcurve().
+            t0_date = self._t0_date(url)
+            lc = readers.read_lightcurve_json(client.lightcurve_data(job_id, cache=False), job_id=job_id,
+                                              t0_date=t0_date)
             for dataset in lc.datasets:
                 path = target_dir / f"lightcurve_{_safe_key(dataset)}.ecsv"
                 written.append(_write_table(lc[dataset], path))
         elif product == "spectrum":
-            fits = readers.read_spectral_fits(client.spectral_fit_data(job_id, cache=False), job_id=job_id)
+            data = client.spectral_fit_data(job_id, cache=False)
+            fits = readers.read_spectral_fits(data, job_id=job_id,
+                                              utcf=self._stated_utcf(url, data.get("T0")))
             written.append(_write_table(fits, target_dir / "spectral_fits.ecsv"))
         elif product.endswith("_position"):
             kind = product[:-len("_position")]
@@ -1212,6 +1258,20 @@ class BatchRun:
         table["submitted"] = _times(submitted)
         table["completed"] = _times(completed)
         return table
+
+
+def _check_rebin(rebin, products):
+    """The ``rebin`` option of a batch, checked: None or a dict with a valid ``binning``."""
+    if rebin is None:
+        return None
+    from .vocabulary import BINNINGS
+    if not isinstance(rebin, dict) or str(rebin.get("binning", "")).lower() not in BINNINGS:
+        raise InvalidRequestError(f"rebin: expected a dict with binning one of {', '.join(BINNINGS)} (and "
+                                  f"light-curve parameters), got {rebin!r}")
+    if "lightcurve" not in products:
+        raise InvalidRequestError("rebin: the batch requests no light curve to rebin; add lightcurve to "
+                                  "products")
+    return dict(rebin)
 
 
 def _times(values):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .fileio import atomic_write, write_table
 from .files import check_writable_dir, check_writable_file, table_for_file
-from .vocabulary import ARCHIVE_FORMATS, PRODUCTS
+from .vocabulary import ARCHIVE_FORMATS, BINNINGS, PRODUCTS
 
 __all__ = ["main", "build_parser", "parse_param", "build_request",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_SERVICE", "EXIT_TIMEOUT", "EXIT_INTERRUPT"]
@@ -369,16 +369,20 @@ def _status_word(status):
     return "running"
 
 
-def _wait(job, args, err):
-    """Wait for a job with the one wait loop, drawing its progress on standard error."""
+def _wait(job, args, err, again=None):
+    """Wait for a job with the one wait loop, drawing its progress on standard error.
+
+    ``again`` is the command that waits for it again (default ``xrtprods wait <job>``).
+    """
     from .job import StreamProgress
     progress = False if args.quiet else StreamProgress(err)
+    again = again or f"xrtprods wait {job.job_id}"
     try:
         return job.wait(timeout=args.wait_timeout, poll_interval=args.poll_interval, progress=progress)
     except JobTimeoutError as exc:
-        raise JobTimeoutError(f"{exc}. Wait again with: xrtprods wait {job.job_id}") from None
+        raise JobTimeoutError(f"{exc}. Wait again with: {again}") from None
     except KeyboardInterrupt:
-        err.write(f"xrtprods: job {job.job_id} goes on; wait for it again with: xrtprods wait {job.job_id}\n")
+        err.write(f"xrtprods: job {job.job_id} goes on; wait for it again with: {again}\n")
         raise
 
 
@@ -505,6 +509,38 @@ def _cmd_lightcurve(args, out, err):
         _pyplot(args)
         fig, _ = lc.plot(nosys=args.nosys, incbad=args.incbad)
         _save_plot(fig, args, err)
+    return EXIT_OK
+
+
+def _cmd_rebin(args, out, err):
+    client = _client(args)
+    if args.attach is not None:
+        rebin = client.get_rebin(args.attach, job_id=args.job_id)
+    else:
+        if not args.binning:
+            raise InvalidRequestError("--binning: needed to ask for a new rebin (or give --attach REBIN_ID); "
+                                      "allowed: counts, time, snapshot, obsid")
+        params = {}
+        for text in args.param or ():
+            _, name, value = parse_param(text, products=("lightcurve",))
+            params[name] = value
+        rebin = client.get_job(args.job_id).rebin(binning=args.binning, **params)
+    again = f"xrtprods rebin {rebin.job.job_id} --attach {rebin.job_id} --wait"
+    if not args.quiet:
+        err.write(f"Rebin job {rebin.job_id} of job {rebin.job.job_id}; follow it with: {again}\n")
+    if not (args.wait or args.output):
+        out.write(f"{rebin.job_id}\n")
+        return EXIT_OK
+    statuses = _wait(rebin, args, err, again=again)
+    if not statuses["lightcurve"].ok:
+        _print_statuses(statuses, out)
+        return EXIT_FAILURE
+    fmt = _table_format(args.output)
+    lc = rebin.lightcurve(nosys=args.nosys, incbad=args.incbad)
+    table = lc.combined(lc.meta.get("quantity") or "rate", nosys=args.nosys, incbad=args.incbad)
+    _print_table(table, args, out)
+    if args.output:
+        _write_table(table, args.output, fmt, args, err)
     return EXIT_OK
 
 
@@ -643,7 +679,9 @@ def _cmd_spectrum(args, out, err):
         check_writable_dir(args.dest, "--dest")
     job = _job(args)
     _require(job, "spectrum")
-    fits = job.spectral_fits()
+    # Spectra first when they are fetched: their UTCFINIT states the job's clock for the fits' T0.
+    spectra = job.spectra(args.dest, overwrite=args.overwrite) if args.dest else None
+    fits = job.spectral_fits(spectra=spectra)
     ok = (np.asarray(fits["status"]) == "ok") if len(fits) else np.zeros(0, bool)
     if not args.quiet:
         intervals = list(dict.fromkeys(np.asarray(fits["interval"]).tolist()))
@@ -655,7 +693,6 @@ def _cmd_spectrum(args, out, err):
     if args.output:
         _write_table(fits, args.output, fmt, args, err)
     if args.dest:
-        spectra = job.spectra(args.dest, overwrite=args.overwrite)
         for interval, products in spectra.items():
             for mode, files in products.modes.items():
                 paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]
@@ -1169,6 +1206,29 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     p.add_argument("--max-lines", type=int, default=40, help="rows printed (-1: all)")
     p.set_defaults(handler=_cmd_lightcurve)
+
+    # rebin
+    p = _sub(sub, "rebin", "rebin a job's light curve (a rebin job of its own)",
+             "Ask the service to rebin the light curve of a completed job, then (with --wait or --output) "
+             "wait for the rebin job with the same progress bar as 'wait' and print or write the "
+             "rebinned light curve. Without them, print the rebin job's ID; --attach follows it later.",
+             "  xrtprods rebin 123456 --binning time --param pc_bin_time=1000 --param wt_bin_time=100 \\\n"
+             "      --output rebinned.ecsv\n"
+             "  xrtprods rebin 123456 --attach 77 --wait")
+    _add_job_id(p)
+    p.add_argument("--binning", choices=BINNINGS, default=None, help="the new binning method")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a light-curve parameter (any spelling), e.g. pc_bin_time=1000; repeatable")
+    p.add_argument("--attach", default=None, metavar="REBIN_ID", help="follow an existing rebin job")
+    p.add_argument("--wait", action="store_true", help="wait for the rebin job and print the light curve")
+    p.add_argument("--timeout", dest="wait_timeout", type=_positive, default=None, metavar="SECONDS",
+                   help="with --wait: give up after this long (exit code 4)")
+    p.add_argument("--poll-interval", type=_positive, default=None, metavar="SECONDS",
+                   help="seconds between status polls")
+    p.add_argument("--nosys", action="store_true", help="the datasets with WT systematics removed")
+    p.add_argument("--incbad", action="store_true", help="the datasets including unverified-centroid bins")
+    _add_table_output(p, "the rebinned light curve")
+    p.set_defaults(handler=_cmd_rebin)
 
     # spectrum
     p = _sub(sub, "spectrum", "print, save or plot a job's spectral fits; fetch its spectra",

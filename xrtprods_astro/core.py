@@ -7,6 +7,7 @@ each returning the service's decoded data with the envelope stripped, plus
 `~XRTProductsClass.submit` and `~XRTProductsClass.get_job`, which return
 `~xrtprods_astro.job.XRTJob` handles. `XRTProducts` is the ready instance.
 """
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
 from .files import check_writable_dir, write_private_text
-from .job import ProductStatus, XRTJob, check_product, job_id_int
+from .job import ProductStatus, XRTJob, check_product, job_id_int, wire_job_id
 from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
 from .transport import envelope, job_pars_match
@@ -64,6 +65,8 @@ class SpectrumResult(namedtuple("SpectrumResult", ["fits", "spectra", "job"])):
 
 #: Most request fingerprints kept per server and user (the oldest are dropped first).
 _REUSE_ENTRIES = 2000
+#: Shortest wait, in seconds, for another process's submission through the same reuse map.
+_REUSE_LOCK_WAIT = 120.0
 
 
 def request_fingerprint(wire):
@@ -156,7 +159,10 @@ class XRTProductsClass(BaseQuery, JobControl):
         BaseQuery.__init__(self)
         JobControl.__init__(self, server=server, email=email, timeout=timeout, poll_interval=poll_interval,
                             query=self)
-        self._reuse_lock = threading.Lock()
+        # Held (with the map's file lock, see _reuse_locked) while one request is looked up, submitted
+        # and recorded; re-entrant so that recording inside that section does not wait for itself.
+        self._reuse_lock = threading.RLock()
+        self._reuse_depth = threading.local()
         self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
     def __deepcopy__(self, memo):
@@ -190,6 +196,43 @@ class XRTProductsClass(BaseQuery, JobControl):
         key = hashlib.sha256(f"{self.server}\n{self._user().lower()}".encode("utf-8")).hexdigest()
         return Path(self.cache_location).parent / "reuse" / f"{key[:32]}.json"
 
+    @contextlib.contextmanager
+    def _reuse_locked(self):
+        """Hold the reuse map against other threads and processes (issue 20 item 12).
+
+        Two processes sending the same request at once would each find no job
+        and submit one: the second now waits here until the first has
+        recorded its job, then re-attaches to it. A process that waits longer
+        than the limit gets `~xrtprods_astro.locking.LockTimeoutError`, which
+        says what holds the lock.
+        """
+        from .locking import LockTimeoutError, file_lock
+        with self._reuse_lock:
+            depth = getattr(self._reuse_depth, "n", 0)
+            if depth:
+                self._reuse_depth.n = depth + 1
+                try:
+                    yield
+                finally:
+                    self._reuse_depth.n = depth
+                return
+            path = self.reuse_file.with_suffix(".lock")
+            # A submission whose answer is lost may take a few time limits to reconcile.
+            wait = max(_REUSE_LOCK_WAIT, 4 * self.timeout)
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(file_lock(path, timeout=wait,
+                                                  what=f"The job re-use map {self.reuse_file}"))
+                except LockTimeoutError:
+                    raise
+                except OSError as exc:  # a read-only cache costs the lock, never the submission
+                    log.debug("could not lock %s: %s", path, exc)
+                self._reuse_depth.n = 1
+                try:
+                    yield
+                finally:
+                    self._reuse_depth.n = 0
+
     @staticmethod
     def _reuse_stamp(path):
         try:
@@ -216,11 +259,13 @@ class XRTProductsClass(BaseQuery, JobControl):
 
     def _reuse_update(self, fingerprint, job_id=None, submitted=None):
         """Record ``fingerprint`` -> ``job_id`` (or forget it with None), atomically."""
-        with self._reuse_lock:
+        with self._reuse_locked():
             entries = self._reuse_entries()
             entries.pop(fingerprint, None)
             if job_id is not None:
-                entries[fingerprint] = {"job_id": int(job_id), "submitted": submitted}
+                # The int for people and tests, the service's own form to send back (protocol.md §2).
+                entries[fingerprint] = {"job_id": job_id_int(job_id), "wire_id": wire_job_id(job_id),
+                                        "submitted": submitted}
             # Insertion order is age: keep the newest.
             entries = dict(list(entries.items())[-_REUSE_ENTRIES:])
             try:
@@ -248,8 +293,9 @@ class XRTProductsClass(BaseQuery, JobControl):
         """
         entry = self._reuse_entries().get(fingerprint)
         if isinstance(entry, dict) and entry.get("job_id") is not None:
+            wire_id = entry.get("wire_id", entry["job_id"])
             try:
-                old = self.old_job(entry["job_id"])
+                old = self.old_job(wire_id)
             except UnknownUserError:
                 raise
             except (RemoteServiceError, InvalidRequestError) as exc:  # gone from the service
@@ -257,17 +303,18 @@ class XRTProductsClass(BaseQuery, JobControl):
                 old = None
             # The service may have been reset since (a local one): the job must still be this request.
             if old is not None and job_pars_match(wire, old["jobPars"]):
-                job = XRTJob(self, entry["job_id"], old["URL"], job_pars=old["jobPars"])
+                job = XRTJob(self, wire_id, old["URL"], job_pars=old["jobPars"])
                 if self._job_if_reusable(job) is not None:
                     return job, entry.get("submitted") or "earlier"
             self._reuse_update(fingerprint, None)
         rejected = set()
         for _ in range(3):  # a few failed or cancelled look-alikes at most; then submit anew
-            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list)
+            found = self.find_submitted_job(wire, since=0, known_job_ids=rejected, job_list=job_list,
+                                            exact=True)
             if found is None:
                 return None, None
             if self._job_if_reusable(found) is not None:
-                self._reuse_update(fingerprint, found.job_id)
+                self._reuse_update(fingerprint, found._wire_id)
                 return found, "earlier; found in the job list"
             rejected.add(found.job_id)
         return None, None
@@ -359,7 +406,11 @@ source_detection : bool or dict, optional
             return {**envelope(self.email or ""), **wire}
         user = self._user()
         fingerprint = request_fingerprint(wire)
-        if self._reuse_wanted(reuse):
+        if not self._reuse_wanted(reuse):
+            return self._submit_new(wire, fingerprint, user, original, meta, known_job_ids)
+        # Looked up, submitted and recorded under the map's lock: the same request sent by another
+        # process at the same time waits, then finds this job recorded and re-attaches to it.
+        with self._reuse_locked():
             try:
                 job, when = self._find_reusable(wire, fingerprint, job_list)
             except UnknownUserError:
@@ -375,13 +426,17 @@ source_detection : bool or dict, optional
                 log.info("Re-using job %s (submitted %s) for the same request; pass reuse=False for a "
                          "new one", job.job_id, when)
                 return job
+            return self._submit_new(wire, fingerprint, user, original, meta, known_job_ids)
+
+    def _submit_new(self, wire, fingerprint, user, original, meta, known_job_ids):
+        """Submit ``wire`` as a new job and record it under its fingerprint."""
         result = self._transport.submit(self._url("run_userobject.php"), wire, user=user,
                                         list_url=self._url("listOldJobs.php"),
                                         old_url=self._url("getOldProduct.php"),
                                         known_job_ids=known_job_ids)
         job = XRTJob(self, result["JobID"], result["URL"], request=original, job_pars=result["jobPars"])
         job.target_meta = dict(meta)
-        self._reuse_update(fingerprint, job.job_id, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+        self._reuse_update(fingerprint, job._wire_id, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         log.info("Submitted XRT products job %s (%s)", job.job_id, ", ".join(job.products))
         return job
 
@@ -524,9 +579,12 @@ source_detection : bool or dict, optional
                                       get_query_payload=get_query_payload, **params)
         if get_query_payload:
             return job
-        fits_table = self._wait(job, timeout).spectral_fits(cache=cache)
+        self._wait(job, timeout)
+        # The spectra first: their UTCFINIT states the job's clock correction for the fits' T0.
+        spectra = job.spectra(dest_dir, overwrite=overwrite)
+        fits_table = job.spectral_fits(cache=cache, spectra=spectra)
         self._add_meta(fits_table.meta, job)
-        return SpectrumResult(fits_table, job.spectra(dest_dir, overwrite=overwrite), job)
+        return SpectrumResult(fits_table, spectra, job)
 
     def get_position_async(self, target, kind="standard", *, resolver=None, name=None,
                            get_query_payload=False, **params):
@@ -668,7 +726,7 @@ source_detection : bool or dict, optional
         from .readers.jobs import read_job_list
         return read_job_list({"jobs": self.job_list_data()})
 
-    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None):
+    def find_submitted_job(self, wire, *, since, known_job_ids=(), job_list=None, exact=False):
         """The job that a submission of ``wire`` created, found in the job list.
 
         Parameters
@@ -681,6 +739,9 @@ source_detection : bool or dict, optional
             JobIDs that cannot be this submission.
         job_list : list of dict, optional
             The job list (`job_list_data`) already read; default: read it now.
+        exact : bool
+            True to re-use an older job: it must be proven the same request
+            (see `~xrtprods_astro.transport.job_pars_match`).
 
         Returns
         -------
@@ -689,7 +750,7 @@ source_detection : bool or dict, optional
         found = self._transport.find_submission(
             {k: v for k, v in wire.items() if k not in ENVELOPE_KEYS}, user=self._user(),
             list_url=self._url("listOldJobs.php"), old_url=self._url("getOldProduct.php"),
-            known_job_ids=known_job_ids, since=since, jobs=job_list)
+            known_job_ids=known_job_ids, since=since, jobs=job_list, exact=exact)
         if found is None:
             return None
         return XRTJob(self, found["JobID"], found["URL"], job_pars=found["jobPars"])
@@ -719,7 +780,7 @@ source_detection : bool or dict, optional
             except (RemoteServiceError, ServiceUnavailableError):
                 raise exc from None
             try:
-                check_product(job_id, key, status, requested=requested)
+                check_product(job_id_int(job_id), key, status, requested=requested)
             except ProductUnavailableError as rule:
                 raise rule from exc
             raise
@@ -741,17 +802,17 @@ source_detection : bool or dict, optional
         """
         kind = position_kind(kind)
         path, code = POSITION_KINDS[kind]
-        job_id = job_id_int(job_id)
-        return self._retrieve(f"{kind}_position", job_id, path, {"JobID": job_id}, required=("GotPos",),
+        wire = self._wire(job_id)
+        return self._retrieve(f"{kind}_position", wire, path, {"JobID": wire}, required=("GotPos",),
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, code))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), code))
 
     def source_list_data(self, job_id, *, cache=None, accept=None):
         """The source lists per energy band (``getSourceDetResults.php``)."""
-        job_id = job_id_int(job_id)
-        return self._retrieve("source_detection", job_id, "tprods/getSourceDetResults.php", {"JobID": job_id},
+        wire = self._wire(job_id)
+        return self._retrieve("source_detection", wire, "tprods/getSourceDetResults.php", {"JobID": wire},
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "sourceDet"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "sourceDet"))
 
     def lightcurve_data(self, job_id, nosys=False, incbad=False, *, cache=None, accept=None):
         """The light-curve datasets (``getLCData.php``).
@@ -772,19 +833,19 @@ source_detection : bool or dict, optional
             failed; the same rule for every product and every path (see
             `xrtprods_astro.exceptions`).
         """
-        job_id = job_id_int(job_id)
-        payload = {"JobID": job_id, "nosys": _yes_no(nosys, "nosys"),
+        wire = self._wire(job_id)
+        payload = {"JobID": wire, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._retrieve("lightcurve", job_id, "tprods/getLCData.php", payload, required=("Datasets",),
+        return self._retrieve("lightcurve", wire, "tprods/getLCData.php", payload, required=("Datasets",),
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "lc"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "lc"))
 
     def spectral_fit_data(self, job_id, *, cache=None, accept=None):
         """The spectra and automatic fits (``getSpecData.php``)."""
-        job_id = job_id_int(job_id)
-        return self._retrieve("spectrum", job_id, "tprods/getSpecData.php", {"JobID": job_id},
+        wire = self._wire(job_id)
+        return self._retrieve("spectrum", wire, "tprods/getSpecData.php", {"JobID": wire},
                               accept=accept,
-                              cache=self._cacheable(cache, "job", job_id, "spec"))
+                              cache=self._cacheable(cache, "job", job_id_int(job_id), "spec"))
 
     # -- downloads ---------------------------------------------------------------------
     def download_archive(self, job_url, product="all", format="tar.gz", dest_dir=".", overwrite=False):
@@ -896,38 +957,67 @@ source_detection : bool or dict, optional
             # unlike run_userobject.php, JSON booleans (as swifttools sends them).
             try:
                 record = P.lookup(key, "lightcurve")
-                value = record.coerce(value, typed=key)
+                coerced = record.coerce(value, typed=key)
             except InvalidRequestError as exc:
                 problems.extend(exc.problems)
                 continue
-            extra[record.ukssdc] = value
+            # A checked choice goes out as typed ("MJD" stays "MJD"): swifttools forwards the
+            # user's keywords untouched, and the service reads them so.
+            extra[record.ukssdc] = value.strip() if record.kind == "choice" and isinstance(value, str) \
+                else coerced
         if problems:
             raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
-        payload = {"type": "UOB_LC", "objectID": job_id_int(job_id), "binMeth": binning, **extra,
+        # objectID is the JobID as the service gave it, as swifttools sends it (protocol.md §2.12).
+        payload = {"type": "UOB_LC", "objectID": self._wire(job_id), "binMeth": binning, **extra,
                    "name": name}
         data = self._transport.call_common(self._api_url(), "rebinLightCurve", payload, required=("JobID",))
-        return int(data["JobID"])
+        return job_id_int(data["JobID"], "JobID")
 
+    def get_rebin(self, rebin_id, job_id):
+        """Re-attach to a rebin job of a job.
+
+        Parameters
+        ----------
+        rebin_id : int or str
+            The rebin job's ID (``job.rebin(...).job_id``).
+        job_id : int or str
+            The JobID of the job whose light curve is rebinned.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.RebinJob`
+        """
+        from .job import RebinJob
+        return RebinJob(self, rebin_id, self.get_job(job_id))
+
+    # swifttools holds a rebin ID as int(JobID) and sends it back so (protocol.md §2.12): ints here.
     def rebin_status(self, rebin_id):
         """Status of a rebin job (``checkRebinStatus``): ``status`` code and ``text``."""
-        data = self._transport.call_common(self._api_url(), "checkRebinStatus", {"JobID": int(rebin_id)},
+        rebin_id = job_id_int(rebin_id, "rebin_id")
+        data = self._transport.call_common(self._api_url(), "checkRebinStatus", {"JobID": rebin_id},
                                            required=("status",))
         if str(data.get("status")) == "4":
             self._mark_complete("rebin", rebin_id, "lc")
         return data
 
-    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None):
-        """The rebinned light curve (``downloadLightCurve``), like `lightcurve_data`."""
+    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None, accept=None):
+        """The rebinned light curve (``downloadLightCurve``), like `lightcurve_data`.
+
+        ``incbad`` defaults to True here, as swifttools' ``getRebinnedLightCurve`` does;
+        `~xrtprods_astro.job.RebinJob.lightcurve` asks as the job's own light curve does.
+        """
+        rebin_id = job_id_int(rebin_id, "rebin_id")
         payload = {"type": "REBIN_LC", "objectID": rebin_id, "nosys": _yes_no(nosys, "nosys"),
                    "incbad": _yes_no(incbad, "incbad")}
-        return self._transport.call_common(self._api_url(), "downloadLightCurve", payload,
+        return self._transport.call_common(self._api_url(), "downloadLightCurve", payload, accept=accept,
                                            cache=self._cacheable(cache, "rebin", rebin_id, "lc"))
 
     def cancel_rebin(self, rebin_id):
         """Cancel a rebin job (``cancelRebin``). Returns True if the service confirmed."""
         from .exceptions import RemoteServiceError
+        rebin_id = job_id_int(rebin_id, "rebin_id")
         try:
-            self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": int(rebin_id)})
+            self._transport.call_common(self._api_url(), "cancelRebin", {"JobID": rebin_id})
         except RemoteServiceError as exc:
             log.info("Rebin %s was not cancelled: %s", rebin_id, exc.message)
             return False

@@ -21,8 +21,9 @@ from .exceptions import (InvalidRequestError, JobTimeoutError, ProductFailedErro
 from .vocabulary import (PRODUCTS, position_kind, product_code, product_key, product_keys,
                          product_keys_from)
 
-__all__ = ["XRTJob", "ProductStatus", "CancelOutcome", "StreamProgress", "product_key", "product_code",
-           "product_keys", "job_id_int", "check_product"]
+__all__ = ["JobHandle", "XRTJob", "RebinJob", "ProductStatus", "CancelOutcome", "StreamProgress",
+           "product_key", "product_code",
+           "product_keys", "job_id_int", "wire_job_id", "check_product"]
 
 log = logging.getLogger("xrtprods_astro.job")
 
@@ -49,6 +50,35 @@ def job_id_int(value, name="job_id"):
     if number <= 0:
         raise InvalidRequestError(f"{name}: a JobID is a positive integer, got {value!r}")
     return number
+
+
+def wire_job_id(value, name="job_id"):
+    """A JobID as it goes back to the service: the JSON type the service (or the caller) gave it.
+
+    The service answers a submission with a string JobID (``"4242"``) and lists
+    jobs with int ones; swifttools echoes whichever it holds, and protocol.md
+    §2 asks a client to do the same. Python code compares JobIDs as ints
+    (`job_id_int`); only the wire keeps the original.
+
+    Parameters
+    ----------
+    value : int or str
+        A JobID; checked as `job_id_int` checks it.
+    name : str
+        The parameter named in the error message.
+
+    Returns
+    -------
+    int or str
+        ``value`` as an int if it is one, else the digits of the string.
+
+    Raises
+    ------
+    InvalidRequestError
+        If ``value`` is not a whole number.
+    """
+    number = job_id_int(value, name)
+    return value.strip() if isinstance(value, str) else number
 
 
 def check_product(job_id, key, status, requested=None, has=()):
@@ -311,7 +341,140 @@ def _close_progress(progress, outcome):
         close()
 
 
-class XRTJob:
+class JobHandle:
+    """What every UKSSDC job handle offers: ``status``, ``poll``, ``wait`` and ``cancel``.
+
+    One waiter and one progress line for every kind of job the UKSSDC services
+    run (product-generator jobs, rebinned light curves, and later the GRB
+    repository's rebin and time-slice jobs). A subclass sets ``_label`` and
+    implements `status`, `cancel` and `_reattach_hint`; `poll` and `wait`
+    come from here.
+
+    Attributes
+    ----------
+    job_id : int
+        The job's ID (an int in Python; the service is sent its own form).
+    """
+
+    #: How the job is named in messages and on the progress line.
+    _label = "Job"
+
+    def __init__(self, client, job_id):
+        self._client = client
+        self.job_id = job_id_int(job_id)
+        # Follow-up calls send the JobID as the service gave it (a string after a submission).
+        self._wire_id = wire_job_id(job_id)
+        remember = getattr(client, "_remember_wire_id", None)
+        if callable(remember):
+            remember(job_id)
+
+    def status(self, products=None):  # pragma: no cover - abstract
+        """Ask the service for the status of the job's parts: key -> `ProductStatus`."""
+        raise NotImplementedError
+
+    def cancel(self, products=None):  # pragma: no cover - abstract
+        """Cancel the job: key -> `CancelOutcome`."""
+        raise NotImplementedError
+
+    def _reattach_hint(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def poll(self):
+        """Ask for the status of every product once: the step of `wait` and of batches.
+
+        Returns
+        -------
+        statuses : dict
+            Product key -> `ProductStatus`.
+        finished : bool
+            True when every product has finished (complete, failed or cancelled).
+        """
+        statuses = self.status()
+        return statuses, all(s.done for s in statuses.values())
+
+    def wait(self, timeout=None, poll_interval=None, progress=None):
+        """Wait until every product has finished.
+
+        Parameters
+        ----------
+        timeout : float or `~astropy.units.Quantity`, optional
+            Longest wait, in seconds or as a time Quantity; default no limit.
+        poll_interval : float or `~astropy.units.Quantity`, optional
+            Time between status calls; default ``conf.poll_interval`` (or the
+            client's ``poll_interval``). UKSSDC asks for no more than about one
+            poll a minute.
+        progress : bool or callable, optional
+            True: draw one progress line on standard error (a
+            `StreamProgress`), redrawn only when a product's state changes;
+            False: show nothing. A callable (such as `StreamProgress`) is
+            called as ``progress(job, statuses)`` after every poll, and its
+            ``close(outcome)`` (or ``close()``, if any) when the wait ends:
+            ``outcome`` is None when the job finished, else ``"timed out"``,
+            ``"interrupted"`` or ``"stopped"`` (another error), and the job
+            goes on. By default the line is drawn only when the
+            ``xrtprods_astro`` logger is enabled for INFO.
+
+        Returns
+        -------
+        dict
+            Product key -> `ProductStatus`, the final states.
+
+        Raises
+        ------
+        JobTimeoutError
+            Naming the products still running.
+        KeyboardInterrupt
+            Re-raised after logging (WARNING) that the job goes on (nothing
+            is cancelled) and how to re-attach to it.
+        """
+        limit = _seconds(timeout, "timeout")
+        interval = _seconds(poll_interval, "poll_interval")
+        if interval is None:
+            interval = float(self._client.poll_interval)
+        client = self._client
+        start = client.monotonic()
+        if progress is None:
+            progress = log.isEnabledFor(logging.INFO)
+        if not callable(progress):
+            progress = StreamProgress(prefix=f"{self._label} {self.job_id} ") if progress else None
+        outcome = "stopped"
+        last = None
+        try:
+            while True:
+                statuses, finished = self.poll()
+                elapsed = client.monotonic() - start
+                if progress is not None:
+                    progress(self, statuses)
+                state = {k: (s.code, s.text) for k, s in statuses.items()}
+                if state != last:
+                    # Changes only: a poll that changed nothing says nothing (the progress line shows them).
+                    log.debug("%s %s: %s", self._label, self.job_id,
+                              ", ".join(f"{k} {s.text or s.code}" for k, s in statuses.items()))
+                    last = state
+                if finished:
+                    outcome = None
+                    return statuses
+                running = {k: s for k, s in statuses.items() if not s.done}
+                if limit is not None and elapsed >= limit:
+                    outcome = "timed out"
+                    raise JobTimeoutError(
+                        f"{self._label} {self.job_id} did not finish within {limit:g} s; still running: "
+                        + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
+                                    for k, s in running.items()))
+                pause = interval if limit is None else min(interval, limit - elapsed)
+                client.sleep(max(pause, 0.0))
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
+        finally:
+            if progress is not None:
+                _close_progress(progress, outcome)
+            if outcome == "interrupted":
+                log.warning("%s %s goes on; re-attach with %s", self._label, self.job_id,
+                            self._reattach_hint())
+
+
+class XRTJob(JobHandle):
     """A job of the UKSSDC XRT product generator.
 
     Parameters
@@ -335,8 +498,7 @@ class XRTJob:
     """
 
     def __init__(self, client, job_id, url, request=None, job_pars=None):
-        self._client = client
-        self.job_id = job_id_int(job_id)
+        super().__init__(client, job_id)
         self.url = url
         self.job_pars = dict(job_pars) if job_pars else None
         # Decoded from jobPars on first use: the decoding imports the parameter catalogue (and
@@ -423,7 +585,7 @@ class XRTJob:
             Product key -> `ProductStatus`.
         """
         keys = self._keys(products)
-        data = self._client.product_status(self.job_id, keys)
+        data = self._client.product_status(self._wire_id, keys)
         codes = {key: product_code(key) for key in keys}
         result = {key: ProductStatus.from_service(data.get(codes[key])) for key in keys}
         if products is None and not self.products:
@@ -440,99 +602,8 @@ class XRTJob:
             return True
         return all(s.done for s in self.status().values())
 
-    def poll(self):
-        """Ask for the status of every product once: the step of `wait` and of batches.
-
-        Returns
-        -------
-        statuses : dict
-            Product key -> `ProductStatus`.
-        finished : bool
-            True when every product has finished (complete, failed or cancelled).
-        """
-        statuses = self.status()
-        return statuses, all(s.done for s in statuses.values())
-
-    def wait(self, timeout=None, poll_interval=None, progress=None):
-        """Wait until every product has finished.
-
-        Parameters
-        ----------
-        timeout : float or `~astropy.units.Quantity`, optional
-            Longest wait, in seconds or as a time Quantity; default no limit.
-        poll_interval : float or `~astropy.units.Quantity`, optional
-            Time between status calls; default ``conf.poll_interval`` (or the
-            client's ``poll_interval``). UKSSDC asks for no more than about one
-            poll a minute.
-        progress : bool or callable, optional
-            True: draw one progress line on standard error (a
-            `StreamProgress`), redrawn only when a product's state changes;
-            False: show nothing. A callable (such as `StreamProgress`) is
-            called as ``progress(job, statuses)`` after every poll, and its
-            ``close(outcome)`` (or ``close()``, if any) when the wait ends:
-            ``outcome`` is None when the job finished, else ``"timed out"``,
-            ``"interrupted"`` or ``"stopped"`` (another error), and the job
-            goes on. By default the line is drawn only when the
-            ``xrtprods_astro`` logger is enabled for INFO.
-
-        Returns
-        -------
-        dict
-            Product key -> `ProductStatus`, the final states.
-
-        Raises
-        ------
-        JobTimeoutError
-            Naming the products still running.
-        KeyboardInterrupt
-            Re-raised after logging (WARNING) that the job goes on and how to
-            re-attach to it with `~xrtprods_astro.core.XRTProductsClass.get_job`.
-        """
-        limit = _seconds(timeout, "timeout")
-        interval = _seconds(poll_interval, "poll_interval")
-        if interval is None:
-            interval = float(self._client.poll_interval)
-        client = self._client
-        start = client.monotonic()
-        if progress is None:
-            progress = log.isEnabledFor(logging.INFO)
-        if not callable(progress):
-            progress = StreamProgress(prefix=f"Job {self.job_id} ") if progress else None
-        outcome = "stopped"
-        last = None
-        try:
-            while True:
-                statuses, finished = self.poll()
-                elapsed = client.monotonic() - start
-                if progress is not None:
-                    progress(self, statuses)
-                state = {k: (s.code, s.text) for k, s in statuses.items()}
-                if state != last:
-                    # Changes only: a poll that changed nothing says nothing (the progress line shows them).
-                    log.debug("Job %s: %s", self.job_id,
-                              ", ".join(f"{k} {s.text or s.code}" for k, s in statuses.items()))
-                    last = state
-                if finished:
-                    outcome = None
-                    return statuses
-                running = {k: s for k, s in statuses.items() if not s.done}
-                if limit is not None and elapsed >= limit:
-                    outcome = "timed out"
-                    raise JobTimeoutError(
-                        f"Job {self.job_id} did not finish within {limit:g} s; still running: "
-                        + ", ".join(f"{k} ({s.text or 'status ' + str(s.code)})"
-                                    for k, s in running.items()))
-                pause = interval if limit is None else min(interval, limit - elapsed)
-                client.sleep(max(pause, 0.0))
-        except KeyboardInterrupt:
-            outcome = "interrupted"
-            raise
-        finally:
-            if progress is not None:
-                _close_progress(progress, outcome)
-            if outcome == "interrupted":
-                log.warning("Job %s goes on; re-attach with XRTProducts.get_job(%s)",
-                            self.job_id, self.job_id)
+    def _reattach_hint(self):
+        return f"XRTProducts.get_job({self.job_id})"
 
     # -- cancel --------------------------------------------------------------------
     def cancel(self, products=None):
@@ -549,7 +620,7 @@ class XRTJob:
             Product key -> `CancelOutcome` ``(code, text, cancelled)``.
         """
         keys = self._keys(products)
-        data = self._client.cancel_products(self.job_id, keys)
+        data = self._client.cancel_products(self._wire_id, keys)
         texts = data.get("status") or {}
         codes = data.get("statusCodes") or {}
         result = {}
@@ -590,13 +661,13 @@ class XRTJob:
             for the other ``*_data`` methods).
         """
         self._ready("lightcurve")
-        return self._client.lightcurve_data(self.job_id, nosys=nosys, incbad=incbad,
+        return self._client.lightcurve_data(self._wire_id, nosys=nosys, incbad=incbad,
                                             cache=_use_cache(cache), accept=accept)
 
     def spectral_fit_data(self, *, cache=None, accept=None):
         """The spectra and fit results as the service sends them (protocol.md §5.2)."""
         self._ready("spectrum")
-        return self._client.spectral_fit_data(self.job_id, cache=_use_cache(cache), accept=accept)
+        return self._client.spectral_fit_data(self._wire_id, cache=_use_cache(cache), accept=accept)
 
     def position_data(self, kind, *, cache=None, accept=None):
         """A position as the service sends it (protocol.md §2.4).
@@ -608,12 +679,12 @@ class XRTJob:
         """
         kind = position_kind(kind)
         self._ready(f"{kind}_position")
-        return self._client.position_data(self.job_id, kind, cache=_use_cache(cache), accept=accept)
+        return self._client.position_data(self._wire_id, kind, cache=_use_cache(cache), accept=accept)
 
     def source_list_data(self, *, cache=None, accept=None):
         """The source lists per energy band as the service sends them (protocol.md §2.5)."""
         self._ready("source_detection")
-        return self._client.source_list_data(self.job_id, cache=_use_cache(cache), accept=accept)
+        return self._client.source_list_data(self._wire_id, cache=_use_cache(cache), accept=accept)
 
     @staticmethod
     def _read(fetch, reader):
@@ -676,7 +747,7 @@ class XRTJob:
         try:
             text = self._client.file_text(f"{self.url}/lc/t0.date", cache=use_cache, accept=parse_t0_date)
         except (RemoteServiceError, ServiceUnavailableError, ReaderError) as exc:
-            log.debug("job %s: no usable lc/t0.date (%s); times stay uncorrected", self.job_id, exc)
+            log.debug("job %s: no usable lc/t0.date (%s); times use the clock table", self.job_id, exc)
             return None
         if use_cache:
             self._t0_text = text
@@ -715,8 +786,21 @@ class XRTJob:
             return {}
         return energy_bands(params=params)
 
-    def spectral_fits(self, *, cache=None):
+    def spectral_fits(self, *, cache=None, spectra=None):
         """The automatic spectral fits, one row per interval, mode and model.
+
+        Absolute times use the clock correction UKSSDC stated for this job:
+        the light curve's ``t0.date`` when the job has one, else the
+        ``UTCFINIT`` of a grouped spectrum in ``spectra``, else the bundled
+        clock table (then ``meta["time_error"]`` states its accuracy).
+
+        Parameters
+        ----------
+        cache : bool, optional
+            Use the package cache (default: the configured setting).
+        spectra : dict, optional
+            The job's downloaded spectra (what `spectra` returns), whose
+            ``UTCFINIT`` states the clock correction.
 
         Returns
         -------
@@ -725,30 +809,38 @@ class XRTJob:
             ``meta["job_id"]`` is this job's ID.
         """
         from .readers.spectrum import read_spectral_fits
-        utcf_of = self._stated_utcf(cache) if "lightcurve" in self.products else (lambda t0: None)
+        utcf_of = self._stated_utcf(cache, spectra)
         table = self._read(lambda accept: self.spectral_fit_data(cache=cache, accept=accept),
                            lambda data: read_spectral_fits(data, job_id=self.job_id,
                                                            utcf=utcf_of(data.get("T0"))))
         self._name_target(table.meta)
         return table
 
-    def _stated_utcf(self, cache):
-        """A function of T0 (MET) giving the UTCF that the job's ``lc/t0.date`` states, or None.
+    def _stated_utcf(self, cache, spectra=None):
+        """A function of T0 (MET) giving the UTCF that UKSSDC stated for this job, or None.
 
-        The spectral fits give T0 in MET only; the light curve's ``t0.date``
-        states UKSSDC's UTC for the same T0, hence its clock correction.
+        The spectral fits give T0 in MET only. The light curve's ``t0.date``
+        states UKSSDC's UTC for the same T0, hence its clock correction; else
+        a grouped spectrum's ``UTCFINIT`` (UTCF at its TSTART), carried to T0
+        by the clock table's change between the two (a few ms a day), so
+        that one job has one T0 in all its products.
         """
         from .readers.lightcurve import parse_t0_date
-        from .times import utcf_from_utc
-        text = self._t0_date(cache)
+        from .times import clock_utcf, utcf_from_utc
+        text = self._t0_date(cache) if "lightcurve" in self.products else None
         met, utc = parse_t0_date(text) if text is not None else (None, None)
+        stated = _pha_utcf(spectra) if spectra else None
 
         def utcf_of(t0):
             try:
-                same = utc is not None and abs(float(t0) - met) < 1e-3
+                t0 = float(t0)
             except (TypeError, ValueError):
-                same = False
-            return utcf_from_utc(met, utc) if same else None
+                return None
+            if utc is not None and abs(t0 - met) < 1e-3:
+                return utcf_from_utc(met, utc)
+            if stated is not None:
+                return stated[1] + clock_utcf(t0) - clock_utcf(stated[0])
+            return None
 
         return utcf_of
 
@@ -935,14 +1027,21 @@ class XRTJob:
 
         Returns
         -------
-        int
-            The rebin job's ID, for ``rebin_status`` and
-            ``rebinned_lightcurve_data`` of the client.
+        `RebinJob`
+            A job handle like this one: ``status()``, ``wait()``, ``cancel()``,
+            and ``lightcurve()`` giving the same `~xrtprods_astro.readers.lightcurve.LightCurve`
+            as `lightcurve` (units, times, T0).
+
+        Raises
+        ------
+        ProductNotReadyError, ProductFailedError, ProductNotRequestedError
+            The light curve to rebin is not complete, failed or was not asked for.
         """
         self._ready("lightcurve")
         if name is None:
             name = (self.job_pars or {}).get("name") or getattr(self.request, "name", None)
-        return self._client.rebin_lightcurve(self.job_id, name=name, binning=binning, **params)
+        rebin_id = self._client.rebin_lightcurve(self._wire_id, name=name, binning=binning, **params)
+        return RebinJob(self._client, rebin_id, self)
 
     def to_dict(self):
         """A JSON-serialisable summary: enough to re-attach and to resubmit."""
@@ -954,3 +1053,147 @@ class XRTJob:
         states = ", ".join(f"{k}={s.code}" for k, s in self._statuses.items())
         return (f"<XRTJob {self.job_id} products=[{', '.join(self.products)}]"
                 + (f" status: {states}" if states else "") + ">")
+
+
+def _pha_utcf(spectra):
+    """(TSTART, UTCFINIT) of the first grouped spectrum that states them, or None.
+
+    ``spectra`` is what `XRTJob.spectra` returns.
+    """
+    from .times import utcf_from_header
+    for products in spectra.values():
+        for mode in getattr(products, "modes", {}).values():
+            try:
+                headers = [hdu.header for hdu in mode.spectrum[:2]]
+            except (ReaderError, OSError):
+                continue
+            # Real XRT spectra carry UTCFINIT in the primary header, others in SPECTRUM.
+            for header in headers:
+                value, source = utcf_from_header(header)
+                tstart = header.get("TSTART")
+                if value is not None and source == "UTCFINIT" and tstart not in (None, ""):
+                    return float(tstart), float(value)
+    return None
+
+
+class RebinJob(JobHandle):
+    """A rebinned light curve of a job, made by the service as a job of its own (protocol.md §2.12).
+
+    What `XRTJob.rebin` returns. It is followed like any job (`status`,
+    `wait` with the same progress line, `cancel`) and read with `lightcurve`,
+    which gives the same `~xrtprods_astro.readers.lightcurve.LightCurve` as
+    the job's own light curve: units, times as `~astropy.time.Time` with
+    UKSSDC's clock correction, T0, energy bands.
+
+    Parameters
+    ----------
+    client : `~xrtprods_astro.core.XRTProductsClass`
+    rebin_id : int or str
+        The rebin job's ID as the service gave it.
+    job : `XRTJob`
+        The job whose light curve is rebinned.
+
+    Attributes
+    ----------
+    job_id : int
+        The rebin job's ID.
+    job : `XRTJob`
+        The job whose light curve is rebinned.
+    """
+
+    _label = "Rebin job"
+    #: The one part of a rebin job (the key of `status` and `cancel`).
+    products = ("lightcurve",)
+
+    def __init__(self, client, rebin_id, job):
+        super().__init__(client, rebin_id)
+        # swifttools keeps int(JobID) of the rebin answer and sends that int back (protocol.md §2.12).
+        self._wire_id = self.job_id
+        self.job = job
+        self._statuses = {}
+
+    def _reattach_hint(self):
+        return f"XRTProducts.get_rebin({self.job_id}, job_id={self.job.job_id})"
+
+    def status(self, products=None):
+        """Ask the service for the rebin job's status (``checkRebinStatus``, one HTTP call).
+
+        Parameters
+        ----------
+        products : optional
+            Accepted for the common handle vocabulary; a rebin job has one part, ``"lightcurve"``.
+
+        Returns
+        -------
+        dict
+            ``{"lightcurve": ProductStatus}`` (the codes of protocol.md §4.1).
+        """
+        data = self._client.rebin_status(self._wire_id)
+        try:
+            code = int(data.get("status"))
+        except (TypeError, ValueError):
+            code = -10
+        status = ProductStatus(code, data.get("text") or "")
+        self._statuses = {"lightcurve": status}
+        return dict(self._statuses)
+
+    def cancel(self, products=None):
+        """Cancel the rebin job (``cancelRebin``).
+
+        Returns
+        -------
+        dict
+            ``{"lightcurve": CancelOutcome}``; ``cancelled`` says whether the service confirmed.
+        """
+        cancelled = self._client.cancel_rebin(self._wire_id)
+        text = "Cancelled at your request" if cancelled else "The service did not cancel the rebin job"
+        if cancelled:
+            self._statuses = {"lightcurve": ProductStatus(-4, text)}
+        return {"lightcurve": CancelOutcome(0 if cancelled else 3, text, cancelled)}
+
+    def lightcurve_data(self, nosys=False, incbad=False, *, cache=None, accept=None):
+        """The rebinned light curve as the service sends it (``downloadLightCurve``, protocol.md §5.1).
+
+        Raises
+        ------
+        ProductNotReadyError, ProductFailedError
+            The rebin job is not complete, or failed (or was cancelled).
+        """
+        status = self._statuses.get("lightcurve")
+        if status is None or not status.done:
+            status = self.status()["lightcurve"]
+        check_product(self.job_id, "lightcurve", status)
+        return self._client.rebinned_lightcurve_data(self._wire_id, nosys=nosys, incbad=incbad,
+                                                     cache=_use_cache(cache), accept=accept)
+
+    def lightcurve(self, *, nosys=False, incbad=False, cache=None):
+        """The rebinned light curve, read as `XRTJob.lightcurve` reads the job's own.
+
+        Parameters
+        ----------
+        nosys, incbad : bool or "both"
+            As for `XRTJob.lightcurve`.
+        cache : bool, optional
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.lightcurve.LightCurve`
+            ``meta["job_id"]`` is the job's ID and ``meta["rebin_id"]`` this rebin job's.
+        """
+        from .readers.lightcurve import read_lightcurve_json
+        job = self.job
+        t0_date = job._t0_date(cache)
+        result = job._read(lambda accept: self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
+                                                               accept=accept),
+                           lambda data: read_lightcurve_json(data, job_id=job.job_id, t0_date=t0_date))
+        result.meta.update(job._energy_bands())
+        result.meta["rebin_id"] = self.job_id
+        for table in result.values():
+            table.meta["rebin_id"] = self.job_id
+        job._name_target(result.meta)
+        return result
+
+    def __repr__(self):
+        state = self._statuses.get("lightcurve")
+        return (f"<RebinJob {self.job_id} of job {self.job.job_id}"
+                + (f" status: {state.code}" if state else "") + ">")

@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from .exceptions import InvalidRequestError
-from .job import XRTJob, job_id_int
+from .job import XRTJob, job_id_int, wire_job_id
 from .transport import Transport, check_url
 from .vocabulary import product_code, product_key
 
@@ -122,6 +122,9 @@ class JobControl:
         self._transport.timeout = timeout
         self._complete = set()
         self._complete_lock = threading.Lock()
+        # int JobID -> the string the service gave for it, so that a call given the int
+        # (job.job_id) still sends the service's own form (protocol.md §2).
+        self._wire_ids = {}
 
     # -- settings --------------------------------------------------------------
     @property
@@ -215,6 +218,16 @@ class JobControl:
         return self._transport.call(self._url(path), payload, user=self._user(), endpoint=path,
                                     cache=cache, required=required, ok_values=ok_values, accept=accept)
 
+    def _remember_wire_id(self, job_id):
+        """Note the form in which the service gave a JobID (a string), for calls given the int."""
+        if isinstance(job_id, str):
+            self._wire_ids[job_id_int(job_id)] = job_id.strip()
+
+    def _wire(self, job_id):
+        """The JobID to send: as given, or for an int the service's string for it when known."""
+        wire = wire_job_id(job_id)
+        return self._wire_ids.get(wire, wire) if isinstance(wire, int) else wire
+
     def _complete_key(self, kind, job_id, code):
         user = self.email if kind == "job" else None
         return (self.server, user, kind, str(job_id), code)
@@ -257,10 +270,11 @@ class JobControl:
         dict
             Product code -> ``{"statusCode", "statusText", "progress"}``, plus ``JobID``.
         """
+        wire_id = self._wire(job_id)
         job_id = job_id_int(job_id)
         codes = self._codes(products)
         what = ",".join(codes)
-        data = self._call("checkProductStatus.php", {"JobID": job_id, "what": what, "whatProg": what})
+        data = self._call("checkProductStatus.php", {"JobID": wire_id, "what": what, "whatProg": what})
         for code in codes:
             entry = data.get(code)
             if isinstance(entry, dict) and str(entry.get("statusCode")) == "4":
@@ -277,12 +291,12 @@ class JobControl:
             ``OK`` = 2 when at least one product was not cancelled.
         """
         codes = self._codes(products)
-        return self._call("canceljob.php", {"JobID": job_id_int(job_id), "what": ",".join(codes)},
+        return self._call("canceljob.php", {"JobID": self._wire(job_id), "what": ",".join(codes)},
                           ok_values=(1, 2), required=("status", "statusCodes"))
 
     def old_job(self, job_id):
         """The parameters and URL of a past job (``getOldProduct.php``)."""
-        return self._call("getOldProduct.php", {"oldJob": job_id_int(job_id)}, required=("jobPars", "URL"))
+        return self._call("getOldProduct.php", {"oldJob": self._wire(job_id)}, required=("jobPars", "URL"))
 
     def job_list_data(self):
         """The user's jobs, most recent first (``listOldJobs.php``).
@@ -308,8 +322,8 @@ class JobControl:
         Returns
         -------
         `~xrtprods_astro.job.XRTJob`
-            Its ``job_id`` is an int.
+            Its ``job_id`` is an int; the service is sent the JobID as given.
         """
-        job_id = job_id_int(job_id)
         old = self.old_job(job_id)
-        return XRTJob(self, job_id, old["URL"], job_pars=old["jobPars"])
+        # Kept as given (a string stays a string on the wire, as swifttools' copyOldJob does).
+        return XRTJob(self, self._wire(job_id), old["URL"], job_pars=old["jobPars"])

@@ -37,7 +37,7 @@ from astropy.time import Time
 
 from .exceptions import InvalidRequestError
 from .vocabulary import PRODUCTS, Product, product, suggest  # noqa: F401 - re-exported
-from .times import format_time_ranges, time_to_met, to_met
+from .times import format_time_ranges, parse_time, to_met
 
 __all__ = ["Product", "Param", "PRODUCTS", "PARAMS", "PLATE_SCALE", "FRAME_TIMES", "UNSET", "ANY", "REMOVED",
            "Rule", "Trigger", "ORDERED_PAIRS", "product", "lookup", "params_for",
@@ -159,6 +159,11 @@ class Param:
     likely : tuple
         ``(value, why)``: the choice most users want when they must set it,
         named in "is not set" messages (empty: none).
+    filled : object
+        A value the service puts in a job's jobPars when the request leaves the
+        parameter out, where no default is documented (`UNSET`: none known).
+        Request identity (`~xrtprods_astro.transport.job_pars_match`) takes it
+        as "not set"; validation and the docs ignore it.
     """
 
     name: str
@@ -183,6 +188,7 @@ class Param:
     alternative: object = None
     frame: object = None
     likely: tuple = ()
+    filled: object = UNSET
 
     @property
     def qualname(self):
@@ -465,20 +471,19 @@ def _models(param, value, label, t0):
 
 
 def _time(param, value, label, t0):
-    if isinstance(value, str):
-        try:
-            value = Time(value)
-        except ValueError:
-            raise InvalidRequestError(f"{label}: {value!r} is not a time (expected astropy Time, "
-                                      "an ISO time string, a time Quantity or MET seconds)") from None
+    # The one rule for a time (times.parse_time): ISO strings become Times, numeric strings METs.
+    value = parse_time(value, name=label)
     if isinstance(value, Time):
         if not value.isscalar:
             raise InvalidRequestError(f"{label}: expected one time, got {value.size}")
-        # Rounded to the microsecond: far below XRT's time resolution, and it
-        # makes a Time built from a MET give back exactly that MET.
-        return round(float(time_to_met(value)), 6)
+        # Through the clock table (one warning states its accuracy). Rounded to the microsecond:
+        # far below XRT's time resolution, and it makes a Time built from a MET give back that MET.
+        return round(to_met(value, name=label), 6)
     met = to_met(value, name=label)
-    return value if _is_number(value) else _tidy(met)
+    if _is_number(value):
+        return value
+    # A MET keeps its microseconds (as a Time's does); 12 digits would cut it to 0.1-1 ms.
+    return _tidy(met) if abs(met) < 1e6 else round(met, 6)
 
 
 _OBSID = re.compile(r"\d{11}")
@@ -759,7 +764,7 @@ _LIGHTCURVE = [
     _lc("wt_counts", "wtCounts", "wtcounts", "int", unit=u.ct, bounds=(1, None), example=30,
         likely=(30, "UKSSDC's GRB light curves use wt_counts=30"),
         doc="Counts per full WT bin (at 1 ct/s when dynamic)"),
-    _lc("dynamic", "dynamic", "dynamic", "bool", example=True,
+    _lc("dynamic", "dynamic", "dynamic", "bool", example=True, filled=True,
         likely=(True, "UKSSDC's GRB light curves use dynamic=True"),
         doc="Dynamic binning: counts per bin scale with the count rate"),
     _lc("rate_factor", "rateFact", "ratefact", "float", default=10, bounds=(0, None), example=5,

@@ -108,6 +108,10 @@ def _outside_swift_lifetime(numbers):
     shown = ", ".join(f"{x:.10g}" for x in bad[:4]) + (", ..." if len(bad) > 4 else "")
     if 4e4 <= first <= 1e5:
         hint = f"these look like MJDs: pass Time({first:.10g}, format='mjd')"
+    elif 4e4 <= first / 86400.0 <= 1e5:
+        # A Quantity in days was turned into seconds on the way: an MJD typed as 57082 * u.d.
+        hint = (f"these look like MJDs given in days ({first / 86400.0:.10g} d): pass "
+                f"Time({first / 86400.0:.10g}, format='mjd')")
     elif 2.4e6 <= first <= 2.5e6:
         hint = f"these look like JDs: pass Time({first:.10g}, format='jd')"
     elif 1e9 <= first <= 3e9:

@@ -370,30 +370,127 @@ def _normalise(value):
     return value
 
 
-def job_pars_match(sent, job_pars):
-    """Whether a job's jobPars are the echo of the parameters ``sent``.
+#: The switches that ask the service to work a value out, and the keys it then fills (protocol.md §2.1).
+_DERIVED = {"getCoords": ("RA", "Dec"), "getTargs": ("targ",), "getT0": ("Tstart",)}
+_MISSING = object()
+#: Products the service adds to a job: an astrometric position needs the standard one (protocol.md §3.6).
+_IMPLIED_FLAGS = {"doxastrom": ("dopsf",)}
+#: Values the service may fill in for a request that sets none (its default T0).
+_FILLED = ("Tstart",)
 
-    Every sent key the service echoes must hold the same value (numbers and
-    numeric strings compare as numbers, strings case-insensitively). Keys the
-    service consumes (getCoords, getTargs, getT0, the envelope) are skipped;
-    every product flag that was sent must be echoed, and the job may hold no
-    product that was not sent (a job with more products is another request).
+
+def _truthy(value):
+    return _normalise(value) in (1.0, "yes", "true")
+
+
+def _echo_of(job_pars, key):
+    """The job's value for the sent ``key``, under its own or a tolerated spelling (``sinceT0``)."""
+    if key in job_pars:
+        return job_pars[key]
+    from .params import wire_records  # the catalogue is needed only when comparing jobs
+    for record in wire_records(key):
+        for spelling in (record.wire, *record.wire_aliases):
+            if spelling in job_pars:
+                return job_pars[spelling]
+    return _MISSING
+
+
+def _service_defaults(key):
+    """What the service holds for a wire key the request left out (normalised), or None if unknown.
+
+    The catalogue's documented default, or the value the service is known to
+    fill in (`~xrtprods_astro.params.Param.filled`).
+    """
+    from .params import UNSET, wire_records
+    values = set()
+    for record in wire_records(key):
+        for value in (record.default, record.filled):
+            if value is not UNSET:
+                values.add(_normalise(value))
+    return values or None
+
+
+def job_pars_match(sent, job_pars, *, exact=True):
+    """Whether a job was made from the request ``sent``: the one test of request identity.
+
+    Every parameter takes part, whether the user set it or left it to the service:
+
+    * every sent key must be echoed with the same value (numbers and numeric
+      strings compare as numbers, strings case-insensitively);
+    * a value the job holds but the request did not send must be the service's
+      documented default (`xrtprods_astro.params`); a job with, say, other
+      energies or a typed T0 is another request;
+    * a value the request leaves to the service (``getCoords``, ``getTargs``,
+      ``getT0``) matches only a job whose jobPars say the service worked it
+      out, and never a job where it was typed: the values alone cannot tell a
+      typed T0 from a derived one. A service that does not echo these switches
+      therefore never matches such a request from its job list (a new job is
+      submitted: a duplicate costs the service a job, a wrong match gives the
+      user another request's products);
+    * every product flag that was sent must be echoed, and the job may hold no
+      product that was not sent, bar those the service adds (the standard
+      position of an astrometric one).
+
+    Parameters
+    ----------
+    sent : dict
+        Wire parameters (the envelope is ignored).
+    job_pars : dict
+        The job's jobPars.
+    exact : bool
+        False only to find the job of a lost submission among those submitted
+        since it was sent: a T0 the service filled in for a request that set
+        none (it may echo one, protocol.md §2.1) is then no objection. Re-using
+        a job (True) needs proof, and a T0 there may have been typed.
     """
     if not isinstance(job_pars, dict):
         return False
+    implied = {flag for key, flags in _IMPLIED_FLAGS.items() if _truthy(sent.get(key)) for flag in flags}
     for flag in _PRODUCT_FLAGS:
-        if flag not in sent and _normalise(job_pars.get(flag, 0)) not in (0, "", "0", None, False):
+        if flag not in sent and flag not in implied \
+                and _normalise(job_pars.get(flag, 0)) not in (0, "", "0", None, False):
             return False
+    left_to_service = set()
+    for switch, keys in _DERIVED.items():
+        if _truthy(sent.get(switch)) != _truthy(job_pars.get(switch)):
+            return False  # worked out by the service in one, typed (or left unset) in the other
+        if _truthy(sent.get(switch)):
+            left_to_service.update(keys)
     for key, value in sent.items():
-        if key in _NOT_ECHOED:
+        if key in _NOT_ECHOED or key in left_to_service:
             continue
-        if key not in job_pars:
+        echo = _echo_of(job_pars, key)
+        if echo is _MISSING:
             if key in _PRODUCT_FLAGS or key == "name":
                 return False
+            # Not echoed: the job can only be this request if the value sent is the service's default.
+            defaults = _service_defaults(key)
+            if defaults is None or _normalise(value) not in defaults:
+                return False
             continue
-        if _normalise(job_pars[key]) != _normalise(value):
+        if _normalise(echo) != _normalise(value):
+            return False
+    sent_spellings = set(sent)
+    for key in sent:
+        sent_spellings.update(a for r in _wire_records(key) for a in (r.wire, *r.wire_aliases))
+    for key, echo in job_pars.items():
+        if key in sent_spellings or key in _NOT_ECHOED or key in left_to_service or key in _PRODUCT_FLAGS:
+            continue
+        records = _wire_records(key)
+        if not exact and key in _FILLED:
+            continue
+        if not records:
+            continue  # the service's own bookkeeping (outdir, pcmaxbin ...), no request parameter
+        defaults = _service_defaults(key)
+        if defaults is None or _normalise(echo) not in defaults:
+            # Set in the job (typed T0, energies, a target list ...) but not in this request.
             return False
     return True
+
+
+def _wire_records(key):
+    from .params import wire_records
+    return wire_records(key)
 
 
 def _archive_kind(path):
@@ -952,7 +1049,8 @@ class Transport:
             self._pause(attempt)
             attempt += 1
 
-    def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since, jobs=None):
+    def find_submission(self, payload, *, user, list_url, old_url, known_job_ids=(), since, jobs=None,
+                        exact=False):
         """The job in the job list that a submission of ``payload`` created, if any.
 
         The one place that matches a submission against the job list, used
@@ -972,6 +1070,8 @@ class Transport:
             POSIX time before which the job cannot have been submitted.
         jobs : list of dict, optional
             The job list, already read; default: read it now.
+        exact : bool
+            As for `job_pars_match`: True to re-use an older job of the same request.
 
         Returns
         -------
@@ -1002,7 +1102,7 @@ class Transport:
         for job_id in sorted(candidates, key=_job_sort_key, reverse=True):
             old = self.call(old_url, {"oldJob": job_id}, user=user, endpoint="getOldProduct.php",
                             required=("jobPars", "URL"))
-            if job_pars_match(payload, old["jobPars"]):
+            if job_pars_match(payload, old["jobPars"], exact=exact):
                 matches.append((job_id, old))
         if not matches:
             return None

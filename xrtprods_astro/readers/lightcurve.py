@@ -57,10 +57,10 @@ Times: a MET axis becomes `~astropy.time.Time` through
 `xrtprods_astro.times.met_to_time` with the Swift clock correction UTCF taken,
 in this order, from ``utcf=``, UKSSDC's own UTC for T0 (``t0.date`` line 2,
 or the header line ``T0 for this burst is Swift MET=..., = <date> UT``), or
-nowhere: the times are then the uncorrected spacecraft times (off by the
-clock drift, ~16 s in 2018), a warning is logged and ``meta["time_error"]``
-says by how much. ``meta["time_source"]`` says which. An MJD axis is read as
-UTC MJD, with its half-widths converted from days to seconds.
+the bundled Swift clock table (`xrtprods_astro.times.clock_utcf`): a warning
+is then logged and ``meta["time_error"]`` states the table's accuracy.
+``meta["time_source"]`` says which. An MJD axis is read as UTC MJD, with its
+half-widths converted from days to seconds.
 """
 import logging
 import os
@@ -74,8 +74,8 @@ from astropy.table import MaskedColumn, Table, vstack
 from astropy.time import Time
 
 from ..exceptions import ReaderError, XRTProductsWarning
-from ..times import (MET_RANGE, clock_error_estimate, met_to_time, parse_ukssdc_date, time_to_met,
-                     utcf_from_utc)
+from ..times import (MET_RANGE, clock_accuracy, clock_utcf, met_to_time, parse_ukssdc_date, time_to_met,
+                     utcf_from_utc, utcf_near)
 from .qdp import read_qdp
 
 __all__ = ["LightCurve", "read_lightcurve_json", "read_lightcurve_qdp", "read_lightcurve_files",
@@ -204,8 +204,8 @@ class LightCurve(Mapping):
     for count rates, ``flux`` for erg/cm2/s light curves); ``time_source``
     (where the absolute times come from: ``t0.date`` or ``header`` for UTC
     stated by UKSSDC, ``utcf`` for a clock correction given by the caller,
-    ``t0`` for a T0 given as a Time, ``uncorrected`` when no clock correction
-    is known, ``mjd``/``tdb`` for a file already on those scales, None when
+    ``t0`` for a T0 given as a Time, ``clock table`` when no clock correction
+    is stated (the bundled table is used), ``mjd``/``tdb`` for a file already on those scales, None when
     there are no absolute times); ``utcf`` (the clock correction applied, s,
     or None) and ``time_error`` (a `~astropy.units.Quantity`: how far the
     absolute times may be from UTC, 1 ms where UKSSDC states the UTC).
@@ -481,7 +481,8 @@ def _build_table(columns, *, info, common, utcf, mjd_axis, times=None, warn_no_t
         seconds = np.asarray(raw_time, dtype=float)
         if t0_met is not None:
             met = seconds + t0_met
-            out["time"] = _met_to_time(met, common.get("utcf"), dataset, times)
+            # The UTCF stated (or the table's) at T0, carried to each bin by the table's change.
+            out["time"] = _met_to_time(met, utcf_near(common.get("utcf"), t0_met), dataset, times)
             out["t_since_t0"] = seconds
             out["met"] = met
         elif seconds.size and np.nanmin(seconds) > 1e8:
@@ -565,11 +566,14 @@ def _common_meta(job_id, t0, utcf, binning, time_format, *, t0_utc=None, t0_sour
         elif utcf is not None:
             source, error = "utcf", None
         else:
-            source = "uncorrected"
-            error = round(clock_error_estimate(t0_met), 1) * u.s
-            log.warning("T0 (MET %.3f) is known without the Swift clock correction UTCF: absolute "
-                        "times may be off by about %.0f s; pass utcf= (e.g. UTCFINIT) or read the "
-                        "lc/ folder with its t0.date", t0_met, error.to_value(u.s))
+            # Nothing stated for this job: the bundled clock table, and one warning with its bound.
+            source = "clock table"
+            # One UTCF (the table's at T0) for every bin, as with a stated one: one T0 per product.
+            utcf = round(float(clock_utcf(t0_met)), 6)
+            error = round(clock_accuracy(t0_met), 3) * u.s
+            log.warning("T0 (MET %.3f) converted to UTC with the bundled Swift clock table, good to "
+                        "%.3f s; pass utcf= (e.g. UTCFINIT) or read the lc/ folder with its t0.date "
+                        "for UKSSDC's own conversion (1 ms)", t0_met, error.to_value(u.s))
         t0_time = t0_utc if t0_utc is not None and source == t0_source else met_to_time(t0_met, utcf=utcf)
         t0_time = Time(t0_time, format="isot", scale="utc")
     elif utcf is not None:

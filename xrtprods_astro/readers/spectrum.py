@@ -21,7 +21,7 @@ from astropy.table import Table
 from astropy.utils.masked import Masked
 
 from ..exceptions import ReaderError
-from ..times import clock_error_estimate, met_to_time, utcf_from_header
+from ..times import clock_accuracy, clock_utcf, met_to_time, utcf_from_header, utcf_near
 from .images import read_fits_bytes
 from .jobs import _load_json
 
@@ -142,7 +142,7 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
         ``dof``, ``fit_chi``; ``plot_url``; ``data_file`` (the interval's
         archive URL) and ``status``. When T0 is known the `~astropy.time.Time`
         columns ``time_start``, ``time_stop`` and ``time_mean`` (UTC, clock
-        corrected only with ``utcf``) follow ``mean_time``.
+        corrected with ``utcf`` or else the bundled clock table) follow ``mean_time``.
 
         ``status`` says what each row is: ``"ok"`` (a fit);
         ``"no spectrum"`` (NOSPEC: one row for the interval, mode and model
@@ -153,9 +153,12 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
         ``meta``: ``job_id``, ``t0`` (`~astropy.time.Time` or None),
         ``t0_met``, ``delta_fit_stat``, ``galactic_nh_unfitted`` (cm^-2
         Quantity or None), ``no_spectrum`` (True when the service said
-        NoSpectrum: the table is then empty), ``utcf`` (s or None),
-        ``time_source`` (``utcf`` or ``uncorrected``; None without T0) and
-        ``time_error`` (how far uncorrected times may be from UTC, or None).
+        NoSpectrum: the table is then empty), ``utcf`` (s, the one applied:
+        the caller's or the clock table's at T0; None without T0),
+        ``time_source`` (``utcf``, or ``clock table`` when no ``utcf`` was
+        given; None without T0) and ``time_error`` (how far the clock
+        table's times may be from UTC, `~xrtprods_astro.times.clock_accuracy`,
+        or None).
 
     Raises
     ------
@@ -173,14 +176,21 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
     if "T0" in obj and obj["T0"] not in (None, ""):
         meta["t0_met"] = _num(obj["T0"], "spectral fits: T0")
         try:
-            meta["t0"] = met_to_time(meta["t0_met"], utcf=meta["utcf"])
+            met_to_time(meta["t0_met"], utcf=0.0)   # a MET no Swift clock holds is the answer's fault
         except ValueError as exc:
             raise ReaderError(f"spectral fits: T0: {exc}") from None
         if meta["utcf"] is None:
-            meta["time_source"] = "uncorrected"
-            meta["time_error"] = round(clock_error_estimate(meta["t0_met"]), 1) * u.s
+            # No correction stated for this job: the bundled clock table's at T0, with its bound;
+            # one UTCF for all the times of the product, as with a stated one.
+            meta["utcf"] = round(float(clock_utcf(meta["t0_met"])), 6)
+            meta["time_source"] = "clock table"
+            meta["time_error"] = round(clock_accuracy(meta["t0_met"]), 3) * u.s
+            log.warning("spectral fits: T0 (MET %.3f) converted to UTC with the bundled Swift clock "
+                        "table, good to %.3f s; the job's t0.date or UTCFINIT (utcf=) states it to 1 ms",
+                        meta["t0_met"], meta["time_error"].to_value(u.s))
         else:
             meta["time_source"] = "utcf"
+        meta["t0"] = met_to_time(meta["t0_met"], utcf=meta["utcf"])
     if obj.get("DeltaFitStat") not in (None, ""):
         meta["delta_fit_stat"] = _num(obj["DeltaFitStat"], "spectral fits: DeltaFitStat")
     if obj.get("GalNH_unfitted") not in (None, ""):
@@ -278,7 +288,8 @@ def _time_columns(columns, nrows, t0_met, utcf=None):
     seconds = np.concatenate([np.ma.filled(np.ma.asarray(columns[source], dtype=float), 0.0)
                               for source, _ in sources])
     # One conversion for the three columns (each Time costs far more than its values), split after.
-    times = met_to_time(t0_met + seconds, utcf=utcf)
+    # The UTCF at T0 carried to each time by the clock table's change (a few ms a day).
+    times = met_to_time(t0_met + seconds, utcf=utcf_near(utcf, t0_met))
     # Without UTCF that is astropy's cached, read-only UTC of a TT time: a copy can be masked
     # and edited like any column.
     times = times if times.writeable else times.copy()

@@ -11,8 +11,9 @@ Everything here is a plausible simulation, not real data:
 * Poisson events in the source and background regions with energies drawn from an absorbed
   power law folded through a simple XRT effective area and a Gaussian energy redistribution.
 
-Absolute times use a simulated Swift clock correction (`utcf`, interpolated from real UKSSDC
-values), so the UTC the service writes for a MET is the one UKSSDC wrote where it is known.
+Absolute times use Swift's clock correction (`utcf`, interpolated from published UTCFINIT values and
+UKSSDC's own T0 dates), so the UTC the service writes for a MET is the one UKSSDC wrote where it is
+known, and within a few tens of ms of it elsewhere.
 
 The same ``seed`` always gives the same events, whatever product asks for them, so light curves,
 spectra and positions of one job are mutually consistent.
@@ -51,20 +52,56 @@ REGION = {
     "WT": {"radius": 20.0, "eef": 0.90, "bkg": 1.5e-2, "ratio": 0.5, "pup": 150.0},
 }
 
-#: Swift clock correction UTCF (s; UTC = MET + UTCF, leap seconds included) at a few dates: four
-#: from the T0 lines of real UKSSDC light curves (UKSSDC's MET and UTC), the rest FITS UTCFINIT
-#: values (products.md 2.1). The service interpolates linearly between them and
-#: holds the end values beyond: a plausible clock, not Swift's (a leap second is smeared).
-#: One more is the UTCFINIT of the real spectrum in tests/data/real (JohannesBuchner__BXA).
-#: Dates are MET counted from 2001.0 without leap seconds.
-_UTCF_POINTS = (("2006-04-03T13:12:18.200", -1.070), ("2006-07-29T19:12:30.600", -1.356),
-                ("2007-01-10T08:31:31.821", -1.68954), ("2008-03-19", -2.655),
-                ("2008-10-28T00:25:04", -3.209), ("2010-03-16", -5.619), ("2011-10-22", -7.494),
-                ("2017-02-05", -18.568), ("2018-05-04", -20.891),
-                ("2018-06-19T10:32:17", -21.155), ("2022-01-01", -28.3567))
+#: Swift clock correction UTCF (s; UTC = MET + UTCF, leap seconds included) at known METs, as
+#: published in Swift FITS headers (UTCFINIT at TSTART) and UKSSDC T0 lines. UKSSDC applies
+#: Swift's real clock correction; the service imitates it with these points: the drift
+#: (UTCF + leap seconds so far) is interpolated linearly, extrapolated at the last year's rate,
+#: and the leap seconds are taken off again, so UTCF steps by -1 s at each one as Swift's does.
+#: The client bundles the same points (xrtprods_astro/times.py); the service shares no code with
+#: it, so a point added there must be added here too (tests/test_times.py checks they agree).
+_UTCF_POINTS = (
+    (130126577.69644, 0.6071),
+    (165762738.2, -1.07),
+    (175893150.6, -1.356),
+    (190110691.8209717, -1.68954),
+    (227620802.655, -2.655),
+    (234402577.44042, -2.84452),
+    (245189548.9923, -3.15954),
+    (246846304.0, -3.209),
+    (290433605.619, -5.619),
+    (340977607.494, -7.494),
+    (377421550.62922, -9.99412),
+    (400608114.78654, -11.02002),
+    (463836270.38044, -15.12854),
+    (477342961.6091, -15.85228),
+    (507988818.568, -18.568),
+    (517954326.157883, -19.14596),
+    (530087271.34296, -19.86354),
+    (542681357.9838, -20.61988),
+    (542759899.48964, -20.62462),
+    (551097137.0, -21.155),
+    (577667083.97362, -22.78448),
+    (600227310.0339, -24.22998),
+    (612354228.864, -25.01712),
+    (635550040.61824, -26.54212),
+    (662731228.357, -28.3567),
+    (700258280.96026, -30.90592),
+    (716317010.41624, -32.00264),
+    (717624081.39261, -32.09212),
+    (727202269.3773, -32.74826),
+    (727363367.17606, -32.7593),
+    (732148280.16666, -33.08696),
+)
 _MET_EPOCH = datetime(2001, 1, 1)
-_UTCF_MET = np.array([(datetime.fromisoformat(d) - _MET_EPOCH).total_seconds() for d, _ in _UTCF_POINTS])
-_UTCF_VALUE = np.array([v for _, v in _UTCF_POINTS])
+#: UTC days from which one more leap second had been inserted since 2001.
+_LEAP_NAIVE = np.array([(datetime.fromisoformat(d) - _MET_EPOCH).total_seconds()
+                        for d in ("2006-01-01", "2009-01-01", "2012-07-01", "2015-07-01", "2017-01-01")])
+_UTCF_MET = np.array([m for m, _ in _UTCF_POINTS])
+_UTCF_DRIFT = np.array([v for _, v in _UTCF_POINTS]) + np.searchsorted(
+    _LEAP_NAIVE, _UTCF_MET + np.array([v for _, v in _UTCF_POINTS]), side="right")
+_LATE = int(np.nonzero(_UTCF_MET <= _UTCF_MET[-1] - 300 * 86400.0)[0][-1])
+_LATE_SLOPE = (_UTCF_DRIFT[-1] - _UTCF_DRIFT[_LATE]) / (_UTCF_MET[-1] - _UTCF_MET[_LATE])
+_EARLY_SLOPE = (_UTCF_DRIFT[1] - _UTCF_DRIFT[0]) / (_UTCF_MET[1] - _UTCF_MET[0])
 
 
 class ProductFailure(Exception):
@@ -72,8 +109,16 @@ class ProductFailure(Exception):
 
 
 def utcf(met):
-    """The simulated Swift clock correction (s) at ``met``: UTC = MET + UTCF."""
-    return np.interp(np.asarray(met, dtype=float), _UTCF_MET, _UTCF_VALUE)
+    """The Swift clock correction (s) at ``met``: UTC = MET + UTCF."""
+    met = np.asarray(met, dtype=float)
+    late = _UTCF_DRIFT[-1] + _LATE_SLOPE * (met - _UTCF_MET[-1])
+    # Before launch (2004-11-20, MET 122601600) a MET is no spacecraft time: the drift is held.
+    early = _UTCF_DRIFT[0] + _EARLY_SLOPE * (np.maximum(met, 122601600.0) - _UTCF_MET[0])
+    drift = np.where(met > _UTCF_MET[-1], late,
+                     np.where(met < _UTCF_MET[0], early, np.interp(met, _UTCF_MET, _UTCF_DRIFT)))
+    # Leap seconds count in UTC (MET + UTCF), which is within a second of MET + drift - leaps.
+    first = np.searchsorted(_LEAP_NAIVE, met + drift, side="right")
+    return drift - np.searchsorted(_LEAP_NAIVE, met + drift - first, side="right")
 
 
 def met_to_mjd(met):

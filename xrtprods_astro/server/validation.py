@@ -439,7 +439,10 @@ def job_parameters(pars, products, derived):
     echo.update(derived)
     for code, flag in PRODUCT_FLAGS.items():
         echo[flag] = 1 if code in products else 0
-    # Products already know where they are; the name-resolution switches are spent.
+    # The switches are echoed as sent (1 or 0), beside the values they produced: they record that
+    # the service worked RA/Dec, targ or T0 out, which the values alone cannot tell from typed ones
+    # (a client matching a request against its job list needs that). The reference client forces
+    # them off when it re-imports jobPars (protocol.md §3.11), so resubmitting stays exact.
     for key in ("getCoords", "getTargs", "getT0"):
-        echo[key] = 0
+        echo[key] = 1 if truthy(pars, key) else 0
     return echo
