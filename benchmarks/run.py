@@ -13,7 +13,8 @@ to tables vs swifttools), ``job`` (client CPU per job vs swifttools; cache hit),
 ``batch`` (10..5,000 targets: client CPU per target, state-file cost per update,
 makespan vs ideal, requests per job), ``download`` (verified download of a
 256 MB archive vs curl; client and service memory) and ``service`` (64
-concurrent connections). Every measurement runs in fresh child processes (see
+concurrent connections) and ``grb`` (one GRB's light curve, spectrum and burst
+analyser vs swifttools; 100 GRBs' makespan vs ideal). Every measurement runs in fresh child processes (see
 ``_util.in_child``); the local service in its own process.
 
 Writes ``results.json`` (every figure, the machine and the load), ``results.md``
@@ -34,16 +35,17 @@ if str(HERE) not in sys.path:
 
 from _util import SWIFTTOOLS_MISSING, load_average, machine_info, quiet_package  # noqa: E402
 
-SECTIONS = ("import", "qdp", "lcjson", "job", "batch", "download", "service")
+SECTIONS = ("import", "qdp", "lcjson", "job", "batch", "download", "service", "grb")
 DOCS = HERE.parent / "docs" / "performance.rst"
 DOCS_BEGIN, DOCS_END = ".. benchmark-results-begin", ".. benchmark-results-end"
 # Settings of a quick (smoke) run: every section, a few seconds each.
 QUICK = {"import": {"repeats": 1}, "qdp": {"sizes": (1000, 2000), "repeats": 1, "astropy_max_rows": 1000},
          "lcjson": {"repeats": 1, "sizes": (100,)}, "job": {"repeats": 1, "rounds": 1},
          "batch": {"sizes": (5, 10), "quick": True}, "download": {"size_mb": 4, "repeats": 1},
-         "service": {"connections": 8, "requests_each": 3}}
+         "service": {"connections": 8, "requests_each": 3},
+         "grb": {"repeats": 1, "rounds": 1, "n_grbs": 12}}
 FULL = {"import": {"repeats": 7}, "qdp": {"repeats": 5}, "lcjson": {"repeats": 5}, "job": {"repeats": 7},
-        "batch": {}, "download": {"repeats": 3}, "service": {}}
+        "batch": {}, "download": {"repeats": 3}, "service": {}, "grb": {"repeats": 3, "rounds": 2}}
 
 
 def run_section(name, quick=False):
@@ -70,6 +72,9 @@ def run_section(name, quick=False):
     if name == "service":
         import bench_service
         return bench_service.run(**options)
+    if name == "grb":
+        import bench_grb
+        return bench_grb.run(**options)
     raise ValueError(f"section: {name!r} is not a benchmark; allowed: {', '.join(SECTIONS)}")
 
 
@@ -232,6 +237,33 @@ def targets(report):
                           "concurrent connections", f"{r['stalls']} stalled, {r['errors']} failed",
                           f"of {r['requests']}", bad / r["requests"], 0.0,
                           f"median {r['median_ms']:.1f} ms, max {r['max_ms']:.0f} ms"))
+    if "grb" in res:
+        out += _grb_checks(res["grb"])
+    return out
+
+
+def _grb_checks(r):
+    """GRB repository rows: reported only (issue 21 sets no figures to meet)."""
+    out = []
+    ours, theirs = r["ours"], r.get("swifttools", {})
+    for product in ("lightcurve", "spectrum", "burst"):
+        ratio = r.get("ratios", {}).get(product, {})
+        mine = ours[product]
+        out.append(_check(21, f"GRB {product} (one GRB, end to end): client CPU / swifttools",
+                          f"{mine['cpu_ms']['median']:.0f} ms",
+                          f"{theirs[product]['cpu_ms']['median']:.0f} ms" if product in theirs
+                          else SWIFTTOOLS_MISSING, ratio.get("cpu"), None,
+                          f"wall ratio {_fmt_ratio(ratio.get('wall'))}; requests per GRB: ours "
+                          f"{mine['requests_per_grb']:.0f}, swifttools "
+                          f"{theirs[product]['requests_per_grb']:.0f}" if product in theirs else ""))
+    many = ours.get("many")
+    if many:
+        out.append(_check(21, f"GRB light curves of {many['n_grbs']} GRBs ({many['distinct_grbs']} "
+                          "distinct), one request in flight: makespan / ideal",
+                          f"{many['makespan_ms'] / 1000:.1f} s",
+                          f"{many['ideal_ms'] / 1000:.1f} s ideal", r.get("many_makespan_over_ideal"), None,
+                          f"{many['requests']} requests; makespan / swifttools' "
+                          f"{_fmt_ratio(r.get('many_vs_swifttools'))}"))
     return out
 
 

@@ -186,7 +186,7 @@ def test_generated_qdp_has_the_real_layout(bench_run, tmp_path):
 
 def test_targets_table(bench_run, report):
     checks = bench_run.targets(report)
-    assert {c["item"] for c in checks} == {1, 2, 3, 4, 5, 6}
+    assert {c["item"] for c in checks} == {1, 2, 3, 4, 5, 6, 21}
     for c in checks:
         assert c["status"] in ("pass", "miss", "n/a")
         if c["target"] is not None and c["ratio"] is not None:
@@ -234,3 +234,20 @@ def test_cli_rejects_unknown_section(bench_run, capsys):
     assert "speed not known; allowed: import, qdp, lcjson, job, batch, download, service" in \
         capsys.readouterr().err
     assert str(BENCH) in sys.path
+
+
+def test_grb_section(bench_run):
+    # Its own small run (not the whole quick report): one GRB's products with both clients, then
+    # the many-GRB makespan; shapes, request counts and the target rows, never timings.
+    import bench_grb
+    res = bench_grb.run(repeats=1, rounds=1, n_grbs=7)
+    ours = res["ours"]
+    for product in ("lightcurve", "spectrum", "burst"):
+        assert ours[product]["cpu_ms"]["n"] == 1 and ours[product]["requests_per_grb"] >= 2
+    many = ours["many"]
+    assert many["n_grbs"] == 7 and many["requests"] == 7 and res["many_makespan_over_ideal"] > 0
+    if "skipped" not in res["swifttools"]:
+        assert set(res["ratios"]) == {"lightcurve", "spectrum", "burst"}
+        assert res["swifttools"]["many"]["requests"] >= 7
+    rows = [c for c in bench_run.targets({"results": {"grb": res}}) if c["item"] == 21]
+    assert len(rows) == 4 and all(c["status"] == "n/a" for c in rows)

@@ -458,3 +458,218 @@ def test_swifttools_documented_jobs(svc, tmp_path, monkeypatch):
     spec = udg.getSpectra(JobID=sid, returnData=True, saveData=True, destDir=str(tmp_path / "slices"))
     assert spec["rnames"] == ["early", "mixed"]
     assert (tmp_path / "slices" / "early.tar.gz").is_file()
+
+
+# ---------------------------------------------------------------- burst analyser
+REDBACK = REAL / "nikhil-sarin__redback/redback/data/GRBData"
+
+
+def test_burst_analyser_fluxes_densities_and_times(grbs, sent):
+    lc = grbs.get_burst_analyser("GRB060729", bat_binning=["SNR4"], bands=["xrtband", "Density"])
+    assert sent[-1] == ("downloadBurstAnalyser", {
+        "targetID": 221755, "instruments": "all", "bands": ["xrtband", "density"], "BATBinning": ["snr4"],
+        "incbad": "yes", "nosys": "no"})
+    assert "BAT_SNR4_XRTBand" in lc and "BAT_NoEvolution_SNR4_sinceT0_Density" in lc
+    assert "XRT_XRTBand_PC_incbad" in lc and "XRT_HR_PC" in lc and "BAT_HR" in lc
+    assert not any("BATBand" in name or "ObservedFlux" in name for name in lc)
+    flux, density = lc["BAT_SNR4_XRTBand"], lc["XRT_Density_PC_incbad"]
+    assert flux["flux"].unit == u.erg / u.cm**2 / u.s and flux.meta["energy_band"] == (0.3, 10.0)
+    assert flux["ecf"].unit == u.erg / u.cm**2 / u.ct
+    assert density["flux_density"].unit == u.Jy and density.meta["energy"] == 10 * u.keV
+    assert flux["bad_bin"].dtype == bool and flux["gamma"].unit == u.dimensionless_unscaled
+    for table in lc.values():
+        # Never a count rate: no rate column, and every physical column has its unit.
+        assert not any(c.startswith("rate") for c in table.colnames)
+        assert table.meta["kind"] in ("flux", "density", "hr")
+        assert all(table[c].unit is not None for c in table.colnames
+                   if c.startswith(("flux", "ecf", "t_since", "met", "time_err")))
+    # T0 is the trigger, through the one clock: absolute times from the repository's stated UTC.
+    assert lc.meta["t0_met"] == pytest.approx(T0_060729) and lc.meta["time_source"] == "header"
+    assert isinstance(flux["time"], Time)
+    assert np.allclose(flux["met"].value, flux["t_since_t0"].value + T0_060729)
+    assert np.all(flux["flux_err_neg"] >= 0) and np.all(flux["flux_err_neg_with_ecf"] >= 0)
+    assert lc.meta["grb"] == "GRB 060729" and lc.meta["target_id"] == 221755
+
+
+def test_burst_analyser_values_are_the_services(grbs, svc):
+    import requests
+    body = {"APIFunc": "downloadBurstAnalyser", "targetID": 221755, "instruments": ["xrt"],
+            "bands": ["batband"], "BATBinning": "all", "incbad": "no", "nosys": "both"}
+    raw = requests.post(svc.api_url, json=body, timeout=60).json()
+    lc = grbs.get_burst_analyser(221755, instruments=["XRT"], bands=["BATBand"], incbad=False, nosys="both")
+    fluxes = sorted(n for n in lc.datasets if "_HR_" not in n)
+    assert fluxes == sorted(f"XRT_{n}" for n in raw["XRT"]["Datasets"])
+    # The systematic error is a WT-mode matter: only WT has _nosys datasets.
+    assert "XRT_BATBand_WT_nosys" in lc and lc["XRT_BATBand_WT_nosys"].meta["nosys"]
+    block = raw["XRT"]["BATBand_PCData"]
+    cols = block["columns"]
+    table = lc["XRT_BATBand_PC"]
+    assert table.meta["energy_band"] == (15.0, 50.0)
+    assert np.allclose(table["flux"].value, [r[cols.index("Flux")] for r in block["data"]])
+    assert np.allclose(table["flux_err_neg"].value, [-r[cols.index("FluxNeg")] for r in block["data"]])
+    assert np.allclose(table["t_since_t0"].value, [r[cols.index("Time")] for r in block["data"]])
+
+
+def test_burst_analyser_density_in_mjy(grbs):
+    jy = grbs.get_burst_analyser("GRB 060729", instruments="bat", bat_binning="timedel10", bands="density")
+    mjy = grbs.get_burst_analyser("GRB 060729", instruments="bat", bat_binning="timedel10", bands="density",
+                                  density_unit="mJy")
+    a, b = jy["BAT_TimeBins_10s_Density"], mjy["BAT_TimeBins_10s_Density"]
+    assert b["flux_density"].unit == u.mJy
+    assert np.allclose(b["flux_density"].quantity.to_value(u.Jy), a["flux_density"].quantity.to_value(u.Jy))
+    assert np.allclose(b["ecf"].quantity.to_value(u.Jy * u.s / u.ct), a["ecf"].value)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"instruments": ["bat", "radio"]}, "instruments"), ({"bands": ["flux"]}, "bands"),
+    ({"bat_binning": ["snr3"]}, "bat_binning"), ({"bands": []}, "bands"), ({"incbad": "yes"}, "incbad"),
+    ({"density_unit": "uJy"}, "density_unit")])
+def test_burst_analyser_bad_parameters_send_nothing(grbs, sent, kwargs, word):
+    with pytest.raises(InvalidRequestError, match=word):
+        grbs.get_burst_analyser("GRB 060729", **kwargs)
+    with pytest.raises(InvalidRequestError, match=word):
+        grbs.get_burst_analysers(["GRB 060729", "GRB 080319B"], **kwargs)
+    assert sent == []
+
+
+def test_burst_analysers_of_several_grbs(grbs, sent):
+    out = grbs.get_burst_analysers(["GRB 060729", 221755, "GRB 080319B"], instruments=["xrt"],
+                                   bands=["xrtband"])
+    assert list(out) == ["GRB 060729", "221755", "GRB 080319B"]
+    assert out["GRB 060729"] is out["221755"]       # two spellings of one GRB: one call
+    assert [f for f, _ in sent].count("downloadBurstAnalyser") == 2
+    assert out["GRB 080319B"].meta["grb"] == "GRB 080319B"
+    with pytest.raises(ResolverError, match="GRB 990101"):
+        grbs.get_burst_analysers(["GRB 060729", "GRB 990101"])
+
+
+def test_burst_analyser_without_data_is_a_clear_error(grbs, monkeypatch):
+    monkeypatch.setattr(grbs, "_call", lambda func, payload, **kw: {"Instruments": []})
+    with pytest.raises(ProductUnavailableError, match="burst-analyser"):
+        grbs.get_burst_analyser(221755)
+
+
+def test_burst_analyser_tar_agrees_with_the_json(grbs, tmp_path):
+    import tarfile
+    from xrtprods_astro.readers.burst import read_burst_analyser
+    path = grbs.download_burst_analyser("GRB 060729", tmp_path)
+    assert path.name == "batxrtfiles_00221755.tar.gz"
+    with tarfile.open(path) as tar:
+        text = tar.extractfile("00221755/xrt/xrt_flux_pc_XRTBAND.qdp").read()
+    from_file = read_burst_analyser(text, band="0.3-10 keV")["xrtpcflux"]
+    lc = grbs.get_burst_analyser("GRB 060729", instruments=["xrt"], bands=["xrtband"], incbad=False)
+    from_json = lc["XRT_XRTBand_PC"]
+    assert np.allclose(from_file["flux"].value, from_json["flux"].value, rtol=1e-5)
+    assert from_file["flux"].unit == from_json["flux"].unit
+    # The same file again: already here, not downloaded twice.
+    assert grbs.download_burst_analyser("GRB 060729", tmp_path) == path
+
+
+@pytest.mark.parametrize("name", ["GRB050406", "GRB090926B", "GRB121209A"])
+def test_burst_json_reader_agrees_with_the_qdp_reader_on_real_values(name):
+    # The real burst-analyser values redback saved, put in the API's JSON layout (spec §7.2):
+    # both readers must give the same fluxes, times and units, whichever way the data came.
+    from xrtprods_astro.readers.burst import read_burst_analyser, read_burst_analyser_json
+    qdp = read_burst_analyser(REDBACK / name / f"{name}_rawSwiftData.dat", t0=T0_060729, utcf=0)
+    answer = {"Instruments": [], "XRT": {"Datasets": []}}
+    cols = ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg"]
+    pairs = []
+    for label, table in qdp.items():
+        info = table.meta
+        rows = np.column_stack([table["t_since_t0"].value, table["time_err_pos"].value,
+                                -table["time_err_neg"].value, table["flux"].value,
+                                table["flux_err_pos"].value, -table["flux_err_neg"].value]).tolist()
+        if info["instrument"] == "BAT":
+            snr4 = {"Datasets": ["XRTBand"], "XRTBandData": {"columns": cols, "data": rows}}
+            answer["BAT"] = {"Binning": ["SNR4"], "SNR4": snr4}
+            pairs.append((label, "BAT_SNR4_XRTBand"))
+        else:
+            ds = "XRTBand_" + info["mode"] + ("_nosys" if info["nosys"] else "") + \
+                ("_incbad" if info["incbad"] else "")
+            answer["XRT"]["Datasets"].append(ds)
+            answer["XRT"][f"{ds}Data"] = {"columns": cols, "data": rows}
+            pairs.append((label, f"XRT_{ds}"))
+    lc = read_burst_analyser_json(answer, t0=T0_060729, utcf=0)
+    assert {"WTSLEW"} <= {lc[ours].meta["mode"] for _, ours in pairs} or name == "GRB050406"
+    for label, ours in pairs:
+        a, b = qdp[label], lc[ours]
+        assert len(a) == len(b) > 0
+        assert b["flux"].unit == a["flux"].unit == u.erg / u.cm**2 / u.s
+        assert np.array_equal(a["flux"].value, b["flux"].value)
+        assert np.array_equal(a["flux_err_neg"].value, b["flux_err_neg"].value)
+        assert np.all(a["time"] == b["time"])
+        assert (a.meta["mode"], a.meta["nosys"], a.meta["incbad"]) == \
+            (b.meta["mode"], b.meta["nosys"], b.meta["incbad"])
+
+
+def test_burst_json_reader_refuses_what_it_cannot_place():
+    from xrtprods_astro.readers.burst import read_burst_analyser_json
+    good = {"columns": ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg"],
+            "data": [[1.0, 0.5, -0.5, 1e-9, 1e-10, -1e-10]]}
+    with pytest.raises(ReaderError, match="Instruments"):
+        read_burst_analyser_json({"Datasets": []})
+    with pytest.raises(ReaderError, match="unknown band 'Radio'"):
+        read_burst_analyser_json({"Instruments": ["XRT"],
+                                  "XRT": {"Datasets": ["Radio_PC"], "Radio_PCData": good}})
+    bad_rows = dict(good, data=[[1.0, 0.5]])
+    with pytest.raises(ReaderError, match="length"):
+        read_burst_analyser_json({"Instruments": ["XRT"],
+                                  "XRT": {"Datasets": ["XRTBand_PC"], "XRTBand_PCData": bad_rows}})
+    with pytest.raises(ReaderError, match="without its block"):
+        read_burst_analyser_json({"Instruments": ["BAT"], "BAT": {"Binning": ["SNR4"]}})
+
+
+def test_burst_json_reader_uvot_is_flux_density():
+    from xrtprods_astro.readers.burst import read_burst_analyser_json
+    columns = ["Time", "TimePos", "TimeNeg", "FluxDensity", "FluxDensityPos", "FluxDensityNeg"]
+    uvot = {"Datasets": ["b", "b_UL"],
+            "bData": {"columns": columns, "data": [[300.0, 10.0, -10.0, 2e-4, 1e-5, -1e-5]]},
+            "b_ULData": {"columns": columns, "data": [[9e4, 1e3, -1e3, 3e-6, 0, 0]]}}
+    lc = read_burst_analyser_json({"Instruments": ["UVOT"], "UVOT": uvot}, density_unit="mJy")
+    table = lc["UVOT_b"]
+    assert table["flux_density"].unit == u.mJy and table["flux_density"][0] == pytest.approx(0.2)
+    assert table["flux_density_err_neg"][0] == pytest.approx(0.01)
+    assert table.meta["instrument"] == "UVOT" and "time" not in table.colnames   # no T0 given
+    assert "upper_limit" not in table.colnames
+    limits = lc["UVOT_b_UL"]
+    assert limits["upper_limit"].all() and limits.meta["mode"] == "b" and limits["flux_density"].unit == u.mJy
+
+
+def test_burst_analyser_plots_fluxes_and_two_sided_hardness_ratios():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from xrtprods_astro.readers.burst import read_burst_analyser_json
+    flux = {"columns": ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos", "FluxNeg"],
+            "data": [[300.0, 10.0, -10.0, 1e-10, 1e-11, -1e-11], [600.0, 10.0, -10.0, 5e-11, 1e-11, -1e-11]]}
+    hr = {"columns": ["Time", "TimePos", "TimeNeg", "HR", "HRPos", "HRNeg"],
+          "data": [[300.0, 10.0, -10.0, 0.8, 0.1, -0.2]]}
+    lc = read_burst_analyser_json({"Instruments": ["XRT"], "XRT": {
+        "Datasets": ["XRTBand_PC"], "XRTBand_PCData": flux, "HRData_PC": hr}})
+    assert lc["XRT_HR_PC"]["hr_err_neg"][0] == pytest.approx(0.2)
+    fig, axes = lc.plot()
+    try:
+        assert "Flux" in axes[0].get_ylabel() and len(axes[1].containers) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_burst_analyser_agrees_with_swifttools(svc, grbs, tmp_path, monkeypatch):
+    # The official client's DataFrames and our tables of the same answer: same values, same bins.
+    udg = pytest.importorskip("swifttools.ukssdc.data.GRB")
+    pytest.importorskip("pandas")
+    import warnings
+    import swifttools.ukssdc.main as ukmain
+    warnings.filterwarnings("ignore", "distutils Version classes are deprecated", DeprecationWarning)
+    monkeypatch.setattr(ukmain, "APIURL", svc.api_url)
+    monkeypatch.chdir(tmp_path)
+    theirs = udg.getBurstAnalyser(GRBName="GRB 060729", returnData=True, saveData=False,
+                                  BATBinning=["snr4"], bands=["Density"])
+    ours = grbs.get_burst_analyser("GRB 060729", bat_binning=["snr4"], bands=["density"])
+    bat_t, bat_o = theirs["BAT"]["SNR4"]["Density"], ours["BAT_SNR4_Density"]
+    assert np.allclose(bat_o["flux_density"].value, bat_t["Flux"].to_numpy())
+    assert np.array_equal(bat_o["bad_bin"], bat_t["BadBin"].to_numpy())
+    xrt_t, xrt_o = theirs["XRT"]["Density_PC_incbad"], ours["XRT_Density_PC_incbad"]
+    assert np.allclose(xrt_o["t_since_t0"].value, xrt_t["Time"].to_numpy())
+    assert np.allclose(xrt_o["flux_density_err_neg_with_ecf"].value, -xrt_t["FluxNegWithECFErr"].to_numpy())

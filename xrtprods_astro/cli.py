@@ -1321,6 +1321,11 @@ def build_parser():
     p.add_argument("--job-duration", type=_positive, default=3.0, help="seconds the simulated job takes")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated products")
     p.set_defaults(handler=_cmd_demo)
+
+    # grb: the GRB repository's commands live in their own file (one CLI file per service)
+    from .cli_grb import add_grb_commands
+    add_grb_commands(sub, sys.modules[__name__])
+    # Last, so that every command (the grb ones too) understands the global options after it.
     _globals_after_the_command(parser, sub)
     return parser
 

@@ -3,7 +3,7 @@
 The ready-made GRB products of the UKSSDC GRB repository, the astropy way.
 
 `GRBClass` speaks the GRB functions of the UKSSDC common API (``API/main.php``): name to
-targetID, the repository's light curves, positions and spectra. `GRBs` is the ready instance.
+targetID, the repository's light curves, positions, spectra and burst analyser. `GRBs` is the ready instance.
 No job is needed: the repository holds products made automatically for every Swift GRB.
 
 A GRB can be given as a name in any common spelling (``"GRB 060729"``, ``"GRB060729"``,
@@ -19,7 +19,9 @@ What comes back:
   flux light curves in erg cm^-2 s^-1 from the repository's ``flux.qdp``;
 * positions as `~xrtprods_astro.readers.positions.Position` (SkyCoord and 90% error radius);
 * spectral fits as a Table with units and frozen parameters flagged, and the spectrum archives
-  downloaded, verified and read as HDULists.
+  downloaded, verified and read as HDULists;
+* the burst analyser (BAT and XRT fluxes in erg cm^-2 s^-1, flux densities in Jy, photon indices)
+  as a `~xrtprods_astro.readers.lightcurve.LightCurve` with times from T0, the BAT trigger.
 
 Only the GRB name lookup may come from the cache: the repository's products grow as Swift keeps
 observing, so they are asked for again unless ``cache=True``.
@@ -46,6 +48,9 @@ log = logging.getLogger("xrtprods_astro.grb")
 # "GRB 060729", "GRB060729", "grb_080319B", "GRB-080319b", "060729", "080319B".
 _NAME = re.compile(r"^(?:GRB[\s_-]*)?(\d{2})(\d{2})(\d{2})\s*([A-Za-z]?)$", re.IGNORECASE)
 _YES_NO_BOTH = "True, False or 'both'"
+#: The burst analyser's instruments and BAT binnings as the service takes them (spec §7.1).
+BURST_INSTRUMENTS = ("bat", "xrt", "uvot")
+BURST_BAT_BINNINGS = ("snr4", "snr5", "snr6", "snr7", "timedel0.004", "timedel0.064", "timedel1", "timedel10")
 _T0_LINE = re.compile(r"\bT0\b.*?\bMET\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*s?\s*,\s*=\s*(.+?)\s*$", re.IGNORECASE)
 
 
@@ -406,6 +411,137 @@ class GRBClass(BaseQuery):
                               f"{lc.meta.get('quantity')!r}); it is not read as a flux light curve")
         lc.meta.update(grb=value if kind == "name" else None, target_id=tid)
         return lc
+
+    # -- burst analyser -------------------------------------------------------------------------
+    @staticmethod
+    def _burst_selection(value, name, allowed):
+        """``"all"`` or the list of ``allowed`` values (case-insensitive) the service takes."""
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return "all"
+        items = [value] if isinstance(value, str) else list(value) if value is not None else []
+        lowered = [str(i).strip().lower() for i in items]
+        bad = [i for i, low in zip(items, lowered) if low not in allowed]
+        if bad or not items:
+            raise InvalidRequestError(f"{name}: {bad or items!r} not allowed; allowed: 'all' or some of "
+                                      + ", ".join(repr(a) for a in allowed))
+        return list(dict.fromkeys(lowered))
+
+    def _burst(self, target_id, name, *, payload, cache, utcf, density_unit):
+        from .readers.burst import read_burst_analyser_json
+        from .times import parse_ukssdc_date
+        data = self._call("downloadBurstAnalyser", {"targetID": target_id, **payload},
+                          required=("Instruments",), cache=cache)
+        if not data.get("Instruments"):
+            raise ProductUnavailableError(f"The GRB repository has no burst-analyser data for "
+                                          f"{name or 'targetID %d' % target_id}.", product="burst_analyser")
+        # The answer's times are seconds since T0, the BAT trigger, which it does not state: the
+        # repository states it (with UKSSDC's UTC for it) in the header of the GRB's curve.qdp.
+        stated = self._t0_utc(target_id, f"{self.server}/xrt_curves/{target_id:08d}")
+        t0, t0_utc = (None, None) if not stated else (float(stated[0]), parse_ukssdc_date(stated[1]))
+        if stated is None:
+            log.info("targetID %s: T0 is not stated by the repository; times stay seconds since T0",
+                     target_id)
+        return read_burst_analyser_json(data, t0=t0, utcf=utcf, t0_utc=None if utcf is not None else t0_utc,
+                                        density_unit=density_unit, target=target_id, grb=name)
+
+    def _burst_payload(self, instruments, bat_binning, bands, incbad, nosys, density_unit):
+        from .readers.burst import BURST_BANDS
+        if density_unit not in ("Jy", "mJy"):
+            raise InvalidRequestError(f"density_unit: {density_unit!r} not allowed; allowed: 'Jy', 'mJy'")
+        # Key order and values as the official client sends them (spec §3).
+        return {"instruments": self._burst_selection(instruments, "instruments", BURST_INSTRUMENTS),
+                "bands": self._burst_selection(bands, "bands", tuple(b.lower() for b in BURST_BANDS)),
+                "BATBinning": self._burst_selection(bat_binning, "bat_binning", BURST_BAT_BINNINGS),
+                "incbad": _choice(incbad, "incbad"), "nosys": _choice(nosys, "nosys")}
+
+    def get_burst_analyser(self, grb, *, instruments="all", bat_binning="all", bands="all", incbad=True,
+                           nosys=False, density_unit="Jy", cache=False, utcf=None):
+        """The burst analyser of one GRB: BAT and XRT fluxes, flux densities and photon indices.
+
+        The burst analyser (Evans et al. 2010, A&A 519, A102) converts BAT and XRT count rates to
+        fluxes with the spectral evolution taken into account. One ``downloadBurstAnalyser`` call
+        (plus the name lookup and, once per GRB, the header of its ``curve.qdp`` for T0).
+
+        Parameters
+        ----------
+        grb : str or int
+            A GRB name in any common spelling, or its targetID.
+        instruments : "all" or sequence of str
+            Some of ``"bat"`` (which also brings the BAT data without spectral evolution),
+            ``"xrt"``, ``"uvot"``.
+        bat_binning : "all" or sequence of str
+            Some of ``"snr4"``... ``"snr7"`` (each with its ``_sinceT0`` variant),
+            ``"timedel0.004"``, ``"timedel0.064"``, ``"timedel1"``, ``"timedel10"``. Asking for
+            everything of a bright GRB can exceed the service's memory (spec §7.1): subset.
+        bands : "all" or sequence of str
+            Some of ``"xrtband"`` (0.3-10 keV flux), ``"batband"`` (15-50 keV flux), ``"density"``
+            (unabsorbed flux density at 10 keV), ``"observedflux"`` (observed flux density).
+        incbad, nosys : bool or "both"
+            Which XRT datasets: as for `get_lightcurve` (defaults as the official client's).
+        density_unit : {"Jy", "mJy"}
+            Unit of the flux densities.
+        cache : bool
+            Allow a cached answer (off by default: the repository's products grow).
+        utcf : float or `~astropy.units.Quantity`, optional
+            Swift's clock correction; by default the one UKSSDC states with T0.
+
+        Returns
+        -------
+        `~xrtprods_astro.readers.lightcurve.LightCurve`
+            Datasets ``BAT_SNR4_XRTBand``, ``BAT_NoEvolution_SNR4_Density``, ``BAT_HR``,
+            ``XRT_XRTBand_PC_incbad``, ``XRT_HR_PC``... (see
+            `~xrtprods_astro.readers.burst.read_burst_analyser_json`): fluxes in erg / (cm2 s),
+            flux densities in ``density_unit``, ``gamma`` the photon index, ``time`` a
+            `~astropy.time.Time` and ``t_since_t0`` in s since T0, the BAT trigger
+            (``meta["t0"]``), never a count rate.
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.InvalidRequestError`
+            A parameter is not valid (nothing is sent).
+        `~xrtprods_astro.exceptions.ResolverError`
+            The name is not in the repository.
+        `~xrtprods_astro.exceptions.ProductUnavailableError`
+            The repository has no burst-analyser data for this GRB.
+        """
+        payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        tid = self.target_id(grb)
+        kind, value = _classify(grb)
+        return self._burst(tid, value if kind == "name" else None, payload=payload, cache=bool(cache),
+                           utcf=utcf, density_unit=density_unit)
+
+    def get_burst_analysers(self, grbs, *, instruments="all", bat_binning="all", bands="all", incbad=True,
+                            nosys=False, density_unit="Jy", cache=False):
+        """The burst analyser of several GRBs: ``{grb as given: LightCurve}``.
+
+        Every parameter and every name is checked before any burst-analyser data is asked for.
+        Parameters as for `get_burst_analyser`.
+        """
+        payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        return self._many(grbs, self._burst, payload=payload, cache=bool(cache), utcf=None,
+                          density_unit=density_unit)
+
+    def download_burst_analyser(self, grb, dest_dir, *, overwrite=False):
+        """Download the burst analyser's own files of one GRB (the website's tar) into ``dest_dir``.
+
+        The tar whose URL ``getBurstAnalyserTarURL`` gives is downloaded through the package's
+        verified download path (streamed, checked, renamed only when complete).
+
+        Returns
+        -------
+        `~pathlib.Path`
+            The downloaded archive.
+        """
+        tid = self.target_id(grb)
+        data = self._call("getBurstAnalyserTarURL", {"targetID": tid}, required=("URL",))
+        url = str(data["URL"])
+        check_url(url, "URL")
+        name = os.path.basename(urlparse(url).path) or f"batxrtfiles_{tid:08d}.tar.gz"
+        path = Path(dest_dir) / name
+        if path.is_file() and not overwrite:
+            log.info("%s is already here (overwrite=True downloads it again)", path)
+            return path
+        return Path(self._transport.download(url, path, overwrite=overwrite))
 
     # -- positions ------------------------------------------------------------------------------
     def _positions(self, target_id, name, *, kinds):

@@ -276,8 +276,11 @@ def plot_lightcurve(lc, *, ax=None, log_time=None, log_rate=True, hardness=True,
             mode = table.meta.get("mode") or "?"
             style = _STYLE.get(mode, _OTHER)
             x, scale, xlabel = _x_values(table, time_axis, meta)
-            hr_ax.errorbar(x, np.asarray(table["hr"], float), xerr=_errors(table, scale),
-                           yerr=np.asarray(table["hr_err"], float), linestyle="none",
+            # Burst-analyser ratios have two-sided errors (hr_err_neg, hr_err_pos), the others one.
+            yerr = (np.asarray(table["hr_err"], float) if "hr_err" in table.colnames else
+                    [np.asarray(table["hr_err_neg"], float), np.asarray(table["hr_err_pos"], float)])
+            hr_ax.errorbar(x, np.asarray(table["hr"], float), xerr=_errors(table, scale), yerr=yerr,
+                           linestyle="none",
                            marker=style["marker"], markersize=3, color=style["color"], label=f"{mode} HR",
                            elinewidth=0.8)
         hard, soft = band_text(bands["hard_band"]), band_text(bands["soft_band"])

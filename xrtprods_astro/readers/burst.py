@@ -1,6 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Burst-analyser files (BAT + XRT flux light curves of a GRB) as a `LightCurve`.
+Burst-analyser data (BAT + XRT flux light curves of a GRB) as a `LightCurve`.
+
+Two readers: `read_burst_analyser_json` for the common API's ``downloadBurstAnalyser`` answer
+(what `xrtprods_astro.GRBs.get_burst_analyser` asks for), and `read_burst_analyser` for the
+QDP files below.
 
 The UKSSDC burst analyser (Evans et al. 2010, A&A 519, A102) converts BAT and
 XRT count rates to fluxes with the spectral evolution taken into account. Its
@@ -43,10 +47,11 @@ from astropy import units as u
 
 from ..exceptions import ReaderError
 from .lightcurve import BURST_LABEL as _LABEL
-from .lightcurve import LightCurve, _build_table, _common_meta, _section_columns, is_burst_label
+from .lightcurve import FLUX_UNIT, LightCurve, _build_table, _common_meta, _section_columns, is_burst_label
 from .qdp import QDPFile, read_qdp
 
-__all__ = ["read_burst_analyser", "parse_burst_label", "is_burst_label"]
+__all__ = ["read_burst_analyser", "read_burst_analyser_json", "parse_burst_label", "is_burst_label",
+           "BURST_BANDS"]
 
 # What the burst analyser's labels say, and our column names and units for it.
 _QUANTITIES = {
@@ -286,3 +291,259 @@ def _density_energy(info):
 def _table_info(info, what):
     return {"name": info["name"], "mode": info["mode"], "kind": what, "nosys": info["nosys"],
             "incbad": info["incbad"], "url": None}
+
+
+# --------------------------------------------------------------------------
+# JSON (the common API's downloadBurstAnalyser answer)
+# --------------------------------------------------------------------------
+
+#: The burst analyser's bands (spec §7.2): dataset word -> (what the values are, energy band in keV
+#: of a flux or the energy of a flux density, or None). ``Density`` is the unabsorbed flux density
+#: at 10 keV; ``ObservedFlux`` is the observed (absorbed) flux density, whose energy the answer does
+#: not state. Read in Jy: its BAT ECFs (``ECF_ObservedDensity``, spec §7.2) are those of a flux
+#: density in Jy, within 5 % of ``Density``'s; the documented XRT ones (~1e-8 per count/s, against
+#: ~5e-6 for ``Density``) do not settle the XRT unit (an open question, spec §13).
+BURST_BANDS = {"XRTBand": ("flux", (0.3, 10.0)), "BATBand": ("flux", (15.0, 50.0)),
+               "Density": ("density", 10.0), "ObservedFlux": ("density", None)}
+_RATE = u.ct / u.s
+# Source column -> (our column, what it is: "time", "value", "gamma", "ecf", "hr", "flag").
+_JSON_COLUMNS = {
+    "Time": ("time", "time"), "TimePos": ("time_err_pos", "time"), "TimeNeg": ("time_err_neg", "time"),
+    "Flux": ("{v}", "value"), "FluxPos": ("{v}_err_pos", "value"), "FluxNeg": ("{v}_err_neg", "value"),
+    "FluxPosWithECFErr": ("{v}_err_pos_with_ecf", "value"),
+    "FluxNegWithECFErr": ("{v}_err_neg_with_ecf", "value"),
+    "FluxDensity": ("flux_density", "value"), "FluxDensityPos": ("flux_density_err_pos", "value"),
+    "FluxDensityNeg": ("flux_density_err_neg", "value"),
+    "Gamma": ("gamma", "gamma"), "GammaPos": ("gamma_err_pos", "gamma"),
+    "GammaNeg": ("gamma_err_neg", "gamma"),
+    "ECF": ("ecf", "ecf"), "ECFPos": ("ecf_err_pos", "ecf"), "ECFNeg": ("ecf_err_neg", "ecf"),
+    "HR": ("hr", "hr"), "HRPos": ("hr_err_pos", "hr"), "HRNeg": ("hr_err_neg", "hr"),
+    "BadBin": ("bad_bin", "flag"),
+}
+# Hardness-ratio tables: ECF to each band -> our column stem and what the band's values are.
+_HR_ECFS = {"ECF_XRTBand": ("ecf_xrtband", "flux"), "ECF_BATBand": ("ecf_batband", "flux"),
+            "ECF_Density": ("ecf_density", "density"),
+            "ECF_ObservedDensity": ("ecf_observed_density", "density")}
+_XRT_DATASET = re.compile(r"^(?P<band>[A-Za-z]+)_(?P<mode>WTSLEW|WT|PC)(?P<tags>(?:_nosys)?(?:_incbad)?)$")
+_XRT_HR = re.compile(r"^HRData_(?P<mode>WTSLEW|WT|PC)(?P<tags>(?:_nosys)?(?:_incbad)?)$")
+
+
+def read_burst_analyser_json(data, *, t0=None, utcf=None, t0_utc=None, density_unit="Jy", target=None,
+                             grb=None):
+    """Read the common API's ``downloadBurstAnalyser`` answer into a `LightCurve`.
+
+    Parameters
+    ----------
+    data : dict
+        The answer without its envelope: ``Instruments`` and one block per instrument
+        (``BAT`` and ``BAT_NoEvolution`` with ``Binning`` and one light-curve block per binning,
+        ``XRT`` with ``Datasets``, ``UVOT`` with one dataset per filter), as in spec §7.2.
+    t0 : float or `~astropy.time.Time`, optional
+        The BAT trigger time (the burst analyser's T0; its times are seconds since T0), in Swift MET
+        seconds or as a Time. The answer does not carry it: without it the tables have
+        ``t_since_t0`` only.
+    utcf : optional
+        Spacecraft clock correction for a MET ``t0`` (`xrtprods_astro.times.met_to_time`).
+    t0_utc : `~astropy.time.Time`, optional
+        UKSSDC's own UTC for a MET ``t0`` (the repository states it in the header of the GRB's
+        ``curve.qdp``): the clock correction is derived from it unless ``utcf`` is given.
+    density_unit : {"Jy", "mJy"}
+        Unit of the flux densities (and of their conversion factors).
+    target, grb : optional
+        Recorded in the meta (``target`` is the targetID).
+
+    Returns
+    -------
+    `LightCurve`
+        One dataset per light curve of the answer, named as the official client names the files
+        it saves (spec §7.4): ``BAT_HR``, ``BAT_<binning>_<band>`` (``BAT_SNR4_XRTBand``),
+        ``BAT_NoEvolution_<binning>_<band>``, ``XRT_<band>_<mode>[_nosys][_incbad]``
+        (``XRT_Density_PC_incbad``), ``XRT_HR_<mode>``, ``UVOT_<filter>``. Bands ``XRTBand``
+        (0.3-10 keV) and ``BATBand`` (15-50 keV) are fluxes (``flux``, ``flux_err_pos``,
+        ``flux_err_neg``, ``flux_err_pos_with_ecf``... in erg / (cm2 s)); ``Density`` (at 10 keV)
+        and ``ObservedFlux`` (observed, absorbed) are flux densities (``flux_density``... in
+        ``density_unit``), as are the UVOT datasets (``UVOT_<filter>_UL`` hold upper limits:
+        their ``upper_limit`` column is True). ``gamma`` is the photon index, ``ecf`` the
+        conversion factor from count rate (per second; for BAT, per fully illuminated detector),
+        ``bad_bin`` (BAT) a bool flag. Each table's meta has ``instrument`` (``BAT``, ``XRT``,
+        ``UVOT``), ``noevolve``, ``binning``, ``band``, ``kind`` (``flux``, ``density``, ``hr``),
+        ``quantity``, ``mode``, ``nosys``, ``incbad``, ``energy_band`` (keV, fluxes) and
+        ``energy`` (flux densities at a stated energy). The light curve's ``meta["product"]``
+        is ``"burst_analyser"``; ``meta["instruments"]`` lists the answer's instruments.
+
+    Raises
+    ------
+    `~xrtprods_astro.exceptions.ReaderError`
+        Not a burst-analyser answer, a block without ``columns``/``data``, a dataset of an
+        unknown band, rows whose length differs from the columns, or a bad ``density_unit``.
+
+    Examples
+    --------
+    >>> from xrtprods_astro.readers.burst import read_burst_analyser_json
+    >>> answer = {"Instruments": ["XRT"], "XRT": {"Datasets": ["XRTBand_PC_incbad"],
+    ...     "XRTBand_PC_incbadData": {"columns": ["Time", "TimePos", "TimeNeg", "Flux", "FluxPos",
+    ...                                           "FluxNeg"],
+    ...                               "data": [[155.7, 42.2, -56.9, 6.7e-11, 1.5e-11, -1.5e-11]]}}}
+    >>> lc = read_burst_analyser_json(answer)
+    >>> lc.datasets
+    ['XRT_XRTBand_PC_incbad']
+    >>> lc["XRT_XRTBand_PC_incbad"]["flux"].unit
+    Unit("erg / (s cm2)")
+    """
+    if not isinstance(data, dict) or "Instruments" not in data:
+        raise ReaderError("burst analyser: expected the downloadBurstAnalyser answer (a JSON object "
+                          f"with 'Instruments'), got {type(data).__name__}"
+                          + (f" with keys {sorted(data)[:8]}" if isinstance(data, dict) else ""))
+    if density_unit not in ("Jy", "mJy"):
+        raise ReaderError(f"density_unit: {density_unit!r} is not 'Jy' or 'mJy'")
+    common = _common_meta(None, t0, utcf, None, "MET", t0_utc=t0_utc,
+                          t0_source="header" if t0_utc is not None else None, quantity="flux")
+    common.update({"product": "burst_analyser", "target": target, "target_id": target, "grb": grb,
+                   "instruments": [str(i) for i in data.get("Instruments") or []]})
+    tables, times = {}, {}
+
+    def add(name, block, **info):
+        tables[name] = _json_table(name, block, info, common, utcf, times, density_unit)
+
+    for inst in ("BAT", "BAT_NoEvolution"):
+        block = data.get(inst)
+        if not isinstance(block, dict):
+            continue
+        noevolve = inst == "BAT_NoEvolution"
+        if isinstance(block.get("HRData"), dict):
+            add(f"{inst}_HR", block["HRData"], instrument="BAT", mode="BAT", band=None, binning=None,
+                noevolve=noevolve, hr=True)
+        for binning in block.get("Binning") or []:
+            sub = block.get(binning)
+            if not isinstance(sub, dict):
+                raise ReaderError(f"burst analyser: {inst} lists binning {binning!r} without its block")
+            for band in sub.get("Datasets") or []:
+                add(f"{inst}_{binning}_{band}", _block(sub, band, f"{inst}.{binning}"), instrument="BAT",
+                    mode="BAT", band=band, binning=binning, noevolve=noevolve)
+    xrt = data.get("XRT")
+    if isinstance(xrt, dict):
+        for name in xrt.get("Datasets") or []:
+            m = _XRT_DATASET.match(str(name))
+            if m is None:
+                raise ReaderError(f"burst analyser: XRT dataset {name!r} is not <band>_<mode>[_nosys]"
+                                  "[_incbad]")
+            add(f"XRT_{name}", _block(xrt, name, "XRT"), instrument="XRT", mode=m.group("mode"),
+                band=m.group("band"), binning=None, noevolve=False, tags=m.group("tags"))
+        for key in sorted(k for k in xrt if _XRT_HR.match(k)):
+            if not isinstance(xrt[key], dict):
+                continue
+            m = _XRT_HR.match(key)
+            add(f"XRT_HR_{m.group('mode')}{m.group('tags')}", xrt[key], instrument="XRT",
+                mode=m.group("mode"), band=None, binning=None, noevolve=False, tags=m.group("tags"),
+                hr=True)
+    uvot = data.get("UVOT")
+    if isinstance(uvot, dict):
+        for name in uvot.get("Datasets") or []:
+            # "b_UL", "white_UL"...: the filter's upper limits (the official client saves them as such).
+            add(f"UVOT_{name}", _block(uvot, name, "UVOT"), instrument="UVOT", mode=str(name).split("_")[0],
+                band=None, binning=None, noevolve=False, uvot=True, ul=str(name).endswith("_UL"))
+    return LightCurve(tables, common)
+
+
+def _block(parent, name, where):
+    block = parent.get(f"{name}Data", parent.get(name))
+    if not isinstance(block, dict):
+        raise ReaderError(f"burst analyser: {where} lists dataset {name!r} without its block")
+    return block
+
+
+def _json_table(name, block, info, common, utcf, times, density_unit):
+    """One dataset of the answer as a Table with our column names, units and meta."""
+    cols, rows = block.get("columns"), block.get("data")
+    if not isinstance(cols, list) or not isinstance(rows, list):
+        raise ReaderError(f"burst analyser: dataset {name} has no 'columns'/'data' lists")
+    if any(not isinstance(r, (list, tuple)) or len(r) != len(cols) for r in rows):
+        raise ReaderError(f"burst analyser: dataset {name} has rows whose length is not that of its "
+                          f"{len(cols)} columns")
+    band = info.get("band")
+    if info.get("hr"):
+        what = "hr"
+    elif info.get("uvot"):
+        what = "density"
+    elif band in BURST_BANDS:
+        what = BURST_BANDS[band][0]
+    else:
+        raise ReaderError(f"burst analyser: dataset {name}: unknown band {band!r}; known: "
+                          + ", ".join(BURST_BANDS))
+    value = "flux" if what == "flux" else "flux_density"
+    dunit = u.Unit(density_unit)
+    scale = 1e3 if density_unit == "mJy" else 1.0   # the service sends flux densities in Jy
+    columns, units, negative, flags = {}, {}, [], {}
+    for i, src in enumerate(cols):
+        values = [r[i] for r in rows]
+        base, suffix = (src, "") if src in _HR_ECFS else (src[:-3], src[-3:])
+        if base in _HR_ECFS and suffix in ("", "Pos", "Neg"):
+            stem, target = _HR_ECFS[base]
+            ours = stem + {"Pos": "_err_pos", "Neg": "_err_neg"}.get(suffix, "")
+            per = FLUX_UNIT if target == "flux" else dunit
+            columns[ours] = _scaled(values, scale if target == "density" else 1.0, name, src)
+            units[ours] = per / _RATE
+            if ours.endswith("_neg"):
+                negative.append(ours)
+            continue
+        ours, role = _JSON_COLUMNS.get(src, (None, None))
+        if ours is None:
+            ours, role = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", src).lower(), "other"
+        ours = ours.format(v=value)
+        if role == "flag":
+            flags[ours] = np.array([str(v).strip().lower() in ("1", "true", "1.0") for v in values])
+            continue
+        if role in ("value", "ecf"):
+            columns[ours] = _scaled(values, scale if value == "flux_density" else 1.0, name, src)
+            if role == "ecf":
+                units[ours] = (FLUX_UNIT if value == "flux" else dunit) / _RATE
+        else:
+            columns[ours] = values
+        if role == "hr":
+            units[ours] = u.dimensionless_unscaled
+        if ours.endswith("_neg") or ours.endswith("_neg_with_ecf"):
+            negative.append(ours)
+    if "time" not in columns:
+        raise ReaderError(f"burst analyser: dataset {name} has no Time column among {cols}")
+    tags = info.get("tags") or ""
+    table_info = {"name": name, "mode": info["mode"], "kind": what, "nosys": "_nosys" in tags,
+                  "incbad": "_incbad" in tags, "url": None}
+    table = _build_table(columns, info=table_info, common=common, utcf=utcf, mjd_axis=False, times=times,
+                         warn_no_t0=False)
+    for col in negative:
+        if col in table.colnames:
+            table[col] = np.abs(table[col])
+    for col, unit in units.items():
+        table[col].unit = unit
+    if value == "flux_density":
+        for col in ("flux_density", "flux_density_err_pos", "flux_density_err_neg",
+                    "flux_density_err_pos_with_ecf", "flux_density_err_neg_with_ecf"):
+            if col in table.colnames:
+                table[col].unit = dunit
+    elif what == "flux":
+        for col in ("flux_err_pos_with_ecf", "flux_err_neg_with_ecf"):
+            if col in table.colnames:
+                table[col].unit = FLUX_UNIT
+    for col, values in flags.items():
+        table[col] = values
+    energy_band = BURST_BANDS[band][1] if what == "flux" else None
+    energy = BURST_BANDS[band][1] * u.keV if what == "density" and band in BURST_BANDS \
+        and BURST_BANDS[band][1] is not None else None
+    if "upper_limit" in table.colnames:
+        # Flux rows are measurements; only UVOT's *_UL datasets hold upper limits (said below).
+        del table["upper_limit"]
+    if info.get("ul"):
+        table["upper_limit"] = np.ones(len(table), dtype=bool)
+    table.meta.update({"instrument": info["instrument"], "noevolve": info["noevolve"],
+                       "binning": info["binning"], "band": band, "quantity": what, "label": name,
+                       "energy_band": energy_band, "energy": energy})
+    return table
+
+
+def _scaled(values, scale, name, src):
+    try:
+        arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+    except (TypeError, ValueError):
+        raise ReaderError(f"burst analyser: dataset {name}, column {src}: values that are not "
+                          "numbers") from None
+    return arr * scale if scale != 1.0 else arr

@@ -1,0 +1,280 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Benchmark: the GRB repository end to end, our client against ``swifttools.ukssdc.data.GRB``.
+
+The local service runs in its own process (`_service.ServiceProcess`) and each client in a fresh
+child process (on a machine of two or more cores, the service on the last core and the clients on
+the others), so the CPU time measured (user + system of the child, every thread) is the client's
+alone. HTTP requests are counted in the child, at ``requests``' transport adapter, which both
+clients go through (the service's own counters miss the repository's file GETs).
+
+Per GRB (GRB 060729, as in the swifttools documentation; a fresh client each time, so the name is
+looked up every time as a new user's first call would):
+
+* ``lightcurve``: ours ``GRBs.get_lightcurve(name)``; swifttools
+  ``getLightCurves(GRBName=name, returnData=True, saveData=False)``;
+* ``spectrum``: ours ``get_spectral_fits`` then ``get_spectra`` (download, verify, unpack and open
+  every spectrum, background, ARF and RMF as HDULists); swifttools
+  ``getSpectra(GRBName=name, returnData=True, saveData=True, saveImages=False, extract=True)``
+  (download and unpack with the system ``tar``, nothing opened): ours does more;
+* ``burst``: ours ``get_burst_analyser(name, bat_binning=["snr4"])``; swifttools
+  ``getBurstAnalyser(GRBName=name, returnData=True, saveData=False, BATBinning=["snr4"])``.
+
+Many GRBs: ``n_grbs`` light-curve calls (cycling over the simulated sky's GRBs, which are fewer)
+by one client, one request in flight at a time, which is the politeness limit of the common API
+(the official client is strictly sequential too). The makespan is compared with ``n_grbs`` times
+the sum of the warm single-call wall times of the same GRBs by the same client (ideal: no cost
+that grows with the number of GRBs), and with swifttools' ``getLightCurves`` of each, in turn.
+
+Run ``python benchmarks/bench_grb.py [repeats]``; or import `run`.
+"""
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _service import ServiceProcess  # noqa: E402
+from _util import SWIFTTOOLS_MISSING, have_swifttools, in_child, summary  # noqa: E402
+
+GRB = "GRB 060729"
+PRODUCTS = ("lightcurve", "spectrum", "burst")
+BAT_BINNING = ["snr4"]
+
+
+def _own_core(cores):
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(cores))
+
+
+def _cores():
+    """(client cores, service cores): the last core for the service, the others for the client."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return available[:-1], available[-1:]
+
+
+class _Counter:
+    """Counts the HTTP requests of this process (``requests``' adapter, used by both clients)."""
+
+    def __init__(self):
+        import requests.adapters
+        self.count = 0
+        self._adapter = requests.adapters.HTTPAdapter
+        self._send = self._adapter.send
+        counter = self
+
+        def send(adapter, request, *args, **kwargs):
+            counter.count += 1
+            return counter._send(adapter, request, *args, **kwargs)
+        self._adapter.send = send
+
+
+def _cpu_seconds():
+    """User + system CPU of this process and of its finished children: swifttools unpacks spectra
+    with the system ``tar``, whose CPU is the client's too."""
+    import resource
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(func, counter):
+    n0, c0, w0 = counter.count, _cpu_seconds(), time.perf_counter()
+    func()
+    return ((_cpu_seconds() - c0) * 1000, (time.perf_counter() - w0) * 1000, counter.count - n0)
+
+
+def _collect(samples, name, cpu, wall, requests):
+    entry = samples.setdefault(name, {"cpu_ms": [], "wall_ms": [], "requests": []})
+    entry["cpu_ms"].append(cpu)
+    entry["wall_ms"].append(wall)
+    entry["requests"].append(requests)
+
+
+# -- our client (in the child) -------------------------------------------------------------------
+def _ours_products(url, tmp):
+    from xrtprods_astro.grb import GRBClass
+
+    def fresh():
+        client = GRBClass(server=url)
+        client.cache_location = Path(tmp) / "cache"
+        return client
+
+    def spectrum():
+        client = fresh()
+        client.get_spectral_fits(GRB)
+        folder = Path(tempfile.mkdtemp(dir=tmp))
+        client.get_spectra(GRB, folder)
+
+    return {"lightcurve": lambda: fresh().get_lightcurve(GRB), "spectrum": spectrum,
+            "burst": lambda: fresh().get_burst_analyser(GRB, bat_binning=BAT_BINNING)}
+
+
+def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
+    """Per-product CPU, wall time and requests of ``repeats`` runs (after one untimed), then the
+    makespan of ``n_grbs`` light-curve calls."""
+    _own_core(cores)
+    counter = _Counter()
+    products = _ours_products(url, tmp)
+    for func in products.values():
+        func()
+    samples = {}
+    for _ in range(repeats):
+        for name, func in products.items():
+            _collect(samples, name, *_timed(func, counter))
+    many = None
+    if n_grbs:
+        from xrtprods_astro.grb import GRBClass
+        client = GRBClass(server=url)
+        grbs = [names[i % len(names)] for i in range(n_grbs)]
+        warm = {}
+        for name in names:
+            client.get_lightcurve(name)   # warm: every GRB looked up and built once
+            times = sorted(_timed(lambda: client.get_lightcurve(name), counter)[1] for _ in range(3))
+            warm[name] = times[1]
+
+        def all_of_them():
+            for name in grbs:
+                client.get_lightcurve(name)
+        cpu, wall, requests = _timed(all_of_them, counter)
+        many = {"n_grbs": n_grbs, "distinct_grbs": len(names), "makespan_ms": wall, "cpu_ms": cpu,
+                "requests": requests, "ideal_ms": sum(warm[name] for name in grbs)}
+    return {"samples": samples, "many": many}
+
+
+# -- swifttools (in the child) ---------------------------------------------------------------------
+@contextlib.contextmanager
+def _swifttools_at(url):
+    import warnings
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import swifttools.ukssdc.main as st_main
+    old = st_main.APIURL
+    st_main.APIURL = f"{url}/API/main.php"
+    try:
+        yield
+    finally:
+        st_main.APIURL = old
+
+
+def _swifttools_products(tmp):
+    import swifttools.ukssdc.data.GRB as udg
+
+    def spectrum():
+        folder = tempfile.mkdtemp(dir=tmp)
+        udg.getSpectra(GRBName=GRB, returnData=True, saveData=True, saveImages=False, destDir=folder,
+                       extract=True, silent=True)
+
+    def lightcurve():
+        udg.getLightCurves(GRBName=GRB, returnData=True, saveData=False, silent=True)
+
+    return {"lightcurve": lightcurve, "spectrum": spectrum,
+            "burst": lambda: udg.getBurstAnalyser(GRBName=GRB, returnData=True, saveData=False,
+                                                  BATBinning=BAT_BINNING, silent=True)}
+
+
+def child_swifttools(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
+    """As `child_ours`, for swifttools."""
+    _own_core(cores)
+    counter = _Counter()
+    os.chdir(tmp)   # swifttools writes relative to the working folder
+    with _swifttools_at(url):
+        import swifttools.ukssdc.data.GRB as udg
+        products = _swifttools_products(tmp)
+        for func in products.values():
+            func()
+        samples = {}
+        for _ in range(repeats):
+            for name, func in products.items():
+                _collect(samples, name, *_timed(func, counter))
+        many = None
+        if n_grbs:
+            grbs = [names[i % len(names)] for i in range(n_grbs)]
+
+            def all_of_them():
+                for g in grbs:
+                    udg.getLightCurves(GRBName=g, returnData=True, saveData=False, silent=True)
+            cpu, wall, requests = _timed(all_of_them, counter)
+            many = {"n_grbs": n_grbs, "distinct_grbs": len(names), "makespan_ms": wall, "cpu_ms": cpu,
+                    "requests": requests}
+    return {"samples": samples, "many": many}
+
+
+# -- the parent ----------------------------------------------------------------------------------------
+def _names():
+    from xrtprods_astro.server.grb import repository_grbs
+    return sorted(repository_grbs())
+
+
+def run(repeats=3, n_grbs=100, compare=None, workdir=None, rounds=2):
+    """One GRB's light curve, spectrum and burst analyser with both clients, and many GRBs at once.
+
+    The clients take turns, ``rounds`` times, each turn in a new child (see bench_job).
+
+    Returns
+    -------
+    dict
+        ``{"settings", "ours": {product: {"cpu_ms", "wall_ms", "requests_per_grb"}, "many": {...}},
+        "swifttools": {...} or {"skipped": reason}, "ratios": {product: {"cpu", "wall", "requests"}},
+        "many_makespan_over_ideal", "many_vs_swifttools"}``; ratios are ours / swifttools'.
+    """
+    if compare is None:
+        compare = have_swifttools()
+    names = _names()
+    out = {"settings": {"grb": GRB, "repeats": repeats, "rounds": rounds, "n_grbs": n_grbs,
+                        "distinct_grbs": len(names), "bat_binning": BAT_BINNING,
+                        "in_flight": 1}}
+    with tempfile.TemporaryDirectory(prefix="xrtprods-bench-grb-", dir=workdir) as tmp, \
+            ServiceProcess(Path(tmp) / "service", job_duration=0) as svc:
+        client_cores, service_cores = _cores()
+        if service_cores:
+            os.sched_setaffinity(svc.proc.pid, set(service_cores))
+        out["settings"]["cores"] = {"client": client_cores, "service": service_cores}
+        clients = [("ours", "child_ours")]
+        if compare:
+            clients.append(("swifttools", "child_swifttools"))
+        else:
+            out["swifttools"] = {"skipped": SWIFTTOOLS_MISSING}
+        merged = {name: {"samples": {}, "many": []} for name, _ in clients}
+        for turn in range(max(1, rounds)):
+            for name, func in clients:
+                folder = Path(tmp) / f"{name}{turn}"
+                folder.mkdir()
+                raw = in_child("bench_grb", func, url=svc.url, tmp=str(folder), repeats=repeats,
+                               n_grbs=n_grbs if turn == 0 else 0, names=names, cores=client_cores)
+                for product, got in raw["samples"].items():
+                    empty = {"cpu_ms": [], "wall_ms": [], "requests": []}
+                    into = merged[name]["samples"].setdefault(product, empty)
+                    for key in into:
+                        into[key] += got[key]
+                if raw["many"]:
+                    merged[name]["many"].append(raw["many"])
+        for name, got in merged.items():
+            entry = {product: {"cpu_ms": summary(s["cpu_ms"]), "wall_ms": summary(s["wall_ms"]),
+                               "requests_per_grb": sum(s["requests"]) / len(s["requests"])}
+                     for product, s in got["samples"].items()}
+            entry["many"] = got["many"][0] if got["many"] else None
+            out[name] = entry
+    ours = out["ours"]
+    many = ours.get("many")
+    if many:
+        out["many_makespan_over_ideal"] = many["makespan_ms"] / many["ideal_ms"]
+    theirs = out.get("swifttools", {})
+    if "lightcurve" in theirs:
+        out["ratios"] = {p: {"cpu": ours[p]["cpu_ms"]["median"] / theirs[p]["cpu_ms"]["median"],
+                             "wall": ours[p]["wall_ms"]["median"] / theirs[p]["wall_ms"]["median"],
+                             "requests": ours[p]["requests_per_grb"] / theirs[p]["requests_per_grb"]}
+                         for p in PRODUCTS}
+        if many and theirs.get("many"):
+            out["many_vs_swifttools"] = many["makespan_ms"] / theirs["many"]["makespan_ms"]
+    return out
+
+
+if __name__ == "__main__":
+    import json
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    print(json.dumps(run(n), indent=1))

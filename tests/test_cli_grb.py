@@ -1,0 +1,148 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""``xrtprods grb ...``: the GRB repository's commands (xrtprods_astro/cli_grb.py), in-process against
+the local service: printed tables, files read back with their units, exit codes and messages."""
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Table
+from astropy.time import Time
+
+from xrtprods_astro import cli
+
+FLUX_UNIT = u.erg / u.cm**2 / u.s
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    from xrtprods_astro.server.app import LocalService
+    service = LocalService(job_duration=0, data_dir=tmp_path_factory.mktemp("cligrb"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def run(capsys, svc):
+    def call(*argv):
+        code = cli.main(["--server", svc.url, "grb", *[str(a) for a in argv]])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return call
+
+
+def test_lightcurve_prints_and_writes_rates_with_times(run, tmp_path):
+    path = tmp_path / "lc.ecsv"
+    code, out, err = run("lightcurve", "GRB 060729", "--output", path)
+    assert code == 0, err
+    assert "GRB 060729 (targetID 221755)" in err and f"Wrote {path}" in err
+    assert "ct / s" in out.splitlines()[1]
+    table = Table.read(path)
+    assert table["rate"].unit == u.ct / u.s and isinstance(table["time"], Time)
+    assert set(table["dataset"]) == {"WT_incbad", "PC_incbad", "PCUL_incbad"}
+    assert np.all(np.diff(table["t_since_t0"]) >= 0)
+
+
+def test_lightcurve_flux_and_plot(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, png = tmp_path / "flux.fits", tmp_path / "flux.png"
+    code, out, err = run("lightcurve", "060729", "--flux", "-o", path, "--plot", png)
+    assert code == 0, err
+    table = Table.read(path)
+    assert table["flux"].unit == FLUX_UNIT and "rate" not in table.colnames
+    assert png.read_bytes().startswith(PNG)
+
+
+def test_lightcurve_output_exists_needs_overwrite(run, tmp_path):
+    path = tmp_path / "lc.ecsv"
+    path.write_text("keep")
+    code, out, err = run("lightcurve", "GRB 060729", "-o", path)
+    assert code == cli.EXIT_FAILURE and "--overwrite" in err and path.read_text() == "keep"
+    assert run("lightcurve", "GRB 060729", "-o", path, "--overwrite")[0] == 0
+
+
+def test_burst_lists_datasets_and_writes_each(run, tmp_path):
+    dest = tmp_path / "burst"
+    code, out, err = run("burst", "GRB 060729", "--bat-binning", "snr4", "--bands", "xrtband,density",
+                         "--output", dest)
+    assert code == 0, err
+    assert "T0 (the BAT trigger) 2006-07-29T19:12:28.888 UTC" in err
+    assert "BAT_SNR4_XRTBand" in out and "erg / (s cm2)" in out and "Jy" in out
+    written = {p.name for p in dest.iterdir()}
+    assert {"BAT_SNR4_XRTBand.ecsv", "XRT_Density_PC_incbad.ecsv", "BAT_HR.ecsv"} <= written
+    assert not any("BATBand" in n or "SNR5" in n for n in written)
+    table = Table.read(dest / "XRT_Density_PC_incbad.ecsv")
+    assert table["flux_density"].unit == u.Jy and isinstance(table["time"], Time)
+    # Again without --overwrite: nothing replaced, exit 1 naming the option.
+    code, out, err = run("burst", "GRB 060729", "--bat-binning", "snr4", "--bands", "xrtband", "density",
+                         "--output", dest)
+    assert code == cli.EXIT_FAILURE and "--overwrite" in err
+
+
+def test_burst_one_dataset_as_fits_in_mjy(run, tmp_path):
+    path = tmp_path / "bat.fits"
+    code, out, err = run("burst", "221755", "--instruments", "bat", "--bat-binning", "timedel10",
+                         "--bands", "density", "--density-unit", "mJy",
+                         "--dataset", "BAT_TimeBins_10s_Density", "-o", path)
+    assert code == 0, err
+    table = Table.read(path)
+    assert table["flux_density"].unit == u.mJy and table["bad_bin"].dtype == bool
+    assert "rate" not in " ".join(table.colnames)
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["burst", "GRB 060729", "--bands", "radio"], "bands"),
+    (["burst", "GRB 060729", "--bat-binning", "snr3"], "bat_binning"),
+    (["burst", "GRB 060729", "--dataset", "X", "-o", "x.txt"], "--output"),
+    (["lightcurve", "GRB 990101"], "GRB 990101"),
+    (["lightcurve", "Swift J1644+57"], "not a GRB name"),
+    (["position", "GRB 080319B", "--kind", "astrometric"], "invalid choice")])
+def test_usage_errors_are_exit_2_and_say_what(run, argv, word):
+    code, out, err = run(*argv)
+    assert code == cli.EXIT_USAGE and word in err
+
+
+def test_burst_unknown_dataset_names_the_datasets(run):
+    code, out, err = run("burst", "GRB 060729", "--instruments", "xrt", "--bands", "xrtband",
+                         "--dataset", "XRT_Flux_PC")
+    assert code == cli.EXIT_USAGE and "XRT_XRTBand_PC_incbad" in err
+
+
+def test_position_prints_and_writes(run, tmp_path):
+    path = tmp_path / "pos.ecsv"
+    code, out, err = run("position", "GRB 080319B", "-o", path)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("best") and "sper       no position" in out
+    table = Table.read(path)
+    assert table["ra"].unit == u.deg and table["err90"].unit == u.arcsec
+    assert list(table["kind"]) == ["best", "enhanced", "standard", "sper", "onboard"]
+    assert table["found"].tolist() == [True, True, True, False, True]
+
+
+def test_position_none_found_is_exit_1(run):
+    code, out, err = run("position", "GRB 080319B", "--kind", "sper")
+    assert code == cli.EXIT_FAILURE and "no sper position" in err
+
+
+def test_spectrum_prints_fits_writes_and_fetches(run, tmp_path):
+    path = tmp_path / "fits.ecsv"
+    code, out, err = run("spectrum", "GRB 060729", "-o", path, "--dest", tmp_path / "spec")
+    assert code == 0, err
+    assert "interval0" in out and "late_time" in out and "erg / (s cm2)" in out
+    table = Table.read(path)
+    assert table["gamma_frozen"].dtype == bool
+    assert any(line.startswith("late_time PC:") and line.endswith(".rmf") for line in out.splitlines())
+
+
+def test_quiet_keeps_stdout_for_results_only(svc, capsys, tmp_path):
+    # -q with --output: the table went to a file, so nothing on stdout and no chatter on stderr.
+    path = str(tmp_path / "q.ecsv")
+    code = cli.main(["--server", svc.url, "-q", "grb", "lightcurve", "GRB 060729", "-o", path])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out == "" and "Light curve of" not in captured.err
+    assert (tmp_path / "q.ecsv").is_file()
+
+
+def test_grb_without_a_product_prints_help(run):
+    code, out, err = run()
+    assert code == cli.EXIT_USAGE and "lightcurve" in err and "burst" in err

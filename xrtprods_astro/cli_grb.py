@@ -1,0 +1,339 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The ``xrtprods grb`` commands: the ready-made products of the UKSSDC GRB repository.
+
+No job and no e-mail address are needed: the repository holds products made automatically for
+every Swift GRB. A GRB is given by name in any common spelling (``"GRB 060729"``, ``GRB060729``,
+``060729``) or by its targetID::
+
+    xrtprods grb lightcurve "GRB 060729" --output lc.ecsv --plot lc.png
+    xrtprods grb lightcurve "GRB 060729" --flux --output flux.ecsv
+    xrtprods grb spectrum "GRB 060729" --output fits.ecsv --dest spectra/
+    xrtprods grb burst "GRB 060729" --bands xrtband --bat-binning snr4 --output burst/
+    xrtprods grb position "GRB 080319B" --output position.ecsv
+
+Exit codes as for every ``xrtprods`` command: 0 ok, 1 no such product (or a file could not be
+written), 2 usage errors (bad options, a name the repository does not know), 3 service errors.
+"""
+from pathlib import Path
+
+__all__ = ["add_grb_commands"]
+
+#: The ``xrtprods`` command-line module, whose option checks and output writers these commands share.
+#: `add_grb_commands` is given it by ``cli.build_parser`` rather than this file importing it back: the
+#: package has no import cycles (tests/test_imports.py), and ``cli`` owns the front door.
+cli = None
+
+_YES_NO = ("yes", "no")
+_GRB_POSITION_KINDS = ("best", "enhanced", "standard", "sper", "onboard")
+
+
+def _client(args):
+    from .grb import GRBClass
+    return GRBClass(server=args.server, timeout=args.http_timeout)
+
+
+def _yes(text):
+    return text == "yes"
+
+
+def _add_grb(parser):
+    parser.add_argument("grb", help="a GRB name ('GRB 060729', GRB060729, 060729) or its targetID")
+
+
+def _cmd_grb_help(args, out, err):
+    args.grb_parser.print_help(err)
+    return cli.EXIT_USAGE
+
+
+# ------------------------------------------------------------------------------------ lightcurve
+
+def _cmd_grb_lightcurve(args, out, err):
+    fmt = cli._table_format(args.output)
+    cli._plot_format(args.plot)
+    client = _client(args)
+    nosys, incbad = _yes(args.nosys), _yes(args.incbad)
+    if args.flux:
+        # The repository's flux.qdp has its plain datasets only (WT, PC, PCUL).
+        lc = client.get_flux_lightcurve(args.grb)
+        nosys, incbad = False, False
+    else:
+        lc = client.get_lightcurve(args.grb, incbad=incbad, nosys=nosys)
+    if args.dataset:
+        table = lc[args.dataset]
+    else:
+        table = lc.combined(lc.meta.get("quantity") or "rate", nosys=nosys, incbad=incbad)
+    if not args.quiet:
+        err.write(f"{'Flux light' if args.flux else 'Light'} curve of {_who(lc)}: datasets "
+                  f"{', '.join(f'{n} ({len(t)})' for n, t in lc.items())}\n")
+    cli._print_table(table, args, out)
+    if args.output:
+        cli._write_table(table, args.output, fmt, args, err)
+    if args.plot:
+        cli._pyplot(args)
+        fig, _ = lc.plot(nosys=nosys, incbad=incbad)
+        cli._save_plot(fig, args, err)
+    return cli.EXIT_OK
+
+
+def _who(data):
+    meta = data.meta
+    name = meta.get("grb")
+    tid = meta.get("target_id")
+    return f"{name} (targetID {tid})" if name else f"targetID {tid}"
+
+
+# -------------------------------------------------------------------------------------- spectrum
+
+def _cmd_grb_spectrum(args, out, err):
+    import numpy as np
+    from .exceptions import ProductUnavailableError
+    fmt = cli._table_format(args.output)
+    cli._plot_format(args.plot)
+    client = _client(args)
+    fits = client.get_spectral_fits(args.grb)
+    if fits.meta.get("no_spectrum") or not len(fits):
+        raise ProductUnavailableError(f"the GRB repository has no spectrum of {args.grb}",
+                                      product="spectrum")
+    ok = np.asarray(fits["status"]) == "ok"
+    if not args.quiet:
+        intervals = list(dict.fromkeys(np.asarray(fits["interval"]).tolist()))
+        err.write(f"Spectral fits of {_who(fits)}: {len(fits)} row(s), {int(ok.sum())} fitted; "
+                  f"intervals: {', '.join(intervals)}\n")
+    cli._print_table(cli._fit_summary(fits), args, out)
+    if args.output:
+        cli._write_table(fits, args.output, fmt, args, err)
+    if args.dest:
+        spectra = client.get_spectra(args.grb, args.dest, overwrite=args.overwrite)
+        for interval, products in spectra.items():
+            for mode, files in products.modes.items():
+                paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]
+                out.write(f"{interval} {mode}: {' '.join(str(p) for p in paths)}\n")
+    if args.plot and ok.any():
+        cli._pyplot(args)
+        from .plotting import plot_spectral_fits
+        fig, _ = plot_spectral_fits(fits, x=args.x)
+        cli._save_plot(fig, args, err)
+    return cli.EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- burst
+
+def _burst_summary(lc):
+    """One row per dataset: what it holds, its unit, rows and time span since T0."""
+    import numpy as np
+    from astropy import units as u
+    from astropy.table import Table
+    rows = []
+    for name, table in lc.items():
+        meta = table.meta
+        value = next((c for c in ("flux", "flux_density", "hr") if c in table.colnames), "")
+        unit = table[value].unit if value else None
+        t = np.asarray(table["t_since_t0"]) if "t_since_t0" in table.colnames else np.zeros(0)
+        rows.append((name, meta.get("instrument") or "", meta.get("kind") or "", meta.get("band") or "",
+                     value, "" if unit is None else unit.to_string(), len(table),
+                     float(t.min()) if t.size else np.nan, float(t.max()) if t.size else np.nan))
+    table = Table(rows=rows, names=("dataset", "instrument", "kind", "band", "column", "unit", "rows",
+                                    "t_start", "t_stop"),
+                  dtype=(str, str, str, str, str, str, int, float, float))
+    table["t_start"].unit = table["t_stop"].unit = u.s
+    table["t_start"].format = table["t_stop"].format = "{:.6g}"
+    return table
+
+
+def _selection(values):
+    # "--bands xrtband density" or "--bands xrtband,density": both read as the list.
+    if values is None:
+        return "all"
+    items = [v for text in values for v in text.split(",") if v.strip()]
+    return "all" if [i.lower() for i in items] == ["all"] else items
+
+
+def _cmd_grb_burst(args, out, err):
+    from .fileio import write_table
+    from .files import table_for_file
+    if args.dataset:
+        fmt = cli._table_format(args.output)
+    elif args.output and args.format not in ("ecsv", "fits"):
+        raise cli._bad_option(f"--format: {args.format!r} must be ecsv or fits")
+    client = _client(args)
+    lc = client.get_burst_analyser(args.grb, instruments=_selection(args.instruments),
+                                   bat_binning=_selection(args.bat_binning), bands=_selection(args.bands),
+                                   incbad=_yes(args.incbad), nosys=_yes(args.nosys),
+                                   density_unit=args.density_unit)
+    if not args.quiet:
+        t0 = lc.meta.get("t0")
+        err.write(f"Burst analyser of {_who(lc)}: {len(lc)} dataset(s); T0 (the BAT trigger) "
+                  f"{t0.isot + ' UTC' if t0 is not None else 'unknown'}\n")
+    if args.dataset:
+        table = lc[args.dataset]
+        cli._print_table(table, args, out)
+        if args.output:
+            cli._write_table(table, args.output, fmt, args, err)
+        return cli.EXIT_OK
+    cli._print_table(_burst_summary(lc), args, out)
+    if args.output:
+        # Every dataset as a file of its own: they have different columns and time axes.
+        dest = Path(args.output)
+        if dest.exists() and not dest.is_dir():
+            raise NotADirectoryError(f"--output: {dest} is not a directory (without --dataset, every "
+                                     "dataset is written as DIR/<dataset>.ecsv)")
+        paths = [dest / f"{name}.{args.format}" for name in lc]
+        clash = [p for p in paths if p.exists()]
+        if clash and not args.overwrite:
+            raise FileExistsError(f"{clash[0]} exists (and {len(clash) - 1} more); add --overwrite")
+        dest.mkdir(parents=True, exist_ok=True)
+        fmt = {"ecsv": "ascii.ecsv", "fits": "fits"}[args.format]
+        for name, path in zip(lc, paths):
+            write_table(table_for_file(lc[name]), path, fmt, private=False, overwrite=args.overwrite)
+        err.write(f"Wrote {len(paths)} file(s) into {dest}\n")
+    return cli.EXIT_OK
+
+
+# -------------------------------------------------------------------------------------- position
+
+def _position_table(positions, target_id):
+    import numpy as np
+    from astropy import units as u
+    from astropy.table import MaskedColumn, Table
+    found = np.array([bool(p.found) for p in positions])
+
+    def masked(values, unit, fmt):
+        return MaskedColumn(values, mask=~found, unit=unit, format=fmt)
+
+    table = Table()
+    table["kind"] = [p.kind for p in positions]
+    table["found"] = found
+    table["ra"] = masked([p.coord.ra.deg if p.found else 0.0 for p in positions], u.deg, "{:.5f}")
+    table["dec"] = masked([p.coord.dec.deg if p.found else 0.0 for p in positions], u.deg, "{:.5f}")
+    table["err90"] = masked([p.err90.to_value(u.arcsec) if p.found else 0.0 for p in positions], u.arcsec,
+                            "{:.2f}")
+    table["reason"] = [p.reason or "" for p in positions]
+    table.meta = {"target_id": target_id, "frame": "icrs"}
+    return table
+
+
+def _position_line(pos):
+    from astropy import units as u
+    if not pos.found:
+        return f"{pos.kind:<9}  no position: {pos.reason}"
+    return (f"{pos.kind:<9}  {pos.coord.to_string('hmsdms', precision=2)}  "
+            f"(RA, Dec = {pos.coord.ra.deg:.5f}, {pos.coord.dec.deg:+.5f} deg)  "
+            f"err90 = {pos.err90.to_value(u.arcsec):.2f} arcsec")
+
+
+def _cmd_grb_position(args, out, err):
+    fmt = cli._table_format(args.output)
+    client = _client(args)
+    kinds = "all" if "all" in args.kind else args.kind
+    positions = list(client.get_positions(args.grb, kinds).values())
+    if not cli._quiet(args):
+        for pos in positions:
+            out.write(_position_line(pos) + "\n")
+    if args.output:
+        tid = positions[0].details.get("target_id") if positions else None
+        cli._write_table(_position_table(positions, tid), args.output, fmt, args, err)
+    missing = [p.kind for p in positions if not p.found]
+    if missing and len(missing) == len(positions):
+        err.write(f"xrtprods: error: {args.grb}: no {' and no '.join(missing)} position\n")
+        return cli.EXIT_FAILURE
+    return cli.EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- parser
+
+def add_grb_commands(subparsers, cli_module):
+    """Add ``xrtprods grb ...`` to the ``xrtprods`` parser's sub-commands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``xrtprods`` parser's sub-commands.
+    cli_module : module
+        `xrtprods_astro.cli`, whose helpers (option checks, table and plot writers, exit codes)
+        these commands use.
+    """
+    global cli
+    cli = cli_module
+    grb = cli._sub(subparsers, "grb", "the ready-made products of a Swift GRB (no job needed)",
+                   "Light curves, spectral fits and spectra, burst-analyser fluxes and positions of a "
+                   "Swift GRB, from the UKSSDC GRB repository (https://www.swift.ac.uk/xrt_products). "
+                   "No job and no e-mail address are needed.",
+                   '  xrtprods grb lightcurve "GRB 060729" --output lc.ecsv\n'
+                   '  xrtprods grb burst "GRB 060729" --bands xrtband --output burst/')
+    grb.set_defaults(handler=_cmd_grb_help, grb_parser=grb)
+    sub = grb.add_subparsers(dest="grb_command", metavar="PRODUCT", parser_class=cli._Parser)
+
+    p = cli._sub(sub, "lightcurve", "print, save or plot a GRB's light curve",
+                 "The repository light curve of a GRB: count rates (ct/s) of every mode with upper "
+                 "limits, in one table sorted by time, with absolute times from the repository's T0; or, "
+                 "with --flux, its 0.3-10 keV flux light curve (erg/cm2/s).",
+                 '  xrtprods grb lightcurve "GRB 060729" --output lc.ecsv --plot lc.png\n'
+                 '  xrtprods grb lightcurve 221755 --flux --output flux.fits')
+    _add_grb(p)
+    p.add_argument("--flux", action="store_true", help="the flux light curve (erg/cm2/s), not count rates")
+    p.add_argument("--dataset", default=None, help="one dataset (WT, PC_incbad, PCUL_incbad, PCHR...)")
+    p.add_argument("--incbad", choices=_YES_NO, default="yes",
+                   help="the datasets including bins with an unverified centroid")
+    p.add_argument("--nosys", choices=_YES_NO, default="no", help="the WT datasets without systematics")
+    cli._add_table_output(p, "the table")
+    p.set_defaults(handler=_cmd_grb_lightcurve)
+
+    p = cli._sub(sub, "spectrum", "print or save a GRB's spectral fits; fetch its spectra",
+                 "The repository's automatic spectral fits of a GRB (one row per interval, mode and model, "
+                 "units on every column, frozen parameters flagged); with --dest, also its spectra (PHA, "
+                 "ARF, RMF) ready for XSPEC or Sherpa.",
+                 '  xrtprods grb spectrum "GRB 060729" --output fits.ecsv --dest spectra/')
+    _add_grb(p)
+    cli._add_table_output(p, "the fit table")
+    p.add_argument("--x", choices=("interval", "time"), default="interval",
+                   help="with --plot: one column per interval, or the time since T0 on a log axis")
+    p.add_argument("--dest", default=None, metavar="DIR",
+                   help="also download and unpack the spectra into DIR (prints each mode's PHA, ARF, RMF)")
+    p.set_defaults(handler=_cmd_grb_spectrum)
+
+    p = cli._sub(sub, "burst", "print or save a GRB's burst-analyser fluxes",
+                 "The burst analyser of a GRB (Evans et al. 2010): BAT and XRT fluxes (erg/cm2/s), flux "
+                 "densities (Jy) and photon indices, one dataset per instrument, binning and band, times "
+                 "since T0 (the BAT trigger) and absolute. Without --dataset it prints the list of "
+                 "datasets, and --output DIR writes each one as DIR/<dataset>.ecsv (or .fits).",
+                 '  xrtprods grb burst "GRB 060729" --instruments xrt --bands xrtband density\n'
+                 '  xrtprods grb burst "GRB 060729" --dataset BAT_SNR4_XRTBand --output bat.ecsv\n'
+                 '  xrtprods grb burst "GRB 060729" --bat-binning snr4 --output burst/')
+    _add_grb(p)
+    p.add_argument("--instruments", nargs="+", default=None, metavar="NAME",
+                   help="some of bat, xrt, uvot (default: all)")
+    p.add_argument("--bat-binning", nargs="+", default=None, metavar="BINNING",
+                   help="some of snr4 snr5 snr6 snr7 timedel0.004 timedel0.064 timedel1 timedel10 "
+                        "(default: all; asking for everything of a bright GRB may exceed the service's "
+                        "memory)")
+    p.add_argument("--bands", nargs="+", default=None, metavar="BAND",
+                   help="some of xrtband (0.3-10 keV), batband (15-50 keV), density (10 keV), "
+                        "observedflux (default: all)")
+    p.add_argument("--incbad", choices=_YES_NO, default="yes",
+                   help="the XRT datasets including bins with an unverified centroid")
+    p.add_argument("--nosys", choices=_YES_NO, default="no", help="the XRT WT datasets without systematics")
+    p.add_argument("--density-unit", choices=("Jy", "mJy"), default="Jy", help="unit of flux densities")
+    p.add_argument("--dataset", default=None, help="print (and --output) this one dataset")
+    p.add_argument("--output", "-o", default=None, metavar="FILE_OR_DIR",
+                   help="with --dataset: x.ecsv or x.fits; without: a directory for every dataset")
+    p.add_argument("--format", choices=("ecsv", "fits"), default="ecsv",
+                   help="without --dataset: the format of the files written into --output")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    p.add_argument("--max-lines", type=int, default=40, help="rows printed (-1: all)")
+    p.set_defaults(handler=_cmd_grb_burst)
+
+    p = cli._sub(sub, "position", "print or save a GRB's XRT positions",
+                 "The XRT positions of a GRB: best (enhanced, else standard, else SPER, else on-board), "
+                 "enhanced, standard, SPER, on-board; RA and Dec (ICRS) and the 90% error radius, or why "
+                 "there is none. Exit code 1 when the repository has none of those asked for.",
+                 '  xrtprods grb position "GRB 080319B"\n'
+                 '  xrtprods grb position "GRB 080319B" --kind best --output best.ecsv')
+    _add_grb(p)
+    p.add_argument("--kind", nargs="+", choices=_GRB_POSITION_KINDS + ("all",), default=["all"],
+                   help="which positions")
+    p.add_argument("--output", "-o", default=None, metavar="FILE",
+                   help="write the positions as a table: x.ecsv or x.fits")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.set_defaults(handler=_cmd_grb_position)
+    return grb
