@@ -161,6 +161,23 @@ def test_params_take_quantity_strings_in_any_unit_of_the_right_kind(capsys):
     assert cli.parse_param("pc_bin_time=1 d", ("lightcurve",)) == ("lightcurve", "pc_bin_time", "1 d")
 
 
+def test_a_name_with_ra_dec_says_which_wins(capsys):
+    # Issue 20 item 19: the job is built at --ra/--dec; the name is not resolved, and the user is told.
+    code, out, err = run(capsys, "submit", "GRB 200416A", "--ra", "1", "--dec", "2", "--lc", "--dry-run")
+    assert code == 0, err
+    wire = json.loads(out)
+    assert (wire["name"], wire["RA"], wire["Dec"]) == ("GRB 200416A", 1, 2)
+    assert "warning: the job is built at --ra/--dec (1.00000, +2.00000 deg)" in err
+    assert "'GRB 200416A' is not resolved" in err
+
+
+@pytest.mark.parametrize("ra, dec, fragment", [("395.6985", "-7.5", "--ra: '395.6985' is 395.699 deg"),
+                                               ("335.6985", "-97.5", "--dec: '-97.5' is -97.5 deg")])
+def test_ra_dec_out_of_range_are_usage_errors(capsys, ra, dec, fragment):
+    code, out, err = run(capsys, "submit", "--ra", ra, f"--dec={dec}", "--lc", "--dry-run")
+    assert code == cli.EXIT_USAGE and fragment in err and "Traceback" not in err
+
+
 def test_a_coordinate_string_target_is_a_position(capsys, monkeypatch):
     def no_resolver(*args, **kwargs):
         raise AssertionError("a coordinate string must not be resolved as a name")
@@ -543,3 +560,13 @@ def test_submit_says_when_it_reuses_a_job_and_no_reuse_submits_anew(capsys, xrtp
     assert code == 0 and out.startswith("Submitted job ") and out.split()[2] != first
     jobs = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email).job_list_data()
     assert sum(j["Name"] == "reuse-check" for j in jobs) == 2
+
+
+def test_the_default_demo_folder_is_ignored_by_git_in_a_clone():
+    # Issue 20 item 19: "xrtprods demo" run in a clone must not leave untracked files in git status.
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".gitignore").is_file():
+        pytest.skip("not a source checkout")
+    default = cli.build_parser().parse_args(["demo"]).dest
+    patterns = (root / ".gitignore").read_text().splitlines()
+    assert f"/{default}/" in patterns or f"{default}/" in patterns

@@ -128,7 +128,8 @@ def test_spectrum_prints_fits_with_errors_and_units_writes_and_plots(capsys, tmp
     fig, = saved
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert any("N_\\mathrm{H}" in text for text in labels) and any("Photon index" in text for text in labels)
-    assert fig.axes[-1].get_xlabel() == "Interval" and fig.axes[0].get_title(loc="left") == "GRB 200416A"
+    assert fig.axes[-1].get_xlabel() == "Interval\n(errors: 90% confidence, \u0394 fit statistic = 2.706)"
+    assert fig.axes[0].get_title(loc="left") == "GRB 200416A"
 
 
 def test_spectrum_fits_output_and_time_axis(capsys, tmp_path, xrtprods_service, full_job, saved):
@@ -256,8 +257,8 @@ def test_sources_print_write_ra_dec_degrees_and_plot_on_the_image(capsys, tmp_pa
         assert table["rate"].unit == u.ct / u.s
         np.testing.assert_allclose(table["ra"], total["coord"].ra.deg)
     header = out.splitlines()[0].split()
-    assert header == ["band", "sno", "ra", "dec", "err90", "C", "rate", "rate_neg", "rate_pos", "snr",
-                      "detflag"]
+    assert header == ["band", "sno", "ra", "dec", "err90", "C", "rate", "rate_err_neg", "rate_err_pos",
+                      "snr", "detflag"]
     assert "deg" in unit_line(out) and "ct / s" in unit_line(out)
     assert len(out.splitlines()) == 3 + len(total)
 
@@ -296,6 +297,21 @@ def test_bad_output_and_plot_names_are_usage_errors_before_any_call(capsys):
         assert code == cli.EXIT_USAGE and "--plot: 'x.docx' must end in one of" in err and ".png" in err
 
 
+def test_outputs_in_missing_or_unwritable_folders_are_usage_errors_before_any_call(capsys, tmp_path):
+    # Issue 20 item 17: each file and folder option is checked before the service is asked anything
+    # (no --server here), with the option named, and no folder is made on the way.
+    missing = tmp_path / "results"
+    cases = [("lightcurve", "--output", missing / "grb.ecsv"), ("lightcurve", "--plot", missing / "grb.png"),
+             ("sources", "--output", missing / "src.fits"), ("position", "--output", missing / "pos.ecsv"),
+             ("spectrum", "--output", missing / "fits.ecsv"), ("spectrum", "--dest", "/proc/nope/spec"),
+             ("image", "--output", "/proc/nope/images"), ("download", "--output", "/proc/nope/x")]
+    for command, option, path in cases:
+        code, out, err = run(capsys, command, "1", option, path)
+        assert code == cli.EXIT_USAGE, (command, option, err)
+        assert f"{option}: cannot write" in err and "Traceback" not in err
+    assert not missing.exists()
+
+
 def test_an_existing_output_needs_overwrite(capsys, tmp_path, xrtprods_service, full_job):
     path = tmp_path / "lc.ecsv"
     path.write_text("keep me")
@@ -304,6 +320,36 @@ def test_an_existing_output_needs_overwrite(capsys, tmp_path, xrtprods_service, 
     code, out, err = run(capsys, *on(xrtprods_service, "-q", "lightcurve", full_job.job_id, "-o", path,
                                      "--overwrite"))
     assert code == cli.EXIT_OK and len(Table.read(path)) > 0
+
+
+def test_global_options_after_the_command_and_any_case_dataset(capsys, tmp_path, xrtprods_service,
+                                                               full_job):
+    # Issue 20 item 19: "-q" and "--server" after the command are the global options; "pchr" is PCHR.
+    path = tmp_path / "hr.ecsv"
+    code, out, err = run(capsys, "lightcurve", full_job.job_id, "--dataset", "pchr", "--output", path,
+                         "-q", "--server", xrtprods_service.url, "--email", xrtprods_service.email)
+    assert code == cli.EXIT_OK, err
+    assert out == "" and len(Table.read(path)) > 0
+    # A command's own option keeps its meaning: wait --timeout is the wait's limit.
+    args = cli.build_parser().parse_args(["--timeout", "7", "wait", "1", "--timeout", "5", "-v"])
+    assert (args.http_timeout, args.wait_timeout, args.verbose) == (7.0, 5.0, 1)
+
+
+def test_position_of_every_kind_succeeds_when_one_is_found(capsys, monkeypatch, xrtprods_service,
+                                                           full_job, empty_job):
+    # Issue 20 item 19: the positions found are the result; a kind without one is a warning.
+    # With --kind naming the missing one, it is still a failure (a script's cue to fall back).
+    from xrtprods_astro.job import XRTJob
+    none = empty_job.position("enhanced")
+    real = XRTJob.position
+    monkeypatch.setattr(XRTJob, "position",
+                        lambda self, kind, **kw: none if kind == "enhanced" else real(self, kind, **kw))
+    code, out, err = run(capsys, *on(xrtprods_service, "position", full_job.job_id))
+    assert code == cli.EXIT_OK, err
+    assert [line.split()[0] for line in out.splitlines()] == ["standard", "enhanced", "astrometric"]
+    assert "warning: job" in err and "no enhanced position" in err
+    code, out, err = run(capsys, *on(xrtprods_service, "position", full_job.job_id, "--kind", "enhanced"))
+    assert code == cli.EXIT_FAILURE and "error: job" in err
 
 
 # ------------------------------------------------------------------------------------------ flux

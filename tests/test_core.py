@@ -215,6 +215,18 @@ def test_plain_call_waits_and_returns_astropy_objects(service, client):
     assert lc["PC"]["rate"].unit is not None
 
 
+@pytest.mark.parametrize("method", ["get_spectrum", "get_image"])
+def test_unwritable_dest_dir_is_refused_before_submitting(service, client, tmp_path, method):
+    # Issue 20 item 17: the folder is checked first, not after the job was built and waited for.
+    service.add("run_userobject.php", "submit_ok")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    for dest in ("/proc/nope/spec", not_a_folder / "spec"):
+        with pytest.raises(InvalidRequestError, match=r"dest_dir: cannot write into .*spec"):
+            getattr(client, method)(GRB, dest_dir=dest)
+    assert service.calls == []
+
+
 def test_rebin_sends_json_booleans(client, monkeypatch):
     # API/main.php takes Python-style values, as swifttools sends them: true/false, not 1/0.
     import json

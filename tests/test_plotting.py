@@ -259,6 +259,17 @@ def test_spectral_fit_time_axis_and_errors(fits):
         plot_spectral_fits(fits[fits["status"] != "ok"])
 
 
+def test_spectral_fit_plot_says_the_errors_are_90_percent(fits):
+    # Issue 20 item 20: the service's errors are for a change of the fit statistic of 2.706,
+    # 90 % for one parameter, not 1 sigma; the plot says so (for either x axis).
+    fits.meta["delta_fit_stat"] = 2.706
+    for x in ("interval", "time"):
+        _, axes = plot_spectral_fits(fits, ["gamma"], x=x)
+        assert "errors: 90% confidence" in axes[-1].get_xlabel()
+    fits.meta["delta_fit_stat"] = 1.0   # the level follows the answer's DeltaFitStat
+    assert "errors: 68.3% confidence" in plot_spectral_fits(fits, ["gamma"])[1][-1].get_xlabel()
+
+
 def test_matplotlib_missing_names_the_extra(lc, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
@@ -273,3 +284,27 @@ def test_image_with_several_positions(products):
     _, ax = products["images"].plot(position=[products["position"], missing])
     circles = [p for p in ax.patches if isinstance(p, SphericalCircle)]
     assert len(circles) == 1 and circles[0].get_label().startswith("standard position")
+
+
+def _monitoring(lc, times):
+    """The PC light curve with its points moved to ``times`` (s since T0), the only dataset."""
+    pc = lc["PC"][[i % len(lc["PC"]) for i in range(len(times))]]
+    pc["t_since_t0"] = times * pc["t_since_t0"].unit
+    pc["time_err_pos"] = pc["time_err_neg"] = 50 * pc["time_err_pos"].unit
+    return type(lc)({"PC": pc}, meta=lc.meta)
+
+
+def test_time_axis_scale_is_chosen_from_the_data(lc):
+    # Issue 20 item 20: a source monitored once a day from T0 = its first snapshot was drawn on a
+    # log axis, six of seven points squashed at the right; a fading GRB keeps its log axis.
+    _, axes = plot_lightcurve(lc)
+    assert axes[0].get_xscale() == "log" and axes[1].get_xscale() == "log"
+    daily = _monitoring(lc, np.array([60.0] + [d * 86400.0 for d in range(1, 7)]))
+    _, axes = plot_lightcurve(daily)
+    assert axes[0].get_xscale() == "linear"
+    _, axes = plot_lightcurve(daily, log_time=True)   # asked for, it is given
+    assert axes[0].get_xscale() == "log"
+    fading = _monitoring(lc, np.geomspace(100, 1e6, 12))
+    assert plot_lightcurve(fading)[1][0].get_xscale() == "log"
+    before_t0 = _monitoring(lc, np.array([-300.0, 100.0, 1e3, 1e4, 1e5]))
+    assert plot_lightcurve(before_t0)[1][0].get_xscale() == "linear"

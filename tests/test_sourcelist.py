@@ -29,12 +29,13 @@ def test_bands_all_ordered_and_typed():
     assert total["C"].dtype.kind == "i" and total["C"].unit == u.ct and total["C"][0] == 120
     assert total["ra"].dtype.kind == "f" and total["ra"].unit == u.deg
     assert total["ra"][1] == pytest.approx(335.6521)
-    assert total["dec_neg"].unit == u.deg and total["dec_neg"][0] == pytest.approx(-0.00028)
+    # Errors are named and signed as in light curves (the service's dec_neg was -0.00028).
+    assert total["dec_err_neg"].unit == u.deg and total["dec_err_neg"][0] == pytest.approx(0.00028)
     assert total["err90"].unit == u.arcsec and total["err90"][1] == pytest.approx(6.2)
     assert total["l"].unit == u.deg and total["b"].unit == u.deg
     assert total["x"].unit == u.pix and total["x"].dtype.kind == "f"
     assert total["rate"].unit == u.ct / u.s and total["rate"][0] == pytest.approx(0.026)
-    assert total["C_pos"].unit == u.ct and total["C_pos"].dtype.kind == "f"
+    assert total["C_err_pos"].unit == u.ct and total["C_err_pos"].dtype.kind == "f"
     # obsIDs keep their leading zeros.
     assert total["obsid"].dtype.kind == "U" and total["obsid"][0] == "00966554000"
     coord = total["coord"]
@@ -66,7 +67,7 @@ def test_numbers_as_json_numbers_and_error_unit_option():
                                          "dec_pos": 1.2, "name": "1234"}]},
                              position_error_unit=u.arcsec)
     table = bands["Total"]
-    assert table["ra"][0] == 10.5 and table["ra_pos"].unit == u.arcsec
+    assert table["ra"][0] == 10.5 and table["ra_err_pos"].unit == u.arcsec
     assert table["name"].dtype.kind == "U" and table["name"][0] == "1234"
 
 
@@ -113,3 +114,32 @@ def test_quantity_column_with_every_value_missing_is_masked_numbers():
     table = read_source_list({"Total": [{"sno": "1", "ra": None, "dec": "-7.5", "err90": "3.6"}]})["Total"]
     assert table["ra"].unit == u.deg and bool(table["ra"].mask[0])
     assert table["ra"].dtype.kind == "f"
+
+
+def test_errors_follow_the_light_curve_convention_and_bg_has_a_unit():
+    # Issue 20 item 20: the service's rate_pos/rate_neg (negative), C_neg, ra_neg become
+    # <x>_err_pos/<x>_err_neg holding magnitudes, as rate_err_pos/rate_err_neg in light curves;
+    # bg (background counts in the source region) is in ct. A _neg key whose quantity is not a
+    # column is not an error and keeps its name and sign.
+    bands = read_source_list({"Total": [
+        {"sno": "1", "ra": "335.6985", "ra_pos": "0.0003", "ra_neg": "-0.0003", "dec": "-7.5179",
+         "dec_pos": "0.0003", "dec_neg": "-0.0003", "C": "120", "C_pos": "12.0", "C_neg": "-10.9",
+         "bg": "1.25", "rate": "0.026", "rate_pos": "0.0031", "rate_neg": "-0.0029", "cnt_neg": "-3"},
+        {"sno": "2", "ra": "335.7", "ra_pos": "", "ra_neg": "", "dec": "-7.5", "dec_pos": "0.001",
+         "dec_neg": "-0.001", "C": "8", "C_pos": "4.0", "C_neg": "-2.8", "bg": "0.5", "rate": "0.002",
+         "rate_pos": "0.001", "rate_neg": "-0.0008", "cnt_neg": "-1"}]})
+    table = bands["Total"]
+    for old in ("ra_pos", "ra_neg", "dec_pos", "dec_neg", "C_pos", "C_neg", "rate_pos", "rate_neg"):
+        assert old not in table.colnames
+    for name, unit in (("ra", u.deg), ("dec", u.deg), ("C", u.ct), ("rate", u.ct / u.s)):
+        for side in ("pos", "neg"):
+            column = table[f"{name}_err_{side}"]
+            assert column.unit == unit
+            assert np.all(np.ma.compressed(np.ma.asarray(column)) >= 0)
+    assert table["rate_err_neg"][0] == pytest.approx(0.0029) and table["C_err_neg"][1] == pytest.approx(2.8)
+    assert np.ma.is_masked(table["ra_err_neg"][1])
+    assert table["bg"].unit == u.ct and table["bg"][0] == pytest.approx(1.25)
+    assert list(table["cnt_neg"]) == [-3, -1] and table["cnt_neg"].unit is None
+    # An answer that already has both spellings keeps both, under their own names.
+    both = read_source_list({"Total": [{"rate": "1", "rate_pos": "0.1", "rate_err_pos": "0.2"}]})["Total"]
+    assert both["rate_pos"][0] == 0.1 and both["rate_err_pos"][0] == 0.2

@@ -128,3 +128,27 @@ def test_bad_tables():
         resolve_target(12.5)
     with pytest.raises(InvalidRequestError, match="empty name"):
         resolve_target("  ")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("395.6985 -7.5179", "RA 395.6985 deg, outside 0 to 360 deg"),
+    ("-5.0 10.0", "outside 0 to 360 deg"),
+    ("395d -7d", "outside 0 to 360 deg"),
+    ("22h22m4x.6s -07d31m04.4s", "is not a sky position"),
+    ("26h00m00s +10d00m00s", "is not a sky position"),
+])
+def test_malformed_coordinate_strings_are_refused_not_wrapped_or_resolved(monkeypatch, text, fragment):
+    # Issue 20 item 20: 395.6985 was wrapped to RA 35.7 deg; a typo in sexagesimal text went to the
+    # name resolver. Both are errors naming the parameter, and no resolver is asked.
+    def no_resolver(*args, **kwargs):
+        raise AssertionError("malformed coordinates must not be resolved as a name")
+    monkeypatch.setattr(SkyCoord, "from_name", no_resolver)
+    with pytest.raises(InvalidRequestError, match="target: ") as info:
+        resolve_target(text, resolver="client")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["335.6985 -7.5179", "22h22m47.64s -07d31m04.4s", "22:22:47.64 -07:31:04.4",
+                                  "0 0", "359.99 89.9"])
+def test_well_formed_coordinate_strings_still_read(text):
+    assert resolve_target(text).meta["resolver"] == "coordinates"

@@ -115,6 +115,16 @@ def test_error_shapes(service, client, name, cls, text):
     assert service.count() == 1
 
 
+def test_unknown_user_is_pointed_at_the_registration_page(service, client):
+    # Issue 20 item 19: the service's text only says "not recognised"; the error says where to register.
+    service.add("getNumJobs.php", "unknown_user")
+    with pytest.raises(UnknownUserError) as info:
+        client.count_active_jobs()
+    assert "is not recognised / validated" in str(info.value)
+    assert "https://www.swift.ac.uk/user_objects/register.php" in str(info.value)
+    assert info.value.message.endswith("validated")   # the service's own text is kept as it was
+
+
 @pytest.mark.parametrize("message, is_limit", [
     ("You have too many jobs queued", True),
     ("Job limit reached", True),
@@ -299,6 +309,30 @@ def test_submit_not_sent_is_retried_without_reconciling(service, client):
     assert job.job_id == 951
     assert service.count("run_userobject.php") == 2
     assert service.count("listOldJobs.php") == 0
+
+
+def _unresolvable():
+    # What requests raises when DNS fails: the urllib3 cause is the MaxRetryError's reason.
+    import socket
+    import urllib3
+    cause = urllib3.exceptions.NameResolutionError("www.swift.ac.uk", None,
+                                                   socket.gaierror(-2, "Name or service not known"))
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/x", cause))
+
+
+def test_submit_that_never_left_is_not_called_unknown(service, client):
+    # Issue 20 item 19: DNS failed, so nothing was sent; the job list is not consulted, and the
+    # message says the service could not be reached, not that a submission's outcome is unknown.
+    service.add("run_userobject.php", _unresolvable(), _unresolvable())
+    with conf.set_temp("retries", 1):
+        with pytest.raises(ServiceUnavailableError, match="could not connect") as info:
+            client.submit(SUBMIT)
+    assert not isinstance(info.value, SubmissionUnknownError)
+    assert "Failed to resolve" in str(info.value) or "Name or service" in str(info.value)
+    assert service.count("run_userobject.php") == 2 and service.count("listOldJobs.php") == 0
+    # Then the network comes back: the retry sends it.
+    service.add("run_userobject.php", _unresolvable(), "submit_ok")
+    assert client.submit(SUBMIT).job_id == 951
 
 
 def test_submit_service_error_is_final(service, client):

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from .fileio import atomic_write, write_table
-from .files import table_for_file
+from .files import check_writable_dir, check_writable_file, table_for_file
 from .vocabulary import ARCHIVE_FORMATS, BINNINGS, PRODUCTS
 
 __all__ = ["main", "build_parser", "parse_param", "build_request",
@@ -223,15 +223,19 @@ def _angle(text, label, hours):
     from astropy.coordinates import Angle
     text = str(text).strip()
     try:
-        return Angle(float(text), u.deg)
+        angle = Angle(float(text), u.deg)
     except ValueError:
-        pass
-    try:
-        sexagesimal = any(c in text for c in ":hms ")
-        return Angle(text, u.hourangle if (hours and sexagesimal and "d" not in text) else u.deg)
-    except (ValueError, u.UnitsError):
-        raise InvalidRequestError(f"{label}: {text!r} is not an angle (decimal degrees, or "
-                                  f"{'22:22:47.6' if hours else '-07:31:04'})") from None
+        try:
+            sexagesimal = any(c in text for c in ":hms ")
+            angle = Angle(text, u.hourangle if (hours and sexagesimal and "d" not in text) else u.deg)
+        except (ValueError, u.UnitsError):
+            raise InvalidRequestError(f"{label}: {text!r} is not an angle (decimal degrees, or "
+                                      f"{'22:22:47.6' if hours else '-07:31:04'})") from None
+    # SkyCoord would wrap an RA of 395.7 deg to 35.7 deg without a word, and refuse a Dec with a traceback.
+    low, high = (0, 360) if hours else (-90, 90)
+    if not (low <= angle.deg < high if hours else low <= angle.deg <= high):
+        raise InvalidRequestError(f"{label}: {text!r} is {angle.deg:g} deg, outside {low} to {high} deg")
+    return angle
 
 
 def build_request(args):
@@ -293,6 +297,14 @@ def build_request(args):
     if args.ra is not None:
         target = SkyCoord(_angle(args.ra, "--ra", hours=True), _angle(args.dec, "--dec", hours=False))
         name = args.name or args.target
+        if args.target is not None:
+            # Both a name and coordinates: the coordinates win and the name is not resolved, which
+            # builds products at the wrong place without a word if either was a slip.
+            from .exceptions import XRTProductsWarning
+            where = f"the job is built at --ra/--dec ({target.ra.deg:.5f}, {target.dec.deg:+.5f} deg)"
+            why = (f"under --name {args.name!r}; the target {args.target!r} is not used" if args.name
+                   else f"; {args.target!r} is not resolved, only recorded as the name")
+            warnings.warn(f"{where} {why}".replace(" ;", ";"), XRTProductsWarning, stacklevel=2)
     elif args.table is not None:
         target = _table_row(args.table, args.row)
     elif args.target is not None and not (base is not None and "ra" in base.params()):
@@ -459,8 +471,8 @@ def _cmd_cancel(args, out, err):
 
 
 def _cmd_download(args, out, err):
+    dest = check_writable_dir(args.output, "--output")
     job = _job(args)
-    dest = Path(args.output)
     dest.mkdir(parents=True, exist_ok=True)
     products = args.products
     if products and len(products) == 1 and products[0].lower() == "all":
@@ -482,7 +494,8 @@ def _cmd_lightcurve(args, out, err):
     _require(job, "lightcurve")
     lc = job.lightcurve(nosys=args.nosys, incbad=args.incbad)
     if args.dataset:
-        table = lc[args.dataset]
+        # Dataset names are the service's (PCHR, WT_incbad); "pchr" means the same one.
+        table = lc[{name.lower(): name for name in lc}.get(args.dataset.lower(), args.dataset)]
     else:
         # A flux light curve (erg/cm2/s) has flux datasets, not rate ones.
         table = lc.combined(lc.meta.get("quantity") or "rate", nosys=args.nosys, incbad=args.incbad)
@@ -548,6 +561,7 @@ def _table_format(path):
     suffix = Path(path).suffix.lower()
     if suffix not in _TABLE_FORMATS:
         raise _bad_option(f"--output: {Path(path).name!r} must end in .ecsv or .fits")
+    check_writable_file(path, "--output")
     return _TABLE_FORMATS[suffix]
 
 
@@ -564,6 +578,7 @@ def _plot_format(path):
     if suffix not in known:
         raise _bad_option(f"--plot: {Path(path).name!r} must end in one of "
                           f"{', '.join('.' + k for k in sorted(known))}")
+    check_writable_file(path, "--plot")
 
 
 def _write_table(table, path, fmt, args, err):
@@ -660,6 +675,8 @@ def _fit_summary(fits):
 def _cmd_spectrum(args, out, err):
     fmt = _table_format(args.output)
     _plot_format(args.plot)
+    if args.dest:
+        check_writable_dir(args.dest, "--dest")
     job = _job(args)
     _require(job, "spectrum")
     # Spectra first when they are fetched: their UTCFINIT states the job's clock for the fits' T0.
@@ -756,15 +773,19 @@ def _cmd_position(args, out, err):
             failures.append(str(exc))   # with --kind all, the other kinds are still shown
     for pos in positions if not _quiet(args) else ():
         out.write(_position_line(pos) + "\n")
+    # Asked for every kind, the job succeeded if it found a position: the others are warnings.
+    # Asked for one kind (--kind), its absence is a failure, so that a script can fall back.
+    found_one = args.kind == "all" and any(positions)
+    level = "warning" if found_one else "error"
     for text in failures:
-        err.write(f"xrtprods: error: {text}\n")
+        err.write(f"xrtprods: {level}: {text}\n")
     if args.output and positions:
         _write_table(_position_table(positions, job), args.output, fmt, args, err)
     missing = [p.kind for p in positions if not p]
     if missing:
-        err.write(f"xrtprods: error: job {job.job_id}: no {' and no '.join(missing)} position "
+        err.write(f"xrtprods: {level}: job {job.job_id}: no {' and no '.join(missing)} position "
                   "(the reason is above)\n")
-    return EXIT_FAILURE if missing or failures else EXIT_OK
+    return EXIT_FAILURE if (missing or failures) and not found_one else EXIT_OK
 
 
 # image
@@ -813,6 +834,8 @@ def _arcsec(text):
 def _cmd_image(args, out, err):
     from astropy import units as u
     _plot_format(args.plot)
+    if args.output:
+        check_writable_dir(args.output, "--output")
     job = _job(args)
     _require(job, "image")
     images = job.images()
@@ -849,7 +872,8 @@ def _cmd_image(args, out, err):
 # sources
 
 #: Columns of the printed source table (every column goes to --output).
-_SOURCE_SHOWN = ("band", "sno", "ra", "dec", "err90", "C", "rate", "rate_neg", "rate_pos", "snr", "detflag")
+_SOURCE_SHOWN = ("band", "sno", "ra", "dec", "err90", "C", "rate", "rate_err_neg", "rate_err_pos", "snr",
+                 "detflag")
 
 
 def _sources_band(sources, band=None):
@@ -979,7 +1003,11 @@ def _cmd_serve(args, out, err):
         return EXIT_USAGE
     for warning in caught:   # the non-loopback warning goes where the user looks
         err.write(f"WARNING: {warning.message}\n")
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:   # port in use, an address this machine does not have: say so, no traceback
+        err.write(f"error: cannot serve on --host {args.host} --port {args.port}: {exc}\n")
+        return EXIT_USAGE
     email = service.email
     out.write(f"Local XRT products service running at {service.url}\n"
               f"Registered user: {email}\n\n"
@@ -1169,7 +1197,7 @@ def build_parser():
              "  xrtprods lightcurve 123456 --dataset PCHR --output hr.fits")
     _add_job_id(p)
     p.add_argument("--dataset", default=None,
-                   help="one dataset (WT, PC, PCUL, PCHR...) instead of all rates")
+                   help="one dataset (WT, PC, PCUL, PCHR..., in any case) instead of all rates")
     p.add_argument("--nosys", action="store_true", help="the datasets with WT systematics removed")
     p.add_argument("--incbad", action="store_true", help="the datasets including unverified-centroid bins")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the table: x.ecsv or x.fits")
@@ -1297,7 +1325,32 @@ def build_parser():
     # grb: the GRB repository's commands live in their own file (one CLI file per service)
     from .cli_grb import add_grb_commands
     add_grb_commands(sub, sys.modules[__name__])
+    # Last, so that every command (the grb ones too) understands the global options after it.
+    _globals_after_the_command(parser, sub)
     return parser
+
+
+def _globals_after_the_command(parser, sub):
+    """Understand the global options after the command too (``lightcurve 1 --output x.ecsv -q``).
+
+    Users put options at the end of a line; refusing ``-q`` there for its place is no help.
+    The copies default to SUPPRESS, so a value given before the command stands unless the
+    option is repeated after it; a command's own option of the same spelling (``wait
+    --timeout``, ``serve -v``) keeps its meaning there.
+    """
+    shared = [action for action in parser._actions if action.option_strings and action.dest != "help"]
+    for command in sub.choices.values():
+        for action in shared:
+            strings = [s for s in action.option_strings if s not in command._option_string_actions]
+            if not strings:
+                continue
+            kwargs = {"dest": action.dest, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+            if isinstance(action, argparse._CountAction):
+                command.add_argument(*strings, action="count", **kwargs)
+            elif isinstance(action, argparse._StoreTrueAction):
+                command.add_argument(*strings, action="store_true", **kwargs)
+            else:
+                command.add_argument(*strings, type=action.type, metavar=action.metavar, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -1373,7 +1426,8 @@ def main(argv=None):
         return _fail(err, EXIT_FAILURE, exc)
     except KeyError as exc:  # e.g. an unknown --dataset
         return _fail(err, EXIT_USAGE, exc.args[0] if exc.args else exc)
-    except (FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
+            NotADirectoryError) as exc:
         return _fail(err, EXIT_FAILURE, exc)
     except KeyboardInterrupt:
         err.write("\nxrtprods: interrupted\n")

@@ -22,7 +22,7 @@ from astroquery.query import BaseQuery
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
-from .files import write_private_text
+from .files import check_writable_dir, write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int, wire_job_id
 from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
@@ -557,7 +557,9 @@ source_detection : bool or dict, optional
             As in `get_lightcurve`.
         dest_dir : path-like, optional
             Where the spectrum archives are unpacked; default a per-job
-            folder under the package cache.
+            folder under the package cache. A folder that cannot be made
+            or written to raises `~xrtprods_astro.exceptions.InvalidRequestError`
+            before anything is submitted.
         overwrite : bool
             Download again files already there.
         **params
@@ -570,6 +572,9 @@ source_detection : bool or dict, optional
             ``.fits`` (Table), ``.spectra`` (dict rname ->
             `~xrtprods_astro.readers.spectrum.SpectrumProducts`) and ``.job``.
         """
+        if dest_dir is not None and not get_query_payload:
+            # Before submitting: a folder that cannot be written would fail only after the wait.
+            check_writable_dir(dest_dir, "dest_dir")
         job = self.get_spectrum_async(target, name=name, resolver=resolver,
                                       get_query_payload=get_query_payload, **params)
         if get_query_payload:
@@ -644,7 +649,10 @@ source_detection : bool or dict, optional
         target, timeout, resolver, name, get_query_payload
             As in `get_lightcurve`.
         dest_dir : path-like, optional
-            Default a per-job folder under the package cache.
+            Default a per-job folder under the package cache. A folder that
+            cannot be made or written to raises
+            `~xrtprods_astro.exceptions.InvalidRequestError` before anything
+            is submitted.
         overwrite : bool
         **params
             Image parameters (``energies``, ``which_data``...) and globals.
@@ -654,6 +662,9 @@ source_detection : bool or dict, optional
         `~xrtprods_astro.readers.images.ImageSet`
             Its ``meta`` dict holds ``job_id`` and how the target was resolved.
         """
+        if dest_dir is not None and not get_query_payload:
+            # Before submitting: a folder that cannot be written would fail only after the wait.
+            check_writable_dir(dest_dir, "dest_dir")
         job = self.get_image_async(target, name=name, resolver=resolver,
                                    get_query_payload=get_query_payload, **params)
         if get_query_payload:

@@ -78,8 +78,22 @@ class RemoteServiceError(XRTProductsError, _aq.RemoteServiceError):
         super().__init__(text)
 
 
+#: Where a UKSSDC user registers the e-mail address the service knows them by.
+REGISTER_URL = "https://www.swift.ac.uk/user_objects/register.php"
+
+
 class UnknownUserError(RemoteServiceError):
-    """The service does not recognise the e-mail address as a registered user."""
+    """The service does not recognise the e-mail address as a registered user.
+
+    The message ends with where to register (`REGISTER_URL`): the service's own text
+    says only that the address is not recognised.
+    """
+
+    def __init__(self, message, groups=(), endpoint=""):
+        super().__init__(message, groups, endpoint)
+        hint = (f"Register the address at {REGISTER_URL} (and confirm it from the e-mail UKSSDC "
+                "sends), or give the address you registered (--email, conf.email or XRTPRODS_EMAIL).")
+        self.args = (f"{self.args[0]}\n{hint}",)
 
 
 class JobLimitError(RemoteServiceError):

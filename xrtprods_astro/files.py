@@ -3,11 +3,13 @@
 Tables ready to be written to files, for the command line and the demo, and
 private files written atomically.
 """
+import os
+import tempfile
 from pathlib import Path
 
 from .fileio import write_text
 
-__all__ = ["table_for_file", "write_private_text"]
+__all__ = ["table_for_file", "write_private_text", "check_writable_dir", "check_writable_file"]
 
 
 def write_private_text(path, text, fsync=True):
@@ -93,3 +95,87 @@ def _coord_columns(table, name):
         names = ("ra", "dec")
     table.add_column(ra, name=names[0], index=index)
     table.add_column(dec, name=names[1], index=index + 1)
+
+
+def check_writable_dir(path, parameter):
+    """Refuse, before any work, a folder that cannot be made or written to.
+
+    The folder itself may be missing (it is made later), but its nearest existing
+    ancestor must be a folder this process can write into. Called before a job is
+    submitted, so a typo costs no wait for products that could not be saved.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder products will be written into.
+    parameter : str
+        How the caller names it in messages (``dest_dir``, ``--dest``).
+
+    Raises
+    ------
+    `~xrtprods_astro.exceptions.InvalidRequestError`
+        Naming ``parameter``, the path and what is wrong with it.
+    """
+    from .exceptions import InvalidRequestError
+    path = Path(path).expanduser()
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        if ancestor.is_symlink():   # a dangling link: mkdir would fail on it
+            break
+        ancestor = ancestor.parent
+    problem = None
+    if not ancestor.is_dir():
+        problem = (f"{ancestor} is not a folder" if ancestor.exists() or ancestor.is_symlink()
+                   else f"{ancestor} does not exist")
+    else:
+        problem = _probe(ancestor)
+    if problem:
+        raise InvalidRequestError([], header=f"{parameter}: cannot write into {path}: {problem}")
+    return path
+
+
+def check_writable_file(path, parameter):
+    """Refuse, before any work, a file whose folder does not exist or cannot be written to.
+
+    Unlike `check_writable_dir`, the folder is not made: a file name with a
+    mistyped folder is refused rather than creating folders nobody asked for.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to be written.
+    parameter : str
+        How the caller names it in messages (``--output``, ``--plot``).
+
+    Raises
+    ------
+    `~xrtprods_astro.exceptions.InvalidRequestError`
+        Naming ``parameter`` and the folder.
+    """
+    from .exceptions import InvalidRequestError
+    path = Path(path).expanduser()
+    folder = path.parent
+    problem = None
+    if path.is_dir():
+        problem = f"{path} is a folder; give a file name"
+    elif not folder.is_dir():
+        problem = (f"the folder {folder} is not a folder" if folder.exists()
+                   else f"the folder {folder} does not exist (make it first)")
+    else:
+        problem = _probe(folder)
+    if problem:
+        raise InvalidRequestError([], header=f"{parameter}: cannot write {path}: {problem}")
+    return path
+
+
+def _probe(folder):
+    """Why nothing can be made in ``folder`` (None if something can).
+
+    A real attempt, removed at once: permission bits do not tell (root passes every
+    ``os.access`` test, yet cannot make folders in ``/proc``; a read-only mount looks writable).
+    """
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".xrtprods-probe-", dir=folder))
+    except OSError as exc:
+        return f"{folder} is not writable ({exc.strerror or exc})"
+    return None

@@ -124,7 +124,27 @@ def _upper_limit_handler():
     return HandlerUpperLimit()
 
 
-def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True, modes=None,
+def _log_time_suits(x):
+    """Whether a logarithmic time axis shows these times (s since T0) better than a linear one.
+
+    A fading GRB's bins get longer with time: on a linear axis the early points crowd into the
+    first few per cent and one gap fills the rest. A monitored source observed once a day is
+    the opposite: on a log axis the gap from its first snapshot to the second takes most of
+    the axis and squashes the other points together. The scale whose largest gap between
+    neighbouring points is the smaller share of the axis is the one that spreads them out.
+    """
+    x = np.unique(np.asarray(x, float)[np.isfinite(x)])
+    if len(x) == 0 or x[0] <= 0:
+        return False   # no log axis can show a point at or before T0
+    if len(x) < 3:
+        return bool(x[-1] / x[0] > 100)
+
+    def largest_gap(values):
+        return np.max(np.diff(values)) / (values[-1] - values[0])
+    return bool(largest_gap(np.log10(x)) < largest_gap(x))
+
+
+def plot_lightcurve(lc, *, ax=None, log_time=None, log_rate=True, hardness=True, modes=None,
                     time_axis="since_t0", nosys=False, incbad=False):
     """Plot a Swift-XRT light curve: rates or fluxes per mode, upper limits and hardness ratio.
 
@@ -142,9 +162,14 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
         Where to draw: one axes for the rates, or (rate axes, HR axes).
         When omitted a new figure is made, with an HR panel sharing the time
         axis when ``hardness`` is true and the light curve has HR datasets.
-    log_time, log_rate : bool
-        Logarithmic time and rate axes (the usual GRB view); the time axis is
-        logarithmic only for ``time_axis="since_t0"``.
+    log_time : bool or None
+        Logarithmic time axis (the usual GRB view; only for
+        ``time_axis="since_t0"``). None (the default) chooses from the data:
+        logarithmic when that spreads the points out better than a linear
+        axis (a fading GRB), linear otherwise (a source monitored at regular
+        intervals) and when any point is at or before T0.
+    log_rate : bool
+        Logarithmic rate axis.
     hardness : bool
         Draw the hardness ratio panel when HR datasets exist.
     modes : sequence of str, optional
@@ -202,6 +227,12 @@ def plot_lightcurve(lc, *, ax=None, log_time=True, log_rate=True, hardness=True,
     bands = energy_bands(meta)
     xlabel = None
     handlers = {}
+    if log_time is None:
+        if time_axis == "since_t0":
+            times = [_x_values(t, time_axis, meta)[0] for t in rate_tables + hr_tables if len(t)]
+            log_time = _log_time_suits(np.concatenate(times)) if times else True
+        else:
+            log_time = False
     for table in rate_tables:
         if len(table) == 0:
             continue
@@ -523,10 +554,29 @@ def plot_spectral_fits(fits, params=None, *, axes=None, models=None, x="interval
         axes[-1].set_xticklabels(intervals, rotation=90 if len(intervals) > 5 else 0, fontsize="small")
         axes[-1].set_xlim(-0.6, len(intervals) - 0.4)
         axes[-1].set_xlabel("Interval")
+    # The error bars are not 1 sigma: the service fits to a change of the fit statistic of
+    # delta_fit_stat (2.706 by default, 90 % for one parameter); the plot says which.
+    axes[-1].set_xlabel(axes[-1].get_xlabel() + f"\n({_confidence_text(fits.meta)})")
     if axes[0].get_legend_handles_labels()[1]:
         axes[0].legend(fontsize="x-small", loc="best")
     _title(axes[0], dict(fits.meta), "Swift-XRT spectral fits")
     return fig, axes
+
+
+def _confidence_text(meta):
+    """"errors: 90% confidence" from the fit's delta statistic (one interesting parameter)."""
+    import math
+    delta = meta.get("delta_fit_stat")
+    try:
+        delta = float(delta) if delta is not None else 2.706   # the service's default (protocol §3)
+    except (TypeError, ValueError):
+        return "errors: confidence level unknown"
+    if not delta > 0:
+        return "errors: confidence level unknown"
+    # For one parameter, a change of the fit statistic by delta bounds the chi^2(1) probability
+    # erf(sqrt(delta / 2)): 1.0 -> 68.3 %, 2.706 -> 90 %, 6.63 -> 99 %.
+    level = 100 * math.erf(math.sqrt(delta / 2))
+    return f"errors: {level:.3g}% confidence, \u0394 fit statistic = {delta:g}"
 
 
 def _galactic_nh(fits):

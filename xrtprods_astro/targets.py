@@ -249,6 +249,26 @@ def _angle(row, column, is_ra):
 # Text made only of numbers, signs, separators and h/m/s/d marks: a position, never a name.
 _COORD_TEXT = re.compile(r"^[\s\d.,:+\-hmsd°'\"]+$")
 _PLAIN_PAIR = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*[,\s]\s*[+-]?\d+(\.\d*)?\s*$")
+# Sexagesimal marks (22h22m, 22:22:47, -07d31m): text with them was meant as a position, so a
+# typo in it ("22h22m4x.6s") is an error to report, not a name to send to a resolver.
+_SEXAGESIMAL = re.compile(r"\d\s*h\s*\d+\s*m|\d+:\d+:\d|\d\s*d\s*\d+\s*m", re.IGNORECASE)
+# The leading RA of a position text and the mark after it: hours (h, :, a space and more digits)
+# or degrees (d, °, a lone decimal number).
+_LEADING_RA = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?)\s*(h|:|d|°|\s+\d|,|\s)?", re.IGNORECASE)
+
+
+def _check_ra_range(text, units):
+    """Refuse an RA beyond its circle: SkyCoord would wrap 395.6985 deg to 35.6985 deg silently."""
+    match = _LEADING_RA.match(text)
+    if not match:
+        return
+    value, mark = float(match.group(1)), (match.group(2) or "").strip().lower()
+    in_hours = mark in ("h", ":") or (units[0] == u.hourangle and mark not in ("d", "°"))
+    limit, unit = (24, "h") if in_hours else (360, "deg")
+    if not 0 <= value < limit:
+        raise InvalidRequestError(f"target: {text!r} has RA {match.group(1)} {unit}, outside 0 to {limit} "
+                                  f"{unit}; give RA and Dec in degrees ('335.6985 -7.5179') or "
+                                  "sexagesimal ('22h22m47.64s -07d31m04.4s')")
 
 
 def parse_coordinate_string(text):
@@ -274,8 +294,11 @@ def parse_coordinate_string(text):
     Raises
     ------
     InvalidRequestError
-        If the text is made of numbers but is not a sky position (e.g. Dec
-        beyond 90 degrees).
+        If the text is made of numbers, or carries sexagesimal marks
+        (``22h22m``, ``22:22:``), but is not a sky position: Dec beyond 90
+        degrees, RA outside 0-360 degrees or 0-24 hours (never wrapped), or a
+        typo such as ``"22h22m4x.6s -07d31m04.4s"`` (never sent to a resolver
+        as a name).
 
     Examples
     --------
@@ -285,22 +308,28 @@ def parse_coordinate_string(text):
     True
     """
     text = text.strip()
+    meant_as_position = bool(_COORD_TEXT.match(text) or _SEXAGESIMAL.search(text))
+    units = (u.deg, u.deg) if _PLAIN_PAIR.match(text) else (u.hourangle, u.deg)
     try:
-        return SkyCoord(text, frame="icrs")
+        coord = SkyCoord(text, frame="icrs")
     except u.UnitsError:
         pass  # the text's units are not those of an ICRS position: say so below
     except ValueError as exc:
-        if not isinstance(exc.__context__, u.UnitsError) and not _COORD_TEXT.match(text):
+        if not isinstance(exc.__context__, u.UnitsError) and not meant_as_position:
             return None  # not coordinates (astroquery resolves it as a name)
-    units = (u.deg, u.deg) if _PLAIN_PAIR.match(text) else (u.hourangle, u.deg)
+    else:
+        _check_ra_range(text, units)
+        return coord
     try:
-        return SkyCoord(text.replace(",", " "), unit=units, frame="icrs")
+        coord = SkyCoord(text.replace(",", " "), unit=units, frame="icrs")
     except (ValueError, u.UnitsError) as exc:
-        if _COORD_TEXT.match(text):
+        if meant_as_position:
             raise InvalidRequestError(f"target: {text!r} is not a sky position ({exc}); give RA and Dec "
                                       "in degrees ('335.6985 -7.5179') or sexagesimal "
                                       "('22h22m47.64s -07d31m04.4s')") from None
         return None
+    _check_ra_range(text, units)
+    return coord
 
 
 def _from_row(row, name, resolver):

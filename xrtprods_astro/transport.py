@@ -96,6 +96,32 @@ _TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
               requests.exceptions.ContentDecodingError)
 
 
+class _NotSent(Exception):
+    """A submission that provably never left this machine (its cause is the requests error)."""
+
+
+def _never_sent(exc):
+    """Whether a requests error proves that no byte of the request reached the server.
+
+    A connect time-out, a name that did not resolve or a connection that could not be
+    made (urllib3's NewConnectionError, of which NameResolutionError is a kind) happen
+    before the request is written; a reset or a read error may come after the service
+    took the job. The urllib3 error is the ``reason`` of requests' wrapped MaxRetryError.
+    """
+    if isinstance(exc, _NOT_SENT):
+        return True
+    pending, seen = [exc], set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, urllib3.exceptions.NewConnectionError):
+            return True
+        pending += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+    return False
+
+
 class _Transient(Exception):
     """An answer that is worth retrying: HTTP 5xx, an HTML page, garbage.
 
@@ -969,9 +995,15 @@ class Transport:
             lost_in_flight = False
             try:
                 sent += 1
-                response = self._send("POST", url, json=body)
-            except _NOT_SENT as exc:
+                try:
+                    response = self._send("POST", url, json=body)
+                except requests.exceptions.ConnectionError as exc:
+                    if _never_sent(exc):
+                        raise _NotSent() from exc
+                    raise
+            except _NotSent as wrapped:
                 # Nothing reached the server: sending again cannot duplicate a job.
+                exc = wrapped.__cause__
                 sent -= 1
                 if not_sent_retries <= 0:
                     raise ServiceUnavailableError(f"{endpoint}: could not connect; last cause: "

@@ -33,7 +33,7 @@ _IDENTIFIER_KEYS = {"name", "iauname", "iau_name", "obsid", "obsids", "targ", "t
 _FIXED_UNITS = {
     "ra": u.deg, "dec": u.deg, "l": u.deg, "b": u.deg,
     "err90": u.arcsec, "x": u.pix, "y": u.pix, "c": u.ct,
-    "counts": u.ct, "exposure": u.s,
+    "counts": u.ct, "exposure": u.s, "bg": u.ct,
 }
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?$|^[-+]?(?:nan|inf|infinity)$",
                      re.IGNORECASE)
@@ -45,9 +45,9 @@ def _unit_for(key, position_error_unit):
     low = key.lower()
     if low in _FIXED_UNITS:
         return _FIXED_UNITS[low]
-    if low in ("ra_pos", "ra_neg", "dec_pos", "dec_neg", "ra_err", "dec_err"):
+    if low in ("ra_err_pos", "ra_err_neg", "dec_err_pos", "dec_err_neg", "ra_err", "dec_err"):
         return position_error_unit
-    if low in ("c_pos", "c_neg", "c_err", "counts_pos", "counts_neg", "counts_err"):
+    if low in ("c_err_pos", "c_err_neg", "c_err", "counts_err_pos", "counts_err_neg", "counts_err"):
         return u.ct
     if "rate" in low:
         return u.ct / u.s
@@ -89,6 +89,24 @@ def _type_column(key, values, position_error_unit):
     return data, unit
 
 
+def _error_names(keys):
+    """The service's ``<x>_pos``/``<x>_neg`` error keys -> the package's ``<x>_err_pos``/``<x>_err_neg``.
+
+    Light curves and spectral fits name their errors ``rate_err_pos``/``rate_err_neg``, both
+    positive magnitudes; the service's source lists send ``rate_pos`` and a negative
+    ``rate_neg``. One convention for every table: renamed here, and made positive in
+    `_band_table`. Only keys whose quantity is itself a column are errors (``cnt_neg`` alone
+    is left as it is).
+    """
+    names = {}
+    for key in keys:
+        base, _, side = key.rpartition("_")
+        if (side in ("pos", "neg") and base in keys and not base.endswith("_err")
+                and f"{base}_err_{side}" not in keys):   # never two columns of one name
+            names[key] = f"{base}_err_{side}"
+    return names
+
+
 def _band_table(band, rows, job_id, position_error_unit):
     if not isinstance(rows, list):
         raise ReaderError(f"source list: band {band!r} must be a list of sources, got {type(rows).__name__}")
@@ -97,12 +115,15 @@ def _band_table(band, rows, job_id, position_error_unit):
         if not isinstance(row, dict):
             raise ReaderError(f"source list: band {band!r} entry {index} is not an object")
         keys.update(dict.fromkeys(row))
-    names, columns, units = list(keys), [], {}
-    for key in names:
-        data, unit = _type_column(key, [row.get(key) for row in rows], position_error_unit)
+    renamed = _error_names(keys)
+    names, columns, units = [renamed.get(key, key) for key in keys], [], {}
+    for key, name in zip(keys, names):
+        data, unit = _type_column(name, [row.get(key) for row in rows], position_error_unit)
+        if key in renamed and data.dtype.kind in "if":
+            data = abs(data)   # a magnitude, as in light curves (the service sends rate_neg < 0)
         columns.append(data)
         if unit is not None:
-            units[key] = unit
+            units[name] = unit
     if "ra" in keys and "dec" in keys:
         try:
             ra, dec = (np.ma.filled(np.ma.asarray(columns[names.index(key)], dtype=float), np.nan)
@@ -138,16 +159,21 @@ def read_source_list(data, *, job_id=None, position_error_unit=u.deg):
     job_id : str or int, optional
         Recorded in each table's meta.
     position_error_unit : `~astropy.units.Unit`, optional
-        Unit of ``ra_pos``, ``ra_neg``, ``dec_pos``, ``dec_neg``; the
-        service documents them with the positions, in degrees.
+        Unit of the position errors ``ra_err_pos``, ``ra_err_neg``,
+        ``dec_err_pos``, ``dec_err_neg``; the service documents them with
+        the positions, in degrees.
 
     Returns
     -------
     `collections.OrderedDict`
         Band name (``"Total"``, ``"Soft"``, ``"Medium"``, ``"Hard"``, then any
         other band in the answer's order) -> `~astropy.table.Table`. Columns
-        keep the service's names; units: ``ra``, ``dec``, ``l``, ``b`` deg;
-        ``err90`` arcsec; ``x``, ``y`` pix; ``C`` ct; columns whose name
+        keep the service's names, except its errors ``<x>_pos``/``<x>_neg``
+        (``rate_pos``, ``rate_neg``, ``C_neg``, ``ra_neg``...), which are named
+        ``<x>_err_pos``/``<x>_err_neg`` and hold positive magnitudes, as in
+        light curves and spectral fits. Units: ``ra``, ``dec``, ``l``, ``b``
+        deg; ``err90`` arcsec; ``x``, ``y`` pix; ``C`` and ``bg`` (background
+        counts in the source region) ct; ``exposure`` s; columns whose name
         contains ``rate`` ct / s. A ``coord`` column holds the ICRS
         `~astropy.coordinates.SkyCoord`. Missing values are masked.
 

@@ -122,7 +122,11 @@ def main(argv=None, *, ready=None, stop_event=None):
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:   # a port in use or an address this machine lacks: a message, not a traceback
+        sys.stderr.write(f"error: cannot serve on --host {args.host} --port {args.port}: {exc}\n")
+        return 2
     sys.stdout.write(
         f"Local XRT products service running at {service.url}\n"
         f"Registered user: {service.email}\n\n"

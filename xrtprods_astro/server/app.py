@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -71,6 +72,24 @@ _CHOICE_YES_NO_BOTH = ("yes", "no", "both")
 _REBIN_NUMBERS = ("pcCounts", "wtCounts", "pcBinTime", "wtBinTime", "minEnergy", "maxEnergy", "softLo",
                   "softHi", "hardLo", "hardHi", "minSig", "bayesCounts", "bayesSNR", "rateFact", "binFact",
                   "minCounts", "minSNR", "pcHRBinTime", "wtHRBinTime")
+
+
+# A job or rebin ID: ASCII digits only (str.isdigit() also takes "²", which int() refuses), and
+# short enough that int() never meets Python's limit on the length of integer strings.
+_ID_PATTERN = re.compile(r"[0-9]{1,18}")
+
+
+def _is_id(value):
+    """Whether ``value`` (an int or a string from a JSON body) is a well-formed job or rebin ID."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return False
+    return _ID_PATTERN.fullmatch(str(value).strip()) is not None
+
+
+def _shorten(value, limit=40):
+    """A value for an error message, cut short: a 5000-character ID need not be echoed whole."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_loopback(host):
@@ -286,8 +305,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             try:
                 body = json.loads(raw.decode("utf-8") or "null")
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise self._bad_body(endpoint, f"The request body is not valid JSON ({exc}).")
+            except (UnicodeDecodeError, ValueError) as exc:
+                # ValueError covers JSONDecodeError and integers longer than Python converts.
+                raise self._bad_body(endpoint, f"The request body is not valid JSON ({exc}).") from None
+            except RecursionError:
+                raise self._bad_body(endpoint, "The request body is nested too deeply to be a set of "
+                                     "parameters.") from None
             if not isinstance(body, dict):
                 raise self._bad_body(endpoint, "The request body must be a JSON object of parameters.")
             answer = getattr(self.service, method)(body, endpoint=endpoint, host=self.headers.get("Host"))
@@ -447,6 +470,11 @@ class _Server(ThreadingHTTPServer):
         log.debug("Error handling a request from %s", client_address, exc_info=True)
 
 
+class _Server6(_Server):
+    # An IPv6 host (``::1``) cannot be bound by an AF_INET socket: the base class would fail in bind.
+    address_family = socket.AF_INET6
+
+
 class LocalService:
     """A local XRT products service over HTTP, for tests, demos and offline pipelines.
 
@@ -559,7 +587,17 @@ class LocalService:
         self._archive_dir = root / "archives"
         from .grb import GRBRepository
         self.grb = GRBRepository(root / "grb", seed=self.seed)
-        self._server = _Server((self.host, self.port), _Handler)
+        host = self.host.strip("[]")
+        server_class = _Server6 if ":" in host else _Server
+        try:
+            self._server = server_class((host, self.port), _Handler)
+        except OSError:
+            # Nothing is served (port taken, unknown address): leave no temporary directory behind.
+            self.store = None
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+            raise
         self._server.service = self
         self.port = self._server.server_address[1]
         if self.persist:
@@ -670,8 +708,9 @@ class LocalService:
         value = body.get(key)
         if value is None or value == "":
             raise _error(f"The parameter {key} was not supplied.")
-        if isinstance(value, bool) or not str(value).strip().isdigit():
-            raise _error(f"{key} is {value}, but must be an integer JobID (a number or a numeric string).")
+        if not _is_id(value):
+            raise _error(f"{key} is {_shorten(value)}, but must be an integer JobID (a number or a numeric "
+                         "string of digits 0-9).")
         try:
             job = self.store.get(value)
         except KeyError:
@@ -827,6 +866,8 @@ class LocalService:
         func = body.get("APIFunc")
         handlers = {"rebinLightCurve": self._rebin, "checkRebinStatus": self._rebin_status,
                     "downloadLightCurve": self._rebin_download, "cancelRebin": self._rebin_cancel}
+        if not isinstance(func, str):
+            func = _shorten(func)   # a list or an object is no function name (nor hashable)
         from . import grb
         # The GRB repository (server/grb.py) answers its own functions; a job's rebin (UOB_LC) and
         # every rebinned curve (REBIN_LC: GRB rebins are jobs of the same store) stay above.
@@ -843,8 +884,9 @@ class LocalService:
     @staticmethod
     def _int_key(body, key):
         value = body.get(key)
-        if isinstance(value, bool) or value is None or not str(value).strip().isdigit():
-            raise _main_error("BAD_PARAMETER", f"{key} is {value}, but must be an integer ID.")
+        if not _is_id(value):
+            raise _main_error("BAD_PARAMETER", f"{key} is {_shorten(value)}, but must be an integer ID "
+                              "(digits 0-9).")
         return int(str(value).strip())
 
     def _rebin_job(self, body):

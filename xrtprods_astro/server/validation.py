@@ -167,7 +167,10 @@ def _number(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:   # a JSON integer of hundreds of digits is no parameter value
+            return None
     elif isinstance(value, str):
         try:
             result = float(value.strip())
