@@ -21,7 +21,7 @@ from astroquery.query import BaseQuery
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
-from .files import write_private_text
+from .files import safe_component, write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int
 from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
@@ -832,7 +832,9 @@ source_detection : bool or dict, optional
         """
         dest = Path(dest)
         if dest.is_dir():
-            dest = dest / (Path(urlparse(url).path).name or "download")
+            # The URL's last part comes from the service: "..", say, must not name dest's parent.
+            name = Path(urlparse(url).path).name
+            dest = dest / (safe_component(name, "file name in the URL") if name else "download")
         return self._transport.download(url, dest, overwrite=overwrite)
 
     def file_text(self, url, *, cache=False, accept=None):
