@@ -141,6 +141,9 @@ def _make_conf():
             "extracted.", cfgtype="integer")
         archive_max_members = _config.ConfigItem(
             20000, "Most members a product archive may hold.", cfgtype="integer")
+        fits_max_bytes = _config.ConfigItem(
+            512 << 20, "Most bytes a product FITS file (image, exposure map, spectrum, "
+            "response) may take once inflated; XRT products are a few MB.", cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()
