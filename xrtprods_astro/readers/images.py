@@ -82,10 +82,11 @@ def read_fits_bytes(source, what=None):
             for hdu in hdul:
                 hdu.data  # noqa: B018 - force the data into memory before closing
             hdul.close()
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
             fits.VerifyError) as exc:
         # A damaged header surfaces in astropy as any of these (a missing NAXISn is a
-        # KeyError, an unreadable HDU a _CorruptedHDU without .data).
+        # KeyError, an unreadable HDU a _CorruptedHDU without .data, a TTYPEn too long for
+        # a card an AssertionError).
         raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
     return hdul
 
@@ -167,9 +168,11 @@ def _celestial_wcs(header):
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
             wcs = WCS(header)
+            # Inside the try: with CTYPE1 = RA---TAN but the latitude on an axis the image lacks
+            # (CTYPE6), astropy finds a celestial pair and then fails (IndexError) to slice it.
+            return wcs.celestial if wcs.has_celestial else None
         except Exception:  # noqa: BLE001 - any WCS failure means "no valid WCS"
             return None
-    return wcs.celestial if wcs.has_celestial else None
 
 
 @dataclass
