@@ -132,6 +132,16 @@ UNSAFE = {
 }
 
 
+def _renamed_in_directory(data, old, new):
+    # The name changed in the central directory only: zipfile would refuse to extract it.
+    cut = data.rindex(b"PK\x01\x02")
+    return data[:cut] + data[cut:].replace(old, new)
+
+
+UNSAFE["zip, directory and member header disagree"] = (
+    "zip", _renamed_in_directory(_zip([("USERPROD_951/ab.txt", b"ab", None)]), b"ab.txt", b"ac.txt"))
+
+
 @pytest.mark.parametrize("case", sorted(UNSAFE))
 def test_verifier_refuses_what_extraction_refuses(case, tmp_path):
     kind, data = UNSAFE[case]

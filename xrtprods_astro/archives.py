@@ -92,6 +92,7 @@ class StreamVerifier:
         self._zip = None        # state of the zip member being inflated
         self._zip_end = False
         self._zip_central = False   # inside the central directory
+        self._zip_names = set()     # names of the local headers, which zipfile matches the directory to
         self._tar_name = None   # the next member's name from a pax or GNU long-name record
         self._layout = _Layout(name)
 
@@ -269,6 +270,7 @@ class StreamVerifier:
                 return
             name = _zip_name(bytes(buf[30:30 + nlen]), flags)
             _check_name(name, self.name)
+            self._zip_names.add(name)
             extra = bytes(buf[30 + nlen:30 + nlen + xlen])
             del buf[:30 + nlen + xlen]
             zip64 = False
@@ -301,6 +303,11 @@ class StreamVerifier:
             if len(buf) < 46 + nlen + xlen + clen:
                 return False
             name = _zip_name(bytes(buf[46:46 + nlen]), flags)
+            if name not in self._zip_names:
+                # zipfile extracts by the directory's names and refuses one its local header
+                # does not repeat: such an archive could not be extracted.
+                self._fail(f"the zip directory names {name!r}, which no member header holds; "
+                           "refusing it")
             mode = attr >> 16
             _check_member(self._layout, name, is_dir=name.endswith("/"),
                           is_link=stat.S_ISLNK(mode),
