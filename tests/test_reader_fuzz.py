@@ -457,3 +457,23 @@ def test_fuzz_lightcurve_readers(tmp_path):
         # readers/qdp.py and readers/lightcurve.py belong to another change (issue 20); what
         # escapes is reported to it rather than fixed here.
         pytest.xfail(_report(escapes))
+
+
+# -- what a longer fuzz run (XRTPRODS_FUZZ_MUTATIONS=800) found, pinned ----------------------------
+def test_job_list_text_too_long_for_a_file_name():
+    # Not JSON, so taken for a path: the file system refused the name (OSError) before.
+    with pytest.raises(ReaderError, match="neither JSON nor the path"):
+        read_job_list("\ufffd" + "x" * 5000)
+
+
+def test_corrpos_of_blanks_is_a_reader_error(tmp_path):
+    folder = _write_dir(tmp_path / "pos", {"corrpos.dat": b"   \n \t \n"})
+    with pytest.raises(ReaderError, match="corrpos.dat"):
+        read_position_files(folder, "astrometric")
+
+
+def test_spectral_fit_integer_too_large_for_its_column():
+    answer = json.loads((DATA / "spec_fits_powerlaw.json").read_text())
+    answer["interval0"]["WT"]["PowerLaw"]["Dof"] = 10**30
+    with pytest.raises(ReaderError, match="Dof"):
+        read_spectral_fits(answer)

@@ -260,7 +260,8 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                     if kind == "err":
                         number = abs(number)
                     elif kind == "int":
-                        if not np.isfinite(number) or number != int(number):
+                        # The column holds 64-bit integers: a larger one cannot be stored.
+                        if not np.isfinite(number) or number != int(number) or abs(number) >= 2**63:
                             raise ReaderError(f"{fwhere}: {key} = {value!r} is not an integer")
                         number = int(number)
                     row[column] = number
