@@ -733,8 +733,9 @@ def read_spectrum_archive(source, dest_dir):
     Raises
     ------
     `~xrtprods_astro.ReaderError`
-        If the archive is unreadable, holds unsafe members, or holds no
-        spectrum.
+        If the archive is unreadable, holds unsafe members, holds no
+        spectrum, or a grouped spectrum (``<rname><mode>.pi``) is not a
+        readable FITS file.
     """
     dest = Path(dest_dir).resolve()  # extracted paths come back absolute, never joined twice
     dest.mkdir(parents=True, exist_ok=True)
