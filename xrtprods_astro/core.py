@@ -829,6 +829,12 @@ source_detection : bool or dict, optional
         Returns
         -------
         pathlib.Path
+
+        Raises
+        ------
+        `~xrtprods_astro.ReaderError`
+            ``dest`` is a folder and the URL's file name cannot be a file
+            name (e.g. ``..``); nothing is fetched.
         """
         dest = Path(dest)
         if dest.is_dir():

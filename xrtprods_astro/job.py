@@ -823,6 +823,13 @@ class XRTJob:
             Interval name (``rname``) -> `~xrtprods_astro.readers.spectrum.SpectrumProducts`
             (grouped spectrum, source and background spectra, ARF, RMF per mode).
             Intervals without a spectrum are left out.
+
+        Raises
+        ------
+        `~xrtprods_astro.ReaderError`
+            An interval name from the service cannot be a folder name (e.g.
+            ``..``; refused before anything is fetched), or an archive cannot
+            be read.
         """
         from .files import safe_component
         from .readers.spectrum import read_spectrum_archive
