@@ -361,3 +361,12 @@ def test_concatenated_gzip_members_count_together(tmp_path):
     assert read_fits_bytes(packed)[0].data.shape == (64, 64)
     with conf.set_temp("fits_max_bytes", len(raw) - 1), pytest.raises(ReaderError, match="fits_max_bytes"):
         read_fits_bytes(packed)
+
+
+def test_unsafe_members_have_their_own_error_class():
+    # An intact archive that is refused for what it holds: downloading it again cannot help.
+    kind, data = UNSAFE["tar.gz, '..' member"]
+    verifier = StreamVerifier(kind, "bad")
+    with pytest.raises(archives.UnsafeArchiveError, match="'..'"):
+        verifier.feed(data)
+    assert issubclass(archives.UnsafeArchiveError, ReaderError)

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from .exceptions import ReaderError
 
-__all__ = ["safe_extract", "StreamVerifier", "ArchiveLimitError", "verify_file"]
+__all__ = ["safe_extract", "StreamVerifier", "ArchiveLimitError", "UnsafeArchiveError", "verify_file"]
 
 log = logging.getLogger("xrtprods_astro")
 
@@ -43,6 +43,14 @@ def _limits(max_bytes=None, max_members=None):
 
 class ArchiveLimitError(ReaderError):
     """An archive holds more members or more bytes than the limits allow."""
+
+
+class UnsafeArchiveError(ReaderError):
+    """An archive holds a member extraction refuses: an absolute or ``..`` path, a link, a
+    device or FIFO, or a name that is both a file and a folder or appears twice.
+
+    The archive is intact; downloading it again gives the same refusal.
+    """
 
 
 class StreamVerifier:
@@ -427,18 +435,20 @@ class _Layout:
         for depth in range(1, len(parts)):
             folder = tuple(parts[:depth])
             if folder in self.files:
-                raise ReaderError(f"{self.archive}: member {name!r} needs {'/'.join(folder)!r} to be a "
-                                  "folder, but the archive has a file of that name; refusing to extract")
+                raise UnsafeArchiveError(f"{self.archive}: member {name!r} needs {'/'.join(folder)!r} to be "
+                                         "a folder, but the archive has a file of that name; refusing to "
+                                         "extract")
             self.dirs.add(folder)
         key = tuple(parts)
         if not key:
             return
         if key in (self.dirs if not is_dir else self.files):
-            raise ReaderError(f"{self.archive}: {'/'.join(key)!r} is both a file and a folder in the "
-                              "archive; refusing to extract")
+            raise UnsafeArchiveError(f"{self.archive}: {'/'.join(key)!r} is both a file and a folder in "
+                                     "the archive; refusing to extract")
         if not is_dir:
             if key in self.files:
-                raise ReaderError(f"{self.archive}: member {name!r} appears twice; refusing to extract")
+                raise UnsafeArchiveError(f"{self.archive}: member {name!r} appears twice; "
+                                         "refusing to extract")
             self.files.add(key)
         else:
             self.dirs.add(key)
@@ -448,10 +458,10 @@ def _check_member(layout, name, *, is_dir, is_link, is_special):
     """Every check `safe_extract` makes of one member, from its name and type alone."""
     parts = _check_name(name, layout.archive)
     if is_link:
-        raise ReaderError(f"{layout.archive}: member {name!r} is a link; refusing to extract")
+        raise UnsafeArchiveError(f"{layout.archive}: member {name!r} is a link; refusing to extract")
     if is_special:
-        raise ReaderError(f"{layout.archive}: member {name!r} is a device, FIFO or other "
-                          "special file; refusing to extract")
+        raise UnsafeArchiveError(f"{layout.archive}: member {name!r} is a device, FIFO or other "
+                                 "special file; refusing to extract")
     layout.add(name, parts, is_dir)
     return parts
 
@@ -515,14 +525,14 @@ def verify_file(path, kind, max_bytes=None, max_members=None):
 
 
 def _check_name(name, archive):
-    """Return the member's relative parts, or raise ReaderError."""
+    """Return the member's relative parts, or raise UnsafeArchiveError."""
     text = name.replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise ReaderError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
     parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
     if ".." in parts:
-        raise ReaderError(f"{archive}: member {name!r} climbs out of the folder with '..'; "
-                          "refusing to extract")
+        raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out of the folder with '..'; "
+                                 "refusing to extract")
     return parts
 
 
