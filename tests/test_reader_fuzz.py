@@ -477,3 +477,11 @@ def test_spectral_fit_integer_too_large_for_its_column():
     answer["interval0"]["WT"]["PowerLaw"]["Dof"] = 10**30
     with pytest.raises(ReaderError, match="Dof"):
         read_spectral_fits(answer)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "12.5"])
+def test_fit_file_dof_that_is_not_a_whole_number(value):
+    # Found by XRTPRODS_FUZZ_MUTATIONS=2000 (seed 1254): int(inf) raised OverflowError.
+    text = FITS_FILES[0].read_text() + f"Cstat = 250.1, Dof = {value}\n"
+    with pytest.raises(ReaderError, match="Dof"):
+        read_fit_file(text)

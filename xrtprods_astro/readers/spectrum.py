@@ -418,6 +418,9 @@ def read_fit_file(source):
             key, unit = _FIT_SCALARS.get(name, (name.replace(" ", "_"), None))
             value = float(m.group("v"))
             if unit is int:
+                if not np.isfinite(value) or value != int(value):
+                    raise ReaderError(f"{what}, line {number}: {m.group('name').strip()} = "
+                                      f"{m.group('v')!r} is not a whole number")
                 value = int(value)
             elif unit is not None:
                 value = value * unit
