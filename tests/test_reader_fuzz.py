@@ -485,3 +485,21 @@ def test_fit_file_dof_that_is_not_a_whole_number(value):
     text = FITS_FILES[0].read_text() + f"Cstat = 250.1, Dof = {value}\n"
     with pytest.raises(ReaderError, match="Dof"):
         read_fit_file(text)
+
+
+def test_images_log_with_an_infinite_band_is_a_reader_error(tmp_path):
+    # Found with XRTPRODS_FUZZ_MUTATIONS=4000 (seed 2644): astropy refused inf in the header.
+    files = _image_files()
+    files["images.log"] = b"1  0.3  inf\n"
+    with pytest.raises(ReaderError, match="energy band"):
+        read_image_files(_write_dir(tmp_path / "img", files))
+
+
+def test_spectrum_with_an_unparsable_link_card_lists_it_as_broken(tmp_path):
+    # Found with XRTPRODS_FUZZ_MUTATIONS=4000 (seed 1078): astropy's VerifyError on RESPFILE.
+    raw = bytearray(PI.read_bytes())
+    start = bytes(raw).index(b"RESPFILE=", 2880)
+    raw[start + 8:start + 80] = b"= 'unterminated".ljust(72)
+    archive = _targz({"interval0pc.pi": bytes(raw), "interval0.areas": AREAS.read_bytes()})
+    products = read_spectrum_archive(archive, tmp_path / "out")
+    assert ("interval0pc.pi", "RESPFILE", "(unreadable card)") in products.broken_links

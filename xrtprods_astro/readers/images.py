@@ -257,7 +257,8 @@ def _read_log(path):
         except ValueError:
             raise ReaderError(f"{path}, line {number}: expected 'n Emin Emax' numbers, "
                               f"got {line!r}") from None
-        if not 0 <= emin < emax:
+        # Finite too: the band goes into the image's header, where FITS allows no inf.
+        if not (0 <= emin < emax and np.isfinite(emax)):
             raise ReaderError(f"{path}, line {number}: energy band {emin}-{emax} keV is not valid")
         bands[index] = (emin, emax)
     return bands

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from astropy import units as u
+from astropy.io import fits
 from astropy.table import Table
 from astropy.utils.masked import Masked
 
@@ -699,7 +700,12 @@ def _check_links(spectrum_path):
     hdul = read_fits_bytes(spectrum_path, spectrum_path.name)
     header = hdul[1 if len(hdul) > 1 else 0].header
     for key in _LINK_KEYS:
-        value = str(header.get(key, "") or "").strip()
+        try:
+            value = str(header.get(key, "") or "").strip()
+        except (fits.VerifyError, ValueError):
+            # astropy parses a card's value when it is asked for: a garbled one names no file.
+            broken.append((spectrum_path.name, key, "(unreadable card)"))
+            continue
         # "name{1}" / "name[1]" select an extension or row; the file is what matters.
         name = re.sub(r"[{\[].*$", "", value).strip()
         if not name or name.lower() == "none":
