@@ -153,6 +153,9 @@ def _make_conf():
             256 << 20, "Most bytes one answer of the service (JSON, or a small text file read "
             "into memory) may hold, as sent and once decoded; a larger one is refused.",
             cfgtype="integer")
+        fits_max_bytes = _config.ConfigItem(
+            512 << 20, "Most bytes a product FITS file (image, exposure map, spectrum, "
+            "response) may take once inflated; XRT products are a few MB.", cfgtype="integer")
 
     Conf.__module__, Conf.__qualname__ = __name__, "Conf"
     return Conf, Conf()

@@ -5,9 +5,14 @@ Safe extraction of the product archives (tar, tar.gz, zip).
 An archive comes from the network, so nothing in it is trusted: absolute
 paths, ``..`` components, symbolic and hard links, devices and FIFOs are
 refused before anything is written, and the files are first written into a
-temporary folder inside the destination and moved into place only when the
-whole archive has been read.
+private temporary folder beside the destination and moved into place only when
+the whole archive has been read and checked (gzip CRC32 included) and every
+file has a place to go: a failed extraction leaves the destination as it was.
+`StreamVerifier` makes the same checks of member names and types while a
+download streams, so a new archive that extraction would refuse never
+replaces a good one.
 """
+import logging
 import os
 import shutil
 import stat
@@ -20,7 +25,9 @@ from pathlib import Path, PurePosixPath
 
 from .exceptions import ReaderError
 
-__all__ = ["safe_extract", "StreamVerifier", "ArchiveLimitError", "verify_file"]
+__all__ = ["safe_extract", "StreamVerifier", "ArchiveLimitError", "UnsafeArchiveError", "verify_file"]
+
+log = logging.getLogger("xrtprods_astro")
 
 _CHUNK = 1 << 20
 # Most bytes inflated at once: the output stays in the CPU cache, and memory stays flat
@@ -38,6 +45,14 @@ class ArchiveLimitError(ReaderError):
     """An archive holds more members or more bytes than the limits allow."""
 
 
+class UnsafeArchiveError(ReaderError):
+    """An archive holds a member extraction refuses: an absolute or ``..`` path, a link, a
+    device or FIFO, or a name that is both a file and a folder or appears twice.
+
+    The archive is intact; downloading it again gives the same refusal.
+    """
+
+
 class StreamVerifier:
     """Check an archive completely while its bytes arrive, without a second pass.
 
@@ -45,9 +60,12 @@ class StreamVerifier:
     checked (zlib does it); ``tar``: every header checksum is checked and every
     member's data accounted for up to the end-of-archive blocks; ``zip``:
     every member is inflated and its CRC32 and size compared with its local
-    header (or data descriptor), up to the central directory. The number of
-    members and the total uncompressed size are limited all along, so a small
-    archive that expands without bound is stopped early.
+    header (or data descriptor), then the central directory is read to its
+    end record. The number of members and the total uncompressed size are
+    limited all along, so a small archive that expands without bound is
+    stopped early. Every member is also checked as `safe_extract` would check
+    it: no absolute path, no ``..``, no link, device or FIFO, and no name
+    that is both a file and a folder or appears twice.
 
     Parameters
     ----------
@@ -60,8 +78,9 @@ class StreamVerifier:
     Raises
     ------
     ReaderError
-        From `feed` or `finish` when the archive is corrupt, cut short or of
-        an unsupported kind; `ArchiveLimitError` when a limit is passed.
+        From `feed` or `finish` when the archive is corrupt, cut short, of
+        an unsupported kind or holds a member `safe_extract` would refuse;
+        `ArchiveLimitError` when a limit is passed.
     """
 
     def __init__(self, kind, name, max_bytes=None, max_members=None):
@@ -80,6 +99,10 @@ class StreamVerifier:
         self._tar_end = False
         self._zip = None        # state of the zip member being inflated
         self._zip_end = False
+        self._zip_central = False   # inside the central directory
+        self._zip_names = set()     # names of the local headers, which zipfile matches the directory to
+        self._tar_name = None   # the next member's name from a pax or GNU long-name record
+        self._layout = _Layout(name)
 
     def _fail(self, text, cls=ReaderError):
         raise cls(f"{self.name}: {text}")
@@ -191,8 +214,12 @@ class StreamVerifier:
             if not self._tar_skip:
                 self._tar_meta_done()
             return
+        name, self._tar_name = (info.name if self._tar_name is None else self._tar_name), None
         if info.type == tarfile.GNUTYPE_SPARSE:
-            self._fail(f"member {info.name!r} is a sparse file; refusing it")
+            self._fail(f"member {name!r} is a sparse file; refusing it")
+        _check_member(self._layout, name, is_dir=info.type == tarfile.DIRTYPE,
+                      is_link=info.type in (tarfile.SYMTYPE, tarfile.LNKTYPE),
+                      is_special=info.type not in tarfile.REGULAR_TYPES + (tarfile.DIRTYPE,))
         if self._pax_size is not None:
             size, self._pax_size = self._pax_size, None
         self._count(size if info.type in tarfile.REGULAR_TYPES else 0)
@@ -202,16 +229,26 @@ class StreamVerifier:
         kind, data = self._tar_meta
         self._tar_meta = None
         data = bytes(data[:self._tar_meta_size])
-        if kind == tarfile.XHDTYPE:
-            for record in _pax_records(data, self.name):
-                key, _, value = record.partition(b"=")
-                if key.startswith(b"GNU.sparse."):
-                    self._fail("holds a sparse file; refusing it")
-                if key == b"size":
-                    try:
-                        self._pax_size = int(value)
-                    except ValueError:
-                        self._fail(f"corrupt pax size {value[:20]!r}")
+        if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            if kind == tarfile.GNUTYPE_LONGNAME:
+                # tarfile takes the name up to the first NUL, decoded as it decodes headers.
+                self._tar_name = data.split(b"\0", 1)[0].decode(tarfile.ENCODING, "surrogateescape")
+            return
+        for record in _pax_records(data, self.name):
+            key, _, value = record.partition(b"=")
+            if key.startswith(b"GNU.sparse."):
+                self._fail("holds a sparse file; refusing it")
+            if key == b"path":
+                if kind == tarfile.XGLTYPE:
+                    # A global path would name every following member; tarfile's own use of it
+                    # differs between versions, so no safe reading of it exists.
+                    self._fail("has a global pax header giving a path; refusing it")
+                self._tar_name = value.decode("utf-8", "surrogateescape")
+            if key == b"size" and kind == tarfile.XHDTYPE:
+                try:
+                    self._pax_size = int(value)
+                except ValueError:
+                    self._fail(f"corrupt pax size {value[:20]!r}")
 
     # -- zip -----------------------------------------------------------------
     def _zip_step(self):
@@ -224,10 +261,13 @@ class StreamVerifier:
             if len(buf) < 4:
                 return
             sig = bytes(buf[:4])
-            if sig in (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06"):
-                self._zip_end = True   # the central directory: every member was checked
-                buf.clear()
-                return
+            if sig in _ZIP_CENTRAL or self._zip_central:
+                # Every member's data was checked; the central directory gives the names and
+                # file types zipfile extracts with, so it is read to its end record.
+                self._zip_central = True
+                if not self._zip_central_step():
+                    return
+                continue
             if sig != b"PK\x03\x04":
                 self._fail(f"corrupt zip data (no member header where one was expected, got {sig!r})")
             if len(buf) < 30:
@@ -236,7 +276,9 @@ class StreamVerifier:
                 "<4sHHHHHIIIHH", bytes(buf[:30]))
             if len(buf) < 30 + nlen + xlen:
                 return
-            name = bytes(buf[30:30 + nlen]).decode("utf-8", "replace")
+            name = _zip_name(bytes(buf[30:30 + nlen]), flags)
+            _check_name(name, self.name)
+            self._zip_names.add(name)
             extra = bytes(buf[30 + nlen:30 + nlen + xlen])
             del buf[:30 + nlen + xlen]
             zip64 = False
@@ -255,6 +297,57 @@ class StreamVerifier:
             self._zip = {"name": name, "method": method, "crc": crc, "csize": csize, "usize": usize,
                          "described": described, "zip64": zip64, "left": csize, "got": 0, "sum": 0,
                          "inflate": zlib.decompressobj(-15) if method == 8 else None}
+
+    def _zip_central_step(self):
+        """Read one record of the central directory; False when more bytes are needed."""
+        buf = self._buf
+        sig = bytes(buf[:4])
+        if sig == b"PK\x01\x02":
+            if len(buf) < 46:
+                return False
+            flags, nlen, xlen, clen, attr = (struct.unpack("<H", buf[8:10])[0],
+                                             *struct.unpack("<HHH", buf[28:34]),
+                                             struct.unpack("<I", buf[38:42])[0])
+            if len(buf) < 46 + nlen + xlen + clen:
+                return False
+            name = _zip_name(bytes(buf[46:46 + nlen]), flags)
+            if name not in self._zip_names:
+                # zipfile extracts by the directory's names and refuses one its local header
+                # does not repeat: such an archive could not be extracted.
+                self._fail(f"the zip directory names {name!r}, which no member header holds; "
+                           "refusing it")
+            mode = attr >> 16
+            _check_member(self._layout, name, is_dir=name.endswith("/"),
+                          is_link=stat.S_ISLNK(mode),
+                          is_special=stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR))
+            del buf[:46 + nlen + xlen + clen]
+            return True
+        if sig == b"PK\x05\x06":
+            if len(buf) < 22:
+                return False
+            self._zip_end = True   # the end record: the archive comment after it is not read
+            buf.clear()
+            return True
+        if sig == b"PK\x06\x06":   # zip64 end record: its size follows the signature
+            if len(buf) < 12:
+                return False
+            size = 12 + struct.unpack("<Q", buf[4:12])[0]
+        elif sig == b"PK\x06\x07":   # zip64 end locator
+            size = 20
+        elif sig == b"PK\x05\x05":   # digital signature
+            if len(buf) < 6:
+                return False
+            size = 6 + struct.unpack("<H", buf[4:6])[0]
+        else:
+            if len(buf) < 4:
+                return False
+            self._fail(f"corrupt zip central directory (got {sig!r} where a record was expected)")
+        if size > 1 << 20:
+            self._fail(f"a zip directory record of {size} bytes is not plausible")
+        if len(buf) < size:
+            return False
+        del buf[:size]
+        return True
 
     def _zip_data(self):
         """Consume member data from the buffer; True when the member is finished."""
@@ -319,6 +412,60 @@ class StreamVerifier:
         return True
 
 
+_ZIP_CENTRAL = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"PK\x05\x05")
+
+
+def _zip_name(raw, flags):
+    # As zipfile decodes it: UTF-8 when the header says so (bit 11), else code page 437.
+    return raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+
+
+class _Layout:
+    """The files and folders an archive would create, to refuse a name that is both, or twice.
+
+    An extraction would otherwise fail half-way: a member written where an
+    earlier one made a folder, or a folder needed where a file was written.
+    """
+
+    def __init__(self, archive):
+        self.archive = archive
+        self.files, self.dirs = set(), set()
+
+    def add(self, name, parts, is_dir):
+        for depth in range(1, len(parts)):
+            folder = tuple(parts[:depth])
+            if folder in self.files:
+                raise UnsafeArchiveError(f"{self.archive}: member {name!r} needs {'/'.join(folder)!r} to be "
+                                         "a folder, but the archive has a file of that name; refusing to "
+                                         "extract")
+            self.dirs.add(folder)
+        key = tuple(parts)
+        if not key:
+            return
+        if key in (self.dirs if not is_dir else self.files):
+            raise UnsafeArchiveError(f"{self.archive}: {'/'.join(key)!r} is both a file and a folder in "
+                                     "the archive; refusing to extract")
+        if not is_dir:
+            if key in self.files:
+                raise UnsafeArchiveError(f"{self.archive}: member {name!r} appears twice; "
+                                         "refusing to extract")
+            self.files.add(key)
+        else:
+            self.dirs.add(key)
+
+
+def _check_member(layout, name, *, is_dir, is_link, is_special):
+    """Every check `safe_extract` makes of one member, from its name and type alone."""
+    parts = _check_name(name, layout.archive)
+    if is_link:
+        raise UnsafeArchiveError(f"{layout.archive}: member {name!r} is a link; refusing to extract")
+    if is_special:
+        raise UnsafeArchiveError(f"{layout.archive}: member {name!r} is a device, FIFO or other "
+                                 "special file; refusing to extract")
+    layout.add(name, parts, is_dir)
+    return parts
+
+
 def _inflate(inflater, data):
     """Inflate ``data`` in pieces of at most `_INFLATE` bytes, whatever the compression ratio.
 
@@ -378,32 +525,31 @@ def verify_file(path, kind, max_bytes=None, max_members=None):
 
 
 def _check_name(name, archive):
-    """Return the member's relative parts, or raise ReaderError."""
+    """Return the member's relative parts, or raise UnsafeArchiveError."""
     text = name.replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise ReaderError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
     parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
     if ".." in parts:
-        raise ReaderError(f"{archive}: member {name!r} climbs out of the folder with '..'; "
-                          "refusing to extract")
+        raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out of the folder with '..'; "
+                                 "refusing to extract")
     return parts
 
 
 def _tar_members(tar, archive):
     members = []
     max_bytes, max_members = _limits()
+    layout = _Layout(archive)
     total = 0
     for number, member in enumerate(tar, 1):
-        parts = _check_name(member.name, archive)
-        if member.issym() or member.islnk():
-            raise ReaderError(f"{archive}: member {member.name!r} is a link; refusing to extract")
+        _check_name(member.name, archive)
         if member.issparse():
             raise ReaderError(f"{archive}: member {member.name!r} is a sparse file; refusing to extract")
         total += member.size if member.isfile() else 0
         _check_limits(archive, number, total, max_members, max_bytes)
-        if not (member.isfile() or member.isdir()):
-            raise ReaderError(f"{archive}: member {member.name!r} is a device, FIFO or other "
-                              "special file; refusing to extract")
+        parts = _check_member(layout, member.name, is_dir=member.isdir(),
+                              is_link=member.issym() or member.islnk(),
+                              is_special=not (member.isfile() or member.isdir()))
         if parts:
             members.append((member, parts))
     return members
@@ -421,18 +567,16 @@ def _check_limits(archive, members, total, max_members, max_bytes):
 def _zip_members(archive_zip, archive):
     members = []
     max_bytes, max_members = _limits()
+    layout = _Layout(archive)
     total = 0
     for number, info in enumerate(archive_zip.infolist(), 1):
-        parts = _check_name(info.filename, archive)
+        _check_name(info.filename, archive)
         total += info.file_size
         _check_limits(archive, number, total, max_members, max_bytes)
         mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise ReaderError(f"{archive}: member {info.filename!r} is a link; refusing to extract")
         # Writers often store permission bits only; a file type, when given, must be plain.
-        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise ReaderError(f"{archive}: member {info.filename!r} is a device, FIFO or other "
-                              "special file; refusing to extract")
+        parts = _check_member(layout, info.filename, is_dir=info.is_dir(), is_link=stat.S_ISLNK(mode),
+                              is_special=stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR))
         if parts:
             members.append((info, parts))
     return members
@@ -448,17 +592,115 @@ def _write(source, target, size):
 
 
 def _no_links_below(dest, parts, archive):
-    """Refuse when a folder between ``dest`` and a member's place is an existing link."""
+    """Refuse when a folder between ``dest`` and a member's place is an existing link or a file."""
     path = dest
     for part in parts[:-1]:
         path = path / part
         if path.is_symlink():
             raise ReaderError(f"{archive}: {path} is a symbolic link; extracting through it could write "
                               "outside the folder, so nothing was extracted")
+        if path.exists() and not path.is_dir():
+            raise ReaderError(f"{archive}: member {'/'.join(parts)!r} needs the folder {path}, which is a "
+                              "file; nothing was extracted")
+    target = path / parts[-1]
+    if target.is_dir() and not target.is_symlink():
+        raise ReaderError(f"{archive}: member {'/'.join(parts)!r} would replace the folder {target}; "
+                          "nothing was extracted")
+
+
+def _unpack(archive_path, into, name):
+    """Write every member into the folder ``into``; returns the files' parts, in archive order."""
+    written = []
+    if zipfile.is_zipfile(archive_path):
+        with zipfile.ZipFile(archive_path) as archive:
+            for info, parts in _zip_members(archive, name):
+                target = into.joinpath(*parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                # zipfile checks each member's CRC32 when its end is read.
+                with archive.open(info) as source:
+                    _write(source, target, info.file_size)
+                written.append(parts)
+    elif tarfile.is_tarfile(archive_path):
+        with tarfile.open(archive_path) as archive:
+            for member, parts in _tar_members(archive, name):
+                target = into.joinpath(*parts)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                _write(archive.extractfile(member), target, member.size)
+                written.append(parts)
+            # tarfile stops at the end-of-archive blocks and never reads the gzip trailer:
+            # reading on to the end makes gzip check the CRC32 and length.
+            while archive.fileobj.read(_CHUNK):
+                pass
+    else:
+        raise ReaderError(f"{name}: not a tar, tar.gz or zip archive")
+    return written
+
+
+def _move_into_place(staging, dest, written, name):
+    """Move the staged files into ``dest``, all or none: a failure puts back what was replaced."""
+    for parts in written:
+        _no_links_below(dest, parts, name)
+    old = staging / "old"
+    old.mkdir()
+    done, created = [], []
+    try:
+        for number, parts in enumerate(written):
+            target = dest.joinpath(*parts)
+            for folder in reversed([target.parent, *target.parent.parents]):
+                if not folder.exists():
+                    folder.mkdir()
+                    created.append(folder)
+            backup = None
+            if target.exists() or target.is_symlink():
+                backup = old / str(number)
+                os.replace(target, backup)
+            done.append((target, backup))
+            os.replace(staging.joinpath("new", *parts), target)
+    except OSError as exc:
+        for target, backup in reversed(done):
+            try:
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    target.unlink(missing_ok=True)
+            except OSError:
+                log.warning("%s: could not put back %s after a failed extraction", name, target)
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise ReaderError(f"{name}: could not be moved into {dest} ({exc}); what was there is "
+                          "unchanged") from exc
+    return [dest.joinpath(*parts) for parts in written]
+
+
+def _staging_folder(dest):
+    """A private temporary folder on dest's file system (so files move with a rename), outside dest."""
+    for parent in (dest.parent, dest):
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f".{dest.name or 'extract'}.extract-", dir=parent))
+        except OSError:
+            # dest's parent may be read-only where dest itself is writable.
+            if parent == dest:
+                raise
+    raise AssertionError("unreachable")
 
 
 def safe_extract(archive_path, dest_dir):
-    """Extract a tar, tar.gz or zip archive safely into ``dest_dir``.
+    """Extract a tar, tar.gz or zip archive safely into ``dest_dir``, all or nothing.
+
+    Every member is written into a private temporary folder beside
+    ``dest_dir`` first; the archive is read to its end (the gzip CRC32 and
+    zip member CRC32s checked); only then, once each file is known to have a
+    place to go, are the files moved into ``dest_dir``. If anything fails,
+    ``dest_dir`` is left as it was (files that had been replaced are put
+    back).
 
     Parameters
     ----------
@@ -478,53 +720,21 @@ def safe_extract(archive_path, dest_dir):
         The archive cannot be read, is corrupt, passes the limits
         ``conf.archive_max_bytes`` / ``conf.archive_max_members``, a member
         is unsafe (absolute path, ``..``, link, sparse file, device or FIFO),
-        or a folder on a member's way in ``dest_dir`` is an existing
-        symbolic link: nothing is extracted then.
+        a name is both a file and a folder or appears twice, or in
+        ``dest_dir`` a folder on a member's way is a symbolic link or a file,
+        or a member would replace a folder: nothing is extracted then.
     """
     archive_path = Path(archive_path)
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest_dir).absolute()
     name = archive_path.name
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
-    written = []
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = _staging_folder(dest)
     try:
+        os.chmod(staging, 0o700)
         try:
-            if zipfile.is_zipfile(archive_path):
-                with zipfile.ZipFile(archive_path) as archive:
-                    for info, parts in _zip_members(archive, name):
-                        target = staging.joinpath(*parts)
-                        if info.is_dir():
-                            target.mkdir(parents=True, exist_ok=True)
-                            continue
-                        with archive.open(info) as source:
-                            _write(source, target, info.file_size)
-                        written.append(parts)
-            elif tarfile.is_tarfile(archive_path):
-                with tarfile.open(archive_path) as archive:
-                    for member, parts in _tar_members(archive, name):
-                        target = staging.joinpath(*parts)
-                        if member.isdir():
-                            target.mkdir(parents=True, exist_ok=True)
-                            continue
-                        _write(archive.extractfile(member), target, member.size)
-                        written.append(parts)
-            else:
-                raise ReaderError(f"{name}: not a tar, tar.gz or zip archive")
+            written = _unpack(archive_path, staging / "new", name)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-            raise ReaderError(f"{name}: could not be extracted ({exc})") from exc
-        # The whole archive was read: only now do files appear in dest, and
-        # never through a link that was already there.
-        for parts in written:
-            _no_links_below(dest, parts, name)
-        result = []
-        for parts in written:
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_dir():
-                raise ReaderError(f"{name}: member {'/'.join(parts)!r} would replace the folder "
-                                  f"{target}")
-            os.replace(staging.joinpath(*parts), target)
-            result.append(target)
-        return result
+            raise ReaderError(f"{name}: could not be extracted ({exc}); nothing was written") from exc
+        return _move_into_place(staging, dest, written, name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

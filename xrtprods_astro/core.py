@@ -22,7 +22,7 @@ from astroquery.query import BaseQuery
 from .builder import build_request, document_products, route_params
 from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailableError, RemoteServiceError,
                          ServiceUnavailableError, UnknownUserError)
-from .files import check_writable_dir, write_private_text
+from .files import check_writable_dir, safe_component, write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int, wire_job_id
 from .jobcontrol import JobControl, private_cache_folder
 from .request import ProductRequest
@@ -901,10 +901,18 @@ source_detection : bool or dict, optional
         Returns
         -------
         pathlib.Path
+
+        Raises
+        ------
+        `~xrtprods_astro.ReaderError`
+            ``dest`` is a folder and the URL's file name cannot be a file
+            name (e.g. ``..``); nothing is fetched.
         """
         dest = Path(dest)
         if dest.is_dir():
-            dest = dest / (Path(urlparse(url).path).name or "download")
+            # The URL's last part comes from the service: "..", say, must not name dest's parent.
+            name = Path(urlparse(url).path).name
+            dest = dest / (safe_component(name, "file name in the URL") if name else "download")
         return self._transport.download(url, dest, overwrite=overwrite)
 
     def file_text(self, url, *, cache=False, accept=None):

@@ -1,15 +1,56 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Tables ready to be written to files, for the command line and the demo, and
-private files written atomically.
+Tables ready to be written to files, for the command line and the demo,
+private files written atomically, and file names taken from the service made safe.
 """
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from .fileio import write_text
 
-__all__ = ["table_for_file", "write_private_text", "check_writable_dir", "check_writable_file"]
+__all__ = ["table_for_file", "write_private_text", "check_writable_dir", "check_writable_file",
+           "safe_component"]
+
+# The characters a name from the service keeps; any other becomes "_" (so no separator survives).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Longer names fail on common file systems (255 bytes) once a suffix is added.
+_MAX_COMPONENT = 200
+
+
+def safe_component(name, what):
+    """One path component (a file or folder name) made from a name the service sent.
+
+    Characters other than letters, digits, ``_``, ``.`` and ``-`` become
+    ``_``, so no separator survives; what is left must still be a name of
+    its own: empty, ``.``, ``..`` and names longer than 200 characters are
+    refused, because joined to a folder they would name that folder, its
+    parent, or fail half-way through writing.
+
+    Parameters
+    ----------
+    name : object
+        The name from the service (converted with `str`).
+    what : str
+        What the name is, for the error message (e.g. ``"spectral interval name"``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        The name cannot be a file or folder name; nothing was written.
+    """
+    text = _UNSAFE.sub("_", str(name))
+    if text.strip(".") == "" or len(text) > _MAX_COMPONENT:
+        from .exceptions import ReaderError
+        raise ReaderError(f"{what} {str(name)[:80]!r} from the service cannot be used as a file or "
+                          f"folder name (empty, only dots, or longer than {_MAX_COMPONENT} characters); "
+                          "nothing was written")
+    return text
 
 
 def write_private_text(path, text, fsync=True):

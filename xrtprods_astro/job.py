@@ -915,7 +915,15 @@ class XRTJob(JobHandle):
             Interval name (``rname``) -> `~xrtprods_astro.readers.spectrum.SpectrumProducts`
             (grouped spectrum, source and background spectra, ARF, RMF per mode).
             Intervals without a spectrum are left out.
+
+        Raises
+        ------
+        `~xrtprods_astro.ReaderError`
+            An interval name from the service cannot be a folder name (e.g.
+            ``..``; refused before anything is fetched), or an archive cannot
+            be read.
         """
+        from .files import safe_component
         from .readers.spectrum import read_spectrum_archive
         data = self.spectral_fit_data()
         dest = self._product_dir(dest_dir, "spectrum")
@@ -928,7 +936,8 @@ class XRTJob(JobHandle):
             if not isinstance(entry, dict) or not entry.get("DataFile"):
                 log.info("Job %s: interval %s has no spectrum file", self.job_id, rname)
                 continue
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(rname))
+            # rname becomes a folder and a file name: ".." would extract into dest's parent.
+            safe = safe_component(rname, "spectral interval name")
             archive = self._fetch(entry["DataFile"], dest / f"{safe}.tar.gz", overwrite)
             result[str(rname)] = read_spectrum_archive(archive, dest / safe)
         return result

@@ -7,7 +7,6 @@ is ``image<n>.img.gz`` (FITS); the exposure maps are ``summed_ex.img.gz`` and
 ``summed_vignet_ex.img.gz``. Everything is read into memory, so no file stays
 open.
 """
-import gzip
 import io
 import logging
 import re
@@ -44,21 +43,34 @@ def read_fits_bytes(source, what=None):
     -------
     `~astropy.io.fits.HDUList`
         With every HDU and its data loaded; no file handle is left open.
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        The file cannot be read, its gzip data is broken, it is not FITS, a
+        header declares more data than the file holds, or it is (or inflates
+        to) more than ``conf.fits_max_bytes`` bytes: gzip data is counted as
+        it inflates, so a small file that would inflate to gigabytes is
+        stopped at the limit.
     """
+    from .. import conf
+    limit = int(conf.fits_max_bytes)
     if isinstance(source, (bytes, bytearray)):
         raw, what = bytes(source), what or "FITS data"
     else:
         path = Path(source)
         what = what or str(path)
         try:
+            if path.stat().st_size > limit:
+                raise ReaderError(f"{what}: {path.stat().st_size} bytes, more than the "
+                                  f"{limit} allowed (conf.fits_max_bytes)")
             raw = path.read_bytes()
         except OSError as exc:
             raise ReaderError(f"{what}: cannot be read ({exc})") from None
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ReaderError(f"{what}: broken gzip data ({exc})") from None
+        raw = _gunzip(raw, what, limit)
+    elif len(raw) > limit:
+        raise ReaderError(f"{what}: {len(raw)} bytes, more than the {limit} allowed (conf.fits_max_bytes)")
     if not raw.startswith(b"SIMPLE  ="):
         raise ReaderError(f"{what}: not a FITS file")
     _check_sizes(raw, what)
@@ -70,12 +82,39 @@ def read_fits_bytes(source, what=None):
             for hdu in hdul:
                 hdu.data  # noqa: B018 - force the data into memory before closing
             hdul.close()
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
             fits.VerifyError) as exc:
         # A damaged header surfaces in astropy as any of these (a missing NAXISn is a
-        # KeyError, an unreadable HDU a _CorruptedHDU without .data).
+        # KeyError, an unreadable HDU a _CorruptedHDU without .data, a TTYPEn too long for
+        # a card an AssertionError).
         raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
     return hdul
+
+
+def _gunzip(raw, what, limit):
+    """Inflate gzip data (members may be concatenated), refusing more than ``limit`` bytes out.
+
+    Inflated piece by piece and counted as it grows: a small file that inflates to
+    gigabytes is refused at the limit instead of exhausting memory.
+    """
+    from ..archives import _inflate
+    out = bytearray()
+    data = raw
+    try:
+        while data:
+            inflater = zlib.decompressobj(31)
+            for piece in _inflate(inflater, data):
+                out += piece
+                if len(out) > limit:
+                    raise ReaderError(f"{what}: inflates to more than the {limit} bytes allowed "
+                                      "(conf.fits_max_bytes)")
+            if not inflater.eof:
+                raise ReaderError(f"{what}: broken gzip data (cut short)")
+            # Zero padding after the last member is allowed, as gzip allows it.
+            data = inflater.unused_data.lstrip(b"\0")
+    except zlib.error as exc:
+        raise ReaderError(f"{what}: broken gzip data ({exc})") from None
+    return bytes(out)
 
 
 _SIZE_KEYS = (b"BITPIX", b"NAXIS", b"PCOUNT", b"GCOUNT", b"GROUPS")
@@ -129,9 +168,11 @@ def _celestial_wcs(header):
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
             wcs = WCS(header)
+            # Inside the try: with CTYPE1 = RA---TAN but the latitude on an axis the image lacks
+            # (CTYPE6), astropy finds a celestial pair and then fails (IndexError) to slice it.
+            return wcs.celestial if wcs.has_celestial else None
         except Exception:  # noqa: BLE001 - any WCS failure means "no valid WCS"
             return None
-    return wcs.celestial if wcs.has_celestial else None
 
 
 @dataclass
@@ -216,7 +257,8 @@ def _read_log(path):
         except ValueError:
             raise ReaderError(f"{path}, line {number}: expected 'n Emin Emax' numbers, "
                               f"got {line!r}") from None
-        if not 0 <= emin < emax:
+        # Finite too: the band goes into the image's header, where FITS allows no inf.
+        if not (0 <= emin < emax and np.isfinite(emax)):
             raise ReaderError(f"{path}, line {number}: energy band {emin}-{emax} keV is not valid")
         bands[index] = (emin, emax)
     return bands

@@ -32,6 +32,20 @@ JOB_PRODUCT_COLUMNS = {
 _ENVELOPE = ("OK", "APIVersion", "deprecationWarning")
 
 
+def _is_file(text):
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):   # a text far too long, or with a NUL, to be a file name
+        return False
+
+
+def _read_text(path, what):
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ReaderError(f"{what}: {path} cannot be read ({exc})") from None
+
+
 def _load_json(data, what):
     """Return the decoded JSON answer as Python objects.
 
@@ -45,13 +59,13 @@ def _load_json(data, what):
         if isinstance(data, (bytes, bytearray)):
             text = bytes(data).decode("utf-8", errors="replace")
         elif isinstance(data, os.PathLike):
-            text = Path(data).read_text(encoding="utf-8", errors="replace")
+            text = _read_text(data, what)
         elif isinstance(data, str):
             stripped = data.lstrip()
             if stripped[:1] in ("{", "[") or not stripped:
                 text = data
-            elif Path(data).is_file():
-                text = Path(data).read_text(encoding="utf-8", errors="replace")
+            elif _is_file(data):
+                text = _read_text(data, what)
             else:
                 raise ReaderError(f"{what}: the text given is neither JSON nor the path of a file: "
                                   f"{data[:60]!r}")

@@ -262,7 +262,8 @@ def _read_success_txt(path, kind, job_id):
 
 
 def _read_corrpos(path, kind, job_id):
-    line = path.read_text(errors="replace").strip().splitlines()[0] if path.stat().st_size else ""
+    lines = path.read_text(errors="replace").strip().splitlines()
+    line = lines[0] if lines else ""   # a file of blanks is as empty as an empty one
     fields = line.split("\t") if "\t" in line else line.split()
     if len(fields) < 5:
         raise ReaderError(f"{path}: expected RA, Dec, RA, Dec (sexagesimal), Err90 tab-separated, "

@@ -130,7 +130,8 @@ def _band_table(band, rows, job_id, position_error_unit):
                        for key in ("ra", "dec"))
         except (TypeError, ValueError):
             raise ReaderError(f"source list: band {band!r} has an ra or dec that is not a number") from None
-        if np.any(np.abs(dec[np.isfinite(dec)]) > 90):
+        # NaN is a missing value (masked below); an infinite dec is as impossible as 91 deg.
+        if np.any(np.abs(dec[~np.isnan(dec)]) > 90):
             raise ReaderError(f"source list: band {band!r} has a dec beyond +/-90 deg")
         names.append("coord")
         # As SkyCoord(ra, dec, frame="icrs"), without parsing the arguments.

@@ -109,7 +109,12 @@ def _fit_table(rows, meta):
             absent = np.array([name not in row for row in rows], dtype=bool)
             columns[name] = np.ma.MaskedArray(data, mask=absent)
         if name == "mean_time":
-            columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
+            try:
+                columns.update(_time_columns(columns, len(rows), meta["t0_met"], meta["utcf"]))
+            except ReaderError:
+                raise
+            except ValueError as exc:   # T0 plus a fit's times out of Swift's MET range
+                raise ReaderError(f"spectral fits: {exc}") from None
     table = Table(list(columns.values()), names=list(columns), copy=False, units=_UNITS)
     table.meta.update(meta)
     return table
@@ -266,7 +271,8 @@ def read_spectral_fits(data, *, job_id=None, utcf=None):
                     if kind == "err":
                         number = abs(number)
                     elif kind == "int":
-                        if number != int(number):
+                        # The column holds 64-bit integers: a larger one cannot be stored.
+                        if not np.isfinite(number) or number != int(number) or abs(number) >= 2**63:
                             raise ReaderError(f"{fwhere}: {key} = {value!r} is not an integer")
                         number = int(number)
                     row[column] = number
@@ -424,6 +430,9 @@ def read_fit_file(source):
             key, unit = _FIT_SCALARS.get(name, (name.replace(" ", "_"), None))
             value = float(m.group("v"))
             if unit is int:
+                if not np.isfinite(value) or value != int(value):
+                    raise ReaderError(f"{what}, line {number}: {m.group('name').strip()} = "
+                                      f"{m.group('v')!r} is not a whole number")
                 value = int(value)
             elif unit is not None:
                 value = value * unit
@@ -445,11 +454,21 @@ def read_areas_file(source):
         One row per event file: ``event_file``, ``obsid``, ``mode``
         (``WT``/``PC``), ``tstart``, ``tstop`` (s, MET), ``region``,
         ``counts`` (ct) and ``backscal``.
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        The file cannot be read, a block does not start with its event file
+        and times, or a count or BACKSCAL is not a number.
     """
     if isinstance(source, str) and "\n" in source:
         text, what = source, "areas file"
     else:
-        text, what = Path(source).read_text(errors="replace"), str(source)
+        what = str(source)
+        try:
+            text = Path(source).read_text(errors="replace")
+        except OSError as exc:
+            raise ReaderError(f"{what}: cannot be read ({exc})") from None
     blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
     rows = []
     head = re.compile(rf"^(?P<file>\S+?)\s*,\s*(?P<t1>{_NUM})\s*--\s*(?P<t2>{_NUM})\s*$")
@@ -463,9 +482,12 @@ def read_areas_file(source):
         for line in lines[1:]:
             low = line.lower()
             if low.startswith("counts:"):
-                entry["counts"] = int(float(line.split(":", 1)[1]))
+                counts = _num(line.split(":", 1)[1], f"{what}: {entry['event_file']}: Counts")
+                if not (np.isfinite(counts) and counts >= 0 and counts == int(counts)):
+                    raise ReaderError(f"{what}: {entry['event_file']}: Counts {line!r} is not a count")
+                entry["counts"] = int(counts)
             elif low.startswith("backscal"):
-                entry["backscal"] = float(line.split()[-1])
+                entry["backscal"] = _num(line.split()[-1], f"{what}: {entry['event_file']}: BACKSCAL")
             elif "(" in line:
                 entry["region"] = line
         parts = PurePosixPath(entry["event_file"]).parts
@@ -684,17 +706,25 @@ class SpectrumProducts:
 def _check_links(spectrum_path):
     """The broken BACKFILE/RESPFILE/ANCRFILE links of a grouped spectrum."""
     broken = []
-    try:
-        header = fits.getheader(spectrum_path, 1)
-    except (OSError, IndexError, KeyError):
-        header = fits.getheader(spectrum_path, 0)
+    # Read as every product FITS file is (size checks, bounded inflation, errors as ReaderError):
+    # a .pi that is not FITS, or has a damaged header, is named here rather than escaping from astropy.
+    hdul = read_fits_bytes(spectrum_path, spectrum_path.name)
+    header = hdul[1 if len(hdul) > 1 else 0].header
     for key in _LINK_KEYS:
-        value = str(header.get(key, "") or "").strip()
+        try:
+            value = str(header.get(key, "") or "").strip()
+        except (fits.VerifyError, ValueError):
+            # astropy parses a card's value when it is asked for: a garbled one names no file.
+            broken.append((spectrum_path.name, key, "(unreadable card)"))
+            continue
         # "name{1}" / "name[1]" select an extension or row; the file is what matters.
         name = re.sub(r"[{\[].*$", "", value).strip()
         if not name or name.lower() == "none":
             continue
-        if not (spectrum_path.parent / name).is_file():
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        # The name comes from the archive: one outside the spectrum's folder is not looked for.
+        if (not parts or parts[0] == "/" or ".." in parts
+                or not (spectrum_path.parent / name).is_file()):
             broken.append((spectrum_path.name, key, value))
     return broken
 
@@ -723,8 +753,9 @@ def read_spectrum_archive(source, dest_dir):
     Raises
     ------
     `~xrtprods_astro.ReaderError`
-        If the archive is unreadable, holds unsafe members, or holds no
-        spectrum.
+        If the archive is unreadable, holds unsafe members, holds no
+        spectrum, or a grouped spectrum (``<rname><mode>.pi``) is not a
+        readable FITS file.
     """
     dest = Path(dest_dir).resolve()  # extracted paths come back absolute, never joined twice
     dest.mkdir(parents=True, exist_ok=True)
