@@ -304,8 +304,10 @@ class GRBClass(BaseQuery):
             if m:
                 found = (m.group(1), m.group(2))
                 break
-        with self._memo_lock:
-            self._t0[key] = found
+        if found is not None:
+            # Only a stated T0 is kept: a file missing now (a GRB still being processed) may come.
+            with self._memo_lock:
+                self._t0[key] = found
         return found
 
     def _folder(self, target_id, data=None, kind="xrt_curves"):
