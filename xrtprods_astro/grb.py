@@ -1065,6 +1065,8 @@ class TimesliceJob(JobHandle):
     def spectrum_data(self, *, cache=None):
         """The ``downloadSpectrum`` answer (type ``timeslice``) once the job is complete.
 
+        ``cache=True`` allows a cached answer; by default the service is asked.
+
         Raises
         ------
         `~xrtprods_astro.exceptions.ProductNotReadyError`, `~xrtprods_astro.exceptions.ProductFailedError`
@@ -1074,9 +1076,10 @@ class TimesliceJob(JobHandle):
         if status is None or not status.done:
             status = self.status()["spectrum"]
         check_product(self.job_id, "spectrum", status)
-        # A complete job's spectra never change: cached unless the caller says no.
+        # Not cached unless asked: the local service numbers its time-slice jobs afresh after a
+        # restart on the same URL, so an answer cached under a JobID may be another job's.
         return self._client._call("downloadSpectrum", {"type": "timeslice", "objectID": self._wire_id},
-                                  cache=True if cache is None else bool(cache))
+                                  cache=bool(cache))
 
     def spectral_fits(self, *, cache=None):
         """The fits of the slices, read as `GRBClass.get_spectral_fits` reads the repository's.
