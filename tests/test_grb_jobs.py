@@ -167,13 +167,16 @@ def test_timeslice_handle_gives_typed_fits_and_verified_spectra(grbs, sent, tmp_
     assert isinstance(mode.spectrum, fits.HDUList)
 
 
-def test_timeslice_answers_are_asked_again_unless_cache_true(grbs, sent):
+def test_timeslice_answers_are_asked_again_unless_cache_true(grbs, monkeypatch):
     # The local service numbers time-slice jobs afresh after a restart on the same URL.
     job = grbs.timeslice_spectrum("GRB 060729", slices={"a": "100-800"})
     job.wait(progress=False)
-    job.spectral_fits()
-    job.spectral_fits()
-    assert _funcs(sent).count("downloadSpectrum") == 2
+    with _recording(monkeypatch) as http:
+        job.spectral_fits()
+        job.spectral_fits()
+        job.spectral_fits(cache=True)
+        job.spectral_fits(cache=True)
+    assert [b["APIFunc"] for b in http].count("downloadSpectrum") == 3
 
 
 def test_timeslice_reattaches_by_id(grbs):
