@@ -146,3 +146,35 @@ def test_quiet_keeps_stdout_for_results_only(svc, capsys, tmp_path):
 def test_grb_without_a_product_prints_help(run):
     code, out, err = run()
     assert code == cli.EXIT_USAGE and "lightcurve" in err and "burst" in err
+
+
+# ---------------------------------------------------------------- rebin
+def test_rebin_waits_and_writes_the_rebinned_curve(run, tmp_path):
+    path = tmp_path / "rebinned.ecsv"
+    code, out, err = run("rebin", "GRB 060729", "--binning", "time", "--param", "pc_bin_time=5000",
+                         "--output", path, "--poll-interval", "0.05")
+    assert code == 0, err
+    assert "Rebin job " in err and "of GRB 060729" in err and "--attach" in err
+    table = Table.read(path)
+    assert table["rate"].unit == u.ct / u.s and isinstance(table["time"], Time)
+    assert set(table["dataset"]) >= {"PC_incbad"}
+
+
+def test_rebin_prints_its_id_and_attach_follows_it(run):
+    code, out, err = run("rebin", "060729", "--binning", "obsid")
+    assert code == 0, err
+    rebin_id = out.strip()
+    assert rebin_id.isdigit()
+    code, out, err = run("rebin", "060729", "--attach", rebin_id, "--wait", "--poll-interval", "0.05")
+    assert code == 0, err
+    assert "ct / s" in out
+
+
+def test_rebin_without_binning_is_a_usage_error(run):
+    code, out, err = run("rebin", "GRB 060729")
+    assert code == cli.EXIT_USAGE and "--binning" in err and "obsid" in err
+
+
+def test_rebin_bad_param_is_a_usage_error_before_anything_is_sent(run):
+    code, out, err = run("rebin", "GRB 060729", "--binning", "counts", "--param", "pc_counts=lots")
+    assert code == cli.EXIT_USAGE and "pc_counts" in err

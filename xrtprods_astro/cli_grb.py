@@ -11,6 +11,7 @@ every Swift GRB. A GRB is given by name in any common spelling (``"GRB 060729"``
     xrtprods grb spectrum "GRB 060729" --output fits.ecsv --dest spectra/
     xrtprods grb burst "GRB 060729" --bands xrtband --bat-binning snr4 --output burst/
     xrtprods grb position "GRB 080319B" --output position.ecsv
+    xrtprods grb rebin "GRB 060729" --binning obsid --output rebinned.ecsv
 
 Exit codes as for every ``xrtprods`` command: 0 ok, 1 no such product (or a file could not be
 written), 2 usage errors (bad options, a name the repository does not know), 3 service errors.
@@ -74,6 +75,45 @@ def _cmd_grb_lightcurve(args, out, err):
         fig, _ = lc.plot(nosys=nosys, incbad=incbad)
         cli._save_plot(fig, args, err)
     return cli.EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ rebin
+
+def _cmd_grb_rebin(args, out, err):
+    fmt = cli._table_format(args.output)
+    client = _client(args)
+    if args.attach is not None:
+        rebin = client.get_rebin(args.attach, grb=args.grb)
+    else:
+        if not args.binning:
+            raise cli._bad_option("--binning: needed to ask for a new rebin (or give --attach REBIN_ID); "
+                                  "allowed: " + ", ".join(cli.BINNINGS))
+        params = {}
+        for text in args.param or ():
+            _, name, value = cli.parse_param(text, products=("lightcurve",))
+            params[name] = value
+        rebin = client.rebin_lightcurve(args.grb, binning=args.binning, **params)
+    again = f"xrtprods grb rebin {_quoted(args.grb)} --attach {rebin.job_id} --wait"
+    if not args.quiet:
+        err.write(f"Rebin job {rebin.job_id} of {rebin.job._rebin_parent()}; follow it with: {again}\n")
+    if not (args.wait or args.output):
+        out.write(f"{rebin.job_id}\n")
+        return cli.EXIT_OK
+    statuses = cli._wait(rebin, args, err, again=again)
+    if not statuses["lightcurve"].ok:
+        cli._print_statuses(statuses, out)
+        return cli.EXIT_FAILURE
+    nosys, incbad = _yes(args.nosys), _yes(args.incbad)
+    lc = rebin.lightcurve(nosys=nosys, incbad=incbad)
+    table = lc.combined(lc.meta.get("quantity") or "rate", nosys=nosys, incbad=incbad)
+    cli._print_table(table, args, out)
+    if args.output:
+        cli._write_table(table, args.output, fmt, args, err)
+    return cli.EXIT_OK
+
+
+def _quoted(text):
+    return f'"{text}"' if " " in str(text) else str(text)
 
 
 def _who(data):
@@ -278,6 +318,28 @@ def add_grb_commands(subparsers, cli_module):
     p.add_argument("--nosys", choices=_YES_NO, default="no", help="the WT datasets without systematics")
     cli._add_table_output(p, "the table")
     p.set_defaults(handler=_cmd_grb_lightcurve)
+
+    p = cli._sub(sub, "rebin", "rebin a GRB's light curve (a rebin job of the repository)",
+                 "Ask the GRB repository to rebin a GRB's light curve, then (with --wait or --output) wait "
+                 "for the rebin job with the progress bar of 'xrtprods wait' and print or write the "
+                 "rebinned light curve. Without them, print the rebin job's ID; --attach follows it later.",
+                 '  xrtprods grb rebin "GRB 060729" --binning time --param pc_bin_time=1000 -o lc.ecsv\n'
+                 '  xrtprods grb rebin "GRB 060729" --attach 77 --wait')
+    _add_grb(p)
+    p.add_argument("--binning", choices=cli.BINNINGS, default=None, help="the new binning method")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a light-curve parameter (any spelling), e.g. pc_bin_time=1000; repeatable")
+    p.add_argument("--attach", default=None, metavar="REBIN_ID", help="follow an existing rebin job")
+    p.add_argument("--wait", action="store_true", help="wait for the rebin job and print the light curve")
+    p.add_argument("--timeout", dest="wait_timeout", type=cli._positive, default=None, metavar="SECONDS",
+                   help="with --wait: give up after this long (exit code 4)")
+    p.add_argument("--poll-interval", type=cli._positive, default=None, metavar="SECONDS",
+                   help="seconds between status polls")
+    p.add_argument("--incbad", choices=_YES_NO, default="yes",
+                   help="the datasets including bins with an unverified centroid")
+    p.add_argument("--nosys", choices=_YES_NO, default="no", help="the WT datasets without systematics")
+    cli._add_table_output(p, "the rebinned light curve")
+    p.set_defaults(handler=_cmd_grb_rebin)
 
     p = cli._sub(sub, "spectrum", "print or save a GRB's spectral fits; fetch its spectra",
                  "The repository's automatic spectral fits of a GRB (one row per interval, mode and model, "

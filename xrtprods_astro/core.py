@@ -105,6 +105,54 @@ def _yes_no(value, name):
     raise InvalidRequestError(f"{name}: expected True, False or 'both', got {value!r}")
 
 
+def rebin_parameters(binning, params):
+    """The checked ``binMeth`` and light-curve parameters of a ``rebinLightCurve`` call.
+
+    Shared by the product generator's rebin (`XRTProductsClass.rebin_lightcurve`) and the GRB
+    repository's (`~xrtprods_astro.grb.GRBClass.rebin_lightcurve`): the same common-API function.
+
+    Parameters
+    ----------
+    binning : {"counts", "time", "snapshot", "obsid"}
+    params : dict
+        Light-curve parameters in friendly, UKSSDC or wire spelling (``pc_counts``, ``pcCounts``,
+        ``pccounts``); Quantities are converted (times to s, energies to keV).
+
+    Returns
+    -------
+    binning : str
+    extra : dict
+        The parameters under their UKSSDC names, as swifttools sends them.
+
+    Raises
+    ------
+    InvalidRequestError
+        Naming every parameter that is not valid, before anything is sent.
+    """
+    binning = str(binning).lower()
+    if binning not in BINNINGS:
+        raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(BINNINGS)}")
+    from . import params as P
+    extra = {}
+    problems = []
+    for key, value in params.items():
+        # Friendly, UKSSDC or wire spelling; the common API takes the UKSSDC names and,
+        # unlike run_userobject.php, JSON booleans (as swifttools sends them).
+        try:
+            record = P.lookup(key, "lightcurve")
+            coerced = record.coerce(value, typed=key)
+        except InvalidRequestError as exc:
+            problems.extend(exc.problems)
+            continue
+        # A checked choice goes out as typed ("MJD" stays "MJD"): swifttools forwards the
+        # user's keywords untouched, and the service reads them so.
+        extra[record.ukssdc] = value.strip() if record.kind == "choice" and isinstance(value, str) \
+            else coerced
+    if problems:
+        raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
+    return binning, extra
+
+
 def _check_wire(wire):
     problems = []
     if not isinstance(wire, dict):
@@ -952,29 +1000,9 @@ source_detection : bool or dict, optional
         int
             The rebin job's ID.
         """
-        binning = str(binning).lower()
-        if binning not in BINNINGS:
-            raise InvalidRequestError(f"binning: {binning!r} is not allowed; allowed: {', '.join(BINNINGS)}")
+        binning, extra = rebin_parameters(binning, params)
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError("name: the object name must be a non-empty string")
-        from . import params as P
-        extra = {}
-        problems = []
-        for key, value in params.items():
-            # Friendly, UKSSDC or wire spelling; the common API takes the UKSSDC names and,
-            # unlike run_userobject.php, JSON booleans (as swifttools sends them).
-            try:
-                record = P.lookup(key, "lightcurve")
-                coerced = record.coerce(value, typed=key)
-            except InvalidRequestError as exc:
-                problems.extend(exc.problems)
-                continue
-            # A checked choice goes out as typed ("MJD" stays "MJD"): swifttools forwards the
-            # user's keywords untouched, and the service reads them so.
-            extra[record.ukssdc] = value.strip() if record.kind == "choice" and isinstance(value, str) \
-                else coerced
-        if problems:
-            raise InvalidRequestError(problems, header="The rebin parameters are not valid:")
         # objectID is the JobID as the service gave it, as swifttools sends it (protocol.md §2.12).
         payload = {"type": "UOB_LC", "objectID": self._wire(job_id), "binMeth": binning, **extra,
                    "name": name}

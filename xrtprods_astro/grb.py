@@ -38,10 +38,11 @@ from astroquery.query import BaseQuery
 
 from .exceptions import (InvalidRequestError, ProductUnavailableError, ReaderError, RemoteServiceError,
                          ResolverError, ServiceUnavailableError)
+from .job import CancelOutcome, JobHandle, ProductStatus, check_product
 from .jobcontrol import private_cache_folder
 from .transport import Transport, check_url
 
-__all__ = ["GRBClass", "GRBs", "grb_name"]
+__all__ = ["GRBClass", "GRBs", "grb_name", "GRBLightCurveSource", "TimesliceJob"]
 
 log = logging.getLogger("xrtprods_astro.grb")
 
@@ -51,6 +52,13 @@ _YES_NO_BOTH = "True, False or 'both'"
 #: The burst analyser's instruments and BAT binnings as the service takes them (spec §7.1).
 BURST_INSTRUMENTS = ("bat", "xrt", "uvot")
 BURST_BAT_BINNINGS = ("snr4", "snr5", "snr6", "snr7", "timedel0.004", "timedel0.064", "timedel1", "timedel10")
+#: The XRT modes and event grades a time slice takes (spec §6.4).
+SLICE_MODES = ("PC", "WT", "BOTH")
+SLICE_GRADES = ("all", 0, 4)
+#: At most this many slices per time-slice job (the site's form, and the service, take four).
+MAX_SLICES = 4
+_SLICE_TIMES = re.compile(r"^(?:OBS\d{11}-OBS\d{11}|\d+(?:\.\d*)?-\d+(?:\.\d*)?)"
+                          r"(?:,(?:OBS\d{11}-OBS\d{11}|\d+(?:\.\d*)?-\d+(?:\.\d*)?))*$")
 _T0_LINE = re.compile(r"\bT0\b.*?\bMET\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*s?\s*,\s*=\s*(.+?)\s*$", re.IGNORECASE)
 
 
@@ -296,8 +304,10 @@ class GRBClass(BaseQuery):
             if m:
                 found = (m.group(1), m.group(2))
                 break
-        with self._memo_lock:
-            self._t0[key] = found
+        if found is not None:
+            # Only a stated T0 is kept: a file missing now (a GRB still being processed) may come.
+            with self._memo_lock:
+                self._t0[key] = found
         return found
 
     def _folder(self, target_id, data=None, kind="xrt_curves"):
@@ -647,7 +657,6 @@ class GRBClass(BaseQuery):
             Interval name -> `~xrtprods_astro.readers.spectrum.SpectrumProducts` (per mode the
             grouped spectrum, background, ARF and RMF as HDULists, the fit summaries).
         """
-        from .readers.spectrum import read_spectrum_archive
         if intervals is not None:
             intervals = [intervals] if isinstance(intervals, str) else list(intervals)
         tid = self.target_id(grb)
@@ -655,11 +664,16 @@ class GRBClass(BaseQuery):
         if "NoSpectrum" in data:
             raise ProductUnavailableError(f"The GRB repository has no spectrum for {grb!r}.",
                                           product="spectrum")
+        return self._read_spectra(data, dest_dir, intervals, overwrite, grb)
+
+    def _read_spectra(self, data, dest_dir, intervals, overwrite, what):
+        """Download (verified) and read the spectrum archives a ``downloadSpectrum`` answer names."""
+        from .readers.spectrum import read_spectrum_archive
         rnames = [str(r) for r in data.get("rnames", [])]
         if intervals is not None:
             unknown = [i for i in intervals if i not in rnames]
             if unknown:
-                raise InvalidRequestError(f"intervals: {unknown} not among this GRB's intervals "
+                raise InvalidRequestError(f"intervals: {unknown} not among the intervals of {what}: "
                                           f"{rnames}")
             rnames = [r for r in rnames if r in intervals]
         dest = Path(dest_dir)
@@ -667,7 +681,7 @@ class GRBClass(BaseQuery):
         for rname in rnames:
             url = (data.get(rname) or {}).get("DataFile")
             if not url:
-                log.info("%s: interval %s has no DataFile; skipped", grb, rname)
+                log.info("%s: interval %s has no DataFile; skipped", what, rname)
                 continue
             name = os.path.basename(urlparse(url).path) or f"{rname}.tar.gz"
             path = dest / name
@@ -681,6 +695,436 @@ class GRBClass(BaseQuery):
             except ReaderError as exc:
                 raise ReaderError(f"{path}: {exc} (overwrite=True downloads it again)") from exc
         return out
+
+    @staticmethod
+    def _read_checked(fetch, reader):
+        """``reader`` applied to what ``fetch`` retrieves, as the check that lets it be cached."""
+        read = []
+        fetch(accept=lambda data: read.append(reader(data)))
+        return read[-1]
+
+    # -- jobs: rebinned light curves and time-sliced spectra ---------------------------------
+    @property
+    def poll_interval(self):
+        """Seconds between status polls of a job ("auto": 0.5 s on loopback, 60 s elsewhere)."""
+        from . import conf
+        from .localmode import effective_poll_interval
+        configured = getattr(self, "_poll_interval", None)
+        return effective_poll_interval(self.server, conf.poll_interval if configured is None else configured)
+
+    @poll_interval.setter
+    def poll_interval(self, value):
+        self._poll_interval = value
+
+    def monotonic(self):
+        """The client's clock for waits, in seconds (the transport's, replaceable in tests)."""
+        return self._transport.monotonic()
+
+    def sleep(self, seconds):
+        """Pause between polls on the client's clock (the transport's, replaceable in tests)."""
+        self._transport.sleep(seconds)
+
+    def _source(self, grb):
+        tid = self.target_id(grb)
+        kind, value = _classify(grb)
+        return GRBLightCurveSource(self, tid, value if kind == "name" else None)
+
+    def rebin_lightcurve(self, grb, *, binning, **params):
+        """Ask the repository to rebin a GRB's light curve; a job handle comes back.
+
+        Parameters
+        ----------
+        grb : str or int
+            A GRB name in any common spelling, or its targetID.
+        binning : {"counts", "time", "snapshot", "obsid"}
+        **params
+            Light-curve parameters in any spelling (``pc_counts``, ``pcCounts``...), checked as a
+            product-generator rebin's are (`~xrtprods_astro.core.rebin_parameters`) and sent
+            under swifttools' names.
+
+        Returns
+        -------
+        `~xrtprods_astro.job.RebinJob`
+            The handle a product-generator rebin gives: ``status()``, ``wait()``, ``cancel()``,
+            and ``lightcurve()`` read as `get_lightcurve` reads the GRB's own (units, T0 as the
+            repository states it, ``meta["grb"]``, ``meta["target_id"]``, ``meta["rebin_id"]``).
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.InvalidRequestError`
+            A parameter is not valid (nothing is sent).
+        `~xrtprods_astro.exceptions.ResolverError`
+            The name is not in the repository.
+        """
+        from .core import rebin_parameters
+        from .job import RebinJob, job_id_int
+        binning, extra = rebin_parameters(binning, params)
+        source = self._source(grb)
+        payload = {"type": "GRB", "objectID": source.target_id, "binMeth": binning, **extra}
+        if source.grb is not None:
+            payload["name"] = source.grb   # swifttools sends the name when called by name
+        data = self._call("rebinLightCurve", payload, required=("JobID",))
+        return RebinJob(self, job_id_int(data["JobID"], "JobID"), source)
+
+    def get_rebin(self, rebin_id, grb):
+        """Re-attach to a rebin job of a GRB's light curve.
+
+        Parameters
+        ----------
+        rebin_id : int or str
+            The rebin job's ID (``GRBs.rebin_lightcurve(...).job_id``).
+        grb : str or int
+            The GRB rebinned (its T0 and name are read from the repository).
+
+        Returns
+        -------
+        `~xrtprods_astro.job.RebinJob`
+        """
+        from .job import RebinJob
+        return RebinJob(self, rebin_id, self._source(grb))
+
+    # The common API's rebin functions, as swifttools calls them (JobIDs as ints).
+    def rebin_status(self, rebin_id):
+        """Status of a rebin job (``checkRebinStatus``): ``status`` code and ``text``."""
+        from .job import job_id_int
+        return self._call("checkRebinStatus", {"JobID": job_id_int(rebin_id, "rebin_id")},
+                          required=("status",))
+
+    def rebinned_lightcurve_data(self, rebin_id, nosys=False, incbad=True, *, cache=None, accept=None):
+        """The rebinned light curve as the service sends it (``downloadLightCurve``, ``REBIN_LC``)."""
+        from .job import job_id_int
+        payload = {"type": "REBIN_LC", "objectID": job_id_int(rebin_id, "rebin_id"),
+                   "incbad": _choice(incbad, "incbad"), "nosys": _choice(nosys, "nosys")}
+        return self._call("downloadLightCurve", payload, required=("Datasets",), accept=accept,
+                          cache=bool(cache))
+
+    def cancel_rebin(self, rebin_id):
+        """Cancel a rebin job (``cancelRebin``). Returns True if the service confirmed."""
+        return self._cancel("cancelRebin", rebin_id, "rebin_id")
+
+    def _cancel(self, func, job_id, name):
+        from .job import job_id_int
+        try:
+            self._call(func, {"JobID": job_id_int(job_id, name)})
+        except RemoteServiceError as exc:
+            log.info("%s %s: not cancelled: %s", func, job_id, exc)
+            return False
+        return True
+
+    @staticmethod
+    def _slice_times(value, name):
+        from .times import format_time_ranges
+        if isinstance(value, str):
+            text = re.sub(r"\s+", "", value)
+            if not _SLICE_TIMES.match(text):
+                raise InvalidRequestError(
+                    f"{name}: {value!r} is not a slice; expected 'start-stop' in seconds since T0 (MET "
+                    "if > 1e8), several joined with commas, or 'OBS<11-digit obsID>-OBS<obsID>'")
+            return text
+        # Quantities: seconds since T0; Times: absolute, sent as MET (the service reads > 1e8 as MET).
+        return format_time_ranges(value, name=name)
+
+    def _slice_payload(self, slices, mode, redshift, grades):
+        mode_up = str(mode).strip().upper() if isinstance(mode, str) else mode
+        if mode_up not in SLICE_MODES:
+            raise InvalidRequestError(f"mode: {mode!r} not allowed; allowed: 'PC', 'WT', 'BOTH'")
+        if not isinstance(slices, dict) or not 1 <= len(slices) <= MAX_SLICES:
+            got = f"{len(slices)} slices" if isinstance(slices, dict) else repr(slices)
+            raise InvalidRequestError(f"slices: expected a dict of 1 to {MAX_SLICES} slices "
+                                      f"{{name: times or (times, mode)}}, got {got}")
+        rnames, times, modes, problems = [], [], [], []
+        for label, entry in slices.items():
+            where = f"slices[{label!r}]"
+            if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z0-9_]+", label):
+                problems.append(f"slices: the name {label!r} may hold only letters, digits and underscores")
+                continue
+            this_mode = mode_up
+            pair = isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[1], str)
+            if pair and (entry[1].strip().upper() in SLICE_MODES
+                         or isinstance(entry[0], str) and _SLICE_TIMES.match(re.sub(r"\s+", "", entry[0]))):
+                entry, this_mode = entry[0], entry[1].strip().upper()
+                if this_mode not in SLICE_MODES:
+                    problems.append(f"{where}: mode {this_mode!r} not allowed; allowed: 'PC', 'WT', 'BOTH'")
+                    continue
+            try:
+                times.append(self._slice_times(entry, where))
+            except InvalidRequestError as exc:
+                problems.extend(exc.problems)
+                continue
+            rnames.append(label)
+            modes.append(this_mode)
+        grades_ok = grades.strip().lower() if isinstance(grades, str) else grades
+        if isinstance(grades, bool) or grades_ok not in SLICE_GRADES:
+            problems.append(f"grades: {grades!r} not allowed; allowed: 'all', 0, 4")
+        if redshift is not None:
+            if isinstance(redshift, str) and redshift.strip().upper() == "NONE":
+                redshift = "NONE"
+            elif isinstance(redshift, numbers.Real) and not isinstance(redshift, bool) and redshift >= 0:
+                redshift = float(redshift)   # swifttools refuses an int redshift (spec §6.4)
+            else:
+                problems.append(f"redshift: {redshift!r} not allowed; allowed: None (the GRB system's "
+                                "value), a number >= 0, or 'NONE' (fit no redshift)")
+        if problems:
+            raise InvalidRequestError(problems, header="The time slices are not valid:")
+        return {"rnames": rnames, "times": times, "modes": modes}, grades_ok, redshift
+
+    def timeslice_spectrum(self, grb, *, slices, mode="BOTH", redshift=None, grades="all"):
+        """Ask the repository for spectra of a GRB over chosen time slices; a job handle comes back.
+
+        Parameters
+        ----------
+        grb : str or int
+            A GRB name in any common spelling, or its targetID.
+        slices : dict
+            1 to 4 slices, ``{name: times}`` or ``{name: (times, mode)}``; a name holds letters,
+            digits and underscores. ``times`` is the service's text (``"100-800"`` seconds since
+            T0, MET if > 1e8, ``"100-300,500-1000"``, ``"OBS00221755001-OBS00221755002"``), a
+            time `~astropy.units.Quantity` pair since T0 (``[100, 800] * u.s``), an absolute
+            `~astropy.time.Time` pair (sent as MET, through `~xrtprods_astro.times`), or a list
+            of such pairs.
+        mode : {"BOTH", "PC", "WT"}
+            The mode of slices that do not name one (any case; every mode is sent upper-case).
+        redshift : float, "NONE" or None
+            The redshift of the intrinsic absorber; None (default) the GRB system's value,
+            ``"NONE"`` none.
+        grades : {"all", 0, 4}
+
+        Returns
+        -------
+        `TimesliceJob`
+            ``status()``, ``wait()``, ``cancel()``, ``spectral_fits()``, ``spectra(dest_dir)``.
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.InvalidRequestError`
+            Naming every slice or parameter not valid (nothing is sent).
+        `~xrtprods_astro.exceptions.ResolverError`
+            The name is not in the repository.
+        """
+        from .job import job_id_int
+        wire, grades, redshift = self._slice_payload(slices, mode, redshift, grades)
+        source = self._source(grb)
+        # Key order as swifttools sends it (spec §3).
+        payload = {"targetID": source.target_id, **wire}
+        if source.grb is not None:
+            payload["name"] = source.grb
+        payload["grades"] = grades
+        if redshift is not None:
+            payload["redshift"] = redshift
+        data = self._call("timesliceSpectrum", payload, required=("JobID",))
+        return TimesliceJob(self, job_id_int(data["JobID"], "JobID"), source)
+
+    def get_timeslice(self, job_id, grb):
+        """Re-attach to a time-slice job of a GRB.
+
+        Parameters
+        ----------
+        job_id : int or str
+            The time-slice job's ID (``GRBs.timeslice_spectrum(...).job_id``).
+        grb : str or int
+            The GRB sliced.
+
+        Returns
+        -------
+        `TimesliceJob`
+        """
+        return TimesliceJob(self, job_id, self._source(grb))
+
+
+class GRBLightCurveSource:
+    """A GRB as the thing a `~xrtprods_astro.job.RebinJob` rebins: it names it and states its T0.
+
+    Parameters
+    ----------
+    client : `GRBClass`
+    target_id : int
+    grb : str or None
+        The documented spelling of its name, when it was given by name.
+    """
+
+    #: A GRB's rebinned light curve is read with the incbad datasets, as `GRBClass.get_lightcurve`.
+    _rebin_incbad = True
+
+    def __init__(self, client, target_id, grb=None):
+        self.client = client
+        self.target_id = int(target_id)
+        self.grb = grb
+        self.job_id = self.target_id
+
+    def _what(self):
+        return repr(self.grb) if self.grb else str(self.target_id)
+
+    def _rebin_hint(self, rebin_id):
+        return f"GRBs.get_rebin({rebin_id}, grb={self._what()})"
+
+    def _rebin_parent(self):
+        return f"GRB {self.grb or 'targetID %d' % self.target_id}".replace("GRB GRB ", "GRB ")
+
+    def _t0_date(self, data):
+        """T0 with UKSSDC's UTC for it, as ``t0.date`` text: from the repository's ``curve.qdp``,
+        else from the header of the rebinned curve's own ``curve.qdp`` (its folder is named in
+        ``data``), else None (the reader then uses the clock table and says so)."""
+        client = self.client
+        stated = client._t0_utc(self.target_id, f"{client.server}/xrt_curves/{self.target_id:08d}")
+        if stated is None:
+            folder = client._folder(self.target_id, data)
+            try:
+                text = client._transport.get_text(f"{folder}/curve.qdp")
+            except (RemoteServiceError, ServiceUnavailableError) as exc:
+                log.debug("no curve.qdp in %s: %s", folder, exc)
+                text = ""
+            found = (_T0_LINE.search(line) for line in text.splitlines()[:20])
+            stated = next(((m.group(1), m.group(2)) for m in found if m), None)
+        return f"{stated[0]}\n{stated[1]}\n" if stated else None
+
+    def _read_rebinned(self, rebin, *, nosys, incbad, cache):
+        from .readers.lightcurve import read_lightcurve_json
+        lc = GRBClass._read_checked(
+            lambda accept: rebin.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache, accept=accept),
+            lambda data: read_lightcurve_json(data, t0_date=self._t0_date(data)))
+        lc.meta.update(grb=self.grb, target_id=self.target_id)
+        return lc
+
+
+class TimesliceJob(JobHandle):
+    """A time-slice job of the GRB repository: spectra of a GRB over chosen times (spec §6.4).
+
+    What `GRBClass.timeslice_spectrum` returns and `GRBClass.get_timeslice` re-creates. It is
+    followed as any job of the package (`status`, `wait` with the one progress line, `cancel`;
+    Ctrl-C in `wait` leaves the job running and logs how to re-attach) and read with
+    `spectral_fits` (the reader of `GRBClass.get_spectral_fits`) and `spectra` (the verified
+    downloads of `GRBClass.get_spectra`).
+
+    Parameters
+    ----------
+    client : `GRBClass`
+    job_id : int or str
+        The JobID as the service gave it.
+    source : `GRBLightCurveSource`
+        The GRB sliced.
+
+    Attributes
+    ----------
+    job_id : int
+    grb : str or None
+        The GRB's name, when it was given by name.
+    target_id : int
+    """
+
+    _label = "Time-slice job"
+    #: The one part of a time-slice job (the key of `status` and `cancel`).
+    products = ("spectrum",)
+
+    def __init__(self, client, job_id, source):
+        super().__init__(client, job_id)
+        # swifttools keeps int(JobID) and sends it back so (spec §3: {"JobID": 1518}).
+        self._wire_id = self.job_id
+        self._source = source
+        self.grb = source.grb
+        self.target_id = source.target_id
+        self._statuses = {}
+
+    def _reattach_hint(self):
+        return f"GRBs.get_timeslice({self.job_id}, grb={self._source._what()})"
+
+    def status(self, products=None):
+        """Ask the service for the job's status (``checkSliceStatus``, one HTTP call).
+
+        Parameters
+        ----------
+        products : optional
+            Accepted for the common handle vocabulary; a time-slice job has one part, ``"spectrum"``.
+
+        Returns
+        -------
+        dict
+            ``{"spectrum": ProductStatus}`` (4 complete; negative failed or cancelled).
+        """
+        data = self._client._call("checkSliceStatus", {"JobID": self._wire_id}, required=("status",))
+        try:
+            code = int(data.get("status"))
+        except (TypeError, ValueError):
+            code = -10
+        self._statuses = {"spectrum": ProductStatus(code, data.get("text") or "")}
+        return dict(self._statuses)
+
+    def cancel(self, products=None):
+        """Cancel the job (``cancelSlice``).
+
+        Returns
+        -------
+        dict
+            ``{"spectrum": CancelOutcome}``; ``cancelled`` says whether the service confirmed.
+        """
+        cancelled = self._client._cancel("cancelSlice", self._wire_id, "job_id")
+        text = "Cancelled at your request" if cancelled else "The service did not cancel the time-slice job"
+        if cancelled:
+            self._statuses = {"spectrum": ProductStatus(-4, text)}
+        return {"spectrum": CancelOutcome(0 if cancelled else 3, text, cancelled)}
+
+    def spectrum_data(self, *, cache=None):
+        """The ``downloadSpectrum`` answer (type ``timeslice``) once the job is complete.
+
+        ``cache=True`` allows a cached answer; by default the service is asked.
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.ProductNotReadyError`, `~xrtprods_astro.exceptions.ProductFailedError`
+            The job is not complete, or failed or was cancelled.
+        """
+        status = self._statuses.get("spectrum")
+        if status is None or not status.done:
+            status = self.status()["spectrum"]
+        check_product(self.job_id, "spectrum", status)
+        # Not cached unless asked: the local service numbers its time-slice jobs afresh after a
+        # restart on the same URL, so an answer cached under a JobID may be another job's.
+        return self._client._call("downloadSpectrum", {"type": "timeslice", "objectID": self._wire_id},
+                                  cache=bool(cache))
+
+    def spectral_fits(self, *, cache=None):
+        """The fits of the slices, read as `GRBClass.get_spectral_fits` reads the repository's.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per slice, mode and model, with units and ``*_frozen`` flags;
+            ``meta["job_id"]`` is this job's ID.
+        """
+        from .readers.grb import read_grb_spectral_fits
+        data = self.spectrum_data(cache=cache)
+        table = read_grb_spectral_fits(data, target_id=self.target_id, grb=self.grb,
+                                       utcf=self._client._utcf(self.target_id))
+        table.meta["job_id"] = self.job_id
+        return table
+
+    def spectra(self, dest_dir, *, intervals=None, overwrite=False, cache=None):
+        """Download the slices' spectrum archives (verified) and read them, as `GRBClass.get_spectra`.
+
+        Parameters
+        ----------
+        dest_dir : path-like
+        intervals : sequence of str, optional
+            Slice names; default all.
+        overwrite : bool
+
+        Returns
+        -------
+        dict
+            Slice name -> `~xrtprods_astro.readers.spectrum.SpectrumProducts`.
+        """
+        if intervals is not None:
+            intervals = [intervals] if isinstance(intervals, str) else list(intervals)
+        data = self.spectrum_data(cache=cache)
+        if "NoSpectrum" in data:
+            raise ProductUnavailableError(f"Time-slice job {self.job_id} made no spectrum.",
+                                          product="spectrum")
+        return self._client._read_spectra(data, dest_dir, intervals, overwrite,
+                                          f"time-slice job {self.job_id}")
+
+    def __repr__(self):
+        state = self._statuses.get("spectrum")
+        return (f"<TimesliceJob {self.job_id} of {self._source._rebin_parent()}"
+                + (f" status: {state.code}" if state else "") + ">")
 
 
 #: The ready instance.

@@ -1052,6 +1052,26 @@ class XRTJob(JobHandle):
         rebin_id = self._client.rebin_lightcurve(self._wire_id, name=name, binning=binning, **params)
         return RebinJob(self._client, rebin_id, self)
 
+    # -- what a RebinJob of this job asks of it (a GRB's light curve offers the same) -------------
+    #: incbad of `RebinJob.lightcurve` by default: as this job's own light curve.
+    _rebin_incbad = False
+
+    def _rebin_hint(self, rebin_id):
+        return f"XRTProducts.get_rebin({rebin_id}, job_id={self.job_id})"
+
+    def _rebin_parent(self):
+        return f"job {self.job_id}"
+
+    def _read_rebinned(self, rebin, *, nosys, incbad, cache):
+        from .readers.lightcurve import read_lightcurve_json
+        t0_date = self._t0_date(cache)
+        result = self._read(lambda accept: rebin.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
+                                                                 accept=accept),
+                            lambda data: read_lightcurve_json(data, job_id=self.job_id, t0_date=t0_date))
+        result.meta.update(self._energy_bands())
+        self._name_target(result.meta)
+        return result
+
     def to_dict(self):
         """A JSON-serialisable summary: enough to re-attach and to resubmit."""
         return {"job_id": self.job_id, "url": self.url, "products": self.products,
@@ -1086,28 +1106,31 @@ def _pha_utcf(spectra):
 
 
 class RebinJob(JobHandle):
-    """A rebinned light curve of a job, made by the service as a job of its own (protocol.md §2.12).
+    """A rebinned light curve, made by the service as a job of its own (protocol.md §2.12).
 
-    What `XRTJob.rebin` returns. It is followed like any job (`status`,
-    `wait` with the same progress line, `cancel`) and read with `lightcurve`,
-    which gives the same `~xrtprods_astro.readers.lightcurve.LightCurve` as
-    the job's own light curve: units, times as `~astropy.time.Time` with
-    UKSSDC's clock correction, T0, energy bands.
+    What `XRTJob.rebin` and `~xrtprods_astro.grb.GRBClass.rebin_lightcurve` return: the
+    product generator's and the GRB repository's rebins are the same common-API functions
+    (``rebinLightCurve``, ``checkRebinStatus``, ``cancelRebin``, ``downloadLightCurve`` of type
+    ``REBIN_LC``), so one handle serves both. It is followed like any job (`status`, `wait` with
+    the same progress line, `cancel`) and read with `lightcurve`, which gives the same
+    `~xrtprods_astro.readers.lightcurve.LightCurve` as the light curve rebinned: units, times as
+    `~astropy.time.Time` with UKSSDC's clock correction, T0.
 
     Parameters
     ----------
-    client : `~xrtprods_astro.core.XRTProductsClass`
+    client : `~xrtprods_astro.core.XRTProductsClass` or `~xrtprods_astro.grb.GRBClass`
+        Offers ``rebin_status``, ``cancel_rebin`` and ``rebinned_lightcurve_data``.
     rebin_id : int or str
         The rebin job's ID as the service gave it.
-    job : `XRTJob`
-        The job whose light curve is rebinned.
+    job : `XRTJob` or `~xrtprods_astro.grb.GRBLightCurveSource`
+        What is rebinned: it states T0 and names the target.
 
     Attributes
     ----------
     job_id : int
         The rebin job's ID.
-    job : `XRTJob`
-        The job whose light curve is rebinned.
+    job : `XRTJob` or `~xrtprods_astro.grb.GRBLightCurveSource`
+        The job (or the GRB) whose light curve is rebinned.
     """
 
     _label = "Rebin job"
@@ -1122,7 +1145,7 @@ class RebinJob(JobHandle):
         self._statuses = {}
 
     def _reattach_hint(self):
-        return f"XRTProducts.get_rebin({self.job_id}, job_id={self.job.job_id})"
+        return self.job._rebin_hint(self.job_id)
 
     def status(self, products=None):
         """Ask the service for the rebin job's status (``checkRebinStatus``, one HTTP call).
@@ -1175,34 +1198,31 @@ class RebinJob(JobHandle):
         return self._client.rebinned_lightcurve_data(self._wire_id, nosys=nosys, incbad=incbad,
                                                      cache=_use_cache(cache), accept=accept)
 
-    def lightcurve(self, *, nosys=False, incbad=False, cache=None):
-        """The rebinned light curve, read as `XRTJob.lightcurve` reads the job's own.
+    def lightcurve(self, *, nosys=False, incbad=None, cache=None):
+        """The rebinned light curve, read as the light curve it rebins is read.
 
         Parameters
         ----------
         nosys, incbad : bool or "both"
-            As for `XRTJob.lightcurve`.
+            As for `XRTJob.lightcurve`; ``incbad`` by default as the rebinned light curve's own
+            reader (False for a job's, True for a GRB's, as `~xrtprods_astro.grb.GRBClass.get_lightcurve`).
         cache : bool, optional
 
         Returns
         -------
         `~xrtprods_astro.readers.lightcurve.LightCurve`
-            ``meta["job_id"]`` is the job's ID and ``meta["rebin_id"]`` this rebin job's.
+            ``meta["rebin_id"]`` is this rebin job's ID; ``meta["job_id"]`` the job's, or
+            ``meta["grb"]`` and ``meta["target_id"]`` the GRB's.
         """
-        from .readers.lightcurve import read_lightcurve_json
-        job = self.job
-        t0_date = job._t0_date(cache)
-        result = job._read(lambda accept: self.lightcurve_data(nosys=nosys, incbad=incbad, cache=cache,
-                                                               accept=accept),
-                           lambda data: read_lightcurve_json(data, job_id=job.job_id, t0_date=t0_date))
-        result.meta.update(job._energy_bands())
+        if incbad is None:
+            incbad = self.job._rebin_incbad
+        result = self.job._read_rebinned(self, nosys=nosys, incbad=incbad, cache=cache)
         result.meta["rebin_id"] = self.job_id
         for table in result.values():
             table.meta["rebin_id"] = self.job_id
-        job._name_target(result.meta)
         return result
 
     def __repr__(self):
         state = self._statuses.get("lightcurve")
-        return (f"<RebinJob {self.job_id} of job {self.job.job_id}"
+        return (f"<RebinJob {self.job_id} of {self.job._rebin_parent()}"
                 + (f" status: {state.code}" if state else "") + ">")
