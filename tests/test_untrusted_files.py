@@ -200,6 +200,17 @@ def test_overwrite_never_replaces_a_good_archive_with_an_unsafe_one(case, files_
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [dest.name]
 
 
+def test_an_unsafe_archive_is_not_fetched_again(files_server, tmp_path):
+    # Its members are what the archive holds, not a transfer fault: retrying brings the same bytes.
+    kind, data = UNSAFE["tar.gz, '..' member"]
+    server = files_server({f"/USERPROD_951/lc.{kind}": data})
+    client = _client(server, tmp_path)
+    with conf.set_temp("retries", 3), pytest.raises(archives.UnsafeArchiveError):
+        client.download_archive(server.url + "/USERPROD_951", "lc", format=kind, dest_dir=tmp_path)
+    assert server.paths == [f"/USERPROD_951/lc.{kind}"]
+    assert not [p for p in tmp_path.iterdir() if p.is_file()]
+
+
 # -- item 9: extraction is all or nothing --------------------------------------------------------
 def _dest_state(dest):
     return {str(p.relative_to(dest)): (p.read_bytes() if p.is_file() else None) for p in dest.rglob("*")}

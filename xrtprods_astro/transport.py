@@ -45,7 +45,7 @@ import urllib3
 import urllib3.connection
 from requests.structures import CaseInsensitiveDict
 
-from .archives import ArchiveLimitError, StreamVerifier
+from .archives import ArchiveLimitError, StreamVerifier, UnsafeArchiveError
 from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
                          ServiceUnavailableError, SubmissionUnknownError,
                          UnknownUserError, XRTProductsWarning)
@@ -1199,7 +1199,9 @@ class Transport:
                 self._fetch(url, part, state, kind, dest.name)
                 if state["verifier"] is not None:
                     state["verifier"].finish()
-            except ArchiveLimitError:
+            except (ArchiveLimitError, UnsafeArchiveError):
+                # A limit passed or a member extraction would refuse is the archive itself, not a
+                # transfer fault: fetching it again would bring the same bytes.
                 part.unlink(missing_ok=True)
                 raise
             except ReaderError as exc:
