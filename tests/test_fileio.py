@@ -113,3 +113,14 @@ def test_cli_output_never_writes_through_a_link(capsys, tmp_path, xrtprods_servi
     assert code == 0, capsys.readouterr().err
     _untouched(victim)
     assert not output.is_symlink() and len(Table.read(output, format="ascii.ecsv")) == 1
+
+
+def test_written_times_keep_their_microseconds(tmp_path):
+    # Clock-corrected times are not whole milliseconds; ECSV writes a Time as text to its precision.
+    from astropy.time import Time
+    times = Time(["2020-04-16T07:05:17.171234", "2020-04-17T07:05:17.999876"], scale="utc")
+    table = Table({"time": times, "rate": [1.0, 2.0]})
+    write_table(table, tmp_path / "lc.ecsv", "ascii.ecsv")
+    back = Table.read(tmp_path / "lc.ecsv")
+    assert abs((back["time"] - times).to_value("s")).max() < 1e-6
+    assert table["time"].precision == 3     # the caller's table is left as it was

@@ -49,7 +49,7 @@ from . import params as P
 from .builder import build_request, normalise_products
 from .exceptions import (InvalidRequestError, JobLimitError, RemoteServiceError, ServiceUnavailableError,
                          SubmissionUnknownError, XRTProductsError)
-from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir
+from .fileio import atomic_write, chmod_private, fsync_dir, open_append, private_dir, with_microsecond_times
 from .files import write_private_text
 from .job import XRTJob
 from .locking import LockTimeoutError, file_lock
@@ -1266,7 +1266,7 @@ def _write_table(table, path):
     planted at ``<path>.part`` or at ``path``, and nothing left behind when the disk is full.
     """
     path = Path(path)
-    table = Table(table, copy=False)
+    table = with_microsecond_times(Table(table, copy=False))
     with atomic_write(path, "w") as stream:
         try:
             table.write(stream, format="ascii.ecsv")

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 __all__ = ["atomic_write", "write_bytes", "write_text", "write_table", "open_append", "chmod_private",
-           "fsync_dir", "private_dir"]
+           "fsync_dir", "private_dir", "with_microsecond_times"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _umask_lock = threading.Lock()
@@ -180,8 +180,26 @@ def write_table(table, path, format, **options):
     """
     binary = str(format).split(".")[0] in ("fits", "hdf5", "votable", "parquet", "asdf")
     with atomic_write(path, "wb" if binary else "w", **options) as stream:
-        table.write(stream, format=format)
+        with_microsecond_times(table).write(stream, format=format)
     return Path(path)
+
+
+def with_microsecond_times(table):
+    """``table``, or a shallow copy whose `~astropy.time.Time` columns are written to the microsecond.
+
+    Text formats (ECSV) write a Time to its ``precision`` (3 digits by default), and clock-corrected
+    times are not whole milliseconds: written at 3 digits they would move by up to 0.5 ms.
+    """
+    from astropy.time import Time
+    short = [name for name in table.colnames if isinstance(table[name], Time) and table[name].precision < 6]
+    if not short:
+        return table
+    out = table.copy(copy_data=False)
+    for name in short:
+        column = table[name].copy()
+        column.precision = 6
+        out.replace_column(name, column)
+    return out
 
 
 def open_append(path, private=True):
