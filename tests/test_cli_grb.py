@@ -143,6 +143,20 @@ def test_quiet_keeps_stdout_for_results_only(svc, capsys, tmp_path):
     assert (tmp_path / "q.ecsv").is_file()
 
 
+def test_global_options_after_a_grb_command_as_after_a_top_level_one(svc, capsys, tmp_path):
+    # -q and --server at the end of the line, after the nested command, as `lightcurve 1 -q` allows.
+    path = str(tmp_path / "q.ecsv")
+    code = cli.main(["grb", "lightcurve", "GRB 060729", "-o", path, "-q", "--server", svc.url])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == "" and "Light curve of" not in captured.err
+    assert (tmp_path / "q.ecsv").is_file()
+    # Another grb command: -q after it leaves the rebin ID alone on stdout, nothing on stderr.
+    code = cli.main(["grb", "rebin", "GRB 060729", "--binning", "obsid", "--server", svc.url, "-q"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.strip().isdigit() and captured.err == ""
+
+
 def test_grb_without_a_product_prints_help(run):
     code, out, err = run()
     assert code == cli.EXIT_USAGE and "lightcurve" in err and "burst" in err
