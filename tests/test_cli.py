@@ -570,3 +570,15 @@ def test_the_default_demo_folder_is_ignored_by_git_in_a_clone():
     default = cli.build_parser().parse_args(["demo"]).dest
     patterns = (root / ".gitignore").read_text().splitlines()
     assert f"/{default}/" in patterns or f"{default}/" in patterns
+
+
+def test_lightcurve_prints_mets_as_plain_decimals(capsys, xrtprods_service, done_job):
+    # Issue 20 item 19: the combined table took a lone upper limit's display format for every
+    # row's MET, and printed 6.0871e+08.
+    code, out, err = run(capsys, *on(xrtprods_service, "lightcurve", done_job.job_id, "--max-lines", -1))
+    assert code == 0, err
+    lines = out.splitlines()
+    header = lines[0].split()
+    assert "met" in header and "PCUL" in out
+    mets = [line.split()[header.index("met")] for line in lines[3:]]
+    assert mets and all("e" not in m and float(m) > 1e8 for m in mets), mets

@@ -143,6 +143,20 @@ def test_quiet_keeps_stdout_for_results_only(svc, capsys, tmp_path):
     assert (tmp_path / "q.ecsv").is_file()
 
 
+def test_global_options_after_a_grb_command_as_after_a_top_level_one(svc, capsys, tmp_path):
+    # -q and --server at the end of the line, after the nested command, as `lightcurve 1 -q` allows.
+    path = str(tmp_path / "q.ecsv")
+    code = cli.main(["grb", "lightcurve", "GRB 060729", "-o", path, "-q", "--server", svc.url])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == "" and "Light curve of" not in captured.err
+    assert (tmp_path / "q.ecsv").is_file()
+    # Another grb command: -q after it leaves the rebin ID alone on stdout, nothing on stderr.
+    code = cli.main(["grb", "rebin", "GRB 060729", "--binning", "obsid", "--server", svc.url, "-q"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.strip().isdigit() and captured.err == ""
+
+
 def test_grb_without_a_product_prints_help(run):
     code, out, err = run()
     assert code == cli.EXIT_USAGE and "lightcurve" in err and "burst" in err
@@ -178,3 +192,44 @@ def test_rebin_without_binning_is_a_usage_error(run):
 def test_rebin_bad_param_is_a_usage_error_before_anything_is_sent(run):
     code, out, err = run("rebin", "GRB 060729", "--binning", "counts", "--param", "pc_counts=lots")
     assert code == cli.EXIT_USAGE and "pc_counts" in err
+
+
+# ---------------------------------------------------------------- timeslice
+def test_timeslice_waits_prints_writes_and_fetches(run, tmp_path):
+    path, dest = tmp_path / "slices.ecsv", tmp_path / "spectra"
+    code, out, err = run("timeslice", "GRB 060729", "--slice", "early=100-800",
+                         "--slice", "late=1000-5000:pc",
+                         "--output", path, "--dest", dest, "--poll-interval", "0.05")
+    assert code == 0, err
+    assert "Time-slice job " in err and "of GRB 060729" in err and "--attach" in err
+    assert "PowerLaw" in out and "late PC: " in out
+    table = Table.read(path)
+    assert set(table["interval"]) == {"early", "late"}
+    assert table["obs_flux"].unit == FLUX_UNIT
+    assert any((dest / "late").glob("*.pi")) and any((dest / "early").glob("*.arf"))
+
+
+def test_timeslice_prints_its_id_and_attach_follows_it(run):
+    code, out, err = run("timeslice", "060729", "--slice", "a=100-800", "--mode", "wt", "--redshift", "none")
+    assert code == 0, err
+    job_id = out.strip()
+    assert job_id.isdigit()
+    code, out, err = run("timeslice", "060729", "--attach", job_id, "--wait", "--poll-interval", "0.05")
+    assert code == 0, err
+    # (The local service checks a slice's mode but builds every slice from both modes' data.)
+    assert "PowerLaw" in out and out.splitlines()[3].split()[:2] == ["a", "WT"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("timeslice", "GRB 060729"), ("--slice", "--attach")),
+    (("timeslice", "GRB 060729", "--slice", "early"), ("--slice", "NAME=TIMES")),
+    (("timeslice", "GRB 060729", "--slice", "a=1-2", "--slice", "a=3-4"), ("'a'", "twice")),
+    (("timeslice", "GRB 060729", "--slice", "bad name=100-800"), ("bad name",)),
+    (("timeslice", "GRB 060729", "--slice", "a=100-800", "--redshift", "far"), ("--redshift", "far")),
+    (("timeslice", "GRB 060729", "--slice", "a=100-800", "--mode", "xx"), ("--mode", "BOTH")),
+])
+def test_timeslice_usage_errors_are_exit_2_before_anything_is_sent(run, argv, words):
+    code, out, err = run(*argv)
+    assert code == cli.EXIT_USAGE and out == ""
+    for word in words:
+        assert word in err, err

@@ -43,6 +43,8 @@ def images(xrtprods_service, tmp_path_factory):
     ([261.718, 461.718], None, "{:.3f}", "261.718"),                 # digits as written
     ([608713637.852, 608865882.1520001], None, "{:.3f}", "608713637.852"),   # a MET keeps its ms
     ([1.8641, 536.15], [0.023], "{:.3f}", "1.864"),
+    ([608865882.1520001], None, "{:.3f}", "608865882.152"),      # a lone upper limit's MET
+    ([608865882.1520001, 609265882.1520002], None, "{:.3f}", "608865882.152"),   # far apart
     ([np.nan, np.inf], None, None, None),
 ])
 def test_column_format(values, errors, expected, shown):
@@ -191,3 +193,20 @@ def test_few_values_get_the_format_the_vectorised_count_gives(monkeypatch):
         monkeypatch.setattr(display, "_FEW", 0)
         assert column_format(values) == few, values
         monkeypatch.setattr(display, "_FEW", 24)
+
+
+def test_combined_datasets_print_every_column_to_all_its_rows(lc):
+    # Issue 20 item 19: vstack kept one dataset's formats (the lone PCUL row's MET as {:.4e}).
+    table = lc.combined("rate")
+    assert set(table["dataset"]) == {"WT", "PC", "PCUL"}
+    text = "\n".join(table.pformat(max_width=-1, max_lines=-1))
+    assert "e+08" not in text and "608865882.152" in text and "608713637.075" in text
+    fresh = Table(table, copy=True)
+    for name in fresh.colnames:
+        fresh[name].info.format = None
+    set_display_formats(fresh)
+    for name in table.colnames:
+        assert table[name].info.format == fresh[name].info.format, name
+    assert table["met"][-1] == lc["PCUL"]["met"][0]       # the data are not changed
+    series = lc.to_timeseries()
+    assert series["met"].info.format == "{:.3f}" and "e+08" not in "\n".join(series.pformat(max_width=-1))

@@ -673,3 +673,53 @@ def test_burst_analyser_agrees_with_swifttools(svc, grbs, tmp_path, monkeypatch)
     xrt_t, xrt_o = theirs["XRT"]["Density_PC_incbad"], ours["XRT_Density_PC_incbad"]
     assert np.allclose(xrt_o["t_since_t0"].value, xrt_t["Time"].to_numpy())
     assert np.allclose(xrt_o["flux_density_err_neg_with_ecf"].value, -xrt_t["FluxNegWithECFErr"].to_numpy())
+
+
+# ---------------------------------------------------------------- many GRBs from a Table
+def _catalogue():
+    """A catalogue query's answer: a GRB-name column (any case), a masked row, other columns."""
+    from astropy.table import MaskedColumn, Table
+    return Table({"GRBname": MaskedColumn(["GRB 060729", "GRB 990101", "x", "080319B", "221755"],
+                                          mask=[False, False, True, False, False]),
+                  "T90": [116.0, 1.0, 2.0, 57.0, 116.0]})
+
+
+def test_many_grbs_from_a_table_collect_per_grb_errors(grbs, sent, monkeypatch):
+    # GRB 080319B's light curve fails on the service side: the others still come back.
+    original = grbs._lightcurve
+
+    def flaky(tid, name, **kwargs):
+        if tid == 306757:
+            raise RemoteServiceError("the service failed")
+        return original(tid, name, **kwargs)
+
+    monkeypatch.setattr(grbs, "_lightcurve", flaky)
+    curves = grbs.get_lightcurves(_catalogue(), errors="collect")
+    assert list(curves) == ["GRB 060729", "221755"] and curves["221755"] is curves["GRB 060729"]
+    assert isinstance(curves["GRB 060729"], LightCurve)
+    summary = curves.summary
+    assert summary["query"].tolist() == ["GRB 060729", "GRB 990101", "--", "080319B", "221755"]
+    assert summary["ok"].tolist() == [True, False, False, False, True]
+    assert "ResolverError" in summary["error"][1] and "GRB 990101" in summary["error"][1]
+    assert "InvalidRequestError" in summary["error"][2]
+    assert "RemoteServiceError: the service failed" in summary["error"][3]
+    assert summary["target_id"].mask.tolist() == [False, True, True, False, False]
+    assert set(curves.errors) == {"GRB 990101", "--", "080319B"}
+    # One request at a time, one light curve per GRB (two spellings of GRB 060729 share one).
+    assert [f for f, _ in sent].count("downloadLightCurve") == 1
+
+
+def test_many_grbs_from_a_table_by_default_raise_and_name_the_column(grbs):
+    from astropy.table import Table
+    table = _catalogue()[[0, 3]]
+    many = grbs.get_positions_many(table, ["best"])
+    assert list(many) == ["GRB 060729", "080319B"] and many.summary["ok"].all()
+    assert many["080319B"]["best"].found
+    with pytest.raises(ResolverError, match="GRB 990101"):
+        grbs.get_lightcurves(_catalogue()[:2])
+    with pytest.raises(InvalidRequestError, match="column: 'nope'.*GRBname"):
+        grbs.get_lightcurves(table, column="nope")
+    with pytest.raises(InvalidRequestError, match="column: the Table has no GRB column"):
+        grbs.get_lightcurves(Table({"a": [1], "b": [2]}))
+    with pytest.raises(InvalidRequestError, match="errors: 'ignore'.*'collect'"):
+        grbs.get_burst_analysers(table, errors="ignore")

@@ -1333,13 +1333,20 @@ def build_parser():
 def _globals_after_the_command(parser, sub):
     """Understand the global options after the command too (``lightcurve 1 --output x.ecsv -q``).
 
+    Also after a sub-command's own commands (``grb lightcurve "GRB 060729" -q``).
+
     Users put options at the end of a line; refusing ``-q`` there for its place is no help.
     The copies default to SUPPRESS, so a value given before the command stands unless the
     option is repeated after it; a command's own option of the same spelling (``wait
     --timeout``, ``serve -v``) keeps its meaning there.
     """
     shared = [action for action in parser._actions if action.option_strings and action.dest != "help"]
-    for command in sub.choices.values():
+    commands = list(sub.choices.values())
+    for command in commands:
+        # Nested commands too (``grb lightcurve "GRB 060729" -q``), however deep.
+        commands.extend(parser for action in command._actions
+                        if isinstance(action, argparse._SubParsersAction)
+                        for parser in action.choices.values())
         for action in shared:
             strings = [s for s in action.option_strings if s not in command._option_string_actions]
             if not strings:

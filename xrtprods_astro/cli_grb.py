@@ -12,6 +12,7 @@ every Swift GRB. A GRB is given by name in any common spelling (``"GRB 060729"``
     xrtprods grb burst "GRB 060729" --bands xrtband --bat-binning snr4 --output burst/
     xrtprods grb position "GRB 080319B" --output position.ecsv
     xrtprods grb rebin "GRB 060729" --binning obsid --output rebinned.ecsv
+    xrtprods grb timeslice "GRB 060729" --slice early=100-800 --wait --dest spectra/
 
 Exit codes as for every ``xrtprods`` command: 0 ok, 1 no such product (or a file could not be
 written), 2 usage errors (bad options, a name the repository does not know), 3 service errors.
@@ -109,6 +110,74 @@ def _cmd_grb_rebin(args, out, err):
     cli._print_table(table, args, out)
     if args.output:
         cli._write_table(table, args.output, fmt, args, err)
+    return cli.EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ timeslice
+
+_MODES = ("BOTH", "PC", "WT")
+
+
+def _slices(texts):
+    """``--slice NAME=TIMES[:MODE]`` options as `GRBClass.timeslice_spectrum`'s ``slices``.
+
+    The times stay the service's text; `~xrtprods_astro.grb.GRBClass.timeslice_spectrum` checks
+    names, times and modes and names every one that is not valid.
+    """
+    slices = {}
+    for text in texts or ():
+        name, eq, times = text.partition("=")
+        if not eq or not name.strip() or not times.strip():
+            raise cli._bad_option(f"--slice: {text!r} is not NAME=TIMES[:MODE] "
+                                  "(e.g. --slice early=100-800 or --slice late=1000-5000:PC)")
+        times, colon, mode = times.partition(":")
+        if name.strip() in slices:
+            raise cli._bad_option(f"--slice: {name.strip()!r} is given twice")
+        slices[name.strip()] = (times.strip(), mode.strip()) if colon else times.strip()
+    return slices
+
+
+def _cmd_grb_timeslice(args, out, err):
+    fmt = cli._table_format(args.output)
+    if args.dest:
+        cli.check_writable_dir(args.dest, "--dest")
+    client = _client(args)
+    if args.attach is not None:
+        job = client.get_timeslice(args.attach, grb=args.grb)
+    else:
+        if not args.slice:
+            raise cli._bad_option("--slice: needed to ask for a new time-slice job (or give --attach "
+                                  "JOB_ID), e.g. --slice early=100-800")
+        redshift = args.redshift
+        if redshift is not None and redshift.upper() != "NONE":
+            try:
+                redshift = float(redshift)
+            except ValueError:
+                raise cli._bad_option(f"--redshift: {redshift!r} is not a number or 'none'") from None
+        grades = args.grades if args.grades == "all" else int(args.grades)
+        job = client.timeslice_spectrum(args.grb, slices=_slices(args.slice), mode=args.mode,
+                                        redshift=redshift, grades=grades)
+    again = f"xrtprods grb timeslice {_quoted(args.grb)} --attach {job.job_id} --wait"
+    if not args.quiet:
+        err.write(f"Time-slice job {job.job_id} of {job._source._rebin_parent()}; "
+                  f"follow it with: {again}\n")
+    if not (args.wait or args.output or args.dest):
+        out.write(f"{job.job_id}\n")
+        return cli.EXIT_OK
+    statuses = cli._wait(job, args, err, again=again)
+    if not statuses["spectrum"].ok:
+        cli._print_statuses(statuses, out)
+        return cli.EXIT_FAILURE
+    # The spectra first when they are fetched (as `xrtprods spectrum --dest`).
+    spectra = job.spectra(args.dest, overwrite=args.overwrite) if args.dest else None
+    fits = job.spectral_fits()
+    cli._print_table(cli._fit_summary(fits), args, out)
+    if args.output:
+        cli._write_table(fits, args.output, fmt, args, err)
+    for interval, products in (spectra or {}).items():
+        for mode, files in products.modes.items():
+            paths = [files.paths[k] for k in ("spectrum", "arf", "rmf") if k in files.paths]
+            out.write(f"{interval} {mode}: {' '.join(str(p) for p in paths)}\n")
     return cli.EXIT_OK
 
 
@@ -340,6 +409,40 @@ def add_grb_commands(subparsers, cli_module):
     p.add_argument("--nosys", choices=_YES_NO, default="no", help="the WT datasets without systematics")
     cli._add_table_output(p, "the rebinned light curve")
     p.set_defaults(handler=_cmd_grb_rebin)
+
+    p = cli._sub(sub, "timeslice", "spectra of a GRB over chosen time slices (a time-slice job)",
+                 "Ask the GRB repository for spectra of a GRB over 1 to 4 time slices, then (with --wait, "
+                 "--output or --dest) wait for the job with the progress bar of 'xrtprods wait', print "
+                 "its spectral fits, write them (--output) and fetch the spectra (--dest). Without "
+                 "them, print the time-slice job's ID; --attach follows it later. TIMES is the "
+                 "service's text: seconds since T0 (MET if > 1e8), '100-300,500-1000', or "
+                 "'OBS00221755001-OBS00221755002'.",
+                 '  xrtprods grb timeslice "GRB 060729" --slice early=100-800 --slice late=1000-5000:PC '
+                 '--wait\n'
+                 '  xrtprods grb timeslice "GRB 060729" --attach 12 --output fits.ecsv --dest spectra/')
+    _add_grb(p)
+    p.add_argument("--slice", action="append", metavar="NAME=TIMES[:MODE]",
+                   help="a time slice: a name (letters, digits, _), its times and optionally its mode "
+                        "(PC, WT, BOTH); repeatable, 1 to 4")
+    p.add_argument("--mode", type=str.upper, choices=_MODES, default="BOTH",
+                   help="the mode of slices that name none")
+    p.add_argument("--redshift", default=None, metavar="Z",
+                   help="redshift of the intrinsic absorber, or 'none' (default: the GRB system's)")
+    p.add_argument("--grades", choices=("all", "0", "4"), default="all", help="event grades")
+    p.add_argument("--attach", default=None, metavar="JOB_ID", help="follow an existing time-slice job")
+    p.add_argument("--wait", action="store_true", help="wait for the job and print its spectral fits")
+    p.add_argument("--timeout", dest="wait_timeout", type=cli._positive, default=None, metavar="SECONDS",
+                   help="with --wait: give up after this long (exit code 4)")
+    p.add_argument("--poll-interval", type=cli._positive, default=None, metavar="SECONDS",
+                   help="seconds between status polls")
+    p.add_argument("--output", "-o", default=None, metavar="FILE",
+                   help="write the fit table: x.ecsv or x.fits (units kept)")
+    p.add_argument("--dest", default=None, metavar="DIR",
+                   help="download and unpack the slices' spectra into DIR (prints each mode's PHA, ARF, "
+                        "RMF)")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    p.add_argument("--max-lines", type=int, default=40, help="rows printed (-1: all)")
+    p.set_defaults(handler=_cmd_grb_timeslice)
 
     p = cli._sub(sub, "spectrum", "print or save a GRB's spectral fits; fetch its spectra",
                  "The repository's automatic spectral fits of a GRB (one row per interval, mode and model, "

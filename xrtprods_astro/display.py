@@ -19,7 +19,8 @@ from astropy import units as u
 from astropy.table import Column, Table
 from astropy.time import Time
 
-__all__ = ["set_display_formats", "column_format", "lightcurve_repr", "lightcurve_html",
+__all__ = ["set_display_formats", "reset_display_formats", "column_format", "lightcurve_repr",
+           "lightcurve_html",
            "spectrum_result_repr", "spectrum_result_html", "position_html", "imageset_repr",
            "imageset_html", "sourcelist_repr", "sourcelist_html"]
 
@@ -147,6 +148,11 @@ def column_format(values, errors=None, *, max_digits=MAX_DIGITS):
                 # Values on a large offset (a MET, an MJD): enough digits to tell them apart.
                 last = _exponent(steps.min()) - 2
             last = max(last, _exponent(top) - (_NOISE_DIGITS - 1))
+            if last > 0 and _FIXED_RANGE[1] <= top < 1e12:
+                # Values on a large offset too few or too far apart to tell the digits from
+                # (a lone upper limit's MET, 608865882.1520001): twelve significant digits, as
+                # UKSSDC writes a MET, in fixed point (never 6.0887e+08).
+                last = max(_exponent(top) - (_NOISE_DIGITS - 2), -3)
     if _FIXED_RANGE[0] <= top < _FIXED_RANGE[1] or (last <= 0 and _FIXED_RANGE[0] <= top < 1e12):
         # Fixed point, also for large values written with decimals (a MET: 608713637.852).
         return f"{{:.{max(0, -last)}f}}"
@@ -177,6 +183,28 @@ def set_display_formats(table):
     table
         The same table, for chaining.
     """
+    return _set_formats(table, {})
+
+
+def reset_display_formats(table):
+    """Work out the display formats of a table's float columns again, from all its rows.
+
+    For a table stacked from others (`~astropy.table.vstack` keeps one input's
+    format for each column, which may suit none of the other rows' values).
+    Time, integer and string columns are left alone; the data are not changed.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` (or `~astropy.table.QTable`, time series)
+
+    Returns
+    -------
+    table
+        The same table, for chaining.
+    """
+    for name in table.colnames:
+        if _is_float(table[name]):
+            table[name].info.format = None
     return _set_formats(table, {})
 
 

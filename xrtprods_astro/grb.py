@@ -37,12 +37,12 @@ from urllib.parse import urlparse
 from astroquery.query import BaseQuery
 
 from .exceptions import (InvalidRequestError, ProductUnavailableError, ReaderError, RemoteServiceError,
-                         ResolverError, ServiceUnavailableError)
+                         ResolverError, ServiceUnavailableError, XRTProductsError)
 from .job import CancelOutcome, JobHandle, ProductStatus, check_product
 from .jobcontrol import private_cache_folder
 from .transport import Transport, check_url
 
-__all__ = ["GRBClass", "GRBs", "grb_name", "GRBLightCurveSource", "TimesliceJob"]
+__all__ = ["GRBClass", "GRBs", "GRBResults", "grb_name", "GRBLightCurveSource", "TimesliceJob"]
 
 log = logging.getLogger("xrtprods_astro.grb")
 
@@ -123,6 +123,68 @@ def _classify(grb):
                                   "as 'GRB 060729', 'GRB060729', '080319B' or a targetID such as "
                                   "221755 or '00221755'")
     return "name", name
+
+
+#: Column names taken as a Table's GRB column when ``column=`` is not given (any case), in order.
+_GRB_COLUMNS = ("grb", "name", "grb_name", "grbname", "target_id", "targetid", "query")
+#: What the many-GRB methods do with a GRB that fails.
+_ERRORS = ("raise", "collect")
+
+
+def _grb_items(grbs, column=None):
+    """The GRBs of ``grbs`` as a list: one name or targetID, a sequence, a Column, or a Table's
+    GRB column (``column``, else the first of `_GRB_COLUMNS`, else its only text column)."""
+    from astropy.table import Table
+    if isinstance(grbs, Table):
+        names = grbs.colnames
+        if column is None:
+            lower = {n.lower(): n for n in names}
+            found = [lower[c] for c in _GRB_COLUMNS if c in lower]
+            text = [n for n in names if getattr(grbs[n], "dtype", None) is not None
+                    and grbs[n].dtype.kind in "US"]
+            column = found[0] if found else (text[0] if len(text) == 1 else None)
+            if column is None:
+                raise InvalidRequestError(f"column: the Table has no GRB column named one of "
+                                          f"{list(_GRB_COLUMNS)}; give column=, one of {names}")
+        elif column not in names:
+            raise InvalidRequestError(f"column: {column!r} is not a column of the Table; allowed: {names}")
+        grbs = grbs[column]
+    elif column is not None:
+        raise InvalidRequestError("column: only for a Table of GRBs (grbs is "
+                                  f"{type(grbs).__name__})")
+    if isinstance(grbs, (str, numbers.Integral)):
+        return [grbs]
+    # A masked entry (a catalogue row without a name) stays itself: it is reported, not skipped.
+    return list(grbs)
+
+
+class GRBResults(dict):
+    """The products of several GRBs: ``{grb as given: product}``, with a summary.
+
+    A `dict` keyed by the GRBs as given (a GRB that failed with ``errors="collect"`` has no key);
+    ``summary`` says what happened to each.
+
+    Attributes
+    ----------
+    summary : `~astropy.table.Table`
+        One row per GRB as given, in order: ``query``, ``grb`` (the documented spelling, empty
+        for a targetID), ``target_id`` (masked when unknown), ``ok`` and ``error`` (the error's
+        message, empty when ``ok``).
+    errors : dict
+        ``{grb as given: exception}`` for the GRBs that failed.
+    """
+
+    def __init__(self, products, rows):
+        import numpy as np
+        from astropy.table import MaskedColumn, Table
+        super().__init__(products)
+        self.errors = {query: exc for query, _, _, exc in rows if exc is not None}
+        self.summary = Table(
+            [[r[0] for r in rows], [r[1] or "" for r in rows],
+             MaskedColumn([r[2] or 0 for r in rows], dtype=np.int64, mask=[r[2] is None for r in rows]),
+             np.array([r[3] is None for r in rows], dtype=bool),
+             [("" if r[3] is None else f"{type(r[3]).__name__}: {r[3]}") for r in rows]],
+            names=["query", "grb", "target_id", "ok", "error"])
 
 
 class GRBClass(BaseQuery):
@@ -271,18 +333,52 @@ class GRBClass(BaseQuery):
         """
         return int(self.resolve([grb])["target_id"][0])
 
-    def _many(self, grbs, func, **kwargs):
-        """``{query: func(target_id, name, **kwargs)}``: all names resolved before any product call."""
-        table = self.resolve(grbs)
-        out, done = {}, {}
-        for row in table:
-            key = row["query"]
-            tid = int(row["target_id"])
-            # Two spellings of one GRB keep both keys (the official client loses one) but share one call.
-            if tid not in done:
-                done[tid] = func(tid, row["grb"] or None, **kwargs)
+    def _many(self, grbs, func, *, column=None, errors="raise", **kwargs):
+        """`GRBResults` ``{query: func(target_id, name, **kwargs)}``, one GRB after the other.
+
+        ``errors="raise"``: all names resolved before any product call, the first error raised.
+        ``errors="collect"``: each GRB's error (not a GRB, unknown name, no product, service
+        error) is kept in the result and the others go on. Calls are made one at a time: never
+        more than one request in flight, whatever the number of GRBs.
+        """
+        if errors not in _ERRORS:
+            raise InvalidRequestError(f"errors: {errors!r} is not allowed; allowed: {list(_ERRORS)}")
+        items = _grb_items(grbs, column)
+        out, done, rows = {}, {}, []
+        if errors == "raise":
+            table = self.resolve(items)
+            for row in table:
+                key = row["query"]
+                tid = int(row["target_id"])
+                # Two spellings of one GRB keep both keys (the official client loses one) but share one call.
+                if tid not in done:
+                    done[tid] = func(tid, row["grb"] or None, **kwargs)
+                out[key] = done[tid]
+                rows.append((key, row["grb"], tid, None))
+            return GRBResults(out, rows)
+        for item in items:
+            key, name, tid = str(item), None, None
+            try:
+                kind, value = _classify(item)
+                name = value if kind == "name" else None
+                tid = value if kind == "target" else self._lookup(value)
+                if tid is None:
+                    raise ResolverError(f"{key!r} is not a confirmed GRB of the XRT GRB repository (names "
+                                        "are looked up as 'GRB YYMMDD' plus the letter, if any)")
+                if tid not in done:
+                    try:
+                        done[tid] = func(tid, name, **kwargs)
+                    except XRTProductsError as exc:
+                        done[tid] = exc
+                if isinstance(done[tid], XRTProductsError):
+                    raise done[tid]
+            except XRTProductsError as exc:
+                log.info("GRB %s: %s", key, exc)
+                rows.append((key, name, tid, exc))
+                continue
             out[key] = done[tid]
-        return out
+            rows.append((key, name, tid, None))
+        return GRBResults(out, rows)
 
     # -- light curves ---------------------------------------------------------------------------
     def _t0_utc(self, target_id, folder_url):
@@ -375,15 +471,23 @@ class GRBClass(BaseQuery):
         return self._lightcurve(tid, value if kind == "name" else None, incbad=incbad, nosys=nosys,
                                 cache=bool(cache), utcf=utcf)
 
-    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False):
-        """The light curves of several GRBs: ``{grb as given: LightCurve}``.
+    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise"):
+        """The light curves of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
-        Every name is looked up before any light curve is asked for, so one unknown name stops
-        the call at once with a `~xrtprods_astro.exceptions.ResolverError` naming all the
-        unknown ones. Parameters as for `get_lightcurve`.
+        By default (``errors="raise"``) every name is looked up before any light curve is asked
+        for, so one unknown name stops the call at once with a
+        `~xrtprods_astro.exceptions.ResolverError` naming all the unknown ones.
+        ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
+        ``grb``, ``name``, ``target_id``..., any case, or its only text column), e.g. a catalogue
+        query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
+        no such product, a service error) does not stop the others: the result's ``summary``
+        Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
+        GRBs are asked for one after the other (one request at a time).
+        Other parameters as for `get_lightcurve`.
         """
         incbad, nosys = _choice(incbad, "incbad"), _choice(nosys, "nosys")
-        return self._many(grbs, self._lightcurve, incbad=incbad, nosys=nosys, cache=bool(cache), utcf=None)
+        return self._many(grbs, self._lightcurve, column=column, errors=errors, incbad=incbad, nosys=nosys,
+                          cache=bool(cache), utcf=None)
 
     def get_flux_lightcurve(self, grb, *, cache=False):
         """The repository's flux light curve of one GRB (0.3-10 keV, erg cm^-2 s^-1).
@@ -521,15 +625,22 @@ class GRBClass(BaseQuery):
                            utcf=utcf, density_unit=density_unit)
 
     def get_burst_analysers(self, grbs, *, instruments="all", bat_binning="all", bands="all", incbad=True,
-                            nosys=False, density_unit="Jy", cache=False):
-        """The burst analyser of several GRBs: ``{grb as given: LightCurve}``.
+                            nosys=False, density_unit="Jy", cache=False, column=None, errors="raise"):
+        """The burst analyser of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
-        Every parameter and every name is checked before any burst-analyser data is asked for.
-        Parameters as for `get_burst_analyser`.
+        Every parameter (and, by default, every name) is checked before any burst-analyser data
+        is asked for.
+        ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
+        ``grb``, ``name``, ``target_id``..., any case, or its only text column), e.g. a catalogue
+        query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
+        no such product, a service error) does not stop the others: the result's ``summary``
+        Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
+        GRBs are asked for one after the other (one request at a time).
+        Other parameters as for `get_burst_analyser`.
         """
         payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
-        return self._many(grbs, self._burst, payload=payload, cache=bool(cache), utcf=None,
-                          density_unit=density_unit)
+        return self._many(grbs, self._burst, column=column, errors=errors, payload=payload,
+                          cache=bool(cache), utcf=None, density_unit=density_unit)
 
     def download_burst_analyser(self, grb, dest_dir, *, overwrite=False):
         """Download the burst analyser's own files of one GRB (the website's tar) into ``dest_dir``.
@@ -595,10 +706,18 @@ class GRBClass(BaseQuery):
         """The best position of one GRB (enhanced, else standard, else SPER, else on-board)."""
         return self.get_positions(grb, ["best"])["best"]
 
-    def get_positions_many(self, grbs, kinds="all"):
-        """`get_positions` for several GRBs: ``{grb as given: {kind: Position}}``."""
+    def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise"):
+        """`get_positions` for several GRBs: `GRBResults` ``{grb as given: {kind: Position}}``.
+
+        ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
+        ``grb``, ``name``, ``target_id``..., any case, or its only text column), e.g. a catalogue
+        query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
+        no such product, a service error) does not stop the others: the result's ``summary``
+        Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
+        GRBs are asked for one after the other (one request at a time).
+        """
         kinds = self._position_kinds(kinds)
-        return self._many(grbs, self._positions, kinds=kinds)
+        return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds)
 
     # -- spectra --------------------------------------------------------------------------------
     def _spectrum_data(self, target_id, cache):

@@ -302,6 +302,11 @@ class LightCurve(Mapping):
         out = parts[0] if len(parts) == 1 else vstack(parts, join_type="inner", metadata_conflicts="silent")
         key = out["time"].mjd if "time" in out.colnames else np.asarray(out[out.colnames[0]], dtype=float)
         out = out[np.argsort(key, kind="stable")]
+        if len(parts) > 1:
+            # vstack keeps one dataset's display format for each column (a lone upper limit's
+            # may suit no other row): worked out again from all the rows.
+            from ..display import reset_display_formats
+            reset_display_formats(out)
         out.meta = dict(self.meta)
         out.meta["kind"] = kind
         return out

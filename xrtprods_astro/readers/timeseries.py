@@ -263,6 +263,12 @@ def lightcurve_to_timeseries(lc, dataset=None, *, kind=None, nosys=False, incbad
     data = {name: table[name] for name in table.colnames if name not in ("time_bin_start", "time_bin_size")}
     series = BinnedTimeSeries(time_bin_start=table["time_bin_start"], time_bin_size=table["time_bin_size"],
                               data=data, meta=_series_meta(lc, kind, nosys, incbad, dataset))
-    from ..display import set_display_formats
-    set_display_formats(series)
+    from ..display import reset_display_formats, set_display_formats
+    # Stacked datasets: each column's format from all the rows, not one dataset's.
+    (reset_display_formats if len(parts) > 1 else set_display_formats)(series)
+    for name in ("time_bin_start", "time_reported"):
+        if name in series.colnames:
+            # ECSV writes a Time as its printed text (to the ms): written as two doubles
+            # instead, a bin edge reads back to the ns whatever the clock's offset.
+            series[name].info.serialize_method["ecsv"] = "jd1_jd2"
     return series
