@@ -136,6 +136,17 @@ def _posterior_limits(n, b, levels):
     return mean, [float(np.interp(q, cdf, s)) for q in levels]
 
 
+def _false_alarm(n, b):
+    """P(N >= n) for Poisson background ``b``: a detection when it is below 1 - CL."""
+    if n <= 0:
+        return 1.0
+    term, below = math.exp(-b), 0.0
+    for k in range(n):
+        below += term
+        term *= b / (k + 1)
+    return max(0.0, 1.0 - below)
+
+
 class SXPSService:
     """The catalogue functions of one local service (state: pending and stored upper limits).
 
@@ -413,8 +424,7 @@ class SXPSService:
                 n = int(rng.poisson(bg + src_rate * exposure / cf))
                 mean, (lo, hi, ul) = _posterior_limits(n, bg, [0.1585, 0.8415, cl])
                 row[f"{b}_UpperLimit"] = ul * cf / exposure
-                low = _posterior_limits(n, bg, [1 - cl])[1][0]
-                detected = rates and low > 0
+                detected = rates and _false_alarm(n, bg) < 1 - cl
                 if rates:
                     row[f"{b}_Rate"] = mean * cf / exposure if detected else None
                     row[f"{b}_RatePos"] = (hi - mean) * cf / exposure if detected else None
