@@ -45,6 +45,7 @@ def sent(cats, monkeypatch):
         return original(url, func, payload, **kwargs)
 
     monkeypatch.setattr(cats._transport, "call_common", spy)
+    monkeypatch.setattr(cats._ul_transport, "call_common", spy)
     return calls
 
 
@@ -203,6 +204,14 @@ def test_upper_limit_that_keeps_timing_out_raises_with_its_ulid(cats, svc):
     svc.sxps.ul_timeouts = 1 + cats.UL_RETRIES
     with pytest.raises(JobTimeoutError, match=r"ULID UL\d+.*get_upper_limits_by_id"):
         cats.get_upper_limits("GK Per")
+
+
+def test_upper_limit_calls_outlast_the_services_five_minute_wait(cats, sent):
+    # The real service holds an upper-limit call up to 5 minutes before answering TIMEOUT (spec §2.4).
+    assert cats._ul_transport._timeout() > 300 and cats._transport._timeout() < 300
+    cats.get_upper_limits("GK Per")
+    cats.query_object("GK Per", catalog="obs", table="swiftmastr")
+    assert [f for f, _ in sent] == ["getSXPSUL", "getMetadata", "queryDB"]
 
 
 def test_upper_limit_options_are_checked_before_sending(cats, sent):

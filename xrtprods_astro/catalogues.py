@@ -102,12 +102,17 @@ class CataloguesClass(BaseQuery):
 
     ROW_LIMIT = -1
     UL_RETRIES = 4
+    #: Seconds an upper-limit call may take: the service waits 5 minutes for its back end before it
+    #: answers TIMEOUT (spec §2.4), so a shorter HTTP limit would cut off answers that are coming.
+    UL_CALL_TIMEOUT = 330.0
 
     def __init__(self, *, server=None, timeout=None):
         BaseQuery.__init__(self)
         self._server = server
         self._transport = Transport(self)
         self._transport.timeout = timeout
+        self._ul_transport = Transport(self)
+        self._ul_transport.timeout = max(float(timeout or 0), self.UL_CALL_TIMEOUT)
         self._metadata = {}     # (server, database, table) -> metadata Table
         self._ul_results = {}   # (server, ULID) -> finished upper-limit result
         self._memo_lock = threading.Lock()
@@ -141,7 +146,8 @@ class CataloguesClass(BaseQuery):
         self._server = value
 
     def _call(self, func, payload, **kwargs):
-        return self._transport.call_common(f"{self.server}/API/main.php", func, payload, **kwargs)
+        transport = self._ul_transport if func == "getSXPSUL" else self._transport
+        return transport.call_common(f"{self.server}/API/main.php", func, payload, **kwargs)
 
     # ------------------------------------------------------------------ metadata
     @staticmethod
