@@ -32,7 +32,7 @@ from .catalogue import (CATALOGUE, FOV_RADIUS_ARCMIN, angular_separation_arcmin,
                         lookup_name, observation_plan)
 from .sky import met_to_mjd, met_to_utc
 
-__all__ = ["SXPSService", "SXPSAPIError", "FUNCTIONS", "PAGE_LIMIT", "N_FILLER"]
+__all__ = ["SXPSService", "SXPSAPIError", "FUNCTIONS", "PAGE_LIMIT", "N_FILLER", "kbn"]
 
 FUNCTIONS = ("getMetadata", "queryDB", "getSXPSUL")
 #: The most rows one queryDB answer may hold.
@@ -41,6 +41,8 @@ PAGE_LIMIT = 1000
 N_FILLER = 2400
 _BANDS = {"total": "Total", "soft": "Soft", "medium": "Medium", "hard": "Hard"}
 _BAND_FRACTION = {"Total": 1.0, "Soft": 0.3, "Medium": 0.35, "Hard": 0.35}
+#: The confidence of a 1-sigma error.
+ONE_SIGMA = math.erf(1 / math.sqrt(2))
 _OPS = ("<", ">", "=", "<=", ">=", "LIKE", "NOT LIKE", "!=", "BETWEEN", "IS NULL", "IS NOT NULL")
 _AD_UNITS = {"arcsec": 3600.0, "arcmin": 60.0, "deg": 1.0}
 
@@ -121,30 +123,28 @@ def _rng_stable(*keys):
     return _stable_rng(*keys)
 
 
-def _posterior_limits(n, b, levels):
-    """Bayesian (Kraft, Burrows & Nousek 1991) source-count quantities for N counts, B background.
+def kbn(n, b, cl):
+    """Kraft, Burrows & Nousek (1991): the most probable source counts and the shortest interval.
 
-    Returns the mean and the ``levels`` quantiles of the posterior of the source counts s >= 0.
+    The posterior of the source counts s >= 0 given ``n`` counts and ``b`` expected background
+    counts is p(s) ~ (s + b)**n exp(-(s + b)); the interval holding ``cl`` of it is grown from the
+    mode towards the more probable side, as UKSSDC's own ``bayesRate`` does.
+
+    Returns
+    -------
+    tuple
+        ``(mode, lower, upper)`` in counts.
     """
-    top = n + 10 * math.sqrt(n + 1) + 20
-    s = np.linspace(0.0, top, 20001)
-    logp = n * np.log(s + b + 1e-300) - (s + b)
+    top = n + 20 * math.sqrt(n + 1) + 30
+    step = max(0.001, top / 200000.0)
+    s = np.arange(0.0, top, step)
+    logp = (n * np.log(s + b) if n > 0 else 0.0) - (s + b)
     p = np.exp(logp - logp.max())
-    cdf = np.cumsum(p)
-    cdf /= cdf[-1]
-    mean = float(np.sum(s * p) / np.sum(p))
-    return mean, [float(np.interp(q, cdf, s)) for q in levels]
-
-
-def _false_alarm(n, b):
-    """P(N >= n) for Poisson background ``b``: a detection when it is below 1 - CL."""
-    if n <= 0:
-        return 1.0
-    term, below = math.exp(-b), 0.0
-    for k in range(n):
-        below += term
-        term *= b / (k + 1)
-    return max(0.0, 1.0 - below)
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    inside = order[:int(np.searchsorted(np.cumsum(p[order]), cl)) + 1]
+    mode = max(0.0, n - b)
+    return mode, float(s[inside].min()), float(s[inside].max())
 
 
 class SXPSService:
@@ -422,13 +422,14 @@ class SXPSService:
                 bg = round(float(exposure * 2.5e-4 * _BAND_FRACTION[b]), 6)
                 src_rate = near.rate * _BAND_FRACTION[b] if near is not None else 0.0
                 n = int(rng.poisson(bg + src_rate * exposure / cf))
-                mean, (lo, hi, ul) = _posterior_limits(n, bg, [0.1585, 0.8415, cl])
+                ul = kbn(n, bg, cl)[2]
+                mode, lo, hi = kbn(n, bg, ONE_SIGMA)
                 row[f"{b}_UpperLimit"] = ul * cf / exposure
-                detected = rates and _false_alarm(n, bg) < 1 - cl
+                detected = rates and kbn(n, bg, cl)[1] > 0
                 if rates:
-                    row[f"{b}_Rate"] = mean * cf / exposure if detected else None
-                    row[f"{b}_RatePos"] = (hi - mean) * cf / exposure if detected else None
-                    row[f"{b}_RateNeg"] = (lo - mean) * cf / exposure if detected else None
+                    row[f"{b}_Rate"] = mode * cf / exposure if detected else None
+                    row[f"{b}_RatePos"] = (hi - mode) * cf / exposure if detected else None
+                    row[f"{b}_RateNeg"] = (lo - mode) * cf / exposure if detected else None
                 row[f"{b}_Counts"] = float(n)
                 row[f"{b}_BGCounts"] = bg
                 row[f"{b}_CorrectionFactor"] = cf
