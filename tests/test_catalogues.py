@@ -160,6 +160,16 @@ def test_query_region_of_several_positions_one_request_each(cats, sent):
     assert set(table["target_index"]) == {0, 1}
 
 
+def test_query_region_of_a_targets_table(cats, sent):
+    from astropy.table import Table
+    targets = Table({"name": ["GK Per", "Mrk 421"], "ra": [52.80004, 166.11381] * u.deg,
+                     "dec": [43.90431, 38.20883] * u.deg})
+    table = cats.query_region(targets, 30 * u.arcsec)
+    bodies = [p for f, p in sent if f == "queryDB"]
+    assert [round(b["searchRA"], 5) for b in bodies] == [52.80004, 166.11381]
+    assert list(table["target_index"]) == [0, 1]
+
+
 def test_bad_radius_is_refused(cats):
     with pytest.raises(InvalidRequestError, match="radius"):
         cats.query_region(SkyCoord(1, 2, unit="deg"), 5 * u.s)
@@ -230,6 +240,17 @@ def test_upper_limits_of_several_positions(cats, sent):
     where = SkyCoord([52.80004, 166.11381], [43.90431, 38.20883], unit="deg")
     ul = cats.get_upper_limits(where)
     assert len(sent) == 2 and set(ul["target_index"]) == {0, 1}
+
+
+def test_upper_limits_of_a_targets_table(cats, sent):
+    from astropy.table import Table
+    names = Table({"name": ["GK Per", "Mrk 421"]})                    # names only: the service resolves
+    ul = cats.get_upper_limits(names)
+    assert [p.get("searchName") for _, p in sent] == ["GK Per", "Mrk 421"]
+    assert list(ul["target_index"]) == [0, 1]
+    positions = Table({"ra": [52.80004] * u.deg, "dec": [43.90431] * u.deg})
+    cats.get_upper_limits(positions)
+    assert sent[-1][1]["RA"] == pytest.approx(52.80004) and "searchName" not in sent[-1][1]
 
 
 def test_bug_1_sigma_and_options_are_sent(cats, sent):

@@ -82,6 +82,24 @@ def _as_float(value):
         return np.nan
 
 
+def _table_targets(table):
+    """One SkyCoord (or, for a row with a name only, the name) per row of a targets Table."""
+    from .targets import find_columns, row_target
+    columns = find_columns(table)
+    out = []
+    for row in table:
+        target = row_target(row, columns, resolver="service")
+        out.append(target.coord.icrs if target.coord is not None else target.name)
+    return out
+
+
+def _stack(parts):
+    """Per-target Tables stacked, each row with its target's ``target_index``."""
+    for i, part in enumerate(parts):
+        part.add_column(np.full(len(part), i), name="target_index", index=0)
+    return vstack(parts, metadata_conflicts="silent")
+
+
 class CataloguesClass(BaseQuery):
     """Client of the UKSSDC catalogue queries and the SXPS upper-limit server.
 
@@ -392,9 +410,10 @@ class CataloguesClass(BaseQuery):
 
         Parameters
         ----------
-        coordinates : `~astropy.coordinates.SkyCoord` or str
-            One position, or an array of them (queried one after another, one request each, and
-            stacked with a ``target_index`` column).
+        coordinates : `~astropy.coordinates.SkyCoord`, str or `~astropy.table.Table`
+            One position, or an array of them, or a Table of targets (RA/Dec or SkyCoord columns, as
+            from SIMBAD, VizieR or HEASARC; a row with a name only is resolved by the service):
+            queried one after another, one request each, and stacked with a ``target_index`` column.
         radius : `~astropy.units.Quantity`
             Cone radius (a number is arcseconds).
         catalog, table, columns, row_limit, **constraints
@@ -406,6 +425,13 @@ class CataloguesClass(BaseQuery):
             With ``_r`` (arcsec) from the position.
         """
         rad = self._radius(radius)
+        if isinstance(coordinates, Table):
+            parts = [self.query_region(t, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
+                                       row_limit=row_limit, **constraints) if isinstance(t, SkyCoord)
+                     else self.query_object(t, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
+                                            row_limit=row_limit, **constraints)
+                     for t in _table_targets(coordinates)]
+            return _stack(parts)
         if isinstance(coordinates, str):
             coordinates = SkyCoord(coordinates, unit=(u.deg, u.deg)) if re.fullmatch(
                 r"[\d.+\-\s,]+", coordinates) else SkyCoord(coordinates)
@@ -414,13 +440,9 @@ class CataloguesClass(BaseQuery):
                                       "(use query_object for a name).")
         icrs = coordinates.icrs
         if not icrs.isscalar:
-            parts = []
-            for i, one in enumerate(icrs):
-                part = self.query_region(one, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
-                                         row_limit=row_limit, **constraints)
-                part.add_column(np.full(len(part), i), name="target_index", index=0)
-                parts.append(part)
-            return vstack(parts, metadata_conflicts="silent")
+            return _stack([self.query_region(one, rad * u.arcsec, catalog=catalog, table=table,
+                                             columns=columns, row_limit=row_limit, **constraints)
+                           for one in icrs])
         cone = {"searchRA": float(icrs.ra.deg), "searchDec": float(icrs.dec.deg), "searchRad": rad}
         return self._query(catalog, table, columns=columns, row_limit=row_limit, constraints=constraints,
                            cone=cone)
@@ -454,9 +476,9 @@ class CataloguesClass(BaseQuery):
 
         Parameters
         ----------
-        target : `~astropy.coordinates.SkyCoord` or str
-            A position (an array: one request each, stacked with ``target_index``), or an object
-            name resolved by the service.
+        target : `~astropy.coordinates.SkyCoord`, str or `~astropy.table.Table`
+            A position, or an object name resolved by the service; an array of positions or a Table
+            of targets is asked one after another, one request each, stacked with ``target_index``.
         catalog : {"LSXPS", "2SXPS"}
         bands : str or list of str
             ``"all"`` or from ``"total"`` (0.3-10 keV), ``"soft"`` (0.3-1), ``"medium"`` (1-2), ``"hard"``
@@ -502,18 +524,15 @@ class CataloguesClass(BaseQuery):
         payload = {"catalogue": catalog, "bands": wire_bands, "whichData": which_data, "timeFormat": "met",
                    "sigma": float(sigma), "detectionsAsRates": bool(detections_as_rates),
                    "skipDetections": bool(skip_detections), "useCatValues": bool(use_catalog_values)}
-        if isinstance(target, SkyCoord):
-            icrs = target.icrs
-            if not icrs.isscalar:
-                parts = []
-                for i, one in enumerate(icrs):
-                    part = self.get_upper_limits(one, catalog=catalog, bands=bands, which_data=which_data,
+        many = (_table_targets(target) if isinstance(target, Table)
+                else list(target.icrs) if isinstance(target, SkyCoord) and not target.isscalar else None)
+        if many is not None:
+            return _stack([self.get_upper_limits(one, catalog=catalog, bands=bands, which_data=which_data,
                                                  sigma=sigma, detections_as_rates=detections_as_rates,
                                                  skip_detections=skip_detections,
-                                                 use_catalog_values=use_catalog_values)
-                    part.add_column(np.full(len(part), i), name="target_index", index=0)
-                    parts.append(part)
-                return vstack(parts, metadata_conflicts="silent")
+                                                 use_catalog_values=use_catalog_values) for one in many])
+        if isinstance(target, SkyCoord):
+            icrs = target.icrs
             payload.update(RA=float(icrs.ra.deg), Dec=float(icrs.dec.deg))
         elif isinstance(target, str) and target.strip():
             payload["searchName"] = target.strip()
