@@ -319,3 +319,38 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
     assert "TIMEOUT" in ul
     again = uds.getFailedUpperLimit(ul["TIMEOUT"], silent=True)
     assert len(again["ULData"]) == 1
+
+
+def test_bug_15_sort_direction_is_sent_and_honoured(cats, sent):
+    """swifttools' sortDir getter reads the misspelt _sorDir and raises AttributeError."""
+    table = cats.query_criteria("obs", "swiftmastr", sort_by="xrt_exposure", sort_descending=True,
+                                name="GKPer")
+    body = [p for f, p in sent if f == "queryDB"][0]
+    assert body["sortBy"] == "xrt_exposure" and body["sortDir"] == "DESC"
+    assert list(table["xrt_exposure"]) == sorted(table["xrt_exposure"], reverse=True)
+    with pytest.raises(InvalidRequestError, match="sort_by is 'exposure'"):
+        cats.query_criteria("obs", "swiftmastr", sort_by="exposure")
+
+
+def test_bug_17_obsids_are_eleven_digit_strings(cats):
+    """swifttools' ObsIDAsString=True formats twice and raises ValueError; here obsIDs always are text."""
+    meta = cats.get_catalog_columns("obs", "swiftmastr")
+    rows = [{"obsid": 30842001, "start_time": "x"}, {"obsid": "00030842002", "start_time": "y"}]
+    table = cats._to_table(rows, ["obsid", "start_time"], meta, cone=False)
+    assert list(table["obsid"]) == ["00030842001", "00030842002"]
+
+
+def test_missing_dates_are_masked_times(cats):
+    meta = cats.get_catalog_columns("LSXPS", "sources")
+    rows = [{"FirstObsDate": "2015-03-28T00:27:14"}, {"FirstObsDate": None}]
+    table = cats._to_table(rows, ["FirstObsDate"], meta, cone=False)
+    assert isinstance(table["FirstObsDate"], Time)
+    assert table["FirstObsDate"][0].isot == "2015-03-28T00:27:14.000"
+    assert bool(table["FirstObsDate"].mask[1]) and not bool(table["FirstObsDate"].mask[0])
+
+
+def test_all_columns_and_descriptions(cats):
+    table = cats.query_criteria("LSXPS", "sources", columns="all", row_limit=5)
+    assert len(table) == 5 and {"NumObs", "LastObsDate", "DetFlag", "coord"} <= set(table.colnames)
+    assert table["Rate_band0"].unit == u.ct / u.s and table["Err90"].unit == u.arcsec
+    assert table["Rate_band0"].description == "Mean 0.3-10 keV count rate (ct/s)"
