@@ -115,3 +115,32 @@ def test_upper_limit_time_out_then_once_by_ulid(svc):
 def test_upper_limit_without_a_position_is_an_error(svc):
     answer = call(svc, APIFunc="getSXPSUL", RA=10.0)
     assert "OK" not in answer and "RA and Dec" in answer["ERRORTEXT"]
+
+
+HOSTILE = [None, True, False, 0, -1, 1.5, 1e308, -1e308, "", " ", "²", "NaN", "1e5", "\x00", "a" * 5000,
+           [], [1, 2], [[[]]], {}, {"a": {"b": 1}}, "all", ["total", None]]
+BASES = {
+    "getMetadata": {"database": "LSXPS", "table": "sources"},
+    "queryDB": {"database": "obs", "table": "swiftmastr", "cols": ["obsid"], "numRows": 10, "firstRow": 0,
+                "sortBy": "obsid", "sortDir": "ASC", "searchRA": 52.8, "searchDec": 43.9, "searchRad": 60,
+                "adUnits": "arcsec", "searchName": "GK Per",
+                "constraints": [{"colName": "xrt_exposure", "filter": ">", "val": 1, "combiner": "OR",
+                                 "filter2": "BETWEEN", "val2": [1, 2]}]},
+    "getSXPSUL": {"catalogue": "LSXPS", "bands": "all", "whichData": "all", "timeFormat": "met", "sigma": 3,
+                  "detectionsAsRates": True, "RA": 166.1, "Dec": 38.2, "ULID": "UL000001"},
+}
+
+
+@pytest.mark.parametrize("func", sorted(BASES))
+def test_hostile_values_never_get_a_5xx(svc, func):
+    session = requests.Session()
+    failures = []
+    for key in BASES[func]:
+        for value in HOSTILE:
+            body = {**BASES[func], key: value, "APIFunc": func}
+            if func == "getSXPSUL" and key != "ULID":
+                body.pop("ULID")
+            answer = session.post(f"{svc.url}/API/main.php", json=body, timeout=30)
+            if answer.status_code >= 500 or ("OK" not in answer.json() and "ERROR" not in answer.json()):
+                failures.append((key, repr(value)[:30], answer.status_code))
+    assert failures == []

@@ -147,6 +147,28 @@ def kbn(n, b, cl):
     return mode, float(s[inside].min()), float(s[inside].max())
 
 
+def _number(body, key, default=None, lo=-math.inf, hi=math.inf):
+    """A finite number parameter within [lo, hi], or an error naming it."""
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        value = None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise SXPSAPIError(4, f"{key} is {str(body.get(key, default))[:40]}, but must be a number "
+                           f"from {lo:g} to {hi:g}.")
+    return number
+
+
+def _integer(body, key, default, lo, hi):
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise SXPSAPIError(4, f"{key} is {str(value)[:40]}, but must be an integer from {lo} to {hi}.")
+    return value
+
+
 class SXPSService:
     """The catalogue functions of one local service (state: pending and stored upper limits).
 
@@ -231,7 +253,10 @@ class SXPSService:
 
     def _table_key(self, body):
         database, table = body.get("database"), body.get("table")
-        key = (database, table.lower() if isinstance(table, str) and database != "obs" else table)
+        if not isinstance(database, str) or not isinstance(table, str):
+            raise SXPSAPIError(1, "database and table must be strings: this service has "
+                               + ", ".join("/".join(k) for k in _META))
+        key = (database, table.lower() if database != "obs" else table)
         if key not in _META:
             raise SXPSAPIError(1, f"Unknown database/table {database}/{table}: this service has "
                                + ", ".join("/".join(k) for k in _META))
@@ -263,16 +288,18 @@ class SXPSService:
         key = self._table_key(body)
         names = [m[0] for m in _META[key]]
         cols = body.get("cols") or [m[0] for m in _META[key] if "BASIC" in m[1]]
+        if not isinstance(cols, list):
+            raise SXPSAPIError(3, "cols must be a list of column names.")
         bad = [c for c in cols if c not in names]
         if bad:
             raise SXPSAPIError(3, f"Unknown column(s) {', '.join(map(str, bad))} in {'/'.join(key)}.")
-        num, first = body.get("numRows", PAGE_LIMIT), body.get("firstRow", 0)
-        if not isinstance(num, int) or isinstance(num, bool) or not 0 < num <= PAGE_LIMIT:
-            raise SXPSAPIError(4, f"numRows is {num}, but must be an integer from 1 to {PAGE_LIMIT}.")
-        if not isinstance(first, int) or isinstance(first, bool) or first < 0:
-            raise SXPSAPIError(4, f"firstRow is {first}, but must be a non-negative integer.")
+        num = _integer(body, "numRows", PAGE_LIMIT, 1, PAGE_LIMIT)
+        first = _integer(body, "firstRow", 0, 0, 2 ** 31)
         rows = list(self._table(key))
-        for con in body.get("constraints") or []:
+        constraints = body.get("constraints") or []
+        if not isinstance(constraints, list):
+            raise SXPSAPIError(3, "constraints must be a list of objects.")
+        for con in constraints:
             rows = [r for r in rows if self._keep(r, con, names)]
         out = {"OK": 1}
         cone = None
@@ -281,12 +308,13 @@ class SXPSService:
             out.update(ResolvedInfo=info, ResolvedRA=ra, ResolvedDec=dec)
             cone = (ra, dec)
         elif body.get("searchRA") is not None and body.get("searchDec") is not None:
-            cone = (float(body["searchRA"]), float(body["searchDec"]))
+            cone = (_number(body, "searchRA", lo=0, hi=360), _number(body, "searchDec", lo=-90, hi=90))
         if cone is not None:
             units = body.get("adUnits", "arcsec")
-            if units not in _AD_UNITS:
-                raise SXPSAPIError(4, f"adUnits is {units}, but must be one of: arcsec, arcmin, deg.")
-            radius = float(body.get("searchRad", 0)) / _AD_UNITS[units]
+            if not isinstance(units, str) or units not in _AD_UNITS:
+                raise SXPSAPIError(4, f"adUnits is {str(units)[:40]}, but must be one of: "
+                                   "arcsec, arcmin, deg.")
+            radius = _number(body, "searchRad", lo=0, hi=180 * _AD_UNITS[units]) / _AD_UNITS[units]
             rac, decc = _RA_DEC[key]
             hits = []
             for r in rows:
@@ -296,9 +324,11 @@ class SXPSService:
             rows = [dict(r, _r=d) for d, r in sorted(hits, key=lambda h: h[0])]
             cols = ["_r"] + list(cols)
         if body.get("sortBy"):
-            if body["sortBy"] not in names:
+            if not isinstance(body["sortBy"], str) or body["sortBy"] not in names:
                 raise SXPSAPIError(3, f"Unknown sortBy column {body['sortBy']}.")
-            rows.sort(key=lambda r: r[body["sortBy"]], reverse=body.get("sortDir") == "DESC")
+            col = body["sortBy"]
+            rows.sort(key=lambda r: (r[col] is None, "" if r[col] is None else r[col]),
+                      reverse=body.get("sortDir") == "DESC")
         page = [{c: r[c] for c in cols} for r in rows[first:first + num]]
         out.update(NumRows=len(page), Results=page)
         return out
@@ -320,8 +350,8 @@ class SXPSService:
                 lo, hi = ref
                 return type(value)(lo) <= value <= type(value)(hi)
             ref = type(value)(ref)
-        except (TypeError, ValueError):
-            raise SXPSAPIError(5, f"Bad value {ref!r} for operator {op}.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise SXPSAPIError(5, f"Bad value {str(ref)[:40]} for operator {op}.") from None
         return {"<": value < ref, ">": value > ref, "=": value == ref, "<=": value <= ref,
                 ">=": value >= ref, "!=": value != ref}[op]
 
@@ -329,8 +359,10 @@ class SXPSService:
         if not isinstance(con, dict) or con.get("colName") not in names:
             raise SXPSAPIError(3, f"Bad constraint {con!r}: colName must be a column of the table.")
         for key in ("filter", "filter2"):
-            if con.get(key) is not None and con[key] not in _OPS:
-                raise SXPSAPIError(5, f"{key} is {con[key]}, but must be one of: " + ", ".join(_OPS))
+            if (con.get(key) is not None or key == "filter") and (not isinstance(con.get(key), str)
+                                                                  or con[key] not in _OPS):
+                raise SXPSAPIError(5, f"{key} is {str(con.get(key))[:40]}, but must be one of: "
+                                   + ", ".join(_OPS))
         value = row[con["colName"]]
         first = self._test(value, con["filter"], con.get("val"))
         if con.get("filter2") is None:
@@ -369,11 +401,13 @@ class SXPSService:
             ra, dec, info = self._resolve(str(body["searchName"]))
             out.update(ResolvedRA=round(ra, 5), ResolvedDec=round(dec, 5), ResolvedInfo=info)
         elif body.get("RA") is not None and body.get("Dec") is not None:
-            ra, dec = float(body["RA"]), float(body["Dec"])
+            ra, dec = _number(body, "RA", lo=0, hi=360), _number(body, "Dec", lo=-90, hi=90)
         else:
             raise SXPSAPIError(2, "No position given: send searchName or both RA and Dec.")
         bands = body.get("bands", ["total"])
-        bands = list(_BANDS) if bands == "all" else [bands] if isinstance(bands, str) else list(bands)
+        bands = list(_BANDS) if bands == "all" else [bands] if isinstance(bands, str) else bands
+        if not isinstance(bands, list) or not bands:
+            raise SXPSAPIError(1, "bands must be 'all', a band name or a list of them.")
         bad = [b for b in bands if str(b).lower() not in _BANDS]
         if bad:
             raise SXPSAPIError(1, f"bands has {bad}, but must be 'all' or from: " + ", ".join(_BANDS))
@@ -381,7 +415,7 @@ class SXPSService:
         fmt = str(body.get("timeFormat", "cal")).lower()
         if fmt not in ("cal", "met", "mjd"):
             raise SXPSAPIError(1, f"timeFormat is {body.get('timeFormat')}, but must be cal, met or mjd.")
-        sigma = float(body.get("sigma", 3.0))
+        sigma = _number(body, "sigma", 3.0, lo=0.1, hi=10)
         rates = bool(body.get("detectionsAsRates", False))
         # Sources of the simulated catalogue near the position, and their datasets.
         near, det, datasets = None, [], []
