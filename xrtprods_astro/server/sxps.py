@@ -21,6 +21,7 @@ paging is exercised. Two tables are served: ``LSXPS``/``sources`` and ``obs``/``
   (set by tests), then ``{"ULID": id}`` returns the stored result once; a second fetch is an error
   (the real answer is not documented: spec §9.1).
 """
+import functools
 import math
 import re
 import threading
@@ -123,6 +124,7 @@ def _rng_stable(*keys):
     return _stable_rng(*keys)
 
 
+@functools.lru_cache(maxsize=4096)
 def kbn(n, b, cl):
     """Kraft, Burrows & Nousek (1991): the most probable source counts and the shortest interval.
 
@@ -456,10 +458,10 @@ class SXPSService:
                 bg = round(float(exposure * 2.5e-4 * _BAND_FRACTION[b]), 6)
                 src_rate = near.rate * _BAND_FRACTION[b] if near is not None else 0.0
                 n = int(rng.poisson(bg + src_rate * exposure / cf))
-                ul = kbn(n, bg, cl)[2]
-                mode, lo, hi = kbn(n, bg, ONE_SIGMA)
+                _, lowest, ul = kbn(n, bg, cl)
                 row[f"{b}_UpperLimit"] = ul * cf / exposure
-                detected = rates and kbn(n, bg, cl)[1] > 0
+                detected = rates and lowest > 0
+                mode, lo, hi = kbn(n, bg, ONE_SIGMA) if detected else (0.0, 0.0, 0.0)
                 if rates:
                     row[f"{b}_Rate"] = mode * cf / exposure if detected else None
                     row[f"{b}_RatePos"] = (hi - mode) * cf / exposure if detected else None
