@@ -364,5 +364,5 @@ def test_remote_documented_rows():
     obs = real.query_object("GK Per", 300 * u.arcsec, catalog="obs", table="swiftmastr")
     assert len(obs) >= 145 and isinstance(obs["coord"], SkyCoord)
     ul = real.get_upper_limits(SkyCoord(334.502058, -8.256481, unit="deg"))
-    # 0.000321 ct/s in 2022; LSXPS is live, so deeper stacks may lower it since.
-    assert len(ul) == 1 and 0 < ul["Total_UpperLimit"][0] <= 0.000321 * 1.01
+    # 0.000321 ct/s in the 2022 docs; LSXPS is live, so only its order of magnitude is pinned.
+    assert len(ul) == 1 and 0.0001 < ul["Total_UpperLimit"][0] < 0.001
