@@ -108,6 +108,19 @@ def test_bug_14_no_silent_truncation_at_1000_rows(cats, svc):
     assert len(table) == 2000 + third["NumRows"] > 1000
 
 
+def test_a_service_ignoring_first_row_is_not_paged_for_ever(cats, monkeypatch):
+    original = cats._transport.call_common
+
+    def stuck(url, func, payload, **kwargs):
+        if func == "queryDB":
+            payload = {**payload, "firstRow": 0}
+        return original(url, func, payload, **kwargs)
+
+    monkeypatch.setattr(cats._transport, "call_common", stuck)
+    with pytest.raises(RemoteServiceError, match="firstRow=1000, repeating"):
+        cats.query_criteria("LSXPS", "sources", columns=["LSXPS_ID"])
+
+
 def test_constraints_go_out_as_the_service_reads_them(cats, sent):
     table = cats.query_criteria("obs", "swiftmastr", xrt_exposure=(">", 2000 * u.s),
                                 obs_segment=("BETWEEN", 1, 3), name="GKPer")

@@ -316,6 +316,11 @@ class CataloguesClass(BaseQuery):
                 raise RemoteServiceError(f"queryDB answered NumRows={data['NumRows']!r} with "
                                          f"{len(page) if isinstance(page, list) else page!r} rows.",
                                          endpoint="main.php:queryDB")
+            if len(page) > size or (page and rows and page == rows[-len(page):]):
+                # A service that ignores firstRow would be paged for ever: refuse its answer.
+                raise RemoteServiceError(f"queryDB answered {len(page)} rows for numRows={size}, "
+                                         f"firstRow={first}, repeating or exceeding the page asked for.",
+                                         endpoint="main.php:queryDB")
             rows.extend(page)
             extra = {k: data[k] for k in ("ResolvedInfo", "ResolvedRA", "ResolvedDec") if k in data}
             first += len(page)
