@@ -179,6 +179,7 @@ _LAZY = {
     "XRTProductsClass": "core",
     "XRTJob": "job",
     "GRBs": "grb", "GRBClass": "grb",   # the GRB repository (API/main.php), xrtprods_astro/grb.py
+    "XRTCatalogues": "catalogues", "CataloguesClass": "catalogues",  # queryDB, upper limits: catalogues.py
     "ProductRequest": "request",
     # many targets
     "run_batch": "batch",

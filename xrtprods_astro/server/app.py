@@ -561,6 +561,7 @@ class LocalService:
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
         self._server = self._thread = self._tmp = self.store = self.grb = None
+        self.sxps = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
@@ -587,6 +588,8 @@ class LocalService:
         self._archive_dir = root / "archives"
         from .grb import GRBRepository
         self.grb = GRBRepository(root / "grb", seed=self.seed)
+        from .sxps import SXPSService
+        self.sxps = SXPSService(seed=self.seed)
         host = self.host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -876,9 +879,16 @@ class LocalService:
                 return self.grb.answer(body, self.url, self.store, self.job_duration)
             except grb.GRBAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
+        from . import sxps
+        # The catalogue functions (server/sxps.py): queryDB, getMetadata and upper limits.
+        if func in sxps.FUNCTIONS:
+            try:
+                return self.sxps.answer(body)
+            except sxps.SXPSAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
         if func not in handlers:
             raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: "
-                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS))))
+                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS) | set(sxps.FUNCTIONS))))
         return handlers[func](body)
 
     @staticmethod
