@@ -26,8 +26,8 @@ from astropy.time import Time
 from astroquery.query import BaseQuery
 
 from .exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError
-from .jobcontrol import private_cache_folder
-from .transport import Transport, check_url
+from .services import ServiceClient
+from .transport import Transport
 
 __all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE"]
 
@@ -100,7 +100,7 @@ def _stack(parts):
     return vstack(parts, metadata_conflicts="silent")
 
 
-class CataloguesClass(BaseQuery):
+class CataloguesClass(ServiceClient, BaseQuery):
     """Client of the UKSSDC catalogue queries and the SXPS upper-limit server.
 
     Parameters
@@ -134,34 +134,6 @@ class CataloguesClass(BaseQuery):
         self._metadata = {}     # (server, database, table) -> metadata Table
         self._ul_results = {}   # (server, ULID) -> finished upper-limit result
         self._memo_lock = threading.Lock()
-
-    def __deepcopy__(self, memo):
-        return self
-
-    @property
-    def cache_location(self):
-        """Folder of cached answers, readable by the user only."""
-        return private_cache_folder(self._cache_location, self.name)
-
-    @cache_location.setter
-    def cache_location(self, location):
-        from pathlib import Path
-        self._cache_location = Path(location)
-
-    @property
-    def server(self):
-        """Root URL of the UKSSDC site (``"local"`` starts the bundled service on first use)."""
-        from .localmode import server_url
-        server = server_url(self._server).rstrip("/")
-        check_url(server, "server")
-        return server
-
-    @server.setter
-    def server(self, value):
-        from .localmode import check_server
-        if value is not None:
-            check_server(value, "server")
-        self._server = value
 
     def _call(self, func, payload, **kwargs):
         transport = self._ul_transport if func == "getSXPSUL" else self._transport

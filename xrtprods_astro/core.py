@@ -24,8 +24,9 @@ from .exceptions import (InvalidRequestError, JobTimeoutError, ProductUnavailabl
                          ServiceUnavailableError, UnknownUserError)
 from .files import check_writable_dir, safe_component, write_private_text
 from .job import ProductStatus, XRTJob, check_product, job_id_int, wire_job_id
-from .jobcontrol import JobControl, private_cache_folder
+from .jobcontrol import JobControl
 from .request import ProductRequest
+from .services import ServiceClient
 from .transport import envelope, job_pars_match
 from .vocabulary import (ARCHIVE_FORMATS, BINNINGS, ENVELOPE_KEYS, POSITION_KINDS, PRODUCTS, position_kind,
                          product_code, product_key)
@@ -213,21 +214,8 @@ class XRTProductsClass(BaseQuery, JobControl):
         self._reuse_depth = threading.local()
         self._reuse_cache = (None, {})  # ((path, inode, size, mtime), entries): the map last read/written
 
-    def __deepcopy__(self, memo):
-        # astroquery's cache deep-copies each response before pickling it, and
-        # the response's hooks hold a bound method of this client: a client
-        # (a session, locks, a cache) is a handle, not a value, so it is not
-        # copied (and its locks could not be).
-        return self
-
-    @property
-    def cache_location(self):
-        """Folder of cached retrievals, readable by the user only."""
-        return private_cache_folder(self._cache_location, self.name)
-
-    @cache_location.setter
-    def cache_location(self, location):
-        self._cache_location = Path(location)
+    # BaseQuery, first among the bases, has a cache_location of its own: the shared one wins here.
+    cache_location = ServiceClient.cache_location
 
     def _api_url(self):
         return f"{self.server}/API/main.php"

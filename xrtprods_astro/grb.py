@@ -39,7 +39,7 @@ from astroquery.query import BaseQuery
 from .exceptions import (InvalidRequestError, ProductUnavailableError, ReaderError, RemoteServiceError,
                          ResolverError, ServiceUnavailableError, XRTProductsError)
 from .job import CancelOutcome, JobHandle, ProductStatus, check_product
-from .jobcontrol import private_cache_folder
+from .services import ServiceClient
 from .transport import Transport, check_url
 
 __all__ = ["GRBClass", "GRBs", "GRBResults", "grb_name", "GRBLightCurveSource", "TimesliceJob"]
@@ -187,7 +187,7 @@ class GRBResults(dict):
             names=["query", "grb", "target_id", "ok", "error"])
 
 
-class GRBClass(BaseQuery):
+class GRBClass(ServiceClient, BaseQuery):
     """Client of the UKSSDC GRB repository (light curves, positions, spectra of Swift GRBs).
 
     Parameters
@@ -211,34 +211,6 @@ class GRBClass(BaseQuery):
         self._targets = {}   # (server, canonical name) -> targetID: a name never changes its GRB
         self._t0 = {}        # (server, targetID) -> (T0 MET, UKSSDC's UTC text) or None
         self._memo_lock = threading.Lock()
-
-    def __deepcopy__(self, memo):
-        # astroquery's cache deep-copies responses whose hooks hold this client: a handle, not a value.
-        return self
-
-    @property
-    def cache_location(self):
-        """Folder of cached answers, readable by the user only."""
-        return private_cache_folder(self._cache_location, self.name)
-
-    @cache_location.setter
-    def cache_location(self, location):
-        self._cache_location = Path(location)
-
-    @property
-    def server(self):
-        """Root URL of the UKSSDC site (``"local"`` starts the bundled service on first use)."""
-        from .localmode import server_url
-        server = server_url(self._server).rstrip("/")
-        check_url(server, "server")
-        return server
-
-    @server.setter
-    def server(self, value):
-        from .localmode import check_server
-        if value is not None:
-            check_server(value, "server")
-        self._server = value
 
     def _api_url(self):
         return f"{self.server}/API/main.php"

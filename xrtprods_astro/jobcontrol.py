@@ -15,16 +15,16 @@ import os
 import platform
 import re
 import threading
-from pathlib import Path
 
 import requests
 
 from .exceptions import InvalidRequestError
 from .job import XRTJob, job_id_int, wire_job_id
-from .transport import Transport, check_url
+from .services import ServiceClient, private_cache_folder
+from .transport import Transport
 from .vocabulary import product_code, product_key
 
-__all__ = ["JobControl", "private_cache_folder"]
+__all__ = ["JobControl"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -34,33 +34,6 @@ def _validate_email(email, name="email"):
         raise InvalidRequestError(f"{name}: {email!r} is not an e-mail address (expected "
                                   "something like 'you@example.org')")
     return email.strip()
-
-
-def private_cache_folder(location=None, name="XRTProducts"):
-    """The folder of a client's cached retrievals, made readable by the user only.
-
-    Parameters
-    ----------
-    location : path-like, optional
-        A folder chosen by the user; default
-        ``astropy.config.paths.get_cache_dir('xrtprods_astro')/<name>``.
-    name : str
-        The client's name (astroquery's ``BaseQuery.name``).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    if location is not None:
-        location = Path(location)
-    else:
-        from astropy.config import paths
-        root = Path(paths.get_cache_dir("xrtprods_astro"))
-        os.chmod(root, 0o700)
-        location = root / name
-    location.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(location, 0o700)
-    return location
 
 
 class _PlainSession:
@@ -93,7 +66,7 @@ class _PlainSession:
         return private_cache_folder()
 
 
-class JobControl:
+class JobControl(ServiceClient):
     """A client's identity and settings, and the calls that follow jobs (never cached).
 
     Parameters
@@ -127,25 +100,6 @@ class JobControl:
         self._wire_ids = {}
 
     # -- settings --------------------------------------------------------------
-    @property
-    def server(self):
-        """Root URL of the UKSSDC site (no trailing slash).
-
-        The setting may be ``"local"``: the bundled service, started in the background on first
-        use (see `xrtprods_astro.localmode`); this is then its URL.
-        """
-        from .localmode import server_url
-        server = server_url(self._server).rstrip("/")
-        check_url(server, "server")
-        return server
-
-    @server.setter
-    def server(self, value):
-        from .localmode import check_server
-        if value is not None:
-            check_server(value, "server")
-        self._server = value
-
     @property
     def timeout(self):
         """Time limit of one HTTP call, in seconds."""
