@@ -208,3 +208,23 @@ def load_average():
         return [round(x, 2) for x in os.getloadavg()]
     except (OSError, AttributeError):
         return None
+
+
+def own_cores(cores):
+    """Run this process on ``cores`` only (a set of CPU numbers; None or no support: as it is).
+
+    The client and the service then never share a core: on a 2-core machine, which process lands
+    on which core otherwise moves a client's CPU per job by 10-20 % from one process to the next.
+    """
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(cores))
+
+
+def split_cores():
+    """(client cores, service cores): the last core for the service, the others for the client."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return available[:-1], available[-1:]

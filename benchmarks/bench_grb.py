@@ -37,26 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _service import ServiceProcess  # noqa: E402
-from _util import SWIFTTOOLS_MISSING, have_swifttools, in_child, summary  # noqa: E402
+from _util import (SWIFTTOOLS_MISSING, have_swifttools, in_child, own_cores, split_cores,  # noqa: E402
+                   summary)
 
 GRB = "GRB 060729"
 PRODUCTS = ("lightcurve", "spectrum", "burst")
 BAT_BINNING = ["snr4"]
-
-
-def _own_core(cores):
-    if cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(cores))
-
-
-def _cores():
-    """(client cores, service cores): the last core for the service, the others for the client."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return None, None
-    return available[:-1], available[-1:]
 
 
 class _Counter:
@@ -118,7 +104,7 @@ def _ours_products(url, tmp):
 def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
     """Per-product CPU, wall time and requests of ``repeats`` runs (after one untimed), then the
     makespan of ``n_grbs`` light-curve calls."""
-    _own_core(cores)
+    own_cores(cores)
     counter = _Counter()
     products = _ours_products(url, tmp)
     for func in products.values():
@@ -179,7 +165,7 @@ def _swifttools_products(tmp):
 
 def child_swifttools(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
     """As `child_ours`, for swifttools."""
-    _own_core(cores)
+    own_cores(cores)
     counter = _Counter()
     os.chdir(tmp)   # swifttools writes relative to the working folder
     with _swifttools_at(url):
@@ -230,7 +216,7 @@ def run(repeats=3, n_grbs=100, compare=None, workdir=None, rounds=2):
                         "in_flight": 1}}
     with tempfile.TemporaryDirectory(prefix="xrtprods-bench-grb-", dir=workdir) as tmp, \
             ServiceProcess(Path(tmp) / "service", job_duration=0) as svc:
-        client_cores, service_cores = _cores()
+        client_cores, service_cores = split_cores()
         if service_cores:
             os.sched_setaffinity(svc.proc.pid, set(service_cores))
         out["settings"]["cores"] = {"client": client_cores, "service": service_cores}

@@ -33,30 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _service import ServiceProcess  # noqa: E402
-from _util import SWIFTTOOLS_MISSING, have_swifttools, in_child, summary  # noqa: E402
+from _util import (SWIFTTOOLS_MISSING, have_swifttools, in_child, own_cores, split_cores,  # noqa: E402
+                   summary)
 
 TARGET = {"name": "GRB 200416A", "targ": "00968211", "ra": 335.6985, "dec": -7.5179}
 LIGHTCURVE = {"binning": "counts", "pc_counts": 20, "wt_counts": 30, "dynamic": True}
-
-
-def _own_core(cores):
-    """Run this process on ``cores`` only (a set of CPU numbers; None or no support: as it is).
-
-    The client and the service then never share a core: on a 2-core machine, which process lands
-    on which core otherwise moves a client's CPU per job by 10-20 % from one process to the next.
-    """
-    if cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(cores))
-
-
-def _cores():
-    """(client cores, service cores): the last core for the service, the others for the client."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return None, None
-    return available[:-1], available[-1:]
 
 
 # -- our client (in the child) -------------------------------------------------------------------
@@ -78,7 +59,7 @@ def _ours_once(client):
 def child_ours(url, email, cache_dir, repeats=5, cache_repeats=20, cores=None):
     """CPU and wall time of ``repeats`` complete jobs (after one untimed), then of light-curve cache hits."""
     import _util
-    _own_core(cores)
+    own_cores(cores)
     from xrtprods_astro.core import XRTProductsClass
     client = XRTProductsClass(server=url, email=email, poll_interval=0)
     client.cache_location = cache_dir
@@ -158,7 +139,7 @@ def _swifttools_once(url, email):
 def child_swifttools(url, email, repeats=5, cores=None):
     """CPU and wall time of ``repeats`` complete swifttools jobs (after one untimed)."""
     import _util
-    _own_core(cores)
+    own_cores(cores)
     with swifttools_redirect(url):
         _swifttools_once(url, email)
         cpu, wall = [], []
@@ -190,7 +171,7 @@ def run(repeats=5, compare=None, workdir=None, rounds=3):
                         "products": "lc, spectral fits, standard/enhanced/astrometric position, source list"}}
     with tempfile.TemporaryDirectory(prefix="xrtprods-bench-job-", dir=workdir) as tmp, \
             ServiceProcess(Path(tmp) / "service", job_duration=0) as svc:
-        client_cores, service_cores = _cores()
+        client_cores, service_cores = split_cores()
         if service_cores:
             os.sched_setaffinity(svc.proc.pid, set(service_cores))
         out["settings"]["cores"] = {"client": client_cores, "service": service_cores}
