@@ -360,7 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(URL_PREFIXES):
             # The observation archives' files (server/obsdata.py), faults as any file's.
             kind = self._fault("file")
-            target = None if kind == "done" else self.service.obsdata.file_for(path, self.headers.get("Range"))
+            target = (None if kind == "done"
+                      else self.service.obsdata.file_for(path, self.headers.get("Range")))
             if target is None and kind != "done":
                 self._not_found(path)
             elif target is not None:

@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from .catalogue import entry_for_target
-from .sky import _rng, met_to_utc, sample_background_energies, sample_energies, schedule, source_rate, total_nh
+from .sky import (_rng, met_to_utc, sample_background_energies, sample_energies, schedule, source_rate,
+                  total_nh)
 
 __all__ = ["ObsDataService", "ObsDataAPIError", "FUNCTIONS", "MIRRORS", "DIRS", "URL_PREFIXES",
            "MAX_EVENTS"]
@@ -264,8 +265,8 @@ class ObsDataService:
             n = int(rng.poisson(mu * thin))
             n_bkg = int(rng.binomial(n, min(1.0, 1e-3 * snap.exposure / mu)))
             times.append(np.sort(rng.uniform(snap.tstart, snap.tstop, n)))
-            energies.append(np.concatenate([sample_energies(rng, n - n_bkg, entry.gamma, total_nh(entry), mode),
-                                            sample_background_energies(rng, n_bkg)]))
+            source = sample_energies(rng, n - n_bkg, entry.gamma, total_nh(entry), mode)
+            energies.append(np.concatenate([source, sample_background_energies(rng, n_bkg)]))
         t = np.concatenate(times) if times else np.zeros(0)
         e = np.concatenate(energies) if energies else np.zeros(0)
         n = len(t)
@@ -301,7 +302,7 @@ class ObsDataService:
             cols = [fits.Column("TEMP", "E", unit="K", array=200 + rng.normal(0, 0.5, len(t))),
                     fits.Column("VOLTAGE", "E", unit="V", array=5 + rng.normal(0, 0.01, len(t)))]
             extname = "HK"
-        hdu = fits.BinTableHDU.from_columns([fits.Column("TIME", "D", unit="s", array=t)] + cols, name=extname)
+        hdu = fits.BinTableHDU.from_columns([fits.Column("TIME", "D", unit="s", array=t)] + cols,
+                                            name=extname)
         hdu.header["OBS_ID"] = name[2:13]
         return hdu
-
