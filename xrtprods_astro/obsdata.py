@@ -45,7 +45,7 @@ from .transport import Transport, check_url
 
 __all__ = ["ObsDataClass", "XRTObsData", "MIRRORS", "INSTRUMENTS"]
 
-log = logging.getLogger("xrtprods_astro.obsdata")
+logger = logging.getLogger("xrtprods_astro.obsdata")
 
 #: The archives an observation's files can come from (``listObsFiles``'s ``source``): the UK copy
 #: reprocessed with recent software (the default), and the UK, US and Italian archives.
@@ -236,7 +236,7 @@ class ObsDataClass(ServiceClient, BaseQuery):
                 raise RemoteServiceError("getObsByTarg answered obsIDs that are not IDs: "
                                          + "; ".join(problems), endpoint="main.php:getObsByTarg")
             if not obsids:
-                log.warning("targetID %s has no observations", target)
+                logger.warning("targetID %s has no observations", target)
             rows.extend((target, obsid) for obsid in obsids)
         table = Table(rows=rows or None, names=("target_id", "obsid"), dtype=(str, str))
         table["obsid"].description = "Swift observation ID (targetID and segment)"
@@ -395,7 +395,7 @@ class ObsDataClass(ServiceClient, BaseQuery):
                     if errors == "raise":
                         raise ReaderError(f"obsID {obsid}: {exc}") from None
                     problems[f"{obsid}/{path}"] = str(exc)
-                    log.warning("obsID %s: %s", obsid, exc)
+                    logger.warning("obsID %s: %s", obsid, exc)
                     continue
                 if patterns and not any(fnmatch.fnmatchcase(parts[-1], p) for p in patterns):
                     continue
@@ -514,7 +514,7 @@ class ObsDataClass(ServiceClient, BaseQuery):
                 status = "downloaded"
             row = (obsid, path, local, status, final.stat().st_size, "")
         except (XRTProductsError, OSError) as exc:
-            log.warning("%s/%s: %s", obsid, path, exc)
+            logger.warning("%s/%s: %s", obsid, path, exc)
             row = (obsid, path, local, "failed", 0, f"{type(exc).__name__}: {exc}")
         progress.step()
         return row
@@ -547,12 +547,12 @@ class _Progress:
         with self._lock:
             self.done += 1
             if self._step and self.done % self._step == 0 and self.done < self.total:
-                log.info("Observation data: %d of %d files done", self.done, self.total)
+                logger.info("Observation data: %d of %d files done", self.done, self.total)
 
     def summary(self, table):
         counts = {s: int(np.sum(table["status"] == s)) for s in ("downloaded", "skipped", "failed")}
         level = logging.WARNING if counts["failed"] else logging.INFO
-        log.log(level, "Observation data in %s: %d downloaded, %d already there, %d failed",
+        logger.log(level, "Observation data in %s: %d downloaded, %d already there, %d failed",
                 self.dest, counts["downloaded"], counts["skipped"], counts["failed"])
 
 
