@@ -553,7 +553,7 @@ class _Progress:
         counts = {s: int(np.sum(table["status"] == s)) for s in ("downloaded", "skipped", "failed")}
         level = logging.WARNING if counts["failed"] else logging.INFO
         logger.log(level, "Observation data in %s: %d downloaded, %d already there, %d failed",
-                self.dest, counts["downloaded"], counts["skipped"], counts["failed"])
+                   self.dest, counts["downloaded"], counts["skipped"], counts["failed"])
 
 
 XRTObsData = ObsDataClass()
