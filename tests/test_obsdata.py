@@ -329,6 +329,11 @@ def test_bug_23_an_error_page_is_never_saved_as_the_file(client, svc, tmp_path, 
 
 
 # ---------------------------------------------------------------------- command line
+def test_cli_choices_are_the_clients():
+    from xrtprods_astro import cli_obsdata, obsdata
+    assert (cli_obsdata.MIRRORS, cli_obsdata.INSTRUMENTS) == (obsdata.MIRRORS, obsdata.INSTRUMENTS)
+
+
 def test_cli_lists_and_downloads(svc, tmp_path, capsys):
     from xrtprods_astro.cli import main
     out_table = tmp_path / "files.ecsv"

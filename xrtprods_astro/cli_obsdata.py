@@ -20,6 +20,10 @@ __all__ = ["add_obsdata_commands"]
 
 #: The ``xrtprods`` command-line module (given by ``cli.build_parser``: no import cycle).
 cli = None
+#: `xrtprods_astro.obsdata.MIRRORS` and ``INSTRUMENTS``, spelt out: the parser (and so ``--help``) is
+#: built without numpy and astropy, which that module imports (tests/test_obsdata.py checks they agree).
+MIRRORS = ("uk_reproc", "uk", "us", "italy")
+INSTRUMENTS = ("bat", "xrt", "uvot")
 
 
 def _client(args):
@@ -89,7 +93,6 @@ def _cmd_download(args, out, err):
 
 
 def _common(parser):
-    from .obsdata import INSTRUMENTS, MIRRORS
     parser.add_argument("obsid", nargs="*",
                         help="obsIDs (11 digits, e.g. 00282445000; leading zeros optional)")
     parser.add_argument("--target", action="append", metavar="TARGETID",
