@@ -197,8 +197,9 @@ def test_download_is_verified_and_a_second_run_skips_what_is_there(client, svc, 
     gets = len(svc.obsdata.gets)
     again = client.download(listed, dest)
     assert set(again["status"]) == {"skipped"} and len(svc.obsdata.gets) == gets
-    forced = client.download(listed[:1], dest, overwrite=True, max_workers=1)
+    forced = client.download(listed[0], dest, overwrite=True, max_workers=1)
     assert list(forced["status"]) == ["downloaded"] and len(svc.obsdata.gets) == gets + 1
+    assert list(forced["path"]) == [listed["path"][0]]
 
 
 def test_download_resumes_an_interrupted_transfer_with_a_range_request(client, svc, tmp_path, fast_retries):
@@ -229,6 +230,23 @@ def test_an_interrupted_run_is_completed_by_running_it_again(client, svc, tmp_pa
     assert all(done[p] == "downloaded" for p in failed["path"])
     assert list(second["status"]).count("skipped") == 5
     assert _files(dest) == sorted(f"{OBS}/{p}" for p in second["path"])
+
+
+def test_an_interrupt_stops_the_run_without_fetching_the_rest(client, svc, tmp_path, monkeypatch):
+    calls = []
+    original = client._one
+
+    def interrupted(*args):
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(client, "_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        client.download(OBS, tmp_path, max_workers=1)
+    assert 1 <= len(calls) <= 2 < 8   # the files not started were dropped, not fetched first
+    assert not [f for f in _files(tmp_path) if ".xrtprods-download-" in f or f.endswith(".part")]
 
 
 def test_a_file_failing_verification_is_never_put_in_place(client, svc, tmp_path):

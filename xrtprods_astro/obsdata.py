@@ -424,8 +424,8 @@ class ObsDataClass(ServiceClient, BaseQuery):
 
         Parameters
         ----------
-        files : `~astropy.table.Table`, int, str or list
-            A table from `list_files` (its rows, or some of them), or obsIDs (as for `list_files`,
+        files : `~astropy.table.Table`, `~astropy.table.Row`, int, str or list
+            A table from `list_files` (its rows, or some of them, or one Row), or obsIDs (as for `list_files`,
             which is then called with the options below; a Table with an ``obsid`` column and no
             ``url`` column counts as obsIDs).
         dest_dir : path-like
@@ -461,6 +461,8 @@ class ObsDataClass(ServiceClient, BaseQuery):
         from .files import check_writable_dir
         check_writable_dir(dest_dir, "dest_dir")
         dest = Path(dest_dir).expanduser()
+        if isinstance(files, Row) and "url" in files.colnames:
+            files = files.table[files.index:files.index + 1]   # one file of a list_files table
         if isinstance(files, Table) and "url" in files.colnames:
             for name in ("obsid", "path"):
                 _column(files, (name,), "files")
@@ -472,9 +474,16 @@ class ObsDataClass(ServiceClient, BaseQuery):
         jobs = [(str(r["obsid"]), str(r["path"]), str(r["url"])) for r in listing]
         dest.mkdir(parents=True, exist_ok=True)
         progress = _Progress(len(jobs), dest)
-        with ThreadPoolExecutor(max_workers=min(int(workers), max(len(jobs), 1)),
-                                thread_name_prefix="xrtprods-obsdata") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(int(workers), max(len(jobs), 1)),
+                                  thread_name_prefix="xrtprods-obsdata")
+        try:
             results = list(pool.map(lambda job: self._one(dest, *job, overwrite, progress), jobs))
+        except BaseException:
+            # Ctrl-C: the files not started are dropped at once rather than fetched first; those
+            # being fetched end within their time limits, each complete and verified or not there.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         rows = [(key.split("/", 1)[0], key.split("/", 1)[1] if "/" in key else "", "", "failed", 0, msg)
                 for key, msg in failed.items()]
         rows.extend(results)
