@@ -249,6 +249,24 @@ def test_an_interrupt_stops_the_run_without_fetching_the_rest(client, svc, tmp_p
     assert not [f for f in _files(tmp_path) if ".xrtprods-download-" in f or f.endswith(".part")]
 
 
+def test_staging_left_by_a_killed_process_is_removed(client, tmp_path):
+    import subprocess
+    import sys
+    from xrtprods_astro.obsdata import _HOST, _STAGING
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    folder = tmp_path / OBS / "log"
+    folder.mkdir(parents=True)
+    left = folder / f"{_STAGING}{_HOST}-{dead}-abc"
+    left.mkdir()
+    (left / f"sw{OBS}xrt.log.part").write_text("half")
+    mine = folder / f"{_STAGING}{_HOST}-{os.getpid()}-abc"
+    mine.mkdir()
+    result = client.download(OBS, tmp_path, instruments=None, auxil=False, log=True)
+    assert list(result["status"]) == ["downloaded"]
+    assert not left.exists() and mine.exists()   # a live process's staging is never touched
+
+
 def test_a_file_failing_verification_is_never_put_in_place(client, svc, tmp_path):
     path = f"xrt/hk/sw{OBS}xhd.hk.gz"
     svc.obsdata.corrupt.add(f"{OBS}/{path}")

@@ -28,6 +28,7 @@ import numbers
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import zlib
@@ -59,6 +60,9 @@ _SAFE = re.compile(r"[A-Za-z0-9_.+-]{1,200}")
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".evt", ".hk", ".img", ".lc", ".pha", ".arf", ".rmf", ".att",
                   ".exp", ".cat", ".gti", ".sky")
 _FITS_BLOCK = 2880
+#: Staging folders of downloads not yet verified: ``.xrtprods-download-<host>-<pid>-<random>``.
+_STAGING = ".xrtprods-download-"
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
 _READ = 1 << 20
 
 
@@ -513,7 +517,8 @@ class ObsDataClass(ServiceClient, BaseQuery):
                 status = "skipped"
             else:
                 check_url(url, f"the URL of {obsid}/{path}")
-                staging = Path(tempfile.mkdtemp(prefix=".xrtprods-download-", dir=folder))
+                _remove_dead_staging(folder)
+                staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{_HOST}-{os.getpid()}-", dir=folder))
                 try:
                     got = self._transport.download(url, staging / final.name)
                     _verify(got, final.name)
@@ -527,6 +532,28 @@ class ObsDataClass(ServiceClient, BaseQuery):
             row = (obsid, path, local, "failed", 0, f"{type(exc).__name__}: {exc}")
         progress.step()
         return row
+
+
+def _remove_dead_staging(folder):
+    """Remove the staging folders left in ``folder`` by processes of this host that no longer run
+    (killed mid-download): what they hold was never verified, so it is never used."""
+    if os.name != "posix":
+        return   # os.kill(pid, 0) would not ask, it would signal
+    try:
+        names = [p.name for p in folder.iterdir() if p.name.startswith(f"{_STAGING}{_HOST}-")]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(f"{_STAGING}{_HOST}-"):].partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue   # alive (or a reused pid: then left, which is safe)
+        except ProcessLookupError:
+            shutil.rmtree(folder / name, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _make_folders(root, parts):
