@@ -41,6 +41,7 @@ from astroquery.query import BaseQuery
 
 from .exceptions import (InvalidRequestError, ProductUnavailableError, ReaderError, RemoteServiceError,
                          XRTProductsError)
+from .files import check_writable_dir, safe_component
 from .services import ServiceClient
 from .transport import Transport, check_url
 
@@ -54,11 +55,10 @@ MIRRORS = ("uk_reproc", "uk", "us", "italy")
 #: The instruments' folders of an observation.
 INSTRUMENTS = ("bat", "xrt", "uvot")
 _ERRORS = ("raise", "collect")
-#: The characters an archive path component is made of; anything else is refused, not renamed.
-_SAFE = re.compile(r"[A-Za-z0-9_.+-]{1,200}")
 #: Names whose content is FITS (after any .gz): checked as FITS once downloaded.
-_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".evt", ".hk", ".img", ".lc", ".pha", ".arf", ".rmf", ".att",
-                  ".exp", ".cat", ".gti", ".sky")
+# (".fit" is left out: UKSSDC names text fit summaries *_fit.fit.)
+_FITS_SUFFIXES = (".fits", ".fts", ".evt", ".hk", ".img", ".lc", ".pha", ".arf", ".rmf", ".att", ".exp",
+                  ".gti", ".sky")
 _FITS_BLOCK = 2880
 #: Staging folders of downloads not yet verified: ``.xrtprods-download-<host>-<pid>-<random>``.
 _STAGING = ".xrtprods-download-"
@@ -120,18 +120,25 @@ def _ids(values, name, width, columns):
 
 
 def _safe_parts(path):
-    """The components of a relative archive path, or ReaderError naming what is wrong with it."""
+    """The components of a relative archive path, or ReaderError naming what is wrong with it.
+
+    Each component must already be what `~xrtprods_astro.files.safe_component` makes of it: a
+    name it would have to change (a separator, a NUL, ``..``) is refused rather than renamed, so
+    a local name is always the archive's, and two hostile names cannot become one.
+    """
     text = str(path)
-    if not text or text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text):
+    if not text or text.startswith(("/", "\\")):
         raise ReaderError(f"the service listed {text[:80]!r}, which is not a relative path; refused")
     parts = text.split("/")
     for part in parts:
-        if part in ("", ".", ".."):
-            raise ReaderError(f"the service listed {text[:80]!r}, with an empty, '.' or '..' component; "
-                              "refused")
-        if not _SAFE.fullmatch(part) or part.strip(".") == "":
+        try:
+            same = safe_component(part, "archive path component") == part
+        except ReaderError:
+            same = False
+        if not same:
             raise ReaderError(f"the service listed {text[:80]!r}, whose component {part[:40]!r} is not a "
-                              "plain file or folder name; refused")
+                              "plain file or folder name (empty, '.', '..', or a character other than "
+                              "letters, digits, '_', '.', '-'); refused")
     return parts
 
 
@@ -462,7 +469,6 @@ class ObsDataClass(ServiceClient, BaseQuery):
                                       f"(conf.max_downloads is {conf.max_downloads!r})")
         if not isinstance(overwrite, (bool, np.bool_)):
             raise InvalidRequestError(f"overwrite is {overwrite!r}, but must be True or False")
-        from .files import check_writable_dir
         check_writable_dir(dest_dir, "dest_dir")
         dest = Path(dest_dir).expanduser()
         if isinstance(files, Row) and "url" in files.colnames:
