@@ -399,3 +399,13 @@ def test_cli_download_failures_exit_1(svc, tmp_path, capsys):
     finally:
         svc.obsdata.missing.clear()
     assert code == 1 and "run the same command again" in capsys.readouterr()[1]
+
+
+# ---------------------------------------------------------------------- the real service
+@pytest.mark.remote_data
+def test_real_service_lists_the_documented_observation():
+    """data.md: target 282445 has the 4 obsIDs 00282445000-003; auxil alone is 11 files."""
+    client = ObsDataClass(server="https://www.swift.ac.uk")
+    assert list(client.get_obsids(282445)["obsid"]) == [f"00282445{i:03d}" for i in range(4)]
+    files = client.list_files("00282445000", instruments=None)
+    assert len(files) == 11 and set(files["directory"]) == {"auxil"}
