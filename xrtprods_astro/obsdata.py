@@ -529,6 +529,7 @@ class ObsDataClass(ServiceClient, BaseQuery):
                     got = self._transport.download(url, staging / final.name)
                     _verify(got, final.name)
                     os.replace(got, final)
+                    logger.debug("Downloaded %s", final)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
                 status = "downloaded"
@@ -538,6 +539,20 @@ class ObsDataClass(ServiceClient, BaseQuery):
             row = (obsid, path, local, "failed", 0, f"{type(exc).__name__}: {exc}")
         progress.step()
         return row
+
+
+class _HideStaging(logging.Filter):
+    """Drops the transport's "Downloaded <staging path>" line: the file is not in place yet (it is
+    verified first). `ObsDataClass.download` logs each file in place (DEBUG), its progress on long
+    runs and a summary (INFO)."""
+
+    def filter(self, record):
+        return _STAGING not in record.getMessage()
+
+
+_transport_log = logging.getLogger("xrtprods_astro.transport")
+if not any(type(f).__name__ == "_HideStaging" for f in _transport_log.filters):   # once, even if reloaded
+    _transport_log.addFilter(_HideStaging())
 
 
 def _remove_dead_staging(folder):
