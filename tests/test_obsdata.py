@@ -267,6 +267,17 @@ def test_staging_left_by_a_killed_process_is_removed(client, tmp_path):
     assert not left.exists() and mine.exists()   # a live process's staging is never touched
 
 
+def test_long_runs_log_their_progress(client, tmp_path, caplog):
+    caplog.set_level("INFO", logger="xrtprods_astro")
+    result = client.download([OBS, "00968211000"], tmp_path, tdrss=True, log=True)
+    assert len(result) >= 20
+    lines = [r.getMessage() for r in caplog.records if r.name == "xrtprods_astro.obsdata"]
+    assert any(f"of {len(result)} files done" in line for line in lines)
+    assert lines[-1].endswith(f"{len(result)} downloaded, 0 already there, 0 failed")
+    # The files are logged where they are, never at their unverified staging place.
+    assert not any(".xrtprods-download-" in r.getMessage() for r in caplog.records)
+
+
 def test_a_file_failing_verification_is_never_put_in_place(client, svc, tmp_path):
     path = f"xrt/hk/sw{OBS}xhd.hk.gz"
     svc.obsdata.corrupt.add(f"{OBS}/{path}")
