@@ -129,6 +129,9 @@ def _make_conf():
             "when the same request is submitted again, instead of loading the "
             "service with a new one (failed or cancelled jobs are not reused; "
             "reuse=False on a call forces a new job).", cfgtype="boolean")
+        max_downloads = _config.ConfigItem(
+            4, "Most archive files an observation-data download fetches at once from "
+            "one server (xrtprods_astro.obsdata).", cfgtype="integer")
         # -- limits that keep a faulty or hostile server from costing unbounded time or disk
         deadline = _config.ConfigItem(
             600.0, "Total seconds one call may take, retries and pauses included "
@@ -180,6 +183,7 @@ _LAZY = {
     "XRTJob": "job",
     "GRBs": "grb", "GRBClass": "grb",   # the GRB repository (API/main.php), xrtprods_astro/grb.py
     "XRTCatalogues": "catalogues", "CataloguesClass": "catalogues",  # queryDB, upper limits: catalogues.py
+    "XRTObsData": "obsdata", "ObsDataClass": "obsdata",  # getObsByTarg, listObsFiles, files: obsdata.py
     "ProductRequest": "request",
     # many targets
     "run_batch": "batch",

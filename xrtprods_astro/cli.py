@@ -1325,6 +1325,9 @@ def build_parser():
     # grb: the GRB repository's commands live in their own file (one CLI file per service)
     from .cli_grb import add_grb_commands
     add_grb_commands(sub, sys.modules[__name__])
+    # obsfiles: the observation archives' files (cli_obsdata.py)
+    from .cli_obsdata import add_obsdata_commands
+    add_obsdata_commands(sub, sys.modules[__name__])
     # Last, so that every command (the grb ones too) understands the global options after it.
     _globals_after_the_command(parser, sub)
     return parser
