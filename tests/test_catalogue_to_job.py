@@ -57,7 +57,7 @@ def test_obs_table_gives_obslist_target_and_targets(client, service):
 
 
 def test_int_obsid_column_and_user_filter(client, service):
-    """ObsID as ints (as the SXPS service sends them) are zero-padded; a filtered table gives its rows only."""
+    """Int ObsIDs (as the SXPS service sends them) are zero-padded; a filtered table gives its rows only."""
     obs = Table({"ObsID": [30842001, 30842002, 35210001], "xrt_exposure": [100.0, 2000.0, 3000.0]})
     long_ones = obs[obs["xrt_exposure"] > 1000]
     payload = client.submit(GK_PER, lightcurve=True, observations=long_ones, get_query_payload=True)

@@ -255,8 +255,8 @@ def test_observations_give_one_payload(case, service, capsys, tmp_path):
 
 def test_observation_table_alone_gives_the_target_through_every_door(service, capsys, tmp_path):
     """Without a target, the rows' one position is the target, whichever door."""
-    obs = Table({"name": ["GRB200416A"] * 2, "ra": [GRB.ra.deg] * 2 * u.deg, "decl": [GRB.dec.deg] * 2 * u.deg,
-                 "obsid": OBS})
+    obs = Table({"name": ["GRB200416A"] * 2, "ra": [GRB.ra.deg] * 2 * u.deg,
+                 "decl": [GRB.dec.deg] * 2 * u.deg, "obsid": OBS})
     path = tmp_path / "obs.ecsv"
     obs.write(path)
     products = {"lightcurve": {}, "spectrum": {}}
