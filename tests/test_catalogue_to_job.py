@@ -224,3 +224,36 @@ def test_catalogue_query_to_job_on_the_local_service(xrtprods_service, tmp_path)
     spans = [(Time(a), Time(b)) for a, b in zip(chosen["start_time"], chosen["stop_time"])]
     for t in pc["time"]:
         assert any(a <= t <= b for a, b in spans), t
+
+
+# ----------------------------------------------------------------------------- batches
+
+def test_batch_rows_carry_their_own_observations(service, tmp_path):
+    from xrtprods_astro.batch import run_batch
+    targets = Table({"name": ["GK Per", "Her X-1", "Mrk 421"],
+                     "ra": [52.80004, 254.45755, 166.11381], "dec": [43.90431, 35.34236, 38.20883],
+                     "obs": ["00030842001, 00030842002", "00030009001", ""]})
+    payloads = run_batch(targets, products={"lightcurve": True}, state_file=tmp_path / "s.json",
+                         dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL),
+                         observations_column="obs", get_query_payload=True)
+    assert payloads["GK_Per"]["uselcobs"] == "00030842001,00030842002"
+    assert payloads["Her_X-1"]["uselcobs"] == "00030009001" and payloads["Her_X-1"]["targ"] == "00030009"
+    # An empty cell leaves its target unrestricted: all data, targets found by the service.
+    assert "uselcobs" not in payloads["Mrk_421"] and payloads["Mrk_421"]["getTargs"] == 1
+    assert service.count() == 0
+
+
+def test_batch_refuses_a_row_with_bad_observations_by_name(service, tmp_path):
+    from xrtprods_astro.batch import BatchRun
+    targets = Table({"name": ["good", "bad"], "ra": [10.0, 20.0], "dec": [1.0, 2.0],
+                     "observations": ["00030842001", "0003084200"]})
+    batch = BatchRun(targets, products={"lightcurve": True}, state_file=tmp_path / "s.json",
+                     dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL))
+    with pytest.raises(InvalidRequestError) as info:
+        batch.get_query_payload()
+    assert info.value.problems == ["bad: observations: '0003084200' is not an obsID (11 digits, e.g. "
+                                   "'00012345001')"]
+    with pytest.raises(InvalidRequestError, match="observations_column: no column 'obsids'"):
+        BatchRun(targets, products={"lightcurve": True}, state_file=tmp_path / "s.json",
+                 dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL), observations_column="obsids")
+    assert service.count() == 0
