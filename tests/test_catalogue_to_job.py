@@ -255,5 +255,6 @@ def test_batch_refuses_a_row_with_bad_observations_by_name(service, tmp_path):
                                    "'00012345001')"]
     with pytest.raises(InvalidRequestError, match="observations_column: no column 'obsids'"):
         BatchRun(targets, products={"lightcurve": True}, state_file=tmp_path / "s.json",
-                 dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL), observations_column="obsids")
+                 dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL),
+                 observations_column="obsids")
     assert service.count() == 0
