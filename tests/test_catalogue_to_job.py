@@ -258,3 +258,44 @@ def test_batch_refuses_a_row_with_bad_observations_by_name(service, tmp_path):
                  dest_dir=tmp_path / "out", client=XRTProductsClass(email=EMAIL),
                  observations_column="obsids")
     assert service.count() == 0
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _cli(capsys, *argv):
+    from xrtprods_astro import cli
+    code = cli.main(["--email", EMAIL, "submit", *argv, "--lc", "--dry-run"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_obs_table_column_and_detected_rows(service, capsys, tmp_path):
+    import json
+    path = tmp_path / "source_obs.csv"
+    # A CSV loses the leading zeros: the obsIDs come back as ints and are padded again.
+    Table({"ra": [52.80004] * 3, "dec": [43.90431] * 3,
+           "my_obs": ["00030842001", "00030842002", "00035210001"],
+           "detected": [True, False, True]}).write(path)
+    code, out, err = _cli(capsys, "--obs-table", str(path), "--obs-column", "my_obs",
+                          "--which-obs", "detected")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["uselcobs"] == "00030842001,00035210001" and payload["RA"] == 52.80004
+    assert service.count() == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ra", "10", "--dec", "1", "--obs-column", "x"], "--obs-column: only with --obs-table"),
+    (["--ra", "10", "--dec", "1", "--which-obs", "detected"], "--which-obs: only with --obs-table"),
+    (["--obs-table", "nowhere.ecsv"], "--obs-table: nowhere.ecsv is not a file"),
+    (["--obs-table", "{obs}"], "target: the observations of --obs-table give no target position"),
+    (["--ra", "10", "--dec", "1", "--obs-table", "{obs}", "--which-obs", "undetected"],
+     "--which-obs: 'undetected' needs a 'detected' column in the table"),
+])
+def test_cli_obs_table_errors(service, capsys, tmp_path, monkeypatch, argv, message):
+    from xrtprods_astro import cli
+    monkeypatch.chdir(tmp_path)
+    Table({"obsid": ["00030842001"]}).write(tmp_path / "obs.ecsv")
+    code, out, err = _cli(capsys, *[a.replace("{obs}", "obs.ecsv") for a in argv])
+    assert code == cli.EXIT_USAGE and message in err and not out
+    assert service.count() == 0

@@ -475,8 +475,26 @@ def _detected(table, which, where):
     if "detected" not in table.colnames:
         raise InvalidRequestError(f"which_observations: {which!r} needs a 'detected' column in {where}; "
                                   f"it has {', '.join(table.colnames)}")
-    flags = np.array([bool(v) and not np.ma.is_masked(v) for v in table["detected"]], dtype=bool)
+    flags = np.array([_flag(v, i) for i, v in enumerate(table["detected"])], dtype=bool)
     return table[flags if which == "detected" else ~flags]
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "y", "t"), ("false", "no", "0", "n", "f", "")
+
+
+def _flag(value, row):
+    """A ``detected`` cell as a bool: text from a CSV file is read as words ("False" is False)."""
+    if np.ma.is_masked(value):
+        raise InvalidRequestError(f"which_observations: row {row} has no 'detected' value")
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise InvalidRequestError(f"which_observations: row {row} has detected={value!r}, not "
+                                      "true or false")
+        return text in _TRUE
+    return bool(value)
 
 
 def _table_position(table):

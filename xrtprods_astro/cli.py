@@ -347,7 +347,14 @@ def _obs_table(args):
         table = Table.read(path)
     except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for unreadable files
         raise InvalidRequestError(f"--obs-table: {path} cannot be read as a table ({exc})") from None
-    return observation_list(table, which=args.which_obs, column=args.obs_column)
+    try:
+        return observation_list(table, which=args.which_obs, column=args.obs_column)
+    except InvalidRequestError as exc:
+        if not any(p.startswith("which_observations:") for p in exc.problems):
+            raise
+        # Said in the option's name, as the other options' messages are.
+        raise InvalidRequestError([p.replace("which_observations:", "--which-obs:", 1)
+                                   for p in exc.problems]) from None
 
 
 def _table_row(path, index):
