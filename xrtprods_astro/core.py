@@ -568,7 +568,9 @@ source_detection : bool or dict, optional
         **params
             Light-curve parameters and globals in friendly, UKSSDC or wire
             spelling (``binning="counts", pc_counts=20`` or ``binMeth``,
-            ``pcCounts``); defaults as in `submit`.
+            ``pcCounts``); defaults as in `submit`. ``observations=`` (and
+            ``which_observations=``) restrict it to chosen observations, as in
+            `submit` (the target may then be None).
 
         Returns
         -------
@@ -615,7 +617,8 @@ source_detection : bool or dict, optional
             Download again files already there.
         **params
             Spectrum parameters (``time_range=``, ``timeslice``, ``rname1``,
-            ``gti1``...) and globals, in any spelling.
+            ``gti1``...) and globals, in any spelling; ``observations=`` as
+            in `submit`.
 
         Returns
         -------
@@ -662,7 +665,8 @@ source_detection : bool or dict, optional
             As in `get_lightcurve`.
         kind : {"standard", "enhanced", "astrometric"}
         **params
-            Position parameters (``which_data``, ``pos_radius``...) and globals.
+            Position parameters (``which_data``, ``pos_radius``...) and
+            globals; ``observations=`` as in `submit`.
 
         Returns
         -------
@@ -706,7 +710,8 @@ source_detection : bool or dict, optional
             is submitted.
         overwrite : bool
         **params
-            Image parameters (``energies``, ``which_data``...) and globals.
+            Image parameters (``energies``, ``which_data``...) and globals;
+            ``observations=`` as in `submit`.
 
         Returns
         -------
@@ -748,7 +753,7 @@ source_detection : bool or dict, optional
         **params
             Source-detection parameters (``which_data``, ``use_obs``,
             ``which_bands``...) and globals; without a data selection,
-            ``which_data="all"``.
+            ``which_data="all"``; ``observations=`` as in `submit`.
 
         Returns
         -------
