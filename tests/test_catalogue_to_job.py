@@ -299,3 +299,10 @@ def test_cli_obs_table_errors(service, capsys, tmp_path, monkeypatch, argv, mess
     code, out, err = _cli(capsys, *[a.replace("{obs}", "obs.ecsv") for a in argv])
     assert code == cli.EXIT_USAGE and message in err and not out
     assert service.count() == 0
+
+
+def test_a_pandas_table_of_the_official_client(client):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"ObsID": [30842001, 35210002], "RA": [52.80004] * 2, "Decl": [43.90431] * 2})
+    payload = client.submit(lightcurve=True, observations=frame, get_query_payload=True)
+    assert payload["uselcobs"] == "00030842001,00035210002" and payload["Dec"] == 43.90431

@@ -535,7 +535,8 @@ def observation_list(observations, *, which=None, column=None):
     observations : `~astropy.table.Table`, list of obsIDs, LSXPS source or `ObservationList`
         A Table with an obsID column (``obsid``, ``ObsID``, ``obs_id``...: 11-digit
         strings or ints), e.g. from ``XRTCatalogues.query_region(..., catalog="obs",
-        table="swiftmastr")``, filtered first as you like; a list (or Column) of
+        table="swiftmastr")``, filtered first as you like (a pandas DataFrame, as
+        the official client gives them, is read as a Table); a list (or Column) of
         obsIDs; or an LSXPS source, any object with ``coord`` (a SkyCoord) and
         ``observations`` (a Table with ``obsid`` and a boolean ``detected``
         column).
@@ -567,6 +568,9 @@ def observation_list(observations, *, which=None, column=None):
         return observations
     if isinstance(observations, Row):
         observations = observations.table[[observations.index]]
+    elif type(observations).__name__ == "DataFrame" and hasattr(observations, "columns"):
+        # The official client's tables (swifttools.ukssdc gives pandas DataFrames).
+        observations = Table.from_pandas(observations)
     coord = name = None
     why = "a list of obsIDs has no position"
     if hasattr(observations, "coord") and hasattr(observations, "observations"):
