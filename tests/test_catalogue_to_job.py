@@ -167,6 +167,8 @@ def test_official_client_getobslist_on_the_same_source():
      "standard_position: the observations are given twice, in observations= and in pos_use_obs"),
     (dict(observations=["00030842001"], astrometric_position={"use_all_obs": True}),
      "astrometric_position: use_all_obs=True uses every observation"),
+    (dict(observations=["00030842001"], astrometric_position={"useAllObs": 1}),
+     "astrometric_position: useAllObs=True uses every observation"),
     (dict(observations=["00030842001"], targ="00035210"),
      "targ: 00035210 leaves out the targets of the observations 00030842001"),
 ])

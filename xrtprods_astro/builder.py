@@ -10,6 +10,12 @@ into a validated `~xrtprods_astro.request.ProductRequest`. The Python API
 their requests here, so the same input gives the same wire payload whichever
 door it came in by.
 
+Observations from a catalogue (`observation_list`: a Table with an obsID
+column, a list of obsIDs or an LSXPS source) restrict every requested product
+to them (``observations=``): their obsIDs become each product's ``use_obs``
+with ``which_data="user"``, their target IDs the ``targ``, and, without a
+target, their position the target.
+
 The default policy, applied only where the user set nothing:
 
 * globals: ``centroid=True``, ``pos_err=1 arcmin`` (when centroiding),
@@ -220,8 +226,8 @@ def build_request(target=None, *, name=None, resolver=None, products=None, param
         if target is None and base is None:
             if obs.coord is None:
                 raise InvalidRequestError(f"target: the observations give no target position "
-                                          f"({obs.no_position}); "
-                                          "give the target (a SkyCoord, a name or a table row) as target")
+                                          f"({obs.no_position}); give target= (a SkyCoord, a name or "
+                                          "a table row)")
             label = name or obs.name or coord_name(obs.coord)
             target = Target(name=label, coord=obs.coord,
                             meta={"target": label, "resolver": "observations", "observations": obs.origin})
@@ -663,12 +669,16 @@ def _apply_observations(obs, products, request, params, given):
             if str(v).strip().lower() != "user":
                 problems.append(f"{key}: {typed}={v!r} contradicts observations=, which selects "
                                 "which_data='user'; leave it out")
-        if key == "astrometric_position":
-            flag = spec.get("use_all_obs", spec.get("useAllObs", spec.get("allxastrom",
-                                                                          earlier.get("use_all_obs"))))
-            if flag not in (None, False, 0, "no", "0"):
-                problems.append("astrometric_position: use_all_obs=True uses every observation, not the "
-                                "list in observations=; leave one out")
+        if "use_all_obs" in have or earlier.get("use_all_obs"):
+            # The astrometric position's own switch: the service then ignores the observation list.
+            typed, flag = have.get("use_all_obs", ("use_all_obs", True))
+            try:
+                on = P.lookup("use_all_obs", key).coerce(flag, typed=typed)
+            except InvalidRequestError:
+                on = False  # ProductRequest reports it with the others
+            if on:
+                problems.append(f"{key}: {typed}=True uses every observation, not the list in "
+                                "observations=; leave one out")
         if not problems:
             out[key] = {**spec, "which_data": "user", "use_obs": value}
     if problems:
