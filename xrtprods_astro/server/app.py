@@ -356,6 +356,14 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_file(target)
             return
+        if path.startswith("/LSXPS/"):
+            # LSXPS product files (server/sxps_products.py), made when first asked for.
+            target = self.service.sxps_products.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
         if not path.startswith(_JOB_PREFIX):
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -590,6 +598,8 @@ class LocalService:
         self.grb = GRBRepository(root / "grb", seed=self.seed)
         from .sxps import SXPSService
         self.sxps = SXPSService(seed=self.seed)
+        from .sxps_products import SXPSProductService
+        self.sxps_products = SXPSProductService(self.sxps, root / "sxps", seed=self.seed)
         host = self.host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -886,9 +896,17 @@ class LocalService:
                 return self.sxps.answer(body)
             except sxps.SXPSAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
+        from . import sxps_products
+        # LSXPS / 2SXPS products (server/sxps_products.py): details, light curves, spectra, images.
+        if func in sxps_products.FUNCTIONS:
+            try:
+                return self.sxps_products.answer(body, self.url)
+            except sxps.SXPSAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
         if func not in handlers:
             raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: "
-                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS) | set(sxps.FUNCTIONS))))
+                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS) | set(sxps.FUNCTIONS)
+                                                 | set(sxps_products.FUNCTIONS))))
         return handlers[func](body)
 
     @staticmethod
