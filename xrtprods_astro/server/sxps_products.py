@@ -58,7 +58,7 @@ RENAMED = {11375: "GK Per"}
 SPLIT = {37562: ("GK Per field 1", "GK Per field 2", "GK Per field 3", "GK Per field 4")}
 #: TransientID -> (object of the sky, classification, in LSXPS yet).
 TRANSIENTS = {1: ("V404 Cyg", "Confirmed transient", True),
-              30: ("Aql X-1", "Possible transient", False),
+              30: ("Aql X-1 field 2", "Possible transient", False),
               576: ("Swift J1753.5-0127", "Confirmed transient", True)}
 #: The documented stack fixtures: removed (superseded by other stacks), an old version, obsolete.
 _REMOVED_STACK = "10000000668"
@@ -268,7 +268,11 @@ class SXPSProductService:
         cat = body.get("whichCat", "LSXPS")
         if cat not in ("LSXPS", "2SXPS"):
             raise SXPSAPIError(1, f"whichCat is {str(cat)[:40]}, but must be LSXPS or 2SXPS.")
-        return getattr(self, "_" + func)(body, base_url)
+        out = getattr(self, "_" + func)(body, base_url)
+        # OK comes last, before the envelope's APIVersion, as in the documented key lists.
+        out.pop("OK", None)
+        out["OK"] = 1
+        return out
 
     def _source(self, body):
         """The `_Source` a request names, or a flat answer for a superseded one."""
@@ -680,7 +684,9 @@ class SXPSProductService:
         if "interval0" not in data.get("rnames", []) or "NOSPEC" in data.get("interval0", {}):
             return {"NoSpectrum": 1}
         _flatten_tar(out / "interval0.tar.gz", src)
-        return data
+        # The documented key order: T0, DeltaFitStat, GalNH_unfitted, rnames, interval0.
+        order = ("T0", "DeltaFitStat", "GalNH_unfitted", "rnames")
+        return {**{k: data[k] for k in order if k in data}, **{k: v for k, v in data.items() if k not in order}}
 
     # ------------------------------------------------------------------ images
     def _getSXPSSourceImages(self, body, base_url):
@@ -954,7 +960,11 @@ def _stack_id(src):
 
 
 def _obs_block(rows, stacks):
-    block = {"NumStacks": len(stacks), "NumObservations": len(rows), "Observations": rows}
+    # Stacks is absent when NumStacks is 0 (spec §3.3); Observations likewise when there are none,
+    # as the official client's getObsList reads an empty table as "the wrong format".
+    block = {"NumStacks": len(stacks), "NumObservations": len(rows)}
+    if rows:
+        block["Observations"] = rows
     if stacks:
         block["Stacks"] = stacks
     return block
