@@ -683,7 +683,13 @@ class SXPSProductService:
             return {"NoSpectrum": 1}
         if "interval0" not in data.get("rnames", []) or "NOSPEC" in data.get("interval0", {}):
             return {"NoSpectrum": 1}
-        _flatten_tar(out / "interval0.tar.gz", src)
+        interval = data["interval0"]
+        pc_only = "PC" in interval.get("Modes", []) and len(interval["Modes"]) > 1
+        if pc_only:
+            # LSXPS is built from PC data only: a bright field's WT spectrum is no part of it.
+            interval["Modes"] = ["PC"]
+            interval.pop("WT", None)
+        _flatten_tar(out / "interval0.tar.gz", src, drop_wt=pc_only)
         # The documented key order: T0, DeltaFitStat, GalNH_unfitted, rnames, interval0.
         order = ("T0", "DeltaFitStat", "GalNH_unfitted", "rnames")
         return {**{k: data[k] for k in order if k in data}, **{k: v for k, v in data.items() if k not in order}}
@@ -988,13 +994,22 @@ def _json_dumps(data):
     return json.dumps(data)
 
 
-def _flatten_tar(path, src):
+def _flatten_tar(path, src, drop_wt=False):
     """Rewrite a built spectrum archive as LSXPS writes it: 12 flat members (spec §3.5)."""
     from types import SimpleNamespace
 
     from .grb import _repository_tar
+    if drop_wt:
+        with tarfile.open(path, "r:gz") as tar:
+            members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()
+                       if m.isfile() and "interval0wt" not in m.name]
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                for info, payload in members:
+                    tar.addfile(info, io.BytesIO(payload))
+        path.write_bytes(buf.getvalue())
     with tarfile.open(path, "r:gz") as tar:
-        t0 = 0.0
         names = tar.getnames()
     if "GRB_info.txt" not in names:
-        _repository_tar(path, "interval0", SimpleNamespace(ra=src.ra, dec=src.dec), t0)
+        _repository_tar(path, "interval0", SimpleNamespace(ra=src.ra, dec=src.dec), 0.0)
