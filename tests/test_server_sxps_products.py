@@ -39,6 +39,11 @@ def catalogue_row(svc, source_id):
     return rows[0]
 
 
+def first_obsid(svc):
+    record = call(svc, APIFunc="getSXPSSourceInfo", sourceID=17)["data"]
+    return record["Detections"]["Observations"][0]["ObsID"]
+
+
 def test_source_record_is_wrapped_and_agrees_with_the_sources_table(svc):
     answer = call(svc, APIFunc="getSXPSSourceInfo", whichCat="LSXPS", sourceID=17)
     assert answer["OK"] == 1 and set(answer) == {"OK", "data", "APIVersion"}
@@ -101,8 +106,8 @@ def test_light_curve_keys_and_spellings(svc, binning, fmt):
     assert lc["Binning"] in ("Observation", "Snapshot")
     assert lc["TimeFormat"] == {"mjd": "MJD", "swift met": "MET", "tdb": "TDB"}[fmt.lower()]
     assert "URL" not in str(list(lc))
-    assert lc["Total_ULData"]["columns"] == ["Time", "TimePos", "TimeNeg", "UpperLimit", "CtsInSrc", "BGInSrc",
-                                             "CorrFact", "Exposure"]
+    assert lc["Total_ULData"]["columns"] == ["Time", "TimePos", "TimeNeg", "UpperLimit", "CtsInSrc",
+                                             "BGInSrc", "CorrFact", "Exposure"]
     assert lc["Total_ratesData"]["columns"][3:6] == ["Rate", "RatePos", "RateNeg"]
     assert lc["HR1Data"]["columns"] == ["Time", "TimePos", "TimeNeg", "HR", "HRPos", "HRNeg"]
     for name in lc["Datasets"]:
@@ -120,8 +125,8 @@ def test_light_curve_grouping_flags(svc):
     rates = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total"], binning="obs", timeFormat="mjd",
                  groupRates=False, nondetAsUL=False)
     assert {"Total_blind_rates", "Total_nondet_rates"} <= set(rates["Datasets"])
-    every = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total", "HR1"], binning="obs", timeFormat="mjd",
-                 getAllTypes=True)
+    every = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total", "HR1"], binning="obs",
+                 timeFormat="mjd", getAllTypes=True)
     assert "Total_nondet_UL" in every["Datasets"] and "Total_nondet_rates" in every["Datasets"]
     assert "HR1_blind" in every["Datasets"]
     # Both spellings of the HR grouping flag: the documented groupHRs and the client's groupHRss.
@@ -164,8 +169,9 @@ def test_source_spectrum_dict_and_its_twelve_member_tar(svc):
     raw = requests.get(url, timeout=60).content
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
         names = tar.getnames()
-    assert sorted(names) == sorted(["README.txt", "interval0pcsource.pi", "interval0pcback.pi", "interval0pc.pi",
-                                    "interval0pc.arf", "interval0pc.rmf", "interval0.areas", "GRB_info.txt",
+    assert sorted(names) == sorted(["README.txt", "interval0pcsource.pi", "interval0pcback.pi",
+                                    "interval0pc.pi", "interval0pc.arf", "interval0pc.rmf", "interval0.areas",
+                                    "GRB_info.txt",
                                     "models/interval0pc_apec.xcm", "models/interval0pc_pow.xcm",
                                     "interval0pc_apec_fit.fit", "interval0pc_pow_fit.fit"])
     gif = requests.get(pc["PowerLaw"]["Image"], timeout=30)
@@ -198,11 +204,12 @@ def test_source_images_hold_only_the_requested_bands_and_are_pngs(svc):
 
 
 def test_dataset_record_and_superseded_stacks(svc):
-    obsid = call(svc, APIFunc="getSXPSSourceInfo", sourceID=17)["data"]["Detections"]["Observations"][0]["ObsID"]
+    obsid = first_obsid(svc)
     rec = call(svc, APIFunc="getSXPSDatasetInfo", whichCat="LSXPS", ObsID=obsid)["data"]
     assert rec["OK"] == 1 and rec["ObsID"] == "%011d" % obsid and isinstance(rec["TargetID"], int)
     assert rec["Sources"] and any(r["LSXPS_ID"] == 17 for r in rec["Sources"])
-    assert call(svc, APIFunc="getSXPSDatasetInfo", DatasetID=rec["DatasetID"])["data"]["ObsID"] == rec["ObsID"]
+    again = call(svc, APIFunc="getSXPSDatasetInfo", DatasetID=rec["DatasetID"])
+    assert again["data"]["ObsID"] == rec["ObsID"]
     removed = call(svc, APIFunc="getSXPSDatasetInfo", ObsID="10000000668")
     other = removed["SupersedingStacks"]["OtherStacks"]
     assert set(other[0]) == {"DatasetID", "DataVersion", "ObsID", "ExposureUsed"}
@@ -213,14 +220,15 @@ def test_dataset_record_and_superseded_stacks(svc):
 
 
 def test_dataset_images_are_fits_with_wcs(svc):
-    obsid = call(svc, APIFunc="getSXPSSourceInfo", sourceID=17)["data"]["Detections"]["Observations"][0]["ObsID"]
+    obsid = first_obsid(svc)
     answer = call(svc, APIFunc="getSXPSDatasetImages", whichCat="LSXPS", bands="all", types="all",
                   getRegions=True, ObsID=obsid)
     assert {"Total", "Soft", "Medium", "Hard", "Expmap"} <= set(answer)
     assert set(answer["Total"]) == {"Image", "BackgroundMap", "BackgroundMapWithSources", "Regions"}
     assert answer["Total"]["Image"].endswith("%011d_total.img.gz" % obsid)
     assert answer["Soft"]["Image"].endswith("_band1.img.gz")
-    with fits.open(io.BytesIO(gzip.decompress(requests.get(answer["Total"]["Image"], timeout=60).content))) as h:
+    raw = requests.get(answer["Total"]["Image"], timeout=60).content
+    with fits.open(io.BytesIO(gzip.decompress(raw))) as h:
         assert WCS(h[0].header).has_celestial and h[0].data.sum() > 0
     region = requests.get(answer["Total"]["Regions"], timeout=30).text
     assert region.startswith("# Region file format: DS9") and "circle(" in region
@@ -240,7 +248,8 @@ def test_dataset_images_obsolete_stack_and_removed_dataset(svc):
 
 def test_files_outside_the_products_are_not_found(svc):
     for path in ("/LSXPS/sources/source17/images/Nope.png", "/LSXPS/sources/source17/../../etc/passwd",
-                 "/LSXPS/datasets/00000000000/00000000000_total.img.gz", "/LSXPS/sources/sourceX/images/Total.png"):
+                 "/LSXPS/datasets/00000000000/00000000000_total.img.gz",
+                 "/LSXPS/sources/sourceX/images/Total.png"):
         assert requests.get(svc.url + path, timeout=30).status_code == 404
 
 

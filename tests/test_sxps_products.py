@@ -83,7 +83,8 @@ def test_source_details_are_astropy_objects(cats):
     assert isinstance(src.record["FirstObsDate"], Time) and src.record["Exposure"].unit == u.s
     obs = src.observations
     assert obs.colnames[:2] == ["obsid", "dataset_id"] and obs["detected"].dtype == bool
-    assert all(len(o) == 11 and o.isdigit() for o in obs["obsid"]) and list(obs["obsid"]) == sorted(obs["obsid"])
+    assert all(len(o) == 11 and o.isdigit() for o in obs["obsid"])
+    assert list(obs["obsid"]) == sorted(obs["obsid"])
     assert len(obs) == len(src.detections) + len(src.non_detections)
     assert all(len(o) == 11 for o in src.detections["ObsID"])
     assert "Total_Info_Rate" in src.detections.colnames
@@ -246,7 +247,8 @@ def test_superseded_stacks_are_clear_errors(cats, tmp_path):
 # ---------------------------------------------------------------------- transients
 def test_transient_details_and_lookup(cats):
     trans = cats.get_transient(576)
-    assert trans.transient_id == 576 and trans.name.startswith("Swift J") and isinstance(trans.coord, SkyCoord)
+    assert trans.transient_id == 576 and trans.name.startswith("Swift J")
+    assert isinstance(trans.coord, SkyCoord)
     assert trans.observations["discovery"][0] and all(len(o) == 11 for o in trans.observations["obsid"])
     assert cats.get_transient(trans.name).transient_id == 576
     table = cats.get_transients_as_sources([576, 30])
@@ -289,7 +291,8 @@ def test_bug_8_transient_light_curve_with_a_tuple_of_bands(cats):
 def test_bug_9_transients_not_in_lsxps_are_rows_not_crashes(cats, svc, monkeypatch):
     """swifttools: with skipErrors an absent key raises KeyError and "MISSING" is sent on as an id."""
     table = cats.get_transients_as_sources([576, 30, 424242])
-    assert list(table["in_catalog"]) == [True, False, False] and list(table["source"].mask) == [False, True, True]
+    assert list(table["in_catalog"]) == [True, False, False]
+    assert list(table["source"].mask) == [False, True, True]
     original = svc.sxps_products._getSXPSTransAsSources
 
     def drop_one(body, base_url):

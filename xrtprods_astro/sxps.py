@@ -246,7 +246,8 @@ class SXPSSource(_Record):
     def __repr__(self):
         return (f"<SXPSSource {self.catalog} {self.source_id} {self.name!r} at "
                 f"{self.coord.to_string('hmsdms', precision=1)} ±{self.err90:.1f}; "
-                f"{len(self.observations)} observations, {int(self.observations['detected'].sum())} detected>")
+                f"{len(self.observations)} observations, "
+                f"{int(self.observations['detected'].sum())} detected>")
 
 
 class SXPSTransient(_Record):
@@ -458,7 +459,8 @@ def _sxps_lightcurve(data, source, catalog):
         if "ObsID" in raw:
             out["obsid"] = Column([_obsid(v) for v in raw["ObsID"]], dtype=str)
         detection = next((c for c in ("blind", "retro", "nondet") if f"_{c}" in f"_{what}"), None)
-        out.meta.update(dataset=name, mode=band if kind != "hr" else "PC", band=band if kind != "hr" else None,
+        out.meta.update(dataset=name, mode=band if kind != "hr" else "PC",
+                        band=band if kind != "hr" else None,
                         kind=kind, nosys=False, incbad=False, url=None, detection=detection,
                         quantity="rate", t0=None, t0_met=None, binning=data.get("Binning"), time_format=fmt)
         tables[name] = out
@@ -577,9 +579,11 @@ class SXPSProducts:
         table["transient"] = Column([str(v) for v in values], dtype=str)
         table["in_catalog"] = Column(ok, dtype=bool)
         if key == "sourceID":
-            table["source"] = MaskedColumn([int(f) if k else 0 for f, k in zip(found, ok)], mask=[not k for k in ok])
+            table["source"] = MaskedColumn([int(f) if k else 0 for f, k in zip(found, ok)],
+                                           mask=[not k for k in ok])
         else:
-            table["source"] = MaskedColumn([str(f) if k else "" for f, k in zip(found, ok)], mask=[not k for k in ok])
+            table["source"] = MaskedColumn([str(f) if k else "" for f, k in zip(found, ok)],
+                                           mask=[not k for k in ok])
         table.meta["catalog"] = catalog
         return table
 
@@ -681,7 +685,8 @@ class SXPSProducts:
         if not transient:
             wire_bands = _listed(bands, "bands", _LC_BANDS)
             if binning not in _BINNINGS:
-                raise InvalidRequestError(f"binning is {binning!r}, but must be one of: observation, snapshot")
+                raise InvalidRequestError(f"binning is {binning!r}, but must be one of: observation, "
+                                          "snapshot")
             if not isinstance(time_format, str) or time_format.lower() not in _TIME_FORMATS:
                 raise InvalidRequestError(f"time_format is {time_format!r}, but must be one of: "
                                           + ", ".join(_TIME_FORMATS))
@@ -707,8 +712,8 @@ class SXPSProducts:
         return _sxps_lightcurve(data, source, catalog)
 
     # -------------------------------------------------------------- spectra
-    def get_source_spectrum(self, source, dest_dir=None, *, catalog="LSXPS", transient=False, spec_type="full",
-                            overwrite=False):
+    def get_source_spectrum(self, source, dest_dir=None, *, catalog="LSXPS", transient=False,
+                            spec_type="full", overwrite=False):
         """The automatic spectrum of a source or transient (``getSXPSSpectrumData``).
 
         Parameters
@@ -878,7 +883,8 @@ class SXPSProducts:
             newer = _obsid(data["SupersededBy"])
             table = Table({"ObsID": Column([newer], dtype=str)})
             raise SXPSSupersededError(f"Dataset {payload} is an obsolete stack, superseded by ObsID {newer}; "
-                                      "its images are no longer kept.", kind="SupersededBy", replacements=table)
+                                      "its images are no longer kept.", kind="SupersededBy",
+                                      replacements=table)
         out = {}
         for key, value in data.items():
             if key in ("OK", "APIVersion"):

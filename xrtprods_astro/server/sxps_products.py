@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalogue import CATALOGUE, angular_separation_arcmin, field_sources, observation_plan
+from .catalogue import CATALOGUE, field_sources, observation_plan
 from .sky import met_to_mjd, met_to_utc
 from .sxps import SXPSAPIError, kbn
 
@@ -174,7 +174,8 @@ def _schedule(entry):
         for seg, start, stop in observation_plan(entry, targ, _stable_rng("schedule", targ)):
             by_seg.setdefault(seg, []).append((start, stop))
         for seg, snaps in sorted(by_seg.items()):
-            out.append(("%s%03d" % (targ, seg), snaps[0][0], snaps[-1][1], sum(b - a for a, b in snaps), snaps))
+            out.append(("%s%03d" % (targ, seg), snaps[0][0], snaps[-1][1], sum(b - a for a, b in snaps),
+                        snaps))
     return sorted(out, key=lambda o: o[1])
 
 
@@ -471,7 +472,8 @@ class SXPSProductService:
                 "LSXPS_ID": src.id if in_lsxps else None, "Classification": classification,
                 "RA": src.ra, "Decl": src.dec, "Err90": round(src.err90 + 1.0, 2),
                 "DetectionMET": round(first[1] + 300.0, 3), "DetectionDate": _cal(first[1] + 300.0),
-                "DiscoveryObs": first[0], "PeakRate": self._bin(src, first[0], first[3], "Total", first[1:3])["Rate"],
+                "DiscoveryObs": first[0],
+                "PeakRate": self._bin(src, first[0], first[3], "Total", first[1:3])["Rate"],
                 "AllNewObs": [o[0] for o in obs], "AllNewTargs": sorted({int(o[0][:8]) for o in obs})}
 
     # ------------------------------------------------------------------ light curves
@@ -611,13 +613,16 @@ class SXPSProductService:
             h = self._bin(src, o[0], o[3], "Hard", o[1:3])
             md = self._bin(src, o[0], o[3], "Medium", o[1:3])
             soft, hard = s["Rate"] + 0.5 * md["Rate"], h["Rate"] + 0.5 * md["Rate"]
-            serr, herr = math.hypot(s["RatePos"], 0.5 * md["RatePos"]), math.hypot(h["RatePos"], 0.5 * md["RatePos"])
+            serr = math.hypot(s["RatePos"], 0.5 * md["RatePos"])
+            herr = math.hypot(h["RatePos"], 0.5 * md["RatePos"])
             rows["PCSoft"].append([t[0], t[1], t[2], soft, serr])
             rows["PCHard"].append([t[0], t[1], t[2], hard, herr])
             if soft > 0:
                 hr = hard / soft
-                rows["PCHR"].append([t[0], t[1], t[2], hr, hr * math.hypot(herr / max(hard, 1e-12), serr / soft)])
-        columns = {"PC": rate_cols, "PCUL": rate_cols, "PCHard": ["Time", "TimePos", "TimeNeg", "Rate", "RateErr"],
+                err = hr * math.hypot(herr / max(hard, 1e-12), serr / soft)
+                rows["PCHR"].append([t[0], t[1], t[2], hr, err])
+        columns = {"PC": rate_cols, "PCUL": rate_cols,
+                   "PCHard": ["Time", "TimePos", "TimeNeg", "Rate", "RateErr"],
                    "PCSoft": ["Time", "TimePos", "TimeNeg", "Rate", "RateErr"],
                    "PCHR": ["Time", "TimePos", "TimeNeg", "HR", "HRErr"]}
         for suffix in ("_incbad", "_nosys_incbad"):
@@ -674,8 +679,8 @@ class SXPSProductService:
         pars = {"name": src.name, "RA": src.ra, "Dec": src.dec, "targ": targ, "spec": 1, "models": models,
                 "Tstart": obs[0][1]}
         if discovery:
-            pars.update(timeslice="user", sinceT0=1, rname1="interval0", gti1=f"0-{obs[0][2] - obs[0][1]:.3f}",
-                        T0=obs[0][1])
+            pars.update(timeslice="user", sinceT0=1, rname1="interval0",
+                        gti1=f"0-{obs[0][2] - obs[0][1]:.3f}", T0=obs[0][1])
         try:
             sky = JobSky(pars, self.seed)
             data, _ = build_spectra(sky, out, "@BASE@")
@@ -692,7 +697,8 @@ class SXPSProductService:
         _flatten_tar(out / "interval0.tar.gz", src, drop_wt=pc_only)
         # The documented key order: T0, DeltaFitStat, GalNH_unfitted, rnames, interval0.
         order = ("T0", "DeltaFitStat", "GalNH_unfitted", "rnames")
-        return {**{k: data[k] for k in order if k in data}, **{k: v for k, v in data.items() if k not in order}}
+        return {**{k: data[k] for k in order if k in data},
+                **{k: v for k, v in data.items() if k not in order}}
 
     # ------------------------------------------------------------------ images
     def _getSXPSSourceImages(self, body, base_url):
@@ -715,7 +721,8 @@ class SXPSProductService:
                                "total, soft, medium, hard, expmap.")
         out = {"OK": 1}
         for band in (allowed[str(b).lower()] for b in bands):
-            out[band] = "NOTFOUND" if band in self.missing_images else f"{base_url}{URL_PREFIX}{rel}/{band}.png"
+            out[band] = ("NOTFOUND" if band in self.missing_images
+                         else f"{base_url}{URL_PREFIX}{rel}/{band}.png")
         return out
 
     def _thumbnail(self, src, band):
@@ -749,8 +756,8 @@ class SXPSProductService:
             try:
                 dsid = int(str(body["DatasetID"]).strip())
             except ValueError:
-                raise SXPSAPIError(1, f"DatasetID is {str(body['DatasetID'])[:40]}, but must be an integer.") \
-                    from None
+                raise SXPSAPIError(1, f"DatasetID is {str(body['DatasetID'])[:40]}, but must be an "
+                                   "integer.") from None
             if dsid == _OLD_VERSION_DSID:
                 return None, None
             for obsid, entry in index.items():
@@ -787,8 +794,8 @@ class SXPSProductService:
         srcs, start, stop, exposure = self._dataset_span(obsid, entry)
         centre = srcs[0].entry if srcs[0].entry is not None else srcs[0]
         mid = 0.5 * (start + stop)
-        rec = {"DatasetID": entry[0], "OriginalExposure": round(exposure * 1.03, 3), "ExposureUsed": round(exposure, 3),
-               "RA": centre.ra, "Decl": centre.dec}
+        rec = {"DatasetID": entry[0], "OriginalExposure": round(exposure * 1.03, 3),
+               "ExposureUsed": round(exposure, 3), "RA": centre.ra, "Decl": centre.dec}
         from astropy.coordinates import SkyCoord
         gal = SkyCoord(centre.ra, centre.dec, unit="deg").galactic
         rec["l"], rec["b"] = float(gal.l.deg), float(gal.b.deg)
@@ -810,18 +817,20 @@ class SXPSProductService:
                     row[f"{band}_NonDetectionDetails"] = None
                 else:
                     row[f"{band}_DetectionDetails"] = None
-                    row[f"{band}_NonDetectionDetails"] = {"UL": b["UpperLimit"], "C": b["CtsInSrc"],
-                                                          "B": b["BGInSrc"], "isDet": int(b["class"] == "retro")}
+                    row[f"{band}_NonDetectionDetails"] = {
+                        "UL": b["UpperLimit"], "C": b["CtsInSrc"], "B": b["BGInSrc"],
+                        "isDet": int(b["class"] == "retro")}
             sources.append(row)
         for i, band in enumerate(_BANDS):
             rec[f"NumSrc_band{i}"] = sum(1 for r in sources if r[f"{band}_DetectionDetails"])
-        rec.update({"StartTime_MET": round(start, 3), "StopTime_MET": round(stop, 3), "MidTime_MET": round(mid, 3),
+        rec.update({"StartTime_MET": round(start, 3), "StopTime_MET": round(stop, 3),
+                    "MidTime_MET": round(mid, 3),
                     "MidTime_TDB": float(met_to_mjd(mid)) + 2400000.5, "MidTime_MJD": float(met_to_mjd(mid)),
                     "StartTime_UTC": _cal(start), "StopTime_UTC": _cal(stop), "IsStackedImage": int(entry[2]),
                     "DataVersion": 8, "ObsID": obsid, "IsObsoleteStack": int(obsid == _OBSOLETE_STACK),
                     "TargetID": int(obsid[:8]) if not entry[2] else None,
                     "inStack": [] if entry[2] else [int(_stack_id(s)) for s in srcs[:1]
-                                                     if len(s.observations()) > 1],
+                                                    if len(s.observations()) > 1],
                     "TargetObjectName": getattr(srcs[0].entry, "name", srcs[0].name), "OK": 1,
                     "Sources": sources})
         return rec
@@ -856,7 +865,10 @@ class SXPSProductService:
             if body.get("getRegions", True):
                 item["Regions"] = "NOTFOUND" if obsolete else f"{base}/{_BAND_FILE[band]}.reg"
             out[band] = item
-        out["Missingexpmap" if obsolete else "Expmap"] = "NOTFOUND" if obsolete else f"{base}/{obsid}_ex.img.gz"
+        if obsolete:
+            out["Missingexpmap"] = "NOTFOUND"
+        else:
+            out["Expmap"] = f"{base}/{obsid}_ex.img.gz"
         return out
 
     def _dataset_file(self, obsid, name):
@@ -876,7 +888,8 @@ class SXPSProductService:
             band = {v: k for k, v in _BAND_FILE.items()}[reg.group(1)]
             lines = ["# Region file format: DS9 version 4.1", "fk5"]
             for src in srcs:
-                colour = "green" if self._bin(src, obsid, exposure, band, (start, stop))["class"] == "blind" else "red"
+                found = self._bin(src, obsid, exposure, band, (start, stop))["class"] == "blind"
+                colour = "green" if found else "red"
                 lines.append(f'circle({src.ra:.5f},{src.dec:.5f},{max(src.err90, 20):.1f}") # color={colour} '
                              f"text={{{src.id}}}")
             return ("\n".join(lines) + "\n").encode()
