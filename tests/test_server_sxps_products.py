@@ -258,3 +258,32 @@ def test_bad_catalogue_and_missing_ids_are_errors(svc):
     assert "sourceID" in call(svc, APIFunc="getSXPSSourceInfo")["ERRORTEXT"]
     assert "DatasetID" in call(svc, APIFunc="getSXPSDatasetInfo")["ERRORTEXT"]
     assert call(svc, APIFunc="getSXPSSourceInfo", whichCat="2SXPS", sourceID=17)["data"]["LSXPS_ID"] == 17
+
+
+HOSTILE = [None, True, False, 0, -1, 1.5, 1e308, "", " ", "²", "NaN", "\x00", "a" * 5000, [], [1, 2],
+           [[[]]], {}, {"a": {"b": 1}}, "all", ["total", None]]
+BASES = {
+    "getSXPSSourceInfo": {"whichCat": "LSXPS", "sourceID": 17},
+    "getSXPSTransAsSources": {"whichCat": "LSXPS", "sourceID": [576]},
+    "getSXPSLC": {"whichCat": "LSXPS", "sourceID": 17, "bands": ["total"], "binning": "obs",
+                  "timeFormat": "mjd", "groupULs": False, "showObs": True},
+    "getSXPSSpectrumData": {"whichCat": "LSXPS", "transient": True, "specType": "both", "sourceID": 30},
+    "getSXPSSourceImages": {"whichCat": "LSXPS", "bands": ["total"], "sourceID": 17},
+    "getSXPSTransInfo": {"whichCat": "LSXPS", "sourceID": 576},
+    "getSXPSDatasetInfo": {"whichCat": "LSXPS", "DatasetID": 31},
+    "getSXPSDatasetImages": {"whichCat": "LSXPS", "bands": ["total"], "types": ["image"], "getRegions": True,
+                             "ObsID": "10000000700"},
+}
+
+
+@pytest.mark.parametrize("func", sorted(BASES))
+def test_hostile_values_never_get_a_5xx(svc, func):
+    session = requests.Session()
+    failures = []
+    for key in BASES[func]:
+        for value in HOSTILE:
+            body = {**BASES[func], key: value, "APIFunc": func}
+            answer = session.post(f"{svc.url}/API/main.php", json=body, timeout=120)
+            if answer.status_code >= 500 or ("OK" not in answer.json() and "ERROR" not in answer.json()):
+                failures.append((key, repr(value)[:30], answer.status_code))
+    assert failures == []
