@@ -15,6 +15,18 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 
+def _lsxps_ids(*names):
+    """The LSXPS_IDs of sky objects in the local service's catalogue (IDs follow its table's order)."""
+    from xrtprods_astro.server.sxps import SXPSService
+    from xrtprods_astro.server.sxps_products import SXPSProductService
+    sources = SXPSProductService(SXPSService(), root=".").sources().values()
+    return [next(s.id for s in sources if s.obj is not None and s.obj.name == name) for name in names]
+
+
+#: GK Per, GRB 221009A (fades below detection: upper limits), GRB 200416A, a faint GK Per field source.
+GK, GRB22, GRB20, GKF5 = _lsxps_ids("GK Per", "GRB 221009A", "GRB 200416A", "GK Per field 5")
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
     from xrtprods_astro.server.app import LocalService
@@ -40,16 +52,16 @@ def catalogue_row(svc, source_id):
 
 
 def first_obsid(svc):
-    record = call(svc, APIFunc="getSXPSSourceInfo", sourceID=17)["data"]
+    record = call(svc, APIFunc="getSXPSSourceInfo", sourceID=GK)["data"]
     return record["Detections"]["Observations"][0]["ObsID"]
 
 
 def test_source_record_is_wrapped_and_agrees_with_the_sources_table(svc):
-    answer = call(svc, APIFunc="getSXPSSourceInfo", whichCat="LSXPS", sourceID=17)
+    answer = call(svc, APIFunc="getSXPSSourceInfo", whichCat="LSXPS", sourceID=GK)
     assert answer["OK"] == 1 and set(answer) == {"OK", "data", "APIVersion"}
     rec = answer["data"]
     assert rec["OK"] == 1   # the inner OK of the documented record
-    row = catalogue_row(svc, 17)
+    row = catalogue_row(svc, GK)
     for key in ("LSXPS_ID", "IAUName", "RA", "Decl", "Err90"):
         assert rec[key] == row[key]
     det, non = rec["Detections"], rec["NonDetections"]
@@ -61,14 +73,14 @@ def test_source_record_is_wrapped_and_agrees_with_the_sources_table(svc):
 
 
 def test_non_detections_carry_isdet(svc):
-    rec = call(svc, APIFunc="getSXPSSourceInfo", sourceID=6)["data"]   # a fading GRB
+    rec = call(svc, APIFunc="getSXPSSourceInfo", sourceID=GRB22)["data"]   # a fading GRB
     rows = rec["NonDetections"]["Observations"]
     assert rows and all({"sourceID", "dsID", "band", "C", "isDet"} <= set(r["Total_Info"]) for r in rows)
 
 
 def test_source_by_name_and_unknown_source(svc):
-    name = catalogue_row(svc, 17)["IAUName"]
-    assert call(svc, APIFunc="getSXPSSourceInfo", sourceName=name)["data"]["LSXPS_ID"] == 17
+    name = catalogue_row(svc, GK)["IAUName"]
+    assert call(svc, APIFunc="getSXPSSourceInfo", sourceName=name)["data"]["LSXPS_ID"] == GK
     answer = call(svc, APIFunc="getSXPSSourceInfo", sourceID=99999999)
     assert "OK" not in answer and answer["ERROR"] and "not found" in answer["ERRORTEXT"]
 
@@ -100,7 +112,7 @@ def test_transient_record_is_flat(svc):
 @pytest.mark.parametrize("binning,fmt", [("obsid", "MJD"), ("Observation", "mjd"), ("ss", "Swift MET"),
                                          ("Snapshot", "TDB")])
 def test_light_curve_keys_and_spellings(svc, binning, fmt):
-    lc = call(svc, APIFunc="getSXPSLC", whichCat="LSXPS", sourceID=6, bands="all", binning=binning,
+    lc = call(svc, APIFunc="getSXPSLC", whichCat="LSXPS", sourceID=GRB22, bands="all", binning=binning,
               timeFormat=fmt)
     assert list(lc)[:4] == ["TimeFormat", "T0", "Binning", "Datasets"] and lc["T0"] == 0
     assert lc["Binning"] in ("Observation", "Snapshot")
@@ -118,32 +130,32 @@ def test_light_curve_keys_and_spellings(svc, binning, fmt):
 
 
 def test_light_curve_grouping_flags(svc):
-    split = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total"], binning="obs", timeFormat="mjd",
+    split = call(svc, APIFunc="getSXPSLC", sourceID=GRB22, bands=["total"], binning="obs", timeFormat="mjd",
                  retroAsUL=True, groupULs=False)
     assert split["Datasets"][0] == "Total_rates" and set(split["Datasets"]) <= {
         "Total_rates", "Total_retro_UL", "Total_nondet_UL"} and "Total_nondet_UL" in split["Datasets"]
-    rates = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total"], binning="obs", timeFormat="mjd",
+    rates = call(svc, APIFunc="getSXPSLC", sourceID=GRB22, bands=["total"], binning="obs", timeFormat="mjd",
                  groupRates=False, nondetAsUL=False)
     assert {"Total_blind_rates", "Total_nondet_rates"} <= set(rates["Datasets"])
-    every = call(svc, APIFunc="getSXPSLC", sourceID=6, bands=["total", "HR1"], binning="obs",
+    every = call(svc, APIFunc="getSXPSLC", sourceID=GRB22, bands=["total", "HR1"], binning="obs",
                  timeFormat="mjd", getAllTypes=True)
     assert "Total_nondet_UL" in every["Datasets"] and "Total_nondet_rates" in every["Datasets"]
     assert "HR1_blind" in every["Datasets"]
     # Both spellings of the HR grouping flag: the documented groupHRs and the client's groupHRss.
     for key in ("groupHRs", "groupHRss"):
-        hr = call(svc, APIFunc="getSXPSLC", sourceID=1, bands=["HR1"], binning="obs", timeFormat="mjd",
+        hr = call(svc, APIFunc="getSXPSLC", sourceID=GRB20, bands=["HR1"], binning="obs", timeFormat="mjd",
                   **{key: False})
         assert hr["Datasets"] and all(d.startswith("HR1_") for d in hr["Datasets"])
 
 
 def test_light_curve_show_obs_and_bad_options(svc):
-    lc = call(svc, APIFunc="getSXPSLC", sourceID=17, bands=["total"], binning="obs", timeFormat="mjd",
+    lc = call(svc, APIFunc="getSXPSLC", sourceID=GK, bands=["total"], binning="obs", timeFormat="mjd",
               showObs=True)
     assert lc["Total_ratesData"]["columns"][-1] == "ObsID"
     assert all(len(r[-1]) == 11 for r in lc["Total_ratesData"]["data"])
-    bad = call(svc, APIFunc="getSXPSLC", sourceID=17, bands=["ultra"], binning="obs")
+    bad = call(svc, APIFunc="getSXPSLC", sourceID=GK, bands=["ultra"], binning="obs")
     assert "bands" in bad["ERRORTEXT"]
-    bad = call(svc, APIFunc="getSXPSLC", sourceID=17, binning="weekly")
+    bad = call(svc, APIFunc="getSXPSLC", sourceID=GK, binning="weekly")
     assert "binning" in bad["ERRORTEXT"]
     assert "Binning" not in call(svc, APIFunc="getSXPSLC", sourceID=37562) and \
         "newerSources" in call(svc, APIFunc="getSXPSLC", sourceID=37562)
@@ -158,14 +170,14 @@ def test_transient_light_curve_uses_rate_for_its_upper_limits(svc):
 
 
 def test_source_spectrum_dict_and_its_twelve_member_tar(svc):
-    spec = call(svc, APIFunc="getSXPSSpectrumData", whichCat="LSXPS", sourceID=17)
+    spec = call(svc, APIFunc="getSXPSSpectrumData", whichCat="LSXPS", sourceID=GK)
     assert list(spec) == ["T0", "DeltaFitStat", "GalNH_unfitted", "rnames", "interval0", "OK", "APIVersion"]
     assert spec["rnames"] == ["interval0"]
     pc = spec["interval0"]["PC"]
     assert spec["interval0"]["Modes"] == ["PC"] and pc["Models"] == ["PowerLaw", "APEC"]
     assert "KT" in pc["APEC"] and "kT" not in pc["APEC"] and pc["PowerLaw"]["Image"].endswith(".gif")
     url = spec["interval0"]["DataFile"]
-    assert url.startswith(svc.url + "/LSXPS/sources/source17/")
+    assert url.startswith(f"{svc.url}/LSXPS/sources/source{GK}/")
     raw = requests.get(url, timeout=60).content
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
         names = tar.getnames()
@@ -192,13 +204,13 @@ def test_transient_spectra_both_and_no_full_spectrum(svc):
 
 
 def test_source_images_hold_only_the_requested_bands_and_are_pngs(svc):
-    answer = call(svc, APIFunc="getSXPSSourceImages", whichCat="LSXPS", bands=["soft", "expmap"], sourceID=17)
+    answer = call(svc, APIFunc="getSXPSSourceImages", whichCat="LSXPS", bands=["soft", "expmap"], sourceID=GK)
     assert list(answer) == ["Soft", "Expmap", "OK", "APIVersion"]
     png = requests.get(answer["Soft"], timeout=30)
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
     svc.sxps_products.missing_images = {"Soft"}
     try:
-        assert call(svc, APIFunc="getSXPSSourceImages", bands="all", sourceID=17)["Soft"] == "NOTFOUND"
+        assert call(svc, APIFunc="getSXPSSourceImages", bands="all", sourceID=GK)["Soft"] == "NOTFOUND"
     finally:
         svc.sxps_products.missing_images = set()
 
@@ -207,7 +219,7 @@ def test_dataset_record_and_superseded_stacks(svc):
     obsid = first_obsid(svc)
     rec = call(svc, APIFunc="getSXPSDatasetInfo", whichCat="LSXPS", ObsID=obsid)["data"]
     assert rec["OK"] == 1 and rec["ObsID"] == "%011d" % obsid and isinstance(rec["TargetID"], int)
-    assert rec["Sources"] and any(r["LSXPS_ID"] == 17 for r in rec["Sources"])
+    assert rec["Sources"] and any(r["LSXPS_ID"] == GK for r in rec["Sources"])
     again = call(svc, APIFunc="getSXPSDatasetInfo", DatasetID=rec["DatasetID"])
     assert again["data"]["ObsID"] == rec["ObsID"]
     removed = call(svc, APIFunc="getSXPSDatasetInfo", ObsID="10000000668")
@@ -247,7 +259,7 @@ def test_dataset_images_obsolete_stack_and_removed_dataset(svc):
 
 
 def test_files_outside_the_products_are_not_found(svc):
-    for path in ("/LSXPS/sources/source17/images/Nope.png", "/LSXPS/sources/source17/../../etc/passwd",
+    for path in (f"/LSXPS/sources/source{GK}/images/Nope.png", f"/LSXPS/sources/source{GK}/../../etc/passwd",
                  "/LSXPS/datasets/00000000000/00000000000_total.img.gz",
                  "/LSXPS/sources/sourceX/images/Total.png"):
         assert requests.get(svc.url + path, timeout=30).status_code == 404
@@ -257,7 +269,7 @@ def test_bad_catalogue_and_missing_ids_are_errors(svc):
     assert "whichCat" in call(svc, APIFunc="getSXPSSourceInfo", whichCat="3SXPS", sourceID=1)["ERRORTEXT"]
     assert "sourceID" in call(svc, APIFunc="getSXPSSourceInfo")["ERRORTEXT"]
     assert "DatasetID" in call(svc, APIFunc="getSXPSDatasetInfo")["ERRORTEXT"]
-    assert call(svc, APIFunc="getSXPSSourceInfo", whichCat="2SXPS", sourceID=17)["data"]["LSXPS_ID"] == 17
+    assert call(svc, APIFunc="getSXPSSourceInfo", whichCat="2SXPS", sourceID=GK)["data"]["LSXPS_ID"] == GK
 
 
 HOSTILE = [None, True, False, 0, -1, 1.5, 1e308, "", " ", "²", "NaN", "\x00", "a" * 5000, [], [1, 2],

@@ -21,6 +21,18 @@ from xrtprods_astro.readers.lightcurve import LightCurve
 from xrtprods_astro.sxps import SXPSDataset, SXPSProducts, SXPSSource, SXPSSupersededError
 
 
+def _lsxps_ids(*names):
+    """The LSXPS_IDs of sky objects in the local service's catalogue (IDs follow its table's order)."""
+    from xrtprods_astro.server.sxps import SXPSService
+    from xrtprods_astro.server.sxps_products import SXPSProductService
+    sources = SXPSProductService(SXPSService(), root=".").sources().values()
+    return [next(s.id for s in sources if s.obj is not None and s.obj.name == name) for name in names]
+
+
+#: GK Per, GRB 221009A (fades below detection: upper limits), GRB 200416A, a faint GK Per field source.
+GK, GRB22, GRB20, GKF5 = _lsxps_ids("GK Per", "GRB 221009A", "GRB 200416A", "GK Per field 5")
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
     from xrtprods_astro.server.app import LocalService
@@ -76,8 +88,8 @@ def test_products_are_methods_of_the_ready_instance():
 
 # ---------------------------------------------------------------------- source details
 def test_source_details_are_astropy_objects(cats):
-    src = cats.get_source(17)
-    assert isinstance(src, SXPSSource) and src.source_id == 17 and src.name.startswith("LSXPS J")
+    src = cats.get_source(GK)
+    assert isinstance(src, SXPSSource) and src.source_id == GK and src.name.startswith("LSXPS J")
     assert isinstance(src.coord, SkyCoord) and src.err90.unit == u.arcsec
     assert src.record["RA"].unit == u.deg and src.record["Rate_band0"].unit == u.ct / u.s
     assert isinstance(src.record["FirstObsDate"], Time) and src.record["Exposure"].unit == u.s
@@ -90,13 +102,13 @@ def test_source_details_are_astropy_objects(cats):
     assert "Total_Info_Rate" in src.detections.colnames
     assert src.detections["Total_Info_Rate"].unit == u.ct / u.s
     # The source agrees with the catalogue table the query functions serve.
-    row = cats.query_criteria("LSXPS", "sources", LSXPS_ID=17)
+    row = cats.query_criteria("LSXPS", "sources", LSXPS_ID=GK)
     assert row["IAUName"][0] == src.name and row["coord"][0].separation(src.coord) < 0.01 * u.arcsec
 
 
 def test_source_by_name_and_renamed_source(cats):
-    name = cats.get_source(17).name
-    assert cats.get_source(name).source_id == 17
+    name = cats.get_source(GK).name
+    assert cats.get_source(name).source_id == GK
     renamed = cats.get_source(11375)
     assert renamed.source_id != 11375   # the service answers for the source it became
 
@@ -106,17 +118,17 @@ def test_bad_identifiers_are_refused_before_sending(cats, sent):
         with pytest.raises(InvalidRequestError, match="source"):
             cats.get_source(bad)
     with pytest.raises(InvalidRequestError, match="catalog is '3SXPS'.*LSXPS, 2SXPS"):
-        cats.get_source(17, catalog="3SXPS")
+        cats.get_source(GK, catalog="3SXPS")
     with pytest.raises(InvalidRequestError, match="binning"):
-        cats.get_source_lightcurve(17, binning="weekly")
+        cats.get_source_lightcurve(GK, binning="weekly")
     with pytest.raises(InvalidRequestError, match="time_format"):
-        cats.get_source_lightcurve(17, time_format="jd")
+        cats.get_source_lightcurve(GK, time_format="jd")
     with pytest.raises(InvalidRequestError, match="bands"):
-        cats.get_source_lightcurve(17, bands=["ultra"])
+        cats.get_source_lightcurve(GK, bands=["ultra"])
     with pytest.raises(InvalidRequestError, match="group_hrs"):
-        cats.get_source_lightcurve(17, group_hrs="no")
+        cats.get_source_lightcurve(GK, group_hrs="no")
     with pytest.raises(InvalidRequestError, match="not light-curve options"):
-        cats.get_source_lightcurve(17, groupHRss=False)
+        cats.get_source_lightcurve(GK, groupHRss=False)
     with pytest.raises(InvalidRequestError, match="spec_type"):
         cats.get_source_spectrum(1, transient=True, spec_type="half")
     with pytest.raises(InvalidRequestError, match="exactly one"):
@@ -141,7 +153,7 @@ def test_split_source_is_a_clear_error_with_its_replacements(cats):
 
 # ---------------------------------------------------------------------- light curves
 def test_light_curve_is_the_package_type_with_units_and_times(cats):
-    lc = cats.get_source_lightcurve(6, bands=["total", "HR1"], time_format="mjd")
+    lc = cats.get_source_lightcurve(GRB22, bands=["total", "HR1"], time_format="mjd")
     assert isinstance(lc, LightCurve) and {"Total_rates", "Total_UL", "HR1"} <= set(lc.datasets)
     rates, limits = lc["Total_rates"], lc["Total_UL"]
     assert rates["rate"].unit == u.ct / u.s and rates["time_err_pos"].unit == u.s
@@ -157,8 +169,8 @@ def test_light_curve_is_the_package_type_with_units_and_times(cats):
 
 @pytest.mark.parametrize("fmt,scale", [("met", "utc"), ("tdb", "tdb")])
 def test_light_curve_time_formats_agree(cats, fmt, scale):
-    mjd = cats.get_source_lightcurve(17, bands=["total"], time_format="mjd")["Total_rates"]
-    other = cats.get_source_lightcurve(17, bands=["total"], time_format=fmt)["Total_rates"]
+    mjd = cats.get_source_lightcurve(GK, bands=["total"], time_format="mjd")["Total_rates"]
+    other = cats.get_source_lightcurve(GK, bands=["total"], time_format=fmt)["Total_rates"]
     assert other["time"].scale == scale
     # The same bins: MET through the clock agrees to the second; TDB differs by the barycentric
     # correction (at most about 500 s) and the TT-UTC offset.
@@ -168,18 +180,18 @@ def test_light_curve_time_formats_agree(cats, fmt, scale):
 
 
 def test_snapshot_binning_and_show_obs(cats):
-    obs = cats.get_source_lightcurve(17, bands=["total"], binning="observation", show_obs=True)
-    snaps = cats.get_source_lightcurve(17, bands=["total"], binning="snapshot")
+    obs = cats.get_source_lightcurve(GK, bands=["total"], binning="observation", show_obs=True)
+    snaps = cats.get_source_lightcurve(GK, bands=["total"], binning="snapshot")
     assert len(snaps["Total_rates"]) > len(obs["Total_rates"])
     assert all(len(o) == 11 for o in obs["Total_rates"]["obsid"])
-    assert set(obs["Total_rates"]["obsid"]) <= set(cats.get_source(17).observations["obsid"])
+    assert set(obs["Total_rates"]["obsid"]) <= set(cats.get_source(GK).observations["obsid"])
 
 
 def test_light_curve_plot_draws_the_upper_limits(cats):
     pytest.importorskip("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
-    lc = cats.get_source_lightcurve(6, bands=["total"])
+    lc = cats.get_source_lightcurve(GRB22, bands=["total"])
     fig, axes = lc.plot(time_axis="mjd")
     labels = axes[0].get_legend_handles_labels()[1]
     assert any("upper limit" in text for text in labels)
@@ -193,7 +205,7 @@ def test_transient_light_curve(cats):
 
 # ---------------------------------------------------------------------- spectra
 def test_source_spectrum_fits_and_files(cats, tmp_path, gets):
-    spec = cats.get_source_spectrum(17, tmp_path / "spec")
+    spec = cats.get_source_spectrum(GK, tmp_path / "spec")
     fits_table = spec.fits
     assert set(fits_table["model"]) == {"PowerLaw", "APEC"} and set(fits_table["mode"]) == {"PC"}
     assert fits_table["nh"].unit == u.cm ** -2 and fits_table["kt"].unit == u.keV
@@ -202,25 +214,25 @@ def test_source_spectrum_fits_and_files(cats, tmp_path, gets):
     assert isinstance(pc.spectrum, fits.HDUList) and isinstance(pc.rmf, fits.HDUList)
     assert spec.archive.name == "interval0.tar.gz" and len(gets) == 1
     # A re-run reads the verified archive already there.
-    cats.get_source_spectrum(17, tmp_path / "spec")
+    cats.get_source_spectrum(GK, tmp_path / "spec")
     assert len(gets) == 1
-    only_fits = cats.get_source_spectrum(17)
+    only_fits = cats.get_source_spectrum(GK)
     assert only_fits.products is None and len(only_fits.fits) == 2
 
 
 # ---------------------------------------------------------------------- images
 def test_source_images_are_saved_pngs(cats, tmp_path):
-    saved = cats.get_source_images(17, tmp_path / "img", bands=["total", "expmap"])
+    saved = cats.get_source_images(GK, tmp_path / "img", bands=["total", "expmap"])
     assert set(saved) == {"Total", "Expmap"}
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in saved.values())
 
 
 def test_dataset_details_and_images(cats, tmp_path):
-    obsid = cats.get_source(17).observations["obsid"][0]
+    obsid = cats.get_source(GK).observations["obsid"][0]
     ds = cats.get_dataset(obsid=obsid)
     assert isinstance(ds, SXPSDataset) and ds.obsid == obsid and not ds.is_stack
     assert ds.record["ExposureUsed"].unit == u.s and isinstance(ds.start, Time) and ds.start < ds.stop
-    assert 17 in list(ds.sources["LSXPS_ID"])
+    assert GK in list(ds.sources["LSXPS_ID"])
     assert cats.get_dataset(ds.dataset_id).obsid == obsid
     assert cats.get_dataset(obsid=int(obsid)).dataset_id == ds.dataset_id
     images = cats.get_dataset_images(obsid=obsid, dest_dir=tmp_path / "ds", bands=["total"],
@@ -261,7 +273,7 @@ def test_bug_5_upper_limits_are_upper_limits_whatever_the_verbosity(cats):
     """swifttools renames the UL column Rate -> UpperLimit only with silent=False, so a transient's
     PCUL keeps 'Rate' by default and plotLightCurve fails; here every limit dataset has the same
     columns and upper_limit True, for sources and transients alike."""
-    source = cats.get_source_lightcurve(6, bands=["total"])
+    source = cats.get_source_lightcurve(GRB22, bands=["total"])
     transient = cats.get_source_lightcurve(30, transient=True)
     for table in (source["Total_UL"], transient["PCUL_incbad"]):
         assert table["upper_limit"].all() and "rate" in table.colnames and table["rate"].unit == u.ct / u.s
@@ -276,7 +288,7 @@ def test_bug_6_a_split_source_light_curve_is_an_error_not_a_keyerror(cats):
 
 def test_bug_7_group_hrs_reaches_the_service(cats, sent):
     """swifttools forwards groupHRss (sic) and drops the documented groupHRs."""
-    lc = cats.get_source_lightcurve(1, bands=["HR1"], group_hrs=False)
+    lc = cats.get_source_lightcurve(GRB20, bands=["HR1"], group_hrs=False)
     payload = [p for f, p in sent if f == "getSXPSLC"][-1]
     assert payload["groupHRs"] is False and "groupHRss" not in payload
     assert lc.datasets and all(name.startswith("HR1_") for name in lc.datasets)
@@ -319,7 +331,7 @@ def test_bug_10_transient_spectra_saved_in_their_own_folders_silently(cats, tmp_
 def test_bug_11_notfound_images_are_never_fetched(cats, svc, tmp_path, gets):
     """swifttools guards NOTFOUND with `not silent`, so by default it GETs the URL "NOTFOUND"."""
     svc.sxps_products.missing_images = {"Soft"}
-    saved = cats.get_source_images(17, tmp_path / "img")
+    saved = cats.get_source_images(GK, tmp_path / "img")
     assert "Soft" not in saved and {"Total", "Medium", "Hard", "Expmap"} <= set(saved)
     assert all(url.startswith(svc.url) for url in gets)
     with pytest.raises(SXPSSupersededError, match="obsolete stack") as info:
@@ -330,7 +342,7 @@ def test_bug_11_notfound_images_are_never_fetched(cats, svc, tmp_path, gets):
 def test_bug_13_observation_lists_take_any_obsid_form(cats):
     """swifttools' getObsList rejects the documented useObs='nonDet' and a non-11-character ObsID
     string; the service sends ObsIDs as ints (30842001)."""
-    src = cats.get_source(22)   # a faint field source with retrospective detections
+    src = cats.get_source(GKF5)   # a faint field source with retrospective detections
     obs = src.observations
     assert all(len(o) == 11 for o in obs["obsid"])
     not_detected = obs[~obs["detected"]]
@@ -350,20 +362,20 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     svc.sxps_products.missing_images = set()
     # data/SXPS.md "Source details", and the observation list built from them.
-    info = uds.getSourceDetails(sourceID=17, cat="LSXPS")
-    assert info["LSXPS_ID"] == 17 and "Observations" in info["Detections"]
+    info = uds.getSourceDetails(sourceID=GK, cat="LSXPS")
+    assert info["LSXPS_ID"] == GK and "Observations" in info["Detections"]
     assert uds.getObsList(sourceDetails=info, useObs="allCat")["obsList"]
     # "Light curves": the documented call and the retroAsUL/groupULs one.
-    lcs = uds.getLightCurves(sourceID=17, cat="LSXPS", binning="obsid", timeFormat="MJD", saveData=False,
+    lcs = uds.getLightCurves(sourceID=GK, cat="LSXPS", binning="obsid", timeFormat="MJD", saveData=False,
                              returnData=True)
     assert {"Total_rates", "HR1", "Datasets", "Binning"} <= set(lcs) and lcs["Binning"] == "Observation"
-    lcs = uds.getLightCurves(sourceID=6, cat="LSXPS", bands=["total"], binning="obsid", timeFormat="MJD",
+    lcs = uds.getLightCurves(sourceID=GRB22, cat="LSXPS", bands=["total"], binning="obsid", timeFormat="MJD",
                              saveData=False, returnData=True, retroAsUL=True, groupULs=False)
     assert "Total_nondet_UL" in lcs["Datasets"] and "UpperLimit" in lcs["Total_nondet_UL"].columns
-    uds.getLightCurves(sourceID=17, cat="LSXPS", binning="obsid", timeFormat="MJD", saveData=True,
+    uds.getLightCurves(sourceID=GK, cat="LSXPS", binning="obsid", timeFormat="MJD", saveData=True,
                        destDir="lcs")
     # "Spectra": fetched, then saved (archive and fit plots).
-    spec = uds.getSpectra(sourceID=17, cat="LSXPS", saveData=False, returnData=True)
+    spec = uds.getSpectra(sourceID=GK, cat="LSXPS", saveData=False, returnData=True)
     assert spec["interval0"]["PC"]["Models"] == ["PowerLaw", "APEC"]
     uds.saveSpectra(spec, destDir="spec")
     assert (tmp_path / "spec" / "interval0.tar.gz").stat().st_size > 1000
@@ -371,8 +383,8 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
                           returnData=True)
     assert "NoSpectrum" in both["Full"] and "rnames" in both["Discovery"]
     # "Images" of a source, transient details, dataset details and images.
-    uds.saveSourceImages(sourceID=17, cat="LSXPS", destDir="images")
-    assert (tmp_path / "images" / "17" / "Total.png").read_bytes().startswith(b"\x89PNG")
+    uds.saveSourceImages(sourceID=GK, cat="LSXPS", destDir="images")
+    assert (tmp_path / "images" / str(GK) / "Total.png").read_bytes().startswith(b"\x89PNG")
     trans = uds.getTransientDetails(sourceID=576, cat="LSXPS")
     assert trans["IAUName"].startswith("Swift J")
     obsid = info["Detections"]["Observations"]["ObsID"][0]

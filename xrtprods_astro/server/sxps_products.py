@@ -328,7 +328,7 @@ class SXPSProductService:
         key = (src.id, obsid, round(exposure, 3), band)
         if key in self._measured:
             return self._measured[key]
-        rng = _rng("sxpsprod", self.seed, src.id, obsid, band)
+        rng = _rng("sxpsprod", self.seed, src.name, obsid, band)
         cf = round(float(rng.uniform(1.1, 1.4)), 6)
         bg = round(float(exposure * 2.5e-4 * _BAND_FRACTION[band]), 6)
         n = int(rng.poisson(bg + self._rate(src, span) * _BAND_FRACTION[band] * exposure / cf))
@@ -727,7 +727,7 @@ class SXPSProductService:
 
     def _thumbnail(self, src, band):
         """A PNG thumbnail: the source's counts over a 2-arcmin field, smoothed."""
-        rng = _rng("thumb", self.seed, src.id, band)
+        rng = _rng("thumb", self.seed, src.name, band)
         size = 120
         y, x = np.mgrid[0:size, 0:size] - size / 2
         frac = _BAND_FRACTION.get(band, 1.0)
