@@ -396,3 +396,22 @@ def test_swifttools_documented_calls(svc, tmp_path, monkeypatch):
     assert (tmp_path / "dsimg" / ("%011d" % obsid) / ("%011d_total.img.gz" % obsid)).is_file()
     with pytest.raises(RuntimeError, match="is not found in the LSXPS catalogue"):
         uds.saveDatasetImages(ObsID="10000000668", destDir="dsimg")
+
+
+# ---------------------------------------------------------------------- the real service
+@pytest.mark.remote_data
+def test_remote_documented_products(tmp_path):
+    """The spec's documented products (§3), from the real UKSSDC service: LSXPS is live, so only
+    shapes and the fixed facts are pinned."""
+    real = CataloguesClass(server="https://www.swift.ac.uk")
+    src = real.get_source("LSXPS J051152.3-621925")
+    assert src.err90.unit == u.arcsec and len(src.observations) > 0
+    assert all(len(o) == 11 for o in src.observations["obsid"])
+    lc = real.get_source_lightcurve(src.source_id, bands=["total"])
+    assert any(t.meta["kind"] == "rate" for t in lc.values())
+    with pytest.raises(SXPSSupersededError):
+        real.get_source(37562)
+    trans = real.get_transient(576)
+    assert trans.name == "Swift J073006.8-193709"
+    ds = real.get_dataset(obsid="00282445000")
+    assert ds.dataset_id == 9725 and ds.record["TargetID"] == 282445
