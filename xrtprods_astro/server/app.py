@@ -569,7 +569,7 @@ class LocalService:
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
         self._server = self._thread = self._tmp = self.store = self.grb = None
-        self.sxps = None
+        self.sxps = self.sxps_products = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
