@@ -2,7 +2,9 @@
 """
 Client of the UKSSDC catalogue functions of ``API/main.php``: catalogue queries (``getMetadata``,
 ``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, and the SXPS upper-limit server
-(``getSXPSUL``). See shared/spec/ukssdc-catalogues.md.
+(``getSXPSUL``), and, through the mixin `xrtprods_astro.sxps.SXPSProducts`, the LSXPS / 2SXPS
+products (source, transient and dataset details, light curves, spectra, images). See
+shared/spec/ukssdc-catalogues.md.
 
 Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
 
@@ -27,6 +29,7 @@ from astroquery.query import BaseQuery
 
 from .exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError
 from .services import ServiceClient
+from .sxps import SXPSProducts
 from .transport import Transport
 
 __all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE"]
@@ -100,8 +103,9 @@ def _stack(parts):
     return vstack(parts, metadata_conflicts="silent")
 
 
-class CataloguesClass(ServiceClient, BaseQuery):
-    """Client of the UKSSDC catalogue queries and the SXPS upper-limit server.
+class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
+    """Client of the UKSSDC catalogue queries, the SXPS upper-limit server and the LSXPS / 2SXPS
+    products (`~xrtprods_astro.sxps.SXPSProducts`).
 
     Parameters
     ----------
