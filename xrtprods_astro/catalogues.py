@@ -17,6 +17,7 @@ Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
 import hashlib
 import json
 import logging
+from math import erf
 import re
 import threading
 import time
@@ -791,6 +792,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
                                   description=name.replace("_", " "))
         result["detected"] = Column(detected, description="True: a detection (rates valid); "
                                     "False: an upper limit")
+        result["is_stack"] = Column([len(o) == 11 and o.startswith("1") for o in result["obsid"]],
+                                    dtype=bool, description="True: a stacked image (several observations)")
         for key in ("ResolvedInfo", "ResolvedRA", "ResolvedDec"):
             if key in data:
                 result.meta[key] = data[key]
@@ -798,6 +801,95 @@ class CataloguesClass(ServiceClient, BaseQuery):
         if ulid is not None:
             result.meta["ULID"] = ulid
         return result
+
+    @staticmethod
+    def stack_upper_limits(limits, *, sigma=3.0, include_stacks=False):
+        """One limit (or rate) from several datasets' counts, as UKSSDC's ``mergeUpperLimits``.
+
+        The counts, background counts and exposures of the rows are summed, the correction factors
+        averaged weighted by exposure, and the Bayesian interval of Kraft, Burrows & Nousek (1991)
+        found for the sums: a limit at ``sigma``, and a rate with 1-sigma errors where its lower
+        bound at ``sigma`` is above zero.
+
+        Parameters
+        ----------
+        limits : `~astropy.table.Table`
+            Rows of `get_upper_limits` (``which_data="all"``) of one position, e.g. those of one
+            target of a stacked Table, or of a time range.
+        sigma : float
+            Confidence of the limit and detection threshold, in Gaussian sigma.
+        include_stacks : bool
+            False (default): stacked-image rows (``is_stack``) are left out, since their counts are
+            those of observations that are rows too.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row: ``start``/``stop`` of the first and last dataset, ``n_datasets``, summed
+            exposures, per band ``<Band>_UpperLimit``, ``_Rate``/``_RatePos``/``_RateNeg`` (NaN
+            unless detected), ``_Counts``, ``_BGCounts``, ``_CorrectionFactor``, ``_IsDetected``,
+            and ``detected``.
+        """
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+            raise InvalidRequestError(f"sigma is {sigma!r}, but must be a positive number.")
+        rows = limits if include_stacks or "is_stack" not in limits.colnames else limits[~limits["is_stack"]]
+        if len(rows) == 0:
+            raise InvalidRequestError("limits has no rows to stack (stacked images are left out unless "
+                                      "include_stacks=True).")
+        for name in ("SourceExposure", "ImageExposure"):
+            if name not in rows.colnames:
+                raise InvalidRequestError(f"limits has no {name} column: pass rows of get_upper_limits.")
+        level = float(erf(sigma / np.sqrt(2)))
+        image = np.asarray(rows["ImageExposure"], dtype=float)
+        out = Table()
+        out["start"] = rows["start"][[int(np.argmin(rows["start"].jd))]]
+        out["stop"] = rows["stop"][[int(np.argmax(rows["stop"].jd))]]
+        out["n_datasets"] = [len(rows)]
+        for name in ("SourceExposure", "ImageExposure"):
+            out[name] = Column([float(np.sum(rows[name]))], unit=u.s)
+        detected = False
+        for band in ("Total", "Soft", "Medium", "Hard"):
+            if not all(f"{band}_{c}" in rows.colnames for c in ("Counts", "BGCounts", "CorrectionFactor")):
+                continue
+            n = int(round(float(np.sum(rows[f"{band}_Counts"]))))
+            b = float(np.sum(rows[f"{band}_BGCounts"]))
+            weighted = np.asarray(rows[f"{band}_CorrectionFactor"], dtype=float) * image
+            factor = float(np.sum(weighted) / image.sum())
+            scale = factor / image.sum()
+            lower, upper = _kbn(n, b, level)
+            rate = pos = neg = np.nan
+            if lower > 0:
+                low1, up1 = _kbn(n, b, 0.683)
+                mean = max(0.0, n - b)
+                rate, pos, neg = mean * scale, (up1 - mean) * scale, (low1 - mean) * scale
+            detected |= lower > 0
+            for key, value, unit in (("UpperLimit", upper * scale, u.ct / u.s), ("Rate", rate, u.ct / u.s),
+                                     ("RatePos", pos, u.ct / u.s), ("RateNeg", neg, u.ct / u.s),
+                                     ("Counts", n, u.ct), ("BGCounts", b, u.ct),
+                                     ("CorrectionFactor", factor, u.dimensionless_unscaled)):
+                out[f"{band}_{key}"] = Column([float(value)], unit=unit)
+            out[f"{band}_IsDetected"] = [bool(lower > 0)]
+        out["detected"] = [bool(detected)]
+        out.meta["sigma"] = float(sigma)
+        return out
+
+
+def _kbn(n, b, level):
+    """Kraft, Burrows & Nousek (1991): the shortest interval of source counts holding ``level``.
+
+    The posterior of the source counts s >= 0 given ``n`` counts and ``b`` expected background
+    counts is proportional to (s + b)**n exp(-(s + b)); the interval is grown from its most probable
+    value, as UKSSDC's ``bayesRate`` does. Returns ``(lower, upper)`` in counts.
+    """
+    top = n + 20 * np.sqrt(n + 1) + 30
+    step = max(0.001, top / 200000.0)
+    s = np.arange(0.0, top, step)
+    logp = (n * np.log(s + b) if n > 0 else 0.0) - (s + b)
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    inside = order[:int(np.searchsorted(np.cumsum(p[order]), level)) + 1]
+    return float(s[inside].min()), float(s[inside].max())
 
 
 XRTCatalogues = CataloguesClass()
