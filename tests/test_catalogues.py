@@ -424,7 +424,7 @@ def test_cone_searches_of_a_table_collect_errors(cats):
     from astropy.table import Table
     targets = Table({"name": ["GK Per", "", "Mrk 421"]})
     found = cats.query_region(targets, 30 * u.arcsec, errors="collect")
-    assert set(found["target_index"]) == {0, 2} and list(found.meta["errors"]["target_index"]) == [1]
+    assert set(found["target_index"]) == {0, 2} and [e["target_index"] for e in found.meta["errors"]] == [1]
 
 
 # ---------------------------------------------------------------------- per observation and stacked

@@ -184,7 +184,7 @@ def test_many_targets_collect_errors_in_input_order(make):
     ul = make().get_upper_limits(targets, errors="collect", max_workers=2,
                                  progress=lambda done, total, failed: seen.append((done, total, failed)))
     assert list(ul["target_index"]) == [0, 2]
-    errors = ul.meta["errors"]
+    errors = Table(rows=ul.meta["errors"])
     assert list(errors["target_index"]) == [1] and "InvalidRequestError" in errors["error"][0]
     assert seen[-1] == (3, 3, 1)
     with pytest.raises(InvalidRequestError):

@@ -558,8 +558,9 @@ class CataloguesClass(ServiceClient, BaseQuery):
             before it is returned (the service deletes it once fetched).
         errors : {"raise", "collect"}
             For several targets: raise the first failure (targets under way still finish and are
-            cached), or collect failures in ``meta["errors"]`` (a Table of ``target_index``,
-            ``target`` and ``error``) and return the others.
+            cached), or collect failures in ``meta["errors"]`` (a list of dicts of ``target_index``,
+            ``target`` and ``error``; ``Table(rows=meta["errors"])`` makes it a Table) and return
+            the others.
         max_workers : int, optional
             For several targets: most requests at once; default ``conf.max_active_jobs`` (each
             request is a job of the service's upper-limit back end, which runs a finite number).
@@ -745,8 +746,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
         parts = [(i, r) for i, r in enumerate(results) if r is not None]
         stacked = _stack([r for _, r in parts], [i for i, _ in parts])
         failures.sort()
-        stacked.meta["errors"] = Table(rows=failures or None, names=("target_index", "target", "error"),
-                                       dtype=(int, str, str))
+        # Plain dicts, so that the Table can still be written to ECSV or FITS with its meta.
+        stacked.meta["errors"] = [{"target_index": i, "target": t, "error": e} for i, t, e in failures]
         if failures:
             log.warning("%s: %d of %d targets failed; see meta['errors']", what.capitalize(),
                         len(failures), total)
