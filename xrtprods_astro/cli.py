@@ -1325,6 +1325,8 @@ def build_parser():
     # grb: the GRB repository's commands live in their own file (one CLI file per service)
     from .cli_grb import add_grb_commands
     add_grb_commands(sub, sys.modules[__name__])
+    from .cli_catalogues import add_catalogue_commands   # query, upper-limits: the catalogues
+    add_catalogue_commands(sub, sys.modules[__name__])
     # Last, so that every command (the grb ones too) understands the global options after it.
     _globals_after_the_command(parser, sub)
     return parser
