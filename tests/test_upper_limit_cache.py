@@ -16,7 +16,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from xrtprods_astro import CataloguesClass
-from xrtprods_astro.exceptions import InvalidRequestError, JobTimeoutError
+from xrtprods_astro.exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError
 
 GK_PER = SkyCoord(52.80004, 43.90431, unit="deg")
 
@@ -205,3 +205,20 @@ def test_get_query_payload_sends_nothing(make, svc):
     bodies = make().get_upper_limits(Table({"name": ["GK Per", "Mrk 421"]}), get_query_payload=True)
     assert [b["searchName"] for b in bodies] == ["GK Per", "Mrk 421"]
     assert _asked(svc) == before
+
+
+def test_a_ulid_the_service_no_longer_knows(make, svc):
+    """Spec §9.1 (a second ULID fetch is not evidenced): an ERROR means nothing is left to follow up."""
+    client = make()
+    svc.sxps.ul_timeouts = 1 + client.UL_RETRIES
+    with pytest.raises(JobTimeoutError) as info:
+        client.get_upper_limits("Mrk 421", bands="all")
+    ulid = str(info.value).split("ULID ")[1].split()[0]
+    del svc.sxps._stored[ulid]               # the service's job was killed (or fetched elsewhere)
+    svc.sxps.ul_timeouts = 0
+    with pytest.raises(RemoteServiceError, match=f"no longer knows ULID {ulid}.*get_upper_limits"):
+        make().get_upper_limits_by_id(ulid)
+    before = _asked(svc)
+    ul = make().get_upper_limits("Mrk 421", bands="all")   # the dead ULID, then a new request
+    assert _asked(svc) == before + 2 and "ULID" not in ul.meta
+    assert len(make().get_upper_limits("Mrk 421", bands="all")) == len(ul) and _asked(svc) == before + 2

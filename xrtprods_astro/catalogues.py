@@ -644,7 +644,12 @@ class CataloguesClass(ServiceClient, BaseQuery):
             if record and record.get("ULID"):
                 log.info("Following up the upper-limit request that timed out earlier (ULID %s)",
                          record["ULID"])
-                return self._ul_poll(str(record["ULID"]), request=body, cache=cache)
+                try:
+                    return self._ul_poll(str(record["ULID"]), request=body, cache=cache)
+                except RemoteServiceError as exc:
+                    # The service no longer knows the ULID (its job was killed, or its result was
+                    # fetched by an answer that was lost): nothing is left to follow up, so ask anew.
+                    log.warning("%s; asking for the upper limits again", exc)
             data = self._call("getSXPSUL", body, idempotent=False)
             if "TIMEOUT" in data:
                 ulid = str(data["TIMEOUT"])
@@ -686,7 +691,13 @@ class CataloguesClass(ServiceClient, BaseQuery):
         request = request or record.get("request")
         for _ in range(self.UL_RETRIES):
             # A re-poll starts no work at the service: safe to send again after a lost answer.
-            data = self._call("getSXPSUL", {"ULID": ulid})
+            try:
+                data = self._call("getSXPSUL", {"ULID": ulid})
+            except RemoteServiceError as exc:
+                raise RemoteServiceError(
+                    f"The upper-limit server no longer knows ULID {ulid} ({exc}). It deletes a result "
+                    "once it is fetched, so either another client fetched it or its job was killed; "
+                    "ask for the limits again with get_upper_limits.", endpoint="main.php:getSXPSUL") from exc
             if "TIMEOUT" in data:
                 continue
             # Written before anything else: the service has just deleted its copy.
