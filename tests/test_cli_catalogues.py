@@ -164,6 +164,7 @@ def test_upper_limits_of_a_targets_file_collect_errors_and_resume(run, svc, tmp_
     code, out, err = run("upper-limits", "--targets", targets, "--errors", "collect", "-o",
                          tmp_path / "ul.fits")
     assert code == cli.EXIT_FAILURE and "target 1" in err and "2 row(s), 1 target(s) failed" in err
+    assert "Upper limits: 3/3 targets done, 1 failed" in err                     # the progress line
     assert list(Table.read(tmp_path / "ul.fits")["target_index"]) == [0, 2]
     before = _asked(svc)
     code, out, err = run("upper-limits", "--targets", targets, "--errors", "collect")

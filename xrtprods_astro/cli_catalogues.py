@@ -130,6 +130,24 @@ def _add_position(p, what):
                         "names; .ecsv, .fits, .csv or .vot, e.g. a SIMBAD or VizieR result")
 
 
+def _progress(args, err, what):
+    """The progress line of a --targets run on standard error (redrawn on a terminal)."""
+    if args.quiet:
+        return False
+    tty = hasattr(err, "isatty") and err.isatty()
+    state = {"shown": -1}
+
+    def show(done, total, failed):
+        step = max(1, total // 10)
+        if not tty and done != total and done // step == state["shown"]:
+            return
+        state["shown"] = done // step
+        text = f"{what}: {done}/{total} targets done" + (f", {failed} failed" if failed else "")
+        err.write(("\r" + text + ("\n" if done == total else "")) if tty else text + "\n")
+        err.flush()
+    return show
+
+
 def _add_many(p):
     p.add_argument("--errors", choices=("raise", "collect"), default="raise",
                    help="with --targets: stop at the first failing target, or go on and list failures")
@@ -183,7 +201,7 @@ def _query_call(args):
     radius = _radius(args.radius or "5arcmin")
     if args.targets:
         return client.query_region, (_targets(args.targets), radius), dict(
-            common, errors=args.errors, max_workers=args.max_workers)
+            common, errors=args.errors, max_workers=args.max_workers, progress=args.progress)
     if isinstance(where, SkyCoord):
         return client.query_region, (where, radius), common
     return client.query_object, (args.name, radius), common
@@ -191,13 +209,14 @@ def _query_call(args):
 
 def _cmd_query(args, out, err):
     fmt = cli._table_format(args.output)
+    args.progress = _progress(args, err, "Cone searches")
     method, positional, kwargs = _query_call(args)
     if args.dry_run:
         out.write(json.dumps(method(*positional, get_query_payload=True, **kwargs), indent=2) + "\n")
         return cli.EXIT_OK
     result = method(*positional, **kwargs)
     resolved = result.meta.get("ResolvedInfo")
-    if resolved and not args.quiet:
+    if resolved and not args.quiet and not args.targets:
         err.write(f"{resolved}\n")
     return _finish(result, args, out, err, fmt, f"{args.catalog}/{args.table}")
 
@@ -219,17 +238,19 @@ def _ul_call(args):
                   use_catalog_values=args.use_catalog_values, cache=args.cache)
     if args.targets:
         return client.get_upper_limits, (_targets(args.targets),), dict(
-            kwargs, errors=args.errors, max_workers=args.max_workers)
+            kwargs, errors=args.errors, max_workers=args.max_workers, progress=args.progress)
     return client.get_upper_limits, (where if where is not None else args.name,), kwargs
 
 
 def _cmd_upper_limits(args, out, err):
     fmt = cli._table_format(args.output)
+    args.progress = _progress(args, err, "Upper limits")
     method, positional, kwargs = _ul_call(args)
     if args.dry_run:
         if args.ulid:
             out.write(json.dumps({"ULID": args.ulid}, indent=2) + "\n")
         else:
+            kwargs.pop("progress", None)
             out.write(json.dumps(method(*positional, get_query_payload=True, **kwargs), indent=2) + "\n")
         return cli.EXIT_OK
     result = method(*positional, **kwargs)
@@ -238,7 +259,7 @@ def _cmd_upper_limits(args, out, err):
         stacked = CataloguesClass.stack_upper_limits(result, sigma=args.sigma)
         stacked.meta.update(result.meta)
         result = stacked
-    if not args.quiet:
+    if not args.quiet and not args.targets:   # (of one target: a stacked Table's meta is its first's)
         if result.meta.get("ResolvedInfo"):
             err.write(f"{result.meta['ResolvedInfo']}\n")
         for source in result.meta.get("nearby_sources") or ():
