@@ -10,18 +10,23 @@ Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
   1000 rows without a word), unless ``row_limit`` says otherwise;
 * results are `~astropy.table.Table` objects: units and descriptions from the metadata, positions
   as a `~astropy.coordinates.SkyCoord` column ``coord``, dates as `~astropy.time.Time` columns;
-* upper limits follow a time-out up by its ULID automatically and keep the result (the service
-  deletes it once fetched), send ``sigma`` and every option they accept, and read booleans as
-  booleans (``"0"`` is False).
+* upper limits follow a time-out up by its ULID automatically and keep the result on disk, in
+  the client's private cache folder, on first fetch (the service deletes it once fetched), with
+  the ULID of a request still pending, so that no script, process or interruption loses one; a
+  request whose answer was lost is never sent again by itself (that would start a second job);
+  they send ``sigma`` and every option they accept, and read booleans as booleans (``"0"`` is
+  False);
+* a Table of targets (SIMBAD, VizieR...) is asked a few targets at once, in input order, with
+  failures collected on request.
 """
 import hashlib
 import json
 import logging
-from math import erf
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from math import erf
 
 import numpy as np
 from astropy import units as u
