@@ -222,3 +222,20 @@ def test_a_ulid_the_service_no_longer_knows(make, svc):
     ul = make().get_upper_limits("Mrk 421", bands="all")   # the dead ULID, then a new request
     assert _asked(svc) == before + 2 and "ULID" not in ul.meta
     assert len(make().get_upper_limits("Mrk 421", bands="all")) == len(ul) and _asked(svc) == before + 2
+
+
+def test_two_clients_asking_at_once_make_one_request(make, svc):
+    import threading
+    svc.faults.configure(latency=0.5)          # both are asking while the first answer is on its way
+    try:
+        results, before = [], _asked(svc)
+        threads = [threading.Thread(target=lambda: results.append(make().get_upper_limits(GK_PER, sigma=2.5)))
+                   for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        svc.faults.clear()
+    assert len(results) == 2 and _asked(svc) == before + 1
+    _same(results[0], results[1])

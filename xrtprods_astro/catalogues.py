@@ -458,6 +458,9 @@ class CataloguesClass(ServiceClient, BaseQuery):
                 else list(coordinates.icrs) if isinstance(coordinates, SkyCoord) and not coordinates.isscalar
                 else None)
         if many is not None:
+            # The table and columns checked, and the metadata fetched, once before any target is asked.
+            self.get_catalog_columns(catalog, table, cache=cache)
+
             def one(target):
                 ask = self.query_region if isinstance(target, SkyCoord) else self.query_object
                 return ask(target, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
