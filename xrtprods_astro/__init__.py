@@ -108,7 +108,8 @@ def _make_conf():
             "than about one poll a minute; less than that warns).", cfgtype="pass")
         max_active_jobs = _config.ConfigItem(
             5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
-            "asks for no more than about five).", cfgtype="integer")
+            "asks for no more than about five); also the most upper-limit or "
+            "cone requests a Table of targets has in flight at once.", cfgtype="integer")
         retries = _config.ConfigItem(
             4, "Retries of an idempotent call after a connection error, an HTTP "
             "5xx answer or an HTML page instead of JSON.", cfgtype="integer")

@@ -1368,6 +1368,8 @@ def build_parser():
     # obsfiles: the observation archives' files (cli_obsdata.py)
     from .cli_obsdata import add_obsdata_commands
     add_obsdata_commands(sub, sys.modules[__name__])
+    from .cli_catalogues import add_catalogue_commands   # query, upper-limits: the catalogues
+    add_catalogue_commands(sub, sys.modules[__name__])
     # Last, so that every command (the grb ones too) understands the global options after it.
     _globals_after_the_command(parser, sub)
     return parser
