@@ -43,20 +43,12 @@ from .locking import file_lock
 from .services import ServiceClient
 from .sxps import SXPSProducts
 from .transport import Transport
+from .vocabulary import CATALOGS
 
 __all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE"]
 
 log = logging.getLogger("xrtprods_astro.catalogues")
 
-#: database -> tables of the catalogue query interface (spec §4.1).
-CATALOGS = {
-    "obs": ("swiftmastr", "swiftxrlog", "swiftbalog", "swiftuvlog", "swifttdrss"),
-    "LSXPS": ("sources", "datasets", "detections", "obssources", "xcorr", "transients", "oldstacks"),
-    "2SXPS": ("sources", "datasets", "detections", "xcorr"),
-    "UK_XRT": ("XRTLiveCat",),
-    "SDC_GRB": ("SDC_Data_Table",),
-    "BAT_GRB": ("BATGRBCat",),
-}
 #: Rows per queryDB page: the service's cap (bigger answers exhaust its memory).
 PAGE_SIZE = 1000
 _OPERATORS = ("<", ">", "=", "<=", ">=", "LIKE", "NOT LIKE", "!=", "BETWEEN", "IS NULL", "IS NOT NULL")

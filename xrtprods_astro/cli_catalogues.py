@@ -283,7 +283,7 @@ def add_catalogue_commands(subparsers, cli_module):
     """
     global cli
     cli = cli_module
-    from .catalogues import CATALOGS
+    from .vocabulary import CATALOGS
 
     p = cli._sub(subparsers, "query", "query a catalogue: LSXPS, 2SXPS, observations, GRBs",
                  "Rows of a UKSSDC catalogue table (every row: pages of 1000 are fetched until all are in, "
