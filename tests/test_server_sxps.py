@@ -43,7 +43,11 @@ def test_metadata_shape(svc):
     assert answer["OK"] == 1 and answer["APIVersion"] == "1.0.5"
     meta = answer["metadata"]
     assert meta["columns"][:4] == ["ColName", "Class", "Description", "Type"]
-    assert ["roll_angle", "BASIC", "Roll Angle (degree)", "FLOAT"] == meta["metadata"][4][:4]
+    # The documented rows and their order (query.md): name, orig_target_id, target_id, ra, decl, roll_angle.
+    assert [row[0] for row in meta["metadata"][:6]] == ["name", "orig_target_id", "target_id", "ra", "decl",
+                                                        "roll_angle"]
+    assert ["orig_target_id", "MISC", "Trigger Number as Originally Assigned", "INT"] == meta["metadata"][1][:4]
+    assert ["roll_angle", "BASIC", "Roll Angle (degree)", "FLOAT"] == meta["metadata"][5][:4]
 
 
 def test_pages_are_capped_and_counted(svc):

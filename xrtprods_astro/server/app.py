@@ -356,6 +356,14 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_file(target)
             return
+        if path.startswith(("/LSXPS/tables/", "/2SXPS/tables/")):
+            # The catalogue's full-table files (server/sxps.py), written when getSXPSTable asked for them.
+            target = self.service.sxps.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
         if not path.startswith(_JOB_PREFIX):
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -589,7 +597,7 @@ class LocalService:
         from .grb import GRBRepository
         self.grb = GRBRepository(root / "grb", seed=self.seed)
         from .sxps import SXPSService
-        self.sxps = SXPSService(seed=self.seed)
+        self.sxps = SXPSService(seed=self.seed, root=root / "sxps")
         host = self.host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -883,7 +891,7 @@ class LocalService:
         # The catalogue functions (server/sxps.py): queryDB, getMetadata and upper limits.
         if func in sxps.FUNCTIONS:
             try:
-                return self.sxps.answer(body)
+                return self.sxps.answer(body, self.url)
             except sxps.SXPSAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
         if func not in handlers:
