@@ -281,7 +281,7 @@ class CataloguesClass(ServiceClient, BaseQuery):
                 raise InvalidRequestError(f"{name}: BETWEEN takes two values, "
                                           f"e.g. {name}=('BETWEEN', 1, 5)")
             return (op, [self._wire(spec[1]), self._wire(spec[2])]), tuple(spec[3:])
-        if len(spec) < 2 or (len(spec) > 2 and str(spec[2]).upper() not in ("AND", "OR")):
+        if len(spec) < 2:
             raise InvalidRequestError(f"{name}: {op} takes one value, e.g. {name}=({op!r}, 10)")
         return (op, self._wire(spec[1])), tuple(spec[2:])
 
@@ -881,7 +881,11 @@ class CataloguesClass(ServiceClient, BaseQuery):
         from .exceptions import ReaderError
         try:
             if fmt == "csv":
-                raw = Table.read(path, format="ascii.csv", guess=False)
+                import gzip
+                opener = gzip.open if path.name.lower().endswith(".gz") else open
+                with opener(path, "rt", encoding="utf-8", newline="") as handle:
+                    # astropy's fast CSV reader takes the text, not a gzip file.
+                    raw = Table.read(handle.read(), format="ascii.csv", guess=False)
             else:
                 raw = Table.read(path, format="fits", hdu=1, character_as_bytes=False)
         except Exception as exc:     # any failure to parse is a bad file, whatever the reader raised
