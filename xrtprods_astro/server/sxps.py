@@ -622,12 +622,12 @@ class SXPSService:
     def _full_table(self, body, base_url):
         """``getSXPSTable``: the URL (and FILE, with the same base name) of a full table."""
         cat = body.get("whichCat", "LSXPS")
-        if cat not in FULL_TABLES:
+        if not isinstance(cat, str) or cat not in FULL_TABLES:
             raise SXPSAPIError(1, f"whichCat is {str(cat)[:40]}, but must be LSXPS or 2SXPS.")
         table = body.get("table")
         table = table.lower() if isinstance(table, str) else table
         table = "xcorr" if table == "extcatmatches" else table
-        if table not in FULL_TABLES[cat]:
+        if not isinstance(table, str) or table not in FULL_TABLES[cat]:
             raise SXPSAPIError(1, f"table is {str(body.get('table'))[:40]}, but must be one of: "
                                + ", ".join(FULL_TABLES[cat]))
         subset = body.get("subset")
