@@ -99,8 +99,8 @@ def test_grb_metadata_has_the_documented_shape(svc):
                                  "IsTargetCol", "IsNameCol"]
     assert len(answer["metadata"]) == 81
     assert answer["metadata"][0] == ["Name", 0, "BASIC", "The GRB name.", "TXT", 0, "%s", 0, 1]
-    assert answer["metadata"][3][:5] == ["BAT_RA", 0, "BASIC BAT", "The RA (J2000) of the GRB according to BAT.",
-                                         "COORDH"]
+    assert answer["metadata"][3][:5] == ["BAT_RA", 0, "BASIC BAT",
+                                         "The RA (J2000) of the GRB according to BAT.", "COORDH"]
     assert [row[0] for row in answer["metadata"][-4:]] == ["BAT_warn", "XRT_warn", "UVOT_warn", "Any_warn"]
 
 
@@ -109,8 +109,8 @@ def test_detections_point_at_datasets_sources_and_observations(cats):
     source = int(gk["LSXPS_ID"][0])
     dets = cats.query_criteria("LSXPS", "obssources", LSXPS_ID=source, columns="all")
     assert len(dets) == gk["NumDetections"][0] > 1
-    datasets = cats.query_criteria("LSXPS", "datasets", DatasetID=("BETWEEN", int(min(dets["DatasetID"])),
-                                                                   int(max(dets["DatasetID"]))), columns="all")
+    span = ("BETWEEN", int(min(dets["DatasetID"])), int(max(dets["DatasetID"])))
+    datasets = cats.query_criteria("LSXPS", "datasets", DatasetID=span, columns="all")
     by_id = {int(d["DatasetID"]): d for d in datasets}
     for det in dets:
         assert by_id[int(det["DatasetID"])]["ObsID"] == det["ObsID"]
@@ -140,7 +140,8 @@ def test_subsets_narrow_the_table_and_are_sent(cats, sent):
     assert set(ultra["DetFlag"]) == {0} and set(clean["DetFlag"]) == {0, 1}
     assert {p.get("subset") for f, p in sent if f == "queryDB"} == {None, "clean", "ultraclean"}
     assert clean.meta["subset"] == "clean"
-    datasets = cats.query_object("GK Per", 12 * u.arcmin, catalog="LSXPS", table="datasets", subset="ultraclean")
+    datasets = cats.query_object("GK Per", 12 * u.arcmin, catalog="LSXPS", table="datasets",
+                                 subset="ultraclean")
     assert len(datasets) > 0 and set(datasets["FieldFlag"]) == {0}
 
 
@@ -148,7 +149,8 @@ def test_bad_subset_is_refused_before_sending(cats, sent):
     with pytest.raises(InvalidRequestError, match="subset is 'dirty'.*clean, ultraclean"):
         cats.query_criteria("LSXPS", "sources", subset="dirty")
     with pytest.raises(InvalidRequestError, match="LSXPS/detections has no subsets.*LSXPS/sources"):
-        cats.query_region(SkyCoord(52.8, 43.9, unit="deg"), catalog="LSXPS", table="detections", subset="clean")
+        cats.query_region(SkyCoord(52.8, 43.9, unit="deg"), catalog="LSXPS", table="detections",
+                          subset="clean")
     assert [f for f, _ in sent if f == "queryDB"] == []
 
 
@@ -173,7 +175,8 @@ def test_grb_tables_hold_the_grb_repositorys_bursts(cats, svc):
 def test_grb_cones_on_every_position_source(cats, sent, catalog, table):
     grb = SkyCoord(335.6985, -7.5179, unit="deg")           # GRB 200416A
     for source, (ra_col, dec_col) in POSITION_SOURCES[(catalog, table)].items():
-        rows = cats.query_region(grb, 10 * u.arcmin, catalog=catalog, table=table, position_source=source.upper())
+        rows = cats.query_region(grb, 10 * u.arcmin, catalog=catalog, table=table,
+                                 position_source=source.upper())
         body = [p for f, p in sent if f == "queryDB"][-1]
         assert (body["RACol"], body["DecCol"]) == (ra_col, dec_col)
         # Positions the simulated bursts do not have (SPER, UVOT) find nothing; the others find the burst.
@@ -258,7 +261,8 @@ def test_corrupt_download_never_replaces_a_good_copy(cats, svc, tmp_path):
 
 
 def test_bug_12_full_table_read_from_what_was_downloaded(cats, svc, tmp_path, monkeypatch):
-    """swifttools saves basename(URL) but opens basename(FILE), reuses an existing file silently, needs gunzip."""
+    """swifttools saves basename(URL) but opens basename(FILE), reuses an existing file silently and
+    needs a gunzip binary."""
     original = svc.sxps.answer
 
     def renaming(body, base_url=""):
@@ -276,7 +280,8 @@ def test_bug_12_full_table_read_from_what_was_downloaded(cats, svc, tmp_path, mo
         cats.get_full_table("LSXPS", "oldstacks", epoch="2022-08-19", download_dir=tmp_path)
     # No gunzip binary is needed: a process without one reads the snapshot all the same.
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    again = cats.get_full_table("LSXPS", "oldstacks", epoch="2022-08-19", download_dir=tmp_path, overwrite=True)
+    again = cats.get_full_table("LSXPS", "oldstacks", epoch="2022-08-19", download_dir=tmp_path,
+                                overwrite=True)
     assert len(again) == len(table)
 
 
@@ -331,7 +336,8 @@ def test_bug_20_two_clause_constraints(cats, sent):
     exposure = rows["xrt_exposure"].quantity.to_value(u.s)
     assert len(rows) > 0 and np.all((exposure < 600) | ((exposure >= 1500) & (exposure <= 1600)))
     assert np.any(exposure < 600) and np.any(exposure >= 1500)
-    with pytest.raises(InvalidRequestError, match="combiner of xrt_exposure is 'XOR', but must be one of: AND, OR"):
+    with pytest.raises(InvalidRequestError,
+                       match="combiner of xrt_exposure is 'XOR', but must be one of: AND, OR"):
         cats.query_criteria("obs", "swiftmastr", xrt_exposure=("<", 600, "XOR", ">", 1500))
 
 

@@ -46,7 +46,8 @@ def test_metadata_shape(svc):
     # The documented rows and their order (query.md): name, orig_target_id, target_id, ra, decl, roll_angle.
     assert [row[0] for row in meta["metadata"][:6]] == ["name", "orig_target_id", "target_id", "ra", "decl",
                                                         "roll_angle"]
-    assert ["orig_target_id", "MISC", "Trigger Number as Originally Assigned", "INT"] == meta["metadata"][1][:4]
+    orig = ["orig_target_id", "MISC", "Trigger Number as Originally Assigned", "INT"]
+    assert orig == meta["metadata"][1][:4]
     assert ["roll_angle", "BASIC", "Roll Angle (degree)", "FLOAT"] == meta["metadata"][5][:4]
 
 
@@ -162,7 +163,8 @@ def test_every_table_has_metadata_matching_its_rows(svc):
         meta = call(svc, APIFunc="getMetadata", database=database, table=table)["metadata"]
         rows = [dict(zip(meta["columns"], r)) for r in meta["metadata"]]
         names = [r["ColName"] for r in rows]
-        page = call(svc, APIFunc="queryDB", database=database, table=table, cols=names, numRows=50, firstRow=0)
+        page = call(svc, APIFunc="queryDB", database=database, table=table, cols=names, numRows=50,
+                    firstRow=0)
         assert page["NumRows"] == len(page["Results"]) > 0, (database, table)
         assert all(list(r) == names for r in page["Results"])
         for col in (r["ColName"] for r in rows if int(r.get("IsObsCol", 0)) == 1):
@@ -195,8 +197,8 @@ def test_subset_and_cone_columns_on_the_wire(svc):
 def test_old_tables_have_the_documented_epochs(svc):
     old = call(svc, APIFunc="getOldSXPSTables")
     assert set(old) == {"OK", "hourly", "daily", "APIVersion"}
-    assert list(old["hourly"])[0] == "2022-08-17 10:00:01 UTC" and list(old["daily"])[:2] == ["2022-08-16",
-                                                                                          "2022-08-17"]
+    assert list(old["hourly"])[0] == "2022-08-17 10:00:01 UTC"
+    assert list(old["daily"])[:2] == ["2022-08-16", "2022-08-17"]
     files = old["daily"]["2022-08-17"]["sources"]
     assert "LSXPS_Sources_ultra-clean_20220817T000001.fits.gz" in files
 

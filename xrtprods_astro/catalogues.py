@@ -228,8 +228,9 @@ class CataloguesClass(ServiceClient, BaseQuery):
             result = Table()
             result["name"] = [str(r["ColName"]) for r in rows]
             # A NUM column printed as an integer (the GRB tables' Fstring "%d") is an INT column.
-            result["type"] = ["INT" if str(r.get("Type", "")).upper() == "NUM" and str(r.get("Fstring", "")) == "%d"
-                              else str(r.get("Type", "TXT")).upper() for r in rows]
+            result["type"] = ["INT" if str(r.get("Type", "")).upper() == "NUM"
+                              and str(r.get("Fstring", "")) == "%d" else str(r.get("Type", "TXT")).upper()
+                              for r in rows]
             units = [_unit_of(str(r.get("Description", ""))) for r in rows]
             result["unit"] = [str(unit) if unit is not None else "" for unit in units]
             result["basic"] = ["BASIC" in str(r.get("Class", "")) for r in rows]
@@ -308,8 +309,9 @@ class CataloguesClass(ServiceClient, BaseQuery):
         if subset is None:
             return None
         if (catalog, table) not in _SUBSET_TABLES:
-            raise InvalidRequestError(f"subset is {subset!r}, but {catalog}/{table} has no subsets; the tables "
-                                      "with subsets are: " + ", ".join(sorted("/".join(k) for k in _SUBSET_TABLES)))
+            tables = ", ".join(sorted("/".join(k) for k in _SUBSET_TABLES))
+            raise InvalidRequestError(f"subset is {subset!r}, but {catalog}/{table} has no subsets; the "
+                                      f"tables with subsets are: {tables}")
         wire = str(subset).lower().replace("-", "") if isinstance(subset, str) else subset
         return _choice(wire, "subset", _SUBSETS)
 
@@ -715,7 +717,6 @@ class CataloguesClass(ServiceClient, BaseQuery):
             result.meta["ULID"] = ulid
         return result
 
-
     # ------------------------------------------------------------------ full tables (spec §3.10)
     def list_table_snapshots(self):
         """The snapshots of the LSXPS tables that `get_full_table` can fetch by ``epoch``.
@@ -826,8 +827,9 @@ class CataloguesClass(ServiceClient, BaseQuery):
                 raise InvalidRequestError(f"epoch is {epoch!r}, but only LSXPS has snapshots.")
             known = list(self.list_table_snapshots()["epoch"])
             if not isinstance(epoch, str) or epoch not in known:
-                raise InvalidRequestError(f"epoch is {epoch!r}, but must be exactly one of the snapshot epochs "
-                                          "of list_table_snapshots(), e.g. " + ", ".join(map(repr, known[:3])))
+                raise InvalidRequestError(f"epoch is {epoch!r}, but must be exactly one of the snapshot "
+                                          "epochs of list_table_snapshots(), e.g. "
+                                          + ", ".join(map(repr, known[:3])))
             payload["epoch"] = epoch
         if download_dir is not None:
             check_writable_dir(download_dir, "download_dir")

@@ -51,6 +51,7 @@ ONE_SIGMA = math.erf(1 / math.sqrt(2))
 _OPS = ("<", ">", "=", "<=", ">=", "LIKE", "NOT LIKE", "!=", "BETWEEN", "IS NULL", "IS NOT NULL")
 _AD_UNITS = {"arcsec": 3600.0, "arcmin": 60.0, "deg": 1.0}
 
+
 def _col(name, cls, desc, typ, unit="", obs=0, targ=0):
     # A unit is written at the end of the description in brackets, as the real service does
     # ("Roll Angle (degree)"): the metadata has no units column.
@@ -58,12 +59,13 @@ def _col(name, cls, desc, typ, unit="", obs=0, targ=0):
 
 
 _B, _M, _W = "BASIC", "MISC", "WARN"
-_RADEC = (_col("RA", _B, "Right Ascension (J2000)", "COORDH"), _col("Decl", _B, "Declination (J2000)", "COORDD"))
+_RADEC = (_col("RA", _B, "Right Ascension (J2000)", "COORDH"),
+          _col("Decl", _B, "Declination (J2000)", "COORDD"))
 _GAL = (_col("l", _M, "Galactic longitude", "COORDH"), _col("b", _M, "Galactic latitude", "COORDD"))
 _DS_TIMES = (_col("StartTime_UTC", _B, "Start of the dataset", "UTC"),
              _col("StopTime_UTC", _B, "End of the dataset", "UTC"))
-_RATES = (_col("Rate", _B, "Count rate", "FLOAT", "ct/s"), _col("Rate_pos", _M, "Count rate positive error", "FLOAT",
-                                                                 "ct/s"),
+_RATES = (_col("Rate", _B, "Count rate", "FLOAT", "ct/s"),
+          _col("Rate_pos", _M, "Count rate positive error", "FLOAT", "ct/s"),
           _col("Rate_neg", _M, "Count rate negative error", "FLOAT", "ct/s"))
 _LOG = (_col("obsid", _B, "Observation Number ID", "TXT", obs=1),
         _col("target_id", _B, "Unique Trigger Number with Any Degeneracy Removed", "INT", targ=1),
@@ -152,7 +154,8 @@ _META = {
         _col("IAUName", _B, "IAU designation", "TXT"),
         _col("LSXPS_ID", _B, "The LSXPS source of the transient", "INT"),
         _col("LSXPSName", _B, "The IAU name of the LSXPS source", "TXT"),
-        _col("Classification", _B, "0 unclassified, 1 confirmed transient, 2 possible, 3 not a transient", "INT"),
+        _col("Classification", _B, "0 unclassified, 1 confirmed transient, 2 possible, 3 not a transient",
+             "INT"),
         *_RADEC,
         _col("Err90", _B, "90% position error radius", "FLOAT", "arcsec"),
         _col("l", _B, "Galactic longitude", "COORDH"), _col("b", _B, "Galactic latitude", "COORDD"),
@@ -247,7 +250,8 @@ _META = {
         _col("decl", _B, "Declination of the trigger (J2000)", "COORDD")),
 }
 #: The cone columns of each table (GRB tables: the default of their ``RACol``/``DecCol``).
-_RA_DEC = {key: next(((m[0], n[0]) for m, n in zip(cols, cols[1:]) if m[3] == "COORDH" and n[3] == "COORDD"), None)
+_RA_DEC = {key: next(((m[0], n[0]) for m, n in zip(cols, cols[1:])
+                      if m[3] == "COORDH" and n[3] == "COORDD"), None)
            for key, cols in _META.items()}
 #: Tables with the subsets ``clean`` and ``ultraclean`` (spec §4.1), and the flag that defines them:
 #: clean keeps flag <= 1, ultraclean flag 0 (our reading of the LSXPS quality flags).
@@ -442,8 +446,8 @@ class SXPSService:
     def _metadata(self, body):
         key = self._table_key(body)
         if key in _GRB_META:
-            return {"OK": 1, "metadata": {"columns": list(_GRB_META_COLUMNS),
-                                          "metadata": [[m[c] for c in _GRB_META_COLUMNS] for m in _GRB_META[key]]}}
+            rows = [[m[c] for c in _GRB_META_COLUMNS] for m in _GRB_META[key]]
+            return {"OK": 1, "metadata": {"columns": list(_GRB_META_COLUMNS), "metadata": rows}}
         rows = [[name, cls, desc, typ, desc, obs, targ] for name, cls, desc, typ, obs, targ in _META[key]]
         return {"OK": 1, "metadata": {"columns": ["ColName", "Class", "Description", "Type",
                                                   "LongDescription", "IsObsCol", "IsTargetCol"],
@@ -542,7 +546,8 @@ class SXPSService:
             {m[0]: m[3] for m in _META[key]}
         if meta.get(racol if isinstance(racol, str) else None) != "COORDH" \
                 or meta.get(deccol if isinstance(deccol, str) else None) != "COORDD":
-            pairs = [f"{m}/{n}" for m, n in zip(meta, list(meta)[1:]) if meta[m] == "COORDH" and meta[n] == "COORDD"]
+            pairs = [f"{m}/{n}" for m, n in zip(meta, list(meta)[1:])
+                     if meta[m] == "COORDH" and meta[n] == "COORDD"]
             raise SXPSAPIError(3, f"RACol/DecCol are {str(racol)[:40]}/{str(deccol)[:40]}, but must be a "
                                "right ascension and a declination column of the table: " + ", ".join(pairs))
         return racol, deccol
@@ -571,7 +576,8 @@ class SXPSService:
 
     @staticmethod
     def _check_constraint(con, names):
-        if not isinstance(con, dict) or not isinstance(con.get("colName"), str) or con["colName"] not in names:
+        if not isinstance(con, dict) or not isinstance(con.get("colName"), str) \
+                or con["colName"] not in names:
             raise SXPSAPIError(3, f"Bad constraint {str(con)[:80]}: colName must be a column of the table.")
         for key in ("filter", "filter2"):
             if (con.get(key) is not None or key == "filter") and (not isinstance(con.get(key), str)
@@ -586,8 +592,8 @@ class SXPSService:
             cached = self._coords.get(cache_key)
         if cached is None:
             rows = self._table(key)
-            index = np.array([i for i, r in enumerate(rows) if r[racol] is not None and r[deccol] is not None],
-                             dtype=int)
+            index = np.array([i for i, r in enumerate(rows)
+                              if r[racol] is not None and r[deccol] is not None], dtype=int)
             cached = (index, np.array([float(rows[i][racol]) for i in index]),
                       np.array([float(rows[i][deccol]) for i in index]))
             with self._lock:
@@ -656,7 +662,8 @@ class SXPSService:
                 part = path.with_name(path.name + ".part")
                 part.write_bytes(data)
                 os.replace(part, path)
-        return {"OK": 1, "URL": f"{base_url}/{cat}/{TABLES_DIR}/{name}", "FILE": f"/data/{cat}/{TABLES_DIR}/{name}"}
+        return {"OK": 1, "URL": f"{base_url}/{cat}/{TABLES_DIR}/{name}",
+                "FILE": f"/data/{cat}/{TABLES_DIR}/{name}"}
 
     def _tables_dir(self, cat):
         from pathlib import Path
@@ -879,7 +886,8 @@ def _fields():
     out, i = [], 0
     for entry in CATALOGUE:
         n = 1 + len(field_sources(entry))
-        out.append((entry.name.replace(" ", ""), entry.ra, entry.dec, _schedule(entry), list(range(i, i + n))))
+        out.append((entry.name.replace(" ", ""), entry.ra, entry.dec, _schedule(entry),
+                    list(range(i, i + n))))
         i += n
     for k, row in enumerate(rows[i:]):
         out.append((row["IAUName"].split()[1], row["RA"], row["Decl"], _filler_observations(row, k), [i + k]))
@@ -1072,7 +1080,8 @@ def sky_tables():
         l_deg, b_deg = gal[(round(src["RA"], 6), round(src["Decl"], 6))]
         transients.append({"TransientID": len(transients) + 1, "IAUName": _swift_name(src["RA"], src["Decl"]),
                            "LSXPS_ID": src["LSXPS_ID"], "LSXPSName": src["IAUName"], "Classification": cls,
-                           "RA": src["RA"], "Decl": src["Decl"], "Err90": src["Err90"], "l": l_deg, "b": b_deg,
+                           "RA": src["RA"], "Decl": src["Decl"], "Err90": src["Err90"],
+                           "l": l_deg, "b": b_deg,
                            "DiscoveryDatasetID": first["DatasetID"], "ObsSourceID": discovery["ObsSourceID"],
                            "Significance": round(2.0 + 4.0 * _unit("significance", i), 5),
                            "DiscoveryDate": _cal(first["StopTime_MET"] + 3600.0),
@@ -1109,7 +1118,8 @@ def _sxps2(lsxps):
         if ds["StopTime_MET"] < SXPS2_CUTOFF:
             dsets[ds["DatasetID"]] = len(dsets) + 1
             out[("2SXPS", "datasets")].append(
-                {"DatasetID": dsets[ds["DatasetID"]], "ObsID": ds["ObsID"], "IsStackedImage": ds["IsStackedImage"],
+                {"DatasetID": dsets[ds["DatasetID"]], "ObsID": ds["ObsID"],
+                 "IsStackedImage": ds["IsStackedImage"],
                  "RA": ds["RA"], "Decl": ds["Decl"], "ExposureUsed": ds["ExposureUsed"],
                  "StartTime_UTC": ds["StartTime_UTC"], "StopTime_UTC": ds["StopTime_UTC"],
                  "FieldFlag": ds["FieldFlag"], "__since": ds["__since"]})
@@ -1146,7 +1156,8 @@ GRB_POSITIONS = {
 
 
 def _gcol(name, cls, desc, typ, unit="", *, err=0, null=1, fmt="%s", targ=0, isname=0):
-    return {"ColName": name, "IsError": err, "Class": cls, "Description": f"{desc} ({unit})" if unit else desc,
+    return {"ColName": name, "IsError": err, "Class": cls,
+            "Description": f"{desc} ({unit})" if unit else desc,
             "Type": typ, "Nullable": null, "Fstring": fmt, "IsTargetCol": targ, "IsNameCol": isname}
 
 
@@ -1159,9 +1170,10 @@ def _position_cols(prefix_ra, prefix_dec, err_name, who, cls):
 
 
 #: SDC_Data_Table's columns whose ingestion can fail: each has ``_orig`` and ``_warn`` (query/GRB.md).
-_SDC_CHECKED = ("BAT_T90", "BAT_Err90", "XRT_Err90", "UVOT_Err90", "BAT_Gamma", "BAT_Fluence", "BAT_Fluence_Err",
-                "BAT_1s_Peak_Photon_Flux", "BAT_1s_Peak_Photon_Flux_err", "XRT_StartTime", "XRT_Early_Flux",
-                "XRT_11_Hr_Flux", "XRT_24_Hr_Flux", "XRT_Initial_Alpha", "XRT_Gamma", "XRT_NH", "UVOT_StartTime")
+_SDC_CHECKED = ("BAT_T90", "BAT_Err90", "XRT_Err90", "UVOT_Err90", "BAT_Gamma", "BAT_Fluence",
+                "BAT_Fluence_Err", "BAT_1s_Peak_Photon_Flux", "BAT_1s_Peak_Photon_Flux_err", "XRT_StartTime",
+                "XRT_Early_Flux", "XRT_11_Hr_Flux", "XRT_24_Hr_Flux", "XRT_Initial_Alpha", "XRT_Gamma",
+                "XRT_NH", "UVOT_StartTime")
 _UVOT_FILTERS = ("v", "white", "b", "u", "uvw1", "uvm2", "uvw2")
 
 _GRB_META = {
@@ -1199,7 +1211,8 @@ _GRB_META = {
         _gcol("BAT_Gamma_Err", "BAT", "The error on the BAT photon index.", "NUM", err=1, fmt="%.2f"),
         _gcol("BAT_SpectralModel", "BAT", "The BAT spectral model (PL or CPL).", "TXT"),
         *_position_cols("XRT_RA", "XRT_Dec", "XRT_Err90", "XRT", "BASIC XRT"),
-        _gcol("XRT_StartTime", "XRT", "The start of XRT observations after the trigger", "NUM", "s", fmt="%.1f"),
+        _gcol("XRT_StartTime", "XRT", "The start of XRT observations after the trigger", "NUM", "s",
+              fmt="%.1f"),
         _gcol("XRT_Early_Flux", "XRT", "The 0.3-10 keV flux 100 s after the trigger", "NUM", "erg/cm2/s",
               fmt="%.2e"),
         _gcol("XRT_11_Hr_Flux", "XRT", "The 0.3-10 keV flux 11 hours after the trigger", "NUM", "erg/cm2/s",
@@ -1217,10 +1230,12 @@ _GRB_META = {
             _gcol(f"UVOT_limit_{f}", "UVOT", f"1 if UVOT_mag_{f} is an upper limit", "NUM", fmt="%d"))],
         _gcol("Redshift", "BASIC", "The redshift, if known.", "NUM", fmt="%.3f"),
         *[c for name in _SDC_CHECKED for c in (
-            _gcol(f"{name}_orig", "MISC", f"The original text of {name}, if it could not be ingested.", "TXT"),
+            _gcol(f"{name}_orig", "MISC", f"The original text of {name}, if it could not be ingested.",
+                  "TXT"),
             _gcol(f"{name}_warn", "WARN", f"Whether {name} was non-numeric and may be wrong.", "NUM",
                   null=0, fmt="%d"))],
-        *[_gcol(f"{who}_warn", "WARN", f"Whether any {who}-related warnings were set.", "NUM", null=0, fmt="%d")
+        *[_gcol(f"{who}_warn", "WARN", f"Whether any {who}-related warnings were set.", "NUM", null=0,
+                fmt="%d")
           for who in ("BAT", "XRT", "UVOT")],
         _gcol("Any_warn", "WARN", "Whether any warnings were set.", "NUM", null=0, fmt="%d"),
     ],
@@ -1265,7 +1280,8 @@ def grb_tables(seed):
         row = {"targetID": tid, "name": name, "T0": t0, "RA": best[0], "Decl": best[1], "Err90": best[2],
                "NumLCBreaks": max(0, len(entry.decay) - 1), "Redshift": entry.redshift,
                "__since": entry.t_first}
-        for prefix, kind in (("Enh", "Enhanced"), ("PSF", "Standard"), ("SPER", "SPER"), ("Onboard", "Onboard")):
+        for prefix, kind in (("Enh", "Enhanced"), ("PSF", "Standard"), ("SPER", "SPER"),
+                             ("Onboard", "Onboard")):
             row[f"{prefix}_RA"], row[f"{prefix}_Decl"], row[f"{prefix}_Err90"] = pos[kind]
         xrt.append(row)
         bat_err = round(float(rng.uniform(0.8, 3.0)), 1)
@@ -1274,8 +1290,9 @@ def grb_tables(seed):
         fluence = float(10 ** rng.uniform(-7, -4.5))
         first_xrt = min(o[1] for o in _schedule(entry)) - entry.t_first
         flux100 = entry.rate * 4.0e-11
-        sdc_row = {"Name": name, "TriggerTime": t0, "TriggerNumber": tid, "BAT_RA": bat_ra, "BAT_Dec": bat_dec,
-                   "BAT_Err90": bat_err, "BAT_T90": t90, "BAT_Fluence": fluence, "BAT_Fluence_Err": fluence * 0.1,
+        sdc_row = {"Name": name, "TriggerTime": t0, "TriggerNumber": tid, "BAT_RA": bat_ra,
+                   "BAT_Dec": bat_dec, "BAT_Err90": bat_err, "BAT_T90": t90, "BAT_Fluence": fluence,
+                   "BAT_Fluence_Err": fluence * 0.1,
                    "BAT_1s_Peak_Photon_Flux": round(float(rng.uniform(0.5, 50)), 2),
                    "BAT_1s_Peak_Photon_Flux_err": round(float(rng.uniform(0.05, 0.5)), 2),
                    "BAT_Gamma": round(float(rng.uniform(1.2, 2.2)), 2), "BAT_Gamma_Err": 0.1,
@@ -1299,8 +1316,9 @@ def grb_tables(seed):
         sdc.append(sdc_row)
         bat.append({"GRBname": name, "Trig_ID": tid, "Trig_time_met": round(entry.t_first, 3),
                     "Trig_time_UTC": t0, "RA_ground": bat_ra, "DEC_ground": bat_dec,
-                    "Image_position_err": round(bat_err * 0.9, 3), "Image_SNR": round(float(rng.uniform(7, 80)), 2),
-                    "T90": t90, "T90_err": round(t90 * 0.05, 3), "T50": round(t90 * 0.4, 3), "Fluence": fluence,
+                    "Image_position_err": round(bat_err * 0.9, 3),
+                    "Image_SNR": round(float(rng.uniform(7, 80)), 2), "T90": t90,
+                    "T90_err": round(t90 * 0.05, 3), "T50": round(t90 * 0.4, 3), "Fluence": fluence,
                     "Fluence_err": fluence * 0.1, "__since": entry.t_first})
     return {("UK_XRT", "XRTLiveCat"): xrt, ("SDC_GRB", "SDC_Data_Table"): sdc, ("BAT_GRB", "BATGRBCat"): bat}
 
@@ -1319,7 +1337,8 @@ SNAPSHOTS = {
 #: Full tables per catalogue, with the capitalised name used in their file names.
 FULL_TABLES = {
     "LSXPS": {"sources": "Sources", "datasets": "Datasets", "detections": "Detections",
-              "obssources": "ObsSources", "xcorr": "Xcorr", "transients": "Transients", "oldstacks": "OldStacks"},
+              "obssources": "ObsSources", "xcorr": "Xcorr", "transients": "Transients",
+              "oldstacks": "OldStacks"},
     "2SXPS": {"sources": "Sources", "datasets": "Datasets", "detections": "Detections", "xcorr": "Xcorr"},
 }
 #: The URL folder of the full-table files: ``/<catalogue>/tables/<file>``.
@@ -1376,10 +1395,11 @@ def _file_bytes(key, rows, fmt):
             columns.append(fits.Column(name=name, format="%dA" % max([1] + [len(t) for t in text]),
                                        array=np.array(text)))
         elif typ == "INT" and all(v is not None for v in values):
-            columns.append(fits.Column(name=name, format="K", unit=tunit, array=np.array(values, dtype=np.int64)))
+            columns.append(fits.Column(name=name, format="K", unit=tunit,
+                                       array=np.array(values, dtype=np.int64)))
         else:
-            columns.append(fits.Column(name=name, format="D", unit=tunit,
-                                       array=np.array([np.nan if v is None else v for v in values], dtype=float)))
+            floats = np.array([np.nan if v is None else v for v in values], dtype=float)
+            columns.append(fits.Column(name=name, format="D", unit=tunit, array=floats))
     hdu = fits.BinTableHDU.from_columns(columns)
     hdu.header["EXTNAME"] = f"{key[0]}_{key[1]}"
     out = io.BytesIO()
