@@ -1,8 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Client of the UKSSDC catalogue functions of ``API/main.php``: catalogue queries (``getMetadata``,
-``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, and the SXPS upper-limit server
-(``getSXPSUL``). See shared/spec/ukssdc-catalogues.md.
+``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, the full-table downloads
+(``getOldSXPSTables``, ``getSXPSTable``) and the SXPS upper-limit server (``getSXPSUL``). See
+shared/spec/ukssdc-catalogues.md.
 
 Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
 
@@ -206,7 +207,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
         Returns
         -------
         `~astropy.table.Table`
-            Columns ``name``, ``type`` (the service's ``NUM/FLOAT/INT/UTC/COORDH/COORDD/TXT``),
+            Columns ``name``, ``type`` (the service's ``NUM/FLOAT/INT/UTC/COORDH/COORDD/TXT``; a
+            ``NUM`` column the service prints as an integer, Fstring ``%d``, is ``INT``),
             ``unit`` (read from the description, "" if none), ``basic`` (returned by default),
             ``is_obsid``, ``description``.
 

@@ -1,21 +1,43 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-The catalogue functions of the local service's ``API/main.php``: ``getMetadata``, ``queryDB`` and
-the upper-limit server ``getSXPSUL`` (shared/spec/ukssdc-catalogues.md §2, §4).
+The catalogue functions of the local service's ``API/main.php``: ``getMetadata``, ``queryDB``, the
+full tables ``getOldSXPSTables``/``getSXPSTable`` and the upper-limit server ``getSXPSUL``
+(shared/spec/ukssdc-catalogues.md §2, §3.10, §4).
 
 Not to be confused with `xrtprods_astro.server.catalogue`, the simulated sky's list of well-known
-objects (the name resolver's catalogue). This module builds a small LSXPS-like catalogue *from* that
-sky: every object and every serendipitous field source is a catalogued source, and a fixed
-population of faint "filler" sources makes the table larger than the 1000-row page limit, so that
-paging is exercised. Two tables are served: ``LSXPS``/``sources`` and ``obs``/``swiftmastr``.
+objects (the name resolver's catalogue). This module builds the catalogue tables *from* that sky:
+every object and every serendipitous field source is an LSXPS source, and a fixed population of
+faint "filler" sources (each in a field of its own) makes the tables larger than the 1000-row page
+limit, so that paging is exercised. Every table of spec §4.1 is served (`ALL_TABLES`), all from one
+sky (`sky_tables`, `grb_tables`):
+
+* ``obs``: ``swiftmastr`` has one row per observation of every field (the product generator's
+  schedule for the objects, so obsIDs and times agree with its products); ``swiftxrlog`` (one row
+  per XRT mode), ``swiftbalog``, ``swiftuvlog`` and ``swifttdrss`` (the GRB triggers) hold the same
+  observations.
+* ``LSXPS``: ``datasets`` are those observations plus one stacked image per field with several
+  (ObsIDs from 10000000001); ``obssources`` (a source in a dataset) and ``detections`` (per band)
+  point at datasets and sources; ``xcorr`` at sources; ``transients`` are the GRBs (Classification
+  1, the docs' six) and a few fillers; ``oldstacks`` are the superseded versions of the stacks.
+* ``2SXPS``: LSXPS before the 2SXPS cut-off (2018-08-01), numbered afresh.
+* ``UK_XRT/XRTLiveCat``, ``SDC_GRB/SDC_Data_Table``, ``BAT_GRB/BATGRBCat``: the GRBs of the local
+  GRB repository (`xrtprods_astro.server.grb`), with its positions.
 
 * ``getMetadata``: ``{"metadata": {"columns": [...], "metadata": [[row], ...]}}`` with the columns
-  ``ColName, Class, Description, Type, LongDescription, IsObsCol, IsTargetCol``; units only inside
-  ``Description`` as on the real service ("Roll Angle (degree)").
-* ``queryDB``: ``cols``, ``constraints`` (all operators, ``combiner``, ``BETWEEN``), cones by
-  ``searchRA``/``searchDec`` or ``searchName`` (``Resolved*`` keys) with ``_r`` in ``adUnits``,
-  ``sortBy``/``sortDir``, ``numRows``/``firstRow`` over a stable order; ``numRows`` above 1000 is
-  an error (the real service's memory limit).
+  ``ColName, Class, Description, Type, LongDescription, IsObsCol, IsTargetCol`` (obs and SXPS) or
+  the SDC_GRB shape of the docs ``ColName, IsError, Class, Description, Type, Nullable, Fstring,
+  IsTargetCol, IsNameCol`` (GRB tables); units only inside ``Description`` as on the real service
+  ("Roll Angle (degree)").
+* ``queryDB``: ``cols``, ``constraints`` (all operators, ``combiner``, ``BETWEEN``), ``subset``
+  (``clean``: flag <= 1, ``ultraclean``: flag 0, of ``DetFlag`` for sources and ``FieldFlag`` for
+  datasets: our reading), cones by ``searchRA``/``searchDec`` or ``searchName`` (``Resolved*``
+  keys) with ``_r`` in ``adUnits``, on ``RACol``/``DecCol`` where sent (rows without that position
+  are in no cone), ``sortBy``/``sortDir``, ``numRows``/``firstRow`` over a stable order;
+  ``numRows`` above 1000 is an error (the real service's memory limit).
+* ``getOldSXPSTables``/``getSXPSTable``: the documented epochs and file names; equal ``URL`` and
+  ``FILE`` base names; CSV (header of column names) or FITS (units in TUNIT); snapshots gzipped and
+  holding the rows that existed at their epoch; files written once and served by GET under
+  ``/<catalogue>/tables/``.
 * ``getSXPSUL``: rows computed from counts with a Bayesian (KBN-like) limit, ``Columns`` always sent,
   booleans as JSON booleans, ``DetData`` within 30"; ``ul_timeouts`` answers of ``{"TIMEOUT": id}``
   (set by tests), then ``{"ULID": id}`` returns the stored result once; a second fetch is an error
@@ -37,7 +59,8 @@ from .catalogue import (CATALOGUE, FOV_RADIUS_ARCMIN, angular_separation_arcmin,
                         lookup_name, observation_plan)
 from .sky import met_to_mjd, met_to_utc
 
-__all__ = ["SXPSService", "SXPSAPIError", "FUNCTIONS", "PAGE_LIMIT", "N_FILLER", "kbn"]
+__all__ = ["SXPSService", "SXPSAPIError", "FUNCTIONS", "PAGE_LIMIT", "N_FILLER", "kbn", "sky_tables",
+           "grb_tables", "ALL_TABLES", "GRB_POSITIONS", "SNAPSHOTS", "FULL_TABLES", "table_file_name"]
 
 FUNCTIONS = ("getMetadata", "queryDB", "getSXPSUL", "getOldSXPSTables", "getSXPSTable")
 #: The most rows one queryDB answer may hold.
