@@ -46,7 +46,7 @@ QUICK = {"import": {"repeats": 1}, "qdp": {"sizes": (1000, 2000), "repeats": 1, 
          "service": {"connections": 8, "requests_each": 3},
          "grb": {"repeats": 1, "rounds": 1, "n_grbs": 12}}
 FULL = {"import": {"repeats": 7}, "qdp": {"repeats": 5}, "lcjson": {"repeats": 5}, "job": {"repeats": 7},
-        "batch": {}, "download": {"repeats": 3}, "service": {}, "grb": {"repeats": 3, "rounds": 2}}
+        "batch": {}, "download": {"repeats": 3}, "service": {}, "grb": {"repeats": 5, "rounds": 3}}
 
 
 def run_section(name, quick=False):
