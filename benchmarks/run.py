@@ -84,7 +84,8 @@ def merge(previous, report):
 
     The machine, date and commit of ``previous`` stay the report's; each merged run is listed in
     ``"merged"`` with its own sections, machine description (date, commit, load at its start) and
-    duration, and the load before each of its sections replaces the old one.
+    duration (an earlier merged run whose sections are all run again is dropped), and the load
+    before each of its sections replaces the old one.
     """
     out = dict(previous)
     out.pop("targets", None)
@@ -98,7 +99,8 @@ def merge(previous, report):
                 out[key][name] = report[key][name]
     out["options"] = dict(previous["options"], sections=list(dict.fromkeys(
         list(previous["options"]["sections"]) + sections)))
-    out["merged"] = list(previous.get("merged", [])) + [
+    # A run whose sections have all been run again no longer stands behind any figure.
+    out["merged"] = [x for x in previous.get("merged", []) if set(x["sections"]) - set(sections)] + [
         {"sections": sections, "machine": report["machine"], "seconds": report["seconds"],
          "load_end": report["load"].get("end")}]
     return out

@@ -298,10 +298,12 @@ def test_merge_keeps_the_other_sections(bench_run, grb_result, tmp_path, monkeyp
     assert items == {6, 21}
     text = (tmp_path / "results.md").read_text()
     assert "Sections grb run again on 2030-01-01 00:00 UTC" in text
-    # A second merge of the same section replaces it, and lists both runs.
+    # A second merge of the same section replaces it, and lists only the run its figures come from.
+    run["machine"]["date"] = "2030-01-02 00:00 UTC"
     assert bench_run.main(["--only", "grb", "--merge", "--output-dir", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "results.json").read_text())
-    assert set(again["results"]) == {"service", "grb"} and len(again["merged"]) == 2
+    assert set(again["results"]) == {"service", "grb"}
+    assert [x["machine"]["date"] for x in again["merged"]] == ["2030-01-02 00:00 UTC"]
 
 
 def test_merge_refuses_what_cannot_be_merged(bench_run, tmp_path, monkeypatch):

@@ -731,8 +731,12 @@ def _link_header(spectrum_path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-            with fits.open(io.BytesIO(raw), lazy_load_hdus=False) as hdul:
-                return hdul[1 if len(hdul) > 1 else 0].header
+            # HDUs read up to the SPECTRUM extension only; later ones (GTI) when the file is read.
+            with fits.open(io.BytesIO(raw), lazy_load_hdus=True) as hdul:
+                try:
+                    return hdul[1].header
+                except IndexError:
+                    return hdul[0].header
     except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
             fits.VerifyError) as exc:
         # The exceptions read_fits_bytes names a damaged header by (see there).
