@@ -300,12 +300,14 @@ def _grb_checks(r):
                                   ratio.get(key), 1.0, note))
     many = ours.get("many")
     if many:
+        blocks = [_fmt_ratio(b["makespan_ms"] / b["ideal_ms"]) for b in many.get("blocks", [])]
         out.append(_check(21, f"GRB light curves of {many['n_grbs']} GRBs ({many['distinct_grbs']} "
                           "distinct) by one client, one request in flight: makespan / ideal",
                           f"{many['makespan_ms'] / 1000:.2f} s",
                           f"{many['ideal_ms'] / 1000:.2f} s ideal", r.get("many_makespan_over_ideal"), 1.1,
                           f"ideal: the sum of single warm calls; {many['requests']} requests; makespan / "
-                          f"swifttools' {_fmt_ratio(r.get('many_vs_swifttools'))}"))
+                          f"swifttools' {_fmt_ratio(r.get('many_vs_swifttools'))}"
+                          + (f"; median of blocks {', '.join(blocks)}" if blocks else "")))
     return out
 
 
