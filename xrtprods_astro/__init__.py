@@ -109,6 +109,9 @@ def _make_conf():
         max_active_jobs = _config.ConfigItem(
             5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
             "asks for no more than about five).", cfgtype="integer")
+        max_concurrent_calls = _config.ConfigItem(
+            4, "Most requests a many-target call (e.g. GRBs.get_lightcurves over a list) keeps "
+            "in flight at once; 1 sends them one after the other.", cfgtype="integer")
         retries = _config.ConfigItem(
             4, "Retries of an idempotent call after a connection error, an HTTP "
             "5xx answer or an HTML page instead of JSON.", cfgtype="integer")

@@ -158,6 +158,61 @@ def _grb_items(grbs, column=None):
     return list(grbs)
 
 
+def _attempt(task):
+    """``task()``, or the `~xrtprods_astro.exceptions.XRTProductsError` it raised."""
+    try:
+        return task()
+    except XRTProductsError as exc:
+        return exc
+
+
+class _ManyProgress:
+    """The one progress line of a many-GRB call: ``"GRB light curves: 3/10 done, 1 failed"``.
+
+    On a terminal it is redrawn in place as GRBs end; on any other stream (a log file, a pipe)
+    it is written once, when the call ends, so that a log gets one line, not one per GRB.
+    """
+
+    def __init__(self, total, stream, label):
+        self.total, self.stream, self.label = int(total), stream, label
+        self.done = 0
+
+    @staticmethod
+    def check(progress):
+        if not (progress is None or isinstance(progress, bool) or hasattr(progress, "write")):
+            raise InvalidRequestError(f"progress: {progress!r} is not allowed; allowed: None (a line on "
+                                      "standard error for several GRBs), True, False or a text stream")
+
+    @classmethod
+    def make(cls, progress, total, label):
+        cls.check(progress)
+        if progress is False or (progress is None and (total < 2 or not log.isEnabledFor(logging.INFO))):
+            return None
+        return cls(total, None if isinstance(progress, bool) or progress is None else progress, label)
+
+    def _out(self):
+        import sys
+        return self.stream if self.stream is not None else sys.stderr
+
+    def _tty(self):
+        out = self._out()
+        return hasattr(out, "isatty") and out.isatty()
+
+    def line(self, failed):
+        return f"{self.label}: {self.done}/{self.total} done" + (f", {failed} failed" if failed else "")
+
+    def update(self, failed):
+        self.done += 1
+        if self._tty():
+            self._out().write("\r\033[K" + self.line(failed))
+            self._out().flush()
+
+    def close(self, failed):
+        out = self._out()
+        out.write(("\r\033[K" if self._tty() else "") + self.line(failed) + "\n")
+        out.flush()
+
+
 class GRBResults(dict):
     """The products of several GRBs: ``{grb as given: product}``, with a summary.
 
@@ -218,6 +273,44 @@ class GRBClass(ServiceClient, BaseQuery):
     def _call(self, func, payload, **kwargs):
         return self._transport.call_common(self._api_url(), func, payload, **kwargs)
 
+    # -- what a call would send (astroquery's get_query_payload) ----------------------------------
+    def _planned(self, grbs, func=None, build=None):
+        """The request bodies a call over ``grbs`` would send, in order, sending nothing.
+
+        One ``GRBNameToTargetID`` body per name not looked up yet in this session, then (with
+        ``func``) one ``func`` body, ``build(target_id)``, per distinct GRB. A targetID only the
+        lookup would give is shown as the text ``"<targetID of 'GRB 060729'>"``. Each body is
+        the JSON object POSTed to ``API/main.php``, ``APIFunc`` and ``APIVersion`` included. The
+        file GETs the answers lead to (QDP headers, archives) are not listed.
+        """
+        from .transport import COMMON_API_VERSION
+        items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
+        kinds, problems = [], []
+        for item in items:
+            try:
+                kinds.append(_classify(item))
+            except InvalidRequestError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        bodies, asked, seen = [], set(), set()
+        for kind, value in kinds:
+            tid = value
+            if kind == "name":
+                with self._memo_lock:
+                    tid = self._targets.get((self.server, value))
+                if tid is None:
+                    if value not in asked:
+                        asked.add(value)
+                        bodies.append({"name": value, "APIFunc": "GRBNameToTargetID",
+                                       "APIVersion": COMMON_API_VERSION})
+                    tid = f"<targetID of {value!r}>"
+            if func is None or tid in seen:
+                continue
+            seen.add(tid)
+            bodies.append({**build(tid), "APIFunc": func, "APIVersion": COMMON_API_VERSION})
+        return bodies
+
     # -- names --------------------------------------------------------------------------------
     def _lookup(self, name):
         """The targetID of a canonical GRB name, or None when the repository does not know it."""
@@ -240,7 +333,7 @@ class GRBClass(ServiceClient, BaseQuery):
             self._targets[key] = target
         return target
 
-    def resolve(self, grbs, *, unknown="raise"):
+    def resolve(self, grbs, *, unknown="raise", get_query_payload=False):
         """The targetIDs of GRBs given by name or targetID, with one lookup per distinct name.
 
         Parameters
@@ -252,6 +345,9 @@ class GRBClass(ServiceClient, BaseQuery):
             What to do with names the repository does not know: raise
             `~xrtprods_astro.exceptions.ResolverError` naming all of them (default), or keep them
             with a masked ``target_id``.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -271,6 +367,8 @@ class GRBClass(ServiceClient, BaseQuery):
         from astropy.table import MaskedColumn, Table
         if unknown not in ("raise", "mask"):
             raise InvalidRequestError(f"unknown: {unknown!r} is not allowed; allowed: 'raise', 'mask'")
+        if get_query_payload:
+            return self._planned(grbs)
         items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
         kinds, problems = [], []
         for item in items:
@@ -280,9 +378,13 @@ class GRBClass(ServiceClient, BaseQuery):
                 problems.extend(exc.problems)
         if problems:
             raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True)
+        failure = next((v for v in looked.values() if isinstance(v, XRTProductsError)), None)
+        if failure is not None:
+            raise failure
         targets, missing = [], []
         for item, (kind, value) in zip(items, kinds):
-            target = value if kind == "target" else self._lookup(value)
+            target = value if kind == "target" else looked[value]
             if target is None:
                 missing.append(str(item))
             targets.append(target)
@@ -295,61 +397,176 @@ class GRBClass(ServiceClient, BaseQuery):
                                    mask=[t is None for t in targets])],
                      names=["query", "grb", "target_id"])
 
-    def target_id(self, grb):
+    def target_id(self, grb, *, get_query_payload=False):
         """The targetID of one GRB (name in any common spelling, or targetID).
+
+        ``get_query_payload=True`` returns the lookup body it would send (none for a targetID).
 
         Raises
         ------
         `~xrtprods_astro.exceptions.ResolverError`
             The repository does not know the name.
         """
+        if get_query_payload:
+            return self._planned([grb])
         return int(self.resolve([grb])["target_id"][0])
 
-    def _many(self, grbs, func, *, column=None, errors="raise", **kwargs):
-        """`GRBResults` ``{query: func(target_id, name, **kwargs)}``, one GRB after the other.
+    # -- many GRBs at once ------------------------------------------------------------------------
+    @property
+    def max_concurrent(self):
+        """Most requests a many-GRB call keeps in flight at once (default ``conf.max_concurrent_calls``)."""
+        from . import conf
+        value = getattr(self, "_max_concurrent", None)
+        value = conf.max_concurrent_calls if value is None else value
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InvalidRequestError(f"max_concurrent: {value!r} is not valid; give a positive integer "
+                                      "(conf.max_concurrent_calls)")
+        return int(value)
 
-        ``errors="raise"``: all names resolved before any product call, the first error raised.
-        ``errors="collect"``: each GRB's error (not a GRB, unknown name, no product, service
-        error) is kept in the result and the others go on. Calls are made one at a time: never
-        more than one request in flight, whatever the number of GRBs.
+    @max_concurrent.setter
+    def max_concurrent(self, value):
+        self._max_concurrent = value
+
+    def _run_many(self, tasks, *, stop_on_error=False, progress=None, label="GRBs", on_done=None):
+        """The results of ``tasks`` (callables without arguments), in input order.
+
+        At most `max_concurrent` run at once, each in a worker thread. An
+        `~xrtprods_astro.exceptions.XRTProductsError` a task raises is its result (anything else,
+        a bug, is raised at once). With ``stop_on_error`` the tasks not started yet are dropped
+        after the first failure (their result stays None). ``on_done(index, result)`` is called in
+        the calling thread as each task ends. Ctrl-C drops the tasks not started and waits for
+        none of the running ones.
+        """
+        import concurrent.futures as futures
+        results = [None] * len(tasks)
+        if not tasks:
+            return results
+        bar = _ManyProgress.make(progress, len(tasks), label)
+        failed = 0
+
+        def finished(index, result):
+            nonlocal failed
+            results[index] = result
+            failed += isinstance(result, XRTProductsError)
+            if bar is not None:
+                bar.update(failed)
+            if on_done is not None:
+                on_done(index, result)
+
+        workers = min(self.max_concurrent, len(tasks))
+        try:
+            if workers == 1:
+                for index, task in enumerate(tasks):
+                    finished(index, _attempt(task))
+                    if stop_on_error and failed:
+                        break
+                return results
+            pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xrtprods-grb")
+            try:
+                pending = {pool.submit(_attempt, task): index for index, task in enumerate(tasks)}
+                for done in futures.as_completed(pending):
+                    finished(pending[done], done.result())
+                    if stop_on_error and failed:
+                        break
+            finally:
+                # Ctrl-C, a failure with stop_on_error, or a bug: nothing more is started.
+                pool.shutdown(wait=False, cancel_futures=True)
+            return results
+        finally:
+            if bar is not None:
+                bar.close(failed)
+
+    def _resolve_names(self, names, *, stop_on_error, progress=False):
+        """``{canonical name: targetID, None (unknown) or the lookup's exception}``, one lookup per
+        name not yet known, several at once."""
+        names = list(dict.fromkeys(names))
+        found = self._run_many([lambda n=n: self._lookup(n) for n in names], stop_on_error=stop_on_error,
+                               progress=progress, label="GRB names")
+        return dict(zip(names, found))
+
+    def _many(self, grbs, func, *, column=None, errors="raise", progress=None, callback=None,
+              label="GRBs", **kwargs):
+        """`GRBResults` ``{query: func(target_id, name, **kwargs)}`` for many GRBs, several at once.
+
+        ``errors="raise"``: all names resolved before any product call, the first error (in input
+        order) raised, no new call started after it. ``errors="collect"``: each GRB's error (not a
+        GRB, unknown name, no product, service error) is kept in the result and the others go
+        on. At most `max_concurrent` requests are in flight; one call per distinct GRB (two
+        spellings of one GRB share it); results keep the input order. ``callback(query, product
+        or exception)`` is called in the calling thread as each GRB ends.
         """
         if errors not in _ERRORS:
             raise InvalidRequestError(f"errors: {errors!r} is not allowed; allowed: {list(_ERRORS)}")
+        _ManyProgress.check(progress)
+        if callback is not None and not callable(callback):
+            raise InvalidRequestError(f"callback: {callback!r} is not callable")
         items = _grb_items(grbs, column)
-        out, done, rows = {}, {}, []
+        keys = [str(item) for item in items]
+        names, tids, problems = [None] * len(items), [None] * len(items), [None] * len(items)
         if errors == "raise":
             table = self.resolve(items)
-            for row in table:
-                key = row["query"]
-                tid = int(row["target_id"])
-                # Two spellings of one GRB keep both keys (the official client loses one) but share one call.
-                if tid not in done:
-                    done[tid] = func(tid, row["grb"] or None, **kwargs)
-                out[key] = done[tid]
-                rows.append((key, row["grb"], tid, None))
-            return GRBResults(out, rows)
-        for item in items:
-            key, name, tid = str(item), None, None
-            try:
-                kind, value = _classify(item)
-                name = value if kind == "name" else None
-                tid = value if kind == "target" else self._lookup(value)
-                if tid is None:
-                    raise ResolverError(f"{key!r} is not a confirmed GRB of the XRT GRB repository (names "
-                                        "are looked up as 'GRB YYMMDD' plus the letter, if any)")
-                if tid not in done:
-                    try:
-                        done[tid] = func(tid, name, **kwargs)
-                    except XRTProductsError as exc:
-                        done[tid] = exc
-                if isinstance(done[tid], XRTProductsError):
-                    raise done[tid]
-            except XRTProductsError as exc:
+            names = [row["grb"] or None for row in table]
+            tids = [int(t) for t in table["target_id"]]
+        else:
+            for i, item in enumerate(items):
+                try:
+                    kind, value = _classify(item)
+                except InvalidRequestError as exc:
+                    problems[i] = exc
+                    continue
+                if kind == "name":
+                    names[i] = value
+                else:
+                    tids[i] = value
+            looked = self._resolve_names([n for n, p in zip(names, problems) if n and p is None],
+                                         stop_on_error=False)
+            for i, name in enumerate(names):
+                if name is None or problems[i] is not None:
+                    continue
+                found = looked[name]
+                if isinstance(found, XRTProductsError):
+                    problems[i] = found
+                elif found is None:
+                    problems[i] = ResolverError(
+                        f"{keys[i]!r} is not a confirmed GRB of the XRT GRB repository (names are looked "
+                        "up as 'GRB YYMMDD' plus the letter, if any)")
+                else:
+                    tids[i] = found
+        # One call per distinct GRB, named as its first spelling names it.
+        order = list(dict.fromkeys(t for t, p in zip(tids, problems) if p is None))
+        first_name = {}
+        for t, n, p in zip(tids, names, problems):
+            if p is None:
+                first_name.setdefault(t, n)
+        owners = {t: [i for i, (u, p) in enumerate(zip(tids, problems)) if u == t and p is None]
+                  for t in order}
+
+        def on_done(index, result):
+            if callback is not None:
+                for i in owners[order[index]]:
+                    callback(keys[i], result)
+
+        if callback is not None:
+            for i, p in enumerate(problems):
+                if p is not None:
+                    callback(keys[i], p)
+        done = self._run_many([lambda t=t: func(t, first_name[t], **kwargs) for t in order],
+                              stop_on_error=errors == "raise", progress=progress, label=label,
+                              on_done=on_done)
+        by_tid = dict(zip(order, done))
+        if errors == "raise":
+            for t in order:
+                if isinstance(by_tid[t], XRTProductsError):
+                    raise by_tid[t]
+        out, rows = {}, []
+        for i, key in enumerate(keys):
+            exc = problems[i] if problems[i] is not None else by_tid.get(tids[i])
+            if isinstance(exc, XRTProductsError):
                 log.info("GRB %s: %s", key, exc)
-                rows.append((key, name, tid, exc))
+                rows.append((key, names[i], tids[i], exc))
                 continue
-            out[key] = done[tid]
-            rows.append((key, name, tid, None))
+            out[key] = by_tid[tids[i]]
+            rows.append((key, names[i], tids[i], None))
         return GRBResults(out, rows)
 
     # -- light curves ---------------------------------------------------------------------------
@@ -401,7 +618,7 @@ class GRBClass(ServiceClient, BaseQuery):
         lc.meta.update(grb=name, target_id=target_id)
         return lc
 
-    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None):
+    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None, get_query_payload=False):
         """The repository light curve of one GRB.
 
         Parameters
@@ -420,6 +637,12 @@ class GRBClass(ServiceClient, BaseQuery):
         utcf : float or `~astropy.units.Quantity`, optional
             Swift's clock correction; by default the one UKSSDC states with T0 in the header of
             the repository's ``curve.qdp``.
+        get_query_payload : bool
+            Return what the call would send, sending nothing (astroquery's convention): a list of
+            the JSON bodies POSTed to ``API/main.php``, in order, ``APIFunc`` and ``APIVersion``
+            included. A name not looked up yet in this session adds its ``GRBNameToTargetID``
+            body, and the product body then shows the targetID as ``"<targetID of 'GRB
+            060729'>"``. The file GETs the answers lead to (``curve.qdp`` for T0) are not listed.
 
         Returns
         -------
@@ -438,12 +661,16 @@ class GRBClass(ServiceClient, BaseQuery):
             The repository has no light curve for this GRB.
         """
         incbad, nosys = _choice(incbad, "incbad"), _choice(nosys, "nosys")
+        if get_query_payload:
+            return self._planned([grb], "downloadLightCurve", lambda tid: {
+                "type": "GRB", "objectID": tid, "incbad": incbad, "nosys": nosys})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         return self._lightcurve(tid, value if kind == "name" else None, incbad=incbad, nosys=nosys,
                                 cache=bool(cache), utcf=utcf)
 
-    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise"):
+    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise",
+                        progress=None, callback=None, get_query_payload=False):
         """The light curves of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         By default (``errors="raise"``) every name is looked up before any light curve is asked
@@ -454,12 +681,22 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
+        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         Other parameters as for `get_lightcurve`.
         """
         incbad, nosys = _choice(incbad, "incbad"), _choice(nosys, "nosys")
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadLightCurve", lambda tid: {
+                "type": "GRB", "objectID": tid, "incbad": incbad, "nosys": nosys})
         return self._many(grbs, self._lightcurve, column=column, errors=errors, incbad=incbad, nosys=nosys,
-                          cache=bool(cache), utcf=None)
+                          cache=bool(cache), utcf=None, progress=progress, callback=callback,
+                          label="GRB light curves")
 
     def get_flux_lightcurve(self, grb, *, cache=False):
         """The repository's flux light curve of one GRB (0.3-10 keV, erg cm^-2 s^-1).
@@ -541,7 +778,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 "incbad": _choice(incbad, "incbad"), "nosys": _choice(nosys, "nosys")}
 
     def get_burst_analyser(self, grb, *, instruments="all", bat_binning="all", bands="all", incbad=True,
-                           nosys=False, density_unit="Jy", cache=False, utcf=None):
+                           nosys=False, density_unit="Jy", cache=False, utcf=None, get_query_payload=False):
         """The burst analyser of one GRB: BAT and XRT fluxes, flux densities and photon indices.
 
         The burst analyser (Evans et al. 2010, A&A 519, A102) converts BAT and XRT count rates to
@@ -570,6 +807,9 @@ class GRBClass(ServiceClient, BaseQuery):
             Allow a cached answer (off by default: the repository's products grow).
         utcf : float or `~astropy.units.Quantity`, optional
             Swift's clock correction; by default the one UKSSDC states with T0.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -591,13 +831,16 @@ class GRBClass(ServiceClient, BaseQuery):
             The repository has no burst-analyser data for this GRB.
         """
         payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        if get_query_payload:
+            return self._planned([grb], "downloadBurstAnalyser", lambda tid: {"targetID": tid, **payload})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         return self._burst(tid, value if kind == "name" else None, payload=payload, cache=bool(cache),
                            utcf=utcf, density_unit=density_unit)
 
     def get_burst_analysers(self, grbs, *, instruments="all", bat_binning="all", bands="all", incbad=True,
-                            nosys=False, density_unit="Jy", cache=False, column=None, errors="raise"):
+                            nosys=False, density_unit="Jy", cache=False, column=None, errors="raise",
+                            progress=None, callback=None, get_query_payload=False):
         """The burst analyser of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         Every parameter (and, by default, every name) is checked before any burst-analyser data
@@ -607,11 +850,21 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
+        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         Other parameters as for `get_burst_analyser`.
         """
         payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadBurstAnalyser",
+                                 lambda tid: {"targetID": tid, **payload})
         return self._many(grbs, self._burst, column=column, errors=errors, payload=payload,
+                          progress=progress, callback=callback, label="GRB burst analysers",
                           cache=bool(cache), utcf=None, density_unit=density_unit)
 
     def download_burst_analyser(self, grb, dest_dir, *, overwrite=False):
@@ -654,7 +907,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                       + ", ".join(repr(k) for k in GRB_POSITION_KINDS))
         return [GRB_POSITION_KINDS[str(k).strip().lower()] for k in items]
 
-    def get_positions(self, grb, kinds="all"):
+    def get_positions(self, grb, kinds="all", *, get_query_payload=False):
         """The XRT positions of one GRB.
 
         Parameters
@@ -663,6 +916,9 @@ class GRBClass(ServiceClient, BaseQuery):
             A GRB name in any common spelling, or its targetID.
         kinds : "all" or sequence of str
             Some of ``"best"``, ``"enhanced"``, ``"standard"``, ``"sper"``, ``"onboard"``.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -672,13 +928,21 @@ class GRBClass(ServiceClient, BaseQuery):
             False and a ``reason``.
         """
         kinds = self._position_kinds(kinds)
+        if get_query_payload:
+            return self._planned([grb], "getGRBPositions", lambda tid: {"posToGet": kinds, "targetID": tid})
         return self._positions(self.target_id(grb), None, kinds=kinds)
 
-    def get_position(self, grb):
-        """The best position of one GRB (enhanced, else standard, else SPER, else on-board)."""
+    def get_position(self, grb, *, get_query_payload=False):
+        """The best position of one GRB (enhanced, else standard, else SPER, else on-board).
+
+        ``get_query_payload=True`` returns the request bodies it would send, sending nothing.
+        """
+        if get_query_payload:
+            return self.get_positions(grb, ["best"], get_query_payload=True)
         return self.get_positions(grb, ["best"])["best"]
 
-    def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise"):
+    def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise", progress=None,
+                           callback=None, get_query_payload=False):
         """`get_positions` for several GRBs: `GRBResults` ``{grb as given: {kind: Position}}``.
 
         ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
@@ -686,10 +950,20 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
+        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         """
         kinds = self._position_kinds(kinds)
-        return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds)
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "getGRBPositions",
+                                 lambda tid: {"posToGet": kinds, "targetID": tid})
+        return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds,
+                          progress=progress, callback=callback, label="GRB positions")
 
     # -- spectra --------------------------------------------------------------------------------
     def _spectrum_data(self, target_id, cache):
@@ -707,8 +981,10 @@ class GRBClass(ServiceClient, BaseQuery):
     def _utcf(self, target_id):
         return self._t0_utcf(target_id)[1]
 
-    def get_spectral_fits(self, grb, *, cache=False):
+    def get_spectral_fits(self, grb, *, cache=False, get_query_payload=False):
         """The repository's automatic spectral fits of one GRB.
+
+        ``get_query_payload=True`` returns the request bodies it would send, sending nothing.
 
         Returns
         -------
@@ -719,13 +995,15 @@ class GRBClass(ServiceClient, BaseQuery):
             An empty table with ``meta["no_spectrum"]`` True when there is no spectrum.
         """
         from .readers.grb import read_grb_spectral_fits
+        if get_query_payload:
+            return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         data = self._spectrum_data(tid, bool(cache))
         return read_grb_spectral_fits(data, target_id=tid, grb=value if kind == "name" else None,
                                       utcf=self._utcf(tid))
 
-    def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False):
+    def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False, get_query_payload=False):
         """Download the repository's spectrum archives of one GRB and read them.
 
         Each ``<interval>.tar.gz`` is downloaded through the package's verified download path
@@ -741,6 +1019,9 @@ class GRBClass(ServiceClient, BaseQuery):
         overwrite : bool
             Download again archives already in ``dest_dir`` (by default they are read as they
             are: only a complete, verified download ever takes an archive's name).
+        get_query_payload : bool
+            Return the request bodies it would send (the archives' GETs, named by the answer,
+            are not listed), sending nothing and writing nothing.
 
         Returns
         -------
@@ -750,6 +1031,8 @@ class GRBClass(ServiceClient, BaseQuery):
         """
         if intervals is not None:
             intervals = [intervals] if isinstance(intervals, str) else list(intervals)
+        if get_query_payload:
+            return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         data = self._spectrum_data(tid, False)
         if "NoSpectrum" in data:
@@ -820,7 +1103,7 @@ class GRBClass(ServiceClient, BaseQuery):
         kind, value = _classify(grb)
         return GRBLightCurveSource(self, tid, value if kind == "name" else None)
 
-    def rebin_lightcurve(self, grb, *, binning, **params):
+    def rebin_lightcurve(self, grb, *, binning, get_query_payload=False, **params):
         """Ask the repository to rebin a GRB's light curve; a job handle comes back.
 
         Parameters
@@ -832,6 +1115,8 @@ class GRBClass(ServiceClient, BaseQuery):
             Light-curve parameters in any spelling (``pc_counts``, ``pcCounts``...), checked as a
             product-generator rebin's are (`~xrtprods_astro.core.rebin_parameters`) and sent
             under swifttools' names.
+        get_query_payload : bool
+            Return the request bodies it would send (see `get_lightcurve`), submitting nothing.
 
         Returns
         -------
@@ -850,10 +1135,19 @@ class GRBClass(ServiceClient, BaseQuery):
         from .core import rebin_parameters
         from .job import RebinJob, job_id_int
         binning, extra = rebin_parameters(binning, params)
+
+        def body(tid, name):
+            payload = {"type": "GRB", "objectID": tid, "binMeth": binning, **extra}
+            if name is not None:
+                payload["name"] = name   # swifttools sends the name when called by name
+            return payload
+
+        if get_query_payload:
+            kind, value = _classify(grb)
+            return self._planned([grb], "rebinLightCurve",
+                                 lambda tid: body(tid, value if kind == "name" else None))
         source = self._source(grb)
-        payload = {"type": "GRB", "objectID": source.target_id, "binMeth": binning, **extra}
-        if source.grb is not None:
-            payload["name"] = source.grb   # swifttools sends the name when called by name
+        payload = body(source.target_id, source.grb)
         data = self._call("rebinLightCurve", payload, required=("JobID",))
         return RebinJob(self, job_id_int(data["JobID"], "JobID"), source)
 
@@ -959,7 +1253,8 @@ class GRBClass(ServiceClient, BaseQuery):
             raise InvalidRequestError(problems, header="The time slices are not valid:")
         return {"rnames": rnames, "times": times, "modes": modes}, grades_ok, redshift
 
-    def timeslice_spectrum(self, grb, *, slices, mode="BOTH", redshift=None, grades="all"):
+    def timeslice_spectrum(self, grb, *, slices, mode="BOTH", redshift=None, grades="all",
+                           get_query_payload=False):
         """Ask the repository for spectra of a GRB over chosen time slices; a job handle comes back.
 
         Parameters
@@ -979,6 +1274,8 @@ class GRBClass(ServiceClient, BaseQuery):
             The redshift of the intrinsic absorber; None (default) the GRB system's value,
             ``"NONE"`` none.
         grades : {"all", 0, 4}
+        get_query_payload : bool
+            Return the request bodies it would send (see `get_lightcurve`), submitting nothing.
 
         Returns
         -------
@@ -994,14 +1291,23 @@ class GRBClass(ServiceClient, BaseQuery):
         """
         from .job import job_id_int
         wire, grades, redshift = self._slice_payload(slices, mode, redshift, grades)
+
+        def body(tid, name):
+            # Key order as swifttools sends it (spec §3).
+            payload = {"targetID": tid, **wire}
+            if name is not None:
+                payload["name"] = name
+            payload["grades"] = grades
+            if redshift is not None:
+                payload["redshift"] = redshift
+            return payload
+
+        if get_query_payload:
+            kind, value = _classify(grb)
+            return self._planned([grb], "timesliceSpectrum",
+                                 lambda tid: body(tid, value if kind == "name" else None))
         source = self._source(grb)
-        # Key order as swifttools sends it (spec §3).
-        payload = {"targetID": source.target_id, **wire}
-        if source.grb is not None:
-            payload["name"] = source.grb
-        payload["grades"] = grades
-        if redshift is not None:
-            payload["redshift"] = redshift
+        payload = body(source.target_id, source.grb)
         data = self._call("timesliceSpectrum", payload, required=("JobID",))
         return TimesliceJob(self, job_id_int(data["JobID"], "JobID"), source)
 

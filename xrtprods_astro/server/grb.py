@@ -54,7 +54,7 @@ from .lcbuild import _met_text, build_lightcurve
 from .sky import JobSky, ProductFailure, _rng, ukssdc_date
 from .specbuild import build_spectra
 
-__all__ = ["GRBRepository", "GRBAPIError", "FUNCTIONS", "GRB_NAME", "repository_grbs"]
+__all__ = ["GRBRepository", "GRBAPIError", "FUNCTIONS", "GRB_NAME", "repository_grbs", "grb_catalogue_rows"]
 
 log = logging.getLogger("xrtprods_astro.server.grb")
 
@@ -82,6 +82,48 @@ class GRBAPIError(Exception):
 def repository_grbs():
     """The simulated GRBs: ``{canonical name: catalogue entry}``."""
     return {e.name: e for e in CATALOGUE if e.kind == "GRB"}
+
+
+def grb_catalogue_rows(seed=0):
+    """The simulated GRBs as rows of the live XRT GRB catalogue (``UK_XRT``/``XRTLiveCat``).
+
+    One dict per GRB, in trigger order, agreeing with what this repository answers for it: the
+    name ``GRBNameToTargetID`` resolves, its (first) targetID, the trigger T0 its ``curve.qdp``
+    header states (MET and UKSSDC's UTC), and its best position (``getGRBPositions``'s Best).
+    For a catalogue service (``queryDB``) to serve, so that a catalogue query and the GRB
+    functions tell one story.
+
+    Parameters
+    ----------
+    seed : int
+        The service's seed (the positions are scattered with it, as ``getGRBPositions``'s).
+
+    Returns
+    -------
+    list of dict
+        Keys ``targetID`` (int), ``name``, ``RA``, ``Decl`` (deg, ICRS), ``Err90`` (arcsec),
+        ``T0`` (trigger, Swift MET s) and ``TriggerTime`` (UTC, ``YYYY-MM-DD HH:MM:SS.sss``). The
+        first five are XRTLiveCat's documented columns (spec: query/GRB.md); the trigger's
+        column names there are not documented, so these two are ours.
+    """
+    from .catalogue import t0_for
+    rows = []
+    for entry in repository_grbs().values():
+        t0 = t0_for(entry.name, entry.ra, entry.dec, list(entry.targets))
+        ra, dec, err = _positions(entry, seed)["Best"]
+        rows.append({"targetID": int(entry.targets[0]), "name": entry.name, "RA": float(ra), "Decl": float(dec),
+                     "Err90": err, "T0": t0, "TriggerTime": _utc_iso(t0)})
+    return sorted(rows, key=lambda r: r["T0"])
+
+
+def _utc_iso(met):
+    """UTC of ``met`` as ISO text to the millisecond, rounded as `ukssdc_date` rounds it (the
+    curve.qdp header's T0)."""
+    from datetime import timedelta
+    from .sky import met_to_utc
+    t = met_to_utc(met)
+    t = t.replace(microsecond=0) + timedelta(milliseconds=round(t.microsecond / 1000.0))
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (t.microsecond // 1000)
 
 
 def _target_key(body, key):
