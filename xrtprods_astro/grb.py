@@ -158,6 +158,28 @@ def _grb_items(grbs, column=None):
     return list(grbs)
 
 
+def _stated_time(stated):
+    """T0 as a UTC `~astropy.time.Time` from the repository's (MET, UTC text), or None."""
+    from .times import met_to_time, parse_ukssdc_date
+    if not stated:
+        return None
+    return parse_ukssdc_date(stated[1]) or met_to_time(float(stated[0]))
+
+
+def _masked_times(times):
+    """One UTC `~astropy.time.Time` column (ISO, ms) from Times and Nones, masked at the Nones."""
+    import numpy as np
+    from astropy.time import Time
+    good = [t is not None for t in times]
+    jd1 = [t.utc.jd1 if g else 2451545.0 for t, g in zip(times, good)]
+    jd2 = [t.utc.jd2 if g else 0.0 for t, g in zip(times, good)]
+    out = Time(np.array(jd1, dtype=float), np.array(jd2, dtype=float), format="jd", scale="utc")
+    out.format, out.precision = "isot", 3
+    if not all(good):
+        out[~np.array(good)] = np.ma.masked
+    return out
+
+
 def _attempt(task):
     """``task()``, or the `~xrtprods_astro.exceptions.XRTProductsError` it raised."""
     try:
@@ -411,6 +433,157 @@ class GRBClass(ServiceClient, BaseQuery):
             return self._planned([grb])
         return int(self.resolve([grb])["target_id"][0])
 
+    # -- a Table of GRBs ------------------------------------------------------------------------
+    #: The catalogue listing every GRB of the repository (the live XRT GRB catalogue, spec §4.3).
+    GRB_CATALOG = ("UK_XRT", "XRTLiveCat")
+    #: Numeric catalogue columns read as the trigger time in Swift MET (any case), in order.
+    _MET_COLUMNS = ("t0", "trigger_met", "triggermet", "trig_time_met", "t0_met")
+
+    def _grb_facts(self, target_id, name):
+        """(best `~xrtprods_astro.readers.positions.Position`, stated T0 or None) of one GRB."""
+        # Every kind in the one call: the best one then says which kind it is.
+        best = self._positions(target_id, name, kinds="all")["best"]
+        return best, self._t0_utc(target_id, f"{self.server}/xrt_curves/{target_id:08d}")
+
+    def get_grb_table(self, grbs=None, *, column=None, errors="raise", progress=None,
+                      get_query_payload=False):
+        """A Table of GRBs: names, targetIDs, trigger times and best XRT positions.
+
+        Parameters
+        ----------
+        grbs : sequence, `~astropy.table.Table` or None
+            GRBs (names in any common spelling or targetIDs, or a Table with a GRB column, as
+            for `get_lightcurves`): for each, the repository is asked for its best position
+            (``getGRBPositions``) and T0 (the header of its ``curve.qdp``), several GRBs at
+            once (`max_concurrent`). None (default): every GRB of the live XRT GRB catalogue
+            (``UK_XRT``/``XRTLiveCat``), in one catalogue query, paged past the service's
+            1000-row cap (`~xrtprods_astro.catalogues.CataloguesClass.query_criteria`).
+        column, errors, progress
+            As for `get_lightcurves` (with ``grbs`` only). With ``errors="collect"`` a GRB that
+            fails keeps its row, its values masked, and the table has an ``error`` column.
+        get_query_payload : bool
+            Return the request bodies it would send, sending nothing (with ``grbs`` only: the
+            catalogue query's body depends on the table's metadata).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per GRB: ``grb`` (``GRB YYMMDD[A-Z]``; empty for a targetID given without a
+            name), ``target_id``, ``trigger_time`` (T0, the BAT trigger, a UTC
+            `~astropy.time.Time`; masked where unknown), ``coord`` (the best XRT position, a
+            `~astropy.coordinates.SkyCoord`, ICRS; NaN where there is none), ``err90`` (its 90%
+            error radius, arcsec) and ``position`` (which position is the best: ``enhanced``,
+            ``standard``...; with the catalogue, ``best``). With ``grbs``, ``query`` (as given)
+            comes first. ``meta["source"]`` says where the rows come from.
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.RemoteServiceError`
+            ``grbs=None`` and the service has no GRB catalogue to query.
+        """
+        import numpy as np
+        if grbs is None:
+            if get_query_payload:
+                raise InvalidRequestError("get_query_payload: only with grbs (the catalogue query's "
+                                          "columns come from the catalogue's metadata, asked for first)")
+            return self._grb_table_from_catalogue(progress)
+        if get_query_payload:
+            items = _grb_items(grbs, column)
+            return self._planned(items, "getGRBPositions",
+                                 lambda tid: {"posToGet": "all", "targetID": tid})
+        done = self._many(grbs, self._grb_facts, column=column, errors=errors, progress=progress,
+                          label="GRBs")
+        summary = done.summary
+        facts = [done.get(q) for q in summary["query"]]
+        stated = [f[1] if f else None for f in facts]
+        table = self._grb_table(list(summary["grb"]), [None if m else int(t) for t, m in zip(
+            summary["target_id"].filled(0), np.ma.getmaskarray(summary["target_id"]))],
+            [_stated_time(s) for s in stated], [f[0] if f else None for f in facts])
+        table.add_column(summary["query"], name="query", index=0)
+        if errors == "collect":
+            table["error"] = summary["error"]
+        table.meta["source"] = "GRB repository: getGRBPositions (best) and curve.qdp (T0)"
+        return table
+
+    @staticmethod
+    def _grb_table(names, tids, times, positions):
+        """The GRB table from per-row names, targetIDs (None: masked), Times and best Positions."""
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+        import numpy as np
+        from astropy.table import MaskedColumn, Table
+        table = Table()
+        table["grb"] = np.array([n or "" for n in names], dtype=str)
+        table["target_id"] = MaskedColumn([t or 0 for t in tids], dtype=np.int64,
+                                          mask=[t is None for t in tids])
+        table["trigger_time"] = _masked_times(times)
+        found = [p is not None and p.found for p in positions]
+        ra = [p.coord.icrs.ra.deg if f else np.nan for p, f in zip(positions, found)]
+        dec = [p.coord.icrs.dec.deg if f else np.nan for p, f in zip(positions, found)]
+        table["coord"] = SkyCoord(np.array(ra, dtype=float) * u.deg, np.array(dec, dtype=float) * u.deg,
+                                  frame="icrs")
+        table["err90"] = u.Quantity([p.err90.to_value(u.arcsec) if f and p.err90 is not None else np.nan
+                                     for p, f in zip(positions, found)], u.arcsec)
+        table["position"] = np.array([str(p.details.get("from", p.kind)) if f else ""
+                                      for p, f in zip(positions, found)], dtype=str)
+        table["trigger_time"].info.description = "T0, the BAT trigger (UTC)"
+        table["coord"].info.description = "Best XRT position (ICRS)"
+        table["err90"].info.description = "90% error radius of the best position"
+        return table
+
+    def _grb_table_from_catalogue(self, progress):
+        import numpy as np
+        from astropy import units as u
+        from astropy.time import Time
+        from .catalogues import CataloguesClass
+        from .readers.positions import Position
+        from .times import met_to_time
+        catalogues = CataloguesClass(server=self.server, timeout=self._transport.timeout)
+        catalog, table_name = self.GRB_CATALOG
+        try:
+            rows = catalogues.query_criteria(catalog, table_name, columns="all")
+        except RemoteServiceError as exc:
+            raise RemoteServiceError(f"The service has no GRB catalogue {catalog}/{table_name} to list every "
+                                     f"GRB ({exc}); give the GRBs: get_grb_table(grbs=[...])",
+                                     endpoint=exc.endpoint) from exc
+        lower = {n.lower(): n for n in rows.colnames}
+        missing = [c for c in ("targetid", "name") if c not in lower]
+        if missing:
+            raise RemoteServiceError(f"{catalog}/{table_name} has no {', '.join(missing)} column; it has "
+                                     f"{rows.colnames}", endpoint="main.php:queryDB")
+        tids = [int(t) if np.isfinite(float(t)) else None for t in np.asarray(rows[lower["targetid"]], float)]
+        names = [grb_name(n) or str(n) for n in rows[lower["name"]]]
+        times = [None] * len(rows)
+        time_cols = [n for n in rows.colnames if isinstance(rows[n], Time)]
+        met_col = next((lower[c] for c in self._MET_COLUMNS if c in lower), None)
+        if time_cols:
+            col = rows[time_cols[0]]
+            mask = np.ma.getmaskarray(col) if hasattr(col, "mask") else np.zeros(len(col), bool)
+            times = [None if m else col[i] for i, m in enumerate(mask)]
+        elif met_col is not None:
+            mets = np.asarray(rows[met_col], dtype=float)
+            times = [met_to_time(m) if np.isfinite(m) and m > 0 else None for m in mets]
+        else:
+            # No trigger column: each GRB's T0 as the repository states it, several at once.
+            stated = self._run_many([lambda t=t: self._t0_utc(t, f"{self.server}/xrt_curves/{t:08d}")
+                                     for t in tids if t is not None], progress=progress, label="GRB T0s")
+            it = iter(stated)
+            times = [None if t is None else _stated_time(next(it)) for t in tids]
+        coord = rows["coord"] if "coord" in rows.colnames else None
+        err_col = lower.get("err90")
+        positions = []
+        for i in range(len(rows)):
+            if coord is None or not np.isfinite(coord[i].ra.deg):
+                positions.append(None)
+                continue
+            err = float(rows[err_col][i]) if err_col is not None else np.nan
+            positions.append(Position(kind="best", found=True, coord=coord[i],
+                                      err90=err * u.arcsec if np.isfinite(err) else None,
+                                      details={"from": "best"}))
+        table = self._grb_table(names, tids, times, positions)
+        table.meta["source"] = f"catalogue {catalog}/{table_name} (queryDB)"
+        return table
+
     # -- many GRBs at once ------------------------------------------------------------------------
     @property
     def max_concurrent(self):
@@ -618,7 +791,8 @@ class GRBClass(ServiceClient, BaseQuery):
         lc.meta.update(grb=name, target_id=target_id)
         return lc
 
-    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None, get_query_payload=False):
+    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None,
+                       get_query_payload=False):
         """The repository light curve of one GRB.
 
         Parameters
@@ -1002,6 +1176,32 @@ class GRBClass(ServiceClient, BaseQuery):
         data = self._spectrum_data(tid, bool(cache))
         return read_grb_spectral_fits(data, target_id=tid, grb=value if kind == "name" else None,
                                       utcf=self._utcf(tid))
+
+    def _spectral_fits(self, target_id, name, *, cache):
+        from .readers.grb import read_grb_spectral_fits
+        return read_grb_spectral_fits(self._spectrum_data(target_id, cache), target_id=target_id, grb=name,
+                                      utcf=self._utcf(target_id))
+
+    def get_spectral_fits_many(self, grbs, *, cache=False, column=None, errors="raise", progress=None,
+                               callback=None, get_query_payload=False):
+        """`get_spectral_fits` for several GRBs: `GRBResults` ``{grb as given: fit Table}``.
+
+        ``grbs`` may be a Table with a GRB column (``column=``), as for `get_lightcurves`; with
+        ``errors="collect"`` a GRB that fails does not stop the others (the result's
+        ``summary`` says what happened to each).
+        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
+        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
+        """
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadSpectrum",
+                                 lambda tid: {"type": "GRB", "objectID": tid})
+        return self._many(grbs, self._spectral_fits, column=column, errors=errors, cache=bool(cache),
+                          progress=progress, callback=callback, label="GRB spectral fits")
 
     def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False, get_query_payload=False):
         """Download the repository's spectrum archives of one GRB and read them.

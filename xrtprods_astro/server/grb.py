@@ -111,8 +111,8 @@ def grb_catalogue_rows(seed=0):
     for entry in repository_grbs().values():
         t0 = t0_for(entry.name, entry.ra, entry.dec, list(entry.targets))
         ra, dec, err = _positions(entry, seed)["Best"]
-        rows.append({"targetID": int(entry.targets[0]), "name": entry.name, "RA": float(ra), "Decl": float(dec),
-                     "Err90": err, "T0": t0, "TriggerTime": _utc_iso(t0)})
+        rows.append({"targetID": int(entry.targets[0]), "name": entry.name, "RA": float(ra),
+                     "Decl": float(dec), "Err90": err, "T0": t0, "TriggerTime": _utc_iso(t0)})
     return sorted(rows, key=lambda r: r["T0"])
 
 
@@ -170,6 +170,7 @@ class GRBRepository:
         self._built = {}
         self._slices = {}
         self._store, self._job_duration = None, 0.0
+        self._base_url = None   # the site root of the last API call, for files asked for first
 
     # ------------------------------------------------------------------ dispatch
     def answer(self, body, base_url, store=None, job_duration=0.0):
@@ -180,6 +181,7 @@ class GRBRepository:
         ``job_duration`` is how long a time-slice job takes.
         """
         self._store, self._job_duration = store, float(job_duration)
+        self._base_url = base_url.rstrip("/")
         func = body.get("APIFunc")
         return FUNCTIONS[func](self, body, base_url.rstrip("/"))
 
@@ -453,9 +455,24 @@ class GRBRepository:
             target = self.root / CURVES / ("%08d" % int(parts[1])) / parts[2] / name   # a rebin's files
         elif len(parts) == 3 and parts[0] in (CURVES, SPECTRA, BURST) and parts[1].isdigit():
             target = self.root / parts[0] / ("%08d" % int(parts[1])) / name
+            if not target.is_file():
+                self._build_for_file(parts[0], "%08d" % int(parts[1]))
         else:
             return None
         return target if target.is_file() else None
+
+    def _build_for_file(self, folder, tid):
+        """Build a GRB's products when one of its files is asked for first: the real repository
+        holds every GRB's files whether or not an API call named them (e.g. ``curve.qdp``, whose
+        header states T0, read before any light curve is)."""
+        base_url = self._base_url
+        if base_url is None:
+            return   # no API call yet: the URLs inside the products would not be known
+        try:
+            entry = self._entry(tid)
+        except GRBAPIError:
+            return
+        self._build({CURVES: "lc", SPECTRA: "spec", BURST: "burst"}[folder], entry, base_url)
 
 
 _BUILDERS = {"lc": GRBRepository._build_curves, "spec": GRBRepository._build_spectra}
