@@ -588,7 +588,8 @@ def add_grb_commands(subparsers, cli_module):
     p = cli._sub(sub, "lightcurve", "print, save or plot a GRB's light curve",
                  "The repository light curve of a GRB: count rates (ct/s) of every mode with upper "
                  "limits, in one table sorted by time, with absolute times from the repository's T0; or, "
-                 "with --flux, its 0.3-10 keV flux light curve (erg/cm2/s). Several GRBs (or --table FILE): one file per GRB in the --output folder, several "
+                 "with --flux, its 0.3-10 keV flux light curve (erg/cm2/s). Several GRBs (or --table "
+                 "FILE): one file per GRB in the --output folder, several "
                  "GRBs asked for at once; a GRB already written there is skipped, so a re-run resumes.",
                  '  xrtprods grb lightcurve "GRB 060729" --output lc.ecsv --plot lc.png\n'
                  '  xrtprods grb lightcurve 221755 --flux --output flux.fits\n'
@@ -709,7 +710,8 @@ def add_grb_commands(subparsers, cli_module):
     p = cli._sub(sub, "position", "print or save a GRB's XRT positions",
                  "The XRT positions of a GRB: best (enhanced, else standard, else SPER, else on-board), "
                  "enhanced, standard, SPER, on-board; RA and Dec (ICRS) and the 90% error radius, or why "
-                 "there is none. Exit code 1 when the repository has none of those asked for. Several GRBs (or --table FILE): one file per GRB in the --output folder, several "
+                 "there is none. Exit code 1 when the repository has none of those asked for. Several "
+                 "GRBs (or --table FILE): one file per GRB in the --output folder, several "
                  "GRBs asked for at once; a GRB already written there is skipped, so a re-run resumes.",
                  '  xrtprods grb position "GRB 080319B"\n'
                  '  xrtprods grb position "GRB 080319B" --kind best --output best.ecsv\n'
