@@ -315,23 +315,22 @@ class GRBClass(ServiceClient, BaseQuery):
                 problems.extend(exc.problems)
         if problems:
             raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
-        bodies, asked, seen = [], set(), set()
+        # Every name is looked up before any product is asked for, as the calls do.
+        lookups, products, seen = {}, [], set()
         for kind, value in kinds:
             tid = value
             if kind == "name":
                 with self._memo_lock:
                     tid = self._targets.get((self.server, value))
                 if tid is None:
-                    if value not in asked:
-                        asked.add(value)
-                        bodies.append({"name": value, "APIFunc": "GRBNameToTargetID",
-                                       "APIVersion": COMMON_API_VERSION})
+                    lookups.setdefault(value, {"name": value, "APIFunc": "GRBNameToTargetID",
+                                               "APIVersion": COMMON_API_VERSION})
                     tid = f"<targetID of {value!r}>"
             if func is None or tid in seen:
                 continue
             seen.add(tid)
-            bodies.append({**build(tid), "APIFunc": func, "APIVersion": COMMON_API_VERSION})
-        return bodies
+            products.append({**build(tid), "APIFunc": func, "APIVersion": COMMON_API_VERSION})
+        return list(lookups.values()) + products
 
     # -- names --------------------------------------------------------------------------------
     def _lookup(self, name):
