@@ -136,19 +136,7 @@ def _grb_items(grbs, column=None):
     GRB column (``column``, else the first of `_GRB_COLUMNS`, else its only text column)."""
     from astropy.table import Table
     if isinstance(grbs, Table):
-        names = grbs.colnames
-        if column is None:
-            lower = {n.lower(): n for n in names}
-            found = [lower[c] for c in _GRB_COLUMNS if c in lower]
-            text = [n for n in names if getattr(grbs[n], "dtype", None) is not None
-                    and grbs[n].dtype.kind in "US"]
-            column = found[0] if found else (text[0] if len(text) == 1 else None)
-            if column is None:
-                raise InvalidRequestError(f"column: the Table has no GRB column named one of "
-                                          f"{list(_GRB_COLUMNS)}; give column=, one of {names}")
-        elif column not in names:
-            raise InvalidRequestError(f"column: {column!r} is not a column of the Table; allowed: {names}")
-        grbs = grbs[column]
+        grbs = grbs[_grb_items_column(grbs, column)]
     elif column is not None:
         raise InvalidRequestError("column: only for a Table of GRBs (grbs is "
                                   f"{type(grbs).__name__})")
@@ -156,6 +144,53 @@ def _grb_items(grbs, column=None):
         return [grbs]
     # A masked entry (a catalogue row without a name) stays itself: it is reported, not skipped.
     return list(grbs)
+
+
+#: Column names of a Table's targetIDs (any case), read beside its GRB-name column.
+_TARGET_COLUMNS = ("target_id", "targetid")
+
+
+def _known_targets(grbs, column=None):
+    """``{canonical name: targetID}`` from a Table whose GRB column holds names and which also has a
+    targetID column (a catalogue's answer, e.g. UK_XRT's ``name`` and ``targetID``): its names
+    need no lookup. Empty for anything else."""
+    import numpy as np
+    from astropy.table import Table
+    if not isinstance(grbs, Table):
+        return {}
+    lower = {n.lower(): n for n in grbs.colnames}
+    tcol = next((lower[c] for c in _TARGET_COLUMNS if c in lower), None)
+    try:
+        ncol = _grb_items_column(grbs, column)
+    except InvalidRequestError:
+        return {}
+    if tcol is None or ncol == tcol or grbs[tcol].dtype.kind not in "iuf":
+        return {}
+    known = {}
+    for name, tid in zip(grbs[ncol], grbs[tcol]):
+        if name is np.ma.masked or tid is np.ma.masked:
+            continue
+        canonical = grb_name(name) if isinstance(name, str) else None
+        if canonical is not None and float(tid) > 0 and float(tid) == int(tid):
+            known[canonical] = int(tid)
+    return known
+
+
+def _grb_items_column(grbs, column):
+    """The name of the GRB column of the Table ``grbs`` (``column``, else found as `_grb_items` does)."""
+    names = grbs.colnames
+    if column is None:
+        lower = {n.lower(): n for n in names}
+        found = [lower[c] for c in _GRB_COLUMNS if c in lower]
+        text = [n for n in names if getattr(grbs[n], "dtype", None) is not None
+                and grbs[n].dtype.kind in "US"]
+        column = found[0] if found else (text[0] if len(text) == 1 else None)
+        if column is None:
+            raise InvalidRequestError(f"column: the Table has no GRB column named one of "
+                                      f"{list(_GRB_COLUMNS)}; give column=, one of {names}")
+    elif column not in names:
+        raise InvalidRequestError(f"column: {column!r} is not a column of the Table; allowed: {names}")
+    return column
 
 
 def _stated_time(stated):
@@ -354,7 +389,7 @@ class GRBClass(ServiceClient, BaseQuery):
             self._targets[key] = target
         return target
 
-    def resolve(self, grbs, *, unknown="raise", get_query_payload=False):
+    def resolve(self, grbs, *, unknown="raise", get_query_payload=False, _known=None):
         """The targetIDs of GRBs given by name or targetID, with one lookup per distinct name.
 
         Parameters
@@ -399,7 +434,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 problems.extend(exc.problems)
         if problems:
             raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
-        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True)
+        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True, known=_known)
         failure = next((v for v in looked.values() if isinstance(v, XRTProductsError)), None)
         if failure is not None:
             raise failure
@@ -648,13 +683,14 @@ class GRBClass(ServiceClient, BaseQuery):
             if bar is not None:
                 bar.close(failed)
 
-    def _resolve_names(self, names, *, stop_on_error, progress=False):
+    def _resolve_names(self, names, *, stop_on_error, progress=False, known=None):
         """``{canonical name: targetID, None (unknown) or the lookup's exception}``, one lookup per
-        name not yet known, several at once."""
-        names = list(dict.fromkeys(names))
+        name not yet known (``known``: pairs a catalogue gave, not asked for), several at once."""
+        known = known or {}
+        names = [n for n in dict.fromkeys(names) if n not in known]
         found = self._run_many([lambda n=n: self._lookup(n) for n in names], stop_on_error=stop_on_error,
                                progress=progress, label="GRB names")
-        return dict(zip(names, found))
+        return {**known, **dict(zip(names, found))}
 
     def _many(self, grbs, func, *, column=None, errors="raise", progress=None, callback=None,
               label="GRBs", **kwargs):
@@ -673,10 +709,13 @@ class GRBClass(ServiceClient, BaseQuery):
         if callback is not None and not callable(callback):
             raise InvalidRequestError(f"callback: {callback!r} is not callable")
         items = _grb_items(grbs, column)
+        # A catalogue Table names its GRBs and gives their targetIDs: those names are not looked
+        # up (swifttools' query module resolves every row's name, one request each).
+        known = _known_targets(grbs, column)
         keys = [str(item) for item in items]
         names, tids, problems = [None] * len(items), [None] * len(items), [None] * len(items)
         if errors == "raise":
-            table = self.resolve(items)
+            table = self.resolve(items, _known=known)
             names = [row["grb"] or None for row in table]
             tids = [int(t) for t in table["target_id"]]
         else:
@@ -691,7 +730,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 else:
                     tids[i] = value
             looked = self._resolve_names([n for n, p in zip(names, problems) if n and p is None],
-                                         stop_on_error=False)
+                                         stop_on_error=False, known=known)
             for i, name in enumerate(names):
                 if name is None or problems[i] is not None:
                     continue
