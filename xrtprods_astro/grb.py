@@ -134,9 +134,17 @@ _ERRORS = ("raise", "collect")
 def _grb_items(grbs, column=None):
     """The GRBs of ``grbs`` as a list: one name or targetID, a sequence, a Column, or a Table's
     GRB column (``column``, else the first of `_GRB_COLUMNS`, else its only text column)."""
+    import numpy as np
     from astropy.table import Table
     if isinstance(grbs, Table):
-        grbs = grbs[_grb_items_column(grbs, column)]
+        chosen = _grb_items_column(grbs, column)
+        lower = {n.lower(): n for n in grbs.colnames}
+        tcol = next((lower[c] for c in _TARGET_COLUMNS if c in lower), None)
+        if column is None and tcol not in (None, chosen) and grbs[tcol].dtype.kind in "iu":
+            # A row without a name (a targetID given alone, as get_grb_table keeps it) is its targetID.
+            return [tid if (name is np.ma.masked or not str(name).strip()) and tid is not np.ma.masked
+                    else name for name, tid in zip(grbs[chosen], grbs[tcol])]
+        grbs = grbs[chosen]
     elif column is not None:
         raise InvalidRequestError("column: only for a Table of GRBs (grbs is "
                                   f"{type(grbs).__name__})")
