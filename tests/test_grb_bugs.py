@@ -3,9 +3,62 @@
 
 Every test is named ``test_bug_<what swifttools does>``. Where the official client
 (``swifttools.ukssdc.data.GRB``) can run here, the test shows its behaviour against the same local
-service first, then ours. The other ``test_bug_*`` tests live in tests/test_grb.py and
-tests/test_grb_jobs.py; the mapping of every bug of the spec to its test is in docs/grb.rst
-("Coming from swifttools").
+service first, then ours. Every bug and quirk of the spec, with its test:
+
+* §2 no timeout on any POST or GET:
+  ``test_bug_no_timeout_on_any_call``
+* §2 no retry: HTTP 500 is a RuntimeError:
+  ``test_bug_no_retry_after_a_server_error``
+* §2 an HTML page gives an uncaught JSONDecodeError:
+  ``test_bug_html_error_page_is_an_uncaught_json_error``
+* §2 distutils: no import on Python 3.12 without setuptools:
+  ``test_bug_does_not_import_on_python_312_without_setuptools``
+* §4.1 names sent as typed; other spellings not found:
+  ``test_bug_other_spellings_of_a_name_are_not_found``
+* §4.2 an unknown name is sent on as ``null``:
+  ``test_grb.py::test_bug_unknown_name_sent_as_null``
+* §4.2 two names of one GRB collide, one key lost:
+  ``test_grb.py::test_bug_two_names_of_one_grb_collide``
+* §4.2 one ERROR aborts the whole list:
+  ``test_bug_one_error_aborts_the_whole_list``
+* §4.2 keys with spaces used verbatim in paths:
+  ``test_bug_keys_with_spaces_used_verbatim_in_paths``
+* §4.3 catalogue rows' names resolved one request each:
+  ``test_bug_catalogue_rows_resolved_one_by_one``
+* §5.2 ``{'NOLC': 1}`` returned in place of the curves:
+  ``test_grb.py::test_bug_no_light_curve_is_an_error_not_a_dict``
+* §5.4 SKIPPING an existing file, then overwriting it:
+  ``test_bug_existing_file_skipped_but_downloaded_and_overwritten_anyway``
+* §5.7 ``whichCurves`` ignored, header written twice, no units:
+  ``test_bug_saved_curves_which_curves_ignored_and_header_twice``
+* §5.8 ``getRebinnedLightCurve`` saves into ./lc by default:
+  ``test_grb_jobs.py::test_bug_rebinned_curve_is_not_saved_into_the_working_directory``
+* §5.8 rebin/slice status polled by hand:
+  ``test_grb_jobs.py::test_bug_no_hand_written_polling_one_waiter``
+* §5.8 (Ctrl-C in a hand-written loop):
+  ``test_grb_jobs.py::test_bug_ctrl_c_leaves_the_job_running_and_says_how_to_come_back``
+* §6.1 ``returnData`` gives the raw JSON dict:
+  ``test_bug_spectra_return_data_is_the_raw_json``
+* §6.3 a 404 page saved as the archive:
+  ``test_grb.py::test_bug_spectrum_404_saved_as_the_archive``
+* §6.3 an existing archive is an error without ``clobber``:
+  ``test_bug_existing_archive_is_an_error_without_clobber``
+* §6.3 ``extract=True`` leaves the working folder changed:
+  ``test_grb.py::test_bug_extract_leaves_the_working_directory_changed``
+* §6.4 an ``int`` redshift refused:
+  ``test_grb_jobs.py::test_bug_int_redshift_is_refused_by_swifttools_taken_here``
+* §6.4 per-slice modes sent unchecked, as typed:
+  ``test_grb_jobs.py::test_bug_per_slice_modes_are_checked_and_upper_cased``
+* §7.3 an XRT ``HRData_PC_incbad`` key passed on raw (crash):
+  ``test_bug_unexpected_xrt_hr_key_is_passed_on_raw``
+* §7.4 ``badBATBins=False`` still writes the bad BAT bins:
+  ``test_bug_bad_bat_bins_written_although_bad_bat_bins_is_false``
+* §8 ``Best_Err90`` a string:
+  ``test_grb.py::test_bug_best_err90_is_a_string``
+* §8 positions only as a list/tuple or 'all':
+  ``test_bug_positions_must_be_a_list_or_all``
+* §10 strictly sequential blocking calls:
+  ``test_bug_strictly_sequential_blocking_calls``
 """
 import subprocess
 import sys
