@@ -307,9 +307,15 @@ def test_grb_table_of_every_grb_from_the_catalogue(grbs, sent, monkeypatch, with
         asked.append((catalog, table, kwargs))
         return answer
 
+    # The catalogue's metadata: the table's columns and many more it does not ask for.
+    types = {"targetID": "INT", "name": "TXT", "RA": "COORDH", "Decl": "COORDD", "Err90": "NUM",
+             "TriggerTime": "UTC", "T0": "NUM", "NumLCBreaks": "INT", "PSF_RA": "COORDH"}
+    meta = Table({"name": list(types), "type": list(types.values())})
+    monkeypatch.setattr(CataloguesClass, "get_catalog_columns", lambda self, catalog, table: meta)
     monkeypatch.setattr(CataloguesClass, "query_criteria", query_criteria)
     table = grbs.get_grb_table(progress=False)
-    assert asked == [("UK_XRT", "XRTLiveCat", {"columns": "all"})]
+    assert asked == [("UK_XRT", "XRTLiveCat",
+                      {"columns": ["targetID", "name", "RA", "Decl", "Err90", "TriggerTime", "T0"]})]
     assert list(table["grb"]) == [r["name"] for r in rows]
     assert list(table["target_id"]) == [r["targetID"] for r in rows]
     assert table["err90"].unit == u.arcsec and list(table["err90"]) == [r["Err90"] for r in rows]
@@ -327,7 +333,7 @@ def test_grb_table_without_a_catalogue_says_what_to_do(grbs, monkeypatch):
     def no_table(self, catalog, table, **kwargs):
         raise RemoteServiceError("Unknown database/table UK_XRT/XRTLiveCat", endpoint="main.php:getMetadata")
 
-    monkeypatch.setattr(CataloguesClass, "query_criteria", no_table)
+    monkeypatch.setattr(CataloguesClass, "get_catalog_columns", no_table)
     with pytest.raises(RemoteServiceError, match=r"give the GRBs: get_grb_table\(grbs=\[...\]\)"):
         grbs.get_grb_table()
 

@@ -583,7 +583,13 @@ class GRBClass(ServiceClient, BaseQuery):
         catalogues = CataloguesClass(server=self.server, timeout=self._transport.timeout)
         catalog, table_name = self.GRB_CATALOG
         try:
-            rows = catalogues.query_criteria(catalog, table_name, columns="all")
+            meta = catalogues.get_catalog_columns(catalog, table_name)
+            # Only the columns the table needs: the catalogue has dozens, and a big answer is what
+            # the service's memory limit is about (spec §10).
+            wanted = [n for n, typ in zip(meta["name"], meta["type"])
+                      if n.lower() in ("targetid", "name", "ra", "decl", "err90") + self._MET_COLUMNS
+                      or typ == "UTC"]
+            rows = catalogues.query_criteria(catalog, table_name, columns=wanted)
         except RemoteServiceError as exc:
             raise RemoteServiceError(f"The service has no GRB catalogue {catalog}/{table_name} to list every "
                                      f"GRB ({exc}); give the GRBs: get_grb_table(grbs=[...])",
