@@ -23,6 +23,13 @@ What comes back:
 * the burst analyser (BAT and XRT fluxes in erg cm^-2 s^-1, flux densities in Jy, photon indices)
   as a `~xrtprods_astro.readers.lightcurve.LightCurve` with times from T0, the BAT trigger.
 
+Many GRBs at once (a list, or a Table such as a catalogue query's answer): the ``get_*s`` /
+``*_many`` methods and `GRBClass.get_grb_table` (names, targetIDs, trigger times and best
+positions as one Table) keep several requests in flight, at most ``conf.max_concurrent_calls``,
+return results in input order, draw one progress line, and with ``errors="collect"`` keep going
+past a GRB that fails. Every method that sends a request takes ``get_query_payload=True``
+(astroquery's convention): it then returns the request bodies it would send, sending nothing.
+
 Only the GRB name lookup may come from the cache: the repository's products grow as Swift keeps
 observing, so they are asked for again unless ``cache=True``.
 """
