@@ -381,6 +381,8 @@ def _calls(grbs):
         "get_spectral_fits": lambda g: grbs.get_spectral_fits(g, get_query_payload=True),
         "get_spectral_fits_many": lambda g: grbs.get_spectral_fits_many([g], get_query_payload=True),
         "get_spectra": lambda g: grbs.get_spectra(g, "nowhere", get_query_payload=True),
+        "download_burst_analyser": lambda g: grbs.download_burst_analyser(g, "nowhere",
+                                                                          get_query_payload=True),
         "rebin_lightcurve": lambda g: grbs.rebin_lightcurve(g, binning="obsid", get_query_payload=True),
         "timeslice_spectrum": lambda g: grbs.timeslice_spectrum(g, slices={"early": "100-800"},
                                                                 get_query_payload=True),

@@ -1100,17 +1100,22 @@ class GRBClass(ServiceClient, BaseQuery):
                           progress=progress, callback=callback, label="GRB burst analysers",
                           cache=bool(cache), utcf=None, density_unit=density_unit)
 
-    def download_burst_analyser(self, grb, dest_dir, *, overwrite=False):
+    def download_burst_analyser(self, grb, dest_dir, *, overwrite=False, get_query_payload=False):
         """Download the burst analyser's own files of one GRB (the website's tar) into ``dest_dir``.
 
         The tar whose URL ``getBurstAnalyserTarURL`` gives is downloaded through the package's
         verified download path (streamed, checked, renamed only when complete).
+
+        ``get_query_payload=True`` returns the request bodies it would send (the tar's GET, named
+        by the answer, is not listed), sending nothing and writing nothing.
 
         Returns
         -------
         `~pathlib.Path`
             The downloaded archive.
         """
+        if get_query_payload:
+            return self._planned([grb], "getBurstAnalyserTarURL", lambda tid: {"targetID": tid})
         tid = self.target_id(grb)
         data = self._call("getBurstAnalyserTarURL", {"targetID": tid}, required=("URL",))
         url = str(data["URL"])
