@@ -246,7 +246,7 @@ def test_bug_one_error_aborts_the_whole_list(grbs, udg):
 def test_bug_strictly_sequential_blocking_calls(grbs, monkeypatch):
     # swifttools makes N lookups then N product calls, one after the other (spec §10). Ours keeps
     # several in flight (here two met at a barrier), never more than allowed.
-    grbs.max_concurrent = 2
+    grbs.max_workers = 2
     barrier = threading.Barrier(2, timeout=30)
     in_flight, most, lock = [0], [0], threading.Lock()
     original = grbs._lightcurve

@@ -83,7 +83,7 @@ class InFlight:
 
 # ---------------------------------------------------------------- polite concurrency
 def test_many_grbs_run_several_calls_at_once_never_more_than_allowed(grbs, monkeypatch):
-    grbs.max_concurrent = 3
+    grbs.max_workers = 3
     spy = InFlight(grbs._positions, parties=3)
     monkeypatch.setattr(grbs, "_positions", spy)
     many = grbs.get_positions_many(["GRB 060729", "GRB 080319B", "GRB 101225A",
@@ -96,25 +96,36 @@ def test_many_grbs_run_several_calls_at_once_never_more_than_allowed(grbs, monke
     assert many["00306757"] is many["GRB 080319B"]
 
 
-def test_conf_max_concurrent_calls_bounds_the_calls(grbs, monkeypatch):
+def test_conf_max_active_jobs_bounds_the_calls(grbs, monkeypatch):
     spy = InFlight(grbs._positions)
     monkeypatch.setattr(grbs, "_positions", spy)
-    with conf.set_temp("max_concurrent_calls", 1):
-        assert grbs.max_concurrent == 1
+    with conf.set_temp("max_active_jobs", 1):
+        assert grbs.max_workers == 1
         grbs.get_positions_many(THREE, ["best"], progress=False)
     assert spy.most == 1 and len(spy.calls) == 3
     spy2 = InFlight(grbs._positions, parties=2)
     monkeypatch.setattr(grbs, "_positions", spy2)
-    with conf.set_temp("max_concurrent_calls", 2):
+    with conf.set_temp("max_active_jobs", 2):
         grbs.get_positions_many(THREE + [554620], ["best"], progress=False)
     assert spy2.most == 2
 
 
+def test_max_workers_of_one_call(grbs, monkeypatch):
+    spy = InFlight(grbs._positions, parties=2)
+    monkeypatch.setattr(grbs, "_positions", spy)
+    with conf.set_temp("max_active_jobs", 1):
+        grbs.get_positions_many(THREE + [554620], ["best"], progress=False, max_workers=2)
+    assert spy.most == 2
+
+
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4"])
 def test_bad_concurrency_is_refused_before_anything_is_sent(grbs, sent, bad):
-    grbs.max_concurrent = bad
-    with pytest.raises(InvalidRequestError, match="max_concurrent"):
+    grbs.max_workers = bad
+    with pytest.raises(InvalidRequestError, match="max_workers"):
         grbs.get_lightcurves(THREE, progress=False)
+    grbs.max_workers = None
+    with pytest.raises(InvalidRequestError, match="max_workers"):
+        grbs.get_grb_table(THREE, progress=False, max_workers=bad)
     assert sent == []
 
 
@@ -136,7 +147,7 @@ def test_results_keep_the_input_order_whatever_order_they_end_in(grbs, monkeypat
         return out
 
     monkeypatch.setattr(grbs, "_positions", in_turn)
-    grbs.max_concurrent = 3
+    grbs.max_workers = 3
     many = grbs.get_positions_many(THREE, ["best"], progress=False)
     assert ended == order
     assert list(many) == THREE
@@ -145,7 +156,7 @@ def test_results_keep_the_input_order_whatever_order_they_end_in(grbs, monkeypat
 
 
 def test_many_light_curves_at_once_are_the_one_at_a_time_ones(grbs):
-    grbs.max_concurrent = 3
+    grbs.max_workers = 3
     together = grbs.get_lightcurves(THREE, progress=False)
     for grb in THREE:
         alone = grbs.get_lightcurve(grb)
@@ -156,7 +167,7 @@ def test_many_light_curves_at_once_are_the_one_at_a_time_ones(grbs):
 
 
 def test_names_are_looked_up_several_at_once(grbs, monkeypatch):
-    grbs.max_concurrent = 3
+    grbs.max_workers = 3
     barrier = threading.Barrier(3, timeout=BARRIER_WAIT)
     original = grbs._lookup
 
@@ -180,7 +191,7 @@ def test_errors_collect_keeps_going_and_raise_stops_starting_new_calls(grbs, mon
         return original(tid, name, **kwargs)
 
     monkeypatch.setattr(grbs, "_lightcurve", flaky)
-    grbs.max_concurrent = 2
+    grbs.max_workers = 2
     got = grbs.get_lightcurves(THREE + ["GRB 990101"], errors="collect", progress=False)
     assert list(got) == ["GRB 060729", "GRB 101225A"]
     assert got.summary["ok"].tolist() == [True, False, True, False]
@@ -188,7 +199,7 @@ def test_errors_collect_keeps_going_and_raise_stops_starting_new_calls(grbs, mon
     assert sorted(calls) == [221755, 306757, 441015]
     # errors="raise", one call at a time: the failure of the 2nd stops the 3rd from being asked for.
     calls.clear()
-    grbs.max_concurrent = 1
+    grbs.max_workers = 1
     with pytest.raises(RemoteServiceError, match="the service failed"):
         grbs.get_lightcurves(THREE, progress=False)
     assert calls == [221755, 306757]
@@ -221,7 +232,7 @@ def test_callback_sees_each_grb_once_in_the_calling_thread(grbs):
         seen.append((query, type(result).__name__))
         threads.add(threading.get_ident())
 
-    grbs.max_concurrent = 3
+    grbs.max_workers = 3
     got = grbs.get_burst_analysers(THREE + ["221755", "GRB 990101"], instruments=["xrt"], bands=["xrtband"],
                                    errors="collect", callback=callback, progress=False)
     assert sorted(seen) == sorted([(g, "LightCurve") for g in THREE] + [("221755", "LightCurve"),

@@ -25,7 +25,7 @@ What comes back:
 
 Many GRBs at once (a list, or a Table such as a catalogue query's answer): the ``get_*s`` /
 ``*_many`` methods and `GRBClass.get_grb_table` (names, targetIDs, trigger times and best
-positions as one Table) keep several requests in flight, at most ``conf.max_concurrent_calls``,
+positions as one Table) keep several requests in flight, at most ``conf.max_active_jobs``,
 return results in input order, draw one progress line, and with ``errors="collect"`` keep going
 past a GRB that fails. Every method that sends a request takes ``get_query_payload=True``
 (astroquery's convention): it then returns the request bodies it would send, sending nothing.
@@ -404,7 +404,7 @@ class GRBClass(ServiceClient, BaseQuery):
             self._targets[key] = target
         return target
 
-    def resolve(self, grbs, *, unknown="raise", get_query_payload=False, _known=None):
+    def resolve(self, grbs, *, unknown="raise", get_query_payload=False, _known=None, _max_workers=None):
         """The targetIDs of GRBs given by name or targetID, with one lookup per distinct name.
 
         Parameters
@@ -449,7 +449,8 @@ class GRBClass(ServiceClient, BaseQuery):
                 problems.extend(exc.problems)
         if problems:
             raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
-        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True, known=_known)
+        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True, known=_known,
+                                     max_workers=_max_workers)
         failure = next((v for v in looked.values() if isinstance(v, XRTProductsError)), None)
         if failure is not None:
             raise failure
@@ -494,7 +495,7 @@ class GRBClass(ServiceClient, BaseQuery):
         best = self._positions(target_id, name, kinds="all")["best"]
         return best, self._t0_utc(target_id, f"{self.server}/xrt_curves/{target_id:08d}")
 
-    def get_grb_table(self, grbs=None, *, column=None, errors="raise", progress=None,
+    def get_grb_table(self, grbs=None, *, column=None, errors="raise", progress=None, max_workers=None,
                       get_query_payload=False):
         """A Table of GRBs: names, targetIDs, trigger times and best XRT positions.
 
@@ -504,10 +505,10 @@ class GRBClass(ServiceClient, BaseQuery):
             GRBs (names in any common spelling or targetIDs, or a Table with a GRB column, as
             for `get_lightcurves`): for each, the repository is asked for its best position
             (``getGRBPositions``) and T0 (the header of its ``curve.qdp``), several GRBs at
-            once (`max_concurrent`). None (default): every GRB of the live XRT GRB catalogue
+            once (``max_workers``). None (default): every GRB of the live XRT GRB catalogue
             (``UK_XRT``/``XRTLiveCat``), in one catalogue query, paged past the service's
             1000-row cap (`~xrtprods_astro.catalogues.CataloguesClass.query_criteria`).
-        column, errors, progress
+        column, errors, progress, max_workers
             As for `get_lightcurves` (with ``grbs`` only). With ``errors="collect"`` a GRB that
             fails keeps its row, its values masked, and the table has an ``error`` column.
         get_query_payload : bool
@@ -535,13 +536,13 @@ class GRBClass(ServiceClient, BaseQuery):
             if get_query_payload:
                 raise InvalidRequestError("get_query_payload: only with grbs (the catalogue query's "
                                           "columns come from the catalogue's metadata, asked for first)")
-            return self._grb_table_from_catalogue(progress)
+            return self._grb_table_from_catalogue(progress, max_workers)
         if get_query_payload:
             items = _grb_items(grbs, column)
             return self._planned(items, "getGRBPositions",
                                  lambda tid: {"posToGet": "all", "targetID": tid})
         done = self._many(grbs, self._grb_facts, column=column, errors=errors, progress=progress,
-                          label="GRBs")
+                          label="GRBs", max_workers=max_workers)
         summary = done.summary
         facts = [done.get(q) for q in summary["query"]]
         stated = [f[1] if f else None for f in facts]
@@ -580,7 +581,7 @@ class GRBClass(ServiceClient, BaseQuery):
         table["err90"].info.description = "90% error radius of the best position"
         return table
 
-    def _grb_table_from_catalogue(self, progress):
+    def _grb_table_from_catalogue(self, progress, max_workers):
         import numpy as np
         from astropy import units as u
         from astropy.time import Time
@@ -621,7 +622,8 @@ class GRBClass(ServiceClient, BaseQuery):
         else:
             # No trigger column: each GRB's T0 as the repository states it, several at once.
             stated = self._run_many([lambda t=t: self._t0_utc(t, f"{self.server}/xrt_curves/{t:08d}")
-                                     for t in tids if t is not None], progress=progress, label="GRB T0s")
+                                     for t in tids if t is not None], progress=progress, label="GRB T0s",
+                                    max_workers=max_workers)
             it = iter(stated)
             times = [None if t is None else _stated_time(next(it)) for t in tids]
         coord = rows["coord"] if "coord" in rows.colnames else None
@@ -641,24 +643,29 @@ class GRBClass(ServiceClient, BaseQuery):
 
     # -- many GRBs at once ------------------------------------------------------------------------
     @property
-    def max_concurrent(self):
-        """Most requests a many-GRB call keeps in flight at once (default ``conf.max_concurrent_calls``)."""
+    def max_workers(self):
+        """Most requests a many-GRB call keeps in flight at once, unless the call says
+        (``max_workers=``); default ``conf.max_active_jobs``, as for many catalogue targets."""
         from . import conf
-        value = getattr(self, "_max_concurrent", None)
-        value = conf.max_concurrent_calls if value is None else value
+        value = getattr(self, "_max_workers", None)
+        return conf.max_active_jobs if value is None else value
+
+    @max_workers.setter
+    def max_workers(self, value):
+        self._max_workers = value
+
+    def _workers(self, max_workers):
+        value = self.max_workers if max_workers is None else max_workers
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise InvalidRequestError(f"max_concurrent: {value!r} is not valid; give a positive integer "
-                                      "(conf.max_concurrent_calls)")
+            raise InvalidRequestError(f"max_workers: {value!r} is not valid; give a positive integer "
+                                      "(default conf.max_active_jobs)")
         return int(value)
 
-    @max_concurrent.setter
-    def max_concurrent(self, value):
-        self._max_concurrent = value
-
-    def _run_many(self, tasks, *, stop_on_error=False, progress=None, label="GRBs", on_done=None):
+    def _run_many(self, tasks, *, stop_on_error=False, progress=None, label="GRBs", on_done=None,
+                  max_workers=None):
         """The results of ``tasks`` (callables without arguments), in input order.
 
-        At most `max_concurrent` run at once, each in a worker thread. An
+        At most `max_workers` run at once, each in a worker thread. An
         `~xrtprods_astro.exceptions.XRTProductsError` a task raises is its result (anything else,
         a bug, is raised at once). With ``stop_on_error`` the tasks not started yet are dropped
         after the first failure (their result stays None). ``on_done(index, result)`` is called in
@@ -667,6 +674,7 @@ class GRBClass(ServiceClient, BaseQuery):
         """
         import concurrent.futures as futures
         results = [None] * len(tasks)
+        workers = self._workers(max_workers)
         if not tasks:
             return results
         bar = _ManyProgress.make(progress, len(tasks), label)
@@ -681,7 +689,7 @@ class GRBClass(ServiceClient, BaseQuery):
             if on_done is not None:
                 on_done(index, result)
 
-        workers = min(self.max_concurrent, len(tasks))
+        workers = min(workers, len(tasks))
         try:
             if workers == 1:
                 for index, task in enumerate(tasks):
@@ -704,29 +712,30 @@ class GRBClass(ServiceClient, BaseQuery):
             if bar is not None:
                 bar.close(failed)
 
-    def _resolve_names(self, names, *, stop_on_error, progress=False, known=None):
+    def _resolve_names(self, names, *, stop_on_error, progress=False, known=None, max_workers=None):
         """``{canonical name: targetID, None (unknown) or the lookup's exception}``, one lookup per
         name not yet known (``known``: pairs a catalogue gave, not asked for), several at once."""
         known = known or {}
         names = [n for n in dict.fromkeys(names) if n not in known]
         found = self._run_many([lambda n=n: self._lookup(n) for n in names], stop_on_error=stop_on_error,
-                               progress=progress, label="GRB names")
+                               progress=progress, label="GRB names", max_workers=max_workers)
         return {**known, **dict(zip(names, found))}
 
     def _many(self, grbs, func, *, column=None, errors="raise", progress=None, callback=None,
-              label="GRBs", **kwargs):
+              label="GRBs", max_workers=None, **kwargs):
         """`GRBResults` ``{query: func(target_id, name, **kwargs)}`` for many GRBs, several at once.
 
         ``errors="raise"``: all names resolved before any product call, the first error (in input
         order) raised, no new call started after it. ``errors="collect"``: each GRB's error (not a
         GRB, unknown name, no product, service error) is kept in the result and the others go
-        on. At most `max_concurrent` requests are in flight; one call per distinct GRB (two
+        on. At most ``max_workers`` requests are in flight; one call per distinct GRB (two
         spellings of one GRB share it); results keep the input order. ``callback(query, product
         or exception)`` is called in the calling thread as each GRB ends.
         """
         if errors not in _ERRORS:
             raise InvalidRequestError(f"errors: {errors!r} is not allowed; allowed: {list(_ERRORS)}")
         _ManyProgress.check(progress)
+        self._workers(max_workers)   # checked before anything is sent
         if callback is not None and not callable(callback):
             raise InvalidRequestError(f"callback: {callback!r} is not callable")
         items = _grb_items(grbs, column)
@@ -736,7 +745,7 @@ class GRBClass(ServiceClient, BaseQuery):
         keys = [str(item) for item in items]
         names, tids, problems = [None] * len(items), [None] * len(items), [None] * len(items)
         if errors == "raise":
-            table = self.resolve(items, _known=known)
+            table = self.resolve(items, _known=known, _max_workers=max_workers)
             names = [row["grb"] or None for row in table]
             tids = [int(t) for t in table["target_id"]]
         else:
@@ -751,7 +760,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 else:
                     tids[i] = value
             looked = self._resolve_names([n for n, p in zip(names, problems) if n and p is None],
-                                         stop_on_error=False, known=known)
+                                         stop_on_error=False, known=known, max_workers=max_workers)
             for i, name in enumerate(names):
                 if name is None or problems[i] is not None:
                     continue
@@ -784,7 +793,7 @@ class GRBClass(ServiceClient, BaseQuery):
                     callback(keys[i], p)
         done = self._run_many([lambda t=t: func(t, first_name[t], **kwargs) for t in order],
                               stop_on_error=errors == "raise", progress=progress, label=label,
-                              on_done=on_done)
+                              on_done=on_done, max_workers=max_workers)
         by_tid = dict(zip(order, done))
         if errors == "raise":
             for t in order:
@@ -903,7 +912,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                 cache=bool(cache), utcf=utcf)
 
     def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise",
-                        progress=None, callback=None, get_query_payload=False):
+                        progress=None, callback=None, max_workers=None, get_query_payload=False):
         """The light curves of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         By default (``errors="raise"``) every name is looked up before any light curve is asked
@@ -914,8 +923,8 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
-        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
         order. ``progress``: None (default) draws one progress line on standard error for
         several GRBs (when the log level allows INFO), True always, False never, or a text
         stream to draw it on. ``callback(grb as given, product or exception)`` is called as
@@ -929,7 +938,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 "type": "GRB", "objectID": tid, "incbad": incbad, "nosys": nosys})
         return self._many(grbs, self._lightcurve, column=column, errors=errors, incbad=incbad, nosys=nosys,
                           cache=bool(cache), utcf=None, progress=progress, callback=callback,
-                          label="GRB light curves")
+                          label="GRB light curves", max_workers=max_workers)
 
     def get_flux_lightcurve(self, grb, *, cache=False):
         """The repository's flux light curve of one GRB (0.3-10 keV, erg cm^-2 s^-1).
@@ -1073,7 +1082,8 @@ class GRBClass(ServiceClient, BaseQuery):
 
     def get_burst_analysers(self, grbs, *, instruments="all", bat_binning="all", bands="all", incbad=True,
                             nosys=False, density_unit="Jy", cache=False, column=None, errors="raise",
-                            progress=None, callback=None, get_query_payload=False):
+                            progress=None, callback=None, max_workers=None,
+                            get_query_payload=False):
         """The burst analyser of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         Every parameter (and, by default, every name) is checked before any burst-analyser data
@@ -1083,8 +1093,8 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
-        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
         order. ``progress``: None (default) draws one progress line on standard error for
         several GRBs (when the log level allows INFO), True always, False never, or a text
         stream to draw it on. ``callback(grb as given, product or exception)`` is called as
@@ -1098,6 +1108,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                  lambda tid: {"targetID": tid, **payload})
         return self._many(grbs, self._burst, column=column, errors=errors, payload=payload,
                           progress=progress, callback=callback, label="GRB burst analysers",
+                          max_workers=max_workers,
                           cache=bool(cache), utcf=None, density_unit=density_unit)
 
     def download_burst_analyser(self, grb, dest_dir, *, overwrite=False, get_query_payload=False):
@@ -1180,7 +1191,7 @@ class GRBClass(ServiceClient, BaseQuery):
         return self.get_positions(grb, ["best"])["best"]
 
     def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise", progress=None,
-                           callback=None, get_query_payload=False):
+                           callback=None, max_workers=None, get_query_payload=False):
         """`get_positions` for several GRBs: `GRBResults` ``{grb as given: {kind: Position}}``.
 
         ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
@@ -1188,8 +1199,8 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
-        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
         order. ``progress``: None (default) draws one progress line on standard error for
         several GRBs (when the log level allows INFO), True always, False never, or a text
         stream to draw it on. ``callback(grb as given, product or exception)`` is called as
@@ -1201,7 +1212,8 @@ class GRBClass(ServiceClient, BaseQuery):
             return self._planned(_grb_items(grbs, column), "getGRBPositions",
                                  lambda tid: {"posToGet": kinds, "targetID": tid})
         return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds,
-                          progress=progress, callback=callback, label="GRB positions")
+                          progress=progress, callback=callback, label="GRB positions",
+                          max_workers=max_workers)
 
     # -- spectra --------------------------------------------------------------------------------
     def _spectrum_data(self, target_id, cache):
@@ -1247,14 +1259,14 @@ class GRBClass(ServiceClient, BaseQuery):
                                       utcf=self._utcf(target_id))
 
     def get_spectral_fits_many(self, grbs, *, cache=False, column=None, errors="raise", progress=None,
-                               callback=None, get_query_payload=False):
+                               callback=None, max_workers=None, get_query_payload=False):
         """`get_spectral_fits` for several GRBs: `GRBResults` ``{grb as given: fit Table}``.
 
         ``grbs`` may be a Table with a GRB column (``column=``), as for `get_lightcurves`; with
         ``errors="collect"`` a GRB that fails does not stop the others (the result's
         ``summary`` says what happened to each).
-        Several GRBs are asked for at once, at most `max_concurrent` requests in flight
-        (``conf.max_concurrent_calls``), one call per distinct GRB; the results keep the input
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
         order. ``progress``: None (default) draws one progress line on standard error for
         several GRBs (when the log level allows INFO), True always, False never, or a text
         stream to draw it on. ``callback(grb as given, product or exception)`` is called as
@@ -1265,7 +1277,8 @@ class GRBClass(ServiceClient, BaseQuery):
             return self._planned(_grb_items(grbs, column), "downloadSpectrum",
                                  lambda tid: {"type": "GRB", "objectID": tid})
         return self._many(grbs, self._spectral_fits, column=column, errors=errors, cache=bool(cache),
-                          progress=progress, callback=callback, label="GRB spectral fits")
+                          progress=progress, callback=callback, label="GRB spectral fits",
+                          max_workers=max_workers)
 
     def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False, get_query_payload=False):
         """Download the repository's spectrum archives of one GRB and read them.
