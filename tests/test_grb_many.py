@@ -349,20 +349,20 @@ def test_grb_table_without_a_catalogue_says_what_to_do(grbs, monkeypatch):
         grbs.get_grb_table()
 
 
-def test_grb_table_of_the_local_catalogue_when_it_serves_one(grbs):
-    # The local catalogue service answers UK_XRT/XRTLiveCat once the lead wires
-    # server.grb.grb_catalogue_rows into it; until then this end-to-end check has nothing to query.
-    from xrtprods_astro.catalogues import CataloguesClass
+def test_grb_table_of_the_local_catalogue_tells_the_grb_functions_story(grbs):
+    # With no GRBs given, one UK_XRT/XRTLiveCat query: its names, targetIDs, trigger times and best
+    # positions must be those the GRB functions answer (the catalogue service serves
+    # server.grb.grb_catalogue_rows' trigger times).
     from xrtprods_astro.server.grb import grb_catalogue_rows
-    try:
-        CataloguesClass(server=grbs.server).get_catalog_columns("UK_XRT", "XRTLiveCat")
-    except RemoteServiceError as exc:
-        pytest.skip(f"the local service has no UK_XRT/XRTLiveCat yet: {exc}")
     table = grbs.get_grb_table(progress=False)
-    rows = grb_catalogue_rows(seed=0)
-    assert sorted(table["target_id"]) == sorted(r["targetID"] for r in rows)
+    rows = {r["targetID"]: r for r in grb_catalogue_rows(seed=0)}
+    assert sorted(table["target_id"]) == sorted(rows)
     for row in table:
         assert grbs.target_id(row["grb"]) == row["target_id"]
+        stated = Time(rows[row["target_id"]]["TriggerTime"], scale="utc")
+        assert abs((row["trigger_time"] - stated).to_value(u.s)) < 1e-3
+        best = grbs.get_position(row["grb"])
+        assert row["coord"].separation(best.coord) < 0.01 * u.arcsec
 
 
 # ---------------------------------------------------------------- get_query_payload
