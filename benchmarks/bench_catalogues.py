@@ -222,7 +222,7 @@ def concurrency_limit():
         if name.isupper() and _CONCURRENCY_NAMES.search(name) and isinstance(value, int) and value > 0:
             found.append((f"CataloguesClass.{name} = {value}", value))
     for name in dir(conf):
-        if _CONCURRENCY_NAMES.search(name) and ("ul" in name.lower() or "upper" in name.lower()):
+        if _CONCURRENCY_NAMES.search(name) and re.search(r"(^|_)(ul|upper)(_|$)", name.lower()):
             value = getattr(conf, name, None)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 found.append((f"conf.{name} = {value}", value))
