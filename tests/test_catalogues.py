@@ -179,7 +179,8 @@ def test_query_region_of_a_targets_table(cats, sent):
                      "dec": [43.90431, 38.20883] * u.deg})
     table = cats.query_region(targets, 30 * u.arcsec)
     bodies = [p for f, p in sent if f == "queryDB"]
-    assert [round(b["searchRA"], 5) for b in bodies] == [52.80004, 166.11381]
+    # Asked concurrently (at most conf.max_active_jobs at once): sent in any order, stacked in input order.
+    assert sorted(round(b["searchRA"], 5) for b in bodies) == [52.80004, 166.11381]
     assert list(table["target_index"]) == [0, 1]
 
 
@@ -259,7 +260,7 @@ def test_upper_limits_of_a_targets_table(cats, sent):
     from astropy.table import Table
     names = Table({"name": ["GK Per", "Mrk 421"]})                    # names only: the service resolves
     ul = cats.get_upper_limits(names)
-    assert [p.get("searchName") for _, p in sent] == ["GK Per", "Mrk 421"]
+    assert sorted(p.get("searchName") for _, p in sent) == ["GK Per", "Mrk 421"]
     assert list(ul["target_index"]) == [0, 1]
     positions = Table({"ra": [52.80004] * u.deg, "dec": [43.90431] * u.deg})
     cats.get_upper_limits(positions)
@@ -294,7 +295,7 @@ def test_bug_4_columns_never_reach_the_user_after_a_time_out(cats, svc):
     """swifttools' getFailedUpperLimit keeps the wire's Columns key; both paths give one Table here."""
     svc.sxps.ul_timeouts = 1
     late = cats.get_upper_limits("Mrk 421")
-    direct = cats.get_upper_limits("Mrk 421")
+    direct = cats.get_upper_limits("Mrk 421", cache=False)
     assert late.colnames == direct.colnames and "Columns" not in late.meta
 
 
@@ -379,3 +380,79 @@ def test_remote_documented_rows():
     ul = real.get_upper_limits(SkyCoord(334.502058, -8.256481, unit="deg"))
     # 0.000321 ct/s in the 2022 docs; LSXPS is live, so only its order of magnitude is pinned.
     assert len(ul) == 1 and 0.0001 < ul["Total_UpperLimit"][0] < 0.001
+
+
+# ---------------------------------------------------------------------- caching of queries
+def test_queries_are_not_cached_by_default(cats, svc):
+    cats.query_criteria("LSXPS", "sources", row_limit=10)
+    before = svc.request_counts()["main"]
+    cats.query_criteria("LSXPS", "sources", row_limit=10)
+    assert svc.request_counts()["main"] > before          # LSXPS changes hourly: asked again
+    assert not list(cats.cache_location.glob("*.pickle"))
+
+
+def test_cache_true_returns_the_stored_pages_without_a_request(cats, svc):
+    first = cats.query_criteria("LSXPS", "sources", cache=True)
+    assert len(first) > 1000 and len(list(cats.cache_location.glob("*.pickle"))) >= 3
+    other = CataloguesClass(server=svc.url)
+    other.cache_location = cats.cache_location              # a new client (or process): astroquery's files
+    before = svc.request_counts()["main"]
+    again = other.query_criteria("LSXPS", "sources", cache=True)
+    assert svc.request_counts()["main"] == before
+    assert list(again["IAUName"]) == list(first["IAUName"]) and again["Rate_band0"].unit == u.ct / u.s
+    near = cats.query_object("GK Per", 30 * u.arcsec, cache=True)
+    before = svc.request_counts()["main"]
+    assert list(other.query_object("GK Per", 30 * u.arcsec, cache=True)["IAUName"]) == list(near["IAUName"])
+    assert list(other.query_region(SkyCoord(52.80004, 43.90431, unit="deg"), 30 * u.arcsec, cache=True))
+    other.clear_cache()
+    assert not list(cats.cache_location.glob("*.pickle"))
+
+
+def test_query_payload_is_the_first_pages_body(cats, sent):
+    body = cats.query_criteria("LSXPS", "sources", row_limit=1500, Rate_band0=(">", 1),
+                               get_query_payload=True)
+    assert [f for f, _ in sent] == ["getMetadata"]          # the columns are known; nothing queried
+    assert body["numRows"] == 1000 and body["firstRow"] == 0
+    assert body["constraints"][0]["colName"] == "Rate_band0"
+    cats.query_criteria("LSXPS", "sources", row_limit=1500, Rate_band0=(">", 1))
+    assert sent[-1][1] == {k: v for k, v in body.items()}
+    bodies = cats.query_region(SkyCoord([1, 2], [3, 4], unit="deg"), 60, get_query_payload=True)
+    assert [b["searchRA"] for b in bodies] == [1.0, 2.0] and bodies[0]["searchRad"] == 60.0
+
+
+def test_cone_searches_of_a_table_collect_errors(cats):
+    from astropy.table import Table
+    targets = Table({"name": ["GK Per", "", "Mrk 421"]})
+    found = cats.query_region(targets, 30 * u.arcsec, errors="collect")
+    assert set(found["target_index"]) == {0, 2} and [e["target_index"] for e in found.meta["errors"]] == [1]
+
+
+# ---------------------------------------------------------------------- per observation and stacked
+def test_stacked_limit_reproduces_the_documented_kbn_numbers():
+    """Spec §2.3: row 00831816008 (N=5, B=0.830020, CF=1.276016, ImageExposure=3151.6761)."""
+    data = {"Columns": ["StartTime", "StopTime", "ObsID", "SourceExposure", "ImageExposure",
+                        "Total_UpperLimit", "Total_Counts", "Total_BGCounts", "Total_CorrectionFactor"],
+            "ULData": [[5.0e8, 5.0e8 + 3200, "00831816008", 3000.0, 3151.6761, 0.005775, 5, 0.830020,
+                        1.276016]]}
+    one = CataloguesClass.stack_upper_limits(CataloguesClass._read_ul(data, None))
+    assert one["Total_UpperLimit"][0] == pytest.approx(0.005775, abs=2e-6)
+    assert one["Total_Rate"][0] == pytest.approx(0.001688, abs=2e-6)
+    assert one["Total_RatePos"][0] == pytest.approx(0.001065, abs=2e-6)
+    assert one["Total_RateNeg"][0] == pytest.approx(-0.000786, abs=2e-6)
+    assert one["detected"][0] and one["Total_UpperLimit"].unit == u.ct / u.s
+
+
+def test_per_observation_rows_and_their_stacked_limit(cats):
+    ul = cats.get_upper_limits(SkyCoord(166.11381, 38.25, unit="deg"), which_data="all", bands="all")
+    per_obs = ul[~ul["is_stack"]]
+    assert len(per_obs) > 1 and ul["is_stack"].any()
+    stacked = cats.stack_upper_limits(ul)
+    assert stacked["n_datasets"][0] == len(per_obs)
+    assert stacked["ImageExposure"][0] == pytest.approx(per_obs["ImageExposure"].sum())
+    assert stacked["start"][0] == per_obs["start"].min() and stacked["stop"][0] == per_obs["stop"].max()
+    # Deeper than any one observation: a lower limit than each of theirs.
+    assert stacked["Total_UpperLimit"][0] < per_obs["Total_UpperLimit"].min()
+    for band in ("Soft", "Medium", "Hard"):
+        assert f"{band}_UpperLimit" in stacked.colnames
+    with pytest.raises(InvalidRequestError, match="sigma"):
+        cats.stack_upper_limits(ul, sigma=0)

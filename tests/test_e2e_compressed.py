@@ -73,3 +73,21 @@ def test_spectra_and_archives(client, tmp_path):
         with tarfile.open(archive) as tar:
             assert tar.getmembers()
     assert dict(client.codings)["getSpecData.php"] == "gzip"
+
+
+def test_serve_compress_option_starts_a_compressing_service(monkeypatch, tmp_path):
+    """``xrtprods serve --compress`` (and ``python -m xrtprods_astro.server --compress``) serves gzipped
+    answers, so the compressed path can be tried by hand; without it answers stay plain."""
+    import requests
+    from xrtprods_astro import cli
+    seen = {}
+
+    def drive(service):
+        answer = requests.get(service.url + "/API/main.php", headers={"Accept-Encoding": "gzip"},
+                              data='{"APIFunc": "getGRBTargetList"}', timeout=10)
+        seen.setdefault("codings", []).append(answer.headers.get("Content-Encoding"))
+
+    monkeypatch.setattr(cli, "_wait_forever", drive)
+    assert cli.main(["serve", "--compress", "--job-duration", "0", "--data-dir", str(tmp_path / "a")]) == 0
+    assert cli.main(["serve", "--job-duration", "0", "--data-dir", str(tmp_path / "b")]) == 0
+    assert seen["codings"] == ["gzip", None]

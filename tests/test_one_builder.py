@@ -210,3 +210,61 @@ def test_batch_row_with_unreadable_position_is_named_by_its_name(service, tmp_pa
     with pytest.raises(InvalidRequestError) as info:
         batch.get_query_payload()
     assert info.value.problems[0].startswith("X1: ") and "not an angle" in info.value.problems[0]
+
+
+#: (id, products, obsIDs): requests restricted to observations, one product each and all at once.
+OBS = ["00968211001", "00968211002"]
+OBS_CASES = [
+    ("lc", {"lightcurve": {}}, OBS),
+    ("spectrum", {"spectrum": {"models": "powerlaw"}}, OBS),
+    ("positions", {"standard_position": {}, "enhanced_position": {}}, OBS[:1]),
+    ("image-and-sources", {"image": {}, "source_detection": {}}, OBS),
+    ("every-product", {"lightcurve": {"binning": "snapshot"}, "spectrum": {}, "standard_position": {},
+                       "astrometric_position": {}, "image": {}, "source_detection": {}}, OBS),
+    ("bad-obsid", {"lightcurve": {}}, ["00968211001", "968211"]),
+    ("use-obs-twice", {"lightcurve": {"use_obs": "00968211003"}}, OBS),
+]
+
+
+@pytest.mark.parametrize("case", OBS_CASES, ids=[c[0] for c in OBS_CASES])
+def test_observations_give_one_payload(case, service, capsys, tmp_path):
+    """observations= in Python, --obs-table on the command line, an observations column in a batch."""
+    _, products, obsids = case
+    obs_file = tmp_path / "obs.ecsv"
+    Table({"obsid": obsids}).write(obs_file)
+    targets = Table({"name": ["SRC1"], "ra": [GRB.ra.deg], "dec": [GRB.dec.deg],
+                     "observations": [",".join(obsids)]})
+    payload = assert_same(service, capsys, tmp_path,
+                          lambda: python_door(GRB, products, {}, name="SRC1", observations=obsids),
+                          ["--ra", "335.6985", "--dec", "-7.5179", "--name", "SRC1",
+                           "--obs-table", str(obs_file)], targets, products, {})
+    if payload is None:
+        assert case[0] in ("bad-obsid", "use-obs-twice")
+        return
+    wire = ",".join(obsids)
+    # Every product that takes an observation list gets it, with its which_data set to user.
+    for key, (which, use) in {"lightcurve": ("lcobs", "uselcobs"), "spectrum": ("specobs", "usespecobs"),
+                              "image": ("imobs", "useimobs"), "source_detection": ("detobs", "usedetobs"),
+                              "standard_position": ("posobs", "useposobs"),
+                              "enhanced_position": ("posobs", "useposobs"),
+                              "astrometric_position": ("posobs", "useposobs")}.items():
+        if key in products:
+            assert (payload[which], payload[use]) == ("user", wire)
+    assert payload["targ"] == "00968211" and payload["getTargs"] == 0
+
+
+def test_observation_table_alone_gives_the_target_through_every_door(service, capsys, tmp_path):
+    """Without a target, the rows' one position is the target, whichever door."""
+    obs = Table({"name": ["GRB200416A"] * 2, "ra": [GRB.ra.deg] * 2 * u.deg,
+                 "decl": [GRB.dec.deg] * 2 * u.deg, "obsid": OBS})
+    path = tmp_path / "obs.ecsv"
+    obs.write(path)
+    products = {"lightcurve": {}, "spectrum": {}}
+    expected = python_door(None, products, {}, observations=obs)
+    cli_payload, failure = cli_door(capsys, ["--obs-table", str(path)], products, {})
+    assert failure is None, failure
+    batch = batch_door([{"observations": obs}], products, {}, tmp_path)
+    assert _typed(cli_payload) == _typed(expected) == _typed(batch)
+    assert (expected["name"], expected["RA"], expected["Dec"]) == ("GRB200416A", GRB.ra.deg, GRB.dec.deg)
+    assert expected["uselcobs"] == expected["usespecobs"] == ",".join(OBS)
+    assert service.count() == 0

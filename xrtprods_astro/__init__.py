@@ -108,7 +108,8 @@ def _make_conf():
             "than about one poll a minute; less than that warns).", cfgtype="pass")
         max_active_jobs = _config.ConfigItem(
             5, "Most jobs a batch run keeps active at once for a user (UKSSDC "
-            "asks for no more than about five).", cfgtype="integer")
+            "asks for no more than about five); also the most upper-limit or "
+            "cone requests a Table of targets has in flight at once.", cfgtype="integer")
         retries = _config.ConfigItem(
             4, "Retries of an idempotent call after a connection error, an HTTP "
             "5xx answer or an HTML page instead of JSON.", cfgtype="integer")
@@ -129,6 +130,9 @@ def _make_conf():
             "when the same request is submitted again, instead of loading the "
             "service with a new one (failed or cancelled jobs are not reused; "
             "reuse=False on a call forces a new job).", cfgtype="boolean")
+        max_downloads = _config.ConfigItem(
+            4, "Most archive files an observation-data download fetches at once from "
+            "one server (xrtprods_astro.obsdata).", cfgtype="integer")
         # -- limits that keep a faulty or hostile server from costing unbounded time or disk
         deadline = _config.ConfigItem(
             600.0, "Total seconds one call may take, retries and pauses included "
@@ -180,6 +184,7 @@ _LAZY = {
     "XRTJob": "job",
     "GRBs": "grb", "GRBClass": "grb",   # the GRB repository (API/main.php), xrtprods_astro/grb.py
     "XRTCatalogues": "catalogues", "CataloguesClass": "catalogues",  # queryDB, upper limits: catalogues.py
+    "XRTObsData": "obsdata", "ObsDataClass": "obsdata",  # getObsByTarg, listObsFiles, files: obsdata.py
     "ProductRequest": "request",
     # many targets
     "run_batch": "batch",

@@ -347,6 +347,21 @@ def _cell(value):
     return value
 
 
+def _observations_cell(value):
+    """A table cell of obsIDs as a list (a comma-separated string, a list or one obsID), or None if empty."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUSi" and value.ndim == 1:
+        items = [v for v in (_cell(v) for v in value) if v is not None]
+        return items or None
+    value = _cell(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()] or None
+    if isinstance(value, (list, tuple)):
+        return list(value) or None
+    return [value]
+
+
 def _param_target(column, mapping, products):
     """(product key or None, parameter spelling) that a per-row column sets."""
     spelling = mapping if isinstance(mapping, str) else column
@@ -417,6 +432,13 @@ class BatchRun:
         Table columns that set per-row parameters (a dict maps column names to
         parameter names; ``"lightcurve.pc_counts"`` names a product's
         parameter explicitly). Default: every column whose name is a parameter.
+    observations_column : str, optional
+        The table column holding each target's observations (obsIDs: a
+        comma-separated string, a list or one obsID); default the column
+        ``observations`` (any case) if there is one. A target's products are
+        then built from those observations only, as ``submit(...,
+        observations=...)`` builds them; an empty cell leaves its target
+        unrestricted. A dict target takes them under the key ``observations``.
     max_workers : int
         Threads retrieving products in parallel.
     rebin : dict, optional
@@ -443,7 +465,8 @@ class BatchRun:
 
     def __init__(self, targets, *, products, state_file, dest_dir, client=None, max_active=None,
                  poll_interval=None, retrieve=None, download_format="tar.gz", name_column=None,
-                 params_columns=None, max_workers=4, rebin=None, **global_params):
+                 params_columns=None, observations_column=None, max_workers=4, rebin=None,
+                 **global_params):
         from . import conf
         if client is None:
             from .core import XRTProducts as client
@@ -493,6 +516,7 @@ class BatchRun:
         self.max_workers = int(max_workers)
         self.rebin = _check_rebin(rebin, self.products)
         self.global_params = dict(global_params)
+        self.observations_column = observations_column
         self.targets = self._parse_targets(targets, name_column, params_columns)
         self._state = _State(self.state_file)
         self._jobs = {}
@@ -542,12 +566,23 @@ class BatchRun:
             out.append(_Target(key, name, wire, error))
         return out
 
+    def _obs_column(self, cols):
+        """The column of per-target observations, or None."""
+        column = self.observations_column
+        if column is None:
+            return next((c for c in cols if c.lower() == "observations"), None)
+        if column not in cols:
+            raise InvalidRequestError(f"observations_column: no column {column!r} in the targets table; "
+                                      f"columns: {', '.join(cols)}")
+        return column
+
     def _table_items(self, table, name_column, params_columns):
         cols = list(table.colnames)
         columns = find_columns(table, name_column)
         if columns.name is None and columns.coord is None and columns.ra is None and len(table):
             row_target(table[0], columns)  # raises the message every door gives for such a row
-        taken = set(columns)
+        obs_column = self._obs_column(cols)
+        taken = set(columns) | {obs_column}
         if params_columns is None:
             mapping = {}
             for col in cols:
@@ -578,6 +613,10 @@ class BatchRun:
                 item["_error"] = exc
                 if columns.name is not None and _cell(row[columns.name]) is not None:
                     item["name"] = str(_cell(row[columns.name])).strip()  # names the failed target
+            if obs_column is not None:
+                observations = _observations_cell(row[obs_column])
+                if observations is not None:
+                    item["observations"] = observations
             for col, (prod, spelling) in routes.items():
                 value = _cell(row[col])
                 if value is None:
@@ -607,6 +646,7 @@ class BatchRun:
         position = item.pop("position", None)
         target = position if target is None else target
         name = item.pop("name", None)
+        observations = item.pop("observations", None)
         if isinstance(target, Target):
             label = name or target.name
         elif isinstance(target, SkyCoord) and target.isscalar:
@@ -632,7 +672,7 @@ class BatchRun:
             target, name = name, None  # a bare name: the service resolves it
         try:
             request, _ = build_request(target, name=name, resolver="service", products=products,
-                                       params=params)
+                                       params=params, observations=observations)
             wire = request.to_wire()
         except InvalidRequestError as exc:
             return label, None, exc

@@ -10,6 +10,12 @@ into a validated `~xrtprods_astro.request.ProductRequest`. The Python API
 their requests here, so the same input gives the same wire payload whichever
 door it came in by.
 
+Observations from a catalogue (`observation_list`: a Table with an obsID
+column, a list of obsIDs or an LSXPS source) restrict every requested product
+to them (``observations=``): their obsIDs become each product's ``use_obs``
+with ``which_data="user"``, their target IDs the ``targ``, and, without a
+target, their position the target.
+
 The default policy, applied only where the user set nothing:
 
 * globals: ``centroid=True``, ``pos_err=1 arcmin`` (when centroiding),
@@ -28,17 +34,22 @@ The default policy, applied only where the user set nothing:
   the request's repr).
 """
 import logging
+from dataclasses import dataclass
 
+import numpy as np
 from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Row, Table
 
 from . import params as P
 from .exceptions import InvalidRequestError
-from .request import ProductRequest
-from .targets import resolve_target
+from .request import ProductRequest, coord_name
+from .targets import Target, resolve_target
 from .vocabulary import product_key
 
 __all__ = ["build_request", "route_params", "normalise_products", "default_globals",
-           "DEFAULT_LIGHTCURVE", "DEFAULT_SOURCE_DETECTION", "document_products"]
+           "DEFAULT_LIGHTCURVE", "DEFAULT_SOURCE_DETECTION", "document_products", "ObservationList",
+           "observation_list", "OBSERVATION_SELECTIONS", "OBSID_COLUMNS", "OBS_POSITION_TOLERANCE"]
 
 log = logging.getLogger("xrtprods_astro.builder")
 
@@ -165,7 +176,8 @@ def _global_names(params):
     return names
 
 
-def build_request(target=None, *, name=None, resolver=None, products=None, params=None, base=None):
+def build_request(target=None, *, name=None, resolver=None, products=None, params=None, base=None,
+                  observations=None, which_observations=None):
     """Build a validated request with the default policy of this module.
 
     Parameters
@@ -182,6 +194,15 @@ def build_request(target=None, *, name=None, resolver=None, products=None, param
         Global parameters in any spelling.
     base : `~xrtprods_astro.request.ProductRequest`, optional
         A request to start from (copied); the given values are added to it.
+    observations : Table, list of obsIDs, LSXPS source or `ObservationList`, optional
+        Restrict every requested product to these observations (see
+        `observation_list`): each product's ``use_obs`` (positions:
+        ``pos_use_obs``) is set to them with ``which_data="user"``, ``targ``
+        to their target IDs (unless ``targ`` or ``get_targs`` is given), and,
+        without a ``target``, the target is the position they give.
+    which_observations : {"all", "detected", "undetected"}, optional
+        For an LSXPS source (or a table with a ``detected`` column): which of
+        its observations (default all).
 
     Returns
     -------
@@ -197,6 +218,21 @@ def build_request(target=None, *, name=None, resolver=None, products=None, param
     request = ProductRequest() if base is None else base.copy()
     params = dict(params or {})
     given = _global_names(params)
+    obs = None
+    if observations is not None:
+        obs = observation_list(observations, which=which_observations)
+        params = {**_observation_targets(obs, request, params, given), **params}
+        given = _global_names(params)
+        if target is None and base is None:
+            if obs.coord is None:
+                raise InvalidRequestError(f"target: the observations give no target position "
+                                          f"({obs.no_position}); give target= (a SkyCoord, a name or "
+                                          "a table row)")
+            label = name or obs.name or coord_name(obs.coord)
+            target = Target(name=label, coord=obs.coord,
+                            meta={"target": label, "resolver": "observations", "observations": obs.origin})
+    elif which_observations is not None:
+        raise InvalidRequestError("which_observations: given without observations")
     have = {**request.params(), **given}
     meta = {}
     target_globals = {}
@@ -216,7 +252,10 @@ def build_request(target=None, *, name=None, resolver=None, products=None, param
     elif name is not None:
         target_globals = {"name": name}
     defaults = {k: v for k, v in default_globals(have).items() if k not in request.params()}
-    products = _with_product_defaults(normalise_products(products), request)
+    products = normalise_products(products)
+    if obs is not None:
+        products = _apply_observations(obs, products, request, params, given)
+    products = _with_product_defaults(products, request)
     # Later values win: the user's parameters override the target's and the defaults.
     request.update(products=products, **{**target_globals, **defaults, **params})
     return request, meta
@@ -324,3 +363,342 @@ def document_products(cls):
             defaults.update(_GLOBAL_DOC_DEFAULTS if key is None else _DOC_DEFAULTS.get(key, {}))
         func.__doc__ = func.__doc__.rstrip() + "\n\n" + P.docstring_section(products, defaults=defaults)
     return cls
+
+
+# ----------------------------------------------------------------------------- observations
+
+#: Observations of an LSXPS source to use (``which_observations``): every one covering it, those
+#: in which it was detected (blindly or retrospectively), those in which it was not.
+OBSERVATION_SELECTIONS = ("all", "detected", "undetected")
+# The official client's useObs spellings (swifttools.ukssdc.data.SXPS.getObsList), case-insensitive;
+# "nonDet" is documented there but refused by its code (spec ukssdc-catalogues.md §7, bug 13).
+_SELECTION_ALIASES = {"allcat": "all", "alldet": "detected", "nondet": "undetected"}
+#: Column names of obsIDs in an observation table, in order of preference (any case).
+OBSID_COLUMNS = ("obsid", "obs_id", "obsids", "observation_id", "observation")
+#: How far the rows of an observation table may lie from their mean position for that mean to be
+#: the request's target: the default centroiding radius (``pos_err``), within which the service
+#: finds the source itself.
+OBS_POSITION_TOLERANCE = 1 * u.arcmin
+
+
+@dataclass(frozen=True)
+class ObservationList:
+    """The observations a request is restricted to, and the position they give.
+
+    Made by `observation_list` from a Table, a list of obsIDs or an LSXPS
+    source; `build_request` (and ``submit(observations=...)``) accept it as it
+    is.
+
+    Attributes
+    ----------
+    obsids : tuple of str
+        11-digit obsIDs, in the order given, without repeats.
+    coord : `~astropy.coordinates.SkyCoord` or None
+        The target position they give (an LSXPS source's, or the one position
+        of a table's rows), or None.
+    name : str or None
+        The object name they give (a table's one name), or None.
+    origin : str
+        Where they came from (``"table column obsid"``, ``"source (all
+        observations)"``, ``"list"``).
+    no_position : str or None
+        Why they give no position, when ``coord`` is None.
+    """
+
+    obsids: tuple
+    coord: SkyCoord = None
+    name: str = None
+    origin: str = "list"
+    no_position: str = None
+
+    @property
+    def targets(self):
+        """The Swift target IDs of the observations (their first 8 digits), in order."""
+        return tuple(dict.fromkeys(o[:8] for o in self.obsids))
+
+    def to_wire(self):
+        """The comma-separated obsIDs sent as the products' ``useObs``."""
+        return ",".join(self.obsids)
+
+    def __len__(self):
+        return len(self.obsids)
+
+
+def _selection(which):
+    if which is None:
+        return None
+    text = str(which).strip().lower()
+    text = _SELECTION_ALIASES.get(text, text)
+    if text not in OBSERVATION_SELECTIONS:
+        raise InvalidRequestError(f"which_observations: {which!r} is not allowed; allowed: "
+                                  f"{', '.join(map(repr, OBSERVATION_SELECTIONS))} (or the official "
+                                  "client's 'allCat', 'allDet', 'nonDet')")
+    return text
+
+
+def _obs_column(table, column):
+    cols = list(table.colnames)
+    if column is not None:
+        if column not in cols:
+            raise InvalidRequestError(f"observations: no column {column!r} in the table; columns: "
+                                      f"{', '.join(cols)}")
+        return column
+    lower = {c.lower(): c for c in cols}
+    for candidate in OBSID_COLUMNS:
+        if candidate in lower:
+            return lower[candidate]
+    raise InvalidRequestError(f"observations: the table has no obsID column (looked for "
+                              f"{', '.join(OBSID_COLUMNS)}, any case; it has {', '.join(cols)}); "
+                              "give the column, e.g. observations=table['my_obsids']")
+
+
+def _obsids(values, label):
+    """11-digit obsID strings from strings or ints, every bad one named at once."""
+    out, problems = [], []
+    for i, value in enumerate(values):
+        if isinstance(value, (bytes, np.bytes_)):
+            value = value.decode("utf-8", "replace")
+        if np.ma.is_masked(value) or (isinstance(value, str) and not value.strip()):
+            problems.append(f"{label}: item {i} is empty (no obsID)")
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a CSV reader's float column of obsIDs
+        try:
+            out.append(P._obsid(value, label))
+        except InvalidRequestError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidRequestError(problems, header="The observations are not valid:")
+    return tuple(dict.fromkeys(out))
+
+
+def _detected(table, which, where):
+    """The rows of ``table`` that ``which`` selects by its ``detected`` column."""
+    if which in (None, "all"):
+        return table
+    if "detected" not in table.colnames:
+        raise InvalidRequestError(f"which_observations: {which!r} needs a 'detected' column in {where}; "
+                                  f"it has {', '.join(table.colnames)}")
+    flags = np.array([_flag(v, i) for i, v in enumerate(table["detected"])], dtype=bool)
+    return table[flags if which == "detected" else ~flags]
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "y", "t"), ("false", "no", "0", "n", "f", "")
+
+
+def _flag(value, row):
+    """A ``detected`` cell as a bool: text from a CSV file is read as words ("False" is False)."""
+    if np.ma.is_masked(value):
+        raise InvalidRequestError(f"which_observations: row {row} has no 'detected' value")
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise InvalidRequestError(f"which_observations: row {row} has detected={value!r}, not "
+                                      "true or false")
+        return text in _TRUE
+    return bool(value)
+
+
+def _table_position(table):
+    """(the one position of a table's rows, position columns) or (None, why not)."""
+    from .targets import _angle, find_columns
+    try:
+        columns = find_columns(table)
+    except InvalidRequestError as exc:
+        return None, exc.problems[0]
+    if columns.coord is not None:
+        coords = table[columns.coord].icrs
+        used = columns.coord
+    elif columns.ra is not None:
+        try:
+            coords = SkyCoord([_angle(row, columns.ra, True) for row in table],
+                              [_angle(row, columns.dec, False) for row in table], frame="icrs")
+        except InvalidRequestError as exc:
+            return None, exc.problems[0]
+        used = f"{columns.ra}/{columns.dec}"
+    else:
+        return None, "the table has no position columns"
+    mean = SkyCoord(coords.cartesian.mean(), frame="icrs", representation_type="cartesian")
+    mean = SkyCoord(mean.spherical.lon, mean.spherical.lat, frame="icrs")
+    spread = coords.separation(mean).max()
+    if spread > OBS_POSITION_TOLERANCE:
+        return None, (f"the table's {used} lie up to {spread.to(u.arcmin):.2f} from their mean, more than "
+                      f"{OBS_POSITION_TOLERANCE}: pointing positions, or several sources")
+    if np.all(coords.separation(coords[0]) < 1e-3 * u.arcsec):
+        mean = coords[0]  # one position, repeated: keep it exactly
+    return mean, columns
+
+
+def observation_list(observations, *, which=None, column=None):
+    """The observations a product request is restricted to, read from what a catalogue gave.
+
+    Parameters
+    ----------
+    observations : `~astropy.table.Table`, list of obsIDs, LSXPS source or `ObservationList`
+        A Table with an obsID column (``obsid``, ``ObsID``, ``obs_id``...: 11-digit
+        strings or ints), e.g. from ``XRTCatalogues.query_region(..., catalog="obs",
+        table="swiftmastr")``, filtered first as you like (a pandas DataFrame, as
+        the official client gives them, is read as a Table); a list (or Column) of
+        obsIDs; or an LSXPS source, any object with ``coord`` (a SkyCoord) and
+        ``observations`` (a Table with ``obsid`` and a boolean ``detected``
+        column).
+    which : {"all", "detected", "undetected"}, optional
+        For a source, or a table with a ``detected`` column: every observation
+        (default), those in which the source was detected, or those in which
+        it was not. The official client's ``useObs`` spellings ``allCat``,
+        ``allDet`` and ``nonDet`` are accepted.
+    column : str, optional
+        The table's obsID column, when its name is none of `OBSID_COLUMNS`.
+
+    Returns
+    -------
+    `ObservationList`
+        With the position of the source, or of the table's rows when they all
+        lie within `OBS_POSITION_TOLERANCE` of their mean (else None: the
+        request then needs a target).
+
+    Raises
+    ------
+    InvalidRequestError
+        If no observation is selected, an obsID is not 11 digits, or the
+        selection or column cannot apply.
+    """
+    which = _selection(which)
+    if isinstance(observations, ObservationList):
+        if which is not None or column is not None:
+            raise InvalidRequestError("which_observations: not allowed with a ready ObservationList")
+        return observations
+    if isinstance(observations, Row):
+        observations = observations.table[[observations.index]]
+    elif type(observations).__name__ == "DataFrame" and hasattr(observations, "columns"):
+        # The official client's tables (swifttools.ukssdc gives pandas DataFrames).
+        observations = Table.from_pandas(observations)
+    coord = name = None
+    why = "a list of obsIDs has no position"
+    if hasattr(observations, "coord") and hasattr(observations, "observations"):
+        source = observations
+        coord = source.coord
+        if not isinstance(coord, SkyCoord) or not coord.isscalar:
+            raise InvalidRequestError(f"observations: the source's coord {coord!r} is not one SkyCoord")
+        table = source.observations
+        if not isinstance(table, Table):
+            raise InvalidRequestError("observations: the source's observations are not a Table")
+        label = getattr(source, "name", None)
+        name = label if isinstance(label, str) and label.strip() else None
+        rows = _detected(table, which, "the source's observations")
+        obsids = _obsids(rows[_obs_column(rows, column)], "observations")
+        origin = f"source ({which or 'all'} observations)"
+        empty = f"the source has no {'' if which in (None, 'all') else which + ' '}observations"
+    elif isinstance(observations, Table):
+        rows = _detected(observations, which, "the table")
+        col = _obs_column(rows, column)
+        obsids = _obsids(rows[col], "observations")
+        origin = f"table column {col}"
+        empty = ("the table has no rows" if not len(observations)
+                 else f"no row of the table is {which}")
+        if obsids:
+            coord, columns = _table_position(rows)
+            if coord is not None and columns.name is not None:
+                names = {str(v).strip() for v in rows[columns.name] if not np.ma.is_masked(v)} - {""}
+                name = names.pop() if len(names) == 1 else None
+            elif coord is None:
+                why = columns
+    elif isinstance(observations, (str, int, np.integer)):
+        items = observations.split(",") if isinstance(observations, str) else [observations]
+        if which not in (None, "all"):
+            raise InvalidRequestError(f"which_observations: {which!r} needs a source or a table with a "
+                                      "'detected' column, not a list of obsIDs")
+        obsids = _obsids([i.strip() if isinstance(i, str) else i for i in items], "observations")
+        origin, empty = "list", "the list is empty"
+    else:
+        try:
+            items = list(observations)
+        except TypeError:
+            raise InvalidRequestError(
+                f"observations: {observations!r} is not a Table, a list of obsIDs or an LSXPS source "
+                "(an object with coord and observations)") from None
+        if which not in (None, "all"):
+            raise InvalidRequestError(f"which_observations: {which!r} needs a source or a table with a "
+                                      "'detected' column, not a list of obsIDs")
+        obsids = _obsids(items, "observations")
+        origin, empty = "list", "the list is empty"
+    if not obsids:
+        raise InvalidRequestError(f"observations: no observation selected ({empty}); a request over no "
+                                  "data would fail on the service")
+    return ObservationList(obsids, coord, name, origin, None if coord is not None else why)
+
+
+def _apply_observations(obs, products, request, params, given):
+    """Products with every requested one restricted to ``obs``; refuses anything that contradicts it."""
+    keys = list(dict.fromkeys(list(request.products) + list(products)))
+    if not keys:
+        raise InvalidRequestError("observations: no product asked for (lightcurve, spectrum, "
+                                  "standard_position...), so no observation list to set")
+    out = dict(products)
+    problems = []
+    value = obs.to_wire()
+    for key in keys:
+        if "use_obs" not in P._PRODUCT_INDEX[key]:
+            problems.append(f"{key}: takes no observation list, so observations= cannot apply to it")
+            continue
+        spec = products.get(key, {})
+        have = {}
+        for typed, v in spec.items():
+            try:
+                have[P.lookup("use_obs" if typed == "time_range" else typed, key).name] = (typed, v)
+            except InvalidRequestError:
+                pass  # ProductRequest reports it with the others
+        earlier = dict(request.params(key)) if key in request.products else {}
+        position = P.PRODUCTS[key].position
+        use, which = ("pos_use_obs", "pos_which_data") if position else ("use_obs", "which_data")
+        if position:
+            for name in (use, which):
+                if name in given:
+                    have.setdefault(name, (given[name], params[given[name]]))
+            earlier = {("pos_" + k if k in ("use_obs", "which_data") else k): v for k, v in earlier.items()}
+        if use in have or use in earlier:
+            typed = have[use][0] if use in have else "use_obs (in the request given)"
+            problems.append(f"{key}: the observations are given twice, in observations= and in {typed}; "
+                            "give one")
+        if which in have:
+            typed, v = have[which]
+            if str(v).strip().lower() != "user":
+                problems.append(f"{key}: {typed}={v!r} contradicts observations=, which selects "
+                                "which_data='user'; leave it out")
+        if "use_all_obs" in have or earlier.get("use_all_obs"):
+            # The astrometric position's own switch: the service then ignores the observation list.
+            typed, flag = have.get("use_all_obs", ("use_all_obs", True))
+            try:
+                on = P.lookup("use_all_obs", key).coerce(flag, typed=typed)
+            except InvalidRequestError:
+                on = False  # ProductRequest reports it with the others
+            if on:
+                problems.append(f"{key}: {typed}=True uses every observation, not the list in "
+                                "observations=; leave one out")
+        if not problems:
+            out[key] = {**spec, "which_data": "user", "use_obs": value}
+    if problems:
+        raise InvalidRequestError(problems, header="The observations cannot be used as asked:")
+    return out
+
+
+def _observation_targets(obs, request, params, given):
+    """The ``targ`` the observations need: their target IDs, unless the user chose targets."""
+    if "get_targs" in given or "get_targs" in request.params():
+        return {}
+    if "targ" in given or "targ" in request.params():
+        value = params[given["targ"]] if "targ" in given else request.params()["targ"]
+        chosen = P.lookup("targ").coerce(value).split(",")
+        missing = [o for o in obs.obsids if o[:8] not in chosen]
+        if missing:
+            raise InvalidRequestError(f"targ: {', '.join(chosen)} leaves out the targets of the observations "
+                                      f"{', '.join(missing)} (the first 8 digits of an obsID are its "
+                                      "target ID); add them, or leave targ out")
+        return {}
+    # As the official client's makeProductRequest: the observations' own targets, so that the service
+    # looks in exactly those (getTargs might pick others by name or field of view, and miss these).
+    return {"targ": ",".join(obs.targets)}

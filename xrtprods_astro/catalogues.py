@@ -2,7 +2,9 @@
 """
 Client of the UKSSDC catalogue functions of ``API/main.php``: catalogue queries (``getMetadata``,
 ``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, and the SXPS upper-limit server
-(``getSXPSUL``). See shared/spec/ukssdc-catalogues.md.
+(``getSXPSUL``), and, through the mixin `xrtprods_astro.sxps.SXPSProducts`, the LSXPS / 2SXPS
+products (source, transient and dataset details, light curves, spectra, images). See
+shared/spec/ukssdc-catalogues.md.
 
 Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
 
@@ -10,13 +12,23 @@ Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
   1000 rows without a word), unless ``row_limit`` says otherwise;
 * results are `~astropy.table.Table` objects: units and descriptions from the metadata, positions
   as a `~astropy.coordinates.SkyCoord` column ``coord``, dates as `~astropy.time.Time` columns;
-* upper limits follow a time-out up by its ULID automatically and keep the result (the service
-  deletes it once fetched), send ``sigma`` and every option they accept, and read booleans as
-  booleans (``"0"`` is False).
+* upper limits follow a time-out up by its ULID automatically and keep the result on disk, in
+  the client's private cache folder, on first fetch (the service deletes it once fetched), with
+  the ULID of a request still pending, so that no script, process or interruption loses one; a
+  request whose answer was lost is never sent again by itself (that would start a second job);
+  they send ``sigma`` and every option they accept, and read booleans as booleans (``"0"`` is
+  False);
+* a Table of targets (SIMBAD, VizieR...) is asked a few targets at once, in input order, with
+  failures collected on request.
 """
+import hashlib
+import json
 import logging
 import re
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from math import erf
 
 import numpy as np
 from astropy import units as u
@@ -25,29 +37,26 @@ from astropy.table import Column, Table, vstack
 from astropy.time import Time
 from astroquery.query import BaseQuery
 
-from .exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError
+from .exceptions import InvalidRequestError, JobTimeoutError, RemoteServiceError, XRTProductsError
+from .fileio import atomic_write
+from .locking import file_lock
 from .services import ServiceClient
+from .sxps import SXPSProducts
 from .transport import Transport
+from .vocabulary import CATALOGS
 
 __all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE"]
 
 log = logging.getLogger("xrtprods_astro.catalogues")
 
-#: database -> tables of the catalogue query interface (spec §4.1).
-CATALOGS = {
-    "obs": ("swiftmastr", "swiftxrlog", "swiftbalog", "swiftuvlog", "swifttdrss"),
-    "LSXPS": ("sources", "datasets", "detections", "obssources", "xcorr", "transients", "oldstacks"),
-    "2SXPS": ("sources", "datasets", "detections", "xcorr"),
-    "UK_XRT": ("XRTLiveCat",),
-    "SDC_GRB": ("SDC_Data_Table",),
-    "BAT_GRB": ("BATGRBCat",),
-}
 #: Rows per queryDB page: the service's cap (bigger answers exhaust its memory).
 PAGE_SIZE = 1000
 _OPERATORS = ("<", ">", "=", "<=", ">=", "LIKE", "NOT LIKE", "!=", "BETWEEN", "IS NULL", "IS NOT NULL")
 _UL_BANDS = ("total", "soft", "medium", "hard")
 _UL_CATALOGS = ("LSXPS", "2SXPS")
 _WHICH_DATA = ("deepest", "all")
+#: Folder of the cache holding upper-limit results and pending ULIDs (never expire: they are final).
+_UL_FOLDER = "upper_limits"
 _UNIT_WORDS = {"degree": u.deg, "degrees": u.deg, "deg": u.deg, "arcsec": u.arcsec, "arcmin": u.arcmin,
                "s": u.s, "sec": u.s, "seconds": u.s, "ct/s": u.ct / u.s, "counts/s": u.ct / u.s,
                "erg/cm2/s": u.erg / u.cm ** 2 / u.s, "kev": u.keV, "cm-2": u.cm ** -2}
@@ -82,26 +91,46 @@ def _as_float(value):
         return np.nan
 
 
-def _table_targets(table):
-    """One SkyCoord (or, for a row with a name only, the name) per row of a targets Table."""
+def _table_targets(table, lenient=False):
+    """One SkyCoord (or, for a row with a name only, the name) per row of a targets Table.
+
+    With ``lenient``, a row that names no target gives its `InvalidRequestError` in its place (a
+    failure of that target alone) instead of raising.
+    """
     from .targets import find_columns, row_target
     columns = find_columns(table)
     out = []
     for row in table:
-        target = row_target(row, columns, resolver="service")
+        try:
+            target = row_target(row, columns, resolver="service")
+        except InvalidRequestError as exc:
+            if not lenient:
+                raise
+            out.append(exc)
+            continue
         out.append(target.coord.icrs if target.coord is not None else target.name)
     return out
 
 
-def _stack(parts):
+def _target_text(target):
+    if isinstance(target, SkyCoord):
+        return target.to_string("decimal", precision=6)
+    return str(target) if not isinstance(target, Exception) else "(no target)"
+
+
+def _stack(parts, indices=None):
     """Per-target Tables stacked, each row with its target's ``target_index``."""
-    for i, part in enumerate(parts):
+    indices = range(len(parts)) if indices is None else indices
+    for i, part in zip(indices, parts):
         part.add_column(np.full(len(part), i), name="target_index", index=0)
+    if not parts:
+        return Table({"target_index": np.zeros(0, dtype=int)})
     return vstack(parts, metadata_conflicts="silent")
 
 
-class CataloguesClass(ServiceClient, BaseQuery):
-    """Client of the UKSSDC catalogue queries and the SXPS upper-limit server.
+class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
+    """Client of the UKSSDC catalogue queries, the SXPS upper-limit server and the LSXPS / 2SXPS
+    products (`~xrtprods_astro.sxps.SXPSProducts`).
 
     Parameters
     ----------
@@ -132,10 +161,10 @@ class CataloguesClass(ServiceClient, BaseQuery):
         self._ul_transport = Transport(self)
         self._ul_transport.timeout = max(float(timeout or 0), self.UL_CALL_TIMEOUT)
         self._metadata = {}     # (server, database, table) -> metadata Table
-        self._ul_results = {}   # (server, ULID) -> finished upper-limit result
         self._memo_lock = threading.Lock()
 
     def _call(self, func, payload, **kwargs):
+        # getSXPSUL has its own transport: the service may hold it 5 minutes (UL_CALL_TIMEOUT).
         transport = self._ul_transport if func == "getSXPSUL" else self._transport
         return transport.call_common(f"{self.server}/API/main.php", func, payload, **kwargs)
 
@@ -159,7 +188,7 @@ class CataloguesClass(ServiceClient, BaseQuery):
             table = table.lower()
         return _choice(table, "table", CATALOGS[catalog])
 
-    def get_catalog_columns(self, catalog, table):
+    def get_catalog_columns(self, catalog, table, *, cache=False):
         """The columns of one table, from the service's metadata (fetched once per session).
 
         Parameters
@@ -168,6 +197,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
             A database of `list_catalogs`, e.g. ``"LSXPS"`` or ``"obs"``.
         table : str
             One of its tables, e.g. ``"sources"``.
+        cache : bool
+            Whether the metadata may come from (and go to) the cache folder.
 
         Returns
         -------
@@ -186,7 +217,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
         with self._memo_lock:
             if key in self._metadata:
                 return self._metadata[key].copy()
-        data = self._call("getMetadata", {"database": catalog, "table": table}, required=("metadata",))
+        data = self._call("getMetadata", {"database": catalog, "table": table}, required=("metadata",),
+                          cache=bool(cache))
         meta = data["metadata"]
         try:
             names = list(meta["columns"])
@@ -253,10 +285,10 @@ class CataloguesClass(ServiceClient, BaseQuery):
         return int(limit)
 
     def _query(self, catalog, table, *, columns=None, sort_by=None, sort_descending=False,
-               row_limit=None, constraints=None, cone=None):
+               row_limit=None, constraints=None, cone=None, cache=False, get_query_payload=False):
         table = self._check_table(catalog, table)
         limit = self._limit(row_limit)
-        meta = self.get_catalog_columns(catalog, table)
+        meta = self.get_catalog_columns(catalog, table, cache=cache)
         names = list(meta["name"])
         if columns is None:
             columns = [n for n, basic in zip(meta["name"], meta["basic"]) if basic]
@@ -278,11 +310,13 @@ class CataloguesClass(ServiceClient, BaseQuery):
             payload["constraints"] = self._constraints(constraints, names)
         if cone is not None:
             payload.update(cone)
+        if get_query_payload:
+            return {**payload, "numRows": PAGE_SIZE if limit == -1 else min(PAGE_SIZE, limit), "firstRow": 0}
         rows, extra, first = [], {}, 0
         while True:
             size = PAGE_SIZE if limit == -1 else min(PAGE_SIZE, limit - len(rows))
             data = self._call("queryDB", {**payload, "numRows": size, "firstRow": first},
-                              required=("Results", "NumRows"))
+                              required=("Results", "NumRows"), cache=bool(cache))
             page = data["Results"]
             if not isinstance(page, list) or int(data["NumRows"]) != len(page):
                 raise RemoteServiceError(f"queryDB answered NumRows={data['NumRows']!r} with "
@@ -342,7 +376,7 @@ class CataloguesClass(ServiceClient, BaseQuery):
         return result
 
     def query_criteria(self, catalog, table, *, columns=None, sort_by=None, sort_descending=False,
-                       row_limit=None, **constraints):
+                       row_limit=None, cache=False, get_query_payload=False, **constraints):
         """Rows of a catalogue table that meet constraints.
 
         Parameters
@@ -361,13 +395,21 @@ class CataloguesClass(ServiceClient, BaseQuery):
             ``column=value`` (equality), ``column=(op, value)`` with op one of ``<, >, =, <=, >=,
             LIKE, NOT LIKE, !=``, ``column=("BETWEEN", low, high)``, or ``column=("IS NULL",)``.
             Quantities are sent in their own unit's value; Times as UTC ISO text.
+        cache : bool
+            False (default): ask the service (LSXPS is updated hourly). True: the pages come from
+            the cache folder (astroquery's cache: ``cache_location``, ``conf.cache_timeout``,
+            ``clear_cache()``) when they are there, without a request, and go to it when not.
+        get_query_payload : bool
+            Return the body of the first page's request instead of sending it (the table's
+            metadata may be fetched to know its columns).
 
         Returns
         -------
         `~astropy.table.Table`
         """
         return self._query(catalog, table, columns=columns, sort_by=sort_by,
-                           sort_descending=sort_descending, row_limit=row_limit, constraints=constraints)
+                           sort_descending=sort_descending, row_limit=row_limit, constraints=constraints,
+                           cache=cache, get_query_payload=get_query_payload)
 
     @staticmethod
     def _radius(radius):
@@ -382,7 +424,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
         return float(value.value)
 
     def query_region(self, coordinates, radius=5 * u.arcmin, *, catalog="LSXPS", table="sources",
-                     columns=None, row_limit=None, **constraints):
+                     columns=None, row_limit=None, cache=False, errors="raise", max_workers=None,
+                     progress=True, get_query_payload=False, **constraints):
         """Rows of a catalogue table within ``radius`` of a position, nearest first.
 
         Parameters
@@ -390,11 +433,15 @@ class CataloguesClass(ServiceClient, BaseQuery):
         coordinates : `~astropy.coordinates.SkyCoord`, str or `~astropy.table.Table`
             One position, or an array of them, or a Table of targets (RA/Dec or SkyCoord columns, as
             from SIMBAD, VizieR or HEASARC; a row with a name only is resolved by the service):
-            queried one after another, one request each, and stacked with a ``target_index`` column.
+            queried target by target, at most ``max_workers`` at once, and stacked in input order
+            with a ``target_index`` column.
         radius : `~astropy.units.Quantity`
             Cone radius (a number is arcseconds).
-        catalog, table, columns, row_limit, **constraints
-            As in `query_criteria`.
+        catalog, table, columns, row_limit, cache, get_query_payload, **constraints
+            As in `query_criteria` (a list of bodies for several targets).
+        errors, max_workers, progress
+            For several targets, as in `get_upper_limits`; with ``cache=True`` a run started again
+            takes the targets it finished from the cache.
 
         Returns
         -------
@@ -402,13 +449,23 @@ class CataloguesClass(ServiceClient, BaseQuery):
             With ``_r`` (arcsec) from the position.
         """
         rad = self._radius(radius)
-        if isinstance(coordinates, Table):
-            parts = [self.query_region(t, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
-                                       row_limit=row_limit, **constraints) if isinstance(t, SkyCoord)
-                     else self.query_object(t, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
-                                            row_limit=row_limit, **constraints)
-                     for t in _table_targets(coordinates)]
-            return _stack(parts)
+        _choice(errors, "errors", ("raise", "collect"))
+        many = (_table_targets(coordinates, lenient=True) if isinstance(coordinates, Table)
+                else list(coordinates.icrs) if isinstance(coordinates, SkyCoord) and not coordinates.isscalar
+                else None)
+        if many is not None:
+            # The table and columns checked, and the metadata fetched, once before any target is asked.
+            self.get_catalog_columns(catalog, table, cache=cache)
+
+            def one(target):
+                ask = self.query_region if isinstance(target, SkyCoord) else self.query_object
+                return ask(target, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
+                           row_limit=row_limit, cache=cache, get_query_payload=get_query_payload,
+                           **constraints)
+            if get_query_payload:
+                return [one(t) for t in many]
+            return self._for_each(one, many, errors=errors, max_workers=max_workers, progress=progress,
+                                  what="cone searches")
         if isinstance(coordinates, str):
             coordinates = SkyCoord(coordinates, unit=(u.deg, u.deg)) if re.fullmatch(
                 r"[\d.+\-\s,]+", coordinates) else SkyCoord(coordinates)
@@ -416,23 +473,19 @@ class CataloguesClass(ServiceClient, BaseQuery):
             raise InvalidRequestError(f"coordinates is {coordinates!r}, but must be a SkyCoord "
                                       "(use query_object for a name).")
         icrs = coordinates.icrs
-        if not icrs.isscalar:
-            return _stack([self.query_region(one, rad * u.arcsec, catalog=catalog, table=table,
-                                             columns=columns, row_limit=row_limit, **constraints)
-                           for one in icrs])
         cone = {"searchRA": float(icrs.ra.deg), "searchDec": float(icrs.dec.deg), "searchRad": rad}
         return self._query(catalog, table, columns=columns, row_limit=row_limit, constraints=constraints,
-                           cone=cone)
+                           cone=cone, cache=cache, get_query_payload=get_query_payload)
 
     def query_object(self, name, radius=5 * u.arcmin, *, catalog="LSXPS", table="sources", columns=None,
-                     row_limit=None, **constraints):
+                     row_limit=None, cache=False, get_query_payload=False, **constraints):
         """Rows of a catalogue table near an object, resolved by name on the service.
 
         Parameters
         ----------
         name : str
             Object name (SIMBAD/MARS/TNS through the service).
-        radius, catalog, table, columns, row_limit, **constraints
+        radius, catalog, table, columns, row_limit, cache, get_query_payload, **constraints
             As in `query_region`.
 
         Returns
@@ -444,18 +497,49 @@ class CataloguesClass(ServiceClient, BaseQuery):
             raise InvalidRequestError(f"name is {name!r}, but must be an object name.")
         cone = {"searchName": name.strip(), "searchRad": self._radius(radius)}
         return self._query(catalog, table, columns=columns, row_limit=row_limit, constraints=constraints,
-                           cone=cone)
+                           cone=cone, cache=cache, get_query_payload=get_query_payload)
 
     # ------------------------------------------------------------------ upper limits
+    def _ul_payload(self, catalog, bands, which_data, sigma, detections_as_rates, skip_detections,
+                    use_catalog_values):
+        """The getSXPSUL options (without the position), checked before anything is sent."""
+        _choice(catalog, "catalog", _UL_CATALOGS)
+        _choice(which_data, "which_data", _WHICH_DATA)
+        if isinstance(bands, str) and bands.lower() == "all":
+            wire_bands = "all"
+        else:
+            listed = [bands] if isinstance(bands, str) else list(bands)
+            for band in listed:
+                _choice(str(band).lower(), "bands", ("all",) + _UL_BANDS)
+            wire_bands = [str(b).lower() for b in listed]
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+            raise InvalidRequestError(f"sigma is {sigma!r}, but must be a positive number.")
+        return {"catalogue": catalog, "bands": wire_bands, "whichData": which_data, "timeFormat": "met",
+                "sigma": float(sigma), "detectionsAsRates": bool(detections_as_rates),
+                "skipDetections": bool(skip_detections), "useCatValues": bool(use_catalog_values)}
+
+    @staticmethod
+    def _ul_position(payload, target):
+        if isinstance(target, SkyCoord) and target.isscalar:
+            icrs = target.icrs
+            return {**payload, "RA": float(icrs.ra.deg), "Dec": float(icrs.dec.deg)}
+        if isinstance(target, str) and target.strip():
+            return {**payload, "searchName": target.strip()}
+        raise InvalidRequestError(f"target is {target!r}, but must be a SkyCoord or an object name.")
+
     def get_upper_limits(self, target, *, catalog="LSXPS", bands="total", which_data="deepest", sigma=3.0,
-                         detections_as_rates=True, skip_detections=False, use_catalog_values=False):
+                         detections_as_rates=True, skip_detections=False, use_catalog_values=False,
+                         cache=True, errors="raise", max_workers=None, progress=True,
+                         get_query_payload=False):
         """SXPS upper limits (and rates of detections) at a position, one row per dataset.
 
         Parameters
         ----------
         target : `~astropy.coordinates.SkyCoord`, str or `~astropy.table.Table`
             A position, or an object name resolved by the service; an array of positions or a Table
-            of targets is asked one after another, one request each, stacked with ``target_index``.
+            of targets (RA/Dec or SkyCoord columns as from SIMBAD or VizieR, or names) is asked
+            target by target, at most ``max_workers`` at once, and stacked in input order with
+            ``target_index``.
         catalog : {"LSXPS", "2SXPS"}
         bands : str or list of str
             ``"all"`` or from ``"total"`` (0.3-10 keV), ``"soft"`` (0.3-1), ``"medium"`` (1-2), ``"hard"``
@@ -470,6 +554,26 @@ class CataloguesClass(ServiceClient, BaseQuery):
             Skip datasets with a catalogued source within 30".
         use_catalog_values : bool
             Use catalogue values where the source is catalogued.
+        cache : bool
+            True (default): a result fetched before for the same request and server comes from the
+            client's cache folder, and a request that timed out earlier (its ULID kept there) is
+            followed up rather than asked again. The service's results are final once computed.
+            False: ask the service again. Either way the result is written there on first fetch,
+            before it is returned (the service deletes it once fetched).
+        errors : {"raise", "collect"}
+            For several targets: raise the first failure (targets under way still finish and are
+            cached), or collect failures in ``meta["errors"]`` (a list of dicts of ``target_index``,
+            ``target`` and ``error``; ``Table(rows=meta["errors"])`` makes it a Table) and return
+            the others.
+        max_workers : int, optional
+            For several targets: most requests at once; default ``conf.max_active_jobs`` (each
+            request is a job of the service's upper-limit back end, which runs a finite number).
+        progress : bool or callable
+            For several targets: True logs a progress line (INFO) as targets finish; a callable is
+            called with ``(done, total, failed)``.
+        get_query_payload : bool
+            Return the body that would be sent (a list of them for several targets), sending
+            nothing.
 
         Returns
         -------
@@ -485,54 +589,94 @@ class CataloguesClass(ServiceClient, BaseQuery):
             For a bad option, before anything is sent.
         JobTimeoutError
             When the service still had no result after ``UL_RETRIES`` polls of the ULID; the message
-            holds the ULID to pass to `get_upper_limits_by_id` later.
+            holds the ULID to pass to `get_upper_limits_by_id` later (a later call with the same
+            arguments follows it up too).
+        SubmissionUnknownError
+            The request reached the service but its answer was lost (a broken connection, no answer
+            within the time limit): it is not sent again by itself, since that would start a second
+            job at the service.
         """
-        _choice(catalog, "catalog", _UL_CATALOGS)
-        _choice(which_data, "which_data", _WHICH_DATA)
-        if isinstance(bands, str) and bands.lower() == "all":
-            wire_bands = "all"
-        else:
-            listed = [bands] if isinstance(bands, str) else list(bands)
-            for band in listed:
-                _choice(str(band).lower(), "bands", ("all",) + _UL_BANDS)
-            wire_bands = [str(b).lower() for b in listed]
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-            raise InvalidRequestError(f"sigma is {sigma!r}, but must be a positive number.")
-        payload = {"catalogue": catalog, "bands": wire_bands, "whichData": which_data, "timeFormat": "met",
-                   "sigma": float(sigma), "detectionsAsRates": bool(detections_as_rates),
-                   "skipDetections": bool(skip_detections), "useCatValues": bool(use_catalog_values)}
-        many = (_table_targets(target) if isinstance(target, Table)
+        payload = self._ul_payload(catalog, bands, which_data, sigma, detections_as_rates, skip_detections,
+                                   use_catalog_values)
+        _choice(errors, "errors", ("raise", "collect"))
+        many = (_table_targets(target, lenient=True) if isinstance(target, Table)
                 else list(target.icrs) if isinstance(target, SkyCoord) and not target.isscalar else None)
         if many is not None:
-            return _stack([self.get_upper_limits(one, catalog=catalog, bands=bands, which_data=which_data,
-                                                 sigma=sigma, detections_as_rates=detections_as_rates,
-                                                 skip_detections=skip_detections,
-                                                 use_catalog_values=use_catalog_values) for one in many])
-        if isinstance(target, SkyCoord):
-            icrs = target.icrs
-            payload.update(RA=float(icrs.ra.deg), Dec=float(icrs.dec.deg))
-        elif isinstance(target, str) and target.strip():
-            payload["searchName"] = target.strip()
-        else:
-            raise InvalidRequestError(f"target is {target!r}, but must be a SkyCoord or an object name.")
-        data = self._call("getSXPSUL", payload)
-        ulid = None
-        if "TIMEOUT" in data:
-            ulid = str(data["TIMEOUT"])
-            log.info("The upper-limit server timed out; following up ULID %s", ulid)
-            return self.get_upper_limits_by_id(ulid)
-        return self._read_ul(data, ulid)
+            if get_query_payload:
+                return [self._ul_position(payload, one) for one in many]
+            return self._for_each(lambda one: self._ul_one(self._ul_position(payload, one), cache),
+                                  many, errors=errors, max_workers=max_workers, progress=progress,
+                                  what="upper limits")
+        body = self._ul_position(payload, target)
+        if get_query_payload:
+            return body
+        return self._ul_one(body, cache)
 
-    def get_upper_limits_by_id(self, ulid):
+    # -- the upper-limit store: one JSON file per request and per ULID in the private cache folder
+    def _ul_file(self, kind, what):
+        text = json.dumps({"server": self.server, kind: what}, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha224(text.encode("utf-8")).hexdigest()
+        folder = self.cache_location / _UL_FOLDER
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder / f"{kind}-{digest}.json"
+
+    @staticmethod
+    def _ul_load(path):
+        try:
+            with open(path, encoding="utf-8") as stream:
+                record = json.load(stream)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("Ignoring an unreadable upper-limit cache file %s (%s)", path, exc)
+            return None
+        return record if isinstance(record, dict) else None
+
+    @staticmethod
+    def _ul_save(path, record):
+        with atomic_write(path, "w") as stream:
+            json.dump(record, stream)
+
+    def _ul_one(self, body, cache):
+        """One target's limits: from the store, by its pending ULID, or asked for (and stored)."""
+        path = self._ul_file("request", body)
+        # Held while asking: a second process asking the same waits, then reads the stored result.
+        with file_lock(path.with_name(path.name + ".lock"), what="an upper-limit request"):
+            record = self._ul_load(path) if cache else None
+            if record and isinstance(record.get("answer"), dict):
+                return self._read_ul(record["answer"], record.get("ULID"))
+            if record and record.get("ULID"):
+                log.info("Following up the upper-limit request that timed out earlier (ULID %s)",
+                         record["ULID"])
+                try:
+                    return self._ul_poll(str(record["ULID"]), request=body, cache=cache)
+                except RemoteServiceError as exc:
+                    # The service no longer knows the ULID (its job was killed, or its result was
+                    # fetched by an answer that was lost): nothing is left to follow up, so ask anew.
+                    log.warning("%s; asking for the upper limits again", exc)
+            data = self._call("getSXPSUL", body, idempotent=False)
+            if "TIMEOUT" in data:
+                ulid = str(data["TIMEOUT"])
+                # Kept before polling, so that an interrupted script or another process follows it up.
+                self._ul_save(path, {"request": body, "ULID": ulid, "answer": None})
+                self._ul_save(self._ul_file("ULID", ulid), {"request": body, "ULID": ulid, "answer": None})
+                log.info("The upper-limit server timed out; following up ULID %s", ulid)
+                return self._ul_poll(ulid, request=body, cache=cache)
+            self._ul_save(path, {"request": body, "ULID": None, "answer": data})
+            return self._read_ul(data, None)
+
+    def get_upper_limits_by_id(self, ulid, *, cache=True):
         """The upper limits of a request that timed out, by its ULID.
 
-        The service deletes a result once fetched; this client keeps it, so asking again returns
-        the same Table.
+        The service deletes a result once fetched; this client keeps it in its cache folder, so
+        asking again (from this or another process) returns the same Table.
 
         Parameters
         ----------
         ulid : str
             The ``TIMEOUT`` identifier of the service (in the message of `JobTimeoutError`).
+        cache : bool
+            True (default): a result kept earlier is returned without asking the service.
 
         Returns
         -------
@@ -541,22 +685,88 @@ class CataloguesClass(ServiceClient, BaseQuery):
         """
         if not isinstance(ulid, (str, int)) or isinstance(ulid, bool) or not str(ulid).strip():
             raise InvalidRequestError(f"ulid is {ulid!r}, but must be the TIMEOUT identifier (a string).")
-        ulid = str(ulid).strip()
-        key = (self.server, ulid)
-        with self._memo_lock:
-            if key in self._ul_results:
-                return self._ul_results[key].copy()
+        return self._ul_poll(str(ulid).strip(), request=None, cache=cache)
+
+    def _ul_poll(self, ulid, *, request, cache):
+        path = self._ul_file("ULID", ulid)
+        record = self._ul_load(path) or {}
+        if cache and isinstance(record.get("answer"), dict):
+            return self._read_ul(record["answer"], ulid)
+        request = request or record.get("request")
         for _ in range(self.UL_RETRIES):
-            data = self._call("getSXPSUL", {"ULID": ulid})
+            # A re-poll starts no work at the service: safe to send again after a lost answer.
+            try:
+                data = self._call("getSXPSUL", {"ULID": ulid})
+            except RemoteServiceError as exc:
+                raise RemoteServiceError(
+                    f"The upper-limit server no longer knows ULID {ulid} ({exc}). It deletes a result "
+                    "once it is fetched, so either another client fetched it or its job was killed; "
+                    "ask for the limits again with get_upper_limits.", endpoint="main.php:getSXPSUL") from exc
             if "TIMEOUT" in data:
                 continue
-            result = self._read_ul(data, ulid)
-            with self._memo_lock:
-                self._ul_results[key] = result
-            return result.copy()
+            # Written before anything else: the service has just deleted its copy.
+            self._ul_save(path, {"request": request, "ULID": ulid, "answer": data})
+            if isinstance(request, dict):
+                self._ul_save(self._ul_file("request", request),
+                              {"request": request, "ULID": ulid, "answer": data})
+            return self._read_ul(data, ulid)
         raise JobTimeoutError(f"The upper-limit server had no result for ULID {ulid} after "
                               f"{self.UL_RETRIES} polls; try get_upper_limits_by_id({ulid!r}) later "
                               "(a job unfinished after about 20 minutes has probably been killed).")
+
+    # -- many targets
+    def _for_each(self, one, targets, *, errors, max_workers, progress, what):
+        """``one(target)`` for every target, at most ``max_workers`` at once; stacked in input order."""
+        from . import conf
+        workers = conf.max_active_jobs if max_workers is None else max_workers
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise InvalidRequestError(f"max_workers is {max_workers!r}, but must be a positive integer.")
+        total = len(targets)
+        results, failures = [None] * total, []
+        state = {"done": 0, "logged": 0.0}
+
+        def call(target):
+            if isinstance(target, Exception):
+                raise target
+            return one(target)
+
+        def report():
+            state["done"] += 1
+            if callable(progress):
+                progress(state["done"], total, len(failures))
+            elif progress:
+                now = time.monotonic()
+                if state["done"] == total or now - state["logged"] >= 1.0:
+                    state["logged"] = now
+                    log.info("%s: %d/%d targets done%s", what.capitalize(), state["done"], total,
+                             f" ({len(failures)} failed)" if failures else "")
+
+        pool = ThreadPoolExecutor(max_workers=min(int(workers), max(total, 1)),
+                                  thread_name_prefix="xrtprods-catalogues")
+        try:
+            futures = {pool.submit(call, target): i for i, target in enumerate(targets)}
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except (XRTProductsError, ValueError, OSError) as exc:
+                    if errors == "raise":
+                        raise
+                    failures.append((index, _target_text(targets[index]), f"{type(exc).__name__}: {exc}"))
+                report()
+        finally:
+            # On a failure (errors="raise") or an interrupt: targets not started are dropped; those
+            # under way finish, and their results are in the cache for a run started again.
+            pool.shutdown(wait=True, cancel_futures=True)
+        parts = [(i, r) for i, r in enumerate(results) if r is not None]
+        stacked = _stack([r for _, r in parts], [i for i, _ in parts])
+        failures.sort()
+        # Plain dicts, so that the Table can still be written to ECSV or FITS with its meta.
+        stacked.meta["errors"] = [{"target_index": i, "target": t, "error": e} for i, t, e in failures]
+        if failures:
+            log.warning("%s: %d of %d targets failed; see meta['errors']", what.capitalize(),
+                        len(failures), total)
+        return stacked
 
     @staticmethod
     def _read_ul(data, ulid):
@@ -598,6 +808,8 @@ class CataloguesClass(ServiceClient, BaseQuery):
                                   description=name.replace("_", " "))
         result["detected"] = Column(detected, description="True: a detection (rates valid); "
                                     "False: an upper limit")
+        result["is_stack"] = Column([len(o) == 11 and o.startswith("1") for o in result["obsid"]],
+                                    dtype=bool, description="True: a stacked image (several observations)")
         for key in ("ResolvedInfo", "ResolvedRA", "ResolvedDec"):
             if key in data:
                 result.meta[key] = data[key]
@@ -605,6 +817,95 @@ class CataloguesClass(ServiceClient, BaseQuery):
         if ulid is not None:
             result.meta["ULID"] = ulid
         return result
+
+    @staticmethod
+    def stack_upper_limits(limits, *, sigma=3.0, include_stacks=False):
+        """One limit (or rate) from several datasets' counts, as UKSSDC's ``mergeUpperLimits``.
+
+        The counts, background counts and exposures of the rows are summed, the correction factors
+        averaged weighted by exposure, and the Bayesian interval of Kraft, Burrows & Nousek (1991)
+        found for the sums: a limit at ``sigma``, and a rate with 1-sigma errors where its lower
+        bound at ``sigma`` is above zero.
+
+        Parameters
+        ----------
+        limits : `~astropy.table.Table`
+            Rows of `get_upper_limits` (``which_data="all"``) of one position, e.g. those of one
+            target of a stacked Table, or of a time range.
+        sigma : float
+            Confidence of the limit and detection threshold, in Gaussian sigma.
+        include_stacks : bool
+            False (default): stacked-image rows (``is_stack``) are left out, since their counts are
+            those of observations that are rows too.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row: ``start``/``stop`` of the first and last dataset, ``n_datasets``, summed
+            exposures, per band ``<Band>_UpperLimit``, ``_Rate``/``_RatePos``/``_RateNeg`` (NaN
+            unless detected), ``_Counts``, ``_BGCounts``, ``_CorrectionFactor``, ``_IsDetected``,
+            and ``detected``.
+        """
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+            raise InvalidRequestError(f"sigma is {sigma!r}, but must be a positive number.")
+        rows = limits if include_stacks or "is_stack" not in limits.colnames else limits[~limits["is_stack"]]
+        if len(rows) == 0:
+            raise InvalidRequestError("limits has no rows to stack (stacked images are left out unless "
+                                      "include_stacks=True).")
+        for name in ("SourceExposure", "ImageExposure"):
+            if name not in rows.colnames:
+                raise InvalidRequestError(f"limits has no {name} column: pass rows of get_upper_limits.")
+        level = float(erf(sigma / np.sqrt(2)))
+        image = np.asarray(rows["ImageExposure"], dtype=float)
+        out = Table()
+        out["start"] = rows["start"][[int(np.argmin(rows["start"].jd))]]
+        out["stop"] = rows["stop"][[int(np.argmax(rows["stop"].jd))]]
+        out["n_datasets"] = [len(rows)]
+        for name in ("SourceExposure", "ImageExposure"):
+            out[name] = Column([float(np.sum(rows[name]))], unit=u.s)
+        detected = False
+        for band in ("Total", "Soft", "Medium", "Hard"):
+            if not all(f"{band}_{c}" in rows.colnames for c in ("Counts", "BGCounts", "CorrectionFactor")):
+                continue
+            n = int(round(float(np.sum(rows[f"{band}_Counts"]))))
+            b = float(np.sum(rows[f"{band}_BGCounts"]))
+            weighted = np.asarray(rows[f"{band}_CorrectionFactor"], dtype=float) * image
+            factor = float(np.sum(weighted) / image.sum())
+            scale = factor / image.sum()
+            lower, upper = _kbn(n, b, level)
+            rate = pos = neg = np.nan
+            if lower > 0:
+                low1, up1 = _kbn(n, b, 0.683)
+                mean = max(0.0, n - b)
+                rate, pos, neg = mean * scale, (up1 - mean) * scale, (low1 - mean) * scale
+            detected |= lower > 0
+            for key, value, unit in (("UpperLimit", upper * scale, u.ct / u.s), ("Rate", rate, u.ct / u.s),
+                                     ("RatePos", pos, u.ct / u.s), ("RateNeg", neg, u.ct / u.s),
+                                     ("Counts", n, u.ct), ("BGCounts", b, u.ct),
+                                     ("CorrectionFactor", factor, u.dimensionless_unscaled)):
+                out[f"{band}_{key}"] = Column([float(value)], unit=unit)
+            out[f"{band}_IsDetected"] = [bool(lower > 0)]
+        out["detected"] = [bool(detected)]
+        out.meta["sigma"] = float(sigma)
+        return out
+
+
+def _kbn(n, b, level):
+    """Kraft, Burrows & Nousek (1991): the shortest interval of source counts holding ``level``.
+
+    The posterior of the source counts s >= 0 given ``n`` counts and ``b`` expected background
+    counts is proportional to (s + b)**n exp(-(s + b)); the interval is grown from its most probable
+    value, as UKSSDC's ``bayesRate`` does. Returns ``(lower, upper)`` in counts.
+    """
+    top = n + 20 * np.sqrt(n + 1) + 30
+    step = max(0.001, top / 200000.0)
+    s = np.arange(0.0, top, step)
+    logp = (n * np.log(s + b) if n > 0 else 0.0) - (s + b)
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    inside = order[:int(np.searchsorted(np.cumsum(p[order]), level)) + 1]
+    return float(s[inside].min()), float(s[inside].max())
 
 
 XRTCatalogues = CataloguesClass()

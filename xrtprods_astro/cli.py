@@ -311,12 +311,17 @@ def build_request(args):
         target = args.target
     elif args.target is not None:
         name = args.name or args.target
+    observations = _obs_table(args)
     if target is None and name is None and base is None:
-        raise InvalidRequestError("target: give a name, --ra/--dec, --table or --request")
+        if observations is None:
+            raise InvalidRequestError("target: give a name, --ra/--dec, --table or --request")
+        if observations.coord is None:
+            raise InvalidRequestError(f"target: the observations of --obs-table give no target position "
+                                      f"({observations.no_position}); give a name, --ra/--dec or --table")
     try:
         from .localmode import default_resolver  # the service resolves names for --server local
         request, meta = build(target, name=name, resolver=args.resolver or default_resolver(args.server),
-                              products=products, params=params, base=base)
+                              products=products, params=params, base=base, observations=observations)
     except ResolverError as exc:
         # The library's advice names Python arguments; say it in options here.
         raise ResolverError(f"{args.target!r} could not be resolved on this machine ({exc.__cause__}); "
@@ -324,6 +329,32 @@ def build_request(args):
     if meta.get("resolved_coord") is not None:
         log.info("Resolved %s to %s", args.target, meta["resolved_coord"].to_string("hmsdms"))
     return request
+
+
+def _obs_table(args):
+    """The `~xrtprods_astro.builder.ObservationList` of ``--obs-table`` (None without it)."""
+    if args.obs_table is None:
+        for option, value in (("--obs-column", args.obs_column), ("--which-obs", args.which_obs)):
+            if value is not None:
+                raise InvalidRequestError(f"{option}: only with --obs-table")
+        return None
+    from astropy.table import Table
+    from .builder import observation_list
+    path = Path(args.obs_table)
+    if not path.is_file():
+        raise InvalidRequestError(f"--obs-table: {path} is not a file")
+    try:
+        table = Table.read(path)
+    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for unreadable files
+        raise InvalidRequestError(f"--obs-table: {path} cannot be read as a table ({exc})") from None
+    try:
+        return observation_list(table, which=args.which_obs, column=args.obs_column)
+    except InvalidRequestError as exc:
+        if not any(p.startswith("which_observations:") for p in exc.problems):
+            raise
+        # Said in the option's name, as the other options' messages are.
+        raise InvalidRequestError([p.replace("which_observations:", "--which-obs:", 1)
+                                   for p in exc.problems]) from None
 
 
 def _table_row(path, index):
@@ -1114,6 +1145,7 @@ def build_parser():
              '  xrtprods --email you@example.org submit "GRB 200416A" --lightcurve --spectrum \\\n'
              '      --psf --param get_t0=yes --param spectrum.models=powerlaw,apec --wait\n'
              '  xrtprods submit --ra 335.6985 --dec -7.5179 --name "GRB 200416A" --lc --dry-run\n'
+             '  xrtprods submit --obs-table gkper_obs.ecsv --lc --spectrum --dry-run\n'
              '  xrtprods submit --request saved_request.json --wait')
     p.add_argument("target", nargs="?", default=None, help="object name, e.g. 'GRB 200416A'")
     p.add_argument("--ra", default=None, help="right ascension, ICRS: decimal degrees or 22:22:47.6")
@@ -1125,6 +1157,14 @@ def build_parser():
                    help="take the target from a row of a table file (a SkyCoord column, RA/Dec columns "
                         "such as ra/dec, RAJ2000/DEJ2000 or _RA/_DE, or a name column), as batches do")
     p.add_argument("--row", type=int, default=None, metavar="N", help="with --table: the row (from 0)")
+    p.add_argument("--obs-table", default=None, metavar="FILE",
+                   help="build every product from the observations of this table file only (e.g. saved "
+                        "by 'xrtprods query'): its obsIDs become each product's use_obs and their "
+                        "targets the targ; without a target, its rows' one position is the target")
+    p.add_argument("--obs-column", default=None, metavar="NAME",
+                   help="with --obs-table: the obsID column (default: obsid, ObsID, obs_id... any case)")
+    p.add_argument("--which-obs", default=None, choices=("all", "detected", "undetected"),
+                   help="with --obs-table: the rows whose 'detected' column says so (default: all rows)")
     p.add_argument("--resolver", choices=("client", "service"), default=None,
                    help="who resolves a target name: this machine or UKSSDC (default: conf.name_resolver)")
     group = p.add_argument_group("products (at least one, unless --request gives them)")
@@ -1325,6 +1365,11 @@ def build_parser():
     # grb: the GRB repository's commands live in their own file (one CLI file per service)
     from .cli_grb import add_grb_commands
     add_grb_commands(sub, sys.modules[__name__])
+    # obsfiles: the observation archives' files (cli_obsdata.py)
+    from .cli_obsdata import add_obsdata_commands
+    add_obsdata_commands(sub, sys.modules[__name__])
+    from .cli_catalogues import add_catalogue_commands   # query, upper-limits: the catalogues
+    add_catalogue_commands(sub, sys.modules[__name__])
     # Last, so that every command (the grb ones too) understands the global options after it.
     _globals_after_the_command(parser, sub)
     return parser

@@ -358,8 +358,8 @@ class XRTProductsClass(BaseQuery, JobControl):
     # -- job control (never cached) ---------------------------------------------
     def submit(self, target=None, *, name=None, resolver=None, lightcurve=None, spectrum=None,
                standard_position=None, enhanced_position=None, astrometric_position=None, image=None,
-               source_detection=None, get_query_payload=False, known_job_ids=(), reuse=None,
-               job_list=None, **global_params):
+               source_detection=None, observations=None, which_observations=None, get_query_payload=False,
+               known_job_ids=(), reuse=None, job_list=None, **global_params):
         """Submit a job and return its handle at once (no waiting).
 
         The request is validated first; nothing is sent if it is not valid. If
@@ -385,6 +385,17 @@ class XRTProductsClass(BaseQuery, JobControl):
         lightcurve, spectrum, standard_position, enhanced_position, astrometric_position, image, \
 source_detection : bool or dict, optional
             True, or a dict of the product's parameters (any spelling).
+        observations : Table, list of obsIDs or LSXPS source, optional
+            Build every product from these observations only: a Table with an
+            obsID column (e.g. from `~xrtprods_astro.catalogues.XRTCatalogues`,
+            filtered as you like), a list of obsIDs, or an LSXPS source (its
+            ``observations``). They become each product's ``use_obs`` with
+            ``which_data="user"``, their target IDs the ``targ``; without a
+            ``target``, the source's position (or the table's one position) is
+            the target. See `xrtprods_astro.builder.observation_list`.
+        which_observations : {"all", "detected", "undetected"}, optional
+            For an LSXPS source: all its observations (default), those with a
+            detection, or those without.
         get_query_payload : bool
             Return the wire payload, with its envelope, and send nothing.
         known_job_ids : iterable, optional
@@ -414,7 +425,8 @@ source_detection : bool or dict, optional
         given = {k: v for k, v in products.items() if v is not None and v is not False}
         meta = {}
         if isinstance(target, ProductRequest) or isinstance(target, dict):
-            extra = sorted(given) + sorted(global_params) + (["name"] if name is not None else [])
+            extra = (sorted(given) + sorted(global_params) + (["name"] if name is not None else [])
+                     + (["observations"] if observations is not None else []))
             if extra:
                 raise InvalidRequestError(f"{', '.join(extra)}: not allowed with a ready request; put "
                                           "them in the ProductRequest (or the wire dict)")
@@ -424,7 +436,8 @@ source_detection : bool or dict, optional
                 from .localmode import default_resolver
                 resolver = default_resolver(self._server)  # "service" for local: there is no network
             request, meta = build_request(target, name=name, resolver=resolver, products=given,
-                                          params=global_params)
+                                          params=global_params, observations=observations,
+                                          which_observations=which_observations)
         if isinstance(request, ProductRequest):
             wire = dict(request.to_wire())  # validates: raises with every problem at once
             original = request
@@ -488,11 +501,13 @@ source_detection : bool or dict, optional
     def _submit_one(self, products, target, *, name, resolver, get_query_payload, params):
         """Submit one source's products from flat parameters: the job, or the payload."""
         params = dict(params)
-        reuse = params.pop("reuse", None)  # not a product parameter: submit's (see submit)
+        # Not product parameters: submit's own (see submit).
+        own = {key: params.pop(key) for key in ("reuse", "observations", "which_observations")
+               if key in params}
         dicts, globs = route_params(products, params)
         product_args = {key: (dicts[key] or True) for key in products}
         return self.submit(target, name=name, resolver=resolver, get_query_payload=get_query_payload,
-                           reuse=reuse, **product_args, **globs)
+                           **own, **product_args, **globs)
 
     @staticmethod
     def _wait(job, timeout):
@@ -553,7 +568,9 @@ source_detection : bool or dict, optional
         **params
             Light-curve parameters and globals in friendly, UKSSDC or wire
             spelling (``binning="counts", pc_counts=20`` or ``binMeth``,
-            ``pcCounts``); defaults as in `submit`.
+            ``pcCounts``); defaults as in `submit`. ``observations=`` (and
+            ``which_observations=``) restrict it to chosen observations, as in
+            `submit` (the target may then be None).
 
         Returns
         -------
@@ -600,7 +617,8 @@ source_detection : bool or dict, optional
             Download again files already there.
         **params
             Spectrum parameters (``time_range=``, ``timeslice``, ``rname1``,
-            ``gti1``...) and globals, in any spelling.
+            ``gti1``...) and globals, in any spelling; ``observations=`` as
+            in `submit`.
 
         Returns
         -------
@@ -647,7 +665,8 @@ source_detection : bool or dict, optional
             As in `get_lightcurve`.
         kind : {"standard", "enhanced", "astrometric"}
         **params
-            Position parameters (``which_data``, ``pos_radius``...) and globals.
+            Position parameters (``which_data``, ``pos_radius``...) and
+            globals; ``observations=`` as in `submit`.
 
         Returns
         -------
@@ -691,7 +710,8 @@ source_detection : bool or dict, optional
             is submitted.
         overwrite : bool
         **params
-            Image parameters (``energies``, ``which_data``...) and globals.
+            Image parameters (``energies``, ``which_data``...) and globals;
+            ``observations=`` as in `submit`.
 
         Returns
         -------
@@ -733,7 +753,7 @@ source_detection : bool or dict, optional
         **params
             Source-detection parameters (``which_data``, ``use_obs``,
             ``which_bands``...) and globals; without a data selection,
-            ``which_data="all"``.
+            ``which_data="all"``; ``observations=`` as in `submit`.
 
         Returns
         -------

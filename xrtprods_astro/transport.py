@@ -837,8 +837,10 @@ class Transport:
         return delay
 
     def _with_retries(self, endpoint, method, url, *, json=None, cache=False, check, accept=None,
-                      decode=_decode):
+                      decode=_decode, idempotent=True):
         def once():
+            if not idempotent:
+                return self._once_only(endpoint, method, url, json, check, decode)
             key = self._cache_file(method, url, json=json) if cache else None
             if cache:
                 cached = self._from_cache(key)
@@ -861,6 +863,24 @@ class Transport:
             return result
 
         return self._retrying(endpoint, once)
+
+    def _once_only(self, endpoint, method, url, json, check, decode):
+        """One exchange of a call that starts work at the service: re-sent only if it never left.
+
+        A failure that proves nothing reached the server is retried as usual; after any other
+        (a read time-out, a broken connection, an HTTP 5xx or HTML answer) the service may be
+        doing the work, and sending again would start it twice.
+        """
+        try:
+            return check(decode(self._send(method, url, json=json), endpoint))
+        except (*_TRANSIENT, _Transient) as exc:
+            if isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc):
+                raise
+            cause = str(exc) if isinstance(exc, _Transient) else _describe(exc)
+            raise SubmissionUnknownError(
+                f"{endpoint}: the request reached the service but its answer was lost ({cause}); it "
+                "was not sent again, because the service may already be working on it and a second "
+                "request would start the work twice.") from exc
 
     # -- public calls ----------------------------------------------------------
     def call(self, url, payload, *, user, endpoint=None, cache=False, required=(), ok_values=(1,),
@@ -923,8 +943,8 @@ class Transport:
         return self._with_retries(url.rsplit("/", 1)[-1], "GET", url, cache=cache, accept=accept,
                                   check=lambda text: text, decode=_decode_text)
 
-    def call_common(self, url, func, payload, *, cache=False, required=(), accept=None):
-        """POST an idempotent call to the UKSSDC common API (``API/main.php``).
+    def call_common(self, url, func, payload, *, cache=False, required=(), accept=None, idempotent=True):
+        """POST a call to the UKSSDC common API (``API/main.php``), idempotent unless told otherwise.
 
         Parameters
         ----------
@@ -936,6 +956,10 @@ class Transport:
         required : sequence of str
         accept : callable, optional
             As for `call`.
+        idempotent : bool
+            False for a call that starts work at the service (an upper-limit request): it is sent
+            again only after a failure that proves it never left; otherwise
+            `SubmissionUnknownError` is raised.
 
         Returns
         -------
@@ -944,7 +968,8 @@ class Transport:
         body = {**payload, "APIFunc": func, "APIVersion": COMMON_API_VERSION}
         endpoint = f"main.php:{func}"
         return self._with_retries(endpoint, "POST", url, json=body, cache=cache, accept=accept,
-                                  check=lambda data: self._check_common(data, endpoint, required))
+                                  check=lambda data: self._check_common(data, endpoint, required),
+                                  idempotent=idempotent)
 
     def submit(self, url, payload, *, user, list_url, old_url, known_job_ids=()):
         """Submit a job once, reconciling with the job list when the outcome is unknown.

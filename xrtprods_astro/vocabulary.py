@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = ["Product", "PRODUCTS", "product", "product_key", "product_code", "product_keys",
            "product_keys_from", "ENVELOPE_KEYS", "ARCHIVE_FORMATS", "BINNINGS", "POSITION_KINDS",
-           "position_kind", "suggest"]
+           "position_kind", "suggest", "CATALOGS"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +186,15 @@ def position_kind(kind):
     from .exceptions import InvalidRequestError  # only here: the CLI's parser needs no astropy
     raise InvalidRequestError(f"kind: {kind!r} is not a position kind; allowed: "
                               f"{', '.join(POSITION_KINDS)}")
+
+
+#: database -> tables of the catalogue query interface (catalogue spec §4.1); here, not in
+#: ``catalogues.py``, so the command line can name them without importing astropy.
+CATALOGS = {
+    "obs": ("swiftmastr", "swiftxrlog", "swiftbalog", "swiftuvlog", "swifttdrss"),
+    "LSXPS": ("sources", "datasets", "detections", "obssources", "xcorr", "transients", "oldstacks"),
+    "2SXPS": ("sources", "datasets", "detections", "xcorr"),
+    "UK_XRT": ("XRTLiveCat",),
+    "SDC_GRB": ("SDC_Data_Table",),
+    "BAT_GRB": ("BATGRBCat",),
+}

@@ -51,6 +51,9 @@ def add_service_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="server seed for simulated products (default 0)")
     parser.add_argument("--data-dir", default=None,
                         help="directory for job products (default: a temporary directory removed at exit)")
+    parser.add_argument("--compress", action="store_true",
+                        help="gzip text answers when the client accepts it, as UKSSDC's web server does "
+                             "(default: plain answers)")
     faults = parser.add_argument_group("fault injection (all off by default)")
     faults.add_argument("--error-rate", type=_rate, default=0.0, help="probability of an HTTP 5xx answer")
     faults.add_argument("--html-rate", type=_rate, default=0.0,
@@ -83,7 +86,7 @@ def service_from_args(args):
                          latency=args.latency, seed=args.fault_seed)
     return LocalService(host=args.host, port=args.port, users=users, job_duration=args.job_duration,
                         job_limit=args.job_limit or None, seed=args.seed, data_dir=args.data_dir,
-                        faults=faults, allow_remote=args.allow_remote)
+                        faults=faults, allow_remote=args.allow_remote, compress=args.compress)
 
 
 def build_parser():

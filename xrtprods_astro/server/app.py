@@ -356,6 +356,25 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_file(target)
             return
+        if path.startswith("/LSXPS/"):
+            # LSXPS product files (server/sxps_products.py), made when first asked for.
+            target = self.service.sxps_products.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
+        from .obsdata import URL_PREFIXES
+        if path.startswith(URL_PREFIXES):
+            # The observation archives' files (server/obsdata.py), faults as any file's.
+            kind = self._fault("file")
+            target = (None if kind == "done"
+                      else self.service.obsdata.file_for(path, self.headers.get("Range")))
+            if target is None and kind != "done":
+                self._not_found(path)
+            elif target is not None:
+                self._send_file(target, truncate=(kind == "truncate"), drop_after=(kind == "drop_after"))
+            return
         if not path.startswith(_JOB_PREFIX):
             self._send_html(404, "Not Found", f"The requested URL {path} was not found on this server.")
             return
@@ -561,7 +580,7 @@ class LocalService:
         self.faults = FaultInjector(faults)
         self._catalogue, self._builder, self._rebinner = catalogue, builder, rebinner
         self._server = self._thread = self._tmp = self.store = self.grb = None
-        self.sxps = None
+        self.sxps = self.sxps_products = self.obsdata = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ life cycle
@@ -590,6 +609,10 @@ class LocalService:
         self.grb = GRBRepository(root / "grb", seed=self.seed)
         from .sxps import SXPSService
         self.sxps = SXPSService(seed=self.seed)
+        from .sxps_products import SXPSProductService
+        self.sxps_products = SXPSProductService(self.sxps, root / "sxps", seed=self.seed)
+        from .obsdata import ObsDataService
+        self.obsdata = ObsDataService(root / "obsdata", seed=self.seed)
         host = self.host.strip("[]")
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -886,9 +909,24 @@ class LocalService:
                 return self.sxps.answer(body)
             except sxps.SXPSAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
+        from . import sxps_products
+        # LSXPS / 2SXPS products (server/sxps_products.py): details, light curves, spectra, images.
+        if func in sxps_products.FUNCTIONS:
+            try:
+                return self.sxps_products.answer(body, self.url)
+            except sxps.SXPSAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
+        from . import obsdata
+        # The observation lists and archive file lists (server/obsdata.py).
+        if func in obsdata.FUNCTIONS:
+            try:
+                return self.obsdata.answer(body, self.url)
+            except obsdata.ObsDataAPIError as exc:
+                raise _main_error(exc.code, exc.text) from None
         if func not in handlers:
-            raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: "
-                              + ", ".join(sorted(set(handlers) | set(grb.FUNCTIONS) | set(sxps.FUNCTIONS))))
+            raise _main_error("UNKNOWN_FUNCTION", f"APIFunc is {func}, but must be one of: " + ", ".join(
+                sorted(set(handlers) | set(grb.FUNCTIONS) | set(sxps.FUNCTIONS) | set(sxps_products.FUNCTIONS)
+                       | set(obsdata.FUNCTIONS))))
         return handlers[func](body)
 
     @staticmethod
