@@ -214,9 +214,19 @@ def concurrency_limit():
     except (TypeError, ValueError):
         params = {}
     found = []
+    doc = inspect.getdoc(cls.get_upper_limits) or ""
     for name, param in params.items():
-        if _CONCURRENCY_NAMES.search(name) and isinstance(param.default, int) and param.default > 0:
+        if not _CONCURRENCY_NAMES.search(name):
+            continue
+        if isinstance(param.default, int) and not isinstance(param.default, bool) and param.default > 0:
             found.append((f"get_upper_limits({name}={param.default})", param.default))
+        elif param.default is None:
+            # "default ``conf.x``" in the parameter's docstring entry: the limit is that conf item.
+            entry = re.search(rf"^{name} :.*?(?=^\w+ :|\Z)", doc, re.M | re.S)
+            item = re.search(r"default ``conf\.(\w+)``", entry.group(0)) if entry else None
+            value = getattr(conf, item.group(1), None) if item else None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                found.append((f"get_upper_limits({name}=None): conf.{item.group(1)} = {value}", value))
     for name in dir(cls):
         value = getattr(cls, name, None)
         if name.isupper() and _CONCURRENCY_NAMES.search(name) and isinstance(value, int) and value > 0:
