@@ -106,7 +106,8 @@ def _commit():
     """The git commit of the code measured (``+dirty`` with uncommitted changes), or None.
 
     An editable install's version is the one of the commit it was installed at, not of the
-    code it runs: the commit says what was measured.
+    code it runs: the commit says what was measured. The results folder is not code: a run
+    merged into recorded results (``run.py --merge``) starts with them changed.
     """
     import subprocess
     root = os.path.dirname(HERE)
@@ -114,7 +115,7 @@ def _commit():
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short=9", "HEAD"], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no",
-                                "--", "xrtprods_astro", "benchmarks"],
+                                "--", "xrtprods_astro", "benchmarks", ":(exclude)benchmarks/results"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -519,9 +519,6 @@ def checks(res, check):
     query, ratios = res["query"], res.get("ratios", {})
     ours = query["ours"]
     n = f"{int(ours['rows']):,}"
-    run = res.get("run")   # set when the section was run on its own and merged into earlier results
-    when = (f"section run {run['date']} at commit {run['commit']}, 1-min load {run['load_before'][0]}; "
-            if run else "")
     for theirs, label in (("swifttools_all", "maxRows=None, all rows"),
                           ("swifttools", "default maxRows: stops at 1,000 rows")):
         got, ratio = query.get(theirs, {}), ratios.get(theirs, {})
@@ -530,7 +527,6 @@ def checks(res, check):
                 f"swifttools {got['requests']:.0f}; wall ratio {ratio.get('wall_ms', math.nan):.3g}; "
                 f"peak memory growth ours {ours['peak_growth_mb']['median']:.1f} MB, swifttools "
                 f"{got['peak_growth_mb']['median']:.1f} MB") if have else ""
-        note, when = when + note, ""
         out.append(check(22, f"catalogue query of {n} rows: client CPU / swifttools ({label})",
                          f"{ours['cpu_ms']['median']:.0f} ms",
                          f"{got['cpu_ms']['median']:.0f} ms" if have

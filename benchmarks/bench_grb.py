@@ -8,8 +8,15 @@ the others), so the CPU time measured (user + system of the child, every thread)
 alone. HTTP requests are counted in the child, at ``requests``' transport adapter, which both
 clients go through (the service's own counters miss the repository's file GETs).
 
-Per GRB (GRB 060729, as in the swifttools documentation; a fresh client each time, so the name is
-looked up every time as a new user's first call would):
+Per GRB (GRB 060729, as in the swifttools documentation), a fresh client each time, in two states:
+
+* ``cold``: a new cache folder each time, as a new user's first call for this GRB: the name is
+  looked up and T0's UTC read from the header of the GRB's ``curve.qdp``;
+* ``warm``: the cache folder of earlier calls, as any later session: the GRB's targetID and its
+  T0 with UKSSDC's UTC are kept there (GRB targetIDs and T0s do not change), so only the product
+  is asked for. swifttools keeps nothing, so it has one state.
+
+The products:
 
 * ``lightcurve``: ours ``GRBs.get_lightcurve(name)``; swifttools
   ``getLightCurves(GRBName=name, returnData=True, saveData=False)``;
@@ -22,14 +29,17 @@ looked up every time as a new user's first call would):
 
 Many GRBs: ``n_grbs`` light-curve calls (cycling over the simulated sky's GRBs, which are fewer)
 by one client, one request in flight at a time, which is the politeness limit of the common API
-(the official client is strictly sequential too). The makespan is compared with ``n_grbs`` times
-the sum of the warm single-call wall times of the same GRBs by the same client (ideal: no cost
-that grows with the number of GRBs), and with swifttools' ``getLightCurves`` of each, in turn.
+(the official client is strictly sequential too). The makespan is compared with the sum of the
+warm single-call wall times of the same GRBs by the same client (ideal: no cost that grows with
+the number of GRBs; each GRB's single time is the median of 3 calls just before and 3 just after
+the run, as the load of a shared machine drifts), in three blocks of which the median is
+reported; and with swifttools' ``getLightCurves`` of each, in turn.
 
 Run ``python benchmarks/bench_grb.py [repeats]``; or import `run`.
 """
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -83,12 +93,17 @@ def _collect(samples, name, cpu, wall, requests):
 
 
 # -- our client (in the child) -------------------------------------------------------------------
-def _ours_products(url, tmp):
+STATES = ("cold", "warm")
+
+
+def _ours_products(url, tmp, state="warm"):
     from xrtprods_astro.grb import GRBClass
 
     def fresh():
         client = GRBClass(server=url)
-        client.cache_location = Path(tmp) / "cache"
+        # cold: an empty cache folder, as a first session; warm: the one of earlier calls.
+        client.cache_location = (Path(tempfile.mkdtemp(dir=tmp)) if state == "cold"
+                                 else Path(tmp) / "cache")
         return client
 
     def spectrum():
@@ -101,35 +116,50 @@ def _ours_products(url, tmp):
             "burst": lambda: fresh().get_burst_analyser(GRB, bat_binning=BAT_BINNING)}
 
 
-def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
-    """Per-product CPU, wall time and requests of ``repeats`` runs (after one untimed), then the
-    makespan of ``n_grbs`` light-curve calls."""
+def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None, many_blocks=3):
+    """Per-product CPU, wall time and requests of ``repeats`` runs (after one untimed), cold and
+    warm in turn, then the makespan of ``n_grbs`` light-curve calls in ``many_blocks`` blocks
+    (the block of median makespan / ideal is reported, every block is kept)."""
     own_cores(cores)
     counter = _Counter()
-    products = _ours_products(url, tmp)
-    for func in products.values():
-        func()
+    products = {state: _ours_products(url, tmp, state) for state in STATES}
+    for state in STATES:
+        for func in products[state].values():
+            func()
     samples = {}
     for _ in range(repeats):
-        for name, func in products.items():
-            _collect(samples, name, *_timed(func, counter))
+        for name in PRODUCTS:
+            for state in STATES:
+                _collect(samples, f"{name}:{state}", *_timed(products[state][name], counter))
     many = None
     if n_grbs:
         from xrtprods_astro.grb import GRBClass
         client = GRBClass(server=url)
+        client.cache_location = Path(tmp) / "cache"
         grbs = [names[i % len(names)] for i in range(n_grbs)]
-        warm = {}
         for name in names:
             client.get_lightcurve(name)   # warm: every GRB looked up and built once
-            times = sorted(_timed(lambda: client.get_lightcurve(name), counter)[1] for _ in range(3))
-            warm[name] = times[1]
+
+        def singles(into):
+            for name in names:
+                into.setdefault(name, []).extend(_timed(lambda: client.get_lightcurve(name), counter)[1]
+                                                 for _ in range(3))
 
         def all_of_them():
             for name in grbs:
                 client.get_lightcurve(name)
-        cpu, wall, requests = _timed(all_of_them, counter)
-        many = {"n_grbs": n_grbs, "distinct_grbs": len(names), "makespan_ms": wall, "cpu_ms": cpu,
-                "requests": requests, "ideal_ms": sum(warm[name] for name in grbs)}
+        # The load of a shared machine drifts over a run of seconds: each block's ideal comes from
+        # single calls made just before and just after its own run of n_grbs calls.
+        blocks = []
+        for _ in range(many_blocks):
+            warm = {}
+            singles(warm)
+            cpu, wall, requests = _timed(all_of_them, counter)
+            singles(warm)
+            ideal = sum(statistics.median(warm[name]) for name in grbs)
+            blocks.append({"makespan_ms": wall, "ideal_ms": ideal, "cpu_ms": cpu, "requests": requests})
+        middle = sorted(blocks, key=lambda b: b["makespan_ms"] / b["ideal_ms"])[len(blocks) // 2]
+        many = dict(middle, n_grbs=n_grbs, distinct_grbs=len(names), blocks=blocks)
     return {"samples": samples, "many": many}
 
 
@@ -191,6 +221,10 @@ def child_swifttools(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
 
 
 # -- the parent ----------------------------------------------------------------------------------------
+def _ratio(ours, theirs, key):
+    return ours[key]["median"] / theirs[key]["median"]
+
+
 def _names():
     from xrtprods_astro.server.grb import repository_grbs
     return sorted(repository_grbs())
@@ -204,8 +238,9 @@ def run(repeats=3, n_grbs=100, compare=None, workdir=None, rounds=2):
     Returns
     -------
     dict
-        ``{"settings", "ours": {product: {"cpu_ms", "wall_ms", "requests_per_grb"}, "many": {...}},
-        "swifttools": {...} or {"skipped": reason}, "ratios": {product: {"cpu", "wall", "requests"}},
+        ``{"settings", "ours": {"cold"|"warm": {product: {"cpu_ms", "wall_ms", "requests_per_grb"}},
+        "many": {...}}, "swifttools": {product: {...}, "many": {...}} or {"skipped": reason},
+        "ratios": {"cold"|"warm": {product: {"cpu", "wall", "requests"}}},
         "many_makespan_over_ideal", "many_vs_swifttools"}``; ratios are ours / swifttools'.
     """
     if compare is None:
@@ -240,9 +275,13 @@ def run(repeats=3, n_grbs=100, compare=None, workdir=None, rounds=2):
                 if raw["many"]:
                     merged[name]["many"].append(raw["many"])
         for name, got in merged.items():
-            entry = {product: {"cpu_ms": summary(s["cpu_ms"]), "wall_ms": summary(s["wall_ms"]),
-                               "requests_per_grb": sum(s["requests"]) / len(s["requests"])}
-                     for product, s in got["samples"].items()}
+            entry = {}
+            for key, s in got["samples"].items():
+                product, _, state = key.partition(":")
+                figures = {"cpu_ms": summary(s["cpu_ms"]), "wall_ms": summary(s["wall_ms"]),
+                           "requests_per_grb": sum(s["requests"]) / len(s["requests"])}
+                # Ours: {state: {product: ...}}; swifttools (one state): {product: ...}.
+                (entry.setdefault(state, {}) if state else entry)[product] = figures
             entry["many"] = got["many"][0] if got["many"] else None
             out[name] = entry
     ours = out["ours"]
@@ -251,10 +290,12 @@ def run(repeats=3, n_grbs=100, compare=None, workdir=None, rounds=2):
         out["many_makespan_over_ideal"] = many["makespan_ms"] / many["ideal_ms"]
     theirs = out.get("swifttools", {})
     if "lightcurve" in theirs:
-        out["ratios"] = {p: {"cpu": ours[p]["cpu_ms"]["median"] / theirs[p]["cpu_ms"]["median"],
-                             "wall": ours[p]["wall_ms"]["median"] / theirs[p]["wall_ms"]["median"],
-                             "requests": ours[p]["requests_per_grb"] / theirs[p]["requests_per_grb"]}
-                         for p in PRODUCTS}
+        out["ratios"] = {state: {p: {"cpu": _ratio(ours[state][p], theirs[p], "cpu_ms"),
+                                     "wall": _ratio(ours[state][p], theirs[p], "wall_ms"),
+                                     "requests": ours[state][p]["requests_per_grb"]
+                                     / theirs[p]["requests_per_grb"]}
+                                 for p in PRODUCTS}
+                         for state in STATES}
         if many and theirs.get("many"):
             out["many_vs_swifttools"] = many["makespan_ms"] / theirs["many"]["makespan_ms"]
     return out

@@ -236,21 +236,83 @@ def test_cli_rejects_unknown_section(bench_run, capsys):
     assert str(BENCH) in sys.path
 
 
-def test_grb_section(bench_run):
+@pytest.fixture(scope="module")
+def grb_result():
     # Its own small run (not the whole quick report): one GRB's products with both clients, then
-    # the many-GRB makespan; shapes, request counts and the target rows, never timings.
+    # the many-GRB makespan.
     import bench_grb
-    res = bench_grb.run(repeats=1, rounds=1, n_grbs=7)
+    return bench_grb.run(repeats=1, rounds=1, n_grbs=7)
+
+
+def test_grb_section(bench_run, grb_result):
+    # Shapes, request counts and the target rows, never timings.
+    res = grb_result
     ours = res["ours"]
-    for product in ("lightcurve", "spectrum", "burst"):
-        assert ours[product]["cpu_ms"]["n"] == 1 and ours[product]["requests_per_grb"] >= 2
+    # Requests per GRB: a first session looks the name up and reads T0's UTC from curve.qdp;
+    # a later one has both in its cache folder (tests/test_grb_efficiency.py).
+    expected = {"cold": {"lightcurve": 3, "spectrum": 6, "burst": 3},
+                "warm": {"lightcurve": 1, "spectrum": 4, "burst": 1}}
+    for state, counts in expected.items():
+        for product, count in counts.items():
+            assert ours[state][product]["cpu_ms"]["n"] == 1
+            assert ours[state][product]["requests_per_grb"] == count
     many = ours["many"]
     assert many["n_grbs"] == 7 and many["requests"] == 7 and res["many_makespan_over_ideal"] > 0
-    if "skipped" not in res["swifttools"]:
-        assert set(res["ratios"]) == {"lightcurve", "spectrum", "burst"}
-        assert res["swifttools"]["many"]["requests"] >= 7
     rows = [c for c in bench_run.targets({"results": {"grb": res}}) if c["item"] == 21]
-    assert len(rows) == 4 and all(c["status"] == "n/a" for c in rows)
+    assert len(rows) == 2 * 3 * 3 + 1
+    assert all(c["target"] == "<= 1" for c in rows[:-1]) and rows[-1]["target"] == "<= 1.1"
+    if "skipped" not in res["swifttools"]:
+        assert set(res["ratios"]) == {"cold", "warm"}
+        assert all(set(r) == {"lightcurve", "spectrum", "burst"} for r in res["ratios"].values())
+        assert {p: e["requests_per_grb"] for p, e in res["swifttools"].items() if p != "many"} == \
+            {"lightcurve": 2, "spectrum": 4, "burst": 2}
+        assert res["swifttools"]["many"]["requests"] >= 7
+        assert all(c["status"] in ("pass", "miss") for c in rows)
+    else:
+        assert all(c["status"] == "n/a" for c in rows[:-1])
+
+
+def _service_report(bench_run, quick=False):
+    result = {"stalls": 0, "errors": 0, "requests": 24, "stall_s": 1.0, "connections": 8, "median_ms": 2.0,
+              "max_ms": 9.0}
+    return {"machine": bench_run.machine_info(), "options": {"quick": quick, "sections": ["service"]},
+            "results": {"service": result}, "section_seconds": {"service": 1.0},
+            "load": {"service": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "seconds": 1.0}
+
+
+def test_merge_keeps_the_other_sections(bench_run, grb_result, tmp_path, monkeypatch):
+    # --only grb --merge: the recorded sections stay, the GRB section is added with its own date.
+    bench_run.write(_service_report(bench_run), tmp_path)
+    run = {"machine": dict(bench_run.machine_info(), date="2030-01-01 00:00 UTC"),
+           "options": {"quick": False, "sections": ["grb"]}, "results": {"grb": grb_result},
+           "section_seconds": {"grb": 5.0}, "load": {"grb": [3.0, 2.0, 1.0], "end": [3.5, 2.0, 1.0]},
+           "seconds": 5.0}
+    monkeypatch.setattr(bench_run, "run_all", lambda sections, quick: run)
+    assert bench_run.main(["--only", "grb", "--merge", "--output-dir", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "results.json").read_text())
+    assert set(merged["results"]) == {"service", "grb"}
+    assert merged["options"]["sections"] == ["service", "grb"]
+    assert merged["load"]["service"] == [1.0, 1.0, 1.0] and merged["load"]["grb"] == [3.0, 2.0, 1.0]
+    assert merged["merged"][0]["sections"] == ["grb"]
+    items = {c["item"] for c in merged["targets"]}
+    assert items == {6, 21}
+    text = (tmp_path / "results.md").read_text()
+    assert "Sections grb run again on 2030-01-01 00:00 UTC" in text
+    # A second merge of the same section replaces it, and lists only the run its figures come from.
+    run["machine"]["date"] = "2030-01-02 00:00 UTC"
+    assert bench_run.main(["--only", "grb", "--merge", "--output-dir", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert set(again["results"]) == {"service", "grb"}
+    assert [x["machine"]["date"] for x in again["merged"]] == ["2030-01-02 00:00 UTC"]
+
+
+def test_merge_refuses_what_cannot_be_merged(bench_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_run, "run_all", lambda sections, quick: _service_report(bench_run, quick))
+    with pytest.raises(SystemExit):
+        bench_run.main(["--only", "service", "--merge", "--output-dir", str(tmp_path / "none")])
+    bench_run.write(_service_report(bench_run), tmp_path)
+    with pytest.raises(ValueError, match="quick run and a full run"):
+        bench_run.main(["--only", "service", "--merge", "--quick", "--output-dir", str(tmp_path)])
 
 
 def test_catalogues_section(bench_run, report):

@@ -43,7 +43,12 @@ def test_metadata_shape(svc):
     assert answer["OK"] == 1 and answer["APIVersion"] == "1.0.5"
     meta = answer["metadata"]
     assert meta["columns"][:4] == ["ColName", "Class", "Description", "Type"]
-    assert ["roll_angle", "BASIC", "Roll Angle (degree)", "FLOAT"] == meta["metadata"][4][:4]
+    # The documented rows and their order (query.md): name, orig_target_id, target_id, ra, decl, roll_angle.
+    assert [row[0] for row in meta["metadata"][:6]] == ["name", "orig_target_id", "target_id", "ra", "decl",
+                                                        "roll_angle"]
+    orig = ["orig_target_id", "MISC", "Trigger Number as Originally Assigned", "INT"]
+    assert orig == meta["metadata"][1][:4]
+    assert ["roll_angle", "BASIC", "Roll Angle (degree)", "FLOAT"] == meta["metadata"][5][:4]
 
 
 def test_pages_are_capped_and_counted(svc):
@@ -125,7 +130,9 @@ BASES = {
                 "sortBy": "obsid", "sortDir": "ASC", "searchRA": 52.8, "searchDec": 43.9, "searchRad": 60,
                 "adUnits": "arcsec", "searchName": "GK Per",
                 "constraints": [{"colName": "xrt_exposure", "filter": ">", "val": 1, "combiner": "OR",
-                                 "filter2": "BETWEEN", "val2": [1, 2]}]},
+                                 "filter2": "BETWEEN", "val2": [1, 2]}],
+                "subset": None, "RACol": "ra", "DecCol": "decl"},
+    "getSXPSTable": {"whichCat": "LSXPS", "table": "transients", "epoch": "2022-08-20", "format": "csv"},
     "getSXPSUL": {"catalogue": "LSXPS", "bands": "all", "whichData": "all", "timeFormat": "met", "sigma": 3,
                   "detectionsAsRates": True, "RA": 166.1, "Dec": 38.2, "ULID": "UL000001"},
 }
@@ -140,7 +147,94 @@ def test_hostile_values_never_get_a_5xx(svc, func):
             body = {**BASES[func], key: value, "APIFunc": func}
             if func == "getSXPSUL" and key != "ULID":
                 body.pop("ULID")
+            if func == "queryDB" and key == "subset" and value is None:
+                continue
             answer = session.post(f"{svc.url}/API/main.php", json=body, timeout=30)
             if answer.status_code >= 500 or ("OK" not in answer.json() and "ERROR" not in answer.json()):
                 failures.append((key, repr(value)[:30], answer.status_code))
     assert failures == []
+
+
+# ---------------------------------------------------------------------- every table (spec §4.1)
+def test_every_table_has_metadata_matching_its_rows(svc):
+    from xrtprods_astro.server.sxps import ALL_TABLES
+    assert len(ALL_TABLES) == 19
+    for database, table in ALL_TABLES:
+        meta = call(svc, APIFunc="getMetadata", database=database, table=table)["metadata"]
+        rows = [dict(zip(meta["columns"], r)) for r in meta["metadata"]]
+        names = [r["ColName"] for r in rows]
+        page = call(svc, APIFunc="queryDB", database=database, table=table, cols=names, numRows=50,
+                    firstRow=0)
+        assert page["NumRows"] == len(page["Results"]) > 0, (database, table)
+        assert all(list(r) == names for r in page["Results"])
+        for col in (r["ColName"] for r in rows if int(r.get("IsObsCol", 0)) == 1):
+            # The official client formats these with %011d: never null, always 11 digits.
+            assert all(len(str(r[col])) == 11 and str(r[col]).isdigit() for r in page["Results"]), col
+        flags = [r for r in rows if int(r.get("IsNameCol", 0)) == 1]
+        assert len(flags) == (1 if database in ("UK_XRT", "SDC_GRB", "BAT_GRB") else 0)
+
+
+def test_subset_and_cone_columns_on_the_wire(svc):
+    ultra = call(svc, APIFunc="queryDB", database="LSXPS", table="datasets", cols=["DatasetID", "FieldFlag"],
+                 subset="ultraclean", numRows=1000, firstRow=0)["Results"]
+    assert ultra and {r["FieldFlag"] for r in ultra} == {0}
+    assert "no subsets" in call(svc, APIFunc="queryDB", database="LSXPS", table="detections",
+                                subset="clean")["ERRORTEXT"]
+    assert "clean or ultraclean" in call(svc, APIFunc="queryDB", database="2SXPS", table="sources",
+                                         subset="nice")["ERRORTEXT"]
+    cone = dict(APIFunc="queryDB", database="UK_XRT", table="XRTLiveCat", searchName="GRB 200416A",
+                searchRad=30, cols=["name"])
+    assert [r["name"] for r in call(svc, **cone)["Results"]] == ["GRB 200416A"]
+    assert call(svc, **cone, RACol="Onboard_RA", DecCol="Onboard_Decl")["NumRows"] == 1
+    assert call(svc, **cone, RACol="SPER_RA", DecCol="SPER_Decl")["NumRows"] == 0      # no SPER positions
+    bad = call(svc, **cone, RACol="Err90", DecCol="Decl")
+    assert "OK" not in bad and "RA_s" not in bad["ERRORTEXT"] and "Enh_RA/Enh_Decl" in bad["ERRORTEXT"]
+    assert "no position columns" in call(svc, APIFunc="queryDB", database="obs", table="swiftbalog",
+                                         searchRA=1.0, searchDec=2.0, searchRad=10)["ERRORTEXT"]
+
+
+# ---------------------------------------------------------------------- full tables (spec §3.10)
+def test_old_tables_have_the_documented_epochs(svc):
+    old = call(svc, APIFunc="getOldSXPSTables")
+    assert set(old) == {"OK", "hourly", "daily", "APIVersion"}
+    assert list(old["hourly"])[0] == "2022-08-17 10:00:01 UTC"
+    assert list(old["daily"])[:2] == ["2022-08-16", "2022-08-17"]
+    files = old["daily"]["2022-08-17"]["sources"]
+    assert "LSXPS_Sources_ultra-clean_20220817T000001.fits.gz" in files
+
+
+@pytest.mark.parametrize("body,name", [
+    ({"table": "sources", "format": "csv"}, "LSXPS_Sources.csv"),
+    ({"table": "datasets", "subset": "ultra-clean", "format": "fits"}, "LSXPS_Datasets_ultra-clean.fits"),
+    ({"table": "sources", "subset": "ultraclean", "epoch": "2022-08-17", "format": "fits"},
+     "LSXPS_Sources_ultra-clean_20220817T000001.fits.gz"),
+    ({"whichCat": "2SXPS", "table": "xcorr", "format": "CSV"}, "2SXPS_Xcorr.csv"),
+])
+def test_full_table_names_and_bytes(svc, tmp_path, body, name):
+    import gzip
+    import io
+    answer = call(svc, APIFunc="getSXPSTable", **body)
+    assert set(answer) == {"OK", "URL", "FILE", "APIVersion"}
+    # The official client saves basename(URL) and opens basename(FILE): they must be equal.
+    assert answer["URL"].rsplit("/", 1)[1] == answer["FILE"].rsplit("/", 1)[1] == name
+    got = requests.get(answer["URL"], timeout=60)
+    assert got.status_code == 200 and int(got.headers["Content-Length"]) == len(got.content)
+    data = gzip.decompress(got.content) if name.endswith(".gz") else got.content
+    if ".csv" in name:
+        pandas = pytest.importorskip("pandas")
+        frame = pandas.read_csv(io.BytesIO(data), sep=",", low_memory=False)
+        assert len(frame) > 0 and frame.columns[0] in ("LSXPS_ID", "2SXPS_ID")
+    else:
+        from astropy.io import fits
+        with fits.open(io.BytesIO(data)) as hdus:
+            assert hdus[1].columns["RA"].unit == "deg" and len(hdus[1].data) > 0
+
+
+def test_full_table_errors_and_missing_files(svc):
+    assert "exactly one" in call(svc, APIFunc="getSXPSTable", table="sources", epoch="2022-08-17 10:00")[
+        "ERRORTEXT"]
+    assert "csv or fits" in call(svc, APIFunc="getSXPSTable", table="sources", format="xml")["ERRORTEXT"]
+    assert "no subsets" in call(svc, APIFunc="getSXPSTable", table="xcorr", subset="clean")["ERRORTEXT"]
+    assert "oldstacks" in call(svc, APIFunc="getSXPSTable", table="stars")["ERRORTEXT"]
+    for path in ("/LSXPS/tables/LSXPS_Nothing.csv", "/LSXPS/tables/../../etc/passwd", "/LSXPS/tables/"):
+        assert requests.get(f"{svc.url}{path}", timeout=30).status_code == 404

@@ -1,9 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Client of the UKSSDC catalogue functions of ``API/main.php``: catalogue queries (``getMetadata``,
-``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, and the SXPS upper-limit server
-(``getSXPSUL``), and, through the mixin `xrtprods_astro.sxps.SXPSProducts`, the LSXPS / 2SXPS
-products (source, transient and dataset details, light curves, spectra, images). See
+``queryDB``) over the LSXPS, 2SXPS, observation and GRB tables, the full-table downloads
+(``getOldSXPSTables``, ``getSXPSTable``) and the SXPS upper-limit server (``getSXPSUL``), and,
+through the mixin `xrtprods_astro.sxps.SXPSProducts`, the LSXPS / 2SXPS products (source,
+transient and dataset details, light curves, spectra, images). See
 shared/spec/ukssdc-catalogues.md.
 
 Compared with ``swifttools.ukssdc.query`` and ``swifttools.ukssdc.data.SXPS``:
@@ -45,10 +46,15 @@ from .sxps import SXPSProducts
 from .transport import Transport
 from .vocabulary import CATALOGS
 
-__all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE"]
+__all__ = ["CataloguesClass", "XRTCatalogues", "CATALOGS", "PAGE_SIZE", "POSITION_SOURCES", "FULL_TABLES"]
 
 log = logging.getLogger("xrtprods_astro.catalogues")
 
+#: The tables of the full-table downloads (``getSXPSTable``; spec §3.10).
+FULL_TABLES = {
+    "LSXPS": ("sources", "datasets", "detections", "obssources", "xcorr", "transients", "oldstacks"),
+    "2SXPS": ("sources", "datasets", "detections", "xcorr"),
+}
 #: Rows per queryDB page: the service's cap (bigger answers exhaust its memory).
 PAGE_SIZE = 1000
 _OPERATORS = ("<", ">", "=", "<=", ">=", "LIKE", "NOT LIKE", "!=", "BETWEEN", "IS NULL", "IS NOT NULL")
@@ -59,15 +65,44 @@ _WHICH_DATA = ("deepest", "all")
 _UL_FOLDER = "upper_limits"
 _UNIT_WORDS = {"degree": u.deg, "degrees": u.deg, "deg": u.deg, "arcsec": u.arcsec, "arcmin": u.arcmin,
                "s": u.s, "sec": u.s, "seconds": u.s, "ct/s": u.ct / u.s, "counts/s": u.ct / u.s,
-               "erg/cm2/s": u.erg / u.cm ** 2 / u.s, "kev": u.keV, "cm-2": u.cm ** -2}
+               "erg/cm2/s": u.erg / u.cm ** 2 / u.s, "kev": u.keV, "cm-2": u.cm ** -2,
+               "ct": u.ct, "counts": u.ct, "d": u.d, "days": u.d, "mag": u.mag, "erg/cm2": u.erg / u.cm ** 2,
+               "ph/cm2/s": u.ph / u.cm ** 2 / u.s}
+#: Tables with the predefined subsets (spec §4.1), and the subsets' names.
+_SUBSET_TABLES = {("LSXPS", "sources"), ("LSXPS", "datasets"), ("2SXPS", "sources"), ("2SXPS", "datasets")}
+_SUBSETS = ("clean", "ultraclean")
+#: The position sources of the GRB tables, each an (RACol, DecCol) pair, the first the default
+#: (spec §4.3). The official client sends "SPER_Decl" for Enhanced (spec §7 #19): the enhanced
+#: position's declination is Enh_Decl.
+POSITION_SOURCES = {
+    ("UK_XRT", "XRTLiveCat"): {"best": ("RA", "Decl"), "Onboard": ("Onboard_RA", "Onboard_Decl"),
+                               "SPER": ("SPER_RA", "SPER_Decl"), "Standard": ("PSF_RA", "PSF_Decl"),
+                               "Enhanced": ("Enh_RA", "Enh_Decl")},
+    ("SDC_GRB", "SDC_Data_Table"): {"BAT": ("BAT_RA", "BAT_Dec"), "XRT": ("XRT_RA", "XRT_Dec"),
+                                    "UVOT": ("UVOT_RA", "UVOT_Dec")},
+    ("BAT_GRB", "BATGRBCat"): {"BAT": ("RA_ground", "DEC_ground")},
+}
 
 
 def _unit_of(description):
-    """The unit written in brackets at the end of a metadata description, or None."""
+    """The unit written in brackets at the end of a metadata description, or None.
+
+    Known words first ("degree", "ct/s"); else anything astropy reads as a unit with a physical
+    type ("(J2000)" or "(1 = yes)" are no units).
+    """
     match = re.search(r"\(([^()]+)\)\s*$", description or "")
     if match is None:
         return None
-    return _UNIT_WORDS.get(match.group(1).strip().lower())
+    text = match.group(1).strip()
+    if text.lower() in _UNIT_WORDS:
+        return _UNIT_WORDS[text.lower()]
+    try:
+        unit = u.Unit(text, parse_strict="silent")
+    except (ValueError, TypeError):
+        return None
+    if isinstance(unit, u.UnrecognizedUnit) or unit == u.dimensionless_unscaled:
+        return None
+    return unit
 
 
 def _choice(value, name, allowed):
@@ -203,7 +238,8 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         Returns
         -------
         `~astropy.table.Table`
-            Columns ``name``, ``type`` (the service's ``NUM/FLOAT/INT/UTC/COORDH/COORDD/TXT``),
+            Columns ``name``, ``type`` (the service's ``NUM/FLOAT/INT/UTC/COORDH/COORDD/TXT``; a
+            ``NUM`` column the service prints as an integer, Fstring ``%d``, is ``INT``),
             ``unit`` (read from the description, "" if none), ``basic`` (returned by default),
             ``is_obsid``, ``description``.
 
@@ -225,7 +261,10 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             rows = [dict(zip(names, r)) if not isinstance(r, dict) else r for r in meta["metadata"]]
             result = Table()
             result["name"] = [str(r["ColName"]) for r in rows]
-            result["type"] = [str(r.get("Type", "TXT")).upper() for r in rows]
+            # A NUM column printed as an integer (the GRB tables' Fstring "%d") is an INT column.
+            result["type"] = ["INT" if str(r.get("Type", "")).upper() == "NUM"
+                              and str(r.get("Fstring", "")) == "%d" else str(r.get("Type", "TXT")).upper()
+                              for r in rows]
             units = [_unit_of(str(r.get("Description", ""))) for r in rows]
             result["unit"] = [str(unit) if unit is not None else "" for unit in units]
             result["basic"] = ["BASIC" in str(r.get("Class", "")) for r in rows]
@@ -248,24 +287,38 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
                                           + ", ".join(columns))
             if not isinstance(spec, tuple):
                 spec = ("=", spec)
-            op = str(spec[0]).upper()
-            _choice(op, f"the operator of {name}", _OPERATORS)
-            if op in ("IS NULL", "IS NOT NULL"):
-                value = None
-                if len(spec) != 1:
-                    raise InvalidRequestError(f"{name}: {op} takes no value, e.g. {name}=({op!r},)")
-            elif op == "BETWEEN":
-                if len(spec) != 3:
-                    raise InvalidRequestError(f"{name}: BETWEEN takes two values, "
-                                              f"e.g. {name}=('BETWEEN', 1, 5)")
-                value = [self._wire(spec[1]), self._wire(spec[2])]
-            else:
-                if len(spec) != 2:
-                    raise InvalidRequestError(f"{name}: {op} takes one value, e.g. {name}=({op!r}, 10)")
-                value = self._wire(spec[1])
-            out.append({"colName": name, "filter": op, "val": value, "combiner": None,
-                        "filter2": None, "val2": None})
+            first, rest = self._clause(name, spec)
+            con = {"colName": name, "filter": first[0], "val": first[1], "combiner": None,
+                   "filter2": None, "val2": None}
+            if rest:
+                # A second clause on the same column: (op, value, "OR"|"AND", op2, value2).
+                combiner = str(rest[0]).upper()
+                _choice(combiner, f"the combiner of {name}", ("AND", "OR"))
+                second, left = self._clause(name, rest[1:])
+                if left or not rest[1:]:
+                    raise InvalidRequestError(
+                        f"{name}: give one or two clauses, e.g. {name}=('<', 1000, 'OR', '>', 2500) or "
+                        f"{name}=('<', 3, 'OR', 'BETWEEN', 7, 10)")
+                con.update(combiner=combiner, filter2=second[0], val2=second[1])
+            out.append(con)
         return out
+
+    def _clause(self, name, spec):
+        """((operator, wire value), the items left) of the clause at the start of ``spec``."""
+        op = str(spec[0]).upper()
+        _choice(op, f"the operator of {name}", _OPERATORS)
+        if op in ("IS NULL", "IS NOT NULL"):
+            return (op, None), tuple(spec[1:])
+        if op == "BETWEEN":
+            if len(spec) >= 2 and isinstance(spec[1], (list, tuple)) and len(spec[1]) == 2:
+                return (op, [self._wire(spec[1][0]), self._wire(spec[1][1])]), tuple(spec[2:])
+            if len(spec) < 3:
+                raise InvalidRequestError(f"{name}: BETWEEN takes two values, "
+                                          f"e.g. {name}=('BETWEEN', 1, 5)")
+            return (op, [self._wire(spec[1]), self._wire(spec[2])]), tuple(spec[3:])
+        if len(spec) < 2:
+            raise InvalidRequestError(f"{name}: {op} takes one value, e.g. {name}=({op!r}, 10)")
+        return (op, self._wire(spec[1])), tuple(spec[2:])
 
     @staticmethod
     def _wire(value):
@@ -284,9 +337,42 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
                                       "for all rows.")
         return int(limit)
 
+    @staticmethod
+    def _check_subset(catalog, table, subset):
+        """The wire ``subset`` (None, ``clean`` or ``ultraclean``), checked against the table."""
+        if subset is None:
+            return None
+        if (catalog, table) not in _SUBSET_TABLES:
+            tables = ", ".join(sorted("/".join(k) for k in _SUBSET_TABLES))
+            raise InvalidRequestError(f"subset is {subset!r}, but {catalog}/{table} has no subsets; the "
+                                      f"tables with subsets are: {tables}")
+        wire = str(subset).lower().replace("-", "") if isinstance(subset, str) else subset
+        return _choice(wire, "subset", _SUBSETS)
+
+    @staticmethod
+    def _check_position_source(catalog, table, position_source):
+        """The (RACol, DecCol) of a GRB table's cone, or None for the other tables."""
+        sources = POSITION_SOURCES.get((catalog, table))
+        if sources is None:
+            if position_source is not None:
+                raise InvalidRequestError(f"position_source is {position_source!r}, but only the GRB tables "
+                                          "have several positions: " + ", ".join(
+                                              "/".join(k) for k in POSITION_SOURCES))
+            return None
+        if position_source is None:
+            return next(iter(sources.values()))
+        by_lower = {k.lower(): k for k in sources}
+        key = by_lower.get(str(position_source).lower())
+        if key is None:
+            _choice(position_source, f"position_source of {catalog}/{table}", tuple(sources))
+        return sources[key]
+
     def _query(self, catalog, table, *, columns=None, sort_by=None, sort_descending=False,
-               row_limit=None, constraints=None, cone=None, cache=False, get_query_payload=False):
+               row_limit=None, constraints=None, cone=None, subset=None, position_source=None, cache=False,
+               get_query_payload=False):
         table = self._check_table(catalog, table)
+        wire_subset = self._check_subset(catalog, table, subset)
+        positions = self._check_position_source(catalog, table, position_source)
         limit = self._limit(row_limit)
         meta = self.get_catalog_columns(catalog, table, cache=cache)
         names = list(meta["name"])
@@ -308,8 +394,12 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             payload["sortBy"] = sort_by
         if constraints:
             payload["constraints"] = self._constraints(constraints, names)
+        if wire_subset is not None:
+            payload["subset"] = wire_subset
         if cone is not None:
             payload.update(cone)
+            if positions is not None:
+                payload.update(RACol=positions[0], DecCol=positions[1])
         if get_query_payload:
             return {**payload, "numRows": PAGE_SIZE if limit == -1 else min(PAGE_SIZE, limit), "firstRow": 0}
         rows, extra, first = [], {}, 0
@@ -332,12 +422,16 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             first += len(page)
             if len(page) < size or (limit != -1 and len(rows) >= limit):
                 break
-        result = self._to_table(rows, columns, meta, cone is not None)
+        result = self._to_table(rows, columns, meta, cone is not None, positions)
         result.meta.update(catalog=catalog, table=table, **extra)
+        if wire_subset is not None:
+            result.meta["subset"] = wire_subset
+        if positions is not None and cone is not None:
+            result.meta["position_columns"] = positions
         return result
 
     @staticmethod
-    def _to_table(rows, columns, meta, cone):
+    def _to_table(rows, columns, meta, cone, positions=None):
         info = {name: (typ, unit, desc, obs) for name, typ, unit, desc, obs
                 in zip(meta["name"], meta["type"], meta["unit"], meta["description"], meta["is_obsid"])}
         result = Table()
@@ -370,13 +464,15 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
                 col = Column(["" if v is None else str(v) for v in values], dtype=str)
             col.description = desc
             result[name] = col
+        if positions is not None and all(p in result.colnames for p in positions):
+            ra_dec = list(positions)        # a GRB table's chosen position source gives the SkyCoord
         if all(ra_dec):
             result["coord"] = SkyCoord(result[ra_dec[0]], result[ra_dec[1]], frame="icrs")
             result["coord"].info.description = f"Position from {ra_dec[0]}, {ra_dec[1]}"
         return result
 
     def query_criteria(self, catalog, table, *, columns=None, sort_by=None, sort_descending=False,
-                       row_limit=None, cache=False, get_query_payload=False, **constraints):
+                       row_limit=None, subset=None, cache=False, get_query_payload=False, **constraints):
         """Rows of a catalogue table that meet constraints.
 
         Parameters
@@ -391,10 +487,15 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         row_limit : int, optional
             Most rows to return; -1 for all; default ``ROW_LIMIT`` (all). Pages of 1000 rows are
             fetched one after another until it is reached.
+        subset : {"clean", "ultraclean"}, optional
+            A predefined subset of the LSXPS and 2SXPS ``sources`` and ``datasets`` tables
+            (``"ultra-clean"`` and any case accepted); the whole table by default.
         **constraints
             ``column=value`` (equality), ``column=(op, value)`` with op one of ``<, >, =, <=, >=,
-            LIKE, NOT LIKE, !=``, ``column=("BETWEEN", low, high)``, or ``column=("IS NULL",)``.
-            Quantities are sent in their own unit's value; Times as UTC ISO text.
+            LIKE, NOT LIKE, !=``, ``column=("BETWEEN", low, high)``, or ``column=("IS NULL",)``;
+            two clauses on one column joined by ``"OR"`` or ``"AND"``, e.g.
+            ``xrt_exposure=("<", 200, "OR", ">", 1000)``. Quantities are sent in their own unit's
+            value; Times as UTC ISO text.
         cache : bool
             False (default): ask the service (LSXPS is updated hourly). True: the pages come from
             the cache folder (astroquery's cache: ``cache_location``, ``conf.cache_timeout``,
@@ -406,8 +507,15 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         Returns
         -------
         `~astropy.table.Table`
+            Units and descriptions from the metadata, ``Time`` columns for dates, a `SkyCoord`
+            column ``coord``; ``meta`` says the catalog, table and subset.
+
+        Raises
+        ------
+        InvalidRequestError
+            For a table, column, operator or subset the table does not have, before anything is sent.
         """
-        return self._query(catalog, table, columns=columns, sort_by=sort_by,
+        return self._query(catalog, table, columns=columns, sort_by=sort_by, subset=subset,
                            sort_descending=sort_descending, row_limit=row_limit, constraints=constraints,
                            cache=cache, get_query_payload=get_query_payload)
 
@@ -424,8 +532,8 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         return float(value.value)
 
     def query_region(self, coordinates, radius=5 * u.arcmin, *, catalog="LSXPS", table="sources",
-                     columns=None, row_limit=None, cache=False, errors="raise", max_workers=None,
-                     progress=True, get_query_payload=False, **constraints):
+                     columns=None, row_limit=None, subset=None, position_source=None, cache=False,
+                     errors="raise", max_workers=None, progress=True, get_query_payload=False, **constraints):
         """Rows of a catalogue table within ``radius`` of a position, nearest first.
 
         Parameters
@@ -437,11 +545,16 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             with a ``target_index`` column.
         radius : `~astropy.units.Quantity`
             Cone radius (a number is arcseconds).
-        catalog, table, columns, row_limit, cache, get_query_payload, **constraints
+        catalog, table, columns, row_limit, subset, cache, get_query_payload, **constraints
             As in `query_criteria` (a list of bodies for several targets).
         errors, max_workers, progress
             For several targets, as in `get_upper_limits`; with ``cache=True`` a run started again
             takes the targets it finished from the cache.
+        position_source : str, optional
+            GRB tables only: which of their positions the cone is on (`POSITION_SOURCES`):
+            ``UK_XRT/XRTLiveCat``: ``best`` (default), ``Enhanced``, ``Standard``, ``SPER``,
+            ``Onboard``; ``SDC_GRB/SDC_Data_Table``: ``BAT`` (default), ``XRT``, ``UVOT``;
+            ``BAT_GRB/BATGRBCat``: ``BAT``. Case-insensitive. The ``coord`` column is that position.
 
         Returns
         -------
@@ -450,6 +563,9 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         """
         rad = self._radius(radius)
         _choice(errors, "errors", ("raise", "collect"))
+        # Checked once, before the first of many requests.
+        self._check_subset(catalog, self._check_table(catalog, table), subset)
+        self._check_position_source(catalog, self._check_table(catalog, table), position_source)
         many = (_table_targets(coordinates, lenient=True) if isinstance(coordinates, Table)
                 else list(coordinates.icrs) if isinstance(coordinates, SkyCoord) and not coordinates.isscalar
                 else None)
@@ -460,8 +576,8 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             def one(target):
                 ask = self.query_region if isinstance(target, SkyCoord) else self.query_object
                 return ask(target, rad * u.arcsec, catalog=catalog, table=table, columns=columns,
-                           row_limit=row_limit, cache=cache, get_query_payload=get_query_payload,
-                           **constraints)
+                           row_limit=row_limit, subset=subset, position_source=position_source,
+                           cache=cache, get_query_payload=get_query_payload, **constraints)
             if get_query_payload:
                 return [one(t) for t in many]
             return self._for_each(one, many, errors=errors, max_workers=max_workers, progress=progress,
@@ -475,17 +591,21 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         icrs = coordinates.icrs
         cone = {"searchRA": float(icrs.ra.deg), "searchDec": float(icrs.dec.deg), "searchRad": rad}
         return self._query(catalog, table, columns=columns, row_limit=row_limit, constraints=constraints,
-                           cone=cone, cache=cache, get_query_payload=get_query_payload)
+                           cone=cone, subset=subset, position_source=position_source, cache=cache,
+                           get_query_payload=get_query_payload)
 
     def query_object(self, name, radius=5 * u.arcmin, *, catalog="LSXPS", table="sources", columns=None,
-                     row_limit=None, cache=False, get_query_payload=False, **constraints):
+                     row_limit=None, subset=None, position_source=None, cache=False, get_query_payload=False,
+                     **constraints):
         """Rows of a catalogue table near an object, resolved by name on the service.
 
         Parameters
         ----------
         name : str
             Object name (SIMBAD/MARS/TNS through the service).
-        radius, catalog, table, columns, row_limit, cache, get_query_payload, **constraints
+        radius, catalog, table, columns, row_limit, subset, position_source
+            As in `query_region`.
+        cache, get_query_payload, **constraints
             As in `query_region`.
 
         Returns
@@ -497,7 +617,8 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             raise InvalidRequestError(f"name is {name!r}, but must be an object name.")
         cone = {"searchName": name.strip(), "searchRad": self._radius(radius)}
         return self._query(catalog, table, columns=columns, row_limit=row_limit, constraints=constraints,
-                           cone=cone, cache=cache, get_query_payload=get_query_payload)
+                           cone=cone, subset=subset, position_source=position_source, cache=cache,
+                           get_query_payload=get_query_payload)
 
     # ------------------------------------------------------------------ upper limits
     def _ul_payload(self, catalog, bands, which_data, sigma, detections_as_rates, skip_detections,
@@ -888,6 +1009,197 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         out["detected"] = [bool(detected)]
         out.meta["sigma"] = float(sigma)
         return out
+
+    # ------------------------------------------------------------------ full tables (spec §3.10)
+    def list_table_snapshots(self):
+        """The snapshots of the LSXPS tables that `get_full_table` can fetch by ``epoch``.
+
+        LSXPS changes all the time; the service keeps hourly snapshots for a while and daily ones
+        for ever (``getOldSXPSTables``). Use a daily epoch to come back to the same table later.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Columns ``kind`` (``hourly`` or ``daily``), ``epoch`` (the exact key to pass as
+            ``epoch``), ``time`` (a `~astropy.time.Time`) and ``tables`` (the tables of the
+            snapshot, comma-separated); daily snapshots first.
+        """
+        data = self._call("getOldSXPSTables", {}, required=("hourly", "daily"))
+        rows = []
+        for kind in ("daily", "hourly"):
+            listing = data.get(kind) or {}
+            if not isinstance(listing, dict):
+                raise RemoteServiceError(f"getOldSXPSTables answered {kind} as {type(listing).__name__}, "
+                                         "not an object of epochs.", endpoint="main.php:getOldSXPSTables")
+            for epoch, tables in listing.items():
+                names = sorted(tables) if isinstance(tables, dict) else []
+                rows.append((kind, str(epoch), ",".join(names)))
+        result = Table(rows=rows or None, names=("kind", "epoch", "tables"), dtype=(str, str, str))
+        times = []
+        for epoch in result["epoch"]:
+            try:
+                times.append(Time(epoch.replace(" UTC", "").strip(), scale="utc").isot)
+            except ValueError:
+                times.append(None)
+        good = np.array([t is not None for t in times], dtype=bool)
+        col = Time([t or "2000-01-01T00:00:00" for t in times], scale="utc", format="isot") if rows \
+            else Time([], format="isot")
+        if not good.all():
+            col[~good] = np.ma.masked
+        result["time"] = col
+        result["time"].info.description = "Time of the snapshot (UTC)"
+        result["epoch"].description = "The exact epoch key for get_full_table(epoch=...)"
+        return result
+
+    def get_full_table(self, catalog, table, subset=None, epoch=None, format="csv", *, download_dir=None,
+                       overwrite=False):
+        """A whole LSXPS or 2SXPS table, downloaded as one file and read into a Table.
+
+        The file (``getSXPSTable``) streams to disk and is checked as it comes (its length, that it
+        is what its name says, the gzip CRC of a snapshot, then that it reads as a table) before it
+        takes its name, so an interrupted or corrupt transfer never leaves a half file under that
+        name. It is read from the very path it was written to, whatever names the service gave.
+
+        Parameters
+        ----------
+        catalog : {"LSXPS", "2SXPS"}
+        table : str
+            LSXPS: ``sources``, ``datasets``, ``detections``, ``obssources``, ``xcorr`` (or
+            ``extcatmatches``), ``transients``, ``oldstacks``; 2SXPS: ``sources``, ``datasets``,
+            ``detections``, ``xcorr``.
+        subset : {"clean", "ultraclean"}, optional
+            For the ``sources`` and ``datasets`` tables (``"ultra-clean"`` accepted).
+        epoch : str, optional
+            An LSXPS snapshot: an exact ``epoch`` of `list_table_snapshots` (e.g. ``"2022-08-17"``);
+            the current table by default.
+        format : {"csv", "fits"}
+            The file format asked for; both give the same Table.
+        download_dir : path-like, optional
+            Keep the file there (its path is ``meta["path"]``); by default it goes to a temporary
+            folder that is removed once read.
+        overwrite : bool
+            Replace a file of the same name in ``download_dir`` (only once the new one verified);
+            otherwise an existing file is an error, never silently reused.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            The table's columns with units and descriptions from the metadata (``getMetadata``),
+            ``Time`` columns for dates, obsIDs as 11-digit text and a `SkyCoord` ``coord``; ``meta``
+            holds ``catalog``, ``table``, ``subset``, ``epoch``, ``url`` and ``path``.
+
+        Raises
+        ------
+        InvalidRequestError
+            For a bad catalog, table, subset, format, epoch or folder, before any file is fetched.
+        FileExistsError
+            ``download_dir`` already holds the file and ``overwrite`` is False.
+        ReaderError
+            The file is corrupt or cut short on every attempt, or does not read as a table.
+        """
+        import os
+        import shutil
+        import tempfile
+        from pathlib import Path
+        from urllib.parse import urlsplit
+
+        from .exceptions import ReaderError
+        from .files import check_writable_dir, safe_component
+
+        _choice(catalog, "catalog", tuple(FULL_TABLES))
+        name = table.lower() if isinstance(table, str) else table
+        name = "xcorr" if name == "extcatmatches" else name
+        table = _choice(name, "table", FULL_TABLES[catalog])
+        wire_subset = self._check_subset(catalog, table, subset)
+        fmt = _choice(format.lower() if isinstance(format, str) else format, "format", ("csv", "fits"))
+        payload = {"whichCat": catalog, "table": table, "format": fmt}
+        if wire_subset is not None:
+            payload["subset"] = wire_subset
+        if epoch is not None:
+            if catalog != "LSXPS":
+                raise InvalidRequestError(f"epoch is {epoch!r}, but only LSXPS has snapshots.")
+            known = list(self.list_table_snapshots()["epoch"])
+            if not isinstance(epoch, str) or epoch not in known:
+                raise InvalidRequestError(f"epoch is {epoch!r}, but must be exactly one of the snapshot "
+                                          "epochs of list_table_snapshots(), e.g. "
+                                          + ", ".join(map(repr, known[:3])))
+            payload["epoch"] = epoch
+        if download_dir is not None:
+            check_writable_dir(download_dir, "download_dir")
+        meta = self.get_catalog_columns(catalog, table)
+        data = self._call("getSXPSTable", payload, required=("URL", "FILE"))
+        url = str(data["URL"])
+        served = os.path.basename(urlsplit(url).path)
+        told = os.path.basename(str(data["FILE"]))
+        if served != told:
+            # The official client saves basename(URL) and opens basename(FILE) (spec §7 #12); here the
+            # file is read from where it was written, whatever FILE says.
+            log.warning("getSXPSTable named the file %s but serves %s; reading what was downloaded",
+                        told, served)
+        filename = safe_component(served, "full-table file name")
+        if not filename.lower().endswith((".csv", ".csv.gz", ".fits", ".fits.gz", ".fit", ".fits.fz")):
+            raise RemoteServiceError(f"getSXPSTable sent a URL ending {filename!r}, not a CSV or FITS file.",
+                                     endpoint="main.php:getSXPSTable")
+        keep = download_dir is not None
+        folder = Path(download_dir).expanduser() if keep else Path(tempfile.mkdtemp(prefix="xrtprods-table-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / filename
+        if dest.exists() and not overwrite:
+            raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it (only once the new "
+                                  "file verified), or another download_dir")
+        # Downloaded under its own name (so the transport checks it is what the name says) into a
+        # private folder beside the destination, then renamed once every check passed.
+        staging = Path(tempfile.mkdtemp(prefix=".xrtprods-part-", dir=folder))
+        try:
+            part = self._transport.download(url, staging / filename, overwrite=True, archive=False)
+            if filename.lower().endswith(".gz"):
+                import gzip
+                import zlib
+                try:
+                    with gzip.open(part, "rb") as stream:   # reads to the end: CRC32 and length checked
+                        while stream.read(1 << 20):
+                            pass
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise ReaderError(f"{filename}: the gzip file is corrupt or cut short ({exc})") from None
+            result = self._read_full_table(part, fmt, meta)
+            os.replace(part, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        result.meta.update(catalog=catalog, table=table, subset=wire_subset, epoch=epoch, url=url,
+                           path=str(dest) if keep else None)
+        return result
+
+    def _read_full_table(self, path, fmt, meta):
+        """A downloaded table file as a Table with the metadata's units, Times, obsIDs and SkyCoord."""
+        from .exceptions import ReaderError
+        try:
+            if fmt == "csv":
+                import gzip
+                opener = gzip.open if path.name.lower().endswith(".gz") else open
+                with opener(path, "rt", encoding="utf-8", newline="") as handle:
+                    # astropy's fast CSV reader takes the text, not a gzip file.
+                    raw = Table.read(handle.read(), format="ascii.csv", guess=False)
+            else:
+                raw = Table.read(path, format="fits", hdu=1, character_as_bytes=False)
+        except Exception as exc:     # any failure to parse is a bad file, whatever the reader raised
+            raise ReaderError(f"{path.name}: not a readable {fmt.upper()} table ({exc})") from None
+        known = set(meta["name"])
+        names = [n for n in raw.colnames if n in known]
+        if not names:
+            raise ReaderError(f"{path.name}: none of its columns ({', '.join(raw.colnames[:5])}, ...) is a "
+                              "column of the table's metadata")
+        columns = {}
+        for name in names:
+            values = raw[name].tolist()     # masked (empty) cells become None
+            columns[name] = [None if (isinstance(v, str) and not v.strip()) else v for v in values]
+        rows = [dict(zip(names, vals)) for vals in zip(*(columns[n] for n in names))]
+        result = self._to_table(rows, names, meta, cone=False)
+        for extra in raw.colnames:
+            if extra not in known:
+                result[extra] = raw[extra]      # a column the metadata does not describe, as read
+        return result
 
 
 def _kbn(n, b, level):

@@ -219,12 +219,54 @@ class GRBClass(ServiceClient, BaseQuery):
         return self._transport.call_common(self._api_url(), func, payload, **kwargs)
 
     # -- names --------------------------------------------------------------------------------
+    # A GRB's targetID, and its T0 with UKSSDC's UTC for it, do not change: besides the memos of
+    # this client they are kept in the cache folder, so a new session (a new client, a new
+    # process) asks for neither again. Losing the file costs requests, never a result.
+    _MEMO_FILE = "grb_memo.json"
+
+    def _memo_get(self, table, key):
+        """This server's entry ``key`` of ``table`` in the on-disk memo, or None."""
+        import json
+        try:
+            return json.loads((self.cache_location / self._MEMO_FILE).read_text())[table][self.server][key]
+        except (OSError, ValueError, LookupError, TypeError):
+            return None
+
+    def _memo_put(self, table, key, value):
+        """Record ``value`` in the on-disk memo (under a lock, replaced atomically; best effort)."""
+        import json
+        from .fileio import atomic_write
+        from .locking import file_lock
+        try:
+            path = self.cache_location / self._MEMO_FILE
+            with file_lock(path.with_name(path.name + ".lock"), timeout=10):
+                try:
+                    memo = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    memo = {}
+                if not isinstance(memo, dict):
+                    memo = {}
+                tables = memo.setdefault(table, {})
+                if not isinstance(tables, dict) or not isinstance(tables.get(self.server, {}), dict):
+                    memo[table] = tables = {}
+                tables.setdefault(self.server, {})[key] = value
+                with atomic_write(path, "w", fsync=False) as out:
+                    json.dump(memo, out)
+        except (OSError, XRTProductsError) as exc:
+            log.debug("the GRB memo in the cache folder was not updated: %s", exc)
+
     def _lookup(self, name):
         """The targetID of a canonical GRB name, or None when the repository does not know it."""
         key = (self.server, name)
         with self._memo_lock:
             if key in self._targets:
                 return self._targets[key]
+        stored = self._memo_get("targets", name)
+        if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
+            with self._memo_lock:
+                self._targets[key] = stored
+            return stored
+        # An unknown name is never recorded: a new GRB enters the repository within hours.
         data = self._call("GRBNameToTargetID", {"name": name})
         if "NOTFOUND" in data:
             return None
@@ -238,6 +280,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                 f"{name!r}, which is not an integer") from None
         with self._memo_lock:
             self._targets[key] = target
+        self._memo_put("targets", name, target)
         return target
 
     def resolve(self, grbs, *, unknown="raise"):
@@ -353,13 +396,34 @@ class GRBClass(ServiceClient, BaseQuery):
         return GRBResults(out, rows)
 
     # -- light curves ---------------------------------------------------------------------------
-    def _t0_utc(self, target_id, folder_url):
+    @staticmethod
+    def _other_t0(kept, t0_met):
+        """Whether an answer's T0 (MET; None: not stated) is not the T0 kept (more than 1 s apart:
+        answers may round it)."""
+        try:
+            return t0_met is not None and abs(float(kept) - float(t0_met)) > 1.0
+        except (TypeError, ValueError):
+            return False
+
+    def _t0_utc(self, target_id, folder_url, t0_met=None):
         """(T0 MET, UKSSDC's UTC for it as text) from the header of the repository's ``curve.qdp``,
-        or None; the light curve's JSON gives T0 in MET only, without the clock correction."""
+        or None; the light curve's JSON gives T0 in MET only, without the clock correction.
+
+        Read once per GRB: kept by this client and in the cache folder. ``t0_met``, the T0 an
+        answer states, checks what was kept: one for another T0 is read again.
+        """
         key = (self.server, target_id)
         with self._memo_lock:
-            if key in self._t0:
-                return self._t0[key]
+            found = self._t0.get(key)
+        if found is None:
+            stored = self._memo_get("t0", str(target_id))
+            if isinstance(stored, list) and len(stored) == 2 and all(isinstance(x, str) for x in stored):
+                m = _T0_LINE.search(f"T0 MET={stored[0]} s, = {stored[1]}")
+                found = tuple(stored) if m and m.groups() == tuple(stored) else None
+        if found is not None and not self._other_t0(found[0], t0_met):
+            with self._memo_lock:
+                self._t0[key] = found
+            return found
         found = None
         try:
             text = self._transport.get_text(f"{folder_url}/curve.qdp")
@@ -376,6 +440,7 @@ class GRBClass(ServiceClient, BaseQuery):
             # Only a stated T0 is kept: a file missing now (a GRB still being processed) may come.
             with self._memo_lock:
                 self._t0[key] = found
+            self._memo_put("t0", str(target_id), list(found))
         return found
 
     def _folder(self, target_id, data=None, kind="xrt_curves"):
@@ -395,7 +460,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                           f"{name or 'targetID %d' % target_id}.", product="lightcurve")
         t0_date = None
         if utcf is None:
-            stated = self._t0_utc(target_id, self._folder(target_id, data))
+            stated = self._t0_utc(target_id, self._folder(target_id, data), t0_met=data.get("T0"))
             t0_date = f"{stated[0]}\n{stated[1]}\n" if stated else None
         lc = read_lightcurve_json(data, utcf=utcf, t0_date=t0_date)
         lc.meta.update(grb=name, target_id=target_id)

@@ -136,10 +136,12 @@ def read_grb_spectral_fits(data, *, target_id=None, grb=None, utcf=None):
     """
     table = read_spectral_fits(data, job_id=None, utcf=utcf)
     flags = _frozen_flags(data, table) if len(table) else {n: np.zeros(0, bool) for n in FROZEN_COLUMNS}
+    columns, indexes = [], []
     for name, values in flags.items():
-        where = table.colnames.index(f"{name}_err_neg") + 1 if f"{name}_err_neg" in table.colnames \
-            else table.colnames.index(name) + 1
-        table.add_column(Column(values, name=f"{name}_frozen",
-                                description=f"{name} was held fixed in the fit"), index=where)
+        indexes.append(table.colnames.index(f"{name}_err_neg") + 1 if f"{name}_err_neg" in table.colnames
+                       else table.colnames.index(name) + 1)
+        columns.append(Column(values, name=f"{name}_frozen", description=f"{name} was held fixed in the fit"))
+    # One insertion of the five columns (each add_column rebuilds the table's column list).
+    table.add_columns(columns, indexes=indexes)
     table.meta["grb"], table.meta["target_id"] = grb, target_id
     return table

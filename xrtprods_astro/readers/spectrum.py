@@ -10,6 +10,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -703,13 +704,49 @@ class SpectrumProducts:
         return str(mode).upper() in self.modes
 
 
+def _link_header(spectrum_path):
+    """The header of a grouped spectrum that holds its links, read without the data.
+
+    Checked as every product FITS file is (size limit, bounded inflation, sizes declared
+    within the file, every header parsed, errors as `ReaderError` naming the file): a .pi that
+    is not FITS, or has a damaged header, is named here rather than escaping from astropy. The
+    data are read (and checked) by `read_fits_bytes` when the spectrum is first asked for:
+    building their columns here would cost an archive twice as much CPU as unpacking it.
+    """
+    from .. import conf
+    from .images import _check_sizes, _gunzip
+    what, limit = spectrum_path.name, int(conf.fits_max_bytes)
+    try:
+        if spectrum_path.stat().st_size > limit:
+            raise ReaderError(f"{what}: {spectrum_path.stat().st_size} bytes, more than the "
+                              f"{limit} allowed (conf.fits_max_bytes)")
+        raw = spectrum_path.read_bytes()
+    except OSError as exc:
+        raise ReaderError(f"{what}: cannot be read ({exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        raw = _gunzip(raw, what, limit)
+    if not raw.startswith(b"SIMPLE  ="):
+        raise ReaderError(f"{what}: not a FITS file")
+    _check_sizes(raw, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            # HDUs read up to the SPECTRUM extension only; later ones (GTI) when the file is read.
+            with fits.open(io.BytesIO(raw), lazy_load_hdus=True) as hdul:
+                try:
+                    return hdul[1].header
+                except IndexError:
+                    return hdul[0].header
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
+            fits.VerifyError) as exc:
+        # The exceptions read_fits_bytes names a damaged header by (see there).
+        raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
+
+
 def _check_links(spectrum_path):
     """The broken BACKFILE/RESPFILE/ANCRFILE links of a grouped spectrum."""
     broken = []
-    # Read as every product FITS file is (size checks, bounded inflation, errors as ReaderError):
-    # a .pi that is not FITS, or has a damaged header, is named here rather than escaping from astropy.
-    hdul = read_fits_bytes(spectrum_path, spectrum_path.name)
-    header = hdul[1 if len(hdul) > 1 else 0].header
+    header = _link_header(spectrum_path)
     for key in _LINK_KEYS:
         try:
             value = str(header.get(key, "") or "").strip()

@@ -356,6 +356,14 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_file(target)
             return
+        if path.startswith(("/LSXPS/tables/", "/2SXPS/tables/")):
+            # The catalogue's full-table files (server/sxps.py), written when getSXPSTable asked for them.
+            target = self.service.sxps.file_for(path)
+            if target is None:
+                self._not_found(path)
+            else:
+                self._send_file(target)
+            return
         if path.startswith("/LSXPS/"):
             # LSXPS product files (server/sxps_products.py), made when first asked for.
             target = self.service.sxps_products.file_for(path)
@@ -608,7 +616,7 @@ class LocalService:
         from .grb import GRBRepository
         self.grb = GRBRepository(root / "grb", seed=self.seed)
         from .sxps import SXPSService
-        self.sxps = SXPSService(seed=self.seed)
+        self.sxps = SXPSService(seed=self.seed, root=root / "sxps_tables")
         from .sxps_products import SXPSProductService
         self.sxps_products = SXPSProductService(self.sxps, root / "sxps", seed=self.seed)
         from .obsdata import ObsDataService
@@ -906,7 +914,7 @@ class LocalService:
         # The catalogue functions (server/sxps.py): queryDB, getMetadata and upper limits.
         if func in sxps.FUNCTIONS:
             try:
-                return self.sxps.answer(body)
+                return self.sxps.answer(body, self.url)
             except sxps.SXPSAPIError as exc:
                 raise _main_error(exc.code, exc.text) from None
         from . import sxps_products

@@ -1,0 +1,176 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""What the GRB client asks the service for, and what it reads, per product (issue 21, item 6).
+
+Every HTTP request is recorded at ``requests``' transport adapter (API calls and file GETs
+alike). A GRB's targetID and its T0 with UKSSDC's UTC for it are asked for once per cache
+folder, not once per client: a second session asks for the product alone, and still gets
+UKSSDC's stated UTC. The spectrum archives' FITS files are read when first used, not when
+unpacked. No timing is asserted here: the benchmark (benchmarks/bench_grb.py) measures time.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import requests.adapters
+from astropy.io import fits
+from astropy.time import Time
+
+from xrtprods_astro import GRBClass
+from xrtprods_astro.exceptions import ResolverError
+
+T0_060729 = 175893150.244       # the simulated GRB 060729's trigger (as tests/test_grb.py)
+T0_UTC_060729 = Time("2006-07-29T19:12:28.888")
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    from xrtprods_astro.server.app import LocalService
+    service = LocalService(job_duration=0, data_dir=tmp_path_factory.mktemp("grbeffsvc"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every HTTP request sent, as (method, what): the API function for API/main.php, else the
+    file name."""
+    calls = []
+    send = requests.adapters.HTTPAdapter.send
+
+    def record(adapter, request, *args, **kwargs):
+        what = request.url.rsplit("/", 1)[-1]
+        if what == "main.php":
+            what = json.loads(request.body)["APIFunc"]
+        calls.append((request.method, what))
+        return send(adapter, request, *args, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", record)
+    return calls
+
+
+def _client(svc, cache):
+    client = GRBClass(server=svc.url)
+    client.cache_location = cache
+    return client
+
+
+def _whats(calls):
+    return [what for _, what in calls]
+
+
+def test_light_curve_first_and_later_sessions(svc, tmp_path, recorded):
+    cold = _client(svc, tmp_path / "grbcache").get_lightcurve("GRB 060729")
+    # The first session: the name, the curve, and T0's UTC from the header of curve.qdp.
+    assert _whats(recorded) == ["GRBNameToTargetID", "downloadLightCurve", "curve.qdp"]
+    recorded.clear()
+    warm = _client(svc, tmp_path / "grbcache").get_lightcurve("GRB060729")
+    # A new client of the same cache folder: the curve alone (swifttools: the name and the curve).
+    assert _whats(recorded) == ["downloadLightCurve"]
+    for lc in (cold, warm):
+        assert lc.meta["target_id"] == 221755
+        assert lc.meta["t0_met"] == pytest.approx(T0_060729)
+        assert lc.meta["time_source"] == "t0.date"      # UKSSDC's stated UTC, not the clock table
+        assert abs((lc.meta["t0"] - T0_UTC_060729).sec) < 2e-3
+
+
+def test_burst_analyser_later_session_asks_for_the_product_alone(svc, tmp_path, recorded):
+    cold = _client(svc, tmp_path / "grbcache").get_burst_analyser("GRB 060729", bat_binning=["snr4"])
+    assert sorted(_whats(recorded)) == sorted(["GRBNameToTargetID", "downloadBurstAnalyser", "curve.qdp"])
+    recorded.clear()
+    warm = _client(svc, tmp_path / "grbcache").get_burst_analyser("GRB 060729", bat_binning=["snr4"])
+    assert _whats(recorded) == ["downloadBurstAnalyser"]
+    assert abs((warm.meta["t0"] - cold.meta["t0"]).sec) < 1e-6
+    assert abs((warm.meta["t0"] - T0_UTC_060729).sec) < 2e-3
+
+
+def test_spectrum_later_session_asks_as_many_as_swifttools(svc, tmp_path, recorded):
+    first = _client(svc, tmp_path / "grbcache")
+    first.get_spectral_fits("GRB 060729")
+    first.get_spectra("GRB 060729", tmp_path / "spec1")
+    assert sorted(_whats(recorded)) == sorted(["GRBNameToTargetID", "downloadSpectrum", "curve.qdp",
+                                               "downloadSpectrum", "interval0.tar.gz", "late_time.tar.gz"])
+    recorded.clear()
+    later = _client(svc, tmp_path / "grbcache")
+    table = later.get_spectral_fits("GRB 060729")
+    later.get_spectra("GRB 060729", tmp_path / "spec2")
+    # swifttools' getSpectra: the name, the answer and the two archives, four requests too.
+    assert sorted(_whats(recorded)) == sorted(["downloadSpectrum", "downloadSpectrum", "interval0.tar.gz",
+                                               "late_time.tar.gz"])
+    assert table.meta["time_source"] == "utcf"
+    assert abs((table.meta["t0"] - T0_UTC_060729).sec) < 2e-3
+
+
+def test_unknown_names_are_asked_again(svc, tmp_path, recorded):
+    for _ in range(2):
+        with pytest.raises(ResolverError, match="GRB 990101"):
+            _client(svc, tmp_path / "grbcache").target_id("GRB 990101")
+    # A name the repository does not know yet may be known tomorrow: never remembered.
+    assert _whats(recorded) == ["GRBNameToTargetID", "GRBNameToTargetID"]
+
+
+def test_memo_is_per_server(svc, tmp_path, recorded):
+    cache = tmp_path / "grbcache"
+    _client(svc, cache).target_id("GRB 060729")
+    memo = json.loads((cache / GRBClass._MEMO_FILE).read_text())
+    assert memo["targets"] == {svc.url: {"GRB 060729": 221755}}
+    # Another server's answers are not taken for this one's.
+    memo["targets"]["http://elsewhere.example"] = memo["targets"].pop(svc.url)
+    (cache / GRBClass._MEMO_FILE).write_text(json.dumps(memo))
+    recorded.clear()
+    assert _client(svc, cache).target_id("GRB 060729") == 221755
+    assert _whats(recorded) == ["GRBNameToTargetID"]
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"targets": {"%s": {"GRB 060729": "x"}}, '
+                                     '"t0": {"%s": {"221755": ["1", "not a date", 3]}}}'])
+def test_a_damaged_memo_costs_requests_never_a_result(svc, tmp_path, recorded, content):
+    cache = tmp_path / "grbcache"
+    cache.mkdir(mode=0o700)
+    text = content.replace("%s", svc.url) if "%s" in content else content
+    (cache / GRBClass._MEMO_FILE).write_text(text)
+    lc = _client(svc, cache).get_lightcurve("GRB 060729")
+    assert _whats(recorded) == ["GRBNameToTargetID", "downloadLightCurve", "curve.qdp"]
+    assert lc.meta["time_source"] == "t0.date"
+    # ... and the memo is good again.
+    memo = json.loads((cache / GRBClass._MEMO_FILE).read_text())
+    assert memo["targets"][svc.url]["GRB 060729"] == 221755
+    assert memo["t0"][svc.url]["221755"][0] == "175893150.244"
+
+
+def test_a_kept_t0_for_another_t0_is_read_again(svc, tmp_path, recorded):
+    cache = tmp_path / "grbcache"
+    _client(svc, cache).get_lightcurve("GRB 060729")
+    path = cache / GRBClass._MEMO_FILE
+    memo = json.loads(path.read_text())
+    # As if the repository had moved the GRB's T0 since: the answer's T0 no longer matches.
+    memo["t0"][svc.url]["221755"] = ["175893000.000", "2006 Jul 29 at 19:10:00.000 UT"]
+    path.write_text(json.dumps(memo))
+    recorded.clear()
+    lc = _client(svc, cache).get_lightcurve("GRB 060729")
+    assert _whats(recorded) == ["downloadLightCurve", "curve.qdp"]
+    assert lc.meta["time_source"] == "t0.date" and abs((lc.meta["t0"] - T0_UTC_060729).sec) < 2e-3
+    assert json.loads(path.read_text())["t0"][svc.url]["221755"][0] == "175893150.244"
+
+
+def test_spectrum_files_are_read_when_first_used(svc, tmp_path, monkeypatch):
+    import xrtprods_astro.readers.spectrum as spectrum_reader
+    opened = []
+    original = spectrum_reader.read_fits_bytes
+
+    def counting(source, *args, **kwargs):
+        opened.append(Path(source).name)
+        return original(source, *args, **kwargs)
+
+    monkeypatch.setattr(spectrum_reader, "read_fits_bytes", counting)
+    spectra = _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec")
+    # Unpacked, indexed and the grouped spectra's links checked from their headers: no data read.
+    assert opened == []
+    assert not spectra["interval0"].broken_links and not spectra["late_time"].broken_links
+    pc = spectra["late_time"]["PC"]
+    assert isinstance(pc.spectrum, fits.HDUList) and pc.spectrum[1].header["BACKFILE"]
+    assert len(pc.spectrum[1].data) > 0
+    assert opened == ["late_timepc.pi"]
+    pc.spectrum  # noqa: B018 - read once, then kept
+    assert opened == ["late_timepc.pi"]
+    assert isinstance(pc.rmf, fits.HDUList) and opened == ["late_timepc.pi", "late_timepc.rmf"]
