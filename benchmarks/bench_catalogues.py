@@ -110,11 +110,18 @@ class CatalogueService:
 
 def _grow_table(sxps, rows):
     """Set the filler count so that LSXPS ``sources`` has ``rows`` rows; returns how it went."""
+    def forget():
+        # The service memoises its tables (functools.lru_cache): built again with the new count.
+        for value in list(vars(sxps).values()):
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
     try:
         default = sxps.N_FILLER
         sxps.N_FILLER = 0
+        forget()
         base = len(sxps.SXPSService._build_sources())
         sxps.N_FILLER = max(0, int(rows) - base)
+        forget()
         return {"n_filler": sxps.N_FILLER, "default_n_filler": default, "sky_rows": base}
     except (AttributeError, TypeError) as exc:   # the hook moved: report it, the figures say the size
         return {"hook": f"not available ({exc!r})"}
