@@ -233,3 +233,79 @@ def test_timeslice_usage_errors_are_exit_2_before_anything_is_sent(run, argv, wo
     assert code == cli.EXIT_USAGE and out == ""
     for word in words:
         assert word in err, err
+
+
+# ---------------------------------------------------------------- many GRBs
+def _names_file(tmp_path, fmt="csv"):
+    table = Table({"name": ["GRB 060729", "GRB 990101", "080319B"], "T90": [116.0, 1.0, 57.0]})
+    path = tmp_path / f"grbs.{fmt}"
+    table.write(path, format="ascii.csv" if fmt == "csv" else "ascii.ecsv", overwrite=True)
+    return path
+
+
+def test_lightcurves_of_many_grbs_one_file_each_and_a_rerun_resumes(run, tmp_path, monkeypatch):
+    dest = tmp_path / "curves"
+    code, out, err = run("lightcurve", "101225A", "--table", _names_file(tmp_path), "--output", dest)
+    # One GRB unknown: the others are written, the summary says which failed, exit 1.
+    assert code == cli.EXIT_FAILURE, err
+    written = sorted(p.name for p in dest.iterdir())
+    assert written == ["GRB_060729.ecsv", "GRB_080319B.ecsv", "GRB_101225A.ecsv"]
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert "written" in rows["101225A"] and "failed" in out and "GRB 990101" in out
+    table = Table.read(dest / "GRB_060729.ecsv")
+    assert table["rate"].unit == u.ct / u.s and isinstance(table["time"], Time)
+    assert table.meta["grb"] == "GRB 060729"
+    # A re-run asks for nothing already written: only the unknown name is looked up again.
+    before = {p.name: p.read_bytes() for p in dest.iterdir()}
+    from xrtprods_astro.transport import Transport
+    funcs = []
+    original = Transport.call_common
+
+    def spy(self, url, func, payload, **kwargs):
+        funcs.append(func)
+        return original(self, url, func, payload, **kwargs)
+
+    monkeypatch.setattr(Transport, "call_common", spy)
+    code, out, err = run("lightcurve", "101225A", "--table", _names_file(tmp_path), "--output", dest)
+    assert code == cli.EXIT_FAILURE
+    assert out.count("skipped") == 3 and "already written" in out
+    assert funcs == ["GRBNameToTargetID"]
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before
+
+
+def test_many_grbs_by_name_with_a_column_and_fits_files(run, tmp_path):
+    path = tmp_path / "mine.ecsv"
+    Table({"burst": ["GRB 060729", "080319B"], "note": ["a", "b"]}).write(path)
+    code, out, err = run("position", "--table", path, "--column", "burst", "-o", tmp_path / "pos",
+                         "--format", "fits")
+    assert code == 0, err
+    table = Table.read(tmp_path / "pos" / "GRB_080319B.fits")
+    assert table["err90"].unit == u.arcsec and table["kind"][0] == "best"
+    code, out, err = run("position", "--table", path, "--column", "nope", "-o", tmp_path / "pos")
+    assert code == cli.EXIT_USAGE and "burst" in err
+
+
+def test_burst_of_many_grbs_one_folder_each(run, tmp_path):
+    dest = tmp_path / "bursts"
+    code, out, err = run("burst", "GRB 060729", "221755", "080319B", "--instruments", "xrt",
+                         "--bands", "xrtband", "--output", dest)
+    assert code == 0, err
+    # A name and a targetID: each its own folder (the targetID's named by it), all complete.
+    assert sorted(p.name for p in dest.iterdir()) == ["00221755", "GRB_060729", "GRB_080319B"]
+    files = sorted(p.name for p in (dest / "GRB_060729").iterdir())
+    assert "XRT_XRTBand_PC_incbad.ecsv" in files
+    assert Table.read(dest / "GRB_060729" / "XRT_XRTBand_PC_incbad.ecsv")["flux"].unit == FLUX_UNIT
+    assert not [p for p in dest.iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("argv, word", [
+    (("lightcurve", "GRB 060729", "080319B"), "--output"),
+    (("lightcurve", "GRB 060729", "080319B", "-o", "x", "--plot", "x.png"), "--plot"),
+    (("burst", "GRB 060729", "080319B", "-o", "x", "--dataset", "BAT_HR"), "--dataset"),
+    (("lightcurve", "--table", "no-such-file.csv", "-o", "x"), "--table"),
+    (("lightcurve",), "grb"),
+])
+def test_many_grbs_usage_errors(run, tmp_path, monkeypatch, argv, word):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(*argv)
+    assert code == cli.EXIT_USAGE and word in err

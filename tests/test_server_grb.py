@@ -318,3 +318,27 @@ def test_timeslice_job(svc):
 def test_timeslice_refuses_bad_requests(svc, body, word):
     answer = call(svc, "timesliceSpectrum", targetID=221755, **body)
     assert "OK" not in answer and word in answer["ERRORTEXT"]
+
+
+# ---------------------------------------------------------------- the GRBs as catalogue rows
+def test_catalogue_rows_tell_the_story_of_the_grb_functions(svc):
+    # grb_catalogue_rows is what a catalogue service (UK_XRT/XRTLiveCat) serves: each row must be
+    # what the GRB functions answer for that GRB, files included, fetched before any other call.
+    from xrtprods_astro.server.grb import grb_catalogue_rows, repository_grbs
+    rows = grb_catalogue_rows(seed=svc.seed)
+    assert sorted(r["name"] for r in rows) == sorted(repository_grbs())
+    assert [r["T0"] for r in rows] == sorted(r["T0"] for r in rows)
+    for row in rows:
+        assert set(row) == {"targetID", "name", "RA", "Decl", "Err90", "T0", "TriggerTime"}
+        assert call(svc, "GRBNameToTargetID", name=row["name"])["targetID"] == row["targetID"]
+        # The header of curve.qdp, asked for before any light curve: T0 in MET and its UTC.
+        header = requests.get(f"{svc.url}/xrt_curves/{row['targetID']:08d}/curve.qdp", timeout=60).text
+        line = next(x for x in header.splitlines() if "T0 for this burst" in x)
+        assert f"MET={row['T0']:.3f}".rstrip("0").rstrip(".") in line.replace(" s,", ",")
+        utc = row["TriggerTime"]
+        month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                 "Dec"][int(utc[5:7]) - 1]
+        assert f"{utc[:4]} {month} {utc[8:10]} at {utc[11:]} UT" in line
+        best = call(svc, "getGRBPositions", posToGet=["Best"], targetID=row["targetID"])
+        assert (best["Best_RA"], best["Best_Decl"], float(best["Best_Err90"])) == (
+            row["RA"], row["Decl"], row["Err90"])

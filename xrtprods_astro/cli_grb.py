@@ -43,6 +43,32 @@ def _add_grb(parser):
     parser.add_argument("grb", help="a GRB name ('GRB 060729', GRB060729, 060729) or its targetID")
 
 
+def _add_grbs(parser, formats_option=True):
+    """One GRB, or many: several names, or a table file of them (``--table``, ``--column``)."""
+    parser.add_argument("grb", nargs="*",
+                        help="a GRB name ('GRB 060729', GRB060729, 060729) or its targetID; several for "
+                             "many GRBs (then --output is a folder, one output per GRB)")
+    parser.add_argument("--table", default=None, metavar="FILE",
+                        help="many GRBs: a table file (any format astropy reads) with a column of GRB "
+                             "names or targetIDs")
+    parser.add_argument("--column", default=None,
+                        help="with --table: the GRB column (default: one named grb, name, target_id..., "
+                             "or the only text column)")
+    if formats_option:
+        parser.add_argument("--format", choices=("ecsv", "fits"), default="ecsv",
+                            help="many GRBs: the format of each GRB's file in --output")
+
+
+def _one_or_many(args, many):
+    """None after setting ``args.grb`` to the one GRB; else ``many(args, out, err)``'s runner."""
+    grbs = _many_grbs(args)
+    if grbs is None:
+        args.grb = args.grb[0]
+        return None
+    args.grbs = grbs
+    return many
+
+
 def _cmd_grb_help(args, out, err):
     args.grb_parser.print_help(err)
     return cli.EXIT_USAGE
@@ -51,6 +77,9 @@ def _cmd_grb_help(args, out, err):
 # ------------------------------------------------------------------------------------ lightcurve
 
 def _cmd_grb_lightcurve(args, out, err):
+    many = _one_or_many(args, _many_lightcurves)
+    if many is not None:
+        return many(args, out, err)
     fmt = cli._table_format(args.output)
     cli._plot_format(args.plot)
     client = _client(args)
@@ -259,6 +288,9 @@ def _selection(values):
 
 
 def _cmd_grb_burst(args, out, err):
+    many = _one_or_many(args, _many_bursts)
+    if many is not None:
+        return many(args, out, err)
     from .fileio import write_table
     from .files import table_for_file
     if args.dataset:
@@ -332,6 +364,9 @@ def _position_line(pos):
 
 
 def _cmd_grb_position(args, out, err):
+    many = _one_or_many(args, _many_positions)
+    if many is not None:
+        return many(args, out, err)
     fmt = cli._table_format(args.output)
     client = _client(args)
     kinds = "all" if "all" in args.kind else args.kind
@@ -347,6 +382,183 @@ def _cmd_grb_position(args, out, err):
         err.write(f"xrtprods: error: {args.grb}: no {' and no '.join(missing)} position\n")
         return cli.EXIT_FAILURE
     return cli.EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ many GRBs
+
+def _many_grbs(args):
+    """The GRBs of a command, as given: the positional names, then those of ``--table``'s column;
+    None when the command names one GRB (the one-GRB form, its output a file)."""
+    from .grb import _grb_items
+    grbs = list(args.grb or ())
+    if args.table is None:
+        if not grbs:
+            raise cli._bad_option("grb: give a GRB name or targetID (several, or --table FILE, for many)")
+        return None if len(grbs) == 1 else grbs
+    from astropy.table import Table
+    path = Path(args.table)
+    if not path.is_file():
+        raise cli._bad_option(f"--table: {path} is not a file")
+    try:
+        table = Table.read(path)
+    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for unreadable files
+        raise cli._bad_option(f"--table: {path} cannot be read as a table ({exc})") from None
+    import numpy as np
+    # A masked row (no name) stays a row: it is reported as failed, not silently dropped.
+    return grbs + ["" if x is np.ma.masked else x for x in _grb_items(table, args.column)]
+
+
+def _grb_file_name(grb):
+    """The output name of one GRB: its documented spelling (``GRB_060729``) or its targetID."""
+    from .files import safe_component
+    from .grb import _classify
+    try:
+        kind, value = _classify(grb)
+    except Exception:  # noqa: BLE001 - not a GRB: its own text, reported as its failure
+        return safe_component(grb or "unnamed", "GRB")
+    return safe_component(value if kind == "name" else "%08d" % value, "GRB")
+
+
+def _run_many(args, out, err, fetch, write, suffix):
+    """Fetch and write the product of many GRBs, one output each in ``--output DIR``.
+
+    ``fetch(client, grbs, callback)`` asks for the GRBs (several at once, errors collected);
+    ``write(product, path)`` writes one GRB's output, complete or not at all. A GRB whose
+    output is already there is skipped (``--overwrite`` does it again), so a re-run after an
+    interruption resumes. Prints one row per GRB; exit 1 when any GRB failed.
+    """
+    from astropy.table import Table
+    grbs = args.grbs
+    if not args.output:
+        raise cli._bad_option("--output: give a folder for many GRBs (one output per GRB is written there)")
+    if getattr(args, "plot", None):
+        raise cli._bad_option("--plot: one GRB at a time (many GRBs write their tables into --output)")
+    dest = Path(args.output)
+    if dest.exists() and not dest.is_dir():
+        raise cli._bad_option(f"--output: {dest} is not a folder (many GRBs are written as "
+                              f"{dest}/<GRB>{suffix})")
+    dest.mkdir(parents=True, exist_ok=True)
+    cli.check_writable_dir(dest, "--output")
+    paths, status, todo = {}, {}, []
+    for grb in grbs:
+        key = str(grb)
+        if key in paths:
+            continue
+        paths[key] = dest / f"{_grb_file_name(key)}{suffix}"
+        if paths[key].exists() and not args.overwrite:
+            status[key] = ("skipped", "already written")
+        elif any(paths[key] == paths[k] for k in todo):
+            status[key] = ("skipped", f"the same GRB as {todo[[paths[k] for k in todo].index(paths[key])]}")
+        else:
+            todo.append(key)
+
+    def done(key, product):
+        if key not in paths or key in status:
+            return
+        if isinstance(product, Exception):
+            status[key] = ("failed", f"{type(product).__name__}: {product}")
+            return
+        try:
+            write(product, paths[key])
+        except Exception as exc:  # noqa: BLE001 - one GRB's output failing never stops the others
+            status[key] = ("failed", f"{type(exc).__name__}: {exc}")
+            return
+        status[key] = ("written", str(paths[key]))
+
+    if todo:
+        fetch(_client(args), todo, done)
+    keys = list(paths)
+    summary = Table([keys, [status.get(k, ("failed", "no answer"))[0] for k in keys],
+                     [status.get(k, ("", ""))[1] for k in keys]], names=("grb", "status", "output"))
+    out.write("\n".join(summary.pformat(max_lines=-1, max_width=-1)) + "\n")
+    counts = {s: sum(1 for k in keys if status.get(k, ("failed",))[0] == s)
+              for s in ("written", "skipped", "failed")}
+    if not args.quiet:
+        err.write(f"{len(keys)} GRB(s): {counts['written']} written, {counts['skipped']} already there, "
+                  f"{counts['failed']} failed, in {dest}\n")
+    return cli.EXIT_FAILURE if counts["failed"] else cli.EXIT_OK
+
+
+def _write_one_table(table, path, overwrite):
+    from .fileio import write_table
+    from .files import table_for_file
+    fmt = {".ecsv": "ascii.ecsv", ".fits": "fits"}[path.suffix]
+    # Atomic: the file appears complete or not at all, so its presence means "done" on a re-run.
+    write_table(table_for_file(table), path, fmt, private=False, overwrite=overwrite)
+
+
+def _many_lightcurves(args, out, err):
+    nosys, incbad = _yes(args.nosys), _yes(args.incbad)
+
+    def fetch(client, grbs, callback):
+        if args.flux:
+            for grb in grbs:   # flux.qdp files: one GET each, no many-GRB call of the API
+                try:
+                    callback(grb, client.get_flux_lightcurve(grb))
+                except Exception as exc:  # noqa: BLE001
+                    callback(grb, exc)
+        else:
+            client.get_lightcurves(grbs, incbad=incbad, nosys=nosys, errors="collect", callback=callback,
+                                   progress=not args.quiet)
+
+    def write(lc, path):
+        table = lc[args.dataset] if args.dataset else lc.combined(
+            lc.meta.get("quantity") or "rate", nosys=False if args.flux else nosys,
+            incbad=False if args.flux else incbad)
+        _write_one_table(table, path, args.overwrite)
+
+    return _run_many(args, out, err, fetch, write, f".{args.format}")
+
+
+def _many_positions(args, out, err):
+    kinds = "all" if "all" in args.kind else args.kind
+
+    def fetch(client, grbs, callback):
+        client.get_positions_many(grbs, kinds, errors="collect", callback=callback,
+                                  progress=not args.quiet)
+
+    def write(positions, path):
+        positions = list(positions.values())
+        tid = positions[0].details.get("target_id") if positions else None
+        _write_one_table(_position_table(positions, tid), path, args.overwrite)
+
+    return _run_many(args, out, err, fetch, write, f".{args.format}")
+
+
+def _many_bursts(args, out, err):
+    import shutil
+    from .fileio import write_table
+    from .files import table_for_file
+
+    if args.dataset:
+        raise cli._bad_option("--dataset: one GRB at a time (many GRBs write every dataset)")
+
+    def fetch(client, grbs, callback):
+        client.get_burst_analysers(grbs, instruments=_selection(args.instruments),
+                                   bat_binning=_selection(args.bat_binning), bands=_selection(args.bands),
+                                   incbad=_yes(args.incbad), nosys=_yes(args.nosys),
+                                   density_unit=args.density_unit, errors="collect", callback=callback,
+                                   progress=not args.quiet)
+
+    def write(lc, path):
+        # Every dataset into a scratch folder beside, renamed to the GRB's folder when all are
+        # written: the folder's presence means the GRB is done.
+        scratch = path.parent / f".{path.name}.partial"
+        if scratch.exists():   # left by an interrupted run
+            shutil.rmtree(scratch)
+        scratch.mkdir()
+        try:
+            fmt = {"ecsv": "ascii.ecsv", "fits": "fits"}[args.format]
+            for name in lc:
+                write_table(table_for_file(lc[name]), scratch / f"{name}.{args.format}", fmt, private=False)
+            if path.exists():   # --overwrite: the old folder goes once the new one is complete
+                shutil.rmtree(path)
+            scratch.rename(path)
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    return _run_many(args, out, err, fetch, write, "")
 
 
 # ---------------------------------------------------------------------------------------- parser
@@ -376,10 +588,14 @@ def add_grb_commands(subparsers, cli_module):
     p = cli._sub(sub, "lightcurve", "print, save or plot a GRB's light curve",
                  "The repository light curve of a GRB: count rates (ct/s) of every mode with upper "
                  "limits, in one table sorted by time, with absolute times from the repository's T0; or, "
-                 "with --flux, its 0.3-10 keV flux light curve (erg/cm2/s).",
+                 "with --flux, its 0.3-10 keV flux light curve (erg/cm2/s). Several GRBs (or --table "
+                 "FILE): one file per GRB in the --output folder, several "
+                 "GRBs asked for at once; a GRB already written there is skipped, so a re-run resumes.",
                  '  xrtprods grb lightcurve "GRB 060729" --output lc.ecsv --plot lc.png\n'
-                 '  xrtprods grb lightcurve 221755 --flux --output flux.fits')
-    _add_grb(p)
+                 '  xrtprods grb lightcurve 221755 --flux --output flux.fits\n'
+                 '  xrtprods grb lightcurve "GRB 060729" 080319B --output curves/\n'
+                 '  xrtprods grb lightcurve --table grbs.csv --column name --output curves/')
+    _add_grbs(p)
     p.add_argument("--flux", action="store_true", help="the flux light curve (erg/cm2/s), not count rates")
     p.add_argument("--dataset", default=None, help="one dataset (WT, PC_incbad, PCUL_incbad, PCHR...)")
     p.add_argument("--incbad", choices=_YES_NO, default="yes",
@@ -461,11 +677,14 @@ def add_grb_commands(subparsers, cli_module):
                  "The burst analyser of a GRB (Evans et al. 2010): BAT and XRT fluxes (erg/cm2/s), flux "
                  "densities (Jy) and photon indices, one dataset per instrument, binning and band, times "
                  "since T0 (the BAT trigger) and absolute. Without --dataset it prints the list of "
-                 "datasets, and --output DIR writes each one as DIR/<dataset>.ecsv (or .fits).",
+                 "datasets, and --output DIR writes each one as DIR/<dataset>.ecsv (or .fits). Several "
+                 "GRBs (or --table FILE): one folder per GRB in --output, several GRBs asked for at "
+                 "once; a GRB already written there is skipped, so a re-run resumes.",
                  '  xrtprods grb burst "GRB 060729" --instruments xrt --bands xrtband density\n'
                  '  xrtprods grb burst "GRB 060729" --dataset BAT_SNR4_XRTBand --output bat.ecsv\n'
-                 '  xrtprods grb burst "GRB 060729" --bat-binning snr4 --output burst/')
-    _add_grb(p)
+                 '  xrtprods grb burst "GRB 060729" --bat-binning snr4 --output burst/\n'
+                 '  xrtprods grb burst --table grbs.csv --bands xrtband --output bursts/')
+    _add_grbs(p, formats_option=False)
     p.add_argument("--instruments", nargs="+", default=None, metavar="NAME",
                    help="some of bat, xrt, uvot (default: all)")
     p.add_argument("--bat-binning", nargs="+", default=None, metavar="BINNING",
@@ -491,10 +710,13 @@ def add_grb_commands(subparsers, cli_module):
     p = cli._sub(sub, "position", "print or save a GRB's XRT positions",
                  "The XRT positions of a GRB: best (enhanced, else standard, else SPER, else on-board), "
                  "enhanced, standard, SPER, on-board; RA and Dec (ICRS) and the 90% error radius, or why "
-                 "there is none. Exit code 1 when the repository has none of those asked for.",
+                 "there is none. Exit code 1 when the repository has none of those asked for. Several "
+                 "GRBs (or --table FILE): one file per GRB in the --output folder, several "
+                 "GRBs asked for at once; a GRB already written there is skipped, so a re-run resumes.",
                  '  xrtprods grb position "GRB 080319B"\n'
-                 '  xrtprods grb position "GRB 080319B" --kind best --output best.ecsv')
-    _add_grb(p)
+                 '  xrtprods grb position "GRB 080319B" --kind best --output best.ecsv\n'
+                 '  xrtprods grb position "GRB 080319B" 101225A --output positions/')
+    _add_grbs(p)
     p.add_argument("--kind", nargs="+", choices=_GRB_POSITION_KINDS + ("all",), default=["all"],
                    help="which positions")
     p.add_argument("--output", "-o", default=None, metavar="FILE",

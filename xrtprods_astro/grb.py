@@ -23,6 +23,13 @@ What comes back:
 * the burst analyser (BAT and XRT fluxes in erg cm^-2 s^-1, flux densities in Jy, photon indices)
   as a `~xrtprods_astro.readers.lightcurve.LightCurve` with times from T0, the BAT trigger.
 
+Many GRBs at once (a list, or a Table such as a catalogue query's answer): the ``get_*s`` /
+``*_many`` methods and `GRBClass.get_grb_table` (names, targetIDs, trigger times and best
+positions as one Table) keep several requests in flight, at most ``conf.max_active_jobs``,
+return results in input order, draw one progress line, and with ``errors="collect"`` keep going
+past a GRB that fails. Every method that sends a request takes ``get_query_payload=True``
+(astroquery's convention): it then returns the request bodies it would send, sending nothing.
+
 Only the GRB name lookup may come from the cache: the repository's products grow as Swift keeps
 observing, so they are asked for again unless ``cache=True``.
 """
@@ -134,21 +141,17 @@ _ERRORS = ("raise", "collect")
 def _grb_items(grbs, column=None):
     """The GRBs of ``grbs`` as a list: one name or targetID, a sequence, a Column, or a Table's
     GRB column (``column``, else the first of `_GRB_COLUMNS`, else its only text column)."""
+    import numpy as np
     from astropy.table import Table
     if isinstance(grbs, Table):
-        names = grbs.colnames
-        if column is None:
-            lower = {n.lower(): n for n in names}
-            found = [lower[c] for c in _GRB_COLUMNS if c in lower]
-            text = [n for n in names if getattr(grbs[n], "dtype", None) is not None
-                    and grbs[n].dtype.kind in "US"]
-            column = found[0] if found else (text[0] if len(text) == 1 else None)
-            if column is None:
-                raise InvalidRequestError(f"column: the Table has no GRB column named one of "
-                                          f"{list(_GRB_COLUMNS)}; give column=, one of {names}")
-        elif column not in names:
-            raise InvalidRequestError(f"column: {column!r} is not a column of the Table; allowed: {names}")
-        grbs = grbs[column]
+        chosen = _grb_items_column(grbs, column)
+        lower = {n.lower(): n for n in grbs.colnames}
+        tcol = next((lower[c] for c in _TARGET_COLUMNS if c in lower), None)
+        if column is None and tcol not in (None, chosen) and grbs[tcol].dtype.kind in "iu":
+            # A row without a name (a targetID given alone, as get_grb_table keeps it) is its targetID.
+            return [tid if (name is np.ma.masked or not str(name).strip()) and tid is not np.ma.masked
+                    else name for name, tid in zip(grbs[chosen], grbs[tcol])]
+        grbs = grbs[chosen]
     elif column is not None:
         raise InvalidRequestError("column: only for a Table of GRBs (grbs is "
                                   f"{type(grbs).__name__})")
@@ -156,6 +159,130 @@ def _grb_items(grbs, column=None):
         return [grbs]
     # A masked entry (a catalogue row without a name) stays itself: it is reported, not skipped.
     return list(grbs)
+
+
+#: Column names of a Table's targetIDs (any case), read beside its GRB-name column.
+_TARGET_COLUMNS = ("target_id", "targetid")
+
+
+def _known_targets(grbs, column=None):
+    """``{canonical name: targetID}`` from a Table whose GRB column holds names and which also has a
+    targetID column (a catalogue's answer, e.g. UK_XRT's ``name`` and ``targetID``): its names
+    need no lookup. Empty for anything else."""
+    import numpy as np
+    from astropy.table import Table
+    if not isinstance(grbs, Table):
+        return {}
+    lower = {n.lower(): n for n in grbs.colnames}
+    tcol = next((lower[c] for c in _TARGET_COLUMNS if c in lower), None)
+    try:
+        ncol = _grb_items_column(grbs, column)
+    except InvalidRequestError:
+        return {}
+    if tcol is None or ncol == tcol or grbs[tcol].dtype.kind not in "iuf":
+        return {}
+    known = {}
+    for name, tid in zip(grbs[ncol], grbs[tcol]):
+        if name is np.ma.masked or tid is np.ma.masked:
+            continue
+        canonical = grb_name(name) if isinstance(name, str) else None
+        if canonical is not None and float(tid) > 0 and float(tid) == int(tid):
+            known[canonical] = int(tid)
+    return known
+
+
+def _grb_items_column(grbs, column):
+    """The name of the GRB column of the Table ``grbs`` (``column``, else found as `_grb_items` does)."""
+    names = grbs.colnames
+    if column is None:
+        lower = {n.lower(): n for n in names}
+        found = [lower[c] for c in _GRB_COLUMNS if c in lower]
+        text = [n for n in names if getattr(grbs[n], "dtype", None) is not None
+                and grbs[n].dtype.kind in "US"]
+        column = found[0] if found else (text[0] if len(text) == 1 else None)
+        if column is None:
+            raise InvalidRequestError(f"column: the Table has no GRB column named one of "
+                                      f"{list(_GRB_COLUMNS)}; give column=, one of {names}")
+    elif column not in names:
+        raise InvalidRequestError(f"column: {column!r} is not a column of the Table; allowed: {names}")
+    return column
+
+
+def _stated_time(stated):
+    """T0 as a UTC `~astropy.time.Time` from the repository's (MET, UTC text), or None."""
+    from .times import met_to_time, parse_ukssdc_date
+    if not stated:
+        return None
+    return parse_ukssdc_date(stated[1]) or met_to_time(float(stated[0]))
+
+
+def _masked_times(times):
+    """One UTC `~astropy.time.Time` column (ISO, ms) from Times and Nones, masked at the Nones."""
+    import numpy as np
+    from astropy.time import Time
+    good = [t is not None for t in times]
+    jd1 = [t.utc.jd1 if g else 2451545.0 for t, g in zip(times, good)]
+    jd2 = [t.utc.jd2 if g else 0.0 for t, g in zip(times, good)]
+    out = Time(np.array(jd1, dtype=float), np.array(jd2, dtype=float), format="jd", scale="utc")
+    out.format, out.precision = "isot", 3
+    if not all(good):
+        out[~np.array(good)] = np.ma.masked
+    return out
+
+
+def _attempt(task):
+    """``task()``, or the `~xrtprods_astro.exceptions.XRTProductsError` it raised."""
+    try:
+        return task()
+    except XRTProductsError as exc:
+        return exc
+
+
+class _ManyProgress:
+    """The one progress line of a many-GRB call: ``"GRB light curves: 3/10 done, 1 failed"``.
+
+    On a terminal it is redrawn in place as GRBs end; on any other stream (a log file, a pipe)
+    it is written once, when the call ends, so that a log gets one line, not one per GRB.
+    """
+
+    def __init__(self, total, stream, label):
+        self.total, self.stream, self.label = int(total), stream, label
+        self.done = 0
+
+    @staticmethod
+    def check(progress):
+        if not (progress is None or isinstance(progress, bool) or hasattr(progress, "write")):
+            raise InvalidRequestError(f"progress: {progress!r} is not allowed; allowed: None (a line on "
+                                      "standard error for several GRBs), True, False or a text stream")
+
+    @classmethod
+    def make(cls, progress, total, label):
+        cls.check(progress)
+        if progress is False or (progress is None and (total < 2 or not log.isEnabledFor(logging.INFO))):
+            return None
+        return cls(total, None if isinstance(progress, bool) or progress is None else progress, label)
+
+    def _out(self):
+        import sys
+        return self.stream if self.stream is not None else sys.stderr
+
+    def _tty(self):
+        out = self._out()
+        return hasattr(out, "isatty") and out.isatty()
+
+    def line(self, failed):
+        return f"{self.label}: {self.done}/{self.total} done" + (f", {failed} failed" if failed else "")
+
+    def update(self, failed):
+        self.done += 1
+        if self._tty():
+            self._out().write("\r\033[K" + self.line(failed))
+            self._out().flush()
+
+    def close(self, failed):
+        out = self._out()
+        out.write(("\r\033[K" if self._tty() else "") + self.line(failed) + "\n")
+        out.flush()
 
 
 class GRBResults(dict):
@@ -217,6 +344,43 @@ class GRBClass(ServiceClient, BaseQuery):
 
     def _call(self, func, payload, **kwargs):
         return self._transport.call_common(self._api_url(), func, payload, **kwargs)
+
+    # -- what a call would send (astroquery's get_query_payload) ----------------------------------
+    def _planned(self, grbs, func=None, build=None):
+        """The request bodies a call over ``grbs`` would send, in order, sending nothing.
+
+        One ``GRBNameToTargetID`` body per name not looked up yet in this session, then (with
+        ``func``) one ``func`` body, ``build(target_id)``, per distinct GRB. A targetID only the
+        lookup would give is shown as the text ``"<targetID of 'GRB 060729'>"``. Each body is
+        the JSON object POSTed to ``API/main.php``, ``APIFunc`` and ``APIVersion`` included. The
+        file GETs the answers lead to (QDP headers, archives) are not listed.
+        """
+        from .transport import COMMON_API_VERSION
+        items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
+        kinds, problems = [], []
+        for item in items:
+            try:
+                kinds.append(_classify(item))
+            except InvalidRequestError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        # Every name is looked up before any product is asked for, as the calls do.
+        lookups, products, seen = {}, [], set()
+        for kind, value in kinds:
+            tid = value
+            if kind == "name":
+                with self._memo_lock:
+                    tid = self._targets.get((self.server, value))
+                if tid is None:
+                    lookups.setdefault(value, {"name": value, "APIFunc": "GRBNameToTargetID",
+                                               "APIVersion": COMMON_API_VERSION})
+                    tid = f"<targetID of {value!r}>"
+            if func is None or tid in seen:
+                continue
+            seen.add(tid)
+            products.append({**build(tid), "APIFunc": func, "APIVersion": COMMON_API_VERSION})
+        return list(lookups.values()) + products
 
     # -- names --------------------------------------------------------------------------------
     # A GRB's targetID, and its T0 with UKSSDC's UTC for it, do not change: besides the memos of
@@ -283,7 +447,7 @@ class GRBClass(ServiceClient, BaseQuery):
         self._memo_put("targets", name, target)
         return target
 
-    def resolve(self, grbs, *, unknown="raise"):
+    def resolve(self, grbs, *, unknown="raise", get_query_payload=False, _known=None, _max_workers=None):
         """The targetIDs of GRBs given by name or targetID, with one lookup per distinct name.
 
         Parameters
@@ -295,6 +459,9 @@ class GRBClass(ServiceClient, BaseQuery):
             What to do with names the repository does not know: raise
             `~xrtprods_astro.exceptions.ResolverError` naming all of them (default), or keep them
             with a masked ``target_id``.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -314,6 +481,8 @@ class GRBClass(ServiceClient, BaseQuery):
         from astropy.table import MaskedColumn, Table
         if unknown not in ("raise", "mask"):
             raise InvalidRequestError(f"unknown: {unknown!r} is not allowed; allowed: 'raise', 'mask'")
+        if get_query_payload:
+            return self._planned(grbs)
         items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
         kinds, problems = [], []
         for item in items:
@@ -323,9 +492,14 @@ class GRBClass(ServiceClient, BaseQuery):
                 problems.extend(exc.problems)
         if problems:
             raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True, known=_known,
+                                     max_workers=_max_workers)
+        failure = next((v for v in looked.values() if isinstance(v, XRTProductsError)), None)
+        if failure is not None:
+            raise failure
         targets, missing = [], []
         for item, (kind, value) in zip(items, kinds):
-            target = value if kind == "target" else self._lookup(value)
+            target = value if kind == "target" else looked[value]
             if target is None:
                 missing.append(str(item))
             targets.append(target)
@@ -338,61 +512,345 @@ class GRBClass(ServiceClient, BaseQuery):
                                    mask=[t is None for t in targets])],
                      names=["query", "grb", "target_id"])
 
-    def target_id(self, grb):
+    def target_id(self, grb, *, get_query_payload=False):
         """The targetID of one GRB (name in any common spelling, or targetID).
+
+        ``get_query_payload=True`` returns the lookup body it would send (none for a targetID).
 
         Raises
         ------
         `~xrtprods_astro.exceptions.ResolverError`
             The repository does not know the name.
         """
+        if get_query_payload:
+            return self._planned([grb])
         return int(self.resolve([grb])["target_id"][0])
 
-    def _many(self, grbs, func, *, column=None, errors="raise", **kwargs):
-        """`GRBResults` ``{query: func(target_id, name, **kwargs)}``, one GRB after the other.
+    # -- a Table of GRBs ------------------------------------------------------------------------
+    #: The catalogue listing every GRB of the repository (the live XRT GRB catalogue, spec §4.3).
+    GRB_CATALOG = ("UK_XRT", "XRTLiveCat")
+    #: Numeric catalogue columns read as the trigger time in Swift MET (any case), in order.
+    _MET_COLUMNS = ("t0", "trigger_met", "triggermet", "trig_time_met", "t0_met")
 
-        ``errors="raise"``: all names resolved before any product call, the first error raised.
-        ``errors="collect"``: each GRB's error (not a GRB, unknown name, no product, service
-        error) is kept in the result and the others go on. Calls are made one at a time: never
-        more than one request in flight, whatever the number of GRBs.
+    def _grb_facts(self, target_id, name):
+        """(best `~xrtprods_astro.readers.positions.Position`, stated T0 or None) of one GRB."""
+        # Every kind in the one call: the best one then says which kind it is.
+        best = self._positions(target_id, name, kinds="all")["best"]
+        return best, self._t0_utc(target_id, f"{self.server}/xrt_curves/{target_id:08d}")
+
+    def get_grb_table(self, grbs=None, *, column=None, errors="raise", progress=None, max_workers=None,
+                      get_query_payload=False):
+        """A Table of GRBs: names, targetIDs, trigger times and best XRT positions.
+
+        Parameters
+        ----------
+        grbs : sequence, `~astropy.table.Table` or None
+            GRBs (names in any common spelling or targetIDs, or a Table with a GRB column, as
+            for `get_lightcurves`): for each, the repository is asked for its best position
+            (``getGRBPositions``) and T0 (the header of its ``curve.qdp``), several GRBs at
+            once (``max_workers``). None (default): every GRB of the live XRT GRB catalogue
+            (``UK_XRT``/``XRTLiveCat``), in one catalogue query, paged past the service's
+            1000-row cap (`~xrtprods_astro.catalogues.CataloguesClass.query_criteria`).
+        column, errors, progress, max_workers
+            As for `get_lightcurves` (with ``grbs`` only). With ``errors="collect"`` a GRB that
+            fails keeps its row, its values masked, and the table has an ``error`` column.
+        get_query_payload : bool
+            Return the request bodies it would send, sending nothing (with ``grbs`` only: the
+            catalogue query's body depends on the table's metadata).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per GRB: ``grb`` (``GRB YYMMDD[A-Z]``; empty for a targetID given without a
+            name), ``target_id``, ``trigger_time`` (T0, the BAT trigger, a UTC
+            `~astropy.time.Time`; masked where unknown), ``coord`` (the best XRT position, a
+            `~astropy.coordinates.SkyCoord`, ICRS; NaN where there is none), ``err90`` (its 90%
+            error radius, arcsec) and ``position`` (which position is the best: ``enhanced``,
+            ``standard``...; with the catalogue, ``best``). With ``grbs``, ``query`` (as given)
+            comes first. ``meta["source"]`` says where the rows come from.
+
+        Raises
+        ------
+        `~xrtprods_astro.exceptions.RemoteServiceError`
+            ``grbs=None`` and the service has no GRB catalogue to query.
+        """
+        import numpy as np
+        if grbs is None:
+            if get_query_payload:
+                raise InvalidRequestError("get_query_payload: only with grbs (the catalogue query's "
+                                          "columns come from the catalogue's metadata, asked for first)")
+            return self._grb_table_from_catalogue(progress, max_workers)
+        if get_query_payload:
+            items = _grb_items(grbs, column)
+            return self._planned(items, "getGRBPositions",
+                                 lambda tid: {"posToGet": "all", "targetID": tid})
+        done = self._many(grbs, self._grb_facts, column=column, errors=errors, progress=progress,
+                          label="GRBs", max_workers=max_workers)
+        summary = done.summary
+        facts = [done.get(q) for q in summary["query"]]
+        stated = [f[1] if f else None for f in facts]
+        table = self._grb_table(list(summary["grb"]), [None if m else int(t) for t, m in zip(
+            summary["target_id"].filled(0), np.ma.getmaskarray(summary["target_id"]))],
+            [_stated_time(s) for s in stated], [f[0] if f else None for f in facts])
+        table.add_column(summary["query"], name="query", index=0)
+        if errors == "collect":
+            table["error"] = summary["error"]
+        table.meta["source"] = "GRB repository: getGRBPositions (best) and curve.qdp (T0)"
+        return table
+
+    @staticmethod
+    def _grb_table(names, tids, times, positions):
+        """The GRB table from per-row names, targetIDs (None: masked), Times and best Positions."""
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+        import numpy as np
+        from astropy.table import MaskedColumn, Table
+        table = Table()
+        table["grb"] = np.array([n or "" for n in names], dtype=str)
+        table["target_id"] = MaskedColumn([t or 0 for t in tids], dtype=np.int64,
+                                          mask=[t is None for t in tids])
+        table["trigger_time"] = _masked_times(times)
+        found = [p is not None and p.found for p in positions]
+        ra = [p.coord.icrs.ra.deg if f else np.nan for p, f in zip(positions, found)]
+        dec = [p.coord.icrs.dec.deg if f else np.nan for p, f in zip(positions, found)]
+        table["coord"] = SkyCoord(np.array(ra, dtype=float) * u.deg, np.array(dec, dtype=float) * u.deg,
+                                  frame="icrs")
+        table["err90"] = u.Quantity([p.err90.to_value(u.arcsec) if f and p.err90 is not None else np.nan
+                                     for p, f in zip(positions, found)], u.arcsec)
+        table["position"] = np.array([str(p.details.get("from", p.kind)) if f else ""
+                                      for p, f in zip(positions, found)], dtype=str)
+        table["trigger_time"].info.description = "T0, the BAT trigger (UTC)"
+        table["coord"].info.description = "Best XRT position (ICRS)"
+        table["err90"].info.description = "90% error radius of the best position"
+        return table
+
+    def _grb_table_from_catalogue(self, progress, max_workers):
+        import numpy as np
+        from astropy import units as u
+        from astropy.time import Time
+        from .catalogues import CataloguesClass
+        from .readers.positions import Position
+        from .times import met_to_time
+        catalogues = CataloguesClass(server=self.server, timeout=self._transport.timeout)
+        catalog, table_name = self.GRB_CATALOG
+        try:
+            meta = catalogues.get_catalog_columns(catalog, table_name)
+            # Only the columns the table needs: the catalogue has dozens, and a big answer is what
+            # the service's memory limit is about (spec §10).
+            wanted = [n for n, typ in zip(meta["name"], meta["type"])
+                      if n.lower() in ("targetid", "name", "ra", "decl", "err90") + self._MET_COLUMNS
+                      or typ == "UTC"]
+            rows = catalogues.query_criteria(catalog, table_name, columns=wanted)
+        except RemoteServiceError as exc:
+            raise RemoteServiceError(f"The service has no GRB catalogue {catalog}/{table_name} to list every "
+                                     f"GRB ({exc}); give the GRBs: get_grb_table(grbs=[...])",
+                                     endpoint=exc.endpoint) from exc
+        lower = {n.lower(): n for n in rows.colnames}
+        missing = [c for c in ("targetid", "name") if c not in lower]
+        if missing:
+            raise RemoteServiceError(f"{catalog}/{table_name} has no {', '.join(missing)} column; it has "
+                                     f"{rows.colnames}", endpoint="main.php:queryDB")
+        tids = [int(t) if np.isfinite(float(t)) else None for t in np.asarray(rows[lower["targetid"]], float)]
+        names = [grb_name(n) or str(n) for n in rows[lower["name"]]]
+        times = [None] * len(rows)
+        time_cols = [n for n in rows.colnames if isinstance(rows[n], Time)]
+        met_col = next((lower[c] for c in self._MET_COLUMNS if c in lower), None)
+        if time_cols:
+            col = rows[time_cols[0]]
+            mask = np.ma.getmaskarray(col) if hasattr(col, "mask") else np.zeros(len(col), bool)
+            times = [None if m else col[i] for i, m in enumerate(mask)]
+        elif met_col is not None:
+            mets = np.asarray(rows[met_col], dtype=float)
+            times = [met_to_time(m) if np.isfinite(m) and m > 0 else None for m in mets]
+        else:
+            # No trigger column: each GRB's T0 as the repository states it, several at once.
+            stated = self._run_many([lambda t=t: self._t0_utc(t, f"{self.server}/xrt_curves/{t:08d}")
+                                     for t in tids if t is not None], progress=progress, label="GRB T0s",
+                                    max_workers=max_workers)
+            it = iter(stated)
+            times = [None if t is None else _stated_time(next(it)) for t in tids]
+        coord = rows["coord"] if "coord" in rows.colnames else None
+        err_col = lower.get("err90")
+        positions = []
+        for i in range(len(rows)):
+            if coord is None or not np.isfinite(coord[i].ra.deg):
+                positions.append(None)
+                continue
+            err = float(rows[err_col][i]) if err_col is not None else np.nan
+            positions.append(Position(kind="best", found=True, coord=coord[i],
+                                      err90=err * u.arcsec if np.isfinite(err) else None,
+                                      details={"from": "best"}))
+        table = self._grb_table(names, tids, times, positions)
+        table.meta["source"] = f"catalogue {catalog}/{table_name} (queryDB)"
+        return table
+
+    # -- many GRBs at once ------------------------------------------------------------------------
+    @property
+    def max_workers(self):
+        """Most requests a many-GRB call keeps in flight at once, unless the call says
+        (``max_workers=``); default ``conf.max_active_jobs``, as for many catalogue targets."""
+        from . import conf
+        value = getattr(self, "_max_workers", None)
+        return conf.max_active_jobs if value is None else value
+
+    @max_workers.setter
+    def max_workers(self, value):
+        self._max_workers = value
+
+    def _workers(self, max_workers):
+        value = self.max_workers if max_workers is None else max_workers
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InvalidRequestError(f"max_workers: {value!r} is not valid; give a positive integer "
+                                      "(default conf.max_active_jobs)")
+        return int(value)
+
+    def _run_many(self, tasks, *, stop_on_error=False, progress=None, label="GRBs", on_done=None,
+                  max_workers=None):
+        """The results of ``tasks`` (callables without arguments), in input order.
+
+        At most `max_workers` run at once, each in a worker thread. An
+        `~xrtprods_astro.exceptions.XRTProductsError` a task raises is its result (anything else,
+        a bug, is raised at once). With ``stop_on_error`` the tasks not started yet are dropped
+        after the first failure (their result stays None). ``on_done(index, result)`` is called in
+        the calling thread as each task ends. Ctrl-C drops the tasks not started and waits for
+        none of the running ones.
+        """
+        import concurrent.futures as futures
+        results = [None] * len(tasks)
+        workers = self._workers(max_workers)
+        if not tasks:
+            return results
+        bar = _ManyProgress.make(progress, len(tasks), label)
+        failed = 0
+
+        def finished(index, result):
+            nonlocal failed
+            results[index] = result
+            failed += isinstance(result, XRTProductsError)
+            if bar is not None:
+                bar.update(failed)
+            if on_done is not None:
+                on_done(index, result)
+
+        workers = min(workers, len(tasks))
+        try:
+            if workers == 1:
+                for index, task in enumerate(tasks):
+                    finished(index, _attempt(task))
+                    if stop_on_error and failed:
+                        break
+                return results
+            pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xrtprods-grb")
+            try:
+                pending = {pool.submit(_attempt, task): index for index, task in enumerate(tasks)}
+                for done in futures.as_completed(pending):
+                    finished(pending[done], done.result())
+                    if stop_on_error and failed:
+                        break
+            finally:
+                # Ctrl-C, a failure with stop_on_error, or a bug: nothing more is started.
+                pool.shutdown(wait=False, cancel_futures=True)
+            return results
+        finally:
+            if bar is not None:
+                bar.close(failed)
+
+    def _resolve_names(self, names, *, stop_on_error, progress=False, known=None, max_workers=None):
+        """``{canonical name: targetID, None (unknown) or the lookup's exception}``, one lookup per
+        name not yet known (``known``: pairs a catalogue gave, not asked for), several at once."""
+        known = known or {}
+        names = [n for n in dict.fromkeys(names) if n not in known]
+        found = self._run_many([lambda n=n: self._lookup(n) for n in names], stop_on_error=stop_on_error,
+                               progress=progress, label="GRB names", max_workers=max_workers)
+        return {**known, **dict(zip(names, found))}
+
+    def _many(self, grbs, func, *, column=None, errors="raise", progress=None, callback=None,
+              label="GRBs", max_workers=None, **kwargs):
+        """`GRBResults` ``{query: func(target_id, name, **kwargs)}`` for many GRBs, several at once.
+
+        ``errors="raise"``: all names resolved before any product call, the first error (in input
+        order) raised, no new call started after it. ``errors="collect"``: each GRB's error (not a
+        GRB, unknown name, no product, service error) is kept in the result and the others go
+        on. At most ``max_workers`` requests are in flight; one call per distinct GRB (two
+        spellings of one GRB share it); results keep the input order. ``callback(query, product
+        or exception)`` is called in the calling thread as each GRB ends.
         """
         if errors not in _ERRORS:
             raise InvalidRequestError(f"errors: {errors!r} is not allowed; allowed: {list(_ERRORS)}")
+        _ManyProgress.check(progress)
+        self._workers(max_workers)   # checked before anything is sent
+        if callback is not None and not callable(callback):
+            raise InvalidRequestError(f"callback: {callback!r} is not callable")
         items = _grb_items(grbs, column)
-        out, done, rows = {}, {}, []
+        # A catalogue Table names its GRBs and gives their targetIDs: those names are not looked
+        # up (swifttools' query module resolves every row's name, one request each).
+        known = _known_targets(grbs, column)
+        keys = [str(item) for item in items]
+        names, tids, problems = [None] * len(items), [None] * len(items), [None] * len(items)
         if errors == "raise":
-            table = self.resolve(items)
-            for row in table:
-                key = row["query"]
-                tid = int(row["target_id"])
-                # Two spellings of one GRB keep both keys (the official client loses one) but share one call.
-                if tid not in done:
-                    done[tid] = func(tid, row["grb"] or None, **kwargs)
-                out[key] = done[tid]
-                rows.append((key, row["grb"], tid, None))
-            return GRBResults(out, rows)
-        for item in items:
-            key, name, tid = str(item), None, None
-            try:
-                kind, value = _classify(item)
-                name = value if kind == "name" else None
-                tid = value if kind == "target" else self._lookup(value)
-                if tid is None:
-                    raise ResolverError(f"{key!r} is not a confirmed GRB of the XRT GRB repository (names "
-                                        "are looked up as 'GRB YYMMDD' plus the letter, if any)")
-                if tid not in done:
-                    try:
-                        done[tid] = func(tid, name, **kwargs)
-                    except XRTProductsError as exc:
-                        done[tid] = exc
-                if isinstance(done[tid], XRTProductsError):
-                    raise done[tid]
-            except XRTProductsError as exc:
+            table = self.resolve(items, _known=known, _max_workers=max_workers)
+            names = [row["grb"] or None for row in table]
+            tids = [int(t) for t in table["target_id"]]
+        else:
+            for i, item in enumerate(items):
+                try:
+                    kind, value = _classify(item)
+                except InvalidRequestError as exc:
+                    problems[i] = exc
+                    continue
+                if kind == "name":
+                    names[i] = value
+                else:
+                    tids[i] = value
+            looked = self._resolve_names([n for n, p in zip(names, problems) if n and p is None],
+                                         stop_on_error=False, known=known, max_workers=max_workers)
+            for i, name in enumerate(names):
+                if name is None or problems[i] is not None:
+                    continue
+                found = looked[name]
+                if isinstance(found, XRTProductsError):
+                    problems[i] = found
+                elif found is None:
+                    problems[i] = ResolverError(
+                        f"{keys[i]!r} is not a confirmed GRB of the XRT GRB repository (names are looked "
+                        "up as 'GRB YYMMDD' plus the letter, if any)")
+                else:
+                    tids[i] = found
+        # One call per distinct GRB, named as its first spelling names it.
+        order = list(dict.fromkeys(t for t, p in zip(tids, problems) if p is None))
+        first_name = {}
+        for t, n, p in zip(tids, names, problems):
+            if p is None:
+                first_name.setdefault(t, n)
+        owners = {t: [i for i, (u, p) in enumerate(zip(tids, problems)) if u == t and p is None]
+                  for t in order}
+
+        def on_done(index, result):
+            if callback is not None:
+                for i in owners[order[index]]:
+                    callback(keys[i], result)
+
+        if callback is not None:
+            for i, p in enumerate(problems):
+                if p is not None:
+                    callback(keys[i], p)
+        done = self._run_many([lambda t=t: func(t, first_name[t], **kwargs) for t in order],
+                              stop_on_error=errors == "raise", progress=progress, label=label,
+                              on_done=on_done, max_workers=max_workers)
+        by_tid = dict(zip(order, done))
+        if errors == "raise":
+            for t in order:
+                if isinstance(by_tid[t], XRTProductsError):
+                    raise by_tid[t]
+        out, rows = {}, []
+        for i, key in enumerate(keys):
+            exc = problems[i] if problems[i] is not None else by_tid.get(tids[i])
+            if isinstance(exc, XRTProductsError):
                 log.info("GRB %s: %s", key, exc)
-                rows.append((key, name, tid, exc))
+                rows.append((key, names[i], tids[i], exc))
                 continue
-            out[key] = done[tid]
-            rows.append((key, name, tid, None))
+            out[key] = by_tid[tids[i]]
+            rows.append((key, names[i], tids[i], None))
         return GRBResults(out, rows)
 
     # -- light curves ---------------------------------------------------------------------------
@@ -466,7 +924,8 @@ class GRBClass(ServiceClient, BaseQuery):
         lc.meta.update(grb=name, target_id=target_id)
         return lc
 
-    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None):
+    def get_lightcurve(self, grb, *, incbad=True, nosys=False, cache=False, utcf=None,
+                       get_query_payload=False):
         """The repository light curve of one GRB.
 
         Parameters
@@ -485,6 +944,12 @@ class GRBClass(ServiceClient, BaseQuery):
         utcf : float or `~astropy.units.Quantity`, optional
             Swift's clock correction; by default the one UKSSDC states with T0 in the header of
             the repository's ``curve.qdp``.
+        get_query_payload : bool
+            Return what the call would send, sending nothing (astroquery's convention): a list of
+            the JSON bodies POSTed to ``API/main.php``, in order, ``APIFunc`` and ``APIVersion``
+            included. A name not looked up yet in this session adds its ``GRBNameToTargetID``
+            body, and the product body then shows the targetID as ``"<targetID of 'GRB
+            060729'>"``. The file GETs the answers lead to (``curve.qdp`` for T0) are not listed.
 
         Returns
         -------
@@ -503,12 +968,16 @@ class GRBClass(ServiceClient, BaseQuery):
             The repository has no light curve for this GRB.
         """
         incbad, nosys = _choice(incbad, "incbad"), _choice(nosys, "nosys")
+        if get_query_payload:
+            return self._planned([grb], "downloadLightCurve", lambda tid: {
+                "type": "GRB", "objectID": tid, "incbad": incbad, "nosys": nosys})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         return self._lightcurve(tid, value if kind == "name" else None, incbad=incbad, nosys=nosys,
                                 cache=bool(cache), utcf=utcf)
 
-    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise"):
+    def get_lightcurves(self, grbs, *, incbad=True, nosys=False, cache=False, column=None, errors="raise",
+                        progress=None, callback=None, max_workers=None, get_query_payload=False):
         """The light curves of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         By default (``errors="raise"``) every name is looked up before any light curve is asked
@@ -519,12 +988,22 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         Other parameters as for `get_lightcurve`.
         """
         incbad, nosys = _choice(incbad, "incbad"), _choice(nosys, "nosys")
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadLightCurve", lambda tid: {
+                "type": "GRB", "objectID": tid, "incbad": incbad, "nosys": nosys})
         return self._many(grbs, self._lightcurve, column=column, errors=errors, incbad=incbad, nosys=nosys,
-                          cache=bool(cache), utcf=None)
+                          cache=bool(cache), utcf=None, progress=progress, callback=callback,
+                          label="GRB light curves", max_workers=max_workers)
 
     def get_flux_lightcurve(self, grb, *, cache=False):
         """The repository's flux light curve of one GRB (0.3-10 keV, erg cm^-2 s^-1).
@@ -606,7 +1085,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 "incbad": _choice(incbad, "incbad"), "nosys": _choice(nosys, "nosys")}
 
     def get_burst_analyser(self, grb, *, instruments="all", bat_binning="all", bands="all", incbad=True,
-                           nosys=False, density_unit="Jy", cache=False, utcf=None):
+                           nosys=False, density_unit="Jy", cache=False, utcf=None, get_query_payload=False):
         """The burst analyser of one GRB: BAT and XRT fluxes, flux densities and photon indices.
 
         The burst analyser (Evans et al. 2010, A&A 519, A102) converts BAT and XRT count rates to
@@ -635,6 +1114,9 @@ class GRBClass(ServiceClient, BaseQuery):
             Allow a cached answer (off by default: the repository's products grow).
         utcf : float or `~astropy.units.Quantity`, optional
             Swift's clock correction; by default the one UKSSDC states with T0.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -656,13 +1138,17 @@ class GRBClass(ServiceClient, BaseQuery):
             The repository has no burst-analyser data for this GRB.
         """
         payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        if get_query_payload:
+            return self._planned([grb], "downloadBurstAnalyser", lambda tid: {"targetID": tid, **payload})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         return self._burst(tid, value if kind == "name" else None, payload=payload, cache=bool(cache),
                            utcf=utcf, density_unit=density_unit)
 
     def get_burst_analysers(self, grbs, *, instruments="all", bat_binning="all", bands="all", incbad=True,
-                            nosys=False, density_unit="Jy", cache=False, column=None, errors="raise"):
+                            nosys=False, density_unit="Jy", cache=False, column=None, errors="raise",
+                            progress=None, callback=None, max_workers=None,
+                            get_query_payload=False):
         """The burst analyser of several GRBs: `GRBResults` ``{grb as given: LightCurve}``.
 
         Every parameter (and, by default, every name) is checked before any burst-analyser data
@@ -672,24 +1158,40 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         Other parameters as for `get_burst_analyser`.
         """
         payload = self._burst_payload(instruments, bat_binning, bands, incbad, nosys, density_unit)
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadBurstAnalyser",
+                                 lambda tid: {"targetID": tid, **payload})
         return self._many(grbs, self._burst, column=column, errors=errors, payload=payload,
+                          progress=progress, callback=callback, label="GRB burst analysers",
+                          max_workers=max_workers,
                           cache=bool(cache), utcf=None, density_unit=density_unit)
 
-    def download_burst_analyser(self, grb, dest_dir, *, overwrite=False):
+    def download_burst_analyser(self, grb, dest_dir, *, overwrite=False, get_query_payload=False):
         """Download the burst analyser's own files of one GRB (the website's tar) into ``dest_dir``.
 
         The tar whose URL ``getBurstAnalyserTarURL`` gives is downloaded through the package's
         verified download path (streamed, checked, renamed only when complete).
+
+        ``get_query_payload=True`` returns the request bodies it would send (the tar's GET, named
+        by the answer, is not listed), sending nothing and writing nothing.
 
         Returns
         -------
         `~pathlib.Path`
             The downloaded archive.
         """
+        if get_query_payload:
+            return self._planned([grb], "getBurstAnalyserTarURL", lambda tid: {"targetID": tid})
         tid = self.target_id(grb)
         data = self._call("getBurstAnalyserTarURL", {"targetID": tid}, required=("URL",))
         url = str(data["URL"])
@@ -719,7 +1221,7 @@ class GRBClass(ServiceClient, BaseQuery):
                                       + ", ".join(repr(k) for k in GRB_POSITION_KINDS))
         return [GRB_POSITION_KINDS[str(k).strip().lower()] for k in items]
 
-    def get_positions(self, grb, kinds="all"):
+    def get_positions(self, grb, kinds="all", *, get_query_payload=False):
         """The XRT positions of one GRB.
 
         Parameters
@@ -728,6 +1230,9 @@ class GRBClass(ServiceClient, BaseQuery):
             A GRB name in any common spelling, or its targetID.
         kinds : "all" or sequence of str
             Some of ``"best"``, ``"enhanced"``, ``"standard"``, ``"sper"``, ``"onboard"``.
+        get_query_payload : bool
+            Return the request bodies the call would send (a list of dicts, see
+            `get_query_payload`), sending nothing.
 
         Returns
         -------
@@ -737,13 +1242,21 @@ class GRBClass(ServiceClient, BaseQuery):
             False and a ``reason``.
         """
         kinds = self._position_kinds(kinds)
+        if get_query_payload:
+            return self._planned([grb], "getGRBPositions", lambda tid: {"posToGet": kinds, "targetID": tid})
         return self._positions(self.target_id(grb), None, kinds=kinds)
 
-    def get_position(self, grb):
-        """The best position of one GRB (enhanced, else standard, else SPER, else on-board)."""
+    def get_position(self, grb, *, get_query_payload=False):
+        """The best position of one GRB (enhanced, else standard, else SPER, else on-board).
+
+        ``get_query_payload=True`` returns the request bodies it would send, sending nothing.
+        """
+        if get_query_payload:
+            return self.get_positions(grb, ["best"], get_query_payload=True)
         return self.get_positions(grb, ["best"])["best"]
 
-    def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise"):
+    def get_positions_many(self, grbs, kinds="all", *, column=None, errors="raise", progress=None,
+                           callback=None, max_workers=None, get_query_payload=False):
         """`get_positions` for several GRBs: `GRBResults` ``{grb as given: {kind: Position}}``.
 
         ``grbs`` may be a Table with a GRB column (``column=``; by default a column named
@@ -751,10 +1264,21 @@ class GRBClass(ServiceClient, BaseQuery):
         query's result. With ``errors="collect"`` a GRB that fails (not a GRB, an unknown name,
         no such product, a service error) does not stop the others: the result's ``summary``
         Table has one row per GRB with ``ok`` and ``error``, and only the GRBs done are keys.
-        GRBs are asked for one after the other (one request at a time).
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
         """
         kinds = self._position_kinds(kinds)
-        return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds)
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "getGRBPositions",
+                                 lambda tid: {"posToGet": kinds, "targetID": tid})
+        return self._many(grbs, self._positions, column=column, errors=errors, kinds=kinds,
+                          progress=progress, callback=callback, label="GRB positions",
+                          max_workers=max_workers)
 
     # -- spectra --------------------------------------------------------------------------------
     def _spectrum_data(self, target_id, cache):
@@ -772,8 +1296,10 @@ class GRBClass(ServiceClient, BaseQuery):
     def _utcf(self, target_id):
         return self._t0_utcf(target_id)[1]
 
-    def get_spectral_fits(self, grb, *, cache=False):
+    def get_spectral_fits(self, grb, *, cache=False, get_query_payload=False):
         """The repository's automatic spectral fits of one GRB.
+
+        ``get_query_payload=True`` returns the request bodies it would send, sending nothing.
 
         Returns
         -------
@@ -784,13 +1310,42 @@ class GRBClass(ServiceClient, BaseQuery):
             An empty table with ``meta["no_spectrum"]`` True when there is no spectrum.
         """
         from .readers.grb import read_grb_spectral_fits
+        if get_query_payload:
+            return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
         data = self._spectrum_data(tid, bool(cache))
         return read_grb_spectral_fits(data, target_id=tid, grb=value if kind == "name" else None,
                                       utcf=self._utcf(tid))
 
-    def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False):
+    def _spectral_fits(self, target_id, name, *, cache):
+        from .readers.grb import read_grb_spectral_fits
+        return read_grb_spectral_fits(self._spectrum_data(target_id, cache), target_id=target_id, grb=name,
+                                      utcf=self._utcf(target_id))
+
+    def get_spectral_fits_many(self, grbs, *, cache=False, column=None, errors="raise", progress=None,
+                               callback=None, max_workers=None, get_query_payload=False):
+        """`get_spectral_fits` for several GRBs: `GRBResults` ``{grb as given: fit Table}``.
+
+        ``grbs`` may be a Table with a GRB column (``column=``), as for `get_lightcurves`; with
+        ``errors="collect"`` a GRB that fails does not stop the others (the result's
+        ``summary`` says what happened to each).
+        Several GRBs are asked for at once, at most ``max_workers`` requests in flight (default
+        `max_workers`, ``conf.max_active_jobs``), one call per distinct GRB; the results keep the input
+        order. ``progress``: None (default) draws one progress line on standard error for
+        several GRBs (when the log level allows INFO), True always, False never, or a text
+        stream to draw it on. ``callback(grb as given, product or exception)`` is called as
+        each GRB ends (e.g. to save it at once). ``get_query_payload=True`` returns the request
+        bodies the call would send, sending nothing (see `get_lightcurve`).
+        """
+        if get_query_payload:
+            return self._planned(_grb_items(grbs, column), "downloadSpectrum",
+                                 lambda tid: {"type": "GRB", "objectID": tid})
+        return self._many(grbs, self._spectral_fits, column=column, errors=errors, cache=bool(cache),
+                          progress=progress, callback=callback, label="GRB spectral fits",
+                          max_workers=max_workers)
+
+    def get_spectra(self, grb, dest_dir, *, intervals=None, overwrite=False, get_query_payload=False):
         """Download the repository's spectrum archives of one GRB and read them.
 
         Each ``<interval>.tar.gz`` is downloaded through the package's verified download path
@@ -806,6 +1361,9 @@ class GRBClass(ServiceClient, BaseQuery):
         overwrite : bool
             Download again archives already in ``dest_dir`` (by default they are read as they
             are: only a complete, verified download ever takes an archive's name).
+        get_query_payload : bool
+            Return the request bodies it would send (the archives' GETs, named by the answer,
+            are not listed), sending nothing and writing nothing.
 
         Returns
         -------
@@ -815,6 +1373,8 @@ class GRBClass(ServiceClient, BaseQuery):
         """
         if intervals is not None:
             intervals = [intervals] if isinstance(intervals, str) else list(intervals)
+        if get_query_payload:
+            return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         data = self._spectrum_data(tid, False)
         if "NoSpectrum" in data:
@@ -885,7 +1445,7 @@ class GRBClass(ServiceClient, BaseQuery):
         kind, value = _classify(grb)
         return GRBLightCurveSource(self, tid, value if kind == "name" else None)
 
-    def rebin_lightcurve(self, grb, *, binning, **params):
+    def rebin_lightcurve(self, grb, *, binning, get_query_payload=False, **params):
         """Ask the repository to rebin a GRB's light curve; a job handle comes back.
 
         Parameters
@@ -897,6 +1457,8 @@ class GRBClass(ServiceClient, BaseQuery):
             Light-curve parameters in any spelling (``pc_counts``, ``pcCounts``...), checked as a
             product-generator rebin's are (`~xrtprods_astro.core.rebin_parameters`) and sent
             under swifttools' names.
+        get_query_payload : bool
+            Return the request bodies it would send (see `get_lightcurve`), submitting nothing.
 
         Returns
         -------
@@ -915,10 +1477,19 @@ class GRBClass(ServiceClient, BaseQuery):
         from .core import rebin_parameters
         from .job import RebinJob, job_id_int
         binning, extra = rebin_parameters(binning, params)
+
+        def body(tid, name):
+            payload = {"type": "GRB", "objectID": tid, "binMeth": binning, **extra}
+            if name is not None:
+                payload["name"] = name   # swifttools sends the name when called by name
+            return payload
+
+        if get_query_payload:
+            kind, value = _classify(grb)
+            return self._planned([grb], "rebinLightCurve",
+                                 lambda tid: body(tid, value if kind == "name" else None))
         source = self._source(grb)
-        payload = {"type": "GRB", "objectID": source.target_id, "binMeth": binning, **extra}
-        if source.grb is not None:
-            payload["name"] = source.grb   # swifttools sends the name when called by name
+        payload = body(source.target_id, source.grb)
         data = self._call("rebinLightCurve", payload, required=("JobID",))
         return RebinJob(self, job_id_int(data["JobID"], "JobID"), source)
 
@@ -1024,7 +1595,8 @@ class GRBClass(ServiceClient, BaseQuery):
             raise InvalidRequestError(problems, header="The time slices are not valid:")
         return {"rnames": rnames, "times": times, "modes": modes}, grades_ok, redshift
 
-    def timeslice_spectrum(self, grb, *, slices, mode="BOTH", redshift=None, grades="all"):
+    def timeslice_spectrum(self, grb, *, slices, mode="BOTH", redshift=None, grades="all",
+                           get_query_payload=False):
         """Ask the repository for spectra of a GRB over chosen time slices; a job handle comes back.
 
         Parameters
@@ -1044,6 +1616,8 @@ class GRBClass(ServiceClient, BaseQuery):
             The redshift of the intrinsic absorber; None (default) the GRB system's value,
             ``"NONE"`` none.
         grades : {"all", 0, 4}
+        get_query_payload : bool
+            Return the request bodies it would send (see `get_lightcurve`), submitting nothing.
 
         Returns
         -------
@@ -1059,14 +1633,23 @@ class GRBClass(ServiceClient, BaseQuery):
         """
         from .job import job_id_int
         wire, grades, redshift = self._slice_payload(slices, mode, redshift, grades)
+
+        def body(tid, name):
+            # Key order as swifttools sends it (spec §3).
+            payload = {"targetID": tid, **wire}
+            if name is not None:
+                payload["name"] = name
+            payload["grades"] = grades
+            if redshift is not None:
+                payload["redshift"] = redshift
+            return payload
+
+        if get_query_payload:
+            kind, value = _classify(grb)
+            return self._planned([grb], "timesliceSpectrum",
+                                 lambda tid: body(tid, value if kind == "name" else None))
         source = self._source(grb)
-        # Key order as swifttools sends it (spec §3).
-        payload = {"targetID": source.target_id, **wire}
-        if source.grb is not None:
-            payload["name"] = source.grb
-        payload["grades"] = grades
-        if redshift is not None:
-            payload["redshift"] = redshift
+        payload = body(source.target_id, source.grb)
         data = self._call("timesliceSpectrum", payload, required=("JobID",))
         return TimesliceJob(self, job_id_int(data["JobID"], "JobID"), source)
 

@@ -54,7 +54,7 @@ from .lcbuild import _met_text, build_lightcurve
 from .sky import JobSky, ProductFailure, _rng, ukssdc_date
 from .specbuild import build_spectra
 
-__all__ = ["GRBRepository", "GRBAPIError", "FUNCTIONS", "GRB_NAME", "repository_grbs"]
+__all__ = ["GRBRepository", "GRBAPIError", "FUNCTIONS", "GRB_NAME", "repository_grbs", "grb_catalogue_rows"]
 
 log = logging.getLogger("xrtprods_astro.server.grb")
 
@@ -82,6 +82,48 @@ class GRBAPIError(Exception):
 def repository_grbs():
     """The simulated GRBs: ``{canonical name: catalogue entry}``."""
     return {e.name: e for e in CATALOGUE if e.kind == "GRB"}
+
+
+def grb_catalogue_rows(seed=0):
+    """The simulated GRBs as rows of the live XRT GRB catalogue (``UK_XRT``/``XRTLiveCat``).
+
+    One dict per GRB, in trigger order, agreeing with what this repository answers for it: the
+    name ``GRBNameToTargetID`` resolves, its (first) targetID, the trigger T0 its ``curve.qdp``
+    header states (MET and UKSSDC's UTC), and its best position (``getGRBPositions``'s Best).
+    For a catalogue service (``queryDB``) to serve, so that a catalogue query and the GRB
+    functions tell one story.
+
+    Parameters
+    ----------
+    seed : int
+        The service's seed (the positions are scattered with it, as ``getGRBPositions``'s).
+
+    Returns
+    -------
+    list of dict
+        Keys ``targetID`` (int), ``name``, ``RA``, ``Decl`` (deg, ICRS), ``Err90`` (arcsec),
+        ``T0`` (trigger, Swift MET s) and ``TriggerTime`` (UTC, ``YYYY-MM-DD HH:MM:SS.sss``). The
+        first five are XRTLiveCat's documented columns (spec: query/GRB.md); the trigger's
+        column names there are not documented, so these two are ours.
+    """
+    from .catalogue import t0_for
+    rows = []
+    for entry in repository_grbs().values():
+        t0 = t0_for(entry.name, entry.ra, entry.dec, list(entry.targets))
+        ra, dec, err = _positions(entry, seed)["Best"]
+        rows.append({"targetID": int(entry.targets[0]), "name": entry.name, "RA": float(ra),
+                     "Decl": float(dec), "Err90": err, "T0": t0, "TriggerTime": _utc_iso(t0)})
+    return sorted(rows, key=lambda r: r["T0"])
+
+
+def _utc_iso(met):
+    """UTC of ``met`` as ISO text to the millisecond, rounded as `ukssdc_date` rounds it (the
+    curve.qdp header's T0)."""
+    from datetime import timedelta
+    from .sky import met_to_utc
+    t = met_to_utc(met)
+    t = t.replace(microsecond=0) + timedelta(milliseconds=round(t.microsecond / 1000.0))
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (t.microsecond // 1000)
 
 
 def _target_key(body, key):
@@ -128,6 +170,7 @@ class GRBRepository:
         self._built = {}
         self._slices = {}
         self._store, self._job_duration = None, 0.0
+        self._base_url = None   # the site root of the last API call, for files asked for first
 
     # ------------------------------------------------------------------ dispatch
     def answer(self, body, base_url, store=None, job_duration=0.0):
@@ -138,6 +181,7 @@ class GRBRepository:
         ``job_duration`` is how long a time-slice job takes.
         """
         self._store, self._job_duration = store, float(job_duration)
+        self._base_url = base_url.rstrip("/")
         func = body.get("APIFunc")
         return FUNCTIONS[func](self, body, base_url.rstrip("/"))
 
@@ -411,9 +455,24 @@ class GRBRepository:
             target = self.root / CURVES / ("%08d" % int(parts[1])) / parts[2] / name   # a rebin's files
         elif len(parts) == 3 and parts[0] in (CURVES, SPECTRA, BURST) and parts[1].isdigit():
             target = self.root / parts[0] / ("%08d" % int(parts[1])) / name
+            if not target.is_file():
+                self._build_for_file(parts[0], "%08d" % int(parts[1]))
         else:
             return None
         return target if target.is_file() else None
+
+    def _build_for_file(self, folder, tid):
+        """Build a GRB's products when one of its files is asked for first: the real repository
+        holds every GRB's files whether or not an API call named them (e.g. ``curve.qdp``, whose
+        header states T0, read before any light curve is)."""
+        base_url = self._base_url
+        if base_url is None:
+            return   # no API call yet: the URLs inside the products would not be known
+        try:
+            entry = self._entry(tid)
+        except GRBAPIError:
+            return
+        self._build({CURVES: "lc", SPECTRA: "spec", BURST: "burst"}[folder], entry, base_url)
 
 
 _BUILDERS = {"lc": GRBRepository._build_curves, "spec": GRBRepository._build_spectra}

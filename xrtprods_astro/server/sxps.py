@@ -1292,13 +1292,15 @@ def _scatter(rng, ra, dec, err_arcsec):
 @functools.lru_cache(maxsize=8)
 def grb_tables(seed):
     """The rows of the three GRB tables for a service's seed: ``{(database, table): rows}``."""
-    from .grb import _positions, repository_grbs
+    from .grb import _positions, grb_catalogue_rows, repository_grbs
+    # The trigger UTC the GRB repository states (its curve.qdp T0), so both services tell one story.
+    stated = {row["name"]: row["TriggerTime"] for row in grb_catalogue_rows(seed)}
     xrt, sdc, bat = [], [], []
     for name, entry in sorted(repository_grbs().items(), key=lambda item: item[1].t_first):
         pos = _positions(entry, seed)
         rng = _rng("grb-table", seed, name)
         tid = int(entry.targets[0])
-        t0 = _cal(entry.t_first)
+        t0 = stated[name]
         best = pos["Best"]
         row = {"targetID": tid, "name": name, "T0": t0, "RA": best[0], "Decl": best[1], "Err90": best[2],
                "NumLCBreaks": max(0, len(entry.decay) - 1), "Redshift": entry.redshift,
