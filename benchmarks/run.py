@@ -17,6 +17,9 @@ concurrent connections) and ``grb`` (one GRB's light curve, spectrum and burst
 analyser vs swifttools; 100 GRBs' makespan vs ideal). Every measurement runs in fresh child processes (see
 ``_util.in_child``); the local service in its own process.
 
+Section ``catalogues``: a 10,000-row catalogue query and 200 positions' upper limits
+against swifttools, and catalogue cache hits (issue 22).
+
 Writes ``results.json`` (every figure, the machine and the load), ``results.md``
 and ``results.rst`` (the target table and the scaling tables) to the output
 directory (default ``benchmarks/results``); ``--update-docs`` also replaces the
@@ -36,7 +39,7 @@ if str(HERE) not in sys.path:
 
 from _util import SWIFTTOOLS_MISSING, load_average, machine_info, quiet_package  # noqa: E402
 
-SECTIONS = ("import", "qdp", "lcjson", "job", "batch", "download", "service", "grb")
+SECTIONS = ("import", "qdp", "lcjson", "job", "batch", "download", "service", "grb", "catalogues")
 DOCS = HERE.parent / "docs" / "performance.rst"
 DOCS_BEGIN, DOCS_END = ".. benchmark-results-begin", ".. benchmark-results-end"
 # Settings of a quick (smoke) run: every section, a few seconds each.
@@ -44,9 +47,11 @@ QUICK = {"import": {"repeats": 1}, "qdp": {"sizes": (1000, 2000), "repeats": 1, 
          "lcjson": {"repeats": 1, "sizes": (100,)}, "job": {"repeats": 1, "rounds": 1},
          "batch": {"sizes": (5, 10), "quick": True}, "download": {"size_mb": 4, "repeats": 1},
          "service": {"connections": 8, "requests_each": 3},
-         "grb": {"repeats": 1, "rounds": 1, "n_grbs": 12}}
+         "grb": {"repeats": 1, "rounds": 1, "n_grbs": 12},
+         "catalogues": {"rows": 2500, "rounds": 1, "n_positions": 10, "ul_delay": 0.05, "hits": 5}}
 FULL = {"import": {"repeats": 7}, "qdp": {"repeats": 5}, "lcjson": {"repeats": 5}, "job": {"repeats": 7},
-        "batch": {}, "download": {"repeats": 3}, "service": {}, "grb": {"repeats": 5, "rounds": 3}}
+        "batch": {}, "download": {"repeats": 3}, "service": {}, "grb": {"repeats": 5, "rounds": 3},
+        "catalogues": {"rows": 10_000, "rounds": 3, "n_positions": 200, "ul_delay": 0.5, "hits": 20}}
 
 
 def run_section(name, quick=False):
@@ -76,6 +81,9 @@ def run_section(name, quick=False):
     if name == "grb":
         import bench_grb
         return bench_grb.run(**options)
+    if name == "catalogues":
+        import bench_catalogues
+        return bench_catalogues.run(**options)
     raise ValueError(f"section: {name!r} is not a benchmark; allowed: {', '.join(SECTIONS)}")
 
 
@@ -267,6 +275,9 @@ def targets(report):
                           f"median {r['median_ms']:.1f} ms, max {r['max_ms']:.0f} ms"))
     if "grb" in res:
         out += _grb_checks(res["grb"])
+    if "catalogues" in res:
+        import bench_catalogues
+        out += bench_catalogues.checks(res["catalogues"], _check)
     return out
 
 

@@ -186,7 +186,7 @@ def test_generated_qdp_has_the_real_layout(bench_run, tmp_path):
 
 def test_targets_table(bench_run, report):
     checks = bench_run.targets(report)
-    assert {c["item"] for c in checks} == {1, 2, 3, 4, 5, 6, 21}
+    assert {c["item"] for c in checks} == {1, 2, 3, 4, 5, 6, 21, 22}
     for c in checks:
         assert c["status"] in ("pass", "miss", "n/a")
         if c["target"] is not None and c["ratio"] is not None:
@@ -313,3 +313,35 @@ def test_merge_refuses_what_cannot_be_merged(bench_run, tmp_path, monkeypatch):
     bench_run.write(_service_report(bench_run), tmp_path)
     with pytest.raises(ValueError, match="quick run and a full run"):
         bench_run.main(["--only", "service", "--merge", "--quick", "--output-dir", str(tmp_path)])
+
+
+def test_catalogues_section(bench_run, report):
+    # The quick run's section: a 2,500-row table (paged at 1000 rows), 10 positions' upper limits,
+    # cache hits where the client has cache=; shapes, rows, requests and target rows, never timings.
+    res = report["results"]["catalogues"]
+    query = res["query"]
+    assert query["table"]["lsxps_rows"] == 2500
+    ours = query["ours"]
+    _summary(ours["cpu_ms"])
+    assert ours["rows"] == 2500 and ours["requests"] == 4   # metadata and three pages
+    if "skipped" in query["swifttools"]:
+        assert "swifttools is not installed" in query["swifttools"]["skipped"] and not res["ratios"]
+    else:
+        # swifttools stops at 1000 rows by default; with maxRows=None it pages as we do.
+        assert query["swifttools"]["rows"] == 1000 and query["swifttools_all"]["rows"] == 2500
+        assert query["swifttools_all"]["requests"] == ours["requests"]
+        assert res["ratios"]["swifttools_all"]["rows"] == 1 and res["ratios"]["swifttools_all"]["cpu_ms"] > 0
+    uls = res["upper_limits"]["ours"]
+    assert uls["service_requests"] == uls["http_requests"] == 10
+    assert 1 <= uls["peak_in_flight"] <= uls["allowed_in_flight"] and uls["makespan_over_ideal"] > 0
+    assert uls["per_request_s"] >= 0.05   # the service's wait is part of its per-request time
+    for name in ("query_small", "query_big", "upper_limits"):
+        entry = res["cache"][name]
+        if "not_available" in entry:
+            assert "has no cache keyword" in entry["not_available"]
+        else:
+            _summary(entry["cpu_ms"])
+            assert entry["requests_per_hit"] == 0 and entry["new_client_requests"] >= 0
+    rows = [c for c in bench_run.targets({"results": {"catalogues": res}}) if c["item"] == 22]
+    assert len(rows) == 7 and rows[2]["target"] == "<= 1.1" and rows[3]["target"] == "<= 1"
+    assert all(c["status"] in ("pass", "miss", "n/a") for c in rows)
