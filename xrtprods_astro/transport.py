@@ -1244,7 +1244,7 @@ class Transport:
             else:
                 part, meta = shared, _sidecar(shared)
             state = {"validator": None, "verifier": None, "coding": "", "decode": False, "length": None,
-                     "meta": meta, "url": url}
+                     "meta": meta, "url": url, "adopted": False}
             if meta is not None:
                 _adopt(part, state, kind, dest.name)
             return self._download(url, dest, part, state, kind, verify)
@@ -1267,10 +1267,17 @@ class Transport:
             if verify is not None:
                 try:
                     verify(part)
-                except ReaderError:
-                    # The caller's own check of the whole file: its verdict is final.
+                except ReaderError as exc:
+                    # The caller's own check of the whole file: its verdict is final, unless the
+                    # bytes came partly from an earlier call's part file, which may be what is wrong
+                    # (a disk that lost them): then the file is fetched once more, whole.
                     _discard(part, state)
-                    raise
+                    if not state["adopted"]:
+                        raise
+                    log.warning("%s: the file resumed from an earlier download fails its check (%s); "
+                                "fetching it again whole", dest.name, exc)
+                    state.update(validator=None, verifier=None, length=None, adopted=False)
+                    return once()
             os.replace(part, dest)
             if state["meta"] is not None:
                 state["meta"].unlink(missing_ok=True)
@@ -1351,6 +1358,7 @@ class Transport:
                                       else response.headers.get("Last-Modified"))
                 state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
                 state["coding"], state["decode"], state["length"] = coding, False, length
+                state["adopted"] = False   # every byte of this file comes from this transfer
             if state["meta"] is not None and mode == "wb":
                 # The sidecar goes before the part file is emptied and comes back after: a process
                 # killed in between never leaves a sidecar beside bytes of another version.
@@ -1709,7 +1717,7 @@ def _adopt(part, state, kind, name):
         return
     log.debug("%s: resuming the part file left by an earlier download (%d of %d bytes)", name,
               part.stat().st_size, record["length"])
-    state.update(validator=record["validator"], length=record["length"], verifier=verifier)
+    state.update(validator=record["validator"], length=record["length"], verifier=verifier, adopted=True)
 
 
 def _check_part(part, name, verifier):
