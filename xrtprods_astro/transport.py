@@ -50,7 +50,6 @@ from .archives import ArchiveLimitError, StreamVerifier, UnsafeArchiveError
 from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
                          ServiceUnavailableError, SubmissionUnknownError,
                          UnknownUserError, XRTProductsWarning)
-from .fileio import write_text
 from .locking import LOCK_METHOD, LockTimeoutError, file_lock
 
 __all__ = ["API_NAME", "API_VERSION", "COMMON_API_VERSION", "Transport",
@@ -1653,8 +1652,20 @@ def _write_sidecar(state):
     if not (state["validator"] and state["length"] and state["coding"] == "" and not state["decode"]):
         state["meta"].unlink(missing_ok=True)
         return
-    # atomic_write replaces a link at the sidecar's name rather than writing through it.
-    write_text(state["meta"], _json.dumps({key: state[key] for key in _SIDECAR_KEYS}), fsync=False)
+    # Made new (O_EXCL, O_NOFOLLOW), so nothing planted at its name is written through; a sidecar
+    # cut short by a kill is not JSON, and its part file is then not resumed.
+    text = _json.dumps({key: state[key] for key in _SIDECAR_KEYS}).encode()
+    state["meta"].unlink(missing_ok=True)
+    try:
+        handle = os.open(state["meta"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
+    except OSError as exc:
+        log.debug("%s: no sidecar, the download will not be resumable (%s)", state["meta"], exc)
+        return
+    try:
+        os.write(handle, text)
+    finally:
+        os.close(handle)
 
 
 def _read_sidecar(meta):
