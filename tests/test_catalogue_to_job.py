@@ -228,6 +228,33 @@ def test_catalogue_query_to_job_on_the_local_service(xrtprods_service, tmp_path)
         assert any(a <= t <= b for a, b in spans), t
 
 
+def test_lsxps_source_to_job_on_the_local_service(xrtprods_service, tmp_path):
+    """An LSXPS source from the catalogue (not a stand-in) feeds a job: its position is the target and
+    its detected observations the observation list, and the job's light curve uses only those."""
+    cats = CataloguesClass(server=xrtprods_service.url)
+    cats.cache_location = tmp_path / "catcache"
+    near = cats.query_region(GK_PER, 30 * u.arcsec, catalog="LSXPS", table="sources", columns=["LSXPS_ID"])
+    source = cats.get_source(int(near["LSXPS_ID"][0]))
+    detected = source.observations[source.observations["detected"]]
+    assert len(detected) > 0
+    client = XRTProductsClass(server=xrtprods_service.url, email=xrtprods_service.email, poll_interval=0.05)
+    client.cache_location = tmp_path / "xcache"
+    job = client.submit(lightcurve={"binning": "obsid"}, observations=source, which_observations="detected",
+                        reuse=False)
+    assert job.job_pars["uselcobs"] == ",".join(sorted(detected["obsid"]))
+    assert abs(job.job_pars["RA"] - source.coord.ra.deg) < 1e-6
+    assert all(status.ok for status in job.wait(timeout=120).values())
+    # Every bin lies inside one of the source's detected observations (times from the obs table).
+    obs = cats.query_region(source.coord, 5 * u.arcmin, catalog="obs", table="swiftmastr")
+    chosen = obs[[o in set(detected["obsid"]) for o in obs["obsid"]]]
+    assert len(chosen) == len(detected)
+    spans = [(Time(a), Time(b)) for a, b in zip(chosen["start_time"], chosen["stop_time"])]
+    pc = job.lightcurve()["PC"]
+    assert len(pc) > 0
+    for t in pc["time"]:
+        assert any(a <= t <= b for a, b in spans), t
+
+
 # ----------------------------------------------------------------------------- batches
 
 def test_batch_rows_carry_their_own_observations(service, tmp_path):

@@ -225,11 +225,75 @@ def test_an_interrupted_run_is_completed_by_running_it_again(client, svc, tmp_pa
     failed = first[first["status"] == "failed"]
     assert not any(os.path.exists(p) for p in failed["local_path"])
     assert set(first.meta["errors"]) == {f"{OBS}/{p}" for p in failed["path"]}
+    # Their halves wait in hidden part files beside them, which the next run resumes.
+    assert all(os.path.exists(os.path.join(os.path.dirname(p), f".{os.path.basename(p)}.part"))
+               for p in failed["local_path"])
+    gets = len(svc.obsdata.gets)
     second = client.download(OBS, dest)
     done = dict(zip(second["path"], second["status"]))
     assert all(done[p] == "downloaded" for p in failed["path"])
+    assert all(r and r.startswith("bytes=") for _, r in svc.obsdata.gets[gets:])
     assert list(second["status"]).count("skipped") == 5
     assert _files(dest) == sorted(f"{OBS}/{p}" for p in second["path"])
+
+
+_FIRST_RUN = """
+import sys
+from xrtprods_astro import ObsDataClass, conf
+conf.retries = 0
+result = ObsDataClass(server=sys.argv[1]).download(sys.argv[2], sys.argv[3], instruments="xrt", auxil=False,
+                                                   match="*.evt.gz")
+print(result["status"][0])
+"""
+
+
+def test_a_run_cut_off_in_another_process_is_resumed_by_the_next_run(client, svc, tmp_path):
+    # The first run (another process, no retries) gets half of the event file and gives up; the
+    # next run asks for the rest only, with Range and the validator in If-Range.
+    import subprocess
+    import sys
+    dest = tmp_path / "data"
+    svc.faults.script("file", "truncate")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache2")}
+    first = subprocess.run([sys.executable, "-c", _FIRST_RUN, svc.url, OBS, str(dest)], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and first.stdout.split()[-1] == "failed", first.stderr
+    table = client.list_files(OBS, instruments="xrt", auxil=False, match="*.evt.gz")
+    local = dest / OBS / table["path"][0]
+    part, meta = local.with_name(f".{local.name}.part"), local.with_name(f".{local.name}.part.json")
+    url_path = table["url"][0][len(svc.url):]
+    whole = svc.obsdata.file_for(url_path).read_bytes()
+    # Never a half-written file under the final name: the half is in the hidden part file.
+    assert not local.exists() and part.stat().st_size == len(whole) // 2 and meta.exists()
+    result = ObsDataClass(server=svc.url).download(table, dest)
+    assert list(result["status"]) == ["downloaded"]
+    ranges = [r for p, r in svc.obsdata.gets if p == url_path]
+    assert ranges[-1] == f"bytes={len(whole) // 2}-"
+    assert local.read_bytes() == whole
+    _check_fits(local)
+    assert _files(dest) == [f"{OBS}/{table['path'][0]}"]   # no part file or sidecar left
+
+
+def test_a_resumed_file_failing_its_check_is_fetched_again_whole(client, svc, tmp_path, monkeypatch):
+    # The gzip check of the whole file runs from disk once the file is complete: a part file whose
+    # bytes were damaged on disk after the run that wrote it fails it, and the file comes again whole.
+    monkeypatch.setattr(conf, "retries", 0)
+    table = client.list_files(OBS, instruments="xrt", auxil=False, match="*.evt.gz")
+    svc.faults.script("file", "truncate")
+    first = client.download(table, tmp_path)
+    assert list(first["status"]) == ["failed"]
+    local = tmp_path / OBS / table["path"][0]
+    part = local.with_name(f".{local.name}.part")
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    result = client.download(table, tmp_path)
+    assert list(result["status"]) == ["downloaded"]
+    url_path = table["url"][0][len(svc.url):]
+    ranges = [r for p, r in svc.obsdata.gets if p == url_path]
+    assert ranges[-2].startswith("bytes=") and ranges[-1] is None
+    assert local.read_bytes() == svc.obsdata.file_for(url_path).read_bytes()
+    assert _files(tmp_path / OBS) == [table["path"][0]]
 
 
 def test_an_interrupt_stops_the_run_without_fetching_the_rest(client, svc, tmp_path, monkeypatch):

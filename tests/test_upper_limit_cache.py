@@ -239,3 +239,21 @@ def test_two_clients_asking_at_once_make_one_request(make, svc):
         svc.faults.clear()
     assert len(results) == 2 and _asked(svc) == before + 1
     _same(results[0], results[1])
+
+
+def test_many_targets_parse_answers_in_the_calling_thread(make, monkeypatch):
+    # Workers only ask (and store); the Tables are built in the calling thread, so a worker sends
+    # its next request as soon as its answer is in, not after parsing it (the 200-position makespan).
+    import threading
+    client = make()
+    threads = []
+    original = CataloguesClass._read_ul
+
+    def spy(data, ulid):
+        threads.append(threading.current_thread().name)
+        return original(data, ulid)
+    monkeypatch.setattr(CataloguesClass, "_read_ul", staticmethod(spy))
+    targets = SkyCoord([52.80004, 166.11381, 10.0], [43.90431, 38.25, -20.0], unit="deg")
+    ul = client.get_upper_limits(targets, max_workers=2, progress=False)
+    assert set(ul["target_index"]) <= {0, 1, 2}
+    assert len(threads) == 3 and set(threads) == {threading.current_thread().name}

@@ -725,13 +725,13 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         if many is not None:
             if get_query_payload:
                 return [self._ul_position(payload, one) for one in many]
-            return self._for_each(lambda one: self._ul_one(self._ul_position(payload, one), cache),
+            return self._for_each(lambda one: self._ul_answer(self._ul_position(payload, one), cache),
                                   many, errors=errors, max_workers=max_workers, progress=progress,
-                                  what="upper limits")
+                                  what="upper limits", convert=lambda answer: self._read_ul(*answer))
         body = self._ul_position(payload, target)
         if get_query_payload:
             return body
-        return self._ul_one(body, cache)
+        return self._read_ul(*self._ul_answer(body, cache))
 
     # -- the upper-limit store: one JSON file per request and per ULID in the private cache folder
     def _ul_file(self, kind, what):
@@ -758,14 +758,15 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         with atomic_write(path, "w") as stream:
             json.dump(record, stream)
 
-    def _ul_one(self, body, cache):
-        """One target's limits: from the store, by its pending ULID, or asked for (and stored)."""
+    def _ul_answer(self, body, cache):
+        """One target's answer and ULID (or None): from the store, by its pending ULID, or asked for
+        (and stored); `_read_ul` makes it a Table."""
         path = self._ul_file("request", body)
         # Held while asking: a second process asking the same waits, then reads the stored result.
         with file_lock(path.with_name(path.name + ".lock"), what="an upper-limit request"):
             record = self._ul_load(path) if cache else None
             if record and isinstance(record.get("answer"), dict):
-                return self._read_ul(record["answer"], record.get("ULID"))
+                return record["answer"], record.get("ULID")
             if record and record.get("ULID"):
                 log.info("Following up the upper-limit request that timed out earlier (ULID %s)",
                          record["ULID"])
@@ -784,7 +785,7 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
                 log.info("The upper-limit server timed out; following up ULID %s", ulid)
                 return self._ul_poll(ulid, request=body, cache=cache)
             self._ul_save(path, {"request": body, "ULID": None, "answer": data})
-            return self._read_ul(data, None)
+            return data, None
 
     def get_upper_limits_by_id(self, ulid, *, cache=True):
         """The upper limits of a request that timed out, by its ULID.
@@ -806,13 +807,14 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
         """
         if not isinstance(ulid, (str, int)) or isinstance(ulid, bool) or not str(ulid).strip():
             raise InvalidRequestError(f"ulid is {ulid!r}, but must be the TIMEOUT identifier (a string).")
-        return self._ul_poll(str(ulid).strip(), request=None, cache=cache)
+        return self._read_ul(*self._ul_poll(str(ulid).strip(), request=None, cache=cache))
 
     def _ul_poll(self, ulid, *, request, cache):
+        """The answer of a timed-out request and its ULID, by polling the ULID (and stored)."""
         path = self._ul_file("ULID", ulid)
         record = self._ul_load(path) or {}
         if cache and isinstance(record.get("answer"), dict):
-            return self._read_ul(record["answer"], ulid)
+            return record["answer"], ulid
         request = request or record.get("request")
         for _ in range(self.UL_RETRIES):
             # A re-poll starts no work at the service: safe to send again after a lost answer.
@@ -830,14 +832,19 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             if isinstance(request, dict):
                 self._ul_save(self._ul_file("request", request),
                               {"request": request, "ULID": ulid, "answer": data})
-            return self._read_ul(data, ulid)
+            return data, ulid
         raise JobTimeoutError(f"The upper-limit server had no result for ULID {ulid} after "
                               f"{self.UL_RETRIES} polls; try get_upper_limits_by_id({ulid!r}) later "
                               "(a job unfinished after about 20 minutes has probably been killed).")
 
     # -- many targets
-    def _for_each(self, one, targets, *, errors, max_workers, progress, what):
-        """``one(target)`` for every target, at most ``max_workers`` at once; stacked in input order."""
+    def _for_each(self, one, targets, *, errors, max_workers, progress, what, convert=None):
+        """``one(target)`` for every target, at most ``max_workers`` at once; stacked in input order.
+
+        ``convert``, if given, turns each ``one`` result into its Table in the calling thread, so
+        that a worker sends its next request as soon as its answer is in, rather than after the
+        Table is built: requests of a round do not wait on the parsing of the round before.
+        """
         from . import conf
         workers = conf.max_active_jobs if max_workers is None else max_workers
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
@@ -869,7 +876,8 @@ class CataloguesClass(SXPSProducts, ServiceClient, BaseQuery):
             for future in as_completed(futures):
                 index = futures[future]
                 try:
-                    results[index] = future.result()
+                    result = future.result()
+                    results[index] = convert(result) if convert is not None else result
                 except (XRTProductsError, ValueError, OSError) as exc:
                     if errors == "raise":
                         raise

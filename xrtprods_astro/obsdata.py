@@ -12,8 +12,9 @@ Compared with ``swifttools.ukssdc.data.downloadObsData`` and ``downloadObsDataBy
 * downloads are verified (Content-Length; every gzip file inflated to its CRC32 trailer; a FITS
   file must start as FITS and fill whole 2880-byte records) and atomic: a file appears under its
   final name only once complete and verified, so a run that was interrupted is run again and
-  fetches only what is missing (files already there are skipped). A transfer cut off part-way
-  resumes with an HTTP Range request where the server allows it;
+  fetches only what is missing (files already there are skipped). A transfer cut off part-way,
+  also by a killed run, is resumed by the next attempt or run with an HTTP Range request (and
+  ``If-Range``) where the server gives a validator, from ``.<name>.part`` beside the file;
 * a few files at a time (``conf.max_downloads``), each file's failure collected in the result
   table while the others go on, never a half-written file;
 * paths from the service are checked: an absolute path, ``..``, an empty or odd component, or a
@@ -29,7 +30,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +60,8 @@ _ERRORS = ("raise", "collect")
 _FITS_SUFFIXES = (".fits", ".fts", ".evt", ".hk", ".img", ".lc", ".pha", ".arf", ".rmf", ".att", ".exp",
                   ".gti", ".sky")
 _FITS_BLOCK = 2880
-#: Staging folders of downloads not yet verified: ``.xrtprods-download-<host>-<pid>-<random>``.
+#: Staging folders of earlier versions' downloads: ``.xrtprods-download-<host>-<pid>-<random>``
+#: (removed once their process has died; downloads now resume from ``.<name>.part`` beside the file).
 _STAGING = ".xrtprods-download-"
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
 _READ = 1 << 20
@@ -429,9 +430,13 @@ class ObsDataClass(ServiceClient, BaseQuery):
         matches Content-Length and, where its type allows, it is verified (gzip inflated to its
         CRC32 trailer; FITS starting with ``SIMPLE`` and made of whole 2880-byte records). Files
         already there are skipped, so a run interrupted for any reason is completed by running it
-        again; a transfer cut off part-way resumes with an HTTP Range request where the server
-        allows it, and starts again otherwise. Each file's failure is collected in the result;
-        the other files go on.
+        again. A transfer cut off part-way, within the run or by a run that was killed (Ctrl-C, a
+        crash, a network lost for longer than the retries), resumes with an HTTP Range request
+        carrying the server's validator in ``If-Range``, from the part file ``.<name>.part`` beside
+        the file and its sidecar ``.<name>.part.json`` (URL, validator, length); a file changed on
+        the server, or a part file that fails its check, starts again from zero (see
+        `~xrtprods_astro.transport.Transport.download`). Each file's failure is collected in the
+        result; the other files go on.
 
         Parameters
         ----------
@@ -524,14 +529,12 @@ class ObsDataClass(ServiceClient, BaseQuery):
             else:
                 check_url(url, f"the URL of {obsid}/{path}")
                 _remove_dead_staging(folder)
-                staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{_HOST}-{os.getpid()}-", dir=folder))
-                try:
-                    got = self._transport.download(url, staging / final.name)
-                    _verify(got, final.name)
-                    os.replace(got, final)
-                    logger.debug("Downloaded %s", final)
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
+                # The part file is beside the final name (.<name>.part, with a sidecar saying what it
+                # is part of), so a run killed part-way is resumed by the next one; the file takes its
+                # final name only once complete and verified, in full, from disk.
+                self._transport.download(url, final, overwrite=overwrite,
+                                         verify=lambda part: _verify(part, final.name))
+                logger.debug("Downloaded %s", final)
                 status = "downloaded"
             row = (obsid, path, local, status, final.stat().st_size, "")
         except (XRTProductsError, OSError) as exc:
@@ -542,12 +545,13 @@ class ObsDataClass(ServiceClient, BaseQuery):
 
 
 class _HideStaging(logging.Filter):
-    """Drops the transport's "Downloaded <staging path>" line: the file is not in place yet (it is
-    verified first). `ObsDataClass.download` logs each file in place (DEBUG), its progress on long
-    runs and a summary (INFO)."""
+    """Drops the transport's "Downloaded <path>" line of each file `ObsDataClass.download` fetches
+    (its threads are named ``xrtprods-obsdata``): it logs each file in place (DEBUG), its progress
+    on long runs and a summary (INFO), rather than a line per file at INFO."""
 
     def filter(self, record):
-        return _STAGING not in record.getMessage()
+        return not (record.msg == "Downloaded %s" and record.threadName.startswith("xrtprods-obsdata")
+                    or _STAGING in record.getMessage())
 
 
 _transport_log = logging.getLogger("xrtprods_astro.transport")
@@ -557,7 +561,8 @@ if not any(type(f).__name__ == "_HideStaging" for f in _transport_log.filters): 
 
 def _remove_dead_staging(folder):
     """Remove the staging folders left in ``folder`` by processes of this host that no longer run
-    (killed mid-download): what they hold was never verified, so it is never used."""
+    (killed mid-download, by an earlier version): what they hold was never verified, and nothing
+    recorded what it is part of, so it is never used."""
     if os.name != "posix":
         return   # os.kill(pid, 0) would not ask, it would signal
     try:

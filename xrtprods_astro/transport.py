@@ -14,6 +14,7 @@ logging hook and cache are used; for the light job-control client of the
 command line (`xrtprods_astro.jobcontrol`), a plain `requests.Session` that
 never caches.
 """
+import contextlib
 import copy
 import email.utils
 import functools
@@ -49,6 +50,7 @@ from .archives import ArchiveLimitError, StreamVerifier, UnsafeArchiveError
 from .exceptions import (InvalidRequestError, JobLimitError, ReaderError, RemoteServiceError,
                          ServiceUnavailableError, SubmissionUnknownError,
                          UnknownUserError, XRTProductsWarning)
+from .locking import LOCK_METHOD, LockTimeoutError, file_lock
 
 __all__ = ["API_NAME", "API_VERSION", "COMMON_API_VERSION", "Transport",
            "check_url", "envelope", "parse_version"]
@@ -1157,17 +1159,29 @@ class Transport:
                 return found
         return None
 
-    def download(self, url, dest, *, overwrite=False, archive=None):
-        """Download ``url`` to ``dest``: streamed, verified while it streams, renamed atomically.
+    def download(self, url, dest, *, overwrite=False, archive=None, verify=None):
+        """Download ``url`` to ``dest``: streamed, verified while it streams, renamed atomically,
+        resumable after the process that began it was killed.
 
-        The file is written to a part file of this process's own in the same
-        folder (``<dest>.<host>.<pid>.<random>.part``), so two processes
-        downloading the same file never write into each other's; part files left
-        by processes of this host that have since died are removed. An
-        interrupted transfer resumes, within the call, with an HTTP Range request
-        only when the server gave a validator (ETag or Last-Modified), sent back
-        in ``If-Range`` so a file that changed meanwhile comes whole again rather
-        than spliced; otherwise it starts again. Archives are checked
+        The file is written to a part file beside ``dest``, ``.<name>.part``, with a
+        sidecar ``.<name>.part.json`` holding the URL, the server's validator (a
+        strong ETag, else Last-Modified) and the expected length. A download
+        interrupted for any reason (a lost connection past the retries, Ctrl-C,
+        a killed or crashed process) leaves them, and the next call for the same
+        URL and ``dest``, in this process or another, resumes with an HTTP Range
+        request carrying ``If-Range``: the bytes already there are checked first
+        (the file type its name says, and the whole archive check below, read
+        back from disk), and a changed resource (another validator, a whole file
+        sent for the Range request, another length), a part of another URL, a
+        part or sidecar that is a link, or a part that fails its check, is
+        discarded and the file fetched from its start. One call at a time owns
+        ``dest``'s part file (an advisory lock, ``.<name>.part.lock``, removed
+        when the call ends); another call wanting the same ``dest`` meanwhile
+        writes a part file of its own (``<dest>.<host>.<pid>.<random>.part``),
+        so the two never write into each other's. Part files of this kind left
+        by processes of this host that have since died are removed. Without a
+        validator a transfer is not resumed, within the call or after it.
+        Archives are checked
         completely as the bytes arrive (gzip CRC32 and length, tar headers,
         zip member CRC32s, ``conf.archive_max_bytes`` and
         ``conf.archive_max_members``); writing and checking run in a thread
@@ -1194,6 +1208,10 @@ class Transport:
         archive : {'tar', 'tar.gz', 'zip', None, False}, optional
             Archive check to apply; by default guessed from the file name.
             False switches it off.
+        verify : callable, optional
+            Called with the path of the complete part file before it takes the
+            name ``dest``; a `ReaderError` it raises discards the part file and
+            is raised (not retried).
 
         Returns
         -------
@@ -1207,7 +1225,7 @@ class Transport:
             The file is corrupt or not what its name says on every attempt, or
             passes a limit.
         ServiceUnavailableError
-            Still failing after every retry.
+            Still failing after every retry (the part file is kept, to be resumed).
         """
         check_url(url)
         dest = Path(dest)
@@ -1216,9 +1234,21 @@ class Transport:
         kind = _archive_kind(dest) if archive is None else (archive or None)
         dest.parent.mkdir(parents=True, exist_ok=True)
         _remove_dead_parts(dest)
-        part = _private_part(dest)
-        state = {"validator": None, "verifier": None, "coding": "", "decode": False}
+        with _claim(dest) as shared:
+            if shared is None:
+                part, meta = _private_part(dest), None
+                # Made at once: a process killed from here on leaves a part file with its pid in the
+                # name, which the next download of dest here removes.
+                part.touch(mode=0o600, exist_ok=False)
+            else:
+                part, meta = shared, _sidecar(shared)
+            state = {"validator": None, "verifier": None, "coding": "", "decode": False, "length": None,
+                     "meta": meta, "url": url, "adopted": False}
+            if meta is not None:
+                _adopt(part, state, kind, dest.name)
+            return self._download(url, dest, part, state, kind, verify)
 
+    def _download(self, url, dest, part, state, kind, verify):
         def once():
             try:
                 self._fetch(url, part, state, kind, dest.name)
@@ -1227,20 +1257,46 @@ class Transport:
             except (ArchiveLimitError, UnsafeArchiveError):
                 # A limit passed or a member extraction would refuse is the archive itself, not a
                 # transfer fault: fetching it again would bring the same bytes.
-                part.unlink(missing_ok=True)
+                _discard(part, state)
                 raise
             except ReaderError as exc:
-                part.unlink(missing_ok=True)
+                _discard(part, state)
                 state["verifier"] = None
                 raise _Corrupt(str(exc)) from exc
+            if verify is not None:
+                try:
+                    verify(part)
+                except ReaderError as exc:
+                    # The caller's own check of the whole file: its verdict is final, unless the
+                    # bytes came partly from an earlier call's part file, which may be what is wrong
+                    # (a disk that lost them): then the file is fetched once more, whole.
+                    _discard(part, state)
+                    if not state["adopted"]:
+                        raise
+                    log.warning("%s: the file resumed from an earlier download fails its check (%s); "
+                                "fetching it again whole", dest.name, exc)
+                    state.update(validator=None, verifier=None, length=None, adopted=False)
+                    return once()
             os.replace(part, dest)
+            if state["meta"] is not None:
+                state["meta"].unlink(missing_ok=True)
             log.info("Downloaded %s", dest)
             return dest
 
+        failure = None
         try:
             return self._retrying(f"download of {url}", once, failed="failed")
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
-            part.unlink(missing_ok=True)
+            # A transfer that only ran out of retries or was interrupted (Ctrl-C) is kept for the
+            # next call to resume, when a sidecar says what it is part of; anything else goes.
+            resumable = (state["meta"] is not None and state["meta"].exists() and part.exists()
+                         and (isinstance(failure, ServiceUnavailableError)
+                              or not isinstance(failure, Exception)))
+            if not resumable:
+                _discard(part, state)
 
     def _open(self, url, headers):
         """GET ``url`` streaming, following redirects only to the same scheme, host and port."""
@@ -1270,7 +1326,7 @@ class Transport:
             status = response.status_code
             if status == 416:
                 # Our part file does not fit the resource any more: start again.
-                part.unlink(missing_ok=True)
+                _discard(part, state)
                 raise _Transient("the server refused to resume (HTTP 416); starting again")
             if not 200 <= status < 300:
                 _http_failure(response, f"for {url}", url)
@@ -1283,13 +1339,14 @@ class Transport:
                                   "of the whole file")
             if status == 206:
                 start, total = _content_range(response.headers.get("Content-Range"))
-                if start != offset or coding != state["coding"]:
-                    part.unlink(missing_ok=True)
-                    raise _Transient("the server resumed at the wrong place (or in another encoding); "
-                                     "starting again")
-                mode, head = "ab", None
                 if total is None and length is not None:
                     total = offset + length
+                if (start != offset or coding != state["coding"]
+                        or None not in (total, state["length"]) and total != state["length"]):
+                    _discard(part, state)
+                    raise _Transient("the server resumed at the wrong place (or in another encoding, or "
+                                     "the file's length changed); starting again")
+                mode, head = "ab", None
             else:
                 if offset:
                     log.debug("%s: not resumed (no validator, changed or Range ignored); restarting", url)
@@ -1299,8 +1356,17 @@ class Transport:
                 state["validator"] = (etag if etag and not etag.startswith("W/")
                                       else response.headers.get("Last-Modified"))
                 state["verifier"] = StreamVerifier(kind, Path(url).name) if kind else None
-                state["coding"], state["decode"] = coding, False
+                state["coding"], state["decode"], state["length"] = coding, False, length
+                state["adopted"] = False   # every byte of this file comes from this transfer
+            if state["meta"] is not None and mode == "wb":
+                # The sidecar goes before the part file is emptied and comes back after: a process
+                # killed in between never leaves a sidecar beside bytes of another version.
+                state["meta"].unlink(missing_ok=True)
+            if part.is_symlink():
+                part.unlink()   # a link planted at the part's name is removed, never written through
             behind = _Behind(open(part, mode), state["verifier"])
+            if state["meta"] is not None and mode == "wb":
+                _write_sidecar(state)
             needed = _sniff_size(name, state["coding"])
             out = _Out(behind, name, int(conf.archive_max_bytes))
             min_rate = float(conf.min_download_rate)
@@ -1339,7 +1405,7 @@ class Transport:
         size = got if state["decode"] else part.stat().st_size
         if total is not None and size != total:
             if size > total or state["decode"]:
-                part.unlink()
+                _discard(part, state)
                 state["verifier"] = None
             raise _Transient(f"got {size} bytes of {total}")
 
@@ -1361,6 +1427,8 @@ class Transport:
                     and (decoded is None or not _looks_like(expected, decoded, complete)))
             if not keep:
                 state["decode"], state["validator"] = True, None
+                if state.get("meta") is not None:
+                    state["meta"].unlink(missing_ok=True)   # a decoded part file is never resumed
                 head = decoded if decoded is not None else head
         # An archive's verifier checks every byte, and says better what is wrong.
         if expected is not None and state["verifier"] is None and not _looks_like(expected, head, complete):
@@ -1504,6 +1572,182 @@ def _remove_dead_parts(dest):
             log.debug("removed %s, left by process %s that is no longer running", filename, pid)
         except OSError:
             pass
+
+
+# -- the part file a later call resumes -----------------------------------------------------------
+_SIDECAR_KEYS = ("url", "validator", "length")
+_CLAIMED = set()               # the shared part files owned by a call of this process
+_CLAIMED_LOCK = threading.Lock()
+
+
+def _shared_part(dest):
+    """The part file of ``dest`` that a later call, in any process, finds and resumes."""
+    return dest.with_name(f".{dest.name}.part")
+
+
+def _sidecar(part):
+    """What the part file ``part`` is a part of: URL, validator and length (JSON)."""
+    return part.with_name(part.name + ".json")
+
+
+@contextlib.contextmanager
+def _claim(dest):
+    """Own the shared part file of ``dest`` for the ``with`` block: yields its path, or None when
+    another call (a thread here or another process) owns it now.
+
+    The advisory lock (`xrtprods_astro.locking.file_lock` on ``.<name>.part.lock``, not waited
+    for) is removed while still held, so no lock file is left beside the downloads. A call that
+    then takes the lock on the removed file sees that the lock file at the name is no longer the
+    one it holds (the holder written in it is not this process) and owns nothing; within one
+    process a set of claimed names keeps threads apart.
+    """
+    part = _shared_part(dest)
+    key = os.path.abspath(part)
+    with contextlib.ExitStack() as stack:
+        with _CLAIMED_LOCK:
+            owned = key not in _CLAIMED
+            _CLAIMED.add(key)
+        if owned:
+            stack.callback(_CLAIMED.discard, key)
+            owned = _lock_part(stack, part.with_name(part.name + ".lock"), dest.name)
+        yield part if owned else None
+
+
+def _lock_part(stack, lock, name):
+    try:
+        stack.enter_context(file_lock(lock, timeout=0, what=f"the download of {name}"))
+    except (LockTimeoutError, OSError):
+        return False
+    if LOCK_METHOD != "fcntl":
+        return True   # the lock file is not removed while held there (Windows refuses)
+    me = f"process {os.getpid()} on {socket.gethostname()}"
+    try:
+        handle = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            holder = os.read(handle, 400).decode("utf-8", "replace")
+        finally:
+            os.close(handle)
+    except OSError:
+        holder = None
+    if holder != me:
+        return False   # the lock taken was on a lock file removed meanwhile: another call owns the part
+    stack.callback(_unlink_quietly, lock)   # runs before the lock is released
+    return True
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _discard(part, state):
+    """Remove a part file and its sidecar: the next attempt starts from the file's first byte."""
+    part.unlink(missing_ok=True)
+    if state.get("meta") is not None:
+        state["meta"].unlink(missing_ok=True)
+
+
+def _write_sidecar(state):
+    """Record what the part file being written is a part of, when it could be resumed."""
+    if not (state["validator"] and state["length"] and state["coding"] == "" and not state["decode"]):
+        state["meta"].unlink(missing_ok=True)
+        return
+    # Made new (O_EXCL, O_NOFOLLOW), so nothing planted at its name is written through; a sidecar
+    # cut short by a kill is not JSON, and its part file is then not resumed.
+    text = _json.dumps({key: state[key] for key in _SIDECAR_KEYS}).encode()
+    state["meta"].unlink(missing_ok=True)
+    try:
+        handle = os.open(state["meta"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
+    except OSError as exc:
+        log.debug("%s: no sidecar, the download will not be resumable (%s)", state["meta"], exc)
+        return
+    try:
+        os.write(handle, text)
+    finally:
+        os.close(handle)
+
+
+def _read_sidecar(meta):
+    """The sidecar's record, or None when there is none or it cannot be trusted."""
+    if meta.is_symlink() or not meta.is_file():
+        return None
+    try:
+        handle = _no_follow(meta, os.O_RDONLY)
+        try:
+            record = _json.loads(os.read(handle, 1 << 16))
+        finally:
+            os.close(handle)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(record, dict) and isinstance(record.get("url"), str)
+            and isinstance(record.get("validator"), str) and record["validator"]
+            and isinstance(record.get("length"), int) and record["length"] > 0):
+        return None
+    return record
+
+
+def _adopt(part, state, kind, name):
+    """Take up the part file a killed or failed earlier call left, when it can be trusted; discard
+    it otherwise.
+
+    Trusted: its sidecar names the same URL and a validator, it is a plain file (not a link) no
+    longer than the recorded length, its first bytes are what ``name`` says, and an archive's
+    bytes so far pass the archive check, read back from disk (the check of the whole file needs
+    every byte, so it goes on from there as the rest arrives).
+    """
+    meta = state["meta"]
+    record = _read_sidecar(meta)
+    why = None
+    if record is None:
+        why = "no usable record of what it is part of"
+    elif record["url"] != state["url"]:
+        why = "it is part of another URL"
+    elif part.is_symlink() or not part.is_file():
+        why = "it is not a plain file"
+    elif not 0 < part.stat().st_size <= record["length"]:
+        why = "its length does not fit the file"
+    if why is None:
+        verifier = StreamVerifier(kind, Path(state["url"]).name) if kind else None
+        try:
+            if part.stat().st_size == record["length"]:
+                # Complete, but killed before its rename: the last byte is asked for again, so the
+                # server still says (If-Range) whether these bytes are its file's.
+                handle = _no_follow(part, os.O_WRONLY)
+                try:
+                    os.ftruncate(handle, record["length"] - 1)
+                finally:
+                    os.close(handle)
+            _check_part(part, name, verifier)
+        except (ReaderError, OSError) as exc:
+            why = f"its bytes fail the check ({exc})"
+    if why is not None:
+        if part.exists() or part.is_symlink() or meta.exists() or meta.is_symlink():
+            log.debug("%s: the part file left by an earlier download is not resumed: %s", name, why)
+        _discard(part, state)
+        return
+    log.debug("%s: resuming the part file left by an earlier download (%d of %d bytes)", name,
+              part.stat().st_size, record["length"])
+    state.update(validator=record["validator"], length=record["length"], verifier=verifier, adopted=True)
+
+
+def _check_part(part, name, verifier):
+    """Check the bytes of a part file as they would have been checked while they arrived."""
+    expected = _expected_type(name)
+    with os.fdopen(_no_follow(part, os.O_RDONLY), "rb") as handle:
+        head = handle.read(_SNIFF)
+        if expected is not None and not _looks_like(expected, head, False):
+            raise ReaderError(f"{name}: the part file holds {_describe_bytes(head)}, not the "
+                              f"{_TYPE_WORDS[expected]} the name says")
+        if verifier is not None:
+            chunk = head
+            while chunk:
+                verifier.feed(chunk)
+                chunk = handle.read(_READ)
+
+
+def _no_follow(path, flags):
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
 
 
 class _Behind:
