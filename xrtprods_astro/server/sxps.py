@@ -982,7 +982,8 @@ def _row_rate(rate, exposure, frac, cf=1.2):
     """(counts, rate, +err, -err, snr) of a source of ``rate`` ct/s seen for ``exposure`` s."""
     counts = rate * frac * exposure / cf
     err = math.sqrt(max(counts, 1.0)) * cf / exposure
-    return counts, rate * frac, err, -err, counts / math.sqrt(max(counts, 1.0))
+    # Six decimals, as the catalogue's rates are printed.
+    return counts, round(rate * frac, 6), round(err, 6), -round(err, 6), counts / math.sqrt(max(counts, 1.0))
 
 
 @functools.lru_cache(maxsize=None)
