@@ -366,7 +366,8 @@ def kbn(n, b, cl):
     top = n + 20 * math.sqrt(n + 1) + 30
     step = max(0.001, top / 200000.0)
     s = np.arange(0.0, top, step)
-    logp = (n * np.log(s + b) if n > 0 else 0.0) - (s + b)
+    # With no background the density is s**n: zero (not log 0) at s = 0.
+    logp = (n * np.log(np.maximum(s + b, 1e-300)) if n > 0 else 0.0) - (s + b)
     p = np.exp(logp - logp.max())
     p /= p.sum()
     order = np.argsort(-p, kind="stable")
