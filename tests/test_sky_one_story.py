@@ -123,6 +123,10 @@ def test_source_detections_are_its_rows_of_the_detections_table(svc, sample):
     for sid in sample:
         rec = call(svc, APIFunc="getSXPSSourceInfo", whichCat="LSXPS", sourceID=sid)["data"]
         src = table(svc, "sources", LSXPS_ID=sid)[0]
+        for key in ("IAUName", "RA", "Decl", "MatchIn2SXPS"):
+            assert rec[key] == src[key], (sid, key)
+        # The sum of its observations' ExposureUsed (the datasets table rounds each to 0.01 s).
+        assert rec["Exposure"] == pytest.approx(src["Exposure"], abs=0.01 * src["NumObs"])
         det, non = rec["Detections"], rec["NonDetections"]
         det_rows = det.get("Observations", []) + det.get("Stacks", [])
         non_rows = non.get("Observations", []) + non.get("Stacks", [])

@@ -17,8 +17,11 @@ sky (`sky_tables`, `grb_tables`):
   observations.
 * ``LSXPS``: ``datasets`` are those observations plus one stacked image per field with several
   (ObsIDs from 10000000001); ``obssources`` (a source in a dataset) and ``detections`` (per band)
-  point at datasets and sources; ``xcorr`` at sources; ``transients`` are the GRBs (Classification
-  1, the docs' six) and a few fillers; ``oldstacks`` are the superseded versions of the stacks.
+  point at datasets and sources (a sky object is detected where its light curve gives enough
+  counts); ``xcorr`` at sources; ``transients`` are the documented fixtures (1, 30, 576), the GRBs
+  and a few fillers (Classification 1 for the docs' six); ``oldstacks`` are the superseded
+  versions of the stacks. `sky_index` looks the tables up for the product functions
+  (`xrtprods_astro.server.sxps_products`), which answer from the same rows.
 * ``2SXPS``: LSXPS before the 2SXPS cut-off (2018-08-01), numbered afresh.
 * ``UK_XRT/XRTLiveCat``, ``SDC_GRB/SDC_Data_Table``, ``BAT_GRB/BATGRBCat``: the GRBs of the local
   GRB repository (`xrtprods_astro.server.grb`), with its positions.
@@ -38,7 +41,9 @@ sky (`sky_tables`, `grb_tables`):
   ``FILE`` base names; CSV (header of column names) or FITS (units in TUNIT); snapshots gzipped and
   holding the rows that existed at their epoch; files written once and served by GET under
   ``/<catalogue>/tables/``.
-* ``getSXPSUL``: rows computed from counts with a Bayesian (KBN-like) limit, ``Columns`` always sent,
+* ``getSXPSUL``: one row per dataset of the ``datasets`` table covering the position (the stacks
+  and observations of every field pointed within the field of view; ``deepest``: the deepest one),
+  computed from counts with a Bayesian (KBN-like) limit, ``Columns`` always sent,
   booleans as JSON booleans, ``DetData`` within 30"; ``ul_timeouts`` answers of ``{"TIMEOUT": id}``
   (set by tests), then ``{"ULID": id}`` returns the stored result once; a second fetch is an error
   (the real answer is not documented: spec §9.1).

@@ -4,14 +4,17 @@ The LSXPS / 2SXPS product functions of the local service's ``API/main.php``
 (shared/spec/ukssdc-catalogues.md §3): source, transient and dataset details, light curves,
 spectra and images, with the files they name served under ``/LSXPS/``.
 
-The sources are those of the LSXPS ``sources`` table that `xrtprods_astro.server.sxps` serves,
-read through that service's own ``queryDB`` answer (so IDs, names, positions, exposures and
-observation counts agree by construction). A source that is a target of the simulated sky, or one
-of its field sources, is observed by that target's schedule (the product generator's: same obsIDs
-and times); a faint "filler" source gets ``NumObs`` observations spread over its catalogued
-first-to-last dates. Counts in each observation and band are drawn from the catalogued rate, and
-detections, rates and upper limits follow from them with the Kraft-Burrows-Nousek interval, as in
-the upper-limit server.
+One sky with the catalogue tables of `xrtprods_astro.server.sxps`: the sources are the rows of
+its LSXPS ``sources`` table, read through that service's own ``queryDB`` answer; a source's
+observations and stack are the rows of the ``datasets`` table of its field (the product
+generator's schedule for a sky object, `xrtprods_astro.server.sxps.schedule`, so obsIDs and times
+agree with its products); its ``Detections`` are its rows of ``obssources``/``detections`` (same
+DatasetIDs, ObsSourceIDs, DetectionIDs and rates) and its ``NonDetections`` the other datasets of
+its field; a dataset's record is its ``datasets`` row with the sources detected in it; the
+transients are the rows of the ``transients`` table (the documented fixtures 1, 30 and 576 among
+them). Counts where the tables hold no detection are drawn from the sky object's light curve (or
+the catalogued rate), and retrospective detections and upper limits follow from them with the
+Kraft-Burrows-Nousek interval, as in the upper-limit server.
 
 Shapes follow the spec's verbatim examples: a ``data`` wrapper with an inner ``OK`` for source and
 dataset records, flat transient records, ``newerSources`` for a split source (ID 37562), a silent
@@ -40,7 +43,7 @@ import numpy as np
 
 from .catalogue import CATALOGUE, field_sources
 from .sky import met_to_mjd, met_to_utc
-from .sxps import CLASSIFICATIONS, TRANSIENT_FIXTURES, SXPSAPIError, kbn, schedule, sky_index
+from .sxps import CLASSIFICATIONS, TRANSIENT_FIXTURES, SXPSAPIError, kbn, schedule, sky_index, sky_tables
 
 __all__ = ["SXPSProductService", "FUNCTIONS", "RENAMED", "SPLIT", "TRANSIENTS", "URL_PREFIX"]
 
@@ -388,7 +391,7 @@ class SXPSProductService:
         rec["PowGamma"], rec["PowFlux"] = gamma, rec["Rate_band0"] * 4.0e-11
         rec["PowUnabsFlux"] = rec["PowFlux"] * 1.15
         rec["APECFlux"] = rec["APECUnabsFlux"] = None
-        rec["MatchIn2SXPS"] = int(src.id % 3 == 0)
+        rec["MatchIn2SXPS"] = sky_tables()[("LSXPS", "sources")][src.id - 1]["MatchIn2SXPS"]
         rec["MatchInROSAT"] = 0
         mjd = [float(met_to_mjd(o[1])) for o in obs] + [float(met_to_mjd(o[2])) for o in obs]
         rates = [d["Rate"] for d in dets["Total"]]
