@@ -90,24 +90,6 @@ def _rng(*keys):
     return np.random.default_rng([zlib.crc32(str(k).encode()) for k in keys])
 
 
-def _met_of(text):
-    """MET of a UTC ``YYYY-MM-DDTHH:MM:SS`` of the sources table (inverse of met_to_utc, to 1 s)."""
-    from datetime import datetime
-    target = datetime.fromisoformat(str(text).replace(" ", "T"))
-    met = (target - datetime(2001, 1, 1)).total_seconds()
-    for _ in range(3):
-        met -= (met_to_utc(met) - target).total_seconds()
-    return met
-
-
-def _swift_name(ra, dec):
-    h = ra / 15.0
-    hh, mm, ss = int(h), int((h % 1) * 60), ((h * 60) % 1) * 60
-    d = abs(dec)
-    return "Swift J%02d%02d%04.1f%s%02d%02d%02d" % (hh, mm, ss, "+" if dec >= 0 else "-", int(d),
-                                                    int((d % 1) * 60), int(((d * 60) % 1) * 60))
-
-
 def _interval(n, b, cl):
     """(mode, lower, upper) source counts: KBN for few counts, Gaussian for many."""
     if n > 80:
