@@ -17,8 +17,11 @@ sky (`sky_tables`, `grb_tables`):
   observations.
 * ``LSXPS``: ``datasets`` are those observations plus one stacked image per field with several
   (ObsIDs from 10000000001); ``obssources`` (a source in a dataset) and ``detections`` (per band)
-  point at datasets and sources; ``xcorr`` at sources; ``transients`` are the GRBs (Classification
-  1, the docs' six) and a few fillers; ``oldstacks`` are the superseded versions of the stacks.
+  point at datasets and sources (a sky object is detected where its light curve gives enough
+  counts); ``xcorr`` at sources; ``transients`` are the documented fixtures (1, 30, 576), the GRBs
+  and a few fillers (Classification 1 for the docs' six); ``oldstacks`` are the superseded
+  versions of the stacks. `sky_index` looks the tables up for the product functions
+  (`xrtprods_astro.server.sxps_products`), which answer from the same rows.
 * ``2SXPS``: LSXPS before the 2SXPS cut-off (2018-08-01), numbered afresh.
 * ``UK_XRT/XRTLiveCat``, ``SDC_GRB/SDC_Data_Table``, ``BAT_GRB/BATGRBCat``: the GRBs of the local
   GRB repository (`xrtprods_astro.server.grb`), with its positions.
@@ -38,7 +41,9 @@ sky (`sky_tables`, `grb_tables`):
   ``FILE`` base names; CSV (header of column names) or FITS (units in TUNIT); snapshots gzipped and
   holding the rows that existed at their epoch; files written once and served by GET under
   ``/<catalogue>/tables/``.
-* ``getSXPSUL``: rows computed from counts with a Bayesian (KBN-like) limit, ``Columns`` always sent,
+* ``getSXPSUL``: one row per dataset of the ``datasets`` table covering the position (the stacks
+  and observations of every field pointed within the field of view; ``deepest``: the deepest one),
+  computed from counts with a Bayesian (KBN-like) limit, ``Columns`` always sent,
   booleans as JSON booleans, ``DetData`` within 30"; ``ul_timeouts`` answers of ``{"TIMEOUT": id}``
   (set by tests), then ``{"ULID": id}`` returns the stored result once; a second fetch is an error
   (the real answer is not documented: spec §9.1).
@@ -60,7 +65,8 @@ from .catalogue import (CATALOGUE, FOV_RADIUS_ARCMIN, angular_separation_arcmin,
 from .sky import met_to_mjd, met_to_utc
 
 __all__ = ["SXPSService", "SXPSAPIError", "FUNCTIONS", "PAGE_LIMIT", "N_FILLER", "kbn", "sky_tables",
-           "grb_tables", "ALL_TABLES", "GRB_POSITIONS", "SNAPSHOTS", "FULL_TABLES", "table_file_name"]
+           "sky_index", "schedule", "TRANSIENT_FIXTURES", "CLASSIFICATIONS", "grb_tables", "ALL_TABLES",
+           "GRB_POSITIONS", "SNAPSHOTS", "FULL_TABLES", "table_file_name"]
 
 FUNCTIONS = ("getMetadata", "queryDB", "getSXPSUL", "getOldSXPSTables", "getSXPSTable")
 #: The most rows one queryDB answer may hold.
@@ -314,8 +320,18 @@ def _cal(met):
     return text
 
 
-def _schedule(entry):
-    """(obsID, start MET, stop MET, exposure) of every observation of a sky object."""
+def schedule(entry):
+    """The observations of a sky object, as the product generator schedules them.
+
+    The one schedule of the local service: the catalogue tables (`sky_tables`), the upper limits
+    and the SXPS products (`xrtprods_astro.server.sxps_products`) all read it.
+
+    Returns
+    -------
+    list of tuple
+        ``(obsID, start MET, stop MET, exposure, [(start, stop) of each snapshot])``, by
+        targetID then segment.
+    """
     out = []
     for targ in entry.targets:
         pieces = observation_plan(entry, targ, _rng_stable("schedule", targ))
@@ -324,8 +340,13 @@ def _schedule(entry):
             by_seg.setdefault(seg, []).append((start, stop))
         for seg, snaps in sorted(by_seg.items()):
             out.append(("%s%03d" % (targ, seg), snaps[0][0], snaps[-1][1],
-                        sum(b - a for a, b in snaps)))
+                        sum(b - a for a, b in snaps), snaps))
     return out
+
+
+def _schedule(entry):
+    """(obsID, start MET, stop MET, exposure) of every observation of a sky object."""
+    return [o[:4] for o in schedule(entry)]
 
 
 def _rng_stable(*keys):
@@ -350,7 +371,8 @@ def kbn(n, b, cl):
     top = n + 20 * math.sqrt(n + 1) + 30
     step = max(0.001, top / 200000.0)
     s = np.arange(0.0, top, step)
-    logp = (n * np.log(s + b) if n > 0 else 0.0) - (s + b)
+    # With no background the density is s**n: zero (not log 0) at s = 0.
+    logp = (n * np.log(np.maximum(s + b, 1e-300)) if n > 0 else 0.0) - (s + b)
     p = np.exp(logp - logp.max())
     p /= p.sum()
     order = np.argsort(-p, kind="stable")
@@ -755,29 +777,33 @@ class SXPSService:
             raise SXPSAPIError(1, f"timeFormat is {body.get('timeFormat')}, but must be cal, met or mjd.")
         sigma = _number(body, "sigma", 3.0, lo=0.1, hi=10)
         rates = bool(body.get("detectionsAsRates", False))
-        # Sources of the simulated catalogue near the position, and their datasets.
-        near, det, datasets = None, [], []
+        # Sources of the simulated catalogue near the position.
+        near, det = None, []
         for entry in CATALOGUE:
-            sep = angular_separation_arcmin(ra, dec, entry.ra, entry.dec)
-            if sep > FOV_RADIUS_ARCMIN + 9:
+            if angular_separation_arcmin(ra, dec, entry.ra, entry.dec) > FOV_RADIUS_ARCMIN + 9:
                 continue
             for src in [entry] + list(field_sources(entry)):
                 d = angular_separation_arcmin(ra, dec, src.ra, src.dec) * 60.0
                 if d <= 30.0:
                     det.append({"Distance": round(d, 1), "SourceName": _iau(src.ra, src.dec)})
                     near = near or src
-            if sep <= FOV_RADIUS_ARCMIN:
-                datasets.extend(_schedule(entry))
         if det:
             out["DetData"] = det
+        # The datasets of the LSXPS datasets table that cover the position: the observations of
+        # every field pointed within the field of view, and those fields' stacks (the same ObsIDs,
+        # times and exposures as getSXPSDatasetInfo and queryDB give).
+        index = sky_index()
+        rows = [d for fnum in index.fields_near(ra, dec) for d in index.field_datasets[fnum]]
+        observations = sorted((d for d in rows if not d["IsStackedImage"]), key=lambda d: d["ObsID"])
+        stacks = sorted((d for d in rows if d["IsStackedImage"]), key=lambda d: d["ObsID"])
         if body.get("skipDetections") and det:
-            datasets = []
-        if datasets:
-            stack = ("1%010d" % (zlib.crc32(("%.3f%.3f" % (ra, dec)).encode()) % 10 ** 10),
-                     min(d[1] for d in datasets), max(d[2] for d in datasets), sum(d[3] for d in datasets))
-            datasets = [stack] + sorted(datasets)
-            if body.get("whichData", "deepest") == "deepest":
-                datasets = [stack]
+            observations = stacks = []
+        if body.get("whichData", "deepest") == "deepest":
+            # The deepest dataset: a field's stack, or its only observation.
+            chosen = sorted(stacks or observations, key=lambda d: (-d["ExposureUsed"], d["ObsID"]))[:1]
+        else:
+            chosen = stacks + observations
+        datasets = [(d["ObsID"], d["StartTime_MET"], d["StopTime_MET"], d["ExposureUsed"]) for d in chosen]
         columns = ["StartTime", "StopTime", "ObsID", "SourceExposure", "ImageExposure"]
         for b in bands:
             columns += [f"{b}_UpperLimit"] + ([f"{b}_Rate", f"{b}_RatePos", f"{b}_RateNeg"] if rates else [])
@@ -832,6 +858,13 @@ class SXPSService:
 # transients and cross-matches point at sources; 2SXPS is LSXPS as it stood at its cut-off date.
 # Private keys (``__since``: MET from which a row exists, for snapshots) start with two underscores
 # and never reach an answer.
+
+#: The documented transients (spec §3.7, §8): TransientID -> (object of the sky, Classification,
+#: in LSXPS yet). Transient 30 is not in LSXPS yet (its lookup is MISSING, spec §3.2).
+TRANSIENT_FIXTURES = {1: ("V404 Cyg", 1, True), 30: ("Aql X-1 field 2", 2, False),
+                      576: ("Swift J1753.5-0127", 1, True)}
+#: The Classification codes of the transients table and the words getSXPSTransInfo answers.
+CLASSIFICATIONS = {0: "Unclassified", 1: "Confirmed transient", 2: "Possible transient", 3: "Not a transient"}
 
 #: MET of the 2SXPS cut-off (2018-08-01): datasets, detections and sources later than this are LSXPS only.
 SXPS2_CUTOFF = 554774405.0
@@ -955,7 +988,15 @@ def _row_rate(rate, exposure, frac, cf=1.2):
     """(counts, rate, +err, -err, snr) of a source of ``rate`` ct/s seen for ``exposure`` s."""
     counts = rate * frac * exposure / cf
     err = math.sqrt(max(counts, 1.0)) * cf / exposure
-    return counts, rate * frac, err, -err, counts / math.sqrt(max(counts, 1.0))
+    # Six decimals, as the catalogue's rates are printed.
+    return counts, round(rate * frac, 6), round(err, 6), -round(err, 6), counts / math.sqrt(max(counts, 1.0))
+
+
+@functools.lru_cache(maxsize=None)
+def _seen_rate(obj, start, stop):
+    """Mean count rate of a sky object over one observation (as the SXPS products measure it)."""
+    from .sky import source_rate
+    return float(np.mean(source_rate(obj, np.linspace(start, stop, 7))))
 
 
 @functools.lru_cache(maxsize=1)
@@ -975,6 +1016,10 @@ def sky_tables():
     detections, obssources, oldstacks = [], [], []
     det_of_source = {}
     grb_names = {e.name.replace(" ", ""): e for e in CATALOGUE if e.kind == "GRB"}
+    objects = {}     # source index -> its object of the simulated sky (the fillers have none)
+    for entry in CATALOGUE:
+        for obj in [entry] + list(field_sources(entry)):
+            objects[len(objects)] = obj
     for fnum, (name, ra, dec, observations, members) in enumerate(fields):
         l_deg, b_deg = gal[(round(ra, 6), round(dec, 6))]
         deepest = max(observations, key=lambda o: o[3])[0]
@@ -1030,13 +1075,21 @@ def sky_tables():
                   "StartTime_MET": round(start, 3), "StopTime_MET": round(stop, 3),
                   "MidTime_MET": round((start + stop) / 2, 3), "StartTime_UTC": _cal(start),
                   "StopTime_UTC": _cal(stop), "MidTime_MJD": None,
-                  "FieldFlag": flag, "NumSrc_band0": 0, "__since": stop}
+                  "FieldFlag": flag, "NumSrc_band0": 0, "__since": stop, "__field": fnum}
             datasets.append(ds)
             for num, i in enumerate(members):
                 src = sources[i]
                 bands = []
+                # The rate in this dataset: the sky object's light curve (a GRB fades below detection),
+                # exposure-weighted over the observations for a stack; a filler's catalogued rate.
+                if i not in objects:
+                    seen = src["Rate_band0"]
+                elif stacked:
+                    seen = sum(_seen_rate(objects[i], o[1], o[2]) * o[3] for o in observations) / exposure
+                else:
+                    seen = _seen_rate(objects[i], start, stop)
                 for band, frac in enumerate((1.0, 0.3, 0.35, 0.35)):
-                    counts, rate, pos, neg, snr = _row_rate(src["Rate_band0"], exposure, frac)
+                    counts, rate, pos, neg, snr = _row_rate(seen, exposure, frac)
                     if counts >= 5 or band == 0 and obsid == deepest and i not in det_of_source:
                         bands.append((band, counts, rate, pos, neg, snr))
                 if not bands or bands[0][0] != 0:
@@ -1088,30 +1141,52 @@ def sky_tables():
     for entry in CATALOGUE:
         first_of[entry.name] = k
         k += 1 + len(field_sources(entry))
-    candidates = [(first_of[e.name], 1) for e in CATALOGUE if e.kind == "GRB"]
-    candidates += [(i, (0, 2, 3)[int(3 * _unit("class", i))])
+    # The documented fixtures (spec §3.7, §8) first, at their TransientIDs, then the GRB afterglows
+    # and a few fillers numbered from 2 upwards around them. The confirmed ones (Classification 1)
+    # are the docs' six (spec §4.5): fixtures 1 and 576 and the four latest GRBs; the two earliest
+    # GRB afterglows stay unclassified.
+    by_name = {}
+    for entry in CATALOGUE:
+        by_name[entry.name] = first_of[entry.name]
+        for n, fs in enumerate(field_sources(entry), start=1):
+            by_name[fs.name] = first_of[entry.name] + n
+    grbs = sorted((e for e in CATALOGUE if e.kind == "GRB"), key=lambda e: e.t_first)
+    candidates = [(tid, by_name[obj], cls, in_lsxps)
+                  for tid, (obj, cls, in_lsxps) in sorted(TRANSIENT_FIXTURES.items())]
+    candidates += [(None, first_of[e.name], 1 if g >= 2 else 0, True) for g, e in enumerate(grbs)]
+    candidates += [(None, i, (0, 2, 3)[int(3 * _unit("class", i))], True)
                    for i in range(k, len(sources), 250)]
-    for i, cls in candidates:
+    next_id = 1
+    for tid, i, cls, in_lsxps in candidates:
         src = sources[i]
         dets = det_of_source.get(i, [])
         first = min((by_id[d] for d in dets if not by_id[d]["IsStackedImage"]),
                     key=lambda d: d["StartTime_MET"], default=None)
         if first is None:
             continue
+        if tid is None:
+            while next_id in TRANSIENT_FIXTURES:
+                next_id += 1
+            tid, next_id = next_id, next_id + 1
         discovery = next(o for o in obssources if o["DatasetID"] == first["DatasetID"]
                          and o["LSXPS_ID"] == src["LSXPS_ID"])
         l_deg, b_deg = gal[(round(src["RA"], 6), round(src["Decl"], 6))]
-        transients.append({"TransientID": len(transients) + 1, "IAUName": _swift_name(src["RA"], src["Decl"]),
-                           "LSXPS_ID": src["LSXPS_ID"], "LSXPSName": src["IAUName"], "Classification": cls,
+        transients.append({"TransientID": tid, "IAUName": _swift_name(src["RA"], src["Decl"]),
+                           "LSXPS_ID": src["LSXPS_ID"] if in_lsxps else None,
+                           "LSXPSName": src["IAUName"] if in_lsxps else None, "Classification": cls,
                            "RA": src["RA"], "Decl": src["Decl"], "Err90": src["Err90"],
                            "l": l_deg, "b": b_deg,
                            "DiscoveryDatasetID": first["DatasetID"], "ObsSourceID": discovery["ObsSourceID"],
                            "Significance": round(2.0 + 4.0 * _unit("significance", i), 5),
                            "DiscoveryDate": _cal(first["StopTime_MET"] + 3600.0),
                            "DetectionDate": first["StartTime_UTC"], "DetectionMET": first["StartTime_MET"],
-                           "Notes": "A gamma-ray burst afterglow." if cls == 1 else None,
+                           "Notes": "A gamma-ray burst afterglow." if i in [first_of[e.name] for e in grbs]
+                           else None,
                            "DiscoveryObs": first["ObsID"], "DiscoveryTarget": int(first["ObsID"][:8]),
-                           "PeakRate": round(src["Rate_band0"] * 5, 6), "__since": first["StopTime_MET"]})
+                           "PeakRate": round(src["Rate_band0"] * 5, 6), "__since": first["StopTime_MET"],
+                           # The sky's source of the transient (also when it is not in LSXPS yet).
+                           "__source": src["LSXPS_ID"]})
+    transients.sort(key=lambda t: t["TransientID"])
     tables = {("LSXPS", "sources"): lsxps_sources, ("LSXPS", "datasets"): datasets,
               ("LSXPS", "detections"): detections, ("LSXPS", "obssources"): obssources,
               ("LSXPS", "xcorr"): xcorr, ("LSXPS", "transients"): transients,
@@ -1120,6 +1195,73 @@ def sky_tables():
               ("obs", "swiftuvlog"): uvlog, ("obs", "swifttdrss"): tdrss}
     tables.update(_sxps2(tables))
     return tables
+
+
+class _SkyIndex:
+    """Look-ups over `sky_tables` shared by the catalogue and the product functions.
+
+    Attributes
+    ----------
+    dataset_by_id, dataset_by_obsid : dict
+        Rows of the LSXPS ``datasets`` table.
+    field_of_source : dict
+        LSXPS_ID -> the field (index into the pointed fields) whose datasets observe it.
+    field_members : dict
+        field -> the LSXPS_IDs of the sources in it.
+    field_datasets : dict
+        field -> its dataset rows (observations in time order, then its stack if any).
+    obssource : dict
+        (LSXPS_ID, DatasetID) -> the ``obssources`` row (a source detected in a dataset).
+    detections : dict
+        (LSXPS_ID, DatasetID) -> {band: ``detections`` row}.
+    dataset_sources : dict
+        DatasetID -> [LSXPS_ID of the sources detected in it], by OSNum.
+    transient_by_id : dict
+        TransientID -> ``transients`` row.
+    """
+
+    def __init__(self, tables):
+        datasets = tables[("LSXPS", "datasets")]
+        self.dataset_by_id = {d["DatasetID"]: d for d in datasets}
+        self.dataset_by_obsid = {d["ObsID"]: d for d in datasets}
+        self.field_datasets = {}
+        for d in datasets:
+            self.field_datasets.setdefault(d["__field"], []).append(d)
+        for rows in self.field_datasets.values():
+            rows.sort(key=lambda d: (d["IsStackedImage"], d["StartTime_MET"], d["ObsID"]))
+        self.field_of_source, self.field_members = {}, {}
+        for fnum, field in enumerate(_fields()):
+            self.field_members[fnum] = [i + 1 for i in field[4]]
+            for i in field[4]:
+                self.field_of_source[i + 1] = fnum
+        self.obssource, self.detections, self.dataset_sources = {}, {}, {}
+        for o in tables[("LSXPS", "obssources")]:
+            self.obssource[(o["LSXPS_ID"], o["DatasetID"])] = o
+            self.dataset_sources.setdefault(o["DatasetID"], []).append(o["LSXPS_ID"])
+        for d in tables[("LSXPS", "detections")]:
+            self.detections.setdefault((d["LSXPS_ID"], d["DatasetID"]), {})[d["Band"]] = d
+        self.transient_by_id = {t["TransientID"]: t for t in tables[("LSXPS", "transients")]}
+        centres = [(fnum, rows[0]["RA"], rows[0]["Decl"])
+                   for fnum, rows in sorted(self.field_datasets.items())]
+        self._fnums = np.array([c[0] for c in centres])
+        self._ras = np.array([c[1] for c in centres], dtype=float)
+        self._decs = np.array([c[2] for c in centres], dtype=float)
+
+    def source_datasets(self, lsxps_id):
+        """The dataset rows of a source's field: its observations in time order, then its stack."""
+        return self.field_datasets.get(self.field_of_source.get(lsxps_id), [])
+
+    def fields_near(self, ra, dec, radius_arcmin=FOV_RADIUS_ARCMIN):
+        """The fields whose pointing is within ``radius_arcmin`` of (ra, dec), nearest first."""
+        dist = angular_separation_arcmin(ra, dec, self._ras, self._decs)
+        inside = np.nonzero(dist <= radius_arcmin)[0]
+        return [int(self._fnums[i]) for i in inside[np.argsort(dist[inside], kind="stable")]]
+
+
+@functools.lru_cache(maxsize=1)
+def sky_index():
+    """The `_SkyIndex` of `sky_tables` (built once per process)."""
+    return _SkyIndex(sky_tables())
 
 
 def _sxps2(lsxps):

@@ -4,14 +4,17 @@ The LSXPS / 2SXPS product functions of the local service's ``API/main.php``
 (shared/spec/ukssdc-catalogues.md §3): source, transient and dataset details, light curves,
 spectra and images, with the files they name served under ``/LSXPS/``.
 
-The sources are those of the LSXPS ``sources`` table that `xrtprods_astro.server.sxps` serves,
-read through that service's own ``queryDB`` answer (so IDs, names, positions, exposures and
-observation counts agree by construction). A source that is a target of the simulated sky, or one
-of its field sources, is observed by that target's schedule (the product generator's: same obsIDs
-and times); a faint "filler" source gets ``NumObs`` observations spread over its catalogued
-first-to-last dates. Counts in each observation and band are drawn from the catalogued rate, and
-detections, rates and upper limits follow from them with the Kraft-Burrows-Nousek interval, as in
-the upper-limit server.
+One sky with the catalogue tables of `xrtprods_astro.server.sxps`: the sources are the rows of
+its LSXPS ``sources`` table, read through that service's own ``queryDB`` answer; a source's
+observations and stack are the rows of the ``datasets`` table of its field (the product
+generator's schedule for a sky object, `xrtprods_astro.server.sxps.schedule`, so obsIDs and times
+agree with its products); its ``Detections`` are its rows of ``obssources``/``detections`` (same
+DatasetIDs, ObsSourceIDs, DetectionIDs and rates) and its ``NonDetections`` the other datasets of
+its field; a dataset's record is its ``datasets`` row with the sources detected in it; the
+transients are the rows of the ``transients`` table (the documented fixtures 1, 30 and 576 among
+them). Counts where the tables hold no detection are drawn from the sky object's light curve (or
+the catalogued rate), and retrospective detections and upper limits follow from them with the
+Kraft-Burrows-Nousek interval, as in the upper-limit server.
 
 Shapes follow the spec's verbatim examples: a ``data`` wrapper with an inner ``OK`` for source and
 dataset records, flat transient records, ``newerSources`` for a split source (ID 37562), a silent
@@ -34,12 +37,13 @@ import tarfile
 import threading
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from .catalogue import CATALOGUE, field_sources, observation_plan
+from .catalogue import CATALOGUE, field_sources
 from .sky import met_to_mjd, met_to_utc
-from .sxps import SXPSAPIError, kbn
+from .sxps import CLASSIFICATIONS, TRANSIENT_FIXTURES, SXPSAPIError, kbn, schedule, sky_index, sky_tables
 
 __all__ = ["SXPSProductService", "FUNCTIONS", "RENAMED", "SPLIT", "TRANSIENTS", "URL_PREFIX"]
 
@@ -56,10 +60,11 @@ _THREE_SIGMA = math.erf(3 / math.sqrt(2))
 #: split (``newerSources``). Their targets are chosen in this sky by name.
 RENAMED = {11375: "GK Per"}
 SPLIT = {37562: ("GK Per field 1", "GK Per field 2", "GK Per field 3", "GK Per field 4")}
-#: TransientID -> (object of the sky, classification, in LSXPS yet).
-TRANSIENTS = {1: ("V404 Cyg", "Confirmed transient", True),
-              30: ("Aql X-1 field 2", "Possible transient", False),
-              576: ("Swift J1753.5-0127", "Confirmed transient", True)}
+#: The documented transients: TransientID -> (object of the sky, classification, in LSXPS yet). They
+#: are rows of the LSXPS ``transients`` table (`xrtprods_astro.server.sxps.TRANSIENT_FIXTURES`), which
+#: holds every transient these functions answer for.
+TRANSIENTS = {tid: (obj, CLASSIFICATIONS[cls], in_lsxps)
+              for tid, (obj, cls, in_lsxps) in TRANSIENT_FIXTURES.items()}
 #: The documented stack fixtures: removed (superseded by other stacks), an old version, obsolete.
 _REMOVED_STACK = "10000000668"
 _OLD_VERSION_DSID = 229018
@@ -83,24 +88,6 @@ _IMAGE_PIXELS = 300
 
 def _rng(*keys):
     return np.random.default_rng([zlib.crc32(str(k).encode()) for k in keys])
-
-
-def _met_of(text):
-    """MET of a UTC ``YYYY-MM-DDTHH:MM:SS`` of the sources table (inverse of met_to_utc, to 1 s)."""
-    from datetime import datetime
-    target = datetime.fromisoformat(str(text).replace(" ", "T"))
-    met = (target - datetime(2001, 1, 1)).total_seconds()
-    for _ in range(3):
-        met -= (met_to_utc(met) - target).total_seconds()
-    return met
-
-
-def _swift_name(ra, dec):
-    h = ra / 15.0
-    hh, mm, ss = int(h), int((h % 1) * 60), ((h * 60) % 1) * 60
-    d = abs(dec)
-    return "Swift J%02d%02d%04.1f%s%02d%02d%02d" % (hh, mm, ss, "+" if dec >= 0 else "-", int(d),
-                                                    int((d % 1) * 60), int(((d * 60) % 1) * 60))
 
 
 def _interval(n, b, cl):
@@ -147,36 +134,28 @@ class _Source:
         self.obj, self.entry = obj, entry
         self._obs = None
 
+    def datasets(self):
+        """The rows of the LSXPS ``datasets`` table that observe this source (its field's)."""
+        return sky_index().source_datasets(self.id)
+
     def observations(self):
-        """(obsid, start, stop, exposure, [(start, stop) snapshots]) in time order."""
+        """(obsid, start, stop, exposure, [(start, stop) snapshots]) in time order.
+
+        The observations (not stacks) of the ``datasets`` table: the same ObsIDs, times and
+        exposures as queryDB gives; the snapshots are those of the one schedule
+        (`xrtprods_astro.server.sxps.schedule`) for a sky object, one per observation for a filler.
+        """
         if self._obs is None:
-            if self.entry is not None:
-                self._obs = _schedule(self.entry)
-            else:
-                n = max(1, int(self.row.get("NumObs") or 1))
-                first, last = _met_of(self.row["FirstObsDate"]), _met_of(self.row["LastObsDate"])
-                exposure = float(self.row.get("Exposure") or 1000.0) / n
-                out = []
-                for k in range(n):
-                    start = first + (last - first - exposure) * (k / max(n - 1, 1)) if n > 1 else first
-                    out.append(("%08d%03d" % (90000000 + self.id, k + 1), start, start + exposure, exposure,
-                                [(start, start + exposure)]))
-                self._obs = out
+            snaps = {o[0]: o[4] for o in schedule(self.entry)} if self.entry is not None else {}
+            out = [(d["ObsID"], d["StartTime_MET"], d["StopTime_MET"], d["ExposureUsed"],
+                    snaps.get(d["ObsID"], [(d["StartTime_MET"], d["StopTime_MET"])]))
+                   for d in self.datasets() if not d["IsStackedImage"]]
+            self._obs = sorted(out, key=lambda o: (o[1], o[0]))
         return self._obs
 
-
-def _schedule(entry):
-    """The observations of a sky object, as the product generator schedules them."""
-    from .catalogue import _stable_rng
-    out = []
-    for targ in entry.targets:
-        by_seg = {}
-        for seg, start, stop in observation_plan(entry, targ, _stable_rng("schedule", targ)):
-            by_seg.setdefault(seg, []).append((start, stop))
-        for seg, snaps in sorted(by_seg.items()):
-            out.append(("%s%03d" % (targ, seg), snaps[0][0], snaps[-1][1], sum(b - a for a, b in snaps),
-                        snaps))
-    return sorted(out, key=lambda o: o[1])
+    def stack(self):
+        """The ``datasets`` row of the stacked image of this source's field, or None."""
+        return next((d for d in self.datasets() if d["IsStackedImage"]), None)
 
 
 class SXPSProductService:
@@ -200,7 +179,6 @@ class SXPSProductService:
         self._lock = threading.Lock()
         self._sources = None
         self._by_name = {}
-        self._datasets = None
         self._built = {}
         self._measured = {}
 
@@ -241,26 +219,6 @@ class SXPSProductService:
     def _named(self, name):
         self.sources()
         return self._by_name[name]
-
-    def _datasets_index(self):
-        """obsid -> (DatasetID, [source ids], is_stack); built once from every source's observations."""
-        with self._lock:
-            if self._datasets is not None:
-                return self._datasets
-        index = {}
-        for src in self.sources().values():
-            obs = src.observations()
-            for o in obs:
-                index.setdefault(o[0], [None, [], False])[1].append(src.id)
-            if len(obs) > 1:
-                index[_stack_id(src)] = [None, [src.id], True]
-        for dsid, obsid in enumerate(sorted(index), start=1):
-            index[obsid][0] = dsid if not index[obsid][2] else 500000 + index[obsid][1][0]
-        owner = self._named(_STACK_OWNER)
-        index[_OBSOLETE_STACK] = [_OLD_VERSION_DSID - 1, [owner.id], True]
-        with self._lock:
-            self._datasets = index
-        return index
 
     # ------------------------------------------------------------------ dispatch
     def answer(self, body, base_url):
@@ -304,15 +262,14 @@ class SXPSProductService:
         raise SXPSAPIError(1, "Either sourceID or sourceName must be given.")
 
     def _transient(self, body):
+        """(TransientID, the `_Source` of the sky it is) of a row of the ``transients`` table."""
         key = "sourceID" if "sourceID" in body else "sourceName" if "sourceName" in body else None
         if key is None:
             raise SXPSAPIError(1, "Either sourceID or sourceName must be given.")
         value = str(body[key]).strip()
-        for tid, (obj, _, _) in TRANSIENTS.items():
-            src = self._named(obj)
-            if (key == "sourceID" and value == str(tid)) or (key == "sourceName"
-                                                             and value == _swift_name(src.ra, src.dec)):
-                return tid, src
+        for tid, row in sky_index().transient_by_id.items():
+            if (key == "sourceID" and value == str(tid)) or (key == "sourceName" and value == row["IAUName"]):
+                return tid, self.sources()[row["__source"]]
         raise SXPSAPIError(1, f"Transient with {key}: `{value[:40]}` is not found in the LSXPS catalogue.")
 
     # ------------------------------------------------------------------ measurements
@@ -336,15 +293,35 @@ class SXPSProductService:
         return n, bg, cf
 
     def _bin(self, src, obsid, exposure, band, span=None):
-        """One light-curve value: class (blind/retro/nondet), rate and errors, UL, counts."""
+        """One light-curve value: class (blind/retro/nondet), rate and errors, UL, counts.
+
+        In a dataset of the ``datasets`` table, a blind detection is exactly a row of the
+        ``detections`` table (its rate and counts); otherwise the counts decide between a
+        retrospective detection and an upper limit.
+        """
         n, bg, cf = self._measure(src, obsid, exposure, band, span)
         mode, lo1, hi1 = _interval(n, bg, _ONE_SIGMA)
         _, lo3, ul = _interval(n, bg, _THREE_SIGMA)
-        what = "blind" if lo3 > 0 and n >= 5 else "retro" if lo1 > 0 else "nondet"
+        what = "retro" if lo1 > 0 else "nondet"
         scale = cf / exposure
-        return {"class": what, "Rate": mode * scale, "RatePos": (hi1 - mode) * scale,
-                "RateNeg": (lo1 - mode) * scale, "UpperLimit": ul * scale, "CtsInSrc": float(n),
-                "BGInSrc": bg, "CorrFact": cf, "Exposure": round(exposure, 3)}
+        out = {"class": what, "Rate": mode * scale, "RatePos": (hi1 - mode) * scale,
+               "RateNeg": (lo1 - mode) * scale, "UpperLimit": ul * scale, "CtsInSrc": float(n),
+               "BGInSrc": bg, "CorrFact": cf, "Exposure": round(exposure, 3)}
+        found = self._table_detection(src, obsid, band)
+        if found is not None:
+            out.update({"class": "blind", "Rate": found["Rate"], "RatePos": found["Rate_pos"],
+                        "RateNeg": found["Rate_neg"], "CtsInSrc": float(found["Counts"]),
+                        "BGInSrc": found["BGCounts"]})
+        return out
+
+    @staticmethod
+    def _table_detection(src, obsid, band):
+        """The ``detections`` row of a source in the dataset ``obsid`` and band, or None."""
+        index = sky_index()
+        ds = index.dataset_by_obsid.get(obsid)
+        if ds is None:
+            return None
+        return index.detections.get((src.id, ds["DatasetID"]), {}).get(_BANDS.index(band))
 
     # ------------------------------------------------------------------ source details
     def _getSXPSSourceInfo(self, body, base_url):
@@ -396,7 +373,7 @@ class SXPSProductService:
         rec["PowGamma"], rec["PowFlux"] = gamma, rec["Rate_band0"] * 4.0e-11
         rec["PowUnabsFlux"] = rec["PowFlux"] * 1.15
         rec["APECFlux"] = rec["APECUnabsFlux"] = None
-        rec["MatchIn2SXPS"] = int(src.id % 3 == 0)
+        rec["MatchIn2SXPS"] = sky_tables()[("LSXPS", "sources")][src.id - 1]["MatchIn2SXPS"]
         rec["MatchInROSAT"] = 0
         mjd = [float(met_to_mjd(o[1])) for o in obs] + [float(met_to_mjd(o[2])) for o in obs]
         rates = [d["Rate"] for d in dets["Total"]]
@@ -406,20 +383,19 @@ class SXPSProductService:
         rec["NearestNeighbour"] = rec["NearestOKNeighbour"] = None
         rec["NearestNeighbour_name"] = rec["NearestOKNeighbour_name"] = None
         rec["OK"] = 1
-        index = self._datasets_index()
-        detected, nondet = [], []
-        for o, d in zip(obs, dets["Total"]):
-            (detected if d["class"] == "blind" else nondet).append((o, d))
-        det_rows = [self._detection_row(src, o, index[o[0]][0], False) for o, _ in detected]
-        non_rows = [self._nondet_row(src, o, index[o[0]][0], d, False) for o, d in nondet]
-        stacks_det, stacks_non = [], []
-        if len(obs) > 1:
-            stack = (_stack_id(src), obs[0][1], obs[-1][2], sum(o[3] for o in obs), [])
-            sd = self._bin(src, stack[0], stack[3], "Total", stack[1:3])
-            if sd["class"] == "blind":
-                stacks_det.append(self._detection_row(src, stack, index[stack[0]][0], True))
+        # Detections are the source's rows of the obssources/detections tables; NonDetections its
+        # other datasets (the observations and stack of its field), with the same IDs.
+        index = sky_index()
+        det_rows, non_rows, stacks_det, stacks_non = [], [], [], []
+        for d in src.datasets():
+            o = (d["ObsID"], d["StartTime_MET"], d["StopTime_MET"], d["ExposureUsed"])
+            stack = bool(d["IsStackedImage"])
+            if (src.id, d["DatasetID"]) in index.obssource:
+                (stacks_det if stack else det_rows).append(self._detection_row(src, o, d))
             else:
-                stacks_non.append(self._nondet_row(src, stack, index[stack[0]][0], sd, True))
+                total = self._bin(src, o[0], o[3], "Total", o[1:3])
+                (stacks_non if stack else non_rows).append(self._nondet_row(src, o, d["DatasetID"], total,
+                                                                            stack))
         rec["Detections"] = _obs_block(det_rows, stacks_det)
         rec["NonDetections"] = _obs_block(non_rows, stacks_non)
         rec["CrossMatch"] = ([{"LSXPS_ID": src.id, "Distance": 1.2, "ExtCat_ID": f"{src.obj.name}",
@@ -427,16 +403,24 @@ class SXPSProductService:
                                "Ext_Err90": 0.1}] if isinstance(src.obj, type(CATALOGUE[0])) else [])
         return rec
 
-    def _detection_row(self, src, obs, dsid, stack):
-        row = {"ObsSourceID": dsid * 100 + src.id % 100, "DatasetID": dsid, "LSXPS_ID": src.id, "OSNum": 1,
-               "ObsID": int(obs[0]), "RA": src.ra, "Decl": src.dec, "Err90": src.err90,
-               "IsStackedImage": int(stack), "IsObsoleteStack": 0, "BestDetFlag": 0}
+    def _detection_row(self, src, obs, ds):
+        dsid = ds["DatasetID"]
+        index = sky_index()
+        found = index.detections.get((src.id, dsid), {})
+        os_row = index.obssource[(src.id, dsid)]
+        row = {"ObsSourceID": os_row["ObsSourceID"], "DatasetID": dsid, "LSXPS_ID": src.id,
+               "OSNum": os_row["OSNum"], "ObsID": int(obs[0]), "RA": src.ra, "Decl": src.dec,
+               "Err90": src.err90,
+               "IsStackedImage": int(ds["IsStackedImage"]), "IsObsoleteStack": int(ds["IsObsoleteStack"]),
+               "BestDetFlag": os_row["BestDetFlag"]}
         for i, band in enumerate(_BANDS):
             b = self._bin(src, obs[0], obs[3], band, obs[1:3])
-            row[f"{band}_Info"] = {"DetectionID": dsid * 10 + i, "DatasetID": dsid, "Band": i,
-                                   "Rate": b["Rate"], "Rate_pos": b["RatePos"], "Rate_neg": b["RateNeg"],
-                                   "CtsInRate": b["CtsInSrc"], "BGCtsInRate": b["BGInSrc"]}
-            row[f"HasBlindDetection_band{i}"] = int(b["class"] == "blind")
+            det = found.get(i)
+            row[f"{band}_Info"] = {"DetectionID": det["DetectionID"] if det else None, "DatasetID": dsid,
+                                   "Band": i, "Rate": b["Rate"], "Rate_pos": b["RatePos"],
+                                   "Rate_neg": b["RateNeg"], "CtsInRate": b["CtsInSrc"],
+                                   "BGCtsInRate": b["BGInSrc"]}
+            row[f"HasBlindDetection_band{i}"] = int(det is not None)
         return row
 
     def _nondet_row(self, src, obs, dsid, total, stack):
@@ -456,25 +440,25 @@ class SXPSProductService:
         lookup = {}
         for value in values:
             try:
-                tid, src = self._transient({key: value})
-                in_lsxps = TRANSIENTS[tid][2]
+                tid, _ = self._transient({key: value})
+                row = sky_index().transient_by_id[tid]
             except SXPSAPIError:
-                in_lsxps = False
-            lookup[str(value)] = ((src.id if key == "sourceID" else src.name) if in_lsxps else "MISSING")
+                row = None
+            found = row is not None and row["LSXPS_ID"] is not None
+            lookup[str(value)] = ((row["LSXPS_ID"] if key == "sourceID" else row["LSXPSName"]) if found
+                                  else "MISSING")
         return {"OK": 1, "lookup": lookup}
 
     def _getSXPSTransInfo(self, body, base_url):
+        """The transient's row of the ``transients`` table (Classification in words), then the
+        observations of its field since its detection."""
         tid, src = self._transient(body)
-        obj, classification, in_lsxps = TRANSIENTS[tid]
-        obs = src.observations()
-        first = obs[0]
-        return {"OK": 1, "TransientID": tid, "IAUName": _swift_name(src.ra, src.dec),
-                "LSXPS_ID": src.id if in_lsxps else None, "Classification": classification,
-                "RA": src.ra, "Decl": src.dec, "Err90": round(src.err90 + 1.0, 2),
-                "DetectionMET": round(first[1] + 300.0, 3), "DetectionDate": _cal(first[1] + 300.0),
-                "DiscoveryObs": first[0],
-                "PeakRate": self._bin(src, first[0], first[3], "Total", first[1:3])["Rate"],
-                "AllNewObs": [o[0] for o in obs], "AllNewTargs": sorted({int(o[0][:8]) for o in obs})}
+        row = sky_index().transient_by_id[tid]
+        out = {k: v for k, v in row.items() if not k.startswith("__")}
+        out["Classification"] = CLASSIFICATIONS[row["Classification"]]
+        new = [o[0] for o in src.observations() if o[1] >= row["DetectionMET"]]
+        out.update(AllNewObs=new, AllNewTargs=sorted({int(o[:8]) for o in new}))
+        return dict(out, OK=1)
 
     # ------------------------------------------------------------------ light curves
     def _getSXPSLC(self, body, base_url):
@@ -742,16 +726,18 @@ class SXPSProductService:
         return _png(255 - img)
 
     def _dataset(self, body):
-        """(obsid, entry of the dataset index) a request names, or a flat answer."""
-        index = self._datasets_index()
+        """(obsid, ``datasets`` table row) a request names; (obsid or None, None) for a superseded one."""
+        index = sky_index()
         if "ObsID" in body:
             value = str(body["ObsID"]).strip()
             obsid = value.zfill(11) if value.isdigit() else value
             if obsid == _REMOVED_STACK:
                 return obsid, None
-            if obsid not in index:
+            if obsid == _OBSOLETE_STACK:
+                return obsid, self._obsolete_stack()
+            if obsid not in index.dataset_by_obsid:
                 raise SXPSAPIError(1, f"Dataset with obsid: `{obsid}` is not found in the LSXPS catalogue.")
-            return obsid, index[obsid]
+            return obsid, index.dataset_by_obsid[obsid]
         if "DatasetID" in body:
             try:
                 dsid = int(str(body["DatasetID"]).strip())
@@ -760,62 +746,66 @@ class SXPSProductService:
                                    "integer.") from None
             if dsid == _OLD_VERSION_DSID:
                 return None, None
-            for obsid, entry in index.items():
-                if entry[0] == dsid:
-                    return obsid, entry
-            raise SXPSAPIError(1, f"Dataset with DatasetID: `{dsid}` is not found in the LSXPS catalogue.")
+            if dsid == _OLD_VERSION_DSID - 1:
+                return _OBSOLETE_STACK, self._obsolete_stack()
+            if dsid not in index.dataset_by_id:
+                raise SXPSAPIError(1, f"Dataset with DatasetID: `{dsid}` is not found in the LSXPS "
+                                   "catalogue.")
+            row = index.dataset_by_id[dsid]
+            return row["ObsID"], row
         raise SXPSAPIError(1, "Either DatasetID or ObsID must be given.")
 
+    def _owner_stack(self):
+        """The ``datasets`` row of the stack that supersedes the documented stack fixtures."""
+        return self._named(_STACK_OWNER).stack()
+
+    def _obsolete_stack(self):
+        # The documented obsolete stack: an older version of the owner's stack, so the same field.
+        return dict(self._owner_stack(), ObsID=_OBSOLETE_STACK, DatasetID=_OLD_VERSION_DSID - 1,
+                    IsObsoleteStack=1, __of=self._owner_stack()["DatasetID"])
+
     def _current_stack(self):
-        owner = self._named(_STACK_OWNER)
-        obsid = _stack_id(owner)
-        return {"DatasetID": self._datasets_index()[obsid][0], "DataVersion": 8, "ObsID": int(obsid),
-                "ExposureUsed": round(sum(o[3] for o in owner.observations()), 1)}
+        row = self._owner_stack()
+        return {"DatasetID": row["DatasetID"], "DataVersion": row["DataVersion"], "ObsID": int(row["ObsID"]),
+                "ExposureUsed": round(row["ExposureUsed"], 1)}
 
     def _getSXPSDatasetInfo(self, body, base_url):
-        obsid, entry = self._dataset(body)
-        if entry is None:
+        obsid, row = self._dataset(body)
+        if row is None:
             key = "SupersedingStacks" if obsid == _REMOVED_STACK else "LatestVersion"
             value = {"OtherStacks": [self._current_stack()]} if obsid else self._current_stack()
             return {"OK": 1, key: value}
-        return {"OK": 1, "data": self._dataset_record(obsid, entry)}
+        return {"OK": 1, "data": self._dataset_record(obsid, row)}
 
-    def _dataset_span(self, obsid, entry):
-        srcs = [self.sources()[i] for i in entry[1]]
-        if entry[2]:
-            obs = srcs[0].observations()
-            return srcs, obs[0][1], obs[-1][2], sum(o[3] for o in obs)
-        for o in srcs[0].observations():
-            if o[0] == obsid:
-                return srcs, o[1], o[2], o[3]
-        raise SXPSAPIError(1, f"Dataset with obsid: `{obsid}` is not found in the LSXPS catalogue.")
+    def _dataset_sources(self, row):
+        """The `_Source` objects detected in a dataset (its ``obssources`` rows), by OSNum."""
+        srcs = self.sources()
+        return [srcs[i] for i in sky_index().dataset_sources.get(row.get("__of", row["DatasetID"]), [])]
 
-    def _dataset_record(self, obsid, entry):
-        srcs, start, stop, exposure = self._dataset_span(obsid, entry)
-        centre = srcs[0].entry if srcs[0].entry is not None else srcs[0]
-        mid = 0.5 * (start + stop)
-        rec = {"DatasetID": entry[0], "OriginalExposure": round(exposure * 1.03, 3),
-               "ExposureUsed": round(exposure, 3), "RA": centre.ra, "Decl": centre.dec}
-        from astropy.coordinates import SkyCoord
-        gal = SkyCoord(centre.ra, centre.dec, unit="deg").galactic
-        rec["l"], rec["b"] = float(gal.l.deg), float(gal.b.deg)
+    def _dataset_record(self, obsid, ds):
+        """The dataset's ``datasets`` row, its detected sources (``Sources``) and stack membership."""
+        index = sky_index()
+        real = ds.get("__of", ds["DatasetID"])
+        start, stop, exposure = ds["StartTime_MET"], ds["StopTime_MET"], ds["ExposureUsed"]
+        rec = {k: ds[k] for k in ("DatasetID", "OriginalExposure", "ExposureUsed", "RA", "Decl", "l", "b")}
         for i, band in enumerate(_BANDS):
             rec[f"FieldBG_band{i}"] = 2.5e-4 * _BAND_FRACTION[band] / 1000.0
         sources = []
-        for src in srcs:
+        for src in self._dataset_sources(ds):
+            found = index.detections.get((src.id, real), {})
             row = {"LSXPS_ID": src.id, "IAUName": src.name, "RA": src.ra, "Decl": src.dec, "Err90": src.err90,
                    "DetFlag": int(src.row.get("DetFlag") or 0)}
-            for band in _BANDS:
-                b = self._bin(src, obsid, exposure, band, (start, stop))
-                if b["class"] == "blind":
+            for i, band in enumerate(_BANDS):
+                det = found.get(i)
+                if det is not None:
                     row[f"{band}_DetectionDetails"] = {
-                        "DetectionID": entry[0] * 10 + _BANDS.index(band), "Rate": b["Rate"],
-                        "Rate_pos": b["RatePos"], "Rate_neg": b["RateNeg"], "DetFlag": row["DetFlag"],
-                        "CtsInRate": b["CtsInSrc"], "BGCtsInRate": b["BGInSrc"],
-                        "SNR": b["Rate"] / max(b["RatePos"], 1e-12), "PileupFitted": 0, "RA": src.ra,
-                        "Decl": src.dec, "Err90": src.err90}
+                        "DetectionID": det["DetectionID"], "Rate": det["Rate"], "Rate_pos": det["Rate_pos"],
+                        "Rate_neg": det["Rate_neg"], "DetFlag": det["DetFlag"], "CtsInRate": det["Counts"],
+                        "BGCtsInRate": det["BGCounts"], "SNR": det["SNR"], "PileupFitted": 0, "RA": det["RA"],
+                        "Decl": det["Decl"], "Err90": det["Err90"]}
                     row[f"{band}_NonDetectionDetails"] = None
                 else:
+                    b = self._bin(src, obsid, exposure, band, (start, stop))
                     row[f"{band}_DetectionDetails"] = None
                     row[f"{band}_NonDetectionDetails"] = {
                         "UL": b["UpperLimit"], "C": b["CtsInSrc"], "B": b["BGInSrc"],
@@ -823,15 +813,16 @@ class SXPSProductService:
             sources.append(row)
         for i, band in enumerate(_BANDS):
             rec[f"NumSrc_band{i}"] = sum(1 for r in sources if r[f"{band}_DetectionDetails"])
-        rec.update({"StartTime_MET": round(start, 3), "StopTime_MET": round(stop, 3),
-                    "MidTime_MET": round(mid, 3),
-                    "MidTime_TDB": float(met_to_mjd(mid)) + 2400000.5, "MidTime_MJD": float(met_to_mjd(mid)),
-                    "StartTime_UTC": _cal(start), "StopTime_UTC": _cal(stop), "IsStackedImage": int(entry[2]),
-                    "DataVersion": 8, "ObsID": obsid, "IsObsoleteStack": int(obsid == _OBSOLETE_STACK),
-                    "TargetID": int(obsid[:8]) if not entry[2] else None,
-                    "inStack": [] if entry[2] else [int(_stack_id(s)) for s in srcs[:1]
-                                                    if len(s.observations()) > 1],
-                    "TargetObjectName": getattr(srcs[0].entry, "name", srcs[0].name), "OK": 1,
+        stack = next((d for d in index.field_datasets.get(ds["__field"], []) if d["IsStackedImage"]), None)
+        rec.update({"StartTime_MET": start, "StopTime_MET": stop, "MidTime_MET": ds["MidTime_MET"],
+                    "MidTime_TDB": ds["MidTime_MJD"] + 2400000.5, "MidTime_MJD": ds["MidTime_MJD"],
+                    "StartTime_UTC": ds["StartTime_UTC"], "StopTime_UTC": ds["StopTime_UTC"],
+                    "IsStackedImage": ds["IsStackedImage"], "DataVersion": ds["DataVersion"], "ObsID": obsid,
+                    "IsObsoleteStack": ds["IsObsoleteStack"],
+                    "TargetID": ds["TargetID"] if not ds["IsStackedImage"] else None,
+                    "inStack": ([int(stack["ObsID"])] if stack is not None and not ds["IsStackedImage"]
+                                else []),
+                    "TargetObjectName": ds["TargetObjectName"], "FieldFlag": ds["FieldFlag"], "OK": 1,
                     "Sources": sources})
         return rec
 
@@ -873,12 +864,14 @@ class SXPSProductService:
 
     def _dataset_file(self, obsid, name):
         """Bytes of one dataset file (FITS image, background map, exposure map, region file)."""
-        index = self._datasets_index()
-        if obsid not in index or obsid == _OBSOLETE_STACK:
+        index = sky_index()
+        ds = index.dataset_by_obsid.get(obsid)
+        if ds is None:
             return None
-        entry = index[obsid]
-        srcs, start, stop, exposure = self._dataset_span(obsid, entry)
-        centre = srcs[0].entry if srcs[0].entry is not None else srcs[0]
+        start, stop, exposure = ds["StartTime_MET"], ds["StopTime_MET"], ds["ExposureUsed"]
+        # Every source of the field shines in the image; the region file marks the detected ones.
+        srcs = [self.sources()[i] for i in index.field_members.get(ds["__field"], [])]
+        centre = SimpleNamespace(ra=ds["RA"], dec=ds["Decl"], name=ds["TargetObjectName"])
         m = re.fullmatch(re.escape(obsid) + r"_(total|band[123])(\.img\.gz|_final_BGmap\.img\.gz|"
                          r"_final_BGmap_w_source\.img\.gz)", name)
         reg = re.fullmatch(r"(total|band[123])\.reg", name)
@@ -888,7 +881,7 @@ class SXPSProductService:
             band = {v: k for k, v in _BAND_FILE.items()}[reg.group(1)]
             lines = ["# Region file format: DS9 version 4.1", "fk5"]
             for src in srcs:
-                found = self._bin(src, obsid, exposure, band, (start, stop))["class"] == "blind"
+                found = self._table_detection(src, obsid, band) is not None
                 colour = "green" if found else "red"
                 lines.append(f'circle({src.ra:.5f},{src.dec:.5f},{max(src.err90, 20):.1f}") # color={colour} '
                              f"text={{{src.id}}}")
@@ -953,8 +946,8 @@ class SXPSProductService:
                 src = srcs.get(int(parts[2][6:]))
                 rel = f"sources/{parts[2]}"
             elif parts[1] == "transData" and len(parts) == 5 and parts[2].isdigit() \
-                    and int(parts[2]) in TRANSIENTS:
-                src = self._named(TRANSIENTS[int(parts[2])][0])
+                    and int(parts[2]) in sky_index().transient_by_id:
+                src = srcs[sky_index().transient_by_id[int(parts[2])]["__source"]]
                 rel = f"transData/{parts[2]}"
             else:
                 return None
@@ -972,10 +965,6 @@ class SXPSProductService:
         except (SXPSAPIError, ValueError, KeyError):
             return None
         return None
-
-
-def _stack_id(src):
-    return "1%010d" % (10000 + src.id)
 
 
 def _obs_block(rows, stacks):
@@ -1009,8 +998,6 @@ def _json_dumps(data):
 
 def _flatten_tar(path, src, drop_wt=False):
     """Rewrite a built spectrum archive as LSXPS writes it: 12 flat members (spec §3.5)."""
-    from types import SimpleNamespace
-
     from .grb import _repository_tar
     if drop_wt:
         with tarfile.open(path, "r:gz") as tar:
