@@ -84,21 +84,52 @@ def test_burst_analyser_later_session_asks_for_the_product_alone(svc, tmp_path, 
     assert abs((warm.meta["t0"] - T0_UTC_060729).sec) < 2e-3
 
 
-def test_spectrum_later_session_asks_as_many_as_swifttools(svc, tmp_path, recorded):
+def test_spectrum_session_asks_for_the_answer_once(svc, tmp_path, recorded):
     first = _client(svc, tmp_path / "grbcache")
     first.get_spectral_fits("GRB 060729")
     first.get_spectra("GRB 060729", tmp_path / "spec1")
+    # The fits' answer serves the archives: downloadSpectrum once.
     assert sorted(_whats(recorded)) == sorted(["GRBNameToTargetID", "downloadSpectrum", "curve.qdp",
-                                               "downloadSpectrum", "interval0.tar.gz", "late_time.tar.gz"])
+                                               "interval0.tar.gz", "late_time.tar.gz"])
     recorded.clear()
     later = _client(svc, tmp_path / "grbcache")
     table = later.get_spectral_fits("GRB 060729")
-    later.get_spectra("GRB 060729", tmp_path / "spec2")
-    # swifttools' getSpectra: the name, the answer and the two archives, four requests too.
-    assert sorted(_whats(recorded)) == sorted(["downloadSpectrum", "downloadSpectrum", "interval0.tar.gz",
-                                               "late_time.tar.gz"])
+    spectra = later.get_spectra("GRB 060729", tmp_path / "spec2")
+    # swifttools' getSpectra: the name, the answer and the two archives, four requests; here three.
+    assert sorted(_whats(recorded)) == sorted(["downloadSpectrum", "interval0.tar.gz", "late_time.tar.gz"])
     assert table.meta["time_source"] == "utcf"
     assert abs((table.meta["t0"] - T0_UTC_060729).sec) < 2e-3
+    assert set(spectra) == set(table["interval"]) == {"interval0", "late_time"}
+
+
+def test_spectrum_answer_is_handed_over_once_and_briefly(svc, tmp_path, recorded, monkeypatch):
+    client = _client(svc, tmp_path / "grbcache")
+    client.get_lightcurve("GRB 060729")     # the name and T0's UTC, kept from here on
+    recorded.clear()
+    # The archives first, then the fits: the other way round works too.
+    client.get_spectra("GRB 060729", tmp_path / "spec1", intervals=["late_time"])
+    client.get_spectral_fits("GRB 060729")
+    assert _whats(recorded) == ["downloadSpectrum", "late_time.tar.gz"]
+    recorded.clear()
+    # Handed over once: the same call twice, or the other call again, asks again.
+    client.get_spectral_fits("GRB 060729")
+    client.get_spectral_fits("GRB 060729")
+    assert _whats(recorded) == ["downloadSpectrum", "downloadSpectrum"]
+    recorded.clear()
+    # The repository adds intervals as a GRB is observed: a later call is not given an old answer.
+    now = [1000.0]
+    monkeypatch.setattr(client, "monotonic", lambda: now[0])
+    client.get_spectral_fits("GRB 060729")
+    now[0] += client.spectrum_handoff_seconds + 1
+    client.get_spectra("GRB 060729", tmp_path / "spec2", intervals=["late_time"])
+    assert _whats(recorded) == ["downloadSpectrum", "downloadSpectrum", "late_time.tar.gz"]
+    recorded.clear()
+    client.get_spectral_fits("GRB 060729")      # in time for the answer of that get_spectra
+    assert _whats(recorded) == []
+    # ... and another client never shares one.
+    client.get_spectral_fits("GRB 060729")
+    _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec3", intervals=["late_time"])
+    assert _whats(recorded) == ["downloadSpectrum", "downloadSpectrum", "late_time.tar.gz"]
 
 
 def test_unknown_names_are_asked_again(svc, tmp_path, recorded):

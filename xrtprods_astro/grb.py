@@ -337,6 +337,8 @@ class GRBClass(ServiceClient, BaseQuery):
         self._transport.timeout = timeout
         self._targets = {}   # (server, canonical name) -> targetID: a name never changes its GRB
         self._t0 = {}        # (server, targetID) -> (T0 MET, UKSSDC's UTC text) or None
+        # (server, targetID) -> (the call that asked, monotonic time, downloadSpectrum answer)
+        self._spectrum_handoff = {}
         self._memo_lock = threading.Lock()
 
     def _api_url(self):
@@ -1281,8 +1283,33 @@ class GRBClass(ServiceClient, BaseQuery):
                           max_workers=max_workers)
 
     # -- spectra --------------------------------------------------------------------------------
+    #: Seconds for which the ``downloadSpectrum`` answer one of `get_spectral_fits` and
+    #: `get_spectra` asked for serves the other one's next call for the same GRB.
+    spectrum_handoff_seconds = 60.0
+
     def _spectrum_data(self, target_id, cache):
         return self._call("downloadSpectrum", {"type": "GRB", "objectID": target_id}, cache=cache)
+
+    def _spectrum_answer(self, target_id, cache, by):
+        """The ``downloadSpectrum`` answer for ``by`` ("fits" or "spectra").
+
+        The fits and the archives of a GRB come from one answer (swifttools' ``getSpectra`` asks
+        once for both): the answer one of the two calls asked for is handed, once, to the other
+        one's next call for the same GRB on this server, if it comes within
+        `spectrum_handoff_seconds`. The fits and the archives then describe the same intervals,
+        even if the repository adds one in between (it does as a GRB is observed). Anything
+        else asks again: the same call twice, a later call, another client.
+        """
+        key = (self.server, target_id)
+        with self._memo_lock:
+            kept = self._spectrum_handoff.pop(key, None)
+        if kept is not None and kept[0] != by and 0 <= self.monotonic() - kept[1] <= \
+                float(self.spectrum_handoff_seconds):
+            return kept[2]
+        data = self._spectrum_data(target_id, cache)
+        with self._memo_lock:
+            self._spectrum_handoff[key] = (by, self.monotonic(), data)
+        return data
 
     def _t0_utcf(self, target_id):
         """(T0 MET, the clock correction UTCF at T0) as the repository states them, or Nones."""
@@ -1308,13 +1335,18 @@ class GRBClass(ServiceClient, BaseQuery):
             units on every physical column and boolean ``*_frozen`` columns flagging the
             parameters held fixed (see `~xrtprods_astro.readers.grb.read_grb_spectral_fits`).
             An empty table with ``meta["no_spectrum"]`` True when there is no spectrum.
+
+        Notes
+        -----
+        Called within `spectrum_handoff_seconds` after `get_spectra` for the same GRB, it reads
+        the answer the archives came from, without asking again (once).
         """
         from .readers.grb import read_grb_spectral_fits
         if get_query_payload:
             return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
-        data = self._spectrum_data(tid, bool(cache))
+        data = self._spectrum_answer(tid, bool(cache), "fits")
         return read_grb_spectral_fits(data, target_id=tid, grb=value if kind == "name" else None,
                                       utcf=self._utcf(tid))
 
@@ -1370,13 +1402,19 @@ class GRBClass(ServiceClient, BaseQuery):
         dict
             Interval name -> `~xrtprods_astro.readers.spectrum.SpectrumProducts` (per mode the
             grouped spectrum, background, ARF and RMF as HDULists, the fit summaries).
+
+        Notes
+        -----
+        Called within `spectrum_handoff_seconds` after `get_spectral_fits` for the same GRB, it
+        downloads the archives of the answer the fits were read from, without asking for it
+        again (once): the fits and the files then describe the same intervals.
         """
         if intervals is not None:
             intervals = [intervals] if isinstance(intervals, str) else list(intervals)
         if get_query_payload:
             return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
-        data = self._spectrum_data(tid, False)
+        data = self._spectrum_answer(tid, False, "spectra")
         if "NoSpectrum" in data:
             raise ProductUnavailableError(f"The GRB repository has no spectrum for {grb!r}.",
                                           product="spectrum")
