@@ -205,3 +205,50 @@ def test_spectrum_files_are_read_when_first_used(svc, tmp_path, monkeypatch):
     pc.spectrum  # noqa: B018 - read once, then kept
     assert opened == ["late_timepc.pi"]
     assert isinstance(pc.rmf, fits.HDUList) and opened == ["late_timepc.pi", "late_timepc.rmf"]
+
+
+@pytest.fixture
+def inflated(monkeypatch):
+    """The bytes every zlib decompressor made in this test gives out (gzip, tarfile and the
+    download's verifier all inflate through ``zlib.decompressobj``)."""
+    import zlib
+    total = [0]
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, *args, **kwargs):
+            self._inflater = real(*args, **kwargs)
+
+        def decompress(self, *args, **kwargs):
+            out = self._inflater.decompress(*args, **kwargs)
+            total[0] += len(out)
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self._inflater, name)
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    return total
+
+
+def _tar_size(path):
+    import gzip
+    with gzip.open(path) as handle:
+        return len(handle.read())
+
+
+def test_spectrum_archives_are_inflated_once_to_unpack_them(svc, tmp_path, inflated):
+    from xrtprods_astro.archives import safe_extract
+    spectra = _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec")
+    archives = sorted((tmp_path / "spec").glob("*.tar.gz"))
+    assert [a.name for a in archives] == ["interval0.tar.gz", "late_time.tar.gz"]
+    sizes = sum(_tar_size(a) for a in archives)
+    inflated[0] = 0
+    for archive in archives:
+        safe_extract(archive, tmp_path / "again" / archive.name)
+    # One reading of each archive: no second pass over the headers, no inflating again from the
+    # start to go back to a member. (The gzip trailer's CRC32 and length are still checked.)
+    assert sizes <= inflated[0] <= sizes + 2 * (1 << 16)
+    again = tmp_path / "again" / "late_time.tar.gz"
+    assert sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file()) == \
+        sorted(p.relative_to(spectra["late_time"].directory) for p in spectra["late_time"].files)
