@@ -16,7 +16,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from xrtprods_astro import GRBClass
-from xrtprods_astro.exceptions import ResolverError
+from xrtprods_astro.exceptions import ReaderError, ResolverError
 
 T0_060729 = 175893150.244       # the simulated GRB 060729's trigger (as tests/test_grb.py)
 T0_UTC_060729 = Time("2006-07-29T19:12:28.888")
@@ -252,3 +252,81 @@ def test_spectrum_archives_are_inflated_once_to_unpack_them(svc, tmp_path, infla
     again = tmp_path / "again" / "late_time.tar.gz"
     assert sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file()) == \
         sorted(p.relative_to(spectra["late_time"].directory) for p in spectra["late_time"].files)
+
+
+def test_spectrum_archives_are_inflated_once_from_download_to_files(svc, tmp_path, inflated):
+    spectra = _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec")
+    used = inflated[0]
+    sizes = sum(_tar_size(a) for a in (tmp_path / "spec").glob("*.tar.gz"))
+    # Each archive is checked as it is unpacked (CRC32, length, headers, limits, members), not
+    # inflated once more as it downloads.
+    assert sizes <= used <= sizes + 4 * (1 << 16)
+    assert set(spectra) == {"interval0", "late_time"}
+    assert sorted(p.name for p in (tmp_path / "spec").iterdir()) == [
+        "interval0", "interval0.tar.gz", "late_time", "late_time.tar.gz"]
+
+
+def _corrupting(client, times):
+    """Damage the next ``times`` archives the client downloads (a byte flipped mid-stream)."""
+    download = client._transport.download
+    left = [times]
+
+    def damaged(url, dest, **kwargs):
+        path = download(url, dest, **kwargs)
+        if left[0] > 0:
+            left[0] -= 1
+            data = bytearray(Path(path).read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            Path(path).write_bytes(bytes(data))
+        return path
+
+    client._transport.download = damaged
+
+
+def test_a_damaged_spectrum_archive_is_downloaded_again(svc, tmp_path, recorded):
+    client = _client(svc, tmp_path / "grbcache")
+    client.get_lightcurve("GRB 060729")
+    recorded.clear()
+    _corrupting(client, 1)
+    spectra = client.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    assert _whats(recorded) == ["downloadSpectrum", "late_time.tar.gz", "late_time.tar.gz"]
+    assert isinstance(spectra["late_time"]["PC"].spectrum, fits.HDUList)
+    assert sorted(p.name for p in (tmp_path / "spec").iterdir()) == ["late_time", "late_time.tar.gz"]
+
+
+def test_a_damaged_spectrum_archive_never_takes_its_name(svc, tmp_path, recorded):
+    client = _client(svc, tmp_path / "grbcache")
+    _corrupting(client, 2)
+    with pytest.raises(ReaderError, match="late_time.tar.gz"):
+        client.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    assert _whats(recorded).count("late_time.tar.gz") == 2
+    # Nothing unpacked, no archive under its name, no private download folder left behind.
+    assert [p.name for p in (tmp_path / "spec").iterdir()] in ([], ["late_time"])
+    assert not list((tmp_path / "spec").rglob("*.*"))
+    # A re-run downloads it again (only a checked archive is ever read from the folder).
+    recorded.clear()
+    client.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    assert "late_time.tar.gz" in _whats(recorded)
+
+
+def test_an_unsafe_spectrum_archive_is_not_downloaded_again(svc, tmp_path, recorded, monkeypatch):
+    import io
+    import tarfile
+    client = _client(svc, tmp_path / "grbcache")
+    download = client._transport.download
+
+    def hostile(url, dest, **kwargs):
+        path = download(url, dest, **kwargs)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("../escape.txt")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+        Path(path).write_bytes(buffer.getvalue())
+        return path
+
+    client._transport.download = hostile
+    with pytest.raises(ReaderError, match="climbs out"):
+        client.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
+    assert _whats(recorded).count("late_time.tar.gz") == 1
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "spec" / "late_time.tar.gz").exists()

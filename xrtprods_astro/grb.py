@@ -1430,6 +1430,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 raise InvalidRequestError(f"intervals: {unknown} not among the intervals of {what}: "
                                           f"{rnames}")
             rnames = [r for r in rnames if r in intervals]
+        from .readers.spectrum import _index_products
         dest = Path(dest_dir)
         out = {}
         for rname in rnames:
@@ -1439,16 +1440,58 @@ class GRBClass(ServiceClient, BaseQuery):
                 continue
             name = os.path.basename(urlparse(url).path) or f"{rname}.tar.gz"
             path = dest / name
-            if path.is_file() and not overwrite:
-                # Only a verified download is ever renamed to this name: a re-run reads it again.
-                log.info("%s is already here; reading it (overwrite=True downloads it again)", path)
-            else:
-                path = self._transport.download(url, path, overwrite=overwrite)
             try:
-                out[rname] = read_spectrum_archive(path, dest / rname)
+                if path.is_file() and not overwrite:
+                    # Only a verified archive is ever renamed to this name: a re-run reads it again.
+                    log.info("%s is already here; reading it (overwrite=True downloads it again)", path)
+                    out[rname] = read_spectrum_archive(path, dest / rname)
+                else:
+                    into = (dest / rname).resolve()
+                    out[rname] = _index_products(self._download_unpacked(url, path, into), into, name)
             except ReaderError as exc:
                 raise ReaderError(f"{path}: {exc} (overwrite=True downloads it again)") from exc
         return out
+
+    def _download_unpacked(self, url, path, into):
+        """Download the archive ``url`` to ``path`` and unpack it into ``into``, reading it once.
+
+        The download (streamed, its first bytes and size checked, renamed only when complete)
+        lands in a private folder beside ``path``; `~xrtprods_astro.archives.safe_extract` then
+        checks the whole archive as it unpacks it, all or nothing (gzip CRC32 and length, tar
+        headers, limits, unsafe members: every check of the download's own verifier), and only
+        then does the archive take its name. One inflation instead of two (one to verify the
+        download, one to unpack it). An archive that does not unpack for any other reason than
+        a limit or an unsafe member is downloaded again once, verified as it streams.
+
+        Returns
+        -------
+        list of `pathlib.Path`
+            The unpacked files, in archive order.
+        """
+        import shutil
+        import tempfile
+        from .archives import ArchiveLimitError, UnsafeArchiveError, safe_extract
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for verified_download in (False, True):
+            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".download", dir=path.parent))
+            try:
+                staged = self._transport.download(url, folder / path.name,
+                                                  archive=None if verified_download else False)
+                try:
+                    files = safe_extract(staged, into)
+                except (ArchiveLimitError, UnsafeArchiveError):
+                    raise   # the archive itself: the same bytes would come again
+                except ReaderError as exc:
+                    if verified_download:
+                        raise
+                    log.warning("%s: %s; downloading it again", path.name, exc)
+                    continue
+                os.replace(staged, path)
+                log.info("Unpacked %s into %s", path, into)
+                return files
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _read_checked(fetch, reader):

@@ -797,6 +797,13 @@ def read_spectrum_archive(source, dest_dir):
     dest = Path(dest_dir).resolve()  # extracted paths come back absolute, never joined twice
     dest.mkdir(parents=True, exist_ok=True)
     files = _extract(source, dest)
+    return _index_products(files, dest, None if isinstance(source, (bytes, bytearray)) else Path(source).name)
+
+
+def _index_products(files, dest, archive_name=None):
+    """The `SpectrumProducts` of the files an archive was unpacked to in the folder ``dest``
+    (absolute); ``archive_name`` (e.g. ``interval0.tar.gz``) names the interval when the
+    members do not."""
     files = [Path(p) if Path(p).is_absolute() else dest / p for p in files]
     # The service writes members without a leading directory; should an
     # archive have one (e.g. USERPROD_<id>/spec/), index from the directory
@@ -812,8 +819,8 @@ def read_spectrum_archive(source, dest_dir):
     areas_files = [n for n in names if n.endswith(".areas") and "/" not in n]
     if len(areas_files) == 1:
         rname = areas_files[0][:-len(".areas")]
-    if rname is None and not isinstance(source, (bytes, bytearray)):
-        stem = Path(source).name
+    if rname is None and archive_name is not None:
+        stem = archive_name
         for suffix in (".tar.gz", ".tgz", ".tar"):
             if stem.endswith(suffix):
                 rname = stem[:-len(suffix)]
