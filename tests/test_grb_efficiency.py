@@ -207,6 +207,23 @@ def test_spectrum_files_are_read_when_first_used(svc, tmp_path, monkeypatch):
     assert isinstance(pc.rmf, fits.HDUList) and opened == ["late_timepc.pi", "late_timepc.rmf"]
 
 
+def test_spectrum_extraction_logs_are_read_when_first_used(svc, tmp_path, monkeypatch):
+    import xrtprods_astro.readers.spectrum as spectrum_reader
+    read = []
+    original = spectrum_reader.read_areas_file
+
+    def counting(source):
+        read.append(Path(source).name)
+        return original(source)
+
+    monkeypatch.setattr(spectrum_reader, "read_areas_file", counting)
+    spectra = _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec")
+    assert read == []
+    areas = spectra["late_time"].areas
+    assert read == ["late_time.areas"] and areas["counts"].unit == "ct" and len(areas) > 0
+    assert spectra["late_time"].areas is areas and read == ["late_time.areas"]
+
+
 @pytest.fixture
 def inflated(monkeypatch):
     """The bytes every zlib decompressor made in this test gives out (gzip, tarfile and the

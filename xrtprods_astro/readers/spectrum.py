@@ -663,6 +663,28 @@ class ModeProducts:
         return f"<ModeProducts {self.mode}: {files}; fits: {', '.join(self.fits) or 'none'}>"
 
 
+class _ReadWhenUsed:
+    """A dataclass field given a path and read by the reader named ``reader`` (a function of
+    this module) when first used, then kept."""
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    def __set_name__(self, owner, name):
+        self._slot = f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None   # the field's default
+        value = obj.__dict__.get(self._slot)
+        if isinstance(value, (str, os.PathLike)):
+            value = obj.__dict__[self._slot] = globals()[self._reader](value)
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class SpectrumProducts:
     """The unpacked products of one spectrum interval (one ``<rname>.tar.gz``).
@@ -678,7 +700,9 @@ class SpectrumProducts:
         ``"WT"`` / ``"PC"`` -> `ModeProducts` (indexing the object by mode,
         any case, gives the same).
     areas : `~astropy.table.Table` or None
-        The ``<rname>.areas`` extraction log.
+        The ``<rname>.areas`` extraction log (`read_areas_file`), read when first used (given
+        a path, the field keeps it until then): a `~xrtprods_astro.ReaderError` for a damaged
+        one comes then.
     files : list of `pathlib.Path`
         Every extracted file.
     broken_links : list of (str, str, str)
@@ -689,7 +713,7 @@ class SpectrumProducts:
     interval: str
     directory: Path
     modes: dict
-    areas: Table = None
+    areas: Table = _ReadWhenUsed("read_areas_file")
     files: list = field(default_factory=list)
     broken_links: list = field(default_factory=list)
 
@@ -784,7 +808,7 @@ def read_spectrum_archive(source, dest_dir):
     `SpectrumProducts`
         Per mode the grouped spectrum, source and background spectra, ARF and
         RMF (as lazily read `~astropy.io.fits.HDUList`), their paths, the fit
-        summaries and the ``.areas`` table. Links in the grouped spectra that
+        summaries and the ``.areas`` table (read when first used). Links in the grouped spectra that
         point to missing files are listed in ``broken_links`` and logged.
 
     Raises
@@ -870,6 +894,7 @@ def _index_products(files, dest, archive_name=None):
                           f"(members: {', '.join(sorted(names)) or 'none'})")
     for spectrum, key, value in broken:
         log.warning("%s: %s = %r names a file that is not in %s", spectrum, key, value, dest)
-    areas = read_areas_file(names[f"{rname}.areas"]) if f"{rname}.areas" in names else None
+    # Read when first used: most users of the spectra never look at the extraction log.
+    areas = names.get(f"{rname}.areas")
     return SpectrumProducts(interval=rname, directory=base, modes=dict(modes), areas=areas,
                             files=sorted(names.values()), broken_links=broken)
