@@ -194,9 +194,13 @@ def test_spectrum_files_are_read_when_first_used(svc, tmp_path, monkeypatch):
         return original(source, *args, **kwargs)
 
     monkeypatch.setattr(spectrum_reader, "read_fits_bytes", counting)
+    hdulists = []
+    fits_open = fits.open
+    monkeypatch.setattr(fits, "open", lambda *a, **k: hdulists.append(a) or fits_open(*a, **k))
     spectra = _client(svc, tmp_path / "grbcache").get_spectra("GRB 060729", tmp_path / "spec")
-    # Unpacked, indexed and the grouped spectra's links checked from their headers: no data read.
-    assert opened == []
+    # Unpacked, indexed and the grouped spectra's links checked from their headers: no data read,
+    # and no HDUList built around those headers either (their cards are parsed as astropy does).
+    assert opened == [] and hdulists == []
     assert not spectra["interval0"].broken_links and not spectra["late_time"].broken_links
     pc = spectra["late_time"]["PC"]
     assert isinstance(pc.spectrum, fits.HDUList) and pc.spectrum[1].header["BACKFILE"]
