@@ -8,6 +8,7 @@ UKSSDC's stated UTC. The spectrum archives' FITS files are read when first used,
 unpacked. No timing is asserted here: the benchmark (benchmarks/bench_grb.py) measures time.
 """
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -351,3 +352,31 @@ def test_an_unsafe_spectrum_archive_is_not_downloaded_again(svc, tmp_path, recor
         client.get_spectra("GRB 060729", tmp_path / "spec", intervals=["late_time"])
     assert _whats(recorded).count("late_time.tar.gz") == 1
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "spec" / "late_time.tar.gz").exists()
+
+
+def test_spectrum_archive_costs_few_folder_operations(svc, tmp_path, monkeypatch):
+    client = _client(svc, tmp_path / "grbcache")
+    client.get_lightcurve("GRB 060729")
+    spec = tmp_path / "spec"
+    calls = []
+    for name in ("mkdir", "rmdir"):
+        real = getattr(os, name)
+
+        def counting(path, *args, _real=real, _name=name, **kwargs):
+            if str(spec) in os.fspath(path):
+                calls.append((_name, os.path.relpath(os.fspath(path), tmp_path)))
+            return _real(path, *args, **kwargs)
+        monkeypatch.setattr(os, name, counting)
+    client.get_spectra("GRB 060729", spec, intervals=["late_time"])
+    # On a shared file system each folder made or removed costs about as much as writing a file:
+    # one mkdir per folder, not one per file; a staging folder and its "new" folder, but none
+    # for the files replaced when nothing is replaced, none for the download.
+    made = [path for op, path in calls if op == "mkdir"]
+    staging = [p for p in made if p.startswith("spec/.late_time.extract-") and p.count("/") == 1]
+    assert len(staging) == 1
+    # Under the staging folder: each folder made once, no folder for replaced files (none is).
+    assert sorted(p.replace(staging[0], "STAGING") for p in made if p.startswith(staging[0])) == [
+        "STAGING", "STAGING/new", "STAGING/new/models"]
+    # No folder for the download, and the extracted files' folders made once each.
+    assert sorted(p for p in made if not p.startswith(staging[0]) and p != "spec") == [
+        "spec/late_time", "spec/late_time/models"]

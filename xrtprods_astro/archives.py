@@ -587,8 +587,12 @@ def _zip_members(archive_zip, archive):
     return members
 
 
-def _write(source, target, size):
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write(source, target, size, made=None):
+    """Write one member; ``made``: the folders already made in this extraction (one mkdir each)."""
+    if made is None or target.parent not in made:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(target.parent)
     with open(target, "xb") as out:
         shutil.copyfileobj(source, out, _CHUNK)
         # A member must hold what its header says, no more (the limits were checked on the headers).
@@ -623,7 +627,7 @@ def _no_links_below(dest, parts, archive, checked=None):
 
 def _unpack(archive_path, into, name):
     """Write every member into the folder ``into``; returns the files' parts, in archive order."""
-    written = []
+    written, made = [], set()
     if zipfile.is_zipfile(archive_path):
         with zipfile.ZipFile(archive_path) as archive:
             for info, parts in _zip_members(archive, name):
@@ -633,7 +637,7 @@ def _unpack(archive_path, into, name):
                     continue
                 # zipfile checks each member's CRC32 when its end is read.
                 with archive.open(info) as source:
-                    _write(source, target, info.file_size)
+                    _write(source, target, info.file_size, made)
                 written.append(parts)
     else:
         written = _unpack_tar(archive_path, into, name)
@@ -671,7 +675,7 @@ def _unpack_tar(archive_path, into, name):
     (seeking back in a compressed tar would inflate it again from its start); then the
     rest of the file is read, so the decompressor checks the whole stream.
     """
-    written = []
+    written, made = [], set()
     with _open_decompressed(archive_path) as handle:
         try:
             archive = tarfile.open(fileobj=handle, mode="r|", bufsize=_INFLATE)
@@ -684,7 +688,7 @@ def _unpack_tar(archive_path, into, name):
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
-                _write(archive.extractfile(member), target, member.size)
+                _write(archive.extractfile(member), target, member.size, made)
                 written.append(parts)
         # tarfile stops at the end-of-archive blocks: reading on to the end makes the
         # decompressor check the stream's CRC32 and length.
@@ -693,14 +697,17 @@ def _unpack_tar(archive_path, into, name):
     return written
 
 
-def _move_into_place(staging, dest, written, name):
-    """Move the staged files into ``dest``, all or none: a failure puts back what was replaced."""
+def _move_into_place(staging, dest, written, name, backups):
+    """Move the staged files into ``dest``, all or none: a failure puts back what was replaced.
+
+    ``backups()`` gives the folder the files replaced are moved to meanwhile (made when first
+    needed: most extractions replace nothing).
+    """
     checked = set()
     for parts in written:
         _no_links_below(dest, tuple(parts), name, checked)
-    old = staging / "old"
-    old.mkdir()
-    new, dest_text = os.path.join(staging, "new"), os.fspath(dest)
+    old = None
+    new, dest_text = os.fspath(staging), os.fspath(dest)
     done, created = [], []
     present = {()}   # folders below dest (relative parts) known to be there: dest itself
     try:
@@ -718,6 +725,7 @@ def _move_into_place(staging, dest, written, name):
             target = os.path.join(dest_text, *parts)
             backup = None
             if os.path.lexists(target):
+                old = old or backups()
                 backup = os.path.join(old, str(number))
                 os.replace(target, backup)
             done.append((target, backup))
@@ -791,12 +799,18 @@ def safe_extract(archive_path, dest_dir):
     name = archive_path.name
     dest.mkdir(parents=True, exist_ok=True)
     staging = _staging_folder(dest)
+
+    def backups():
+        # Where the files replaced wait: made only when a file is replaced (most extractions
+        # replace none, and every folder made and removed costs).
+        (staging / "old").mkdir()
+        return staging / "old"
     try:
         os.chmod(staging, 0o700)
         try:
             written = _unpack(archive_path, staging / "new", name)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise ReaderError(f"{name}: could not be extracted ({exc}); nothing was written") from exc
-        return _move_into_place(staging, dest, written, name)
+        return _move_into_place(staging / "new", dest, written, name, backups)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1456,7 +1456,7 @@ class GRBClass(ServiceClient, BaseQuery):
         """Download the archive ``url`` to ``path`` and unpack it into ``into``, reading it once.
 
         The download (streamed, its first bytes and size checked, renamed only when complete)
-        lands in a private folder beside ``path``; `~xrtprods_astro.archives.safe_extract` then
+        lands under a private hidden name beside ``path``; `~xrtprods_astro.archives.safe_extract` then
         checks the whole archive as it unpacks it, all or nothing (gzip CRC32 and length, tar
         headers, limits, unsafe members: every check of the download's own verifier), and only
         then does the archive take its name. One inflation instead of two (one to verify the
@@ -1468,15 +1468,15 @@ class GRBClass(ServiceClient, BaseQuery):
         list of `pathlib.Path`
             The unpacked files, in archive order.
         """
-        import shutil
-        import tempfile
+        import secrets
         from .archives import ArchiveLimitError, UnsafeArchiveError, safe_extract
         path.parent.mkdir(parents=True, exist_ok=True)
         for verified_download in (False, True):
-            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".download", dir=path.parent))
+            # A name of this call's own, ending as the archive's (the download checks the first
+            # bytes against it); a file, not a folder: each folder made and removed costs.
+            staged = path.with_name(f".{secrets.token_hex(6)}.{path.name}")
             try:
-                staged = self._transport.download(url, folder / path.name,
-                                                  archive=None if verified_download else False)
+                self._transport.download(url, staged, archive=None if verified_download else False)
                 try:
                     files = safe_extract(staged, into)
                 except (ArchiveLimitError, UnsafeArchiveError):
@@ -1490,7 +1490,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 log.info("Unpacked %s into %s", path, into)
                 return files
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                staged.unlink(missing_ok=True)
         raise AssertionError("unreachable")
 
     @staticmethod
