@@ -377,6 +377,11 @@ def test_spectrum_archive_costs_few_folder_operations(svc, tmp_path, monkeypatch
     # Under the staging folder: each folder made once, no folder for replaced files (none is).
     assert sorted(p.replace(staging[0], "STAGING") for p in made if p.startswith(staging[0])) == [
         "STAGING", "STAGING/new", "STAGING/new/models"]
-    # No folder for the download, and the extracted files' folders made once each.
-    assert sorted(p for p in made if not p.startswith(staging[0]) and p != "spec") == [
-        "spec/late_time", "spec/late_time/models"]
+    # No folder for the download; the new interval folder (made by this call, still empty)
+    # replaced by the staged one in one rename: its models/ is not made again.
+    assert sorted(p for p in made if not p.startswith(staging[0]) and p != "spec") == ["spec/late_time"]
+    assert sorted(p.relative_to(spec).as_posix() for p in (spec / "late_time").rglob("*.xcm")) == [
+        "late_time/models/late_timepc.xcm"]
+    # A second time, into the folder now full: the files are moved one by one, all or nothing.
+    client.get_spectra("GRB 060729", spec, intervals=["late_time"], overwrite=True)
+    assert (spec / "late_time" / "models" / "late_timepc.xcm").is_file()
