@@ -25,7 +25,9 @@ The products:
   ``getSpectra(GRBName=name, returnData=True, saveData=True, saveImages=False, extract=True)``
   (download and unpack with the system ``tar``, nothing opened): ours does more;
 * ``burst``: ours ``get_burst_analyser(name, bat_binning=["snr4"])``; swifttools
-  ``getBurstAnalyser(GRBName=name, returnData=True, saveData=False, BATBinning=["snr4"])``.
+  ``getBurstAnalyser(GRBName=name, returnData=True, saveData=False, BATBinning=["snr4"])``;
+* ``all``: the three above end to end in one session (ours: one client; swifttools: the
+  three calls in turn).
 
 Many GRBs: ``n_grbs`` light-curve calls (cycling over the simulated sky's GRBs, which are fewer)
 by one client, one request in flight at a time, which is the politeness limit of the common API
@@ -51,7 +53,7 @@ from _util import (SWIFTTOOLS_MISSING, have_swifttools, in_child, own_cores, spl
                    summary)
 
 GRB = "GRB 060729"
-PRODUCTS = ("lightcurve", "spectrum", "burst")
+PRODUCTS = ("lightcurve", "spectrum", "burst", "all")
 BAT_BINNING = ["snr4"]
 
 
@@ -112,8 +114,16 @@ def _ours_products(url, tmp, state="warm"):
         folder = Path(tempfile.mkdtemp(dir=tmp))
         client.get_spectra(GRB, folder)
 
+    def all_three():
+        # One session: one client, the light curve, the spectrum, the burst analyser.
+        client = fresh()
+        client.get_lightcurve(GRB)
+        client.get_spectral_fits(GRB)
+        client.get_spectra(GRB, Path(tempfile.mkdtemp(dir=tmp)))
+        client.get_burst_analyser(GRB, bat_binning=BAT_BINNING)
+
     return {"lightcurve": lambda: fresh().get_lightcurve(GRB), "spectrum": spectrum,
-            "burst": lambda: fresh().get_burst_analyser(GRB, bat_binning=BAT_BINNING)}
+            "burst": lambda: fresh().get_burst_analyser(GRB, bat_binning=BAT_BINNING), "all": all_three}
 
 
 def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None, many_blocks=3):
@@ -188,9 +198,16 @@ def _swifttools_products(tmp):
     def lightcurve():
         udg.getLightCurves(GRBName=GRB, returnData=True, saveData=False, silent=True)
 
-    return {"lightcurve": lightcurve, "spectrum": spectrum,
-            "burst": lambda: udg.getBurstAnalyser(GRBName=GRB, returnData=True, saveData=False,
-                                                  BATBinning=BAT_BINNING, silent=True)}
+    def burst():
+        udg.getBurstAnalyser(GRBName=GRB, returnData=True, saveData=False, BATBinning=BAT_BINNING,
+                             silent=True)
+
+    def all_three():
+        lightcurve()
+        spectrum()
+        burst()
+
+    return {"lightcurve": lightcurve, "spectrum": spectrum, "burst": burst, "all": all_three}
 
 
 def child_swifttools(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):

@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .exceptions import ReaderError
 
@@ -529,7 +529,8 @@ def _check_name(name, archive):
     text = name.replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
-    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+    # As PurePosixPath(text).parts once a leading "/" is refused, without building a path.
+    parts = [p for p in text.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out of the folder with '..'; "
                                  "refusing to extract")
@@ -537,7 +538,12 @@ def _check_name(name, archive):
 
 
 def _tar_members(tar, archive):
-    members = []
+    """Each member of ``tar`` to be written, with its relative parts, checked as it comes.
+
+    A generator: a tar read as a stream (``r|``) gives its members one by one, so each is
+    checked (name, type, limits, layout) before it is written and before the next is read;
+    the archive is read once.
+    """
     max_bytes, max_members = _limits()
     layout = _Layout(archive)
     total = 0
@@ -551,8 +557,7 @@ def _tar_members(tar, archive):
                               is_link=member.issym() or member.islnk(),
                               is_special=not (member.isfile() or member.isdir()))
         if parts:
-            members.append((member, parts))
-    return members
+            yield member, parts
 
 
 def _check_limits(archive, members, total, max_members, max_bytes):
@@ -582,8 +587,12 @@ def _zip_members(archive_zip, archive):
     return members
 
 
-def _write(source, target, size):
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write(source, target, size, made=None):
+    """Write one member; ``made``: the folders already made in this extraction (one mkdir each)."""
+    if made is None or target.parent not in made:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(target.parent)
     with open(target, "xb") as out:
         shutil.copyfileobj(source, out, _CHUNK)
         # A member must hold what its header says, no more (the limits were checked on the headers).
@@ -591,17 +600,25 @@ def _write(source, target, size):
             raise ReaderError(f"{target.name}: {out.tell()} bytes where the archive header says {size}")
 
 
-def _no_links_below(dest, parts, archive):
-    """Refuse when a folder between ``dest`` and a member's place is an existing link or a file."""
+def _no_links_below(dest, parts, archive, checked=None):
+    """Refuse when a folder between ``dest`` and a member's place is an existing link or a file.
+
+    ``checked``: a set of the folders (relative parts) already found safe in this extraction,
+    so members of one folder cost one look at it.
+    """
     path = dest
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1], 1):
         path = path / part
+        if checked is not None and parts[:depth] in checked:
+            continue
         if path.is_symlink():
             raise ReaderError(f"{archive}: {path} is a symbolic link; extracting through it could write "
                               "outside the folder, so nothing was extracted")
         if path.exists() and not path.is_dir():
             raise ReaderError(f"{archive}: member {'/'.join(parts)!r} needs the folder {path}, which is a "
                               "file; nothing was extracted")
+        if checked is not None:
+            checked.add(parts[:depth])
     target = path / parts[-1]
     if target.is_dir() and not target.is_symlink():
         raise ReaderError(f"{archive}: member {'/'.join(parts)!r} would replace the folder {target}; "
@@ -610,7 +627,7 @@ def _no_links_below(dest, parts, archive):
 
 def _unpack(archive_path, into, name):
     """Write every member into the folder ``into``; returns the files' parts, in archive order."""
-    written = []
+    written, made = [], set()
     if zipfile.is_zipfile(archive_path):
         with zipfile.ZipFile(archive_path) as archive:
             for info, parts in _zip_members(archive, name):
@@ -620,53 +637,106 @@ def _unpack(archive_path, into, name):
                     continue
                 # zipfile checks each member's CRC32 when its end is read.
                 with archive.open(info) as source:
-                    _write(source, target, info.file_size)
+                    _write(source, target, info.file_size, made)
                 written.append(parts)
-    elif tarfile.is_tarfile(archive_path):
-        with tarfile.open(archive_path) as archive:
+    else:
+        written = _unpack_tar(archive_path, into, name)
+        if written is None:
+            raise ReaderError(f"{name}: not a tar, tar.gz or zip archive")
+        return written
+    return written
+
+
+def _open_decompressed(archive_path):
+    """``archive_path`` opened for reading, decompressed (gzip, bzip2, xz) by its first bytes.
+
+    Each decompressor checks the stream's own check value (gzip CRC32 and length, bzip2 CRCs,
+    xz checks) when it is read to its end.
+    """
+    import bz2
+    import gzip
+    import lzma
+    with open(archive_path, "rb") as probe:
+        magic = probe.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(archive_path, "rb")
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(archive_path, "rb")
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(archive_path, "rb")
+    return open(archive_path, "rb")
+
+
+def _unpack_tar(archive_path, into, name):
+    """Write every member of a tar (compressed or not) into ``into`` in one reading of it.
+
+    Returns the files' parts in archive order, or None when it is not a tar archive. The tar
+    is read as a stream: each member is checked, then written, before the next one is read
+    (seeking back in a compressed tar would inflate it again from its start); then the
+    rest of the file is read, so the decompressor checks the whole stream.
+    """
+    written, made = [], set()
+    with _open_decompressed(archive_path) as handle:
+        try:
+            archive = tarfile.open(fileobj=handle, mode="r|", bufsize=_INFLATE)
+        except tarfile.ReadError:
+            # The first header is not a tar header (or the stream is not one of the formats).
+            return None
+        with archive:
             for member, parts in _tar_members(archive, name):
                 target = into.joinpath(*parts)
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
-                _write(archive.extractfile(member), target, member.size)
+                _write(archive.extractfile(member), target, member.size, made)
                 written.append(parts)
-            # tarfile stops at the end-of-archive blocks and never reads the gzip trailer:
-            # reading on to the end makes gzip check the CRC32 and length.
-            while archive.fileobj.read(_CHUNK):
-                pass
-    else:
-        raise ReaderError(f"{name}: not a tar, tar.gz or zip archive")
+        # tarfile stops at the end-of-archive blocks: reading on to the end makes the
+        # decompressor check the stream's CRC32 and length.
+        while handle.read(_CHUNK):
+            pass
     return written
 
 
-def _move_into_place(staging, dest, written, name):
-    """Move the staged files into ``dest``, all or none: a failure puts back what was replaced."""
+def _move_into_place(staging, dest, written, name, backups):
+    """Move the staged files into ``dest``, all or none: a failure puts back what was replaced.
+
+    ``backups()`` gives the folder the files replaced are moved to meanwhile (made when first
+    needed: most extractions replace nothing).
+    """
+    checked = set()
     for parts in written:
-        _no_links_below(dest, parts, name)
-    old = staging / "old"
-    old.mkdir()
+        _no_links_below(dest, tuple(parts), name, checked)
+    old = None
+    new, dest_text = os.fspath(staging), os.fspath(dest)
     done, created = [], []
+    present = {()}   # folders below dest (relative parts) known to be there: dest itself
     try:
         for number, parts in enumerate(written):
-            target = dest.joinpath(*parts)
-            for folder in reversed([target.parent, *target.parent.parents]):
-                if not folder.exists():
-                    folder.mkdir()
-                    created.append(folder)
+            parts = tuple(parts)
+            # The folders from dest down to the member's, made where missing (dest exists).
+            for depth in range(1, len(parts)):
+                if parts[:depth] in present:
+                    continue
+                folder = os.path.join(dest_text, *parts[:depth])
+                if not os.path.isdir(folder):
+                    os.mkdir(folder)
+                    created.append(Path(folder))
+                present.add(parts[:depth])
+            target = os.path.join(dest_text, *parts)
             backup = None
-            if target.exists() or target.is_symlink():
-                backup = old / str(number)
+            if os.path.lexists(target):
+                old = old or backups()
+                backup = os.path.join(old, str(number))
                 os.replace(target, backup)
             done.append((target, backup))
-            os.replace(staging.joinpath("new", *parts), target)
+            os.replace(os.path.join(new, *parts), target)
     except OSError as exc:
         for target, backup in reversed(done):
             try:
                 if backup is not None:
                     os.replace(backup, target)
                 else:
-                    target.unlink(missing_ok=True)
+                    Path(target).unlink(missing_ok=True)
             except OSError:
                 log.warning("%s: could not put back %s after a failed extraction", name, target)
         for folder in reversed(created):
@@ -677,6 +747,21 @@ def _move_into_place(staging, dest, written, name):
         raise ReaderError(f"{name}: could not be moved into {dest} ({exc}); what was there is "
                           "unchanged") from exc
     return [dest.joinpath(*parts) for parts in written]
+
+
+def _rename_folder(new, dest):
+    """Put the staged folder in the place of ``dest``, a folder this extraction made and that
+    is still empty, in one rename (all or nothing, as moving file by file is, at a fraction of
+    its cost); False when it cannot (then the files are moved one by one)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(dest).st_mode):
+            return False
+        # On POSIX a folder may replace an empty folder; a link, a file or a folder something was
+        # written into meanwhile makes the rename fail, and nothing is changed.
+        os.rename(new, dest)
+        return True
+    except OSError:
+        return False
 
 
 def _staging_folder(dest):
@@ -727,14 +812,26 @@ def safe_extract(archive_path, dest_dir):
     archive_path = Path(archive_path)
     dest = Path(dest_dir).absolute()
     name = archive_path.name
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True)
+        made_dest = True
+    except FileExistsError:
+        made_dest = False
     staging = _staging_folder(dest)
+
+    def backups():
+        # Where the files replaced wait: made only when a file is replaced (most extractions
+        # replace none, and every folder made and removed costs).
+        (staging / "old").mkdir()
+        return staging / "old"
     try:
         os.chmod(staging, 0o700)
         try:
             written = _unpack(archive_path, staging / "new", name)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise ReaderError(f"{name}: could not be extracted ({exc}); nothing was written") from exc
-        return _move_into_place(staging, dest, written, name)
+        if made_dest and staging.parent == dest.parent and _rename_folder(staging / "new", dest):
+            return [dest.joinpath(*parts) for parts in written]
+        return _move_into_place(staging / "new", dest, written, name, backups)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

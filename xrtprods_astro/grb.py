@@ -337,6 +337,8 @@ class GRBClass(ServiceClient, BaseQuery):
         self._transport.timeout = timeout
         self._targets = {}   # (server, canonical name) -> targetID: a name never changes its GRB
         self._t0 = {}        # (server, targetID) -> (T0 MET, UKSSDC's UTC text) or None
+        # (server, targetID) -> (the call that asked, monotonic time, downloadSpectrum answer)
+        self._spectrum_handoff = {}
         self._memo_lock = threading.Lock()
 
     def _api_url(self):
@@ -1281,8 +1283,33 @@ class GRBClass(ServiceClient, BaseQuery):
                           max_workers=max_workers)
 
     # -- spectra --------------------------------------------------------------------------------
+    #: Seconds for which the ``downloadSpectrum`` answer one of `get_spectral_fits` and
+    #: `get_spectra` asked for serves the other one's next call for the same GRB.
+    spectrum_handoff_seconds = 60.0
+
     def _spectrum_data(self, target_id, cache):
         return self._call("downloadSpectrum", {"type": "GRB", "objectID": target_id}, cache=cache)
+
+    def _spectrum_answer(self, target_id, cache, by):
+        """The ``downloadSpectrum`` answer for ``by`` ("fits" or "spectra").
+
+        The fits and the archives of a GRB come from one answer (swifttools' ``getSpectra`` asks
+        once for both): the answer one of the two calls asked for is handed, once, to the other
+        one's next call for the same GRB on this server, if it comes within
+        `spectrum_handoff_seconds`. The fits and the archives then describe the same intervals,
+        even if the repository adds one in between (it does as a GRB is observed). Anything
+        else asks again: the same call twice, a later call, another client.
+        """
+        key = (self.server, target_id)
+        with self._memo_lock:
+            kept = self._spectrum_handoff.pop(key, None)
+        if kept is not None and kept[0] != by and 0 <= self.monotonic() - kept[1] <= \
+                float(self.spectrum_handoff_seconds):
+            return kept[2]
+        data = self._spectrum_data(target_id, cache)
+        with self._memo_lock:
+            self._spectrum_handoff[key] = (by, self.monotonic(), data)
+        return data
 
     def _t0_utcf(self, target_id):
         """(T0 MET, the clock correction UTCF at T0) as the repository states them, or Nones."""
@@ -1308,13 +1335,18 @@ class GRBClass(ServiceClient, BaseQuery):
             units on every physical column and boolean ``*_frozen`` columns flagging the
             parameters held fixed (see `~xrtprods_astro.readers.grb.read_grb_spectral_fits`).
             An empty table with ``meta["no_spectrum"]`` True when there is no spectrum.
+
+        Notes
+        -----
+        Called within `spectrum_handoff_seconds` after `get_spectra` for the same GRB, it reads
+        the answer the archives came from, without asking again (once).
         """
         from .readers.grb import read_grb_spectral_fits
         if get_query_payload:
             return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
         kind, value = _classify(grb)
-        data = self._spectrum_data(tid, bool(cache))
+        data = self._spectrum_answer(tid, bool(cache), "fits")
         return read_grb_spectral_fits(data, target_id=tid, grb=value if kind == "name" else None,
                                       utcf=self._utcf(tid))
 
@@ -1370,13 +1402,19 @@ class GRBClass(ServiceClient, BaseQuery):
         dict
             Interval name -> `~xrtprods_astro.readers.spectrum.SpectrumProducts` (per mode the
             grouped spectrum, background, ARF and RMF as HDULists, the fit summaries).
+
+        Notes
+        -----
+        Called within `spectrum_handoff_seconds` after `get_spectral_fits` for the same GRB, it
+        downloads the archives of the answer the fits were read from, without asking for it
+        again (once): the fits and the files then describe the same intervals.
         """
         if intervals is not None:
             intervals = [intervals] if isinstance(intervals, str) else list(intervals)
         if get_query_payload:
             return self._planned([grb], "downloadSpectrum", lambda tid: {"type": "GRB", "objectID": tid})
         tid = self.target_id(grb)
-        data = self._spectrum_data(tid, False)
+        data = self._spectrum_answer(tid, False, "spectra")
         if "NoSpectrum" in data:
             raise ProductUnavailableError(f"The GRB repository has no spectrum for {grb!r}.",
                                           product="spectrum")
@@ -1392,6 +1430,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 raise InvalidRequestError(f"intervals: {unknown} not among the intervals of {what}: "
                                           f"{rnames}")
             rnames = [r for r in rnames if r in intervals]
+        from .readers.spectrum import _index_products
         dest = Path(dest_dir)
         out = {}
         for rname in rnames:
@@ -1401,16 +1440,58 @@ class GRBClass(ServiceClient, BaseQuery):
                 continue
             name = os.path.basename(urlparse(url).path) or f"{rname}.tar.gz"
             path = dest / name
-            if path.is_file() and not overwrite:
-                # Only a verified download is ever renamed to this name: a re-run reads it again.
-                log.info("%s is already here; reading it (overwrite=True downloads it again)", path)
-            else:
-                path = self._transport.download(url, path, overwrite=overwrite)
             try:
-                out[rname] = read_spectrum_archive(path, dest / rname)
+                if path.is_file() and not overwrite:
+                    # Only a verified archive is ever renamed to this name: a re-run reads it again.
+                    log.info("%s is already here; reading it (overwrite=True downloads it again)", path)
+                    out[rname] = read_spectrum_archive(path, dest / rname)
+                else:
+                    into = (dest / rname).resolve()
+                    out[rname] = _index_products(self._download_unpacked(url, path, into), into, name)
             except ReaderError as exc:
                 raise ReaderError(f"{path}: {exc} (overwrite=True downloads it again)") from exc
         return out
+
+    def _download_unpacked(self, url, path, into):
+        """Download the archive ``url`` to ``path`` and unpack it into ``into``, reading it once.
+
+        The download (streamed, its first bytes and size checked, renamed only when complete)
+        lands under a private hidden name beside ``path``; `~xrtprods_astro.archives.safe_extract` then
+        checks the whole archive as it unpacks it, all or nothing (gzip CRC32 and length, tar
+        headers, limits, unsafe members: every check of the download's own verifier), and only
+        then does the archive take its name. One inflation instead of two (one to verify the
+        download, one to unpack it). An archive that does not unpack for any other reason than
+        a limit or an unsafe member is downloaded again once, verified as it streams.
+
+        Returns
+        -------
+        list of `pathlib.Path`
+            The unpacked files, in archive order.
+        """
+        import secrets
+        from .archives import ArchiveLimitError, UnsafeArchiveError, safe_extract
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for verified_download in (False, True):
+            # A name of this call's own, ending as the archive's (the download checks the first
+            # bytes against it); a file, not a folder: each folder made and removed costs.
+            staged = path.with_name(f".{secrets.token_hex(6)}.{path.name}")
+            try:
+                self._transport.download(url, staged, archive=None if verified_download else False)
+                try:
+                    files = safe_extract(staged, into)
+                except (ArchiveLimitError, UnsafeArchiveError):
+                    raise   # the archive itself: the same bytes would come again
+                except ReaderError as exc:
+                    if verified_download:
+                        raise
+                    log.warning("%s: %s; downloading it again", path.name, exc)
+                    continue
+                os.replace(staged, path)
+                log.info("Unpacked %s into %s", path, into)
+                return files
+            finally:
+                staged.unlink(missing_ok=True)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _read_checked(fetch, reader):

@@ -663,6 +663,28 @@ class ModeProducts:
         return f"<ModeProducts {self.mode}: {files}; fits: {', '.join(self.fits) or 'none'}>"
 
 
+class _ReadWhenUsed:
+    """A dataclass field given a path and read by the reader named ``reader`` (a function of
+    this module) when first used, then kept."""
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    def __set_name__(self, owner, name):
+        self._slot = f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None   # the field's default
+        value = obj.__dict__.get(self._slot)
+        if isinstance(value, (str, os.PathLike)):
+            value = obj.__dict__[self._slot] = globals()[self._reader](value)
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class SpectrumProducts:
     """The unpacked products of one spectrum interval (one ``<rname>.tar.gz``).
@@ -678,7 +700,9 @@ class SpectrumProducts:
         ``"WT"`` / ``"PC"`` -> `ModeProducts` (indexing the object by mode,
         any case, gives the same).
     areas : `~astropy.table.Table` or None
-        The ``<rname>.areas`` extraction log.
+        The ``<rname>.areas`` extraction log (`read_areas_file`), read when first used (given
+        a path, the field keeps it until then): a `~xrtprods_astro.ReaderError` for a damaged
+        one comes then.
     files : list of `pathlib.Path`
         Every extracted file.
     broken_links : list of (str, str, str)
@@ -689,7 +713,7 @@ class SpectrumProducts:
     interval: str
     directory: Path
     modes: dict
-    areas: Table = None
+    areas: Table = _ReadWhenUsed("read_areas_file")
     files: list = field(default_factory=list)
     broken_links: list = field(default_factory=list)
 
@@ -711,7 +735,10 @@ def _link_header(spectrum_path):
     within the file, every header parsed, errors as `ReaderError` naming the file): a .pi that
     is not FITS, or has a damaged header, is named here rather than escaping from astropy. The
     data are read (and checked) by `read_fits_bytes` when the spectrum is first asked for:
-    building their columns here would cost an archive twice as much CPU as unpacking it.
+    building their columns here would cost an archive twice as much CPU as unpacking it. The
+    primary and SPECTRUM headers are parsed by astropy's `~astropy.io.fits.Header` without the
+    HDUs around them (which cost twice the parsing) when their raw cards state every size; else
+    astropy opens the file, and refuses a header without the sizes it needs.
     """
     from .. import conf
     from .images import _check_sizes, _gunzip
@@ -731,6 +758,12 @@ def _link_header(spectrum_path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            blocks = _first_headers(raw)
+            if blocks is not None:
+                # The primary header and the SPECTRUM extension's, parsed as astropy parses every
+                # header, without building HDUs around them (a third of the cost).
+                headers = [fits.Header.fromstring(raw[start:stop].decode("ascii")) for start, stop in blocks]
+                return headers[-1]
             # HDUs read up to the SPECTRUM extension only; later ones (GTI) when the file is read.
             with fits.open(io.BytesIO(raw), lazy_load_hdus=True) as hdul:
                 try:
@@ -738,9 +771,43 @@ def _link_header(spectrum_path):
                 except IndexError:
                     return hdul[0].header
     except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
-            fits.VerifyError) as exc:
+            UnicodeDecodeError, fits.VerifyError) as exc:
         # The exceptions read_fits_bytes names a damaged header by (see there).
         raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
+
+
+def _first_headers(raw):
+    """(start, stop) of the first two headers of a FITS file's bytes (one if it has one HDU), found
+    from their raw cards (BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, as
+    `~xrtprods_astro.readers.images._check_sizes`, run first, checked them); None when the cards
+    do not say plainly (then astropy reads the file)."""
+    blocks, pos = [], 0
+    while len(blocks) < 2 and pos < len(raw) and raw[pos:pos + 2880].strip(b"\0 "):
+        cards, end = {}, None
+        for start in range(pos, len(raw) - 79, 80):
+            card = raw[start:start + 80]
+            key = card[:8].rstrip()
+            if key == b"END":
+                end = start + 80
+                break
+            if card[8:10] == b"= " and (key in (b"BITPIX", b"PCOUNT", b"GCOUNT", b"GROUPS")
+                                        or key.startswith(b"NAXIS")):
+                cards[key] = card[10:].split(b"/")[0].strip()
+        if end is None or b"GROUPS" in cards:
+            return None
+        try:
+            bitpix, naxis = abs(int(cards[b"BITPIX"])), int(cards[b"NAXIS"])
+            # Every NAXISn stated: astropy refuses a header without one, so must this.
+            axes = [int(cards[b"NAXIS%d" % n]) for n in range(1, min(naxis, 999) + 1)]
+            pcount, gcount = int(cards.get(b"PCOUNT", b"0")), int(cards.get(b"GCOUNT", b"1"))
+        except (KeyError, ValueError):
+            return None
+        if not 0 <= naxis <= 999 or min(axes + [pcount, gcount, 0]) < 0:
+            return None
+        blocks.append((pos, end))
+        size = bitpix // 8 * gcount * (pcount + int(np.prod(axes, dtype=object))) if axes else 0
+        pos += -(-(end - pos) // 2880) * 2880 + -(-size // 2880) * 2880
+    return blocks or None
 
 
 def _check_links(spectrum_path):
@@ -784,7 +851,7 @@ def read_spectrum_archive(source, dest_dir):
     `SpectrumProducts`
         Per mode the grouped spectrum, source and background spectra, ARF and
         RMF (as lazily read `~astropy.io.fits.HDUList`), their paths, the fit
-        summaries and the ``.areas`` table. Links in the grouped spectra that
+        summaries and the ``.areas`` table (read when first used). Links in the grouped spectra that
         point to missing files are listed in ``broken_links`` and logged.
 
     Raises
@@ -797,6 +864,13 @@ def read_spectrum_archive(source, dest_dir):
     dest = Path(dest_dir).resolve()  # extracted paths come back absolute, never joined twice
     dest.mkdir(parents=True, exist_ok=True)
     files = _extract(source, dest)
+    return _index_products(files, dest, None if isinstance(source, (bytes, bytearray)) else Path(source).name)
+
+
+def _index_products(files, dest, archive_name=None):
+    """The `SpectrumProducts` of the files an archive was unpacked to in the folder ``dest``
+    (absolute); ``archive_name`` (e.g. ``interval0.tar.gz``) names the interval when the
+    members do not."""
     files = [Path(p) if Path(p).is_absolute() else dest / p for p in files]
     # The service writes members without a leading directory; should an
     # archive have one (e.g. USERPROD_<id>/spec/), index from the directory
@@ -812,8 +886,8 @@ def read_spectrum_archive(source, dest_dir):
     areas_files = [n for n in names if n.endswith(".areas") and "/" not in n]
     if len(areas_files) == 1:
         rname = areas_files[0][:-len(".areas")]
-    if rname is None and not isinstance(source, (bytes, bytearray)):
-        stem = Path(source).name
+    if rname is None and archive_name is not None:
+        stem = archive_name
         for suffix in (".tar.gz", ".tgz", ".tar"):
             if stem.endswith(suffix):
                 rname = stem[:-len(suffix)]
@@ -863,6 +937,7 @@ def read_spectrum_archive(source, dest_dir):
                           f"(members: {', '.join(sorted(names)) or 'none'})")
     for spectrum, key, value in broken:
         log.warning("%s: %s = %r names a file that is not in %s", spectrum, key, value, dest)
-    areas = read_areas_file(names[f"{rname}.areas"]) if f"{rname}.areas" in names else None
+    # Read when first used: most users of the spectra never look at the extraction log.
+    areas = names.get(f"{rname}.areas")
     return SpectrumProducts(interval=rname, directory=base, modes=dict(modes), areas=areas,
                             files=sorted(names.values()), broken_links=broken)
