@@ -138,6 +138,20 @@ _GRB_COLUMNS = ("grb", "name", "grb_name", "grbname", "target_id", "targetid", "
 _ERRORS = ("raise", "collect")
 
 
+def _classify_all(grbs):
+    """`_classify` for one GRB or each of several; every bad one named in one error, before any call."""
+    items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
+    kinds, problems = [], []
+    for item in items:
+        try:
+            kinds.append(_classify(item))
+        except InvalidRequestError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+    return kinds
+
+
 def _grb_items(grbs, column=None):
     """The GRBs of ``grbs`` as a list: one name or targetID, a sequence, a Column, or a Table's
     GRB column (``column``, else the first of `_GRB_COLUMNS`, else its only text column)."""
@@ -358,15 +372,7 @@ class GRBClass(ServiceClient, BaseQuery):
         file GETs the answers lead to (QDP headers, archives) are not listed.
         """
         from .transport import COMMON_API_VERSION
-        items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
-        kinds, problems = [], []
-        for item in items:
-            try:
-                kinds.append(_classify(item))
-            except InvalidRequestError as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        kinds = _classify_all(grbs)
         # Every name is looked up before any product is asked for, as the calls do.
         lookups, products, seen = {}, [], set()
         for kind, value in kinds:
@@ -486,14 +492,7 @@ class GRBClass(ServiceClient, BaseQuery):
         if get_query_payload:
             return self._planned(grbs)
         items = [grbs] if isinstance(grbs, (str, numbers.Integral)) else list(grbs)
-        kinds, problems = [], []
-        for item in items:
-            try:
-                kinds.append(_classify(item))
-            except InvalidRequestError as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise InvalidRequestError(problems, header="These GRBs cannot be looked up:")
+        kinds = _classify_all(items)
         looked = self._resolve_names([v for k, v in kinds if k == "name"], stop_on_error=True, known=_known,
                                      max_workers=_max_workers)
         failure = next((v for v in looked.values() if isinstance(v, XRTProductsError)), None)

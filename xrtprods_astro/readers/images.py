@@ -53,6 +53,41 @@ def read_fits_bytes(source, what=None):
         it inflates, so a small file that would inflate to gigabytes is
         stopped at the limit.
     """
+    raw, what = checked_fits_bytes(source, what)
+    try:
+        with warnings.catch_warnings():
+            # Truncated or padded files still read; the problem is reported here.
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            hdul = fits.open(io.BytesIO(raw), lazy_load_hdus=False)
+            for hdu in hdul:
+                hdu.data  # noqa: B018 - force the data into memory before closing
+            hdul.close()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
+            fits.VerifyError) as exc:
+        # A damaged header surfaces in astropy as any of these (a missing NAXISn is a
+        # KeyError, an unreadable HDU a _CorruptedHDU without .data, a TTYPEn too long for
+        # a card an AssertionError).
+        raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
+    return hdul
+
+
+def checked_fits_bytes(source, what=None):
+    """The bytes of a FITS file (or gzipped FITS), inflated and checked, and the name to report.
+
+    Checked before astropy sees them: at most ``conf.fits_max_bytes`` on disk and once inflated
+    (counted as it inflates), a FITS start, and every header's declared sizes within the bytes.
+    Shared by `read_fits_bytes` and the spectrum reader's link headers.
+
+    Returns
+    -------
+    (bytes, str)
+        The raw FITS bytes and ``what`` (the name errors use).
+
+    Raises
+    ------
+    `~xrtprods_astro.ReaderError`
+        The file cannot be read, is too big, its gzip data is broken, or it is not FITS.
+    """
     from .. import conf
     limit = int(conf.fits_max_bytes)
     if isinstance(source, (bytes, bytearray)):
@@ -74,21 +109,7 @@ def read_fits_bytes(source, what=None):
     if not raw.startswith(b"SIMPLE  ="):
         raise ReaderError(f"{what}: not a FITS file")
     _check_sizes(raw, what)
-    try:
-        with warnings.catch_warnings():
-            # Truncated or padded files still read; the problem is reported here.
-            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-            hdul = fits.open(io.BytesIO(raw), lazy_load_hdus=False)
-            for hdu in hdul:
-                hdu.data  # noqa: B018 - force the data into memory before closing
-            hdul.close()
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, AssertionError,
-            fits.VerifyError) as exc:
-        # A damaged header surfaces in astropy as any of these (a missing NAXISn is a
-        # KeyError, an unreadable HDU a _CorruptedHDU without .data, a TTYPEn too long for
-        # a card an AssertionError).
-        raise ReaderError(f"{what}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
-    return hdul
+    return raw, what
 
 
 def _gunzip(raw, what, limit):

@@ -740,21 +740,8 @@ def _link_header(spectrum_path):
     HDUs around them (which cost twice the parsing) when their raw cards state every size; else
     astropy opens the file, and refuses a header without the sizes it needs.
     """
-    from .. import conf
-    from .images import _check_sizes, _gunzip
-    what, limit = spectrum_path.name, int(conf.fits_max_bytes)
-    try:
-        if spectrum_path.stat().st_size > limit:
-            raise ReaderError(f"{what}: {spectrum_path.stat().st_size} bytes, more than the "
-                              f"{limit} allowed (conf.fits_max_bytes)")
-        raw = spectrum_path.read_bytes()
-    except OSError as exc:
-        raise ReaderError(f"{what}: cannot be read ({exc})") from None
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, what, limit)
-    if not raw.startswith(b"SIMPLE  ="):
-        raise ReaderError(f"{what}: not a FITS file")
-    _check_sizes(raw, what)
+    from .images import checked_fits_bytes
+    raw, what = checked_fits_bytes(spectrum_path, spectrum_path.name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
