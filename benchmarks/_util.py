@@ -3,6 +3,7 @@
 Shared helpers of the benchmarks: timing with median and spread, the machine
 description, and whether swifttools can be imported.
 """
+import contextlib
 import datetime
 import importlib.util
 import os
@@ -229,3 +230,33 @@ def split_cores():
     if len(available) < 2:
         return None, None
     return available[:-1], available[-1:]
+
+
+class RequestCounter:
+    """Counts the HTTP requests of this process (``requests``' adapter, used by both clients)."""
+
+    def __init__(self):
+        import requests.adapters
+        self.count = 0
+        self._adapter = requests.adapters.HTTPAdapter
+        self._send = self._adapter.send
+        counter = self
+
+        def send(adapter, request, *args, **kwargs):
+            counter.count += 1
+            return counter._send(adapter, request, *args, **kwargs)
+        self._adapter.send = send
+
+
+@contextlib.contextmanager
+def swifttools_at(url):
+    """swifttools' ``APIURL`` pointed at ``url`` (the local service) for the ``with`` block."""
+    import warnings
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import swifttools.ukssdc.main as st_main
+    old = st_main.APIURL
+    st_main.APIURL = f"{url}/API/main.php"
+    try:
+        yield
+    finally:
+        st_main.APIURL = old

@@ -49,8 +49,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _util import (SWIFTTOOLS_MISSING, have_swifttools, in_child, own_cores, split_cores,  # noqa: E402
-                   summary)
+from _util import (SWIFTTOOLS_MISSING, RequestCounter, have_swifttools, in_child, own_cores,  # noqa: E402
+                   split_cores, summary, swifttools_at)
 
 #: The sizes of a full run.
 ROWS, N_POSITIONS, UL_DELAY = 10_000, 200, 0.5
@@ -178,16 +178,6 @@ def _serve(options):
 
 
 # -- helpers of the children ---------------------------------------------------------------------
-def _counter():
-    from bench_grb import _Counter
-    return _Counter()
-
-
-def _swifttools_at(url):
-    from bench_grb import _swifttools_at as at
-    return at(url)
-
-
 def _client(url, cache_dir):
     from xrtprods_astro.catalogues import CataloguesClass
     client = CataloguesClass(server=url)
@@ -254,7 +244,7 @@ def child_query(client, url, tmp, cores=None):
     "swifttools_all" with maxRows=None), after a small untimed one."""
     import _util
     own_cores(cores)
-    counter = _counter()
+    counter = RequestCounter()
     if client == "ours":
         _client(url, Path(tmp) / "warm").query_criteria("LSXPS", "sources", row_limit=5)
 
@@ -263,7 +253,7 @@ def child_query(client, url, tmp, cores=None):
         context = None
     else:
         os.chdir(tmp)
-        context = _swifttools_at(url)
+        context = swifttools_at(url)
         context.__enter__()
         from swifttools.ukssdc.query import SXPSQuery
         warm = SXPSQuery(cat="LSXPS", table="sources", silent=True)
@@ -313,7 +303,7 @@ def child_uls(client, url, tmp, n_positions, cores=None):
     and end of the run (the service's intervals are cut to it) and the rows."""
     import _util
     own_cores(cores)
-    counter = _counter()
+    counter = RequestCounter()
     where = positions(n_positions + 1)   # the first one warms the client up, untimed
     if client == "ours":
         from astropy.table import Table
@@ -325,7 +315,7 @@ def child_uls(client, url, tmp, n_positions, cores=None):
         context = None
     else:
         os.chdir(tmp)
-        context = _swifttools_at(url)
+        context = swifttools_at(url)
         context.__enter__()
         from swifttools.ukssdc.data import SXPS as uds
 
@@ -378,7 +368,7 @@ def child_cache(url, tmp, hits=20, cores=None):
     own_cores(cores)
     from astropy.coordinates import SkyCoord
     from xrtprods_astro.catalogues import CataloguesClass
-    counter = _counter()
+    counter = RequestCounter()
     database, table, constraints = SMALL_QUERY
     ra, dec = positions(1)[0]
     where = SkyCoord(ra, dec, unit="deg")

@@ -39,7 +39,6 @@ reported; and with swifttools' ``getLightCurves`` of each, in turn.
 
 Run ``python benchmarks/bench_grb.py [repeats]``; or import `run`.
 """
-import contextlib
 import os
 import statistics
 import sys
@@ -49,28 +48,12 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _service import ServiceProcess  # noqa: E402
-from _util import (SWIFTTOOLS_MISSING, have_swifttools, in_child, own_cores, split_cores,  # noqa: E402
-                   summary)
+from _util import (SWIFTTOOLS_MISSING, RequestCounter, have_swifttools, in_child, own_cores,  # noqa: E402
+                   split_cores, summary, swifttools_at)
 
 GRB = "GRB 060729"
 PRODUCTS = ("lightcurve", "spectrum", "burst", "all")
 BAT_BINNING = ["snr4"]
-
-
-class _Counter:
-    """Counts the HTTP requests of this process (``requests``' adapter, used by both clients)."""
-
-    def __init__(self):
-        import requests.adapters
-        self.count = 0
-        self._adapter = requests.adapters.HTTPAdapter
-        self._send = self._adapter.send
-        counter = self
-
-        def send(adapter, request, *args, **kwargs):
-            counter.count += 1
-            return counter._send(adapter, request, *args, **kwargs)
-        self._adapter.send = send
 
 
 def _cpu_seconds():
@@ -131,7 +114,7 @@ def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None, many_block
     warm in turn, then the makespan of ``n_grbs`` light-curve calls in ``many_blocks`` blocks
     (the block of median makespan / ideal is reported, every block is kept)."""
     own_cores(cores)
-    counter = _Counter()
+    counter = RequestCounter()
     products = {state: _ours_products(url, tmp, state) for state in STATES}
     for state in STATES:
         for func in products[state].values():
@@ -174,19 +157,6 @@ def child_ours(url, tmp, repeats=3, n_grbs=100, names=(), cores=None, many_block
 
 
 # -- swifttools (in the child) ---------------------------------------------------------------------
-@contextlib.contextmanager
-def _swifttools_at(url):
-    import warnings
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    import swifttools.ukssdc.main as st_main
-    old = st_main.APIURL
-    st_main.APIURL = f"{url}/API/main.php"
-    try:
-        yield
-    finally:
-        st_main.APIURL = old
-
-
 def _swifttools_products(tmp):
     import swifttools.ukssdc.data.GRB as udg
 
@@ -213,9 +183,9 @@ def _swifttools_products(tmp):
 def child_swifttools(url, tmp, repeats=3, n_grbs=100, names=(), cores=None):
     """As `child_ours`, for swifttools."""
     own_cores(cores)
-    counter = _Counter()
+    counter = RequestCounter()
     os.chdir(tmp)   # swifttools writes relative to the working folder
-    with _swifttools_at(url):
+    with swifttools_at(url):
         import swifttools.ukssdc.data.GRB as udg
         products = _swifttools_products(tmp)
         for func in products.values():
