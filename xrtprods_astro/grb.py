@@ -1555,7 +1555,7 @@ class GRBClass(ServiceClient, BaseQuery):
             The name is not in the repository.
         """
         from .core import rebin_parameters
-        from .job import RebinJob, job_id_int
+        from .job import RebinJob
         binning, extra = rebin_parameters(binning, params)
 
         def body(tid, name):
@@ -1564,14 +1564,19 @@ class GRBClass(ServiceClient, BaseQuery):
                 payload["name"] = name   # swifttools sends the name when called by name
             return payload
 
+        return self._start_job(grb, "rebinLightCurve", body, RebinJob, get_query_payload)
+
+    def _start_job(self, grb, func, body, job_class, get_query_payload):
+        """Plan (``get_query_payload``) or submit a GRB job whose request is ``body(targetID, name)``
+        (the name only when the GRB was given by name, as swifttools sends it); a ``job_class``
+        handle on the new job."""
+        from .job import job_id_int
         if get_query_payload:
             kind, value = _classify(grb)
-            return self._planned([grb], "rebinLightCurve",
-                                 lambda tid: body(tid, value if kind == "name" else None))
+            return self._planned([grb], func, lambda tid: body(tid, value if kind == "name" else None))
         source = self._source(grb)
-        payload = body(source.target_id, source.grb)
-        data = self._call("rebinLightCurve", payload, required=("JobID",))
-        return RebinJob(self, job_id_int(data["JobID"], "JobID"), source)
+        data = self._call(func, body(source.target_id, source.grb), required=("JobID",))
+        return job_class(self, job_id_int(data["JobID"], "JobID"), source)
 
     def get_rebin(self, rebin_id, grb):
         """Re-attach to a rebin job of a GRB's light curve.
@@ -1711,7 +1716,6 @@ class GRBClass(ServiceClient, BaseQuery):
         `~xrtprods_astro.exceptions.ResolverError`
             The name is not in the repository.
         """
-        from .job import job_id_int
         wire, grades, redshift = self._slice_payload(slices, mode, redshift, grades)
 
         def body(tid, name):
@@ -1724,14 +1728,7 @@ class GRBClass(ServiceClient, BaseQuery):
                 payload["redshift"] = redshift
             return payload
 
-        if get_query_payload:
-            kind, value = _classify(grb)
-            return self._planned([grb], "timesliceSpectrum",
-                                 lambda tid: body(tid, value if kind == "name" else None))
-        source = self._source(grb)
-        payload = body(source.target_id, source.grb)
-        data = self._call("timesliceSpectrum", payload, required=("JobID",))
-        return TimesliceJob(self, job_id_int(data["JobID"], "JobID"), source)
+        return self._start_job(grb, "timesliceSpectrum", body, TimesliceJob, get_query_payload)
 
     def get_timeslice(self, job_id, grb):
         """Re-attach to a time-slice job of a GRB.
