@@ -36,16 +36,23 @@ class ServiceProcess:
         self.job_duration, self.job_limit = job_duration, job_limit
         self.proc = self.url = self.email = None
 
+    def _argv(self):
+        """The child's command line (a subclass serves another kind of service the same way)."""
+        return [sys.executable, str(HERE / "_service.py"), json.dumps(
+            {"data_dir": str(self.data_dir), "job_duration": self.job_duration, "job_limit": self.job_limit})]
+
+    def _started(self, hello):
+        """Keep what the child's first line says of itself."""
+        self.url, self.email = hello["url"], hello["email"]
+
     def __enter__(self):
-        args = json.dumps({"data_dir": str(self.data_dir), "job_duration": self.job_duration,
-                           "job_limit": self.job_limit})
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "_service.py"), args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.proc = subprocess.Popen(self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
         hello = json.loads(self.proc.stdout.readline() or "null")
         if not hello:
             self.proc.kill()
-            raise RuntimeError("the local service process did not start")
-        self.url, self.email = hello["url"], hello["email"]
+            raise RuntimeError(f"the {type(self).__name__} process did not start")
+        self._started(hello)
         return self
 
     def __exit__(self, *exc):

@@ -40,7 +40,6 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,6 +48,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _service import ServiceProcess  # noqa: E402
 from _util import (SWIFTTOOLS_MISSING, RequestCounter, have_swifttools, in_child, own_cores,  # noqa: E402
                    split_cores, summary, swifttools_at)
 
@@ -66,7 +66,7 @@ _CONCURRENCY_NAMES = re.compile(r"concurr|workers|in_flight|max_active|parallel"
 
 
 # -- the service process ---------------------------------------------------------------------------
-class CatalogueService:
+class CatalogueService(ServiceProcess):
     """The local service in a child process, its LSXPS ``sources`` table grown to ``rows`` rows and
     each ``getSXPSUL`` taking ``ul_delay`` s more; use as a context manager.
 
@@ -77,35 +77,15 @@ class CatalogueService:
     """
 
     def __init__(self, data_dir, rows=None, ul_delay=0.0):
+        self.data_dir = Path(data_dir)
         self.options = {"data_dir": str(data_dir), "rows": rows, "ul_delay": float(ul_delay)}
-        self.proc = self.url = None
+        self.proc = self.url = self.email = None
 
-    def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve",
-                                      json.dumps(self.options)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        hello = json.loads(self.proc.stdout.readline() or "null")
-        if not hello:
-            self.proc.kill()
-            raise RuntimeError("the local catalogue service process did not start")
+    def _argv(self):
+        return [sys.executable, str(Path(__file__).resolve()), "--serve", json.dumps(self.options)]
+
+    def _started(self, hello):
         self.url = hello["url"]
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.command("quit")
-        except (OSError, ValueError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def command(self, name):
-        self.proc.stdin.write(name + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline() or "null")
 
 
 def _grow_table(sxps, rows):
