@@ -141,6 +141,20 @@ def _gunzip(raw, what, limit):
 _SIZE_KEYS = (b"BITPIX", b"NAXIS", b"PCOUNT", b"GCOUNT", b"GROUPS")
 
 
+def _size_cards(raw, pos):
+    """The header starting at byte ``pos``: where it ends (after its END card; None when it has
+    none) and its size cards (BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, GROUPS) as raw values."""
+    cards = {}
+    for start in range(pos, len(raw) - 79, 80):
+        card = raw[start:start + 80]
+        key = card[:8].rstrip()
+        if key == b"END":
+            return start + 80, cards
+        if card[8:10] == b"= " and (key in _SIZE_KEYS or key.startswith(b"NAXIS")):
+            cards[key] = card[10:].split(b"/")[0].strip()
+    return None, cards
+
+
 def _check_sizes(raw, what):
     """Refuse HDUs whose header declares more data than the file holds.
 
@@ -150,15 +164,7 @@ def _check_sizes(raw, what):
     """
     pos, number = 0, 0
     while pos < len(raw) and raw[pos:pos + 2880].strip(b"\0 "):
-        cards, end = {}, None
-        for start in range(pos, len(raw) - 79, 80):
-            card = raw[start:start + 80]
-            key = card[:8].rstrip()
-            if key == b"END":
-                end = start + 80
-                break
-            if card[8:10] == b"= " and (key in _SIZE_KEYS or key.startswith(b"NAXIS")):
-                cards[key] = card[10:].split(b"/")[0].strip()
+        end, cards = _size_cards(raw, pos)
         if end is None:
             return
         try:

@@ -768,18 +768,10 @@ def _first_headers(raw):
     from their raw cards (BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, as
     `~xrtprods_astro.readers.images._check_sizes`, run first, checked them); None when the cards
     do not say plainly (then astropy reads the file)."""
+    from .images import _size_cards
     blocks, pos = [], 0
     while len(blocks) < 2 and pos < len(raw) and raw[pos:pos + 2880].strip(b"\0 "):
-        cards, end = {}, None
-        for start in range(pos, len(raw) - 79, 80):
-            card = raw[start:start + 80]
-            key = card[:8].rstrip()
-            if key == b"END":
-                end = start + 80
-                break
-            if card[8:10] == b"= " and (key in (b"BITPIX", b"PCOUNT", b"GCOUNT", b"GROUPS")
-                                        or key.startswith(b"NAXIS")):
-                cards[key] = card[10:].split(b"/")[0].strip()
+        end, cards = _size_cards(raw, pos)
         if end is None or b"GROUPS" in cards:
             return None
         try:
